@@ -1,0 +1,95 @@
+// Configuration of the daemons (contract section 7): a TOML file, then
+// environment overrides HUTOPIA_<SECTION>_<KEY> (upper case) for every key.
+//
+// Errors name the file, the line and the key: "spaced.toml:4: space.listen:
+// expected a string". Unknown sections and keys are refused the same way, so
+// a typo never passes silently. Relative paths are kept as written: they are
+// relative to the daemon's working directory.
+//
+// Thread safety: these are plain values; the load functions may run on any
+// thread (they read the file and the environment).
+#ifndef HUTOPIA_CONFIG_H_
+#define HUTOPIA_CONFIG_H_
+
+#include <hutopia/export.h>
+#include <hutopia/status.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hut {
+
+// Looks up an environment variable; the default reads the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+HUT_EXPORT EnvLookup process_env();
+
+struct SpaceConfig {
+  struct Space {
+    std::string id = "demo";
+    std::string name = "Demo space";
+    std::string listen = "127.0.0.1:8080";
+    std::string url;  // public URL; empty: http://<listen>
+    std::string data_dir = "var/space";
+    std::string plugins_dir = "plugins";
+  } space;
+  struct Admin {
+    std::string listen = "127.0.0.1:7999";
+    std::string token;  // empty: the management API refuses every call but healthz
+  } admin;
+  struct Auth {
+    std::string relay_issuer;
+    std::string relay_jwks;
+    std::string relay_login;  // relay login page; empty: <relay_issuer>/login
+    std::string app_issuer;
+    std::string app_secret;
+    int64_t max_token_lifetime = 300;  // seconds
+    int64_t leeway = 30;               // seconds, at most 30
+    int64_t app_token_ttl = 300;       // default ttl of POST /api/v1/tokens
+  } auth;
+  struct Store {
+    std::string url = "sqlite://var/space/space.db";
+  } store;
+  struct Limits {
+    int64_t max_message = 65536;       // bytes, a whole message (1009 over it)
+    int64_t bad_frames = 20;           // bad frames ...
+    int64_t bad_frame_window = 10;     // ... within this many seconds: 1008
+    int64_t backpressure = 1048576;    // unsent bytes per connection: 4008
+    int64_t hello_timeout = 10;        // seconds
+    int64_t post_rate = 50;            // posts per second per session
+    int64_t post_burst = 500;
+    int64_t max_connections = 100000;
+  } limits;
+};
+
+struct RelayConfig {
+  struct Relay {
+    std::string listen = "127.0.0.1:8700";
+    std::string issuer = "http://127.0.0.1:8700";
+    std::string data_dir = "var/relay";
+    int64_t token_ttl = 60;
+    int64_t session_ttl = 2592000;  // seconds a login session lives (30 days)
+  } relay;
+};
+
+// Parses TOML text; `source_name` is the file name used in messages.
+HUT_EXPORT Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_view source_name,
+                                                  const EnvLookup& env);
+HUT_EXPORT Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
+                                                  const EnvLookup& env);
+// Reads and parses a file.
+HUT_EXPORT Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env = process_env());
+HUT_EXPORT Result<RelayConfig> load_relay_config(const std::string& path, const EnvLookup& env = process_env());
+
+// "host:port" -> parts. Accepts "[::1]:80". Port 0 means any free port.
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+HUT_EXPORT Result<ListenAddress> parse_listen_address(std::string_view text);
+
+}  // namespace hut
+
+#endif  // HUTOPIA_CONFIG_H_

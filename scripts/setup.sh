@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Hutopia needs to build, run and test on Debian 12, with
+# apt-get. Idempotent: it installs only what is missing, and does nothing when
+# everything is there. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config cmake g++ clang libclang-rt-14-dev llvm
+  # libraries
+  libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcjson-dev
+  libtomlplusplus-dev doctest-dev libssl-dev libsqlite3-dev libargon2-dev
+  # tests: interop peers and clients nobody here wrote
+  python3 python3-jwt python3-cryptography python3-websockets curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    echo "setup: missing packages (${missing[*]}) and not root; install them with apt-get" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q >&2
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
