@@ -1,0 +1,163 @@
+// The plugin runtime: loads plugins from the plugins folder, checks their ABI,
+// orders them by dependency, gives them the host table, and routes bus
+// requests, HTTP requests and asset lookups to them.
+//
+// This header is the seam between the runtime (libhutopia/plugins) and the
+// space that hosts it (libhutopia/space): the space calls PluginRuntime, and
+// implements PluginServices for what plugins ask of the space.
+//
+// Thread: everything here runs on the loop thread, except what says otherwise.
+// Ownership: the space owns the PluginRuntime and outlives it; the runtime
+// owns the loaded libraries and closes them in reverse load order at shutdown.
+#ifndef HUTOPIA_PLUGINS_RUNTIME_H_
+#define HUTOPIA_PLUGINS_RUNTIME_H_
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <hutopia/status.h>
+
+namespace hut {
+
+struct UserRef {
+  std::string id;
+  std::string name;
+  std::string avatar;  // may be empty
+};
+
+// A `widget` op from a bus session, handed to a plugin.
+struct WidgetRequest {
+  uint64_t request_id = 0;  // the space's handle for the reply; unique while pending
+  std::string session_id;
+  UserRef user;
+  std::string data_json;  // the op's `data`, as JSON text ("null" when absent)
+};
+
+// An HTTP request for /api/<plugin>/<path>.
+struct PluginHttpRequest {
+  uint64_t request_id = 0;  // the space's handle for the response
+  std::string method;       // "GET", "POST", ...
+  std::string path;         // what follows /api/<plugin>, starting with "/"
+  std::string query;        // without the "?", may be empty
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  std::string body;
+  std::string x_request_id;
+};
+
+struct PluginHttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Where a `widget` event goes.
+enum class EventTarget { kSession, kUser, kRoom, kEveryone };
+
+// What plugins may ask of the space. Implemented by the space; called by the
+// runtime on the loop thread. Return 0, or a negative HUT_E* code of plugin.h.
+class PluginServices {
+ public:
+  virtual ~PluginServices() = default;
+  // Answers a pending WidgetRequest: {"op":"ok","ref":R,"data":<data_json>}.
+  virtual int reply(uint64_t request_id, std::string_view data_json) = 0;
+  // Answers it with {"op":"error","ref":R,"code":code,"message":message}.
+  virtual int reply_error(uint64_t request_id, std::string_view code, std::string_view message) = 0;
+  // Sends {"op":"widget","plugin":plugin,"data":data_json} to the target.
+  // `target_id` is the session id, user id or room id; ignored for kEveryone.
+  virtual int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
+                                std::string_view data_json) = 0;
+  // Sends {"op":"notify","plugin","title","body"?,"url"?} to the user's sessions.
+  virtual int notify(std::string_view plugin, std::string_view user_id, std::string_view title,
+                     std::string_view body, std::string_view url) = 0;
+  // Completes a pending PluginHttpRequest. The space adds X-Hutopia-Plugin
+  // and X-Request-Id.
+  virtual int http_respond(uint64_t request_id, PluginHttpResponse response) = 0;
+};
+
+// One embedded asset of a plugin, served at /plugins/<plugin>/<path>.
+struct PluginAsset {
+  std::string_view path;          // relative, no leading "/"
+  std::string_view content_type;
+  std::string_view data;          // borrowed from the loaded library
+};
+
+struct WidgetInfo {
+  std::string plugin;
+  std::string tag;     // custom element name
+  std::string script;  // URL of its module, e.g. /plugins/<plugin>/widget.js
+};
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string abi;  // "MAJOR.MINOR"
+  std::vector<std::string> requires_;
+  std::vector<WidgetInfo> widgets;
+  std::string state;  // "loaded", "failed", "unloaded"
+  std::string error;  // why it failed, when it did
+};
+
+// Per-plugin counters for /metrics.
+struct PluginStats {
+  std::string name;
+  uint64_t calls = 0;        // hook invocations
+  uint64_t errors = 0;       // hooks that returned an error
+  uint64_t time_ns = 0;      // time spent inside hooks
+};
+
+class PluginRuntime {
+ public:
+  struct Options {
+    std::string plugins_dir;
+    std::string data_dir;  // the per-plugin key-value store lives here (plugins.db)
+  };
+
+  // `loop` and `services` are borrowed and must outlive the runtime.
+  static Result<std::unique_ptr<PluginRuntime>> create(uv_loop_t* loop, PluginServices* services,
+                                                       Options options);
+  virtual ~PluginRuntime() = default;
+
+  // Loads every plugin of the folder; failures are logged and kept in list()
+  // with their reason; they never stop the others.
+  virtual void load_all() = 0;
+  // Loads `name` (<plugins_dir>/<name>.so). kAlreadyExists when loaded;
+  // kFailedPrecondition (with the reason) when it cannot load.
+  virtual Status load(std::string_view name) = 0;
+  // kNotFound when not loaded; kFailedPrecondition while a loaded plugin requires it.
+  virtual Status unload(std::string_view name) = 0;
+  // Unloads and loads the current file again; the plugin's KV data stays.
+  virtual Status reload(std::string_view name) = 0;
+  // Calls every plugin's fini and closes the libraries, in reverse order.
+  virtual void shutdown() = 0;
+
+  virtual std::vector<PluginInfo> list() const = 0;
+  virtual std::vector<WidgetInfo> widgets() const = 0;  // of loaded plugins
+  virtual std::vector<PluginStats> stats() const = 0;
+  virtual bool is_loaded(std::string_view name) const = 0;
+
+  // Routes a `widget` op. kNotFound when no loaded plugin has that name or
+  // it takes no widget requests; otherwise the plugin answers through
+  // PluginServices::reply/reply_error, now or later.
+  virtual Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) = 0;
+  // Routes an HTTP request; kNotFound as above. The plugin answers through
+  // PluginServices::http_respond, now or later.
+  virtual Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) = 0;
+  // Looks up an embedded asset; nullptr when the plugin has no such path.
+  // The result is valid until the plugin is unloaded or reloaded.
+  virtual const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const = 0;
+
+  // Pending requests whose session went away: the runtime forgets them, and
+  // later replies to them are dropped by the space.
+  virtual void session_closed(std::string_view session_id) = 0;
+};
+
+}  // namespace hut
+
+#endif  // HUTOPIA_PLUGINS_RUNTIME_H_
