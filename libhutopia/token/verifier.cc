@@ -73,6 +73,16 @@ Status check_audience(const cJSON* claims, const std::string& audience) {
   return found ? Status::ok_status() : refuse("wrong audience");
 }
 
+// Text from an unverified header, made safe to put in a reason that may be
+// logged or shown: at most 64 bytes, printable ASCII only.
+std::string printable(std::string_view text) {
+  std::string out(text.substr(0, 64));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 bool is_http_url(const std::string& url) {
   return url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
 }
@@ -106,8 +116,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   const Jws& jws = *parsed;
 
   if (jws.alg == "none") return refuse("unsigned token (alg none)");
-  if (jws.alg != "EdDSA" && jws.alg != "HS256")
-    return refuse("unsupported algorithm " + jws.alg.substr(0, 16));
+  if (jws.alg != "EdDSA" && jws.alg != "HS256") return refuse("unsupported algorithm " + printable(jws.alg));
 
   // The key the header names, by kid; a token without kid goes to the key
   // trusted without one.
@@ -119,7 +128,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
     }
   }
   if (trusted == nullptr) {
-    if (jws.has_kid && !jws.kid.empty()) return Status::not_found("unknown key id " + jws.kid.substr(0, 64));
+    if (jws.has_kid && !jws.kid.empty()) return Status::not_found("unknown key id " + printable(jws.kid));
     return refuse("no key for a token without kid");
   }
 

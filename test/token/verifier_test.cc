@@ -286,6 +286,11 @@ TEST_CASE("refused: unknown kid is kNotFound") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == Status::Code::kNotFound);
   CHECK(r.status().message() == "unknown key id relay-2");
+  // A kid is shown only as printable ASCII.
+  Key odd = Key::generate_ed25519("a\nb\x01").value();
+  Result<Claims> odd_r = f.check(sign_token(odd, good_claims()).value());
+  CHECK(odd_r.status().code() == Status::Code::kNotFound);
+  CHECK(odd_r.status().message() == "unknown key id a?b?");
 }
 
 TEST_CASE("refused: no kid and no key trusted without one") {
