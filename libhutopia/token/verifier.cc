@@ -57,20 +57,23 @@ Status get_optional_string(const cJSON* claims, const char* name, std::string* o
   return Status::ok_status();
 }
 
-// `aud` is a string or an array of strings; true when it names `audience`.
-Status check_audience(const cJSON* claims, const std::string& audience) {
-  const cJSON* aud = cJSON_GetObjectItemCaseSensitive(claims, "aud");
+// `aud` is a string or an array of strings.
+Status check_audience_type(const cJSON* aud) {
   if (aud == nullptr) return refuse("missing claim aud");
-  if (cJSON_IsString(aud)) {
-    return audience == aud->valuestring ? Status::ok_status() : refuse("wrong audience");
+  bool ok = cJSON_IsString(aud) || cJSON_IsArray(aud);
+  for (const cJSON* item = cJSON_IsArray(aud) ? aud->child : nullptr; item != nullptr; item = item->next) {
+    ok = ok && cJSON_IsString(item);
   }
-  if (!cJSON_IsArray(aud)) return refuse("claim aud is not a string or an array of strings");
-  bool found = false;
+  return ok ? Status::ok_status() : refuse("claim aud is not a string or an array of strings");
+}
+
+// Whether a well-typed `aud` names `audience`.
+bool names_audience(const cJSON* aud, const std::string& audience) {
+  if (cJSON_IsString(aud)) return audience == aud->valuestring;
   for (const cJSON* item = aud->child; item != nullptr; item = item->next) {
-    if (!cJSON_IsString(item)) return refuse("claim aud is not a string or an array of strings");
-    if (audience == item->valuestring) found = true;
+    if (audience == item->valuestring) return true;
   }
-  return found ? Status::ok_status() : refuse("wrong audience");
+  return false;
 }
 
 // Text from an unverified header, made safe to put in a reason that may be
@@ -133,8 +136,9 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   }
 
   // The algorithm is the key's, never the header's choice.
-  if (jws.alg != jws_alg_name(trusted->key.alg()))
+  if (jws.alg != jws_alg_name(trusted->key.alg())) {
     return refuse("algorithm " + jws.alg + " not allowed for this key");
+  }
   if (!trusted->key.verify(jws.signing_input, jws.signature)) return refuse("bad signature");
 
   // Only now is anything in the payload believed.
@@ -144,7 +148,8 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   Claims claims;
   HUT_RETURN_IF_ERROR(get_string_claim(obj, "iss", &claims.iss));
   HUT_RETURN_IF_ERROR(get_string_claim(obj, "sub", &claims.sub));
-  if (cJSON_GetObjectItemCaseSensitive(obj, "aud") == nullptr) return refuse("missing claim aud");
+  const cJSON* aud = cJSON_GetObjectItemCaseSensitive(obj, "aud");
+  HUT_RETURN_IF_ERROR(check_audience_type(aud));
   const cJSON* iat = cJSON_GetObjectItemCaseSensitive(obj, "iat");
   if (iat == nullptr) return refuse("missing claim iat");
   HUT_RETURN_IF_ERROR(get_time_claim(iat, "iat", false, &claims.iat));
@@ -164,7 +169,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   if (!claims.avatar.empty() && !is_http_url(claims.avatar)) claims.avatar.clear();
 
   if (claims.iss != trusted->issuer) return refuse("wrong issuer");
-  HUT_RETURN_IF_ERROR(check_audience(obj, options_.audience));
+  if (!names_audience(aud, options_.audience)) return refuse("wrong audience");
   claims.aud = options_.audience;
 
   const int64_t leeway = options_.leeway_s;
