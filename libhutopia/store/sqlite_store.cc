@@ -75,6 +75,9 @@ CREATE TABLE plugin_kv (
 )sql"},
 };
 
+// The WAL size (in pages) past which the writer checkpoints: SQLite's default.
+constexpr int kCheckpointFrames = 1000;
+
 int64_t now_ms() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -170,6 +173,13 @@ class Conn {
   }
 
   int64_t changes() const { return sqlite3_changes64(db_); }
+
+  // Frames in the WAL after the last commit (set by the WAL hook).
+  int wal_frames = 0;
+  static int on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+    static_cast<Conn*>(self)->wal_frames = frames;
+    return SQLITE_OK;
+  }
 
   // Writer-thread caches of room and user row ids. Dropped whenever a write
   // is rolled back, since the rows they name may have gone with it.
@@ -916,6 +926,10 @@ class SqliteStore final : public Store {
   // --- Life ---
 
   void close(std::function<void()> done) override {
+    if (closing_ && async_ == nullptr) {
+      if (done) done();  // closed already
+      return;
+    }
     if (closing_) {
       // A second close: its callback runs after the first one's.
       auto first = std::move(close_cb_);
@@ -1048,6 +1062,11 @@ class SqliteStore final : public Store {
       }
       run_batch(c, batch);
       hand_back(batch, true);
+      if (c.wal_frames >= kCheckpointFrames) {
+        // PASSIVE: copies what no reader still needs, never waits for one.
+        sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        c.wal_frames = 0;
+      }
     }
     finish_thread(writer_exited_);
   }
@@ -1317,6 +1336,9 @@ Result<std::unique_ptr<Store>> open_sqlite_store(uv_loop_t* loop, const std::str
   HUT_RETURN_IF_ERROR(w.exec("PRAGMA synchronous = FULL"));
   HUT_RETURN_IF_ERROR(w.exec("PRAGMA temp_store = MEMORY"));
   HUT_RETURN_IF_ERROR(w.exec("PRAGMA journal_size_limit = 67108864"));
+  // The writer checkpoints by itself after it handed a batch back (see
+  // writer_main), so that no acknowledgement waits for a checkpoint.
+  sqlite3_wal_hook(w.db(), &Conn::on_wal_commit, &w);
   Status migrated = sqlite_migrate(w.db(), sqlite_store_migrations());
   if (!migrated.ok()) return with_context(migrated, "store " + path + ": ");
   auto reader = Conn::open(path, true, options.busy_timeout_ms);
