@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -75,8 +76,13 @@ CREATE TABLE plugin_kv (
 )sql"},
 };
 
-// The WAL size (in pages) past which the writer checkpoints: SQLite's default.
+// The WAL size (in pages) past which the checkpoint thread is woken (SQLite's
+// own default), and the size past which the writer checkpoints by itself
+// because the checkpoint thread could not keep up with it.
 constexpr int kCheckpointFrames = 1000;
+constexpr int kInlineCheckpointFrames = 16000;
+// The checkpoint thread's pause between two checkpoints.
+constexpr auto kCheckpointPause = std::chrono::milliseconds(50);
 
 int64_t now_ms() {
   timespec ts{};
@@ -483,7 +489,8 @@ struct Worker {
 
 // ---------------------------------------------------------------------------
 
-// Owns both worker threads, their connections and a uv_async_t that brings
+// Owns the writer, reader and checkpoint threads, their connections and a
+// uv_async_t that brings
 // finished operations back to the loop thread. Methods of Store run on the
 // loop thread; the workers touch only their Worker, the completion list and
 // the counters.
@@ -503,7 +510,7 @@ class SqliteStore final : public Store {
     }
   }
 
-  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader) {
+  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader, std::unique_ptr<Conn> checkpointer) {
     async_ = new uv_async_t;
     int rc = uv_async_init(loop_, async_, [](uv_async_t* h) {
       if (h->data) static_cast<SqliteStore*>(h->data)->on_async();
@@ -518,6 +525,8 @@ class SqliteStore final : public Store {
     reader_.conn = std::move(reader);
     writer_.thread = std::thread([this] { writer_main(); });
     reader_.thread = std::thread([this] { reader_main(); });
+    checkpointer_.conn = std::move(checkpointer);
+    checkpointer_.thread = std::thread([this] { checkpointer_main(); });
     return Status();
   }
 
@@ -1062,10 +1071,14 @@ class SqliteStore final : public Store {
       }
       run_batch(c, batch);
       hand_back(batch, true);
-      if (c.wal_frames >= kCheckpointFrames) {
+      if (c.wal_frames >= kInlineCheckpointFrames) {
         // PASSIVE: copies what no reader still needs, never waits for one.
         sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
         c.wal_frames = 0;
+      } else if (c.wal_frames >= kCheckpointFrames) {
+        std::lock_guard lock(checkpointer_.mu);
+        checkpoint_wanted_ = true;
+        checkpointer_.cv.notify_one();
       }
     }
     finish_thread(writer_exited_);
@@ -1074,13 +1087,13 @@ class SqliteStore final : public Store {
   // Runs every write of the batch in one transaction, each inside a savepoint
   // so that one failing write leaves the others in.
   void run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch) {
-    Status s = c.exec("BEGIN IMMEDIATE");
+    Status s = Query(c, "BEGIN IMMEDIATE").run();
     if (!s.ok()) {
       fail_batch(c, batch, s);
       return;
     }
     for (auto& op : batch) {
-      s = c.exec("SAVEPOINT w");
+      s = Query(c, "SAVEPOINT w").run();
       if (!s.ok()) break;
       op->run(c);
       if (sqlite3_get_autocommit(c.db())) {
@@ -1090,13 +1103,14 @@ class SqliteStore final : public Store {
       }
       if (op->failed()) {
         c.clear_caches();
-        s = c.exec("ROLLBACK TO w; RELEASE w");
+        s = Query(c, "ROLLBACK TO w").run();
+        if (s.ok()) s = Query(c, "RELEASE w").run();
       } else {
-        s = c.exec("RELEASE w");
+        s = Query(c, "RELEASE w").run();
       }
       if (!s.ok()) break;
     }
-    if (s.ok()) s = c.exec("COMMIT");
+    if (s.ok()) s = Query(c, "COMMIT").run();
     if (!s.ok()) {
       fail_batch(c, batch, s);
       return;
@@ -1144,6 +1158,23 @@ class SqliteStore final : public Store {
       hand_back(done, false);
     }
     finish_thread(reader_exited_);
+  }
+
+  // Copies the WAL into the database file whenever the writer asks, so that
+  // neither a commit nor the acknowledgements after it wait for a checkpoint.
+  void checkpointer_main() {
+    Conn& c = *checkpointer_.conn;
+    std::unique_lock lock(checkpointer_.mu);
+    for (;;) {
+      checkpointer_.cv.wait(lock, [&] { return checkpointer_.stop || checkpoint_wanted_; });
+      if (checkpointer_.stop) break;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      // PASSIVE: copies what no reader still needs, never waits for one.
+      sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+      checkpointer_.cv.wait_for(lock, kCheckpointPause, [&] { return checkpointer_.stop; });
+    }
   }
 
   void finish_thread(bool& exited) {
@@ -1202,6 +1233,13 @@ class SqliteStore final : public Store {
   void join_threads() {
     if (writer_.thread.joinable()) writer_.thread.join();
     if (reader_.thread.joinable()) reader_.thread.join();
+    {
+      std::lock_guard lock(checkpointer_.mu);
+      checkpointer_.stop = true;
+      checkpointer_.cv.notify_all();
+    }
+    if (checkpointer_.thread.joinable()) checkpointer_.thread.join();
+    checkpointer_.conn.reset();
     writer_.conn.reset();
     reader_.conn.reset();
     threads_joined_ = true;
@@ -1214,6 +1252,8 @@ class SqliteStore final : public Store {
 
   Worker writer_;
   Worker reader_;
+  Worker checkpointer_;            // its queue stays empty
+  bool checkpoint_wanted_ = false;  // guarded by checkpointer_.mu
 
   std::mutex done_mu_;
   std::deque<std::unique_ptr<Op>> done_;  // guarded by done_mu_
@@ -1343,8 +1383,11 @@ Result<std::unique_ptr<Store>> open_sqlite_store(uv_loop_t* loop, const std::str
   if (!migrated.ok()) return with_context(migrated, "store " + path + ": ");
   auto reader = Conn::open(path, true, options.busy_timeout_ms);
   if (!reader.ok()) return reader.status();
+  auto checkpointer = Conn::open(path, false, options.busy_timeout_ms);
+  if (!checkpointer.ok()) return checkpointer.status();
+  HUT_RETURN_IF_ERROR((*checkpointer)->exec("PRAGMA synchronous = FULL"));
   auto store = std::make_unique<SqliteStore>(loop, path, options);
-  HUT_RETURN_IF_ERROR(store->start(std::move(*writer), std::move(*reader)));
+  HUT_RETURN_IF_ERROR(store->start(std::move(*writer), std::move(*reader), std::move(*checkpointer)));
   return std::unique_ptr<Store>(std::move(store));
 }
 
