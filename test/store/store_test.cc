@@ -315,6 +315,34 @@ TEST_CASE("store: a post to a missing room fails alone; the others in its transa
   CHECK(seqs(*page) == std::vector<uint64_t>{1, 2});
 }
 
+TEST_CASE("store: a transaction that cannot commit acknowledges none of its writes") {
+  StoreFixture f;
+  StoreOptions options;
+  options.busy_timeout_ms = 200;
+  REQUIRE(f.open(options).ok());
+  REQUIRE(create(f, "lobby").ok());
+  // Another process holds the write lock past the busy timeout.
+  RawDb locker(f.path(), false);
+  REQUIRE(locker.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+  std::vector<Status> results;
+  for (int i = 0; i < 10; ++i) {
+    f.store().post(PostRequest{"lobby", user("ann"), "lost", "", 0},
+                   [&](Result<PostResult> r) { results.push_back(r.status()); });
+  }
+  REQUIRE(f.run_until([&] { return results.size() == 10; }));
+  for (const auto& s : results) CHECK(s.code() == Status::Code::kUnavailable);
+  CHECK(f.store().stats().failed_commits >= 1);
+  REQUIRE(locker.exec("COMMIT") == SQLITE_OK);
+  // Nothing of the failed writes landed: the next post is seq 1.
+  auto next = post(f, "lobby", "ann", "kept");
+  REQUIRE(next.ok());
+  CHECK(next->seq == 1);
+  auto page = history(f, "lobby", 0, 50);
+  REQUIRE(page.ok());
+  REQUIRE(page->messages.size() == 1);
+  CHECK(page->messages[0].text == "kept");
+}
+
 TEST_CASE("store: message data and ts are kept as given") {
   StoreFixture f;
   REQUIRE(f.open().ok());
