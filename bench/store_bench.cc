@@ -10,16 +10,16 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 #include "store/store.h"
 
@@ -39,7 +39,10 @@ struct Percentiles {
 
 Percentiles percentiles(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  auto at = [&](double q) {
+    return v.empty() ? 0.0
+                     : v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+  };
   return Percentiles{at(0.50), at(0.90), at(0.99), at(0.999), v.empty() ? 0.0 : v.back()};
 }
 
@@ -89,7 +92,8 @@ class Bench {
     PostRequest req;
     req.room = "room" + std::to_string(n % kRooms);
     req.from = hut::UserRecord{"user" + std::to_string(n % 100), "User " + std::to_string(n % 100), ""};
-    req.text = "message number " + std::to_string(n) + " with some words in it, as people write them in a chat.";
+    req.text =
+        "message number " + std::to_string(n) + " with some words in it, as people write them in a chat.";
     uint64_t start = uv_hrtime();
     store_->post(std::move(req), [start, done = std::move(done)](Result<PostResult> r) {
       if (!r.ok()) die("post", r.status());
@@ -127,9 +131,11 @@ void unbounded(const std::string& dir, double seconds, size_t window) {
   double elapsed = ms_since(start) / 1000;
   auto st = b.store().stats();
   uint64_t commits = st.commits - commits0;
-  std::printf("unbounded (window %zu): %llu durable posts in %.2f s = %.0f posts/s; %llu commits, %.0f posts/commit\n",
-              window, static_cast<unsigned long long>(acked), elapsed, static_cast<double>(acked) / elapsed,
-              static_cast<unsigned long long>(commits), static_cast<double>(acked) / static_cast<double>(commits));
+  std::printf(
+      "unbounded (window %zu): %llu durable posts in %.2f s = %.0f posts/s; %llu commits, %.0f "
+      "posts/commit\n",
+      window, static_cast<unsigned long long>(acked), elapsed, static_cast<double>(acked) / elapsed,
+      static_cast<unsigned long long>(commits), static_cast<double>(acked) / static_cast<double>(commits));
 }
 
 // Offers `rate` posts per second for `seconds` (a 1 ms timer submits what is
@@ -173,8 +179,9 @@ void offered(const std::string& dir, double rate, double seconds) {
   std::printf(
       "offered %.0f posts/s for %.0f s: %llu durable posts in %.2f s = %.0f posts/s; %llu commits\n"
       "  post-to-callback ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
-      rate, seconds, static_cast<unsigned long long>(st.acked), elapsed, static_cast<double>(st.acked) / elapsed,
-      static_cast<unsigned long long>(commits), p.p50, p.p90, p.p99, p.p999, p.max);
+      rate, seconds, static_cast<unsigned long long>(st.acked), elapsed,
+      static_cast<double>(st.acked) / elapsed, static_cast<unsigned long long>(commits), p.p50, p.p90, p.p99,
+      p.p999, p.max);
 }
 
 // A room of `messages` messages, written in bulk with SQL into the store's
@@ -209,7 +216,8 @@ void history(const std::string& dir, uint64_t messages) {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
         std::to_string(messages) +
         ") INSERT INTO messages (rid, seq, ts, uid, text) "
-        "SELECT (SELECT rid FROM rooms WHERE id = 'big'), i, 1700000000000 + i, (SELECT uid FROM users WHERE id = "
+        "SELECT (SELECT rid FROM rooms WHERE id = 'big'), i, 1700000000000 + i, (SELECT uid FROM users WHERE "
+        "id = "
         "'ann'), 'message number ' || i || ' with some words in it, as people write them in a chat.' FROM n;"
         "UPDATE rooms SET last_seq = " +
         std::to_string(messages) + " WHERE id = 'big';COMMIT;";
@@ -243,10 +251,12 @@ void history(const std::string& dir, uint64_t messages) {
       while (!got) uv_run(&loop, UV_RUN_ONCE);
     }
     Percentiles pn = percentiles(newest_ms), pr = percentiles(random_ms);
-    std::printf("  page of 50, newest, ms (through the reader thread): p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", pn.p50,
-                pn.p90, pn.p99, pn.max);
-    std::printf("  page of 50, random place, ms:                       p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", pr.p50,
-                pr.p90, pr.p99, pr.max);
+    std::printf(
+        "  page of 50, newest, ms (through the reader thread): p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
+        pn.p50, pn.p90, pn.p99, pn.max);
+    std::printf(
+        "  page of 50, random place, ms:                       p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
+        pr.p50, pr.p90, pr.p99, pr.max);
     bool closed = false;
     store.close([&] { closed = true; });
     while (!closed) uv_run(&loop, UV_RUN_ONCE);

@@ -96,18 +96,24 @@ Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
   msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) return Status::already_exists(msg);
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        return Status::already_exists(msg);
       return Status::invalid_argument(msg);
-    case SQLITE_FULL: return Status::resource_exhausted(msg);
+    case SQLITE_FULL:
+      return Status::resource_exhausted(msg);
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::unavailable(msg);
+    case SQLITE_LOCKED:
+      return Status::unavailable(msg);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return Status::corruption(msg);
+    case SQLITE_NOTADB:
+      return Status::corruption(msg);
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM: return Status::io_error(msg);
-    default: return Status::internal(msg);
+    case SQLITE_PERM:
+      return Status::io_error(msg);
+    default:
+      return Status::internal(msg);
   }
 }
 
@@ -115,16 +121,26 @@ Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
 Status with_context(const Status& s, const std::string& prefix) {
   std::string msg = prefix + std::string(s.message());
   switch (s.code()) {
-    case Status::Code::kOk: return s;
-    case Status::Code::kInvalidArgument: return Status::invalid_argument(msg);
-    case Status::Code::kNotFound: return Status::not_found(msg);
-    case Status::Code::kAlreadyExists: return Status::already_exists(msg);
-    case Status::Code::kFailedPrecondition: return Status::failed_precondition(msg);
-    case Status::Code::kUnavailable: return Status::unavailable(msg);
-    case Status::Code::kIOError: return Status::io_error(msg);
-    case Status::Code::kCorruption: return Status::corruption(msg);
-    case Status::Code::kResourceExhausted: return Status::resource_exhausted(msg);
-    default: return Status::internal(msg);
+    case Status::Code::kOk:
+      return s;
+    case Status::Code::kInvalidArgument:
+      return Status::invalid_argument(msg);
+    case Status::Code::kNotFound:
+      return Status::not_found(msg);
+    case Status::Code::kAlreadyExists:
+      return Status::already_exists(msg);
+    case Status::Code::kFailedPrecondition:
+      return Status::failed_precondition(msg);
+    case Status::Code::kUnavailable:
+      return Status::unavailable(msg);
+    case Status::Code::kIOError:
+      return Status::io_error(msg);
+    case Status::Code::kCorruption:
+      return Status::corruption(msg);
+    case Status::Code::kResourceExhausted:
+      return Status::resource_exhausted(msg);
+    default:
+      return Status::internal(msg);
   }
 }
 
@@ -259,7 +275,8 @@ class Query {
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string str(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
              : std::string();
   }
   std::string blob(int col) const {
@@ -322,7 +339,9 @@ MessageRecord read_message(const Query& q, const std::string& room) {
   return m;
 }
 
-Status room_missing(std::string_view room) { return Status::not_found("no room '" + std::string(room) + "'"); }
+Status room_missing(std::string_view room) {
+  return Status::not_found("no room '" + std::string(room) + "'");
+}
 
 // The room's row id and last_seq, read without the cache.
 Result<std::pair<int64_t, uint64_t>> lookup_room(Conn& c, const std::string& room) {
@@ -358,7 +377,8 @@ Result<int64_t> writer_rid(Conn& c, const std::string& room) {
 Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
   if (user.id.empty()) return Status::invalid_argument("empty user id");
   auto it = c.users.find(user.id);
-  if (it != c.users.end() && (user.name.empty() || (it->second.name == user.name && it->second.avatar == user.avatar))) {
+  if (it != c.users.end() &&
+      (user.name.empty() || (it->second.name == user.name && it->second.avatar == user.avatar))) {
     return it->second.uid;
   }
   if (!user.name.empty()) {
@@ -401,7 +421,12 @@ Status upsert_member(Conn& c, int64_t rid, const MemberRecord& m) {
           "INSERT INTO members (rid, uid, role, mute_until, joined_ts) VALUES (?1, ?2, ?3, ?4, ?5) "
           "ON CONFLICT (rid, uid) DO UPDATE SET role = excluded.role, mute_until = excluded.mute_until, "
           "joined_ts = excluded.joined_ts");
-  return q.bind(1, rid).bind(2, *uid).bind(3, role_name(m.role)).bind(4, m.mute_until).bind(5, m.joined_ts).run();
+  return q.bind(1, rid)
+      .bind(2, *uid)
+      .bind(3, role_name(m.role))
+      .bind(4, m.mute_until)
+      .bind(5, m.joined_ts)
+      .run();
 }
 
 Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& key) {
@@ -438,7 +463,8 @@ Status check_message(Conn& c, int64_t rid, const std::string& room, uint64_t seq
     HUT_RETURN_IF_ERROR(q.status());
     return Status::not_found("no message " + std::to_string(seq) + " in room '" + room + "'");
   }
-  if (q.i64(1) != 0) return Status::not_found("message " + std::to_string(seq) + " in room '" + room + "' is deleted");
+  if (q.i64(1) != 0)
+    return Status::not_found("message " + std::to_string(seq) + " in room '" + room + "' is deleted");
   if (!author.empty() && q.str(0) != author) {
     return Status::permission_denied("message " + std::to_string(seq) + " is not by " + author);
   }
@@ -510,7 +536,8 @@ class SqliteStore final : public Store {
     }
   }
 
-  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader, std::unique_ptr<Conn> checkpointer) {
+  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
+               std::unique_ptr<Conn> checkpointer) {
     async_ = new uv_async_t;
     int rc = uv_async_init(loop_, async_, [](uv_async_t* h) {
       if (h->data) static_cast<SqliteStore*>(h->data)->on_async();
@@ -598,7 +625,8 @@ class SqliteStore final : public Store {
         done_cb(std::move(done)));
   }
 
-  void open_dm(UserRecord a, UserRecord b, std::string new_room_id, int64_t ts, Callback<DmResult> done) override {
+  void open_dm(UserRecord a, UserRecord b, std::string new_room_id, int64_t ts,
+               Callback<DmResult> done) override {
     write<DmResult>(
         [a = std::move(a), b = std::move(b), id = std::move(new_room_id), ts](Conn& c) -> Result<DmResult> {
           std::string key = dm_key(a.id, b.id);
@@ -662,18 +690,22 @@ class SqliteStore final : public Store {
   }
 
   void remove_member(std::string room, std::string user, DoneCallback done) override {
-    member_update(std::move(room), std::move(user), "DELETE FROM members WHERE rid = ?1 AND uid = ?2",
-                  [](Query&) {}, std::move(done));
+    member_update(
+        std::move(room), std::move(user), "DELETE FROM members WHERE rid = ?1 AND uid = ?2", [](Query&) {},
+        std::move(done));
   }
 
   void set_role(std::string room, std::string user, Role role, DoneCallback done) override {
-    member_update(std::move(room), std::move(user), "UPDATE members SET role = ?3 WHERE rid = ?1 AND uid = ?2",
-                  [role](Query& q) { q.bind(3, role_name(role)); }, std::move(done));
+    member_update(
+        std::move(room), std::move(user), "UPDATE members SET role = ?3 WHERE rid = ?1 AND uid = ?2",
+        [role](Query& q) { q.bind(3, role_name(role)); }, std::move(done));
   }
 
-  void set_mute(std::string room, std::string user, std::optional<int64_t> until, DoneCallback done) override {
-    member_update(std::move(room), std::move(user), "UPDATE members SET mute_until = ?3 WHERE rid = ?1 AND uid = ?2",
-                  [until](Query& q) { q.bind(3, until); }, std::move(done));
+  void set_mute(std::string room, std::string user, std::optional<int64_t> until,
+                DoneCallback done) override {
+    member_update(
+        std::move(room), std::move(user), "UPDATE members SET mute_until = ?3 WHERE rid = ?1 AND uid = ?2",
+        [until](Query& q) { q.bind(3, until); }, std::move(done));
   }
 
   void post(PostRequest request, Callback<PostResult> done) override {
@@ -723,7 +755,8 @@ class SqliteStore final : public Store {
           HUT_RETURN_IF_ERROR(check_message(c, *rid, room, seq, author));
           int64_t when = edited_ts ? edited_ts : now_ms();
           Query q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
-          HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
+          HUT_RETURN_IF_ERROR(
+              q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
           return when;
         },
         std::move(done));
@@ -756,7 +789,8 @@ class SqliteStore final : public Store {
                   "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq) RETURNING seq");
           q.bind(1, rid).bind(2, *uid).bind(3, static_cast<int64_t>(std::min(seq, last_seq)));
-          if (!q.step()) return q.status().ok() ? Status::internal("marker upsert returned no row") : q.status();
+          if (!q.step())
+            return q.status().ok() ? Status::internal("marker upsert returned no row") : q.status();
           uint64_t marker = static_cast<uint64_t>(q.i64(0));
           auto deleted = deleted_after(c, rid, marker);
           if (!deleted.ok()) return deleted.status();
@@ -767,7 +801,8 @@ class SqliteStore final : public Store {
 
   void kv_put(std::string plugin, std::string key, std::string value, DoneCallback done) override {
     write<Unit>(
-        [plugin = std::move(plugin), key = std::move(key), value = std::move(value)](Conn& c) -> Result<Unit> {
+        [plugin = std::move(plugin), key = std::move(key),
+         value = std::move(value)](Conn& c) -> Result<Unit> {
           Query q(c,
                   "INSERT INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value");
@@ -805,7 +840,8 @@ class SqliteStore final : public Store {
                   "FROM messages m JOIN users u ON u.uid = m.uid "
                   "WHERE m.rid = ?1 AND m.seq < ?2 AND m.deleted = 0 ORDER BY m.seq DESC LIMIT ?3");
           q.bind(1, found->first)
-              .bind(2, before_seq == 0 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(before_seq))
+              .bind(2,
+                    before_seq == 0 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(before_seq))
               .bind(3, int64_t{limit} + 1);
           while (q.step()) {
             if (static_cast<int>(page.messages.size()) == limit) {
@@ -842,7 +878,8 @@ class SqliteStore final : public Store {
     read<std::vector<RoomRecord>>(
         [](Conn& c) -> Result<std::vector<RoomRecord>> {
           std::vector<RoomRecord> rooms;
-          Query q(c, "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
+          Query q(c,
+                  "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
           while (q.step()) rooms.push_back(read_room(q));
           HUT_RETURN_IF_ERROR(q.status());
           return rooms;
@@ -853,7 +890,9 @@ class SqliteStore final : public Store {
   void get_room(std::string room, Callback<RoomRecord> done) override {
     read<RoomRecord>(
         [room = std::move(room)](Conn& c) -> Result<RoomRecord> {
-          Query q(c, "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms WHERE id = ?1");
+          Query q(
+              c,
+              "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms WHERE id = ?1");
           q.bind(1, room);
           if (q.step()) return read_room(q);
           HUT_RETURN_IF_ERROR(q.status());
@@ -1098,7 +1137,8 @@ class SqliteStore final : public Store {
       op->run(c);
       if (sqlite3_get_autocommit(c.db())) {
         // SQLite rolled the whole transaction back (disk full, I/O error).
-        s = Status::io_error(std::string("store: the transaction was rolled back: ") + sqlite3_errmsg(c.db()));
+        s = Status::io_error(std::string("store: the transaction was rolled back: ") +
+                             sqlite3_errmsg(c.db()));
         break;
       }
       if (op->failed()) {
@@ -1252,7 +1292,7 @@ class SqliteStore final : public Store {
 
   Worker writer_;
   Worker reader_;
-  Worker checkpointer_;            // its queue stays empty
+  Worker checkpointer_;             // its queue stays empty
   bool checkpoint_wanted_ = false;  // guarded by checkpointer_.mu
 
   std::mutex done_mu_;

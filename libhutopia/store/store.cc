@@ -9,9 +9,12 @@ namespace hut {
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kMember: return "member";
-    case Role::kModerator: return "moderator";
-    case Role::kMaster: return "master";
+    case Role::kMember:
+      return "member";
+    case Role::kModerator:
+      return "moderator";
+    case Role::kMaster:
+      return "master";
   }
   return "member";
 }
@@ -40,7 +43,8 @@ std::string dm_key(std::string_view user_a, std::string_view user_b) {
   return key;
 }
 
-Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
+                                          const StoreOptions& options) {
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     return Status::invalid_argument("store URL '" + std::string(url) +
@@ -48,7 +52,8 @@ Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
   }
   std::string_view scheme = url.substr(0, sep);
   if (scheme == "postgres" || scheme == "postgresql") {
-    return Status::not_supported("PostgreSQL stores are not supported by this build yet; use sqlite://<path>");
+    return Status::not_supported(
+        "PostgreSQL stores are not supported by this build yet; use sqlite://<path>");
   }
   if (scheme != "sqlite") {
     return Status::not_supported("store URL scheme '" + std::string(scheme) +

@@ -78,7 +78,7 @@ struct MessageRecord {
   std::string room;
   uint64_t seq = 0;
   int64_t ts = 0;
-  UserRecord from;        // as the user cache knows them now
+  UserRecord from;  // as the user cache knows them now
   std::string text;
   std::string data_json;  // empty: no data
   int64_t edited_ts = 0;  // 0: never edited
@@ -236,7 +236,8 @@ class Store {
 // missing and bringing its schema up to date. `sqlite://<path>` is the only
 // scheme of this build; others give kNotSupported. Runs on the calling thread
 // (before the loop serves); the Store then belongs to `loop`.
-Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url, const StoreOptions& options = {});
+Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
+                                          const StoreOptions& options = {});
 
 // The key of the direct-message room of two users, the same in either order.
 std::string dm_key(std::string_view user_a, std::string_view user_b);

@@ -23,7 +23,8 @@ struct Poster {
 
   void submit() {
     ++submitted;
-    hut::PostRequest req{"kill", hut::UserRecord{"writer", "Writer", ""}, "m" + std::to_string(submitted), "", 0};
+    hut::PostRequest req{"kill", hut::UserRecord{"writer", "Writer", ""}, "m" + std::to_string(submitted), "",
+                         0};
     store->post(std::move(req), [this](hut::Result<hut::PostResult> r) {
       if (!r.ok()) {
         std::fprintf(stderr, "post failed: %s\n", r.status().to_string().c_str());

@@ -91,7 +91,8 @@ TEST_CASE("store: every acknowledged post survives a SIGKILL of the process") {
   uint64_t before = 0;
   std::vector<MessageRecord> all;
   for (int pages = 0; pages < 100000; ++pages) {
-    auto page = f.wait<HistoryPage>([&](Store::Callback<HistoryPage> cb) { f.store().history("kill", before, 200, cb); });
+    auto page = f.wait<HistoryPage>(
+        [&](Store::Callback<HistoryPage> cb) { f.store().history("kill", before, 200, cb); });
     REQUIRE(page.ok());
     all.insert(all.begin(), page->messages.begin(), page->messages.end());
     if (!page->more || page->messages.empty()) break;

@@ -40,7 +40,8 @@ Status create(StoreFixture& f, const std::string& id, std::vector<MemberRecord> 
   return f.wait_done([&](Store::DoneCallback cb) { f.store().create_room(room_named(id), members, cb); });
 }
 
-Result<PostResult> post(StoreFixture& f, const std::string& room, const std::string& from, const std::string& text) {
+Result<PostResult> post(StoreFixture& f, const std::string& room, const std::string& from,
+                        const std::string& text) {
   return f.wait<PostResult>([&](Store::Callback<PostResult> cb) {
     f.store().post(PostRequest{room, user(from), text, "", 0}, cb);
   });
@@ -72,7 +73,8 @@ struct RawDb {
   int64_t integer(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
     int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
       v = sqlite3_column_int64(stmt, 0);
     }
     sqlite3_finalize(stmt);
@@ -81,7 +83,8 @@ struct RawDb {
   std::string text(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
     std::string v = "<no row>";
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
       const unsigned char* p = sqlite3_column_text(stmt, 0);
       v = p ? reinterpret_cast<const char*>(p) : "<null>";
     }
@@ -113,7 +116,7 @@ TEST_CASE("store: URLs name the backend; unknown schemes are refused clearly") {
   std::string nested = dir.path() + "/a/b/c/space.db";
   auto opened = open_store(f.loop(), "sqlite://" + nested);
   REQUIRE(opened.ok());
-  struct stat st{};
+  struct stat st {};
   CHECK(stat(nested.c_str(), &st) == 0);
   bool closed = false;
   (*opened)->close([&] { closed = true; });
@@ -128,9 +131,10 @@ TEST_CASE("store: a new file gets the whole schema; it is in WAL mode") {
   CHECK(raw.integer("PRAGMA application_id") == kSqliteApplicationId);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
   for (const char* table : {"users", "rooms", "members", "messages", "read_markers", "plugin_kv"}) {
-    CHECK_MESSAGE(raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") +
-                              table + "'") == 1,
-                  table);
+    CHECK_MESSAGE(
+        raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") +
+                    table + "'") == 1,
+        table);
   }
 }
 
@@ -180,9 +184,7 @@ TEST_CASE("store: a file of a newer schema, or not a store at all, is refused") 
   CHECK(raw.integer("PRAGMA user_version") == newest + 1);
 
   TempDir dir;
-  {
-    RawDb other(dir.file("other.db"), false);
-  }
+  { RawDb other(dir.file("other.db"), false); }
   sqlite3* db = nullptr;
   sqlite3_open(dir.file("other.db").c_str(), &db);
   sqlite3_exec(db, "CREATE TABLE notes (x)", nullptr, nullptr, nullptr);
@@ -282,16 +284,17 @@ TEST_CASE("store: a post's callback runs after its commit") {
   RawDb raw(f.path());
   int seen = 0, checked = 0;
   for (int i = 0; i < 200; ++i) {
-    f.store().post(PostRequest{"lobby", user("ann"), "t" + std::to_string(i), "", 0}, [&](Result<PostResult> r) {
-      REQUIRE(r.ok());
-      ++checked;
-      // Another connection sees the row, and the author's read marker moved.
-      std::string seq = std::to_string(r->seq);
-      if (raw.integer("SELECT count(*) FROM messages WHERE seq = " + seq) == 1 &&
-          raw.integer("SELECT seq FROM read_markers") >= static_cast<int64_t>(r->seq)) {
-        ++seen;
-      }
-    });
+    f.store().post(PostRequest{"lobby", user("ann"), "t" + std::to_string(i), "", 0},
+                   [&](Result<PostResult> r) {
+                     REQUIRE(r.ok());
+                     ++checked;
+                     // Another connection sees the row, and the author's read marker moved.
+                     std::string seq = std::to_string(r->seq);
+                     if (raw.integer("SELECT count(*) FROM messages WHERE seq = " + seq) == 1 &&
+                         raw.integer("SELECT seq FROM read_markers") >= static_cast<int64_t>(r->seq)) {
+                       ++seen;
+                     }
+                   });
   }
   REQUIRE(f.run_until([&] { return checked == 200; }));
   CHECK(seen == 200);
@@ -348,12 +351,13 @@ TEST_CASE("store: message data and ts are kept as given") {
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   auto r = f.wait<PostResult>([&](Store::Callback<PostResult> cb) {
-    f.store().post(PostRequest{"lobby", UserRecord{"ann", "Ann", "https://x/a.png"}, "hi", R"({"k":[1,2]})", 1234},
-                   cb);
+    f.store().post(
+        PostRequest{"lobby", UserRecord{"ann", "Ann", "https://x/a.png"}, "hi", R"({"k":[1,2]})", 1234}, cb);
   });
   REQUIRE(r.ok());
   CHECK(r->ts == 1234);
-  auto m = f.wait<MessageRecord>([&](Store::Callback<MessageRecord> cb) { f.store().get_message("lobby", 1, cb); });
+  auto m = f.wait<MessageRecord>(
+      [&](Store::Callback<MessageRecord> cb) { f.store().get_message("lobby", 1, cb); });
   REQUIRE(m.ok());
   CHECK(m->ts == 1234);
   CHECK(m->data_json == R"({"k":[1,2]})");
@@ -395,7 +399,8 @@ TEST_CASE("store: edit and delete check the author; deleted messages never come 
   CHECK(seqs(*page) == std::vector<uint64_t>{1, 2, 5});
   CHECK(page->messages[1].text == "changed");
   CHECK(page->messages[1].edited_ts == 5555);
-  auto gone = f.wait<MessageRecord>([&](Store::Callback<MessageRecord> cb) { f.store().get_message("lobby", 3, cb); });
+  auto gone = f.wait<MessageRecord>(
+      [&](Store::Callback<MessageRecord> cb) { f.store().get_message("lobby", 3, cb); });
   CHECK(gone.status().is_not_found());
   // The deleted text is erased from the file, not only hidden.
   RawDb raw(f.path());
@@ -470,7 +475,8 @@ TEST_CASE("store: read markers never move back; unread counts") {
     return f.wait<uint64_t>([&](Store::Callback<uint64_t> cb) { f.store().unread("lobby", who, cb); });
   };
   auto mark = [&](const std::string& who, uint64_t seq) {
-    return f.wait<uint64_t>([&](Store::Callback<uint64_t> cb) { f.store().mark_read("lobby", who, seq, cb); });
+    return f.wait<uint64_t>(
+        [&](Store::Callback<uint64_t> cb) { f.store().mark_read("lobby", who, seq, cb); });
   };
   CHECK(unread("bob").value_or(999) == 10);
   CHECK(unread("ann").value_or(999) == 0);  // her own posts count as read
@@ -492,14 +498,14 @@ TEST_CASE("store: read markers never move back; unread counts") {
   CHECK(unread("nobody").value_or(999) == 10);  // 12 posts, 2 of them deleted
   CHECK(mark("ann", 0).value_or(999) == 1);
 
-  auto counts =
-      f.wait<std::vector<RoomUnread>>([&](Store::Callback<std::vector<RoomUnread>> cb) { f.store().unread_counts("ann", cb); });
+  auto counts = f.wait<std::vector<RoomUnread>>(
+      [&](Store::Callback<std::vector<RoomUnread>> cb) { f.store().unread_counts("ann", cb); });
   REQUIRE(counts.ok());
   REQUIRE(counts->size() == 1);
   CHECK((*counts)[0].room == "lobby");
   CHECK((*counts)[0].unread == 1);
-  auto bob_counts =
-      f.wait<std::vector<RoomUnread>>([&](Store::Callback<std::vector<RoomUnread>> cb) { f.store().unread_counts("bob", cb); });
+  auto bob_counts = f.wait<std::vector<RoomUnread>>(
+      [&](Store::Callback<std::vector<RoomUnread>> cb) { f.store().unread_counts("bob", cb); });
   REQUIRE(bob_counts.ok());
   REQUIRE(bob_counts->size() == 2);
   CHECK((*bob_counts)[0].room == "lobby");
@@ -559,8 +565,8 @@ TEST_CASE("store: members, roles, mutes and mute_all round trip") {
     CHECK(by_id["cat"].user.name == "Name of cat");
     CHECK(by_id["cat"].joined_ts == 1000);
   };
-  auto listed =
-      f.wait<std::vector<MemberRecord>>([&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("lobby", cb); });
+  auto listed = f.wait<std::vector<MemberRecord>>(
+      [&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("lobby", cb); });
   REQUIRE(listed.ok());
   check_members(*listed);
 
@@ -578,8 +584,8 @@ TEST_CASE("store: members, roles, mutes and mute_all round trip") {
   CHECK(done([&](auto cb) { f.store().set_mute_all("lobby", false, cb); }).ok());
   CHECK(done([&](auto cb) { f.store().remove_member("lobby", "cat", cb); }).ok());
   CHECK(done([&](auto cb) { f.store().remove_member("lobby", "cat", cb); }).is_not_found());
-  auto after =
-      f.wait<std::vector<MemberRecord>>([&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("lobby", cb); });
+  auto after = f.wait<std::vector<MemberRecord>>(
+      [&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("lobby", cb); });
   REQUIRE(after.ok());
   CHECK(after->size() == 3);
   for (const auto& m : *after) CHECK_FALSE(m.mute_until.has_value());
@@ -606,7 +612,8 @@ TEST_CASE("store: a direct-message room is found again for the same pair in eith
   StoreFixture f;
   REQUIRE(f.open().ok());
   auto dm = [&](const std::string& a, const std::string& b, const std::string& id) {
-    return f.wait<DmResult>([&](Store::Callback<DmResult> cb) { f.store().open_dm(user(a), user(b), id, 0, cb); });
+    return f.wait<DmResult>(
+        [&](Store::Callback<DmResult> cb) { f.store().open_dm(user(a), user(b), id, 0, cb); });
   };
   auto first = dm("ann", "bob", "dm-1");
   REQUIRE(first.ok());
@@ -626,8 +633,8 @@ TEST_CASE("store: a direct-message room is found again for the same pair in eith
   CHECK(dm("bob", "cat", "dm-1").status().code() == Status::Code::kAlreadyExists);
   CHECK(dm_key("a", "bc") != dm_key("ab", "c"));
 
-  auto ms =
-      f.wait<std::vector<MemberRecord>>([&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("dm-1", cb); });
+  auto ms = f.wait<std::vector<MemberRecord>>(
+      [&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("dm-1", cb); });
   REQUIRE(ms.ok());
   REQUIRE(ms->size() == 2);
   REQUIRE(f.close_store());

@@ -22,7 +22,8 @@ class StoreFixture {
     uv_loop_init(&loop_);
     uv_timer_init(&loop_, &tick_);
     // A tick keeps uv_run(UV_RUN_ONCE) from sleeping past a deadline.
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick_, [](uv_timer_t*) {}, 5, 5);
     uv_unref(reinterpret_cast<uv_handle_t*>(&tick_));
   }
   ~StoreFixture() {
