@@ -516,10 +516,9 @@ struct Worker {
 // ---------------------------------------------------------------------------
 
 // Owns the writer, reader and checkpoint threads, their connections and a
-// uv_async_t that brings
-// finished operations back to the loop thread. Methods of Store run on the
-// loop thread; the workers touch only their Worker, the completion list and
-// the counters.
+// uv_async_t that brings finished operations back to the loop thread. Methods
+// of Store run on the loop thread; the threads touch only their Worker, the
+// completion list and the counters.
 class SqliteStore final : public Store {
  public:
   SqliteStore(uv_loop_t* loop, std::string path, const StoreOptions& options)
