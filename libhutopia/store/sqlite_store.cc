@@ -297,8 +297,6 @@ class Query {
 // ---------------------------------------------------------------------------
 // Row readers and lookups shared by both threads.
 
-constexpr const char* kRoomColumns = "id, topic, private, created_ts, last_seq, mute_all, dm_key";
-
 RoomRecord read_room(const Query& q, int first = 0) {
   RoomRecord r;
   r.id = q.str(first);
