@@ -86,6 +86,11 @@ class Bench {
 
   uv_loop_t* loop() { return &loop_; }
   Store& store() { return *store_; }
+  double wal_mb() const {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path_ + "-wal", ec);
+    return ec ? 0.0 : static_cast<double>(size) / 1e6;
+  }
 
   // Submits one post; `done` gets the post-to-callback latency in ms.
   void post(uint64_t n, std::function<void(double)> done) {
@@ -133,9 +138,10 @@ void unbounded(const std::string& dir, double seconds, size_t window) {
   uint64_t commits = st.commits - commits0;
   std::printf(
       "unbounded (window %zu): %llu durable posts in %.2f s = %.0f posts/s; %llu commits, %.0f "
-      "posts/commit\n",
+      "posts/commit; WAL %.1f MB\n",
       window, static_cast<unsigned long long>(acked), elapsed, static_cast<double>(acked) / elapsed,
-      static_cast<unsigned long long>(commits), static_cast<double>(acked) / static_cast<double>(commits));
+      static_cast<unsigned long long>(commits), static_cast<double>(acked) / static_cast<double>(commits),
+      b.wal_mb());
 }
 
 // Offers `rate` posts per second for `seconds` (a 1 ms timer submits what is
@@ -177,11 +183,12 @@ void offered(const std::string& dir, double rate, double seconds) {
   uint64_t commits = b.store().stats().commits - commits0;
   Percentiles p = percentiles(st.latencies);
   std::printf(
-      "offered %.0f posts/s for %.0f s: %llu durable posts in %.2f s = %.0f posts/s; %llu commits\n"
+      "offered %.0f posts/s for %.0f s: %llu durable posts in %.2f s = %.0f posts/s; %llu commits; "
+      "WAL %.1f MB\n"
       "  post-to-callback ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
       rate, seconds, static_cast<unsigned long long>(st.acked), elapsed,
-      static_cast<double>(st.acked) / elapsed, static_cast<unsigned long long>(commits), p.p50, p.p90, p.p99,
-      p.p999, p.max);
+      static_cast<double>(st.acked) / elapsed, static_cast<unsigned long long>(commits), b.wal_mb(), p.p50,
+      p.p90, p.p99, p.p999, p.max);
 }
 
 // A room of `messages` messages, written in bulk with SQL into the store's
