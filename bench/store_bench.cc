@@ -185,10 +185,13 @@ void offered(const std::string& dir, double rate, double seconds) {
   std::printf(
       "offered %.0f posts/s for %.0f s: %llu durable posts in %.2f s = %.0f posts/s; %llu commits; "
       "WAL %.1f MB\n"
+      "  slowest commit %.1f ms, slowest checkpoint by the writer %.1f ms (since the store opened)\n"
       "  post-to-callback ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
       rate, seconds, static_cast<unsigned long long>(st.acked), elapsed,
-      static_cast<double>(st.acked) / elapsed, static_cast<unsigned long long>(commits), b.wal_mb(), p.p50,
-      p.p90, p.p99, p.p999, p.max);
+      static_cast<double>(st.acked) / elapsed, static_cast<unsigned long long>(commits), b.wal_mb(),
+      static_cast<double>(b.store().stats().slowest_commit_us) / 1000,
+      static_cast<double>(b.store().stats().slowest_writer_checkpoint_us) / 1000, p.p50, p.p90, p.p99, p.p999,
+      p.max);
 }
 
 // A room of `messages` messages, written in bulk with SQL into the store's

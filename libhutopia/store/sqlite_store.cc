@@ -1002,6 +1002,8 @@ class SqliteStore final : public Store {
     s.writes = writes_.load();
     s.failed_commits = failed_commits_.load();
     s.largest_batch = largest_batch_.load();
+    s.slowest_commit_us = slowest_commit_us_.load();
+    s.slowest_writer_checkpoint_us = slowest_writer_checkpoint_us_.load();
     s.pending_writes = pending_writes_.load();
     return s;
   }
@@ -1108,11 +1110,15 @@ class SqliteStore final : public Store {
           writer_.queue.pop_front();
         }
       }
+      uint64_t start = uv_hrtime();
       run_batch(c, batch);
+      raise_to(slowest_commit_us_, (uv_hrtime() - start) / 1000);
       hand_back(batch, true);
       if (c.wal_frames >= kInlineCheckpointFrames) {
         // PASSIVE: copies what no reader still needs, never waits for one.
+        start = uv_hrtime();
         sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        raise_to(slowest_writer_checkpoint_us_, (uv_hrtime() - start) / 1000);
         c.wal_frames = 0;
       } else if (c.wal_frames >= kCheckpointFrames) {
         std::lock_guard lock(checkpointer_.mu);
@@ -1157,9 +1163,12 @@ class SqliteStore final : public Store {
     }
     commits_.fetch_add(1);
     writes_.fetch_add(batch.size());
-    uint64_t n = batch.size();
-    uint64_t prev = largest_batch_.load();
-    while (n > prev && !largest_batch_.compare_exchange_weak(prev, n)) {
+    raise_to(largest_batch_, batch.size());
+  }
+
+  static void raise_to(std::atomic<uint64_t>& max, uint64_t value) {
+    uint64_t prev = max.load();
+    while (value > prev && !max.compare_exchange_weak(prev, value)) {
     }
   }
 
@@ -1311,6 +1320,8 @@ class SqliteStore final : public Store {
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> failed_commits_{0};
   std::atomic<uint64_t> largest_batch_{0};
+  std::atomic<uint64_t> slowest_commit_us_{0};
+  std::atomic<uint64_t> slowest_writer_checkpoint_us_{0};
   std::atomic<uint64_t> pending_writes_{0};
 };
 

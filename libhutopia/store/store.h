@@ -131,6 +131,10 @@ struct StoreStats {
   uint64_t writes = 0;          // writes that ran in committed transactions
   uint64_t failed_commits = 0;  // transactions that could not commit
   uint64_t largest_batch = 0;   // most writes in one transaction
+  // The longest write transaction (its writes and COMMIT with its fsync), and
+  // the longest checkpoint the writer ran itself, in microseconds.
+  uint64_t slowest_commit_us = 0;
+  uint64_t slowest_writer_checkpoint_us = 0;
   uint64_t pending_writes = 0;  // queued or running, callbacks not yet run
 };
 
