@@ -826,6 +826,7 @@ class SqliteStore final : public Store {
   // --- Reads ---
 
   void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
+    static constexpr uint64_t kNewest = std::numeric_limits<int64_t>::max();
     if (limit < 1 || limit > 200) {
       reject<HistoryPage>(Status::invalid_argument("history limit must be 1..200"), std::move(done));
       return;
@@ -840,8 +841,7 @@ class SqliteStore final : public Store {
                   "FROM messages m JOIN users u ON u.uid = m.uid "
                   "WHERE m.rid = ?1 AND m.seq < ?2 AND m.deleted = 0 ORDER BY m.seq DESC LIMIT ?3");
           q.bind(1, found->first)
-              .bind(2,
-                    before_seq == 0 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(before_seq))
+              .bind(2, static_cast<int64_t>(before_seq == 0 ? kNewest : std::min(before_seq, kNewest)))
               .bind(3, int64_t{limit} + 1);
           while (q.step()) {
             if (static_cast<int>(page.messages.size()) == limit) {

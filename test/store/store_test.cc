@@ -483,6 +483,9 @@ TEST_CASE("store: history pages both ways with before, limit and more") {
   REQUIRE(skipped.ok());
   CHECK(seqs(*skipped) == std::vector<uint64_t>{116, 117, 120});
 
+  auto far = history(f, "lobby", UINT64_MAX, 2);
+  REQUIRE(far.ok());
+  CHECK(seqs(*far) == std::vector<uint64_t>{117, 120});
   CHECK(history(f, "lobby", 0, 0).status().is_invalid_argument());
   CHECK(history(f, "lobby", 0, 201).status().is_invalid_argument());
   CHECK(history(f, "nowhere", 0, 50).status().is_not_found());
