@@ -1,0 +1,76 @@
+#include "store/store.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "store/sqlite_store.h"
+
+namespace hut {
+
+std::string_view role_name(Role role) {
+  switch (role) {
+    case Role::kMember:
+      return "member";
+    case Role::kModerator:
+      return "moderator";
+    case Role::kMaster:
+      return "master";
+  }
+  return "member";
+}
+
+bool parse_role(std::string_view name, Role* out) {
+  if (name == "member") {
+    *out = Role::kMember;
+  } else if (name == "moderator") {
+    *out = Role::kModerator;
+  } else if (name == "master") {
+    *out = Role::kMaster;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string dm_key(std::string_view user_a, std::string_view user_b) {
+  std::string_view lo = user_a < user_b ? user_a : user_b;
+  std::string_view hi = user_a < user_b ? user_b : user_a;
+  // The length prefix keeps the key unambiguous whatever the ids hold.
+  std::string key = std::to_string(lo.size());
+  key += ':';
+  key += lo;
+  key += hi;
+  return key;
+}
+
+Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
+                                          const StoreOptions& options) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) {
+    return Status::invalid_argument("store URL '" + std::string(url) +
+                                    "' has no scheme; expected sqlite://<path>");
+  }
+  std::string_view scheme = url.substr(0, sep);
+  if (scheme == "postgres" || scheme == "postgresql") {
+    return Status::not_supported(
+        "PostgreSQL stores are not supported by this build yet; use sqlite://<path>");
+  }
+  if (scheme != "sqlite") {
+    return Status::not_supported("store URL scheme '" + std::string(scheme) +
+                                 "' is not supported; use sqlite://<path>");
+  }
+  std::string path(url.substr(sep + 3));
+  if (path.empty()) return Status::invalid_argument("store URL '" + std::string(url) + "' names no file");
+  if (options.max_batch == 0) return Status::invalid_argument("store max_batch must be at least 1");
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return Status::io_error("cannot create the store directory " + parent.string() + ": " + ec.message());
+    }
+  }
+  return open_sqlite_store(loop, path, options);
+}
+
+}  // namespace hut

@@ -1,0 +1,251 @@
+// The durable store of the chat rooms: users (a cache of what tokens said),
+// rooms, members with roles and mutes, messages with a per-room seq, read
+// markers and the plugins' key-value data.
+//
+// A Store is opened from a URL (`sqlite://<path>`; PostgreSQL comes later
+// behind this same interface) and bound to one libuv loop.
+//
+// Threads: every method except load_state() is called on the loop thread and
+// never blocks it. Writes are queued to one writer thread that commits them in
+// groups (every write queued at that moment, one transaction); their callbacks
+// run afterwards on the loop thread, in submission order, only once the
+// transaction that holds them is durable. Reads run on a reader thread with a
+// connection of their own and complete on the loop thread as well. A read sees
+// every write whose callback ran before the read was submitted; whether it
+// sees writes still in flight is not defined.
+//
+// Ownership: the caller owns the Store. Callbacks are owned by the Store until
+// they ran (or until the Store is destroyed, which drops those not yet run).
+// End of life: call close() and wait for its callback, then destroy the Store.
+#ifndef HUTOPIA_STORE_STORE_H_
+#define HUTOPIA_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hutopia/status.h"
+
+typedef struct uv_loop_s uv_loop_t;
+
+namespace hut {
+
+enum class Role : int { kMember = 0, kModerator = 1, kMaster = 2 };
+
+// "member", "moderator", "master".
+std::string_view role_name(Role role);
+// false for anything else.
+bool parse_role(std::string_view name, Role* out);
+
+// A mute with no end: MemberRecord::mute_until holds this value.
+inline constexpr int64_t kMuteForever = std::numeric_limits<int64_t>::max();
+
+struct UserRecord {
+  std::string id;
+  std::string name;
+  std::string avatar;  // empty: none
+};
+
+struct RoomRecord {
+  std::string id;
+  std::string topic;
+  bool is_private = false;
+  int64_t created_ts = 0;
+  uint64_t last_seq = 0;  // the seq of the newest message, 0 in an empty room
+  bool mute_all = false;
+  // A direct-message room has a key naming its two users (see dm_key()); it
+  // is empty for every other room.
+  std::string dm_key;
+  bool is_dm() const { return !dm_key.empty(); }
+};
+
+struct MemberRecord {
+  std::string room;
+  UserRecord user;  // name and avatar from the user cache
+  Role role = Role::kMember;
+  // nullopt: not muted; kMuteForever: muted with no end; otherwise the ts the
+  // mute ends at (a past value means the mute is over).
+  std::optional<int64_t> mute_until;
+  int64_t joined_ts = 0;
+};
+
+struct MessageRecord {
+  std::string room;
+  uint64_t seq = 0;
+  int64_t ts = 0;
+  UserRecord from;  // as the user cache knows them now
+  std::string text;
+  std::string data_json;  // empty: no data
+  int64_t edited_ts = 0;  // 0: never edited
+};
+
+struct ReadMarker {
+  std::string room;
+  std::string user;
+  uint64_t seq = 0;
+};
+
+// Everything the rooms layer keeps in memory, read once at start-up.
+struct StoreState {
+  std::vector<RoomRecord> rooms;
+  std::vector<MemberRecord> members;
+  std::vector<ReadMarker> read_markers;
+};
+
+struct PostRequest {
+  std::string room;
+  UserRecord from;  // also refreshes the user cache
+  std::string text;
+  std::string data_json;  // empty: no data; otherwise JSON text, stored as given
+  int64_t ts = 0;         // 0: the store takes the time it writes the message
+};
+
+struct PostResult {
+  uint64_t seq = 0;
+  int64_t ts = 0;
+};
+
+struct HistoryPage {
+  std::vector<MessageRecord> messages;  // oldest first
+  bool more = false;                    // older messages exist
+};
+
+struct DmResult {
+  RoomRecord room;
+  bool created = false;  // false: the pair's room existed already
+};
+
+struct RoomUnread {
+  std::string room;
+  uint64_t unread = 0;
+};
+
+// Counters for tests, benchmarks and metrics. Any thread.
+struct StoreStats {
+  uint64_t commits = 0;         // write transactions committed
+  uint64_t writes = 0;          // writes that ran in committed transactions
+  uint64_t failed_commits = 0;  // transactions that could not commit
+  uint64_t largest_batch = 0;   // most writes in one transaction
+  // The longest write transaction (its writes and COMMIT with its fsync), and
+  // the longest checkpoint the writer ran itself, in microseconds.
+  uint64_t slowest_commit_us = 0;
+  uint64_t slowest_writer_checkpoint_us = 0;
+  uint64_t pending_writes = 0;  // queued or running, callbacks not yet run
+};
+
+struct StoreOptions {
+  // Most writes in one transaction; a larger queue is committed in several.
+  size_t max_batch = 8192;
+  // How long SQLite waits for a lock held by another process, in ms.
+  int busy_timeout_ms = 5000;
+};
+
+class Store {
+ public:
+  using DoneCallback = std::function<void(Status)>;
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Rooms, members, mutes, last_seq and read markers, read synchronously. For
+  // start-up, before the loop serves; may be called from any thread.
+  virtual Result<StoreState> load_state() = 0;
+
+  // --- Writes. Each callback runs on the loop thread after the commit. ---
+
+  // Stores the user cache entry (id, name, avatar).
+  virtual void put_user(UserRecord user, DoneCallback done) = 0;
+  // Creates a room with its first members (their user cache entries are
+  // refreshed when a name is given). room.last_seq and room.dm_key are ignored.
+  // kAlreadyExists when a room of that id exists.
+  virtual void create_room(RoomRecord room, std::vector<MemberRecord> members, DoneCallback done) = 0;
+  // Removes a room with its members, messages and read markers. kNotFound.
+  virtual void delete_room(std::string room, DoneCallback done) = 0;
+  // The private two-member room of users a and b (in either order), created
+  // with id `new_room_id` and both as members when the pair has none yet.
+  virtual void open_dm(UserRecord a, UserRecord b, std::string new_room_id, int64_t ts,
+                       Callback<DmResult> done) = 0;
+  virtual void set_topic(std::string room, std::string topic, DoneCallback done) = 0;
+  virtual void set_mute_all(std::string room, bool on, DoneCallback done) = 0;
+
+  // Adds a member or, when they are one, replaces role, mute and joined_ts.
+  // kNotFound for a missing room.
+  virtual void put_member(MemberRecord member, DoneCallback done) = 0;
+  // kNotFound when the user is not a member.
+  virtual void remove_member(std::string room, std::string user, DoneCallback done) = 0;
+  virtual void set_role(std::string room, std::string user, Role role, DoneCallback done) = 0;
+  // nullopt unmutes. kNotFound when the user is not a member.
+  virtual void set_mute(std::string room, std::string user, std::optional<int64_t> until,
+                        DoneCallback done) = 0;
+
+  // Appends a message: the room's next seq (posts to one room get consecutive
+  // seqs in submission order), and moves the author's read marker to it in
+  // the same transaction. kNotFound for a missing room.
+  virtual void post(PostRequest request, Callback<PostResult> done) = 0;
+  // Replaces a message's text; the result is its edited_ts (`edited_ts`, or
+  // now when 0). When `author` is not empty the message must be theirs
+  // (kPermissionDenied otherwise). kNotFound for a missing or deleted message.
+  virtual void edit(std::string room, uint64_t seq, std::string text, int64_t edited_ts, std::string author,
+                    Callback<int64_t> done) = 0;
+  // Deletes a message for good (its text and data are erased); same checks
+  // as edit().
+  virtual void delete_message(std::string room, uint64_t seq, std::string author, DoneCallback done) = 0;
+  // Moves the user's read marker to `seq` unless it is further already (it
+  // never moves back; seq is capped at the room's last_seq). The result is
+  // the user's unread count afterwards. kNotFound for a missing room.
+  virtual void mark_read(std::string room, std::string user, uint64_t seq, Callback<uint64_t> done) = 0;
+
+  // Stores a plugin's value under a key (any bytes).
+  virtual void kv_put(std::string plugin, std::string key, std::string value, DoneCallback done) = 0;
+  // kNotFound when the key holds nothing.
+  virtual void kv_delete(std::string plugin, std::string key, DoneCallback done) = 0;
+
+  // --- Reads. Each callback runs on the loop thread. ---
+
+  // Up to `limit` (1..200) messages with seq < before_seq (0: the newest),
+  // oldest first; deleted messages are left out. kNotFound for a missing room.
+  virtual void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) = 0;
+  // One message; kNotFound when missing or deleted.
+  virtual void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) = 0;
+  virtual void list_rooms(Callback<std::vector<RoomRecord>> done) = 0;
+  virtual void get_room(std::string room, Callback<RoomRecord> done) = 0;
+  virtual void members(std::string room, Callback<std::vector<MemberRecord>> done) = 0;
+  // Messages after the user's read marker that are not deleted.
+  virtual void unread(std::string room, std::string user, Callback<uint64_t> done) = 0;
+  // The unread count of every room the user is a member of.
+  virtual void unread_counts(std::string user, Callback<std::vector<RoomUnread>> done) = 0;
+  // kNotFound when the key holds nothing.
+  virtual void kv_get(std::string plugin, std::string key, Callback<std::string> done) = 0;
+
+  // Commits every write queued so far, stops the threads and then calls
+  // `done` on the loop thread. Writes and reads submitted afterwards fail with
+  // kFailedPrecondition.
+  virtual void close(std::function<void()> done) = 0;
+
+  virtual StoreStats stats() const = 0;
+
+ protected:
+  Store() = default;
+};
+
+// Opens the store that `url` names, creating it (and its directory) when
+// missing and bringing its schema up to date. `sqlite://<path>` is the only
+// scheme of this build; others give kNotSupported. Runs on the calling thread
+// (before the loop serves); the Store then belongs to `loop`.
+Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
+                                          const StoreOptions& options = {});
+
+// The key of the direct-message room of two users, the same in either order.
+std::string dm_key(std::string_view user_a, std::string_view user_b);
+
+}  // namespace hut
+
+#endif  // HUTOPIA_STORE_STORE_H_
