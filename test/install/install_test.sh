@@ -57,6 +57,19 @@ space outoftree [::1]:0 admin token from-env
 relay error Invalid argument: relayd.toml:2: relay.token_ttl: expected an integer
 address 127.0.0.1 8080
 base64url -_8
+hs256 empty secret refused
 WANT
-diff -u "$tmp/want.txt" "$tmp/out.txt" >&2 || fail "the program printed something else"
+grep -v '^jws ' "$tmp/out.txt" | diff -u "$tmp/want.txt" - >&2 || fail "the program printed something else"
+
+# The token it signed: checked here with Python's own HMAC, not the library's.
+/usr/bin/python3 - "$(sed -n 's/^jws //p' "$tmp/out.txt")" <<'PY' || fail "the signed JWS does not check out"
+import base64, hashlib, hmac, json, sys
+def b64d(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+key = b64d("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+h, p, sig = sys.argv[1].split(".")
+assert json.loads(b64d(h))["alg"] == "HS256", "alg"
+assert json.loads(b64d(p)) == {"sub": "u1"}, "payload"
+want = hmac.new(key, (h + "." + p).encode(), hashlib.sha256).digest()
+assert hmac.compare_digest(b64d(sig), want), "signature"
+PY
 echo "install: headers, hutopia.pc (plugindir $plugindir) and an out-of-tree program all fine"

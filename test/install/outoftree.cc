@@ -35,5 +35,16 @@ int main() {
   std::printf("address %s %d\n", addr.ok() ? addr->host.c_str() : "?", addr.ok() ? addr->port : -1);
 
   std::printf("base64url %s\n", hut::base64url_encode("\xfb\xff").c_str());
+
+  // RFC 7515 appendix A.1's key; the signature depends only on the key and the
+  // signing input, so the token is the same on every machine.
+  hut::Result<std::string> secret = hut::base64url_decode(
+      "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow");
+  if (!secret.ok()) return 1;
+  hut::Result<hut::Key> key = hut::Key::hs256(*secret);
+  if (!key.ok()) return 1;
+  hut::Result<std::string> jws = hut::sign_jws(*key, "{\"sub\":\"u1\"}");
+  std::printf("jws %s\n", jws.ok() ? jws->c_str() : jws.status().to_string().c_str());
+  std::printf("hs256 empty secret %s\n", hut::Key::hs256("").ok() ? "accepted" : "refused");
   return 0;
 }
