@@ -107,7 +107,6 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", d.space->admin_url().c_str());
   std::fflush(stdout);
 
-
   uv_run(&d.loop, UV_RUN_DEFAULT);
   space->reset();
   // Whatever the space closed while being destroyed.

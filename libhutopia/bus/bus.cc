@@ -133,13 +133,29 @@ void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
   }
 }
 
-void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json) {
+void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried) {
   if (verifier_ == nullptr) {
     refuse(s, ref_json, "this space accepts no tokens");
     return;
   }
   int64_t now_s = static_cast<int64_t>(std::time(nullptr));
   Result<Claims> claims = verifier_->verify(token, now_s);
+  if (!claims.ok() && claims.status().is_not_found() && !retried && unknown_key_) {
+    // Perhaps the relay rotated its keys: look again, then check once more.
+    std::string sid = s.id;
+    std::string tok(token);
+    std::string ref(ref_json);
+    s.authenticating = true;
+    unknown_key_([this, sid, tok, ref] {
+      auto it = sessions_.find(sid);
+      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+          it->second->conn->closing())
+        return;
+      it->second->authenticating = false;
+      authenticate(*it->second, tok, ref, true);
+    });
+    return;
+  }
   if (!claims.ok()) {
     Status st = claims.status();
     refuse(s, ref_json, st.is_not_found() ? std::string("unknown signing key") : std::string(st.message()));
@@ -216,6 +232,10 @@ void Bus::on_message(net::WsConnection* conn, std::string_view text) {
   }
   ClientFrame& frame = parsed.frame;
   if (!s.welcomed) {
+    if (s.authenticating) {
+      bad_frame(s, frame.ref_json, "authentication in progress");
+      return;
+    }
     if (frame.op != Op::kHello) {
       refuse(s, frame.ref_json, "authenticate first: send hello with a token");
       return;

@@ -32,6 +32,7 @@ struct Session {
   std::string id;
   net::WsConnection* conn = nullptr;  // valid while the session lives
   bool welcomed = false;
+  bool authenticating = false;  // waiting for fresh relay keys
   UserRef user;
   std::deque<uint64_t> bad_frame_times_ms;
 };
@@ -79,6 +80,11 @@ class Bus {
 
   void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
   void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
+  // Called when a token names a key the verifier does not know; the handler
+  // calls `retry` (on the loop) once the key set is as fresh as it gets, and
+  // the token is checked once more.
+  using UnknownKeyHandler = std::function<void(std::function<void()> retry)>;
+  void set_unknown_key_handler(UnknownKeyHandler handler) { unknown_key_ = std::move(handler); }
 
   // From the network layer.
   void on_open(net::WsConnection* conn);
@@ -116,7 +122,7 @@ class Bus {
     InProcessDone done;  // set for in-process requests
   };
 
-  void authenticate(Session& s, std::string_view token, std::string_view ref_json);
+  void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
   void welcome(Session& s, std::string_view ref_json);
   void bad_frame(Session& s, std::string_view ref_json, std::string_view message);
@@ -130,6 +136,7 @@ class Bus {
   ReplayCache* replay_;
   PluginRuntime* plugins_ = nullptr;
   RoomHooks* rooms_ = nullptr;
+  UnknownKeyHandler unknown_key_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
   std::unordered_map<uint64_t, Pending> pending_;

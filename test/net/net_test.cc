@@ -105,6 +105,28 @@ TEST_CASE("net: only /bus upgrades") {
   expect_fresh_connection_works(es.port());
 }
 
+TEST_CASE("net: connections over the limit are refused at the upgrade") {
+  TempDir dir;
+  SpaceConfig cfg = test_config(dir);
+  cfg.limits.max_connections = 2;
+  EmbeddedSpace es(cfg);
+  REQUIRE_MESSAGE(es.ok(), es.start_status().to_string());
+  auto a = welcomed(es.port(), "a");
+  auto b = welcomed(es.port(), "b");
+  WsClient::Options o;
+  o.port = es.port();
+  CHECK(WsClient::connect(o, nullptr, 2000) == nullptr);
+  a.reset();
+  // The space notices the close on its next loop turns.
+  std::unique_ptr<WsClient> c;
+  for (int i = 0; i < 50 && c == nullptr; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (es.call([&] { return es.space().connection_count(); }) < 2) c = WsClient::connect(o, nullptr, 2000);
+  }
+  REQUIRE(c != nullptr);
+  CHECK(c->hello(app_token("c")).data.find("welcome") != std::string::npos);
+}
+
 TEST_CASE("net: a client that stops reading is closed with 4008; a fast one is not slowed") {
   TempDir dir;
   SpaceConfig cfg = test_config(dir);

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <regex>
 #include <vector>
 
 extern char** environ;
@@ -124,11 +123,17 @@ SpacedProcess::SpacedProcess(const std::string& config_path, int timeout_ms) {
   }
   out_fd_ = out_pipe[0];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::regex re("listening on http://[^:]+:([0-9]+)");
   while (std::chrono::steady_clock::now() < deadline) {
+    // "listening on http://HOST:PORT" lines, whole lines only.
     std::vector<int> ports;
-    for (std::sregex_iterator it(out_.begin(), out_.end(), re), end; it != end; ++it)
-      ports.push_back(std::stoi((*it)[1]));
+    size_t pos = 0;
+    while ((pos = out_.find("listening on http://", pos)) != std::string::npos) {
+      size_t eol = out_.find('\n', pos);
+      if (eol == std::string::npos) break;
+      size_t colon = out_.rfind(':', eol);
+      ports.push_back(std::atoi(out_.c_str() + colon + 1));
+      pos = eol;
+    }
     if (ports.size() >= 2) {
       public_port_ = ports[0];
       admin_port_ = ports[1];
