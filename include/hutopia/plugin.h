@@ -307,7 +307,7 @@ typedef struct hut_host {
 
 /* True when the host table has `member` (it is inside the table the space
  * built, and set). Use it before calling a function newer than ABI 1.0. */
-#define HUT_HOST_HAS(host, member)                                                          \
+#define HUT_HOST_HAS(host, member)                                                                  \
   ((host) != NULL && (size_t)(host)->size >= offsetof(hut_host, member) + sizeof((host)->member) && \
    (host)->member != NULL)
 
