@@ -79,38 +79,7 @@ bool valid_asset_path(std::string_view path) {
   return true;
 }
 
-const char* error_text(int code) {
-  switch (code) {
-    case HUT_OK:
-      return "success";
-    case HUT_EINVAL:
-      return "invalid argument";
-    case HUT_ENOENT:
-      return "not found";
-    case HUT_ENOMEM:
-      return "out of memory";
-    case HUT_ESTATE:
-      return "not possible in this state";
-    case HUT_EEXIST:
-      return "already exists";
-    case HUT_ERANGE:
-      return "buffer too small";
-    case HUT_ETOOBIG:
-      return "too large";
-    case HUT_EPERM:
-      return "not allowed";
-    case HUT_EUNAVAIL:
-      return "unavailable";
-    case HUT_EIO:
-      return "input/output error";
-    case HUT_ENOTSUP:
-      return "not supported";
-    case HUT_EINTERNAL:
-      return "internal error";
-    default:
-      return "unknown error";
-  }
-}
+const char* error_text(int code) { return hut_strerror(code); }
 
 // The bus error code and HTTP status for a hook's negative result.
 const char* bus_code(int rc) {
