@@ -173,7 +173,7 @@ typedef struct hut_user {
 typedef struct hut_widget_request {
   uint64_t request_id; /* answer it with host->reply or host->reply_error */
   const char* session_id;
-  hut_user user;
+  const hut_user* user;  /* a pointer, so that hut_user can grow */
   const char* data_json; /* the op's `data` as JSON text; "null" when absent */
   size_t data_len;       /* strlen(data_json) */
 } hut_widget_request;
@@ -201,7 +201,7 @@ typedef struct hut_http_request {
  * the hook returns. */
 typedef struct hut_post {
   const char* room;
-  hut_user from;
+  const hut_user* from;
   const char* text;
   const char* data_json; /* NULL when the post has no data */
   /* Set by a plugin that refuses the post (the hook returns HUT_EPERM); the

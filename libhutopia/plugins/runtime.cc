@@ -759,9 +759,11 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   hut_widget_request req;
   req.request_id = request.request_id;
   req.session_id = request.session_id.c_str();
-  req.user.id = request.user.id.c_str();
-  req.user.name = request.user.name.c_str();
-  req.user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  hut_user user;
+  user.id = request.user.id.c_str();
+  user.name = request.user.name.c_str();
+  user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  req.user = &user;
   if (request.data_json.empty()) {
     req.data_json = "null";
     req.data_len = 4;
