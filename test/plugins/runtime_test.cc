@@ -518,3 +518,31 @@ TEST_CASE("plugins: a reload whose file is gone leaves the plugin failed with th
   CHECK(rt.load("reloadme").ok());
   CHECK(f.info("reloadme").version == "2");
 }
+
+TEST_CASE(
+    "plugins: the C++ layer gives timers, posts from threads and the store, and keeps exceptions inside") {
+  PluginFixture f;
+  f.add("cpp_probe");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("cpp_probe").ok());
+  const auto* timer = f.answer(f.widget("cpp_probe", R"("timer")"));
+  REQUIRE(timer != nullptr);
+  CHECK(timer->data == R"({"timer":true})");
+  const auto* posted = f.answer(f.widget("cpp_probe", R"("post")"));
+  REQUIRE(posted != nullptr);
+  CHECK(posted->data == R"({"posted":true})");
+  CHECK(posted->thread == std::this_thread::get_id());
+  CHECK(f.answer(f.widget("cpp_probe", R"("kv")"))->data == R"({"kv":true})");
+  const auto* thrown = f.answer(f.widget("cpp_probe", R"("throw")"));
+  REQUIRE(thrown != nullptr);
+  CHECK(thrown->code == "internal");
+  CHECK(rt.is_loaded("cpp_probe"));
+  // Unloading with a thread's post in flight: the request is answered
+  // "unavailable" once, and the posted callback never runs.
+  uint64_t last = f.widget("cpp_probe", R"("post")");
+  REQUIRE(rt.unload("cpp_probe").ok());
+  f.run_for(20);
+  CHECK(f.services.count_replies(last) == 1);
+  REQUIRE(f.services.reply_to(last) != nullptr);
+  CHECK(f.services.reply_to(last)->code == "unavailable");
+}
