@@ -10,11 +10,12 @@
 // touch only the post queue under post_mu_ and the logger.
 #include "plugins/runtime.h"
 
+#include <cJSON.h>
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -53,7 +54,9 @@ namespace {
 
 constexpr size_t kMaxKeyLen = 1024;
 constexpr size_t kMaxValueLen = 16u << 20;
-constexpr size_t kMinHooksSize = sizeof(hut_hooks);  // ABI 1.0's struct
+// The size of ABI 1.0's hut_hooks, whose last field is on_post; it stays the
+// minimum when later minors add fields.
+constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -120,13 +123,20 @@ int http_status(int rc) {
   }
 }
 
-PluginHttpResponse json_error_response(int status, std::string_view code, std::string_view message) {
+PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  // Codes and messages here come from this file and hold no quotes.
-  r.body =
-      "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  cJSON* body = cJSON_CreateObject();
+  cJSON* error = cJSON_AddObjectToObject(body, "error");
+  cJSON_AddStringToObject(error, "code", code.c_str());
+  cJSON_AddStringToObject(error, "message", message.c_str());
+  char* text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  if (text != nullptr) {
+    r.body = text;
+    cJSON_free(text);
+  }
   return r;
 }
 
@@ -178,6 +188,8 @@ class RuntimeImpl final : public PluginRuntime {
       async_ = nullptr;
       return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
     }
+    // Posts alone do not keep the loop running; the space's handles do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     return Status::ok_status();
   }
 
