@@ -542,8 +542,13 @@ void RuntimeImpl::load_all() {
         ready = false;
         if (waiting.count(r) == 0) {
           auto rit = records_.find(r);
-          blocked = rit == records_.end() ? "requires " + r + ", which is missing"
-                                          : "requires " + r + ", which failed to load";
+          if (rit == records_.end()) {
+            blocked = "requires " + r + ", which is missing";
+          } else if (rit->second.info.state == "failed") {
+            blocked = "requires " + r + ", which failed to load";
+          } else {
+            blocked = "requires " + r + ", which is not loaded";
+          }
           break;
         }
       }

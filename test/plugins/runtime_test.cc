@@ -22,7 +22,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 TEST_CASE("plugins: refused plugins are named with their reasons and the others load in dependency order") {
   PluginFixture f;
   for (const char* name : {"bad_major", "newer_minor", "needs_missing", "cycle_a", "cycle_b", "on_cycle",
-                           "init_fails", "zz_base", "aa_user"})
+                           "init_fails", "after_fail", "zz_base", "aa_user"})
     f.add(name);
   f.add_first_party("echo");
   f.add_file(hut::test::build_path("plugins/echo.so"), "renamed");
@@ -40,6 +40,7 @@ TEST_CASE("plugins: refused plugins are named with their reasons and the others 
   CHECK(f.info("on_cycle").error == "requires cycle_a, which is in a dependency cycle");
   CHECK(f.info("init_fails").state == "failed");
   CHECK(f.info("init_fails").error == "init failed (invalid argument): the answer is not 42");
+  CHECK(f.info("after_fail").error == "requires init_fails, which failed to load");
   CHECK(contains(f.info("renamed").error, "names it \"echo\", not \"renamed\""));
   CHECK(contains(f.info("junk").error, "cannot open"));
 
