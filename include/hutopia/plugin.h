@@ -126,7 +126,8 @@ typedef enum hut_target {
 
 /* ---- The descriptor ---------------------------------------------------- */
 
-/* One custom element the plugin provides. */
+/* One custom element the plugin provides. Plugins give arrays of it, so its
+ * layout is fixed for ABI major 1 (a later minor would add a parallel array). */
 typedef struct hut_widget_desc {
   const char* tag;    /* custom element name, e.g. "hut-counter" (must contain '-') */
   const char* script; /* its ES module, a path among the plugin's assets
@@ -178,6 +179,7 @@ typedef struct hut_widget_request {
   size_t data_len;       /* strlen(data_json) */
 } hut_widget_request;
 
+/* One HTTP header. Passed in arrays, so its layout is fixed for ABI major 1. */
 typedef struct hut_header {
   const char* name; /* lower case in requests */
   const char* value;
