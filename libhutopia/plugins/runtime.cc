@@ -227,6 +227,16 @@ class RuntimeImpl final : public PluginRuntime {
   Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
   const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
   void session_closed(std::string_view session_id) override;
+  void member_joined(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_joined);
+  }
+  void member_left(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_left);
+  }
+  void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
+  void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  Status filter_post(std::string_view room, const UserRef& from, std::string* text,
+                     std::string* data_json) override;
 
   // ---- The host table's functions, called by plugins. ----
   static void host_log(hut_plugin* self, int level, const char* message);
@@ -309,6 +319,19 @@ class RuntimeImpl final : public PluginRuntime {
   Status start(Candidate c);
   void stop(Record& rec, std::string_view why);
   void drain_posts();
+
+  // The loaded instances in load order; hooks cannot load or unload plugins,
+  // but a copy keeps iteration safe whatever the space does in a callback.
+  std::vector<hut_plugin*> loaded_in_order() const {
+    std::vector<hut_plugin*> out;
+    out.reserve(order_.size());
+    for (const auto& name : order_) out.push_back(loaded(name));
+    return out;
+  }
+  using RoomHook = void (*)(hut_plugin*, void*, const char*, const hut_user*);
+  using UserHook = void (*)(hut_plugin*, void*, const hut_user*);
+  void room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook);
+  void user_event(const UserRef& user, UserHook hut_hooks::*hook);
 
   // Runs a hook and counts it in the plugin's stats.
   template <typename F>
@@ -842,6 +865,69 @@ const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_
 
 void RuntimeImpl::session_closed(std::string_view session_id) {
   std::erase_if(pending_widgets_, [&](const auto& kv) { return kv.second.session == session_id; });
+}
+
+namespace {
+
+hut_user c_user(const UserRef& u) {
+  hut_user out;
+  out.id = u.id.c_str();
+  out.name = u.name.c_str();
+  out.avatar = u.avatar.empty() ? nullptr : u.avatar.c_str();
+  return out;
+}
+
+}  // namespace
+
+void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook) {
+  std::string room_s(room);
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    RoomHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, room_s.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
+void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    UserHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, &u);
+      return 0;
+    });
+  }
+}
+
+Status RuntimeImpl::filter_post(std::string_view room, const UserRef& from, std::string* text,
+                                std::string* data_json) {
+  std::string room_s(room);
+  hut_user u = c_user(from);
+  for (hut_plugin* inst : loaded_in_order()) {
+    if (inst->hooks.on_post == nullptr) continue;
+    const char* text_in = text->c_str();
+    const char* data_in = data_json->empty() ? nullptr : data_json->c_str();
+    hut_post post{room_s.c_str(), &u, text_in, data_in, nullptr};
+    int rc = measured(inst, [&] { return inst->hooks.on_post(inst, inst->hooks.user_data, &post); });
+    if (rc < 0) {
+      std::string why = post.refusal != nullptr && *post.refusal != '\0'
+                            ? std::string(post.refusal)
+                            : inst->name + " refused the post (" + error_text(rc) + ")";
+      return rc == HUT_EPERM ? Status::permission_denied(why) : Status::internal(why);
+    }
+    // Copied before either string changes: the plugin may point one field at
+    // the other's text.
+    std::string new_text = post.text != nullptr ? post.text : "";
+    std::string new_data = post.data_json != nullptr ? post.data_json : "";
+    if (post.text != text_in) *text = std::move(new_text);
+    if (post.data_json != data_in) *data_json = std::move(new_data);
+  }
+  return Status::ok_status();
 }
 
 void RuntimeImpl::drain_posts() {

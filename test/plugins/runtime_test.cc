@@ -547,3 +547,48 @@ TEST_CASE(
   REQUIRE(f.services.reply_to(last) != nullptr);
   CHECK(f.services.reply_to(last)->code == "unavailable");
 }
+
+TEST_CASE("plugins: room hooks see joins, leaves, presence, and may refuse or rewrite a post") {
+  PluginFixture f;
+  f.add("rooms_hooks");
+  f.add_first_party("echo");  // has none of these hooks
+  PluginRuntime& rt = f.start();
+  rt.load_all();
+  REQUIRE(rt.is_loaded("rooms_hooks"));
+  hut::UserRef ada{"u-ada", "Ada", ""};
+
+  rt.member_joined("lobby", ada);
+  rt.member_left("lobby", ada);
+  rt.user_online(ada);
+  rt.user_offline(ada);
+  REQUIRE(f.services.events.size() == 4);
+  CHECK(f.services.events[0].target == EventTarget::kRoom);
+  CHECK(f.services.events[0].target_id == "lobby");
+  CHECK(f.services.events[0].data == R"({"joined":"u-ada"})");
+  CHECK(f.services.events[1].data == R"({"left":"u-ada"})");
+  CHECK(f.services.events[2].target == EventTarget::kUser);
+  CHECK(f.services.events[2].target_id == "u-ada");
+  CHECK(f.services.events[2].data == R"({"online":true})");
+  CHECK(f.services.events[3].data == R"({"online":false})");
+
+  std::string text = "hello there";
+  std::string data = R"({"keep":1})";
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "hello there");
+  CHECK(data == R"({"keep":1})");
+
+  text = "please shout this";
+  data.clear();
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "PLEASE SHOUT THIS");
+  CHECK(data == R"({"shouted":true})");
+
+  text = "a forbidden word";
+  Status st = rt.filter_post("lobby", ada, &text, &data);
+  CHECK(st.code() == Status::Code::kPermissionDenied);
+  CHECK(st.message() == "no forbidden words here");
+  CHECK(text == "a forbidden word");
+
+  CHECK(f.stats("rooms_hooks").calls == 7);
+  CHECK(f.stats("echo").calls == 0);
+}
