@@ -225,6 +225,28 @@ async def run(space, chromium, screenshot):
         record("an error answer rejects with its code", err == "not_found|True" or err == "not_found|true",
                f"{err}")
 
+        # A dropped connection comes back with a fresh token from getToken.
+        # Bad frames past the budget make the space close the socket (1008).
+        t1, t2, t3 = (space.mint("robin", "Robin") for _ in range(3))
+        reconnect_js = """(async (t1, more) => {
+          const { Client } = await import('/sdk/hutopia.js');
+          const asked = [];
+          const c = new Client({ token: t1, getToken: async () => { asked.push(1); return more.shift() || null; } });
+          await c.open();
+          const s1 = c.session;
+          const back = new Promise((resolve) => c.on('welcome', () => resolve(c.session)));
+          for (let i = 0; i < 40 && c.status === 'connected'; i++) c.send('no_such_op');
+          const s2 = await Promise.race([back, new Promise((r) => setTimeout(() => r(null), 15000))]);
+          const code = c.closeCode;
+          const pong = s2 ? await c.request('ping').then((r) => JSON.stringify(r), (e) => 'error ' + e.code) : null;
+          c.close();
+          return { s1, s2, code, asked: asked.length, pong, status: c.status };
+        })"""
+        r = await dt.evaluate(session, f"{reconnect_js}({json.dumps(t1)}, {json.dumps([t2, t3])})")
+        record("the SDK reconnects with a fresh token after a drop",
+               bool(r) and r["s1"] and r["s2"] and r["s1"] != r["s2"] and r["code"] == 1008 and
+               r["asked"] == 1 and r["pong"] == "{}" and r["status"] == "closed", f"{r}")
+
         if screenshot:
             await asyncio.sleep(0.5)
             shot = await dt.call("Page.captureScreenshot", {"format": "png"}, session)
