@@ -215,6 +215,27 @@ async def run(space, chromium, screenshot):
             record(f"widget <{tag}> is in the page and rendered", ok, f"{w}")
             record(f"widget <{tag}> reaches the client", bool(w) and w.get("hasClient"), f"{w}")
 
+        if "hut-counter" in tags:
+            # The counter widget: a click on one page counts up through the
+            # plugin, and a second user's page follows the broadcast widget event.
+            other = await dt.open_page(f"{space.public}/#token={space.mint('sam', 'Sam')}")
+            value_js = ("(() => { const e = document.querySelector('hut-counter'); const o = e && e.shadowRoot && "
+                        "e.shadowRoot.querySelector('output'); const v = o ? Number(o.textContent) : NaN; "
+                        "return Number.isFinite(v) ? v : null; })()")
+            before = await dt.wait_for(session, f"(() => {{ const v = {value_js}; return v === null ? null : [v]; }})()")
+            await dt.wait_for(other, f"(() => {{ const v = {value_js}; return v === null ? null : [v]; }})()")
+            if before:
+                await dt.evaluate(session, "document.querySelector('hut-counter').shadowRoot"
+                                           ".querySelector('button').click()")
+                want = before[0] + 1
+                mine = await dt.wait_for(session, f"{value_js} === {want}", 10)
+                theirs = await dt.wait_for(other, f"{value_js} === {want}", 10)
+                record("a click on <hut-counter> counts up", bool(mine), f"before {before[0]}")
+                record("another user's <hut-counter> follows", bool(theirs),
+                       f"before {before[0]}, now {await dt.evaluate(other, value_js)}")
+            else:
+                record("<hut-counter> shows a value", False, "no value shown")
+
         # The SDK's request helper from the page, through the real bus.
         echoed = await dt.evaluate(session, "hutopia.widget('echo', {from: 'page', n: 3})"
                                             ".then(d => JSON.stringify(d), e => 'error ' + e.code)")
