@@ -319,7 +319,11 @@ def main():
         results.append(False)
     finally:
         chromium.stop()
-        space.stop()
+        status = space.stop()
+    if results:
+        ok = status == 0
+        print(f"{'ok  ' if ok else 'FAIL'} spaced exits with 0 on SIGTERM{'' if ok else f' (status {status})'}")
+        results.append(ok)
     passed = sum(1 for r in results if r)
     failed = len(results) - passed
     if failed:

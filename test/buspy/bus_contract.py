@@ -459,6 +459,15 @@ async def space_survived():
     await fresh_connection_works()
 
 
+async def shutdown_sends_1001_and_exits_0():
+    """Runs last: SIGTERM closes sessions with 1001 and spaced exits with 0."""
+    ws, _ = await welcomed()
+    await asyncio.get_running_loop().run_in_executor(None, space.proc.terminate)
+    await expect_closed(ws, 1001, 15)
+    status = await asyncio.get_running_loop().run_in_executor(None, space.terminate)
+    check(status == 0, f"spaced exited with {status} after SIGTERM")
+
+
 async def run_all():
     passed = failed = 0
     only = set(sys.argv[1:])
@@ -474,6 +483,14 @@ async def run_all():
             print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
             if not isinstance(e, Failure):
                 traceback.print_exc(file=sys.stdout)
+    if not only or "shutdown_sends_1001_and_exits_0" in only:
+        try:
+            await asyncio.wait_for(shutdown_sends_1001_and_exits_0(), 60)
+            passed += 1
+            print("ok   shutdown_sends_1001_and_exits_0")
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL shutdown_sends_1001_and_exits_0: {type(e).__name__}: {e}")
     return passed, failed
 
 

@@ -120,7 +120,8 @@ class Spaced:
         conf = os.path.join(self.tmp, "spaced.toml")
         with open(conf, "w") as f:
             f.write(self.config_text())
-        env = dict(os.environ)
+        # Variables HUTOPIA_* would win over the file: keep only the test's own.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUTOPIA_")}
         env.update(self.extra_env)
         self.proc = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -160,15 +161,24 @@ class Spaced:
         if not self.admin or not self.public or self.admin == self.public:
             raise RuntimeError(f"cannot tell the listeners apart: {urls}\n" + self.log())
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
+    def terminate(self, timeout=15):
+        """SIGTERM; returns the exit status (None if it had to be killed)."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+                return None
+        return self.proc.returncode
+
+    def stop(self):
+        status = self.terminate()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return status
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
