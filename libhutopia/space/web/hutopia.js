@@ -256,8 +256,10 @@ export class Client {
 
   // Loads the widgets and places one element per widget in `container`,
   // each with `hutopia` (this client) and `plugin` set before it is attached,
-  // and a data-plugin attribute. Resolves with the elements.
-  async mountWidgets(container, widgets = this.widgets) {
+  // and a data-plugin attribute. `wrap(el, widget)` may return a node that
+  // holds the element (a card, say) to append instead. Resolves with the
+  // elements.
+  async mountWidgets(container, widgets = this.widgets, { wrap = null } = {}) {
     const loaded = await this.loadWidgets(widgets);
     const elements = [];
     for (const w of loaded) {
@@ -267,7 +269,7 @@ export class Client {
       el.plugin = w.plugin;
       el.dataset.plugin = w.plugin;
       if (!w.ok) el.dataset.error = w.error;
-      container.appendChild(el);
+      container.appendChild((wrap && wrap(el, w)) || el);
       elements.push(el);
     }
     return elements;
