@@ -271,7 +271,7 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     req.data_json = printed ? printed : "null";
     cJSON_free(printed);
   }
-  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin};
+  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin, nullptr};
   std::string session_id = s.id;
   Status st = plugins_->dispatch_widget(plugin, req);
   if (st.ok()) return;
@@ -290,12 +290,40 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
   }
 }
 
+void Bus::request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
+                             InProcessDone done) {
+  if (plugins_ == nullptr) {
+    done(Status::not_found("no plugin named " + std::string(plugin)), {});
+    return;
+  }
+  if (!is_json(data_json)) {
+    done(Status::invalid_argument("data is not JSON"), {});
+    return;
+  }
+  WidgetRequest req;
+  req.request_id = next_request_id_++;
+  req.session_id = "in-process";
+  req.user = user;
+  req.data_json = std::string(data_json);
+  pending_[req.request_id] = Pending{req.session_id, {}, std::string(plugin), done};
+  Status st = plugins_->dispatch_widget(plugin, req);
+  if (st.ok()) return;
+  auto it = pending_.find(req.request_id);
+  if (it == pending_.end()) return;
+  pending_.erase(it);
+  done(st, {});
+}
+
 int Bus::reply(uint64_t request_id, std::string_view data_json) {
   auto it = pending_.find(request_id);
   if (it == pending_.end()) return HUT_ENOENT;
   if (!is_json(data_json)) return HUT_EINVAL;
   Pending p = std::move(it->second);
   pending_.erase(it);
+  if (p.done) {
+    p.done(Status(), std::string(data_json));
+    return HUT_OK;
+  }
   auto si = sessions_.find(p.session_id);
   if (si == sessions_.end() || si->second->conn == nullptr) return HUT_ENOENT;
   std::string fields = R"("data":)" + std::string(data_json);
@@ -309,6 +337,10 @@ int Bus::reply_error(uint64_t request_id, std::string_view code, std::string_vie
   auto ec = error_code_from_name(code);
   Pending p = std::move(it->second);
   pending_.erase(it);
+  if (p.done) {
+    p.done(Status::failed_precondition(std::string(code) + ": " + std::string(message)), {});
+    return HUT_OK;
+  }
   auto si = sessions_.find(p.session_id);
   if (si == sessions_.end()) return HUT_ENOENT;
   send_error(*si->second, p.ref_json, ec.value_or(ErrorCode::kInternal), message);

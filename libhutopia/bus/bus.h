@@ -93,6 +93,13 @@ class Bus {
   // returns how many sessions got it.
   size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
 
+  // A widget request from the program that embeds the space, as if a
+  // session of `user` sent it; `done` gets the plugin's answer (the data
+  // JSON) or its error (code and message in the Status message).
+  using InProcessDone = std::function<void(Status status, std::string data_json)>;
+  void request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
+                          InProcessDone done);
+
   // A frame to one session by id; false when there is no such session.
   bool send_to_session(std::string_view session_id, std::string_view frame_json);
 
@@ -106,6 +113,7 @@ class Bus {
     std::string session_id;
     std::string ref_json;
     std::string plugin;
+    InProcessDone done;  // set for in-process requests
   };
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json);

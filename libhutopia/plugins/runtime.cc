@@ -10,11 +10,12 @@
 // touch only the post queue under post_mu_ and the logger.
 #include "plugins/runtime.h"
 
+#include <cJSON.h>
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -53,7 +54,9 @@ namespace {
 
 constexpr size_t kMaxKeyLen = 1024;
 constexpr size_t kMaxValueLen = 16u << 20;
-constexpr size_t kMinHooksSize = sizeof(hut_hooks);  // ABI 1.0's struct
+// The size of ABI 1.0's hut_hooks, whose last field is on_post; it stays the
+// minimum when later minors add fields.
+constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -79,38 +82,7 @@ bool valid_asset_path(std::string_view path) {
   return true;
 }
 
-const char* error_text(int code) {
-  switch (code) {
-    case HUT_OK:
-      return "success";
-    case HUT_EINVAL:
-      return "invalid argument";
-    case HUT_ENOENT:
-      return "not found";
-    case HUT_ENOMEM:
-      return "out of memory";
-    case HUT_ESTATE:
-      return "not possible in this state";
-    case HUT_EEXIST:
-      return "already exists";
-    case HUT_ERANGE:
-      return "buffer too small";
-    case HUT_ETOOBIG:
-      return "too large";
-    case HUT_EPERM:
-      return "not allowed";
-    case HUT_EUNAVAIL:
-      return "unavailable";
-    case HUT_EIO:
-      return "input/output error";
-    case HUT_ENOTSUP:
-      return "not supported";
-    case HUT_EINTERNAL:
-      return "internal error";
-    default:
-      return "unknown error";
-  }
-}
+const char* error_text(int code) { return hut_strerror(code); }
 
 // The bus error code and HTTP status for a hook's negative result.
 const char* bus_code(int rc) {
@@ -151,13 +123,20 @@ int http_status(int rc) {
   }
 }
 
-PluginHttpResponse json_error_response(int status, std::string_view code, std::string_view message) {
+PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  // Codes and messages here come from this file and hold no quotes.
-  r.body =
-      "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  cJSON* body = cJSON_CreateObject();
+  cJSON* error = cJSON_AddObjectToObject(body, "error");
+  cJSON_AddStringToObject(error, "code", code.c_str());
+  cJSON_AddStringToObject(error, "message", message.c_str());
+  char* text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  if (text != nullptr) {
+    r.body = text;
+    cJSON_free(text);
+  }
   return r;
 }
 
@@ -209,6 +188,8 @@ class RuntimeImpl final : public PluginRuntime {
       async_ = nullptr;
       return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
     }
+    // Posts alone do not keep the loop running; the space's handles do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     return Status::ok_status();
   }
 
@@ -561,8 +542,13 @@ void RuntimeImpl::load_all() {
         ready = false;
         if (waiting.count(r) == 0) {
           auto rit = records_.find(r);
-          blocked = rit == records_.end() ? "requires " + r + ", which is missing"
-                                          : "requires " + r + ", which failed to load";
+          if (rit == records_.end()) {
+            blocked = "requires " + r + ", which is missing";
+          } else if (rit->second.info.state == "failed") {
+            blocked = "requires " + r + ", which failed to load";
+          } else {
+            blocked = "requires " + r + ", which is not loaded";
+          }
           break;
         }
       }
@@ -790,9 +776,11 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   hut_widget_request req;
   req.request_id = request.request_id;
   req.session_id = request.session_id.c_str();
-  req.user.id = request.user.id.c_str();
-  req.user.name = request.user.name.c_str();
-  req.user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  hut_user user;
+  user.id = request.user.id.c_str();
+  user.name = request.user.name.c_str();
+  user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  req.user = &user;
   if (request.data_json.empty()) {
     req.data_json = "null";
     req.data_len = 4;

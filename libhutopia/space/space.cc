@@ -588,6 +588,18 @@ Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audien
   return impl_->bus->send_event(t, target_id, bus::make_widget_event(plugin, data_json));
 }
 
+void Space::call_plugin(std::string_view plugin, std::string_view user_id, std::string_view data_json,
+                        std::function<void(Status status, std::string data_json)> done) {
+  if (impl_->state != Impl::State::kRunning) {
+    done(Status::failed_precondition("the space is not running"), {});
+    return;
+  }
+  UserRef user;
+  user.id = std::string(user_id);
+  user.name = user.id;
+  impl_->bus->request_in_process(plugin, user, data_json, std::move(done));
+}
+
 Status Space::load_plugin(std::string_view name) {
   if (!impl_->runtime) return Status::failed_precondition("the space is not running");
   return impl_->runtime->load(name);

@@ -22,7 +22,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 TEST_CASE("plugins: refused plugins are named with their reasons and the others load in dependency order") {
   PluginFixture f;
   for (const char* name : {"bad_major", "newer_minor", "needs_missing", "cycle_a", "cycle_b", "on_cycle",
-                           "init_fails", "zz_base", "aa_user"})
+                           "init_fails", "after_fail", "zz_base", "aa_user"})
     f.add(name);
   f.add_first_party("echo");
   f.add_file(hut::test::build_path("plugins/echo.so"), "renamed");
@@ -40,6 +40,7 @@ TEST_CASE("plugins: refused plugins are named with their reasons and the others 
   CHECK(f.info("on_cycle").error == "requires cycle_a, which is in a dependency cycle");
   CHECK(f.info("init_fails").state == "failed");
   CHECK(f.info("init_fails").error == "init failed (invalid argument): the answer is not 42");
+  CHECK(f.info("after_fail").error == "requires init_fails, which failed to load");
   CHECK(contains(f.info("renamed").error, "names it \"echo\", not \"renamed\""));
   CHECK(contains(f.info("junk").error, "cannot open"));
 
@@ -517,4 +518,32 @@ TEST_CASE("plugins: a reload whose file is gone leaves the plugin failed with th
   f.add("reloadme_v2", "reloadme");
   CHECK(rt.load("reloadme").ok());
   CHECK(f.info("reloadme").version == "2");
+}
+
+TEST_CASE(
+    "plugins: the C++ layer gives timers, posts from threads and the store, and keeps exceptions inside") {
+  PluginFixture f;
+  f.add("cpp_probe");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("cpp_probe").ok());
+  const auto* timer = f.answer(f.widget("cpp_probe", R"("timer")"));
+  REQUIRE(timer != nullptr);
+  CHECK(timer->data == R"({"timer":true})");
+  const auto* posted = f.answer(f.widget("cpp_probe", R"("post")"));
+  REQUIRE(posted != nullptr);
+  CHECK(posted->data == R"({"posted":true})");
+  CHECK(posted->thread == std::this_thread::get_id());
+  CHECK(f.answer(f.widget("cpp_probe", R"("kv")"))->data == R"({"kv":true})");
+  const auto* thrown = f.answer(f.widget("cpp_probe", R"("throw")"));
+  REQUIRE(thrown != nullptr);
+  CHECK(thrown->code == "internal");
+  CHECK(rt.is_loaded("cpp_probe"));
+  // Unloading with a thread's post in flight: the request is answered
+  // "unavailable" once, and the posted callback never runs.
+  uint64_t last = f.widget("cpp_probe", R"("post")");
+  REQUIRE(rt.unload("cpp_probe").ok());
+  f.run_for(20);
+  CHECK(f.services.count_replies(last) == 1);
+  REQUIRE(f.services.reply_to(last) != nullptr);
+  CHECK(f.services.reply_to(last)->code == "unavailable");
 }
