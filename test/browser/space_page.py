@@ -279,6 +279,32 @@ async def run(space, chromium, screenshot):
                bool(r) and r["s1"] and r["s2"] and r["s1"] != r["s2"] and r["code"] not in (None, 1000) and
                r["asked"] == 1 and r["pong"] == "{}" and r["status"] == "closed", f"{r}")
 
+        if "events" in [p.get("name") for p in space.plugins()]:
+            # The test plugin `events`: notify events become toasts in the page,
+            # and widget events reach the plugin's subscribers.
+            shown = await dt.evaluate(session, """(async () => {
+              const got = [];
+              const off = hutopia.onWidget('events', (d) => got.push(d));
+              const ok = JSON.stringify(await hutopia.widget('events', 'notify'));
+              const targets = JSON.stringify(await hutopia.widget('events', 'targets'));
+              for (let i = 0; i < 50 && (got.length < 3 || document.querySelectorAll('.hutopia-toast').length < 2); i++)
+                await new Promise((r) => setTimeout(r, 100));
+              off();
+              const toasts = [...document.querySelectorAll('#hutopia-toasts .hutopia-toast')].map((t) => ({
+                text: t.textContent, link: (t.querySelector('a') || {}).href || null }));
+              return { ok, targets, got: got.slice().sort(), toasts,
+                       live: (document.getElementById('hutopia-toasts') || {ariaLive: null}).getAttribute?.('aria-live') };
+            })()""")
+            toasts = (shown or {}).get("toasts") or []
+            record("notify events are shown as toasts",
+                   bool(shown) and shown["ok"] == '{"ok":true}' and shown["live"] == "polite" and
+                   any("Title" in t["text"] and "Body" in t["text"] and t["link"] == "https://example.test/x"
+                       for t in toasts) and any("Bare" in t["text"] and not t["link"] for t in toasts), f"{shown}")
+            record("onWidget() gets the plugin's events for this session, user and everyone",
+                   bool(shown) and shown["targets"] == '{"ok":true}' and shown["got"] == [1, 2, 4], f"{shown}")
+        else:
+            print("skip notify and widget events: the test plugin `events` is not built")
+
         if screenshot:
             await asyncio.sleep(0.5)
             shot = await dt.call("Page.captureScreenshot", {"format": "png"}, session)
@@ -318,7 +344,8 @@ def main():
     if not os.access(CHROMIUM, os.X_OK):
         print(f"skipped: {CHROMIUM} is not installed (Debian package chromium)")
         return hutspace.SKIP
-    space = hutspace.Spaced()
+    # The first-party plugins, and the test plugin `events` (notify, widget events).
+    space = hutspace.Spaced(extra_plugins=[os.path.join(hutspace.build_root(), "test", "plugins", "events.so")])
     chromium = Chromium()
     results = []
     try:

@@ -337,6 +337,42 @@ async def unknown_plugin_is_not_found():
         await ws.close()
 
 
+async def frames_until(ws, done, limit=20):
+    """Frames read until done(frames) is true or the limit; stops at a quiet second."""
+    frames = []
+    while len(frames) < limit and not done(frames):
+        try:
+            frames.append(await recv(ws, 1.0))
+        except asyncio.TimeoutError:
+            break
+    return frames
+
+
+@case
+async def plugin_events_notify_and_widget():
+    if "events" not in [p.get("name") for p in space.plugins()]:
+        raise Skip("the test plugin `events` is not built")
+    ws, welcome = await welcomed(space.mint("erin", "Erin"))
+    try:
+        await send(ws, {"op": "widget", "ref": "n", "plugin": "events", "data": "notify"})
+        frames = await frames_until(ws, lambda f: sum(x["op"] == "notify" for x in f) >= 2 and
+                                    any(x["op"] == "ok" for x in f))
+        answers = [f for f in frames if f["op"] in ("ok", "error")]
+        check(answers == [{"op": "ok", "ref": "n", "data": {"ok": True}}], f"answers {answers}")
+        notes = [f for f in frames if f["op"] == "notify"]
+        check({"op": "notify", "plugin": "events", "title": "Title", "body": "Body",
+               "url": "https://example.test/x"} in notes, f"notify with body and url: {notes}")
+        check({"op": "notify", "plugin": "events", "title": "Bare"} in notes, f"bare notify: {notes}")
+        await send(ws, {"op": "widget", "ref": "t", "plugin": "events", "data": "targets"})
+        frames = await frames_until(ws, lambda f: sum(x["op"] == "widget" for x in f) >= 3 and
+                                    any(x["op"] == "ok" for x in f))
+        events = sorted(f["data"] for f in frames if f["op"] == "widget" and f.get("plugin") == "events")
+        check(events == [1, 2, 4], f"widget events to this session (session, user, everyone): {frames}")
+        check(all("ref" not in f for f in frames if f["op"] == "widget"), f"events carry no ref: {frames}")
+    finally:
+        await ws.close()
+
+
 @case
 async def bad_input_gets_bad_request_and_keeps_the_connection():
     # Fewer bad frames per connection than the budget allows.
@@ -532,8 +568,10 @@ def main():
     global space
     hutspace.require_spaced()
     try:
+        events = os.path.join(hutspace.build_root(), "test", "plugins", "events.so")
         space = hutspace.Spaced(limits={"hello_timeout": HELLO_TIMEOUT, "max_message": MAX_MESSAGE,
-                                        "bad_frames": BAD_FRAMES, "bad_frame_window": 10})
+                                        "bad_frames": BAD_FRAMES, "bad_frame_window": 10},
+                                extra_plugins=[events])
         space.start()
     except Exception as e:  # noqa: BLE001
         print(f"FAIL start: {e}")

@@ -67,7 +67,7 @@ def http(method, url, body=None, headers=None, timeout=10):
 class Spaced:
     """A spaced process with its own temporary folder. Use as a context manager."""
 
-    def __init__(self, limits=None, extra_env=None, start_timeout=20):
+    def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=()):
         self.binary = require_spaced()
         self.tmp = tempfile.mkdtemp(prefix="hut-spaced-")
         self.admin_token = secrets.token_urlsafe(24)
@@ -75,6 +75,7 @@ class Spaced:
         self.limits = dict(limits or {})
         self.extra_env = dict(extra_env or {})
         self.start_timeout = start_timeout
+        self.extra_plugins = [p for p in extra_plugins if os.path.exists(p)]
         self.proc = None
         self.public = None  # "http://127.0.0.1:PORT"
         self.admin = None
@@ -82,6 +83,20 @@ class Spaced:
         self._lines_lock = threading.Lock()
 
     # --- process ---
+
+    def plugins_dir(self):
+        """The build's plugins folder; with extra plugins, a folder of links to them all."""
+        built = os.path.join(build_root(), "plugins")
+        if not self.extra_plugins:
+            return built
+        folder = os.path.join(self.tmp, "plugins")
+        os.makedirs(folder, exist_ok=True)
+        for name in sorted(os.listdir(built)):
+            if name.endswith((".so", ".toml")):
+                os.symlink(os.path.join(built, name), os.path.join(folder, name))
+        for path in self.extra_plugins:
+            os.symlink(path, os.path.join(folder, os.path.basename(path)))
+        return folder
 
     def config_text(self):
         data_dir = os.path.join(self.tmp, "data")
@@ -92,7 +107,7 @@ class Spaced:
             f'name = "{SPACE_NAME}"',
             'listen = "127.0.0.1:0"',
             f'data_dir = "{data_dir}"',
-            f'plugins_dir = "{os.path.join(build_root(), "plugins")}"',
+            f'plugins_dir = "{self.plugins_dir()}"',
             "",
             "[admin]",
             'listen = "127.0.0.1:0"',
