@@ -78,6 +78,41 @@ enum {
   HUT_EINTERNAL = -12 /* a bug (internal) */
 };
 
+/* The text of a HUT_E* code ("unknown error" for others); the same text
+ * host->strerror gives. OWNERSHIP: a static string. THREAD: any. */
+static inline const char* hut_strerror(int code) {
+  switch (code) {
+    case HUT_OK:
+      return "success";
+    case HUT_EINVAL:
+      return "invalid argument";
+    case HUT_ENOENT:
+      return "not found";
+    case HUT_ENOMEM:
+      return "out of memory";
+    case HUT_ESTATE:
+      return "not possible in this state";
+    case HUT_EEXIST:
+      return "already exists";
+    case HUT_ERANGE:
+      return "buffer too small";
+    case HUT_ETOOBIG:
+      return "too large";
+    case HUT_EPERM:
+      return "not allowed";
+    case HUT_EUNAVAIL:
+      return "unavailable";
+    case HUT_EIO:
+      return "input/output error";
+    case HUT_ENOTSUP:
+      return "not supported";
+    case HUT_EINTERNAL:
+      return "internal error";
+    default:
+      return "unknown error";
+  }
+}
+
 /* Log levels for host->log. */
 enum { HUT_LOG_DEBUG = 0, HUT_LOG_INFO = 1, HUT_LOG_WARN = 2, HUT_LOG_ERROR = 3 };
 
@@ -91,7 +126,8 @@ typedef enum hut_target {
 
 /* ---- The descriptor ---------------------------------------------------- */
 
-/* One custom element the plugin provides. */
+/* One custom element the plugin provides. Plugins give arrays of it, so its
+ * layout is fixed for ABI major 1 (a later minor would add a parallel array). */
 typedef struct hut_widget_desc {
   const char* tag;    /* custom element name, e.g. "hut-counter" (must contain '-') */
   const char* script; /* its ES module, a path among the plugin's assets
@@ -138,11 +174,12 @@ typedef struct hut_user {
 typedef struct hut_widget_request {
   uint64_t request_id; /* answer it with host->reply or host->reply_error */
   const char* session_id;
-  hut_user user;
+  const hut_user* user;  /* a pointer, so that hut_user can grow */
   const char* data_json; /* the op's `data` as JSON text; "null" when absent */
   size_t data_len;       /* strlen(data_json) */
 } hut_widget_request;
 
+/* One HTTP header. Passed in arrays, so its layout is fixed for ABI major 1. */
 typedef struct hut_header {
   const char* name; /* lower case in requests */
   const char* value;
@@ -166,7 +203,7 @@ typedef struct hut_http_request {
  * the hook returns. */
 typedef struct hut_post {
   const char* room;
-  hut_user from;
+  const hut_user* from;
   const char* text;
   const char* data_json; /* NULL when the post has no data */
   /* Set by a plugin that refuses the post (the hook returns HUT_EPERM); the
@@ -221,8 +258,8 @@ typedef struct hut_host {
    * OWNERSHIP: message borrowed. THREAD: any. */
   void (*log)(hut_plugin* self, int level, const char* message);
 
-  /* The text of a HUT_E* code ("unknown error" for others). OWNERSHIP: the
-   * result is a static string. THREAD: any. */
+  /* hut_strerror, for plugins in languages that cannot use the header's
+   * inline function. OWNERSHIP: the result is a static string. THREAD: any. */
   const char* (*strerror)(int code);
 
   /* Answers a pending widget request with {"op":"ok","ref":R,"data":<data>}.
@@ -307,7 +344,7 @@ typedef struct hut_host {
 
 /* True when the host table has `member` (it is inside the table the space
  * built, and set). Use it before calling a function newer than ABI 1.0. */
-#define HUT_HOST_HAS(host, member)                                                          \
+#define HUT_HOST_HAS(host, member)                                                                  \
   ((host) != NULL && (size_t)(host)->size >= offsetof(hut_host, member) + sizeof((host)->member) && \
    (host)->member != NULL)
 

@@ -10,11 +10,12 @@
 // touch only the post queue under post_mu_ and the logger.
 #include "plugins/runtime.h"
 
+#include <cJSON.h>
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -53,7 +54,9 @@ namespace {
 
 constexpr size_t kMaxKeyLen = 1024;
 constexpr size_t kMaxValueLen = 16u << 20;
-constexpr size_t kMinHooksSize = sizeof(hut_hooks);  // ABI 1.0's struct
+// The size of ABI 1.0's hut_hooks, whose last field is on_post; it stays the
+// minimum when later minors add fields.
+constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -79,56 +82,61 @@ bool valid_asset_path(std::string_view path) {
   return true;
 }
 
-const char* error_text(int code) {
-  switch (code) {
-    case HUT_OK: return "success";
-    case HUT_EINVAL: return "invalid argument";
-    case HUT_ENOENT: return "not found";
-    case HUT_ENOMEM: return "out of memory";
-    case HUT_ESTATE: return "not possible in this state";
-    case HUT_EEXIST: return "already exists";
-    case HUT_ERANGE: return "buffer too small";
-    case HUT_ETOOBIG: return "too large";
-    case HUT_EPERM: return "not allowed";
-    case HUT_EUNAVAIL: return "unavailable";
-    case HUT_EIO: return "input/output error";
-    case HUT_ENOTSUP: return "not supported";
-    case HUT_EINTERNAL: return "internal error";
-    default: return "unknown error";
-  }
-}
+const char* error_text(int code) { return hut_strerror(code); }
 
 // The bus error code and HTTP status for a hook's negative result.
 const char* bus_code(int rc) {
   switch (rc) {
-    case HUT_EINVAL: return "bad_request";
-    case HUT_ENOENT: return "not_found";
-    case HUT_EPERM: return "forbidden";
-    case HUT_EEXIST: return "conflict";
-    case HUT_ETOOBIG: return "too_large";
-    case HUT_EUNAVAIL: return "unavailable";
-    default: return "internal";
+    case HUT_EINVAL:
+      return "bad_request";
+    case HUT_ENOENT:
+      return "not_found";
+    case HUT_EPERM:
+      return "forbidden";
+    case HUT_EEXIST:
+      return "conflict";
+    case HUT_ETOOBIG:
+      return "too_large";
+    case HUT_EUNAVAIL:
+      return "unavailable";
+    default:
+      return "internal";
   }
 }
 
 int http_status(int rc) {
   switch (rc) {
-    case HUT_EINVAL: return 400;
-    case HUT_ENOENT: return 404;
-    case HUT_EPERM: return 403;
-    case HUT_EEXIST: return 409;
-    case HUT_ETOOBIG: return 413;
-    case HUT_EUNAVAIL: return 503;
-    default: return 500;
+    case HUT_EINVAL:
+      return 400;
+    case HUT_ENOENT:
+      return 404;
+    case HUT_EPERM:
+      return 403;
+    case HUT_EEXIST:
+      return 409;
+    case HUT_ETOOBIG:
+      return 413;
+    case HUT_EUNAVAIL:
+      return 503;
+    default:
+      return 500;
   }
 }
 
-PluginHttpResponse json_error_response(int status, std::string_view code, std::string_view message) {
+PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  // Codes and messages here come from this file and hold no quotes.
-  r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  cJSON* body = cJSON_CreateObject();
+  cJSON* error = cJSON_AddObjectToObject(body, "error");
+  cJSON_AddStringToObject(error, "code", code.c_str());
+  cJSON_AddStringToObject(error, "message", message.c_str());
+  char* text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  if (text != nullptr) {
+    r.body = text;
+    cJSON_free(text);
+  }
   return r;
 }
 
@@ -173,12 +181,15 @@ class RuntimeImpl final : public PluginRuntime {
   Status start_async() {
     async_ = new uv_async_t;
     async_->data = this;
-    int rc = uv_async_init(loop_, async_, [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
+    int rc = uv_async_init(loop_, async_,
+                           [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
     if (rc != 0) {
       delete async_;
       async_ = nullptr;
       return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
     }
+    // Posts alone do not keep the loop running; the space's handles do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     return Status::ok_status();
   }
 
@@ -216,14 +227,24 @@ class RuntimeImpl final : public PluginRuntime {
   Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
   const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
   void session_closed(std::string_view session_id) override;
+  void member_joined(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_joined);
+  }
+  void member_left(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_left);
+  }
+  void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
+  void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  Status filter_post(std::string_view room, const UserRef& from, std::string* text,
+                     std::string* data_json) override;
 
   // ---- The host table's functions, called by plugins. ----
   static void host_log(hut_plugin* self, int level, const char* message);
   static const char* host_strerror(int code) { return error_text(code); }
   static int host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len);
   static int host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message);
-  static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id, const char* data,
-                                    size_t len);
+  static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
+                                    const char* data, size_t len);
   static int host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,
                          const char* url);
   static int host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len);
@@ -232,8 +253,8 @@ class RuntimeImpl final : public PluginRuntime {
   static int host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size);
   static int host_http_respond(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
                                size_t header_count, const char* body, size_t body_len);
-  static int host_register_asset(hut_plugin* self, const char* path, const char* content_type, const void* data,
-                                 size_t size);
+  static int host_register_asset(hut_plugin* self, const char* path, const char* content_type,
+                                 const void* data, size_t size);
   static int host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
                               void* arg, uint64_t* timer_id);
   static int host_timer_stop(hut_plugin* self, uint64_t timer_id);
@@ -289,13 +310,28 @@ class RuntimeImpl final : public PluginRuntime {
     log_printf(LogLevel::kWarn, "plugins", "%s not loaded: %s", name.c_str(), rec.info.error.c_str());
   }
 
-  std::string file_of(std::string_view name) const { return options_.plugins_dir + "/" + std::string(name) + ".so"; }
+  std::string file_of(std::string_view name) const {
+    return options_.plugins_dir + "/" + std::string(name) + ".so";
+  }
 
   Result<Candidate> open_file(const std::string& name);
   Status check_descriptor(const std::string& name, const hut_plugin_descriptor* desc, Candidate* out);
   Status start(Candidate c);
   void stop(Record& rec, std::string_view why);
   void drain_posts();
+
+  // The loaded instances in load order; hooks cannot load or unload plugins,
+  // but a copy keeps iteration safe whatever the space does in a callback.
+  std::vector<hut_plugin*> loaded_in_order() const {
+    std::vector<hut_plugin*> out;
+    out.reserve(order_.size());
+    for (const auto& name : order_) out.push_back(loaded(name));
+    return out;
+  }
+  using RoomHook = void (*)(hut_plugin*, void*, const char*, const hut_user*);
+  using UserHook = void (*)(hut_plugin*, void*, const hut_user*);
+  void room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook);
+  void user_event(const UserRef& user, UserHook hut_hooks::*hook);
 
   // Runs a hook and counts it in the plugin's stats.
   template <typename F>
@@ -305,7 +341,8 @@ class RuntimeImpl final : public PluginRuntime {
     auto t1 = std::chrono::steady_clock::now();
     inst->stats->calls++;
     if (rc < 0) inst->stats->errors++;
-    inst->stats->time_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    inst->stats->time_ns +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
     return rc;
   }
 
@@ -352,7 +389,8 @@ const hut_host kHost = {
 
 // ---- Loading ---------------------------------------------------------------
 
-Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d, Candidate* out) {
+Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d,
+                                     Candidate* out) {
   if (d == nullptr) return Status::failed_precondition("hut_plugin_describe returned no descriptor");
   // The ABI fields come first and are checked before anything else is read.
   if (d->abi_major != HUT_PLUGIN_ABI_MAJOR || d->abi_minor > HUT_PLUGIN_ABI_MINOR) {
@@ -372,14 +410,16 @@ Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_d
     const hut_widget_desc& w = d->widgets[i];
     if (w.tag == nullptr || std::strchr(w.tag, '-') == nullptr || w.script == nullptr ||
         !valid_asset_path(w.script))
-      return Status::failed_precondition("widget " + std::to_string(i) + " needs a tag with '-' and a relative script path");
+      return Status::failed_precondition("widget " + std::to_string(i) +
+                                         " needs a tag with '-' and a relative script path");
   }
-  if (d->asset_count > 0 && (d->asset_paths == nullptr || d->asset_types == nullptr || d->asset_data == nullptr ||
-                             d->asset_sizes == nullptr))
+  if (d->asset_count > 0 && (d->asset_paths == nullptr || d->asset_types == nullptr ||
+                             d->asset_data == nullptr || d->asset_sizes == nullptr))
     return Status::failed_precondition("the descriptor counts assets but lacks their arrays");
   for (size_t i = 0; i < d->asset_count; ++i) {
     if (d->asset_paths[i] == nullptr || !valid_asset_path(d->asset_paths[i]))
-      return Status::failed_precondition("asset path \"" + std::string(d->asset_paths[i] ? d->asset_paths[i] : "") +
+      return Status::failed_precondition("asset path \"" +
+                                         std::string(d->asset_paths[i] ? d->asset_paths[i] : "") +
                                          "\" is not a plain relative path");
   }
   out->name = name;
@@ -429,8 +469,8 @@ Status RuntimeImpl::start(Candidate c) {
   rec.info.requires_ = c.requires_;
   rec.info.widgets.clear();
   for (size_t i = 0; i < d->widget_count; ++i) {
-    rec.info.widgets.push_back(
-        WidgetInfo{c.name, d->widgets[i].tag, "/plugins/" + c.name + "/" + std::string(d->widgets[i].script)});
+    rec.info.widgets.push_back(WidgetInfo{c.name, d->widgets[i].tag,
+                                          "/plugins/" + c.name + "/" + std::string(d->widgets[i].script)});
   }
   auto fail = [&](std::string why) {
     if (c.dl) dlclose(c.dl);
@@ -495,7 +535,8 @@ void RuntimeImpl::load_all() {
     if (!is_loaded(name)) names.push_back(name);
   }
   if (ec) {
-    log_printf(LogLevel::kError, "plugins", "cannot read %s: %s", options_.plugins_dir.c_str(), ec.message().c_str());
+    log_printf(LogLevel::kError, "plugins", "cannot read %s: %s", options_.plugins_dir.c_str(),
+               ec.message().c_str());
     return;
   }
   std::sort(names.begin(), names.end());
@@ -524,8 +565,13 @@ void RuntimeImpl::load_all() {
         ready = false;
         if (waiting.count(r) == 0) {
           auto rit = records_.find(r);
-          blocked = rit == records_.end() ? "requires " + r + ", which is missing"
-                                          : "requires " + r + ", which failed to load";
+          if (rit == records_.end()) {
+            blocked = "requires " + r + ", which is missing";
+          } else if (rit->second.info.state == "failed") {
+            blocked = "requires " + r + ", which failed to load";
+          } else {
+            blocked = "requires " + r + ", which is not loaded";
+          }
           break;
         }
       }
@@ -614,7 +660,8 @@ Status RuntimeImpl::load(std::string_view name_view) {
 Status RuntimeImpl::load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
                                  hut_plugin_fini_fn fini) {
   if (shut_down_) return Status::failed_precondition("the plugin runtime is shut down");
-  if (descriptor == nullptr || init == nullptr) return Status::invalid_argument("a builtin needs a descriptor and init");
+  if (descriptor == nullptr || init == nullptr)
+    return Status::invalid_argument("a builtin needs a descriptor and init");
   std::string name = descriptor->name ? descriptor->name : "";
   if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
   if (is_loaded(name)) return Status::already_exists(name + " is loaded");
@@ -649,24 +696,20 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
     inst->closing = true;
   }
   std::string message = inst->name + " is " + std::string(why);
-  for (auto it = pending_widgets_.begin(); it != pending_widgets_.end();) {
-    if (it->second.inst == inst) {
-      uint64_t id = it->first;
-      it = pending_widgets_.erase(it);
-      services_->reply_error(id, "unavailable", message);
-    } else {
-      ++it;
-    }
+  // Collected first: the space may call back into the runtime while it
+  // answers.
+  std::vector<uint64_t> widget_ids;
+  for (const auto& [id, p] : pending_widgets_) {
+    if (p.inst == inst) widget_ids.push_back(id);
   }
-  for (auto it = pending_http_.begin(); it != pending_http_.end();) {
-    if (it->second == inst) {
-      uint64_t id = it->first;
-      it = pending_http_.erase(it);
-      services_->http_respond(id, json_error_response(503, "unavailable", message));
-    } else {
-      ++it;
-    }
+  std::vector<uint64_t> http_ids;
+  for (const auto& [id, p] : pending_http_) {
+    if (p == inst) http_ids.push_back(id);
   }
+  for (uint64_t id : widget_ids) pending_widgets_.erase(id);
+  for (uint64_t id : http_ids) pending_http_.erase(id);
+  for (uint64_t id : widget_ids) services_->reply_error(id, "unavailable", message);
+  for (uint64_t id : http_ids) services_->http_respond(id, json_error_response(503, "unavailable", message));
   for (auto& [id, t] : inst->timers) close_timer(t);
   inst->timers.clear();
   if (inst->fini) inst->fini(inst);
@@ -686,14 +729,14 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
 
 Status RuntimeImpl::unload(std::string_view name_view) {
   auto it = records_.find(name_view);
-  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  if (it == records_.end() || !it->second.inst)
+    return Status::not_found(std::string(name_view) + " is not loaded");
   std::vector<std::string> users;
   for (const auto& other : order_) {
     const auto& req = records_.find(other)->second.info.requires_;
     if (std::find(req.begin(), req.end(), it->first) != req.end()) users.push_back(other);
   }
-  if (!users.empty())
-    return Status::failed_precondition(it->first + " is required by " + join(users, ", "));
+  if (!users.empty()) return Status::failed_precondition(it->first + " is required by " + join(users, ", "));
   stop(it->second, "unloaded");
   it->second.info.state = "unloaded";
   it->second.info.error.clear();
@@ -704,7 +747,8 @@ Status RuntimeImpl::unload(std::string_view name_view) {
 
 Status RuntimeImpl::reload(std::string_view name_view) {
   auto it = records_.find(name_view);
-  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  if (it == records_.end() || !it->second.inst)
+    return Status::not_found(std::string(name_view) + " is not loaded");
   std::string name = it->first;
   Record& rec = it->second;
   stop(rec, "reloading");
@@ -717,11 +761,17 @@ Status RuntimeImpl::reload(std::string_view name_view) {
       set_failed(name, st.message());
       return Status::failed_precondition(name + ": " + std::string(st.message()));
     }
-    return start(std::move(c));
+    st = start(std::move(c));
+    if (st.ok()) log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+    return st;
   }
   rec.info.state = "unloaded";
   Status st = load(name);
-  if (st.ok()) log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+  if (st.ok()) {
+    log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+  } else if (rec.info.state != "failed") {
+    set_failed(name, st.message());
+  }
   return st;
 }
 
@@ -734,7 +784,8 @@ void RuntimeImpl::shutdown() {
     rec.info.state = "unloaded";
   }
   if (async_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(async_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
     async_ = nullptr;
   }
 }
@@ -748,9 +799,11 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   hut_widget_request req;
   req.request_id = request.request_id;
   req.session_id = request.session_id.c_str();
-  req.user.id = request.user.id.c_str();
-  req.user.name = request.user.name.c_str();
-  req.user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  hut_user user;
+  user.id = request.user.id.c_str();
+  user.name = request.user.name.c_str();
+  user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  req.user = &user;
   if (request.data_json.empty()) {
     req.data_json = "null";
     req.data_len = 4;
@@ -795,7 +848,8 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
     auto it = pending_http_.find(request.request_id);
     if (it != pending_http_.end() && it->second == inst) {
       pending_http_.erase(it);
-      services_->http_respond(request.request_id, json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
+      services_->http_respond(request.request_id,
+                              json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
     }
   }
   return Status::ok_status();
@@ -811,6 +865,69 @@ const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_
 
 void RuntimeImpl::session_closed(std::string_view session_id) {
   std::erase_if(pending_widgets_, [&](const auto& kv) { return kv.second.session == session_id; });
+}
+
+namespace {
+
+hut_user c_user(const UserRef& u) {
+  hut_user out;
+  out.id = u.id.c_str();
+  out.name = u.name.c_str();
+  out.avatar = u.avatar.empty() ? nullptr : u.avatar.c_str();
+  return out;
+}
+
+}  // namespace
+
+void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook) {
+  std::string room_s(room);
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    RoomHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, room_s.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
+void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    UserHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, &u);
+      return 0;
+    });
+  }
+}
+
+Status RuntimeImpl::filter_post(std::string_view room, const UserRef& from, std::string* text,
+                                std::string* data_json) {
+  std::string room_s(room);
+  hut_user u = c_user(from);
+  for (hut_plugin* inst : loaded_in_order()) {
+    if (inst->hooks.on_post == nullptr) continue;
+    const char* text_in = text->c_str();
+    const char* data_in = data_json->empty() ? nullptr : data_json->c_str();
+    hut_post post{room_s.c_str(), &u, text_in, data_in, nullptr};
+    int rc = measured(inst, [&] { return inst->hooks.on_post(inst, inst->hooks.user_data, &post); });
+    if (rc < 0) {
+      std::string why = post.refusal != nullptr && *post.refusal != '\0'
+                            ? std::string(post.refusal)
+                            : inst->name + " refused the post (" + error_text(rc) + ")";
+      return rc == HUT_EPERM ? Status::permission_denied(why) : Status::internal(why);
+    }
+    // Copied before either string changes: the plugin may point one field at
+    // the other's text.
+    std::string new_text = post.text != nullptr ? post.text : "";
+    std::string new_data = post.data_json != nullptr ? post.data_json : "";
+    if (post.text != text_in) *text = std::move(new_text);
+    if (post.data_json != data_in) *data_json = std::move(new_data);
+  }
+  return Status::ok_status();
 }
 
 void RuntimeImpl::drain_posts() {
@@ -857,7 +974,7 @@ void timer_fired(uv_timer_t* h) {
 
 void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
   if (self == nullptr || message == nullptr) return;
-  LogLevel l = level <= HUT_LOG_DEBUG ? LogLevel::kDebug
+  LogLevel l = level <= HUT_LOG_DEBUG  ? LogLevel::kDebug
                : level == HUT_LOG_INFO ? LogLevel::kInfo
                : level == HUT_LOG_WARN ? LogLevel::kWarn
                                        : LogLevel::kError;
@@ -887,11 +1004,20 @@ int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, con
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
   EventTarget t;
   switch (target) {
-    case HUT_TARGET_SESSION: t = EventTarget::kSession; break;
-    case HUT_TARGET_USER: t = EventTarget::kUser; break;
-    case HUT_TARGET_ROOM: t = EventTarget::kRoom; break;
-    case HUT_TARGET_EVERYONE: t = EventTarget::kEveryone; break;
-    default: return HUT_EINVAL;
+    case HUT_TARGET_SESSION:
+      t = EventTarget::kSession;
+      break;
+    case HUT_TARGET_USER:
+      t = EventTarget::kUser;
+      break;
+    case HUT_TARGET_ROOM:
+      t = EventTarget::kRoom;
+      break;
+    case HUT_TARGET_EVERYONE:
+      t = EventTarget::kEveryone;
+      break;
+    default:
+      return HUT_EINVAL;
   }
   if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
   return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
@@ -935,8 +1061,8 @@ int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* valu
   if (self == nullptr || (value == nullptr && value_len > 0)) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
   if (value_len > kMaxValueLen) return HUT_ETOOBIG;
-  Status st = self->runtime->kv_->put(self->name, key,
-                                      std::string_view(static_cast<const char*>(value), value ? value_len : 0));
+  Status st = self->runtime->kv_->put(
+      self->name, key, std::string_view(static_cast<const char*>(value), value ? value_len : 0));
   if (!st.ok()) {
     log_write(LogLevel::kError, self->component, st.to_string());
     return HUT_EIO;
@@ -1048,7 +1174,8 @@ int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
 
 Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, PluginServices* services,
                                                              Options options) {
-  if (loop == nullptr || services == nullptr) return Status::invalid_argument("a plugin runtime needs a loop and services");
+  if (loop == nullptr || services == nullptr)
+    return Status::invalid_argument("a plugin runtime needs a loop and services");
   if (options.data_dir.empty()) return Status::invalid_argument("a plugin runtime needs a data_dir");
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);

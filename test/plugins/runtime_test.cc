@@ -22,7 +22,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 TEST_CASE("plugins: refused plugins are named with their reasons and the others load in dependency order") {
   PluginFixture f;
   for (const char* name : {"bad_major", "newer_minor", "needs_missing", "cycle_a", "cycle_b", "on_cycle",
-                           "init_fails", "zz_base", "aa_user"})
+                           "init_fails", "after_fail", "zz_base", "aa_user"})
     f.add(name);
   f.add_first_party("echo");
   f.add_file(hut::test::build_path("plugins/echo.so"), "renamed");
@@ -40,6 +40,7 @@ TEST_CASE("plugins: refused plugins are named with their reasons and the others 
   CHECK(f.info("on_cycle").error == "requires cycle_a, which is in a dependency cycle");
   CHECK(f.info("init_fails").state == "failed");
   CHECK(f.info("init_fails").error == "init failed (invalid argument): the answer is not 42");
+  CHECK(f.info("after_fail").error == "requires init_fails, which failed to load");
   CHECK(contains(f.info("renamed").error, "names it \"echo\", not \"renamed\""));
   CHECK(contains(f.info("junk").error, "cannot open"));
 
@@ -144,10 +145,11 @@ TEST_CASE("plugins: assets are found by exact path with their content types, and
   CHECK(runtime_txt->data == "made at run time");
   CHECK(runtime_txt->content_type == "text/plain; charset=utf-8");
 
-  for (std::string bad : {std::string(""), std::string("/widget.js"), std::string("../assets/widget.js"),
-                          std::string("img/../widget.js"), std::string("img\\logo.svg"), std::string("./widget.js"),
-                          std::string("img//logo.svg"), std::string("widget.js\0.png", 14), std::string("img/"),
-                          std::string("%2e%2e/widget.js"), std::string("WIDGET.JS"), std::string("nope.js")}) {
+  for (std::string bad :
+       {std::string(""), std::string("/widget.js"), std::string("../assets/widget.js"),
+        std::string("img/../widget.js"), std::string("img\\logo.svg"), std::string("./widget.js"),
+        std::string("img//logo.svg"), std::string("widget.js\0.png", 14), std::string("img/"),
+        std::string("%2e%2e/widget.js"), std::string("WIDGET.JS"), std::string("nope.js")}) {
     CAPTURE(bad);
     CHECK(rt.find_asset("assets", bad) == nullptr);
   }
@@ -176,11 +178,12 @@ TEST_CASE("plugins: HTTP requests reach the plugin and its responses reach the s
   REQUIRE(hello != nullptr);
   CHECK(hello->status == 200);
   CHECK(hello->body == "hello who=ada");
-  CHECK(std::find(hello->headers.begin(), hello->headers.end(), std::make_pair(std::string("x-test"), std::string("yes"))) !=
-        hello->headers.end());
+  CHECK(std::find(hello->headers.begin(), hello->headers.end(),
+                  std::make_pair(std::string("x-test"), std::string("yes"))) != hello->headers.end());
 
   std::string body = std::string("{\"a\":1}\0tail", 12);
-  auto* echo = f.response(f.http("http_api", "POST", "/echo", "", body, {{"content-type", "application/json"}}));
+  auto* echo =
+      f.response(f.http("http_api", "POST", "/echo", "", body, {{"content-type", "application/json"}}));
   REQUIRE(echo != nullptr);
   CHECK(echo->status == 200);
   CHECK(echo->body == body);
@@ -315,7 +318,8 @@ TEST_CASE("plugins: timers fire on the loop, repeat, stop, and end with the plug
   PluginRuntime& rt = f.start();
   REQUIRE(rt.load("timer").ok());
   CHECK(f.run_until([&] {
-    return f.services.has_event("timer", R"({"timer":"once"})") && f.services.has_event("timer", R"({"tick":3})");
+    return f.services.has_event("timer", R"({"timer":"once"})") &&
+           f.services.has_event("timer", R"({"tick":3})");
   }));
   f.run_for(30);
   CHECK(!f.services.has_event("timer", R"({"tick":4})"));
@@ -390,12 +394,42 @@ int init(const hut_host* h, hut_plugin* self, const char*, char*, size_t) {
 void fini(hut_plugin*) { ++finis; }
 
 const char* const needs[] = {"not_there", nullptr};
-const hut_plugin_descriptor descriptor = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR, "inside", "1.2.3", nullptr,
-                                          nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
-const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR, "needy", "1", needs,
-                                     nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
-const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR + 1, "future", "1", nullptr,
-                                      nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
+const hut_plugin_descriptor descriptor = {HUT_PLUGIN_ABI_MAJOR,
+                                          HUT_PLUGIN_ABI_MINOR,
+                                          "inside",
+                                          "1.2.3",
+                                          nullptr,
+                                          nullptr,
+                                          0,
+                                          0,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr};
+const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR,
+                                     HUT_PLUGIN_ABI_MINOR,
+                                     "needy",
+                                     "1",
+                                     needs,
+                                     nullptr,
+                                     0,
+                                     0,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr};
+const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR,
+                                      HUT_PLUGIN_ABI_MINOR + 1,
+                                      "future",
+                                      "1",
+                                      nullptr,
+                                      nullptr,
+                                      0,
+                                      0,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr};
 
 }  // namespace builtin
 
@@ -406,7 +440,8 @@ TEST_CASE("plugins: a plugin compiled into the program loads, reloads and unload
   REQUIRE(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).ok());
   CHECK(rt.is_loaded("inside"));
   CHECK(f.info("inside").version == "1.2.3");
-  CHECK(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).code() == Status::Code::kAlreadyExists);
+  CHECK(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).code() ==
+        Status::Code::kAlreadyExists);
   CHECK(f.answer(f.widget("inside", "null"))->data == R"({"inits":1})");
   REQUIRE(rt.reload("inside").ok());
   CHECK(builtin::finis == 1);
@@ -421,4 +456,139 @@ TEST_CASE("plugins: a plugin compiled into the program loads, reloads and unload
   CHECK(st.code() == Status::Code::kFailedPrecondition);
   CHECK(contains(f.info("future").error, "built for plugin ABI 1.1"));
   CHECK(builtin::inits == 2);
+}
+
+TEST_CASE("plugins: widget events, notifications and answers reach the space as asked") {
+  PluginFixture f;
+  f.add("events");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("events").ok());
+
+  const auto* n = f.answer(f.widget("events", R"("notify")"));
+  REQUIRE(n != nullptr);
+  CHECK(n->data == R"({"ok":true})");
+  REQUIRE(f.services.notices.size() == 2);
+  CHECK(f.services.notices[0].plugin == "events");
+  CHECK(f.services.notices[0].user == "u1");
+  CHECK(f.services.notices[0].title == "Title");
+  CHECK(f.services.notices[0].body == "Body");
+  CHECK(f.services.notices[0].url == "https://example.test/x");
+  CHECK(f.services.notices[1].title == "Bare");
+  CHECK(f.services.notices[1].body.empty());
+
+  const auto* t = f.answer(f.widget("events", R"("targets")", "sess-7"));
+  REQUIRE(t != nullptr);
+  CHECK(t->data == R"({"ok":true})");
+  REQUIRE(f.services.events.size() == 4);
+  CHECK(f.services.events[0].target == EventTarget::kSession);
+  CHECK(f.services.events[0].target_id == "sess-7");
+  CHECK(f.services.events[0].data == "1");
+  CHECK(f.services.events[1].target == EventTarget::kUser);
+  CHECK(f.services.events[1].target_id == "u1");
+  CHECK(f.services.events[2].target == EventTarget::kRoom);
+  CHECK(f.services.events[2].target_id == "lobby");
+  CHECK(f.services.events[3].target == EventTarget::kEveryone);
+
+  uint64_t twice = f.widget("events", R"("twice")");
+  REQUIRE(f.answer(twice) != nullptr);
+  CHECK(f.services.count_replies(twice) == 1);
+  CHECK(f.stats("events").errors == 0);
+
+  const auto* teapot = f.answer(f.widget("events", R"("teapot")"));
+  REQUIRE(teapot != nullptr);
+  CHECK(teapot->code == "conflict");
+  CHECK(teapot->message == "I am a teapot");
+
+  const auto* unknown = f.answer(f.widget("events", R"("what")"));
+  REQUIRE(unknown != nullptr);
+  CHECK(unknown->code == "bad_request");
+  CHECK(f.stats("events").errors == 1);
+}
+
+TEST_CASE("plugins: a reload whose file is gone leaves the plugin failed with the reason") {
+  PluginFixture f;
+  f.add("reloadme_v1", "reloadme");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("reloadme").ok());
+  std::filesystem::remove(f.plugins_dir() + "/reloadme.so");
+  CHECK(rt.reload("reloadme").code() == Status::Code::kFailedPrecondition);
+  CHECK(!rt.is_loaded("reloadme"));
+  CHECK(f.info("reloadme").state == "failed");
+  CHECK(contains(f.info("reloadme").error, "no file reloadme.so"));
+  f.add("reloadme_v2", "reloadme");
+  CHECK(rt.load("reloadme").ok());
+  CHECK(f.info("reloadme").version == "2");
+}
+
+TEST_CASE(
+    "plugins: the C++ layer gives timers, posts from threads and the store, and keeps exceptions inside") {
+  PluginFixture f;
+  f.add("cpp_probe");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("cpp_probe").ok());
+  const auto* timer = f.answer(f.widget("cpp_probe", R"("timer")"));
+  REQUIRE(timer != nullptr);
+  CHECK(timer->data == R"({"timer":true})");
+  const auto* posted = f.answer(f.widget("cpp_probe", R"("post")"));
+  REQUIRE(posted != nullptr);
+  CHECK(posted->data == R"({"posted":true})");
+  CHECK(posted->thread == std::this_thread::get_id());
+  CHECK(f.answer(f.widget("cpp_probe", R"("kv")"))->data == R"({"kv":true})");
+  const auto* thrown = f.answer(f.widget("cpp_probe", R"("throw")"));
+  REQUIRE(thrown != nullptr);
+  CHECK(thrown->code == "internal");
+  CHECK(rt.is_loaded("cpp_probe"));
+  // Unloading with a thread's post in flight: the request is answered
+  // "unavailable" once, and the posted callback never runs.
+  uint64_t last = f.widget("cpp_probe", R"("post")");
+  REQUIRE(rt.unload("cpp_probe").ok());
+  f.run_for(20);
+  CHECK(f.services.count_replies(last) == 1);
+  REQUIRE(f.services.reply_to(last) != nullptr);
+  CHECK(f.services.reply_to(last)->code == "unavailable");
+}
+
+TEST_CASE("plugins: room hooks see joins, leaves, presence, and may refuse or rewrite a post") {
+  PluginFixture f;
+  f.add("rooms_hooks");
+  f.add_first_party("echo");  // has none of these hooks
+  PluginRuntime& rt = f.start();
+  rt.load_all();
+  REQUIRE(rt.is_loaded("rooms_hooks"));
+  hut::UserRef ada{"u-ada", "Ada", ""};
+
+  rt.member_joined("lobby", ada);
+  rt.member_left("lobby", ada);
+  rt.user_online(ada);
+  rt.user_offline(ada);
+  REQUIRE(f.services.events.size() == 4);
+  CHECK(f.services.events[0].target == EventTarget::kRoom);
+  CHECK(f.services.events[0].target_id == "lobby");
+  CHECK(f.services.events[0].data == R"({"joined":"u-ada"})");
+  CHECK(f.services.events[1].data == R"({"left":"u-ada"})");
+  CHECK(f.services.events[2].target == EventTarget::kUser);
+  CHECK(f.services.events[2].target_id == "u-ada");
+  CHECK(f.services.events[2].data == R"({"online":true})");
+  CHECK(f.services.events[3].data == R"({"online":false})");
+
+  std::string text = "hello there";
+  std::string data = R"({"keep":1})";
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "hello there");
+  CHECK(data == R"({"keep":1})");
+
+  text = "please shout this";
+  data.clear();
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "PLEASE SHOUT THIS");
+  CHECK(data == R"({"shouted":true})");
+
+  text = "a forbidden word";
+  Status st = rt.filter_post("lobby", ada, &text, &data);
+  CHECK(st.code() == Status::Code::kPermissionDenied);
+  CHECK(st.message() == "no forbidden words here");
+  CHECK(text == "a forbidden word");
+
+  CHECK(f.stats("rooms_hooks").calls == 7);
+  CHECK(f.stats("echo").calls == 0);
 }
