@@ -194,13 +194,15 @@ Status NetServer::init() {
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
                  LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
   info.foreign_loops = loops;
-  info.pcontext = &context_;
-  info.user = this;
+  anchor_ = new Anchor;
+  anchor_->server = this;
+  info.pcontext = &anchor_->context;
+  info.user = anchor_;
   info.pt_serv_buf_size = kBufferSize;
   info.count_threads = 1;
   info.port = CONTEXT_PORT_NO_LISTEN;
-  context_ = lws_create_context(&info);
-  if (context_ == nullptr)
+  anchor_->context = lws_create_context(&info);
+  if (anchor_->context == nullptr)
     return Status::unavailable(
         "cannot create the libwebsockets context (is libwebsockets-evlib-uv installed?)");
 
@@ -218,7 +220,7 @@ Status NetServer::init() {
     vi.keepalive_timeout = 30;
     vi.timeout_secs = 30;
     vi.user = this;
-    *out = lws_create_vhost(context_, &vi);
+    *out = lws_create_vhost(context(), &vi);
     if (*out == nullptr) {
       return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +
                                  " (address in use or not available)");
@@ -240,7 +242,7 @@ Status NetServer::init() {
   ci.port = CONTEXT_PORT_NO_LISTEN;
   ci.protocols = client_protocols_;
   ci.user = this;
-  client_vhost_ = lws_create_vhost(context_, &ci);
+  client_vhost_ = lws_create_vhost(context(), &ci);
   if (client_vhost_ == nullptr) return Status::unavailable("cannot create the client vhost");
   return Status();
 }
@@ -251,7 +253,7 @@ void NetServer::http_get(const std::string& address, int port, const std::string
   get->done = std::move(done);
   get->host = host_header;
   ClientGet* raw = get.get();
-  if (context_ == nullptr || shutting_down_ || client_vhost_ == nullptr) {
+  if (context() == nullptr || shutting_down_ || client_vhost_ == nullptr) {
     raw->result.error = "the space is shutting down";
     auto d = std::move(raw->done);
     d(raw->result);
@@ -260,7 +262,7 @@ void NetServer::http_get(const std::string& address, int port, const std::string
   gets_[raw] = std::move(get);
   struct lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
-  ci.context = context_;
+  ci.context = context();
   ci.vhost = client_vhost_;
   ci.address = address.c_str();
   ci.port = port;
@@ -290,8 +292,7 @@ void NetServer::finish_get(ClientGet* get) {
 
 int NetServer::client_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                                size_t len) {
-  struct lws_context* ctx = lws_get_context(wsi);
-  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  NetServer* self = from_wsi(wsi);
   auto* get = static_cast<ClientGet*>(lws_get_opaque_user_data(wsi));
   if (self == nullptr || get == nullptr || self->gets_.count(get) == 0)
     return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -339,16 +340,52 @@ int NetServer::client_callback(struct lws* wsi, enum lws_callback_reasons reason
   }
 }
 
+NetServer* NetServer::from_wsi(struct lws* wsi) {
+  struct lws_context* ctx = lws_get_context(wsi);
+  auto* anchor = ctx ? static_cast<Anchor*>(lws_context_user(ctx)) : nullptr;
+  return anchor ? anchor->server : nullptr;
+}
+
+namespace {
+
+// Finishes the teardown of a context whose first phase ran: after a few loop
+// turns (lws's libuv handles are closed by then) the second
+// lws_context_destroy() frees it, and with it the evlib module whose code
+// those close callbacks run in.
+template <typename AnchorT>
+void reap_later(uv_loop_t* loop, AnchorT* anchor) {
+  struct Reaper {
+    uv_timer_t timer;
+    AnchorT* anchor;
+    int turns = 0;
+  };
+  auto* r = new Reaper;
+  r->anchor = anchor;
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+  uv_timer_start(
+      &r->timer,
+      [](uv_timer_t* t) {
+        auto* r = static_cast<Reaper*>(t->data);
+        if (++r->turns < 3) return;
+        if (r->anchor->context != nullptr) lws_context_destroy(r->anchor->context);
+        uv_timer_stop(t);
+        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
+          auto* r = static_cast<Reaper*>(h->data);
+          delete r->anchor;
+          delete r;
+        });
+      },
+      10, 10);
+}
+
+}  // namespace
+
 NetServer::~NetServer() {
   for (auto& [raw, get] : gets_) get->done = nullptr;
   for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
   http_.clear();
-  // Second phase: frees what the first lws_context_destroy() left, after the
-  // loop ran. Without a shutdown() this is the first and only phase.
-  if (context_ != nullptr) lws_context_destroy(context_);
-  if (context_ != nullptr) lws_context_destroy(context_);
   for (auto& [wsi, conn] : conns_) conn->wsi_ = nullptr;
-  conns_.clear();
   if (shutdown_timer_ != nullptr) {
     shutdown_timer_->data = nullptr;
     uv_timer_stop(shutdown_timer_);
@@ -356,6 +393,17 @@ NetServer::~NetServer() {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     shutdown_timer_ = nullptr;
   }
+  if (anchor_ == nullptr) return;
+  // From here on, lws's callbacks find no server.
+  anchor_->server = nullptr;
+  if (anchor_->context == nullptr) {
+    delete anchor_;
+  } else {
+    if (!context_destroy_started_) lws_context_destroy(anchor_->context);
+    reap_later(loop_, anchor_);
+  }
+  anchor_ = nullptr;
+  conns_.clear();
 }
 
 void NetServer::for_each_connection(const std::function<void(WsConnection*)>& fn) {
@@ -367,8 +415,7 @@ void NetServer::for_each_connection(const std::function<void(WsConnection*)>& fn
 
 int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                                size_t len) {
-  struct lws_context* ctx = lws_get_context(wsi);
-  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  NetServer* self = from_wsi(wsi);
   if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
   switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -398,8 +445,7 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
 
 int NetServer::admin_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                               size_t len) {
-  struct lws_context* ctx = lws_get_context(wsi);
-  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  NetServer* self = from_wsi(wsi);
   if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
   switch (reason) {
     case LWS_CALLBACK_HTTP:
@@ -742,14 +788,14 @@ void NetServer::shutdown_tick() {
     for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
     http_.clear();
     // First phase: lws closes its sockets and uv handles asynchronously.
-    lws_context_destroy(context_);
+    lws_context_destroy(context());
     return;
   }
   // Second phase: by now the close callbacks of lws's uv handles ran (they
   // run on the loop turn after the first phase), so the context can go.
   if (now < destroy_deadline_ms_) return;
-  if (context_ != nullptr) lws_context_destroy(context_);
-  if (context_ != nullptr) log_write(LogLevel::kWarn, "net", "the lws context outlived its second destroy");
+  if (context() != nullptr) lws_context_destroy(context());
+  if (context() != nullptr) log_write(LogLevel::kWarn, "net", "the lws context outlived its second destroy");
   uv_timer_stop(shutdown_timer_);
   shutdown_timer_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(shutdown_timer_),

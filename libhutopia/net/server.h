@@ -238,7 +238,19 @@ class NetServer {
   struct lws_vhost* client_vhost_ = nullptr;
   std::unordered_map<ClientGet*, std::unique_ptr<ClientGet>> gets_;
   NetHandler* handler_;
-  struct lws_context* context_ = nullptr;  // cleared by lws (pcontext) when it is gone
+  // What lws holds on to: its user pointer and the slot it clears (pcontext)
+  // when the context is gone. Heap, because a context that is still being
+  // torn down when the NetServer goes is handed to a reaper on the loop,
+  // which finishes the teardown and frees the anchor.
+  struct Anchor {
+    struct lws_context* context = nullptr;
+    NetServer* server = nullptr;  // nullptr once the NetServer is gone
+  };
+  Anchor* anchor_ = nullptr;
+  struct lws_context* context() const {
+    return anchor_ ? anchor_->context : nullptr;
+  }
+  static NetServer* from_wsi(struct lws* wsi);
   struct lws_vhost* public_vhost_ = nullptr;
   struct lws_vhost* admin_vhost_ = nullptr;
   int public_port_ = 0;

@@ -145,6 +145,7 @@ TEST_CASE("spaced: SIGINT, --help, --version and bad configurations") {
   CHECK(r.err.find("bad.toml") != std::string::npos);
   CHECK(r.err.find(":3") != std::string::npos);
   CHECK(r.err.find("space.listen") != std::string::npos);
+  CHECK(r.err.find("Sanitizer") == std::string::npos);
 
   // A port in use: a clear message and a non-zero exit.
   SpaceConfig cfg = test_config(dir);
@@ -155,6 +156,7 @@ TEST_CASE("spaced: SIGINT, --help, --version and bad configurations") {
   RunResult busy = run_process({bin, "--config", taken});
   CHECK(busy.status != 0);
   CHECK(busy.err.find("cannot listen") != std::string::npos);
+  CHECK(busy.err.find("Sanitizer") == std::string::npos);
 }
 
 TEST_CASE("space: the embedding example runs by itself") {
@@ -251,4 +253,45 @@ TEST_CASE("space: a compiled-in plugin answers HTTP and widget requests later") 
   CHECK(gone.status == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(http_get(es.port(), "/healthz").status == 200);
+}
+
+TEST_CASE("space: a failed start, or a space destroyed without stop, leaves the loop clean") {
+  TempDir dir;
+  EmbeddedSpace first(test_config(dir));
+  REQUIRE_MESSAGE(first.ok(), first.start_status().to_string());
+
+  SpaceConfig busy = test_config(dir);
+  busy.space.listen = "127.0.0.1:" + std::to_string(first.port());
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    auto s = Space::create(busy, &loop);
+    REQUIRE(s.ok());
+    Status st = (*s)->start();
+    CHECK_FALSE(st.ok());
+    CHECK(st.message().find("cannot listen") != std::string_view::npos);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+
+  // Started, a client connected, then destroyed without stop(): the space
+  // lets go of the loop once the loop ran a few more turns.
+  uv_loop_init(&loop);
+  {
+    auto s = Space::create(test_config(dir), &loop);
+    REQUIRE(s.ok());
+    REQUIRE((*s)->start().ok());
+    int port = (*s)->public_port();
+    std::thread loop_thread([&] {
+      for (int i = 0; i < 200; ++i)
+        uv_run(&loop, UV_RUN_NOWAIT), std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    WsClient::Options o;
+    o.port = port;
+    auto c = WsClient::connect(o);
+    CHECK(c != nullptr);
+    loop_thread.join();
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
 }
