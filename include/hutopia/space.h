@@ -16,7 +16,9 @@
 // accessors of what start() reported, which any thread may call.
 // Ownership: the program owns the Space; a borrowed loop must outlive it. The
 // Space owns its listeners, sessions and plugins. Destroy it after stop()
-// finished (its callback ran) or before start().
+// finished (its callback ran); a space destroyed while started (or after a
+// failed start) finishes letting go of the loop on later loop turns, so run
+// the loop until it returns before closing it.
 #ifndef HUTOPIA_SPACE_H_
 #define HUTOPIA_SPACE_H_
 
