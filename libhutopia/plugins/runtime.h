@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include <hutopia/plugin.h>
 #include <hutopia/status.h>
 
 namespace hut {
@@ -133,7 +134,17 @@ class PluginRuntime {
   // kNotFound when not loaded; kFailedPrecondition while a loaded plugin requires it.
   virtual Status unload(std::string_view name) = 0;
   // Unloads and loads the current file again; the plugin's KV data stays.
+  // Pending requests of the old instance are answered "unavailable".
   virtual Status reload(std::string_view name) = 0;
+  // Registers a plugin compiled into the program: the same descriptor and
+  // entry points a shared library exports, without dlopen. Its configuration
+  // is <plugins_dir>/<name>.toml when that exists. kAlreadyExists when a
+  // plugin of that name is loaded; kFailedPrecondition (with the reason) when
+  // it cannot load. `descriptor` is borrowed and must outlive the runtime;
+  // `fini` may be null. unload() and reload() work on it as on any plugin
+  // (reload calls fini and init again).
+  virtual Status load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
+                              hut_plugin_fini_fn fini) = 0;
   // Calls every plugin's fini and closes the libraries, in reverse order.
   virtual void shutdown() = 0;
 
@@ -156,6 +167,19 @@ class PluginRuntime {
   // Pending requests whose session went away: the runtime forgets them, and
   // later replies to them are dropped by the space.
   virtual void session_closed(std::string_view session_id) = 0;
+
+  // Room events, for the plugins' room hooks, called in load order by the
+  // rooms part of the space.
+  virtual void member_joined(std::string_view room, const UserRef& user) = 0;
+  virtual void member_left(std::string_view room, const UserRef& user) = 0;
+  virtual void user_online(const UserRef& user) = 0;
+  virtual void user_offline(const UserRef& user) = 0;
+  // A post about to be stored: every plugin with on_post sees it in load
+  // order and may rewrite `text` and `data_json` (empty: no data) in place.
+  // kPermissionDenied with the plugin's reason when one refuses it; the later
+  // plugins are then not asked.
+  virtual Status filter_post(std::string_view room, const UserRef& from, std::string* text,
+                             std::string* data_json) = 0;
 };
 
 }  // namespace hut
