@@ -48,6 +48,8 @@ class HUT_EXPORT Key {
   static Result<Key> from_pem(std::string_view pem, std::string kid);
   static Result<Key> load_pem_file(const std::string& path, std::string kid);
   // A public Ed25519 JWK: {"kty":"OKP","crv":"Ed25519","x":...,"kid"?,"alg"?}.
+  // A private JWK (with "d", RFC 8037 section 2) gives the key pair; its "x"
+  // must match "d".
   static Result<Key> from_jwk(std::string_view json);
 
   // The private key as PKCS#8 PEM (the public key if this key has no private part).
@@ -84,7 +86,8 @@ class HUT_EXPORT KeySet {
   // {"keys":[...]} with alg "EdDSA" and use "sig" on each key.
   std::string to_jwks() const;
 
-  // Adds or replaces the key with the same kid (its public part only).
+  // Adds or replaces the key with the same kid (its public part only). An
+  // HS256 secret is never added: a key set is meant to be published.
   void add(const Key& key);
   const Key* find(std::string_view kid) const;
   size_t size() const { return keys_.size(); }
@@ -153,8 +156,8 @@ class HUT_EXPORT TokenVerifier {
   // verifies tokens that carry no kid (the app secret); a key with a kid
   // verifies tokens that name it. Replaces a key with the same kid.
   void trust(const Key& key, std::string issuer);
-  // Trusts every key of `keys` for `issuer`, replacing the keys that were
-  // trusted for that issuer before.
+  // Trusts every key of `keys` for `issuer`, replacing the Ed25519 keys that
+  // were trusted for that issuer before (an HS256 secret stays trusted).
   void trust_set(const KeySet& keys, const std::string& issuer);
 
   Result<Claims> verify(std::string_view token, int64_t now_s) const;

@@ -1,0 +1,46 @@
+// ReplayCache: each (iss, jti) accepted once while its token may be valid.
+#include <hutopia/token.h>
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <string>
+
+namespace hut {
+
+namespace {
+using HeapEntry = std::pair<int64_t, std::string>;
+// std::*_heap keep the greatest element first; this makes it the earliest time.
+constexpr auto kLater = [](const HeapEntry& a, const HeapEntry& b) { return a.first > b.first; };
+}  // namespace
+
+ReplayCache::ReplayCache(size_t capacity, int64_t leeway_s)
+    : capacity_(capacity), leeway_s_(std::max<int64_t>(leeway_s, 0)) {}
+
+void ReplayCache::expire(int64_t now_s) {
+  while (!heap_.empty() && heap_.front().first < now_s) {
+    std::pop_heap(heap_.begin(), heap_.end(), kLater);
+    entries_.erase(heap_.back().second);
+    heap_.pop_back();
+  }
+}
+
+Status ReplayCache::use(std::string_view iss, std::string_view jti, int64_t exp_s, int64_t now_s) {
+  expire(now_s);
+  std::string key;
+  key.reserve(iss.size() + 1 + jti.size());
+  key.append(iss);
+  key += '\0';
+  key.append(jti);
+  if (entries_.count(key) != 0) return Status::already_exists("token already used");
+  if (entries_.size() >= capacity_)
+    return Status::resource_exhausted("too many tokens in use, try again later");
+  int64_t forget_after = 0;
+  if (__builtin_add_overflow(exp_s, leeway_s_, &forget_after))
+    forget_after = std::numeric_limits<int64_t>::max();
+  entries_.emplace(key, forget_after);
+  heap_.emplace_back(forget_after, std::move(key));
+  std::push_heap(heap_.begin(), heap_.end(), kLater);
+  return Status::ok_status();
+}
+
+}  // namespace hut
