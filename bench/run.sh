@@ -36,7 +36,7 @@ meson compile -C "$build" -j 2 >/dev/null
 bench_bin=$build/bench/hut-bench
 raw_bin=$build/bench/raw-lws-echo
 spaced_bin=$build/daemons/spaced/spaced
-echo_plugin=$(find "$build/plugins" -name 'echo.so' -o -name 'libecho.so' 2>/dev/null | head -n 1 || true)
+echo_plugin=$build/plugins/echo.so
 [ -x "$bench_bin" ] || { say "no $bench_bin: hut-bench was not built"; exit 1; }
 
 have_node=0
@@ -48,7 +48,7 @@ if [[ " $only " == *" node "* ]] && command -v node >/dev/null && command -v npm
 fi
 have_spaced=0
 if [[ " $only " == *" spaced "* ]]; then
-  if [ -x "$spaced_bin" ] && [ -n "$echo_plugin" ]; then have_spaced=1; else
+  if [ -x "$spaced_bin" ] && [ -f "$echo_plugin" ]; then have_spaced=1; else
     say "spaced or the echo plugin is not built: no spaced figures"
   fi
 fi
@@ -75,11 +75,15 @@ cleanup() { stop_server; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The bus credentials spaced is configured with and hut-bench signs with.
+# The app secret spaced is given (in its environment, not the file) and
+# hut-bench signs with.
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 issuer=hut-bench
 space_id=bench
 
+# spaced prints a `listening on` line for each listener: the admin listener
+# gets a port chosen here so that the other line is the bus's.
+admin_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 write_spaced_config() {
   local dir=$work/spaced-$1
   rm -rf "$dir"
@@ -94,12 +98,10 @@ data_dir = "$dir/data"
 plugins_dir = "$dir/plugins"
 
 [admin]
-listen = "127.0.0.1:0"
-token = "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+listen = "127.0.0.1:$admin_port"
 
 [auth]
 app_issuer = "$issuer"
-app_secret = "$secret"
 
 [store]
 url = "sqlite://$dir/data/space.db"
@@ -112,14 +114,15 @@ EOF
 start_server() {
   local name=$1 log=$work/$1.log
   case $name in
-    spaced) "${pin_server[@]}" "$spaced_bin" --config "$(write_spaced_config "$RANDOM")" >"$log" 2>&1 & ;;
+    spaced) HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_ADMIN_TOKEN=$secret \
+              "${pin_server[@]}" "$spaced_bin" --config "$(write_spaced_config "$RANDOM")" >"$log" 2>&1 & ;;
     raw) "${pin_server[@]}" "$raw_bin" 0 >"$log" 2>&1 & ;;
     node) "${pin_server[@]}" node bench/node_ws/echo.js 0 >"$log" 2>&1 & ;;
   esac
   server_pid=$!
   server_port=
   for _ in $(seq 200); do
-    server_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | head -n 1)
+    server_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | grep -vx "$admin_port" | head -n 1 || true)
     [ -n "$server_port" ] && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
