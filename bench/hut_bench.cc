@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hut {
@@ -507,6 +508,10 @@ class Bench {
   void request_stop(std::string_view why);
   void stop_now();
   void note_error(std::string_view what);
+  void sample_cpu(long long* server_ticks, rusage* self) const;
+  // Percent of one CPU that the server and hut-bench used over `secs`
+  // between the two samples; -1 where unknown.
+  std::pair<double, double> cpu_pct(double secs) const;
   int report();
   void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -872,6 +877,7 @@ void Bench::start_timer(uv_timer_t* t, double seconds) {
 void Bench::check_connected() {
   if (phase_ != Phase::kConnecting || stopping_ || ready_ + failed_ < conns_.size()) return;
   connected_ns_ = uv_hrtime();
+  if (o_.mode == Mode::kStorm) sample_cpu(&server_ticks_end_, &self_usage_end_);
   log("connected %zu of %zu in %.3f s%s\n", ready_, conns_.size(),
       static_cast<double>(connected_ns_ - start_ns_) / 1e9, failed_ ? " (some failed)" : "");
   if (ready_ == 0) {
@@ -912,14 +918,12 @@ void Bench::on_timer(uv_timer_t* t) {
       b->replies_ = 0;
       b->phase_ = Phase::kMeasuring;
       b->measure_start_ns_ = uv_hrtime();
-      if (b->server_pid_) b->server_ticks_start_ = read_cpu_ticks(b->server_pid_);
-      getrusage(RUSAGE_SELF, &b->self_usage_start_);
+      b->sample_cpu(&b->server_ticks_start_, &b->self_usage_start_);
       b->start_timer(&b->phase_timer_, b->o_.duration_s);
       break;
     case Phase::kMeasuring:
       b->measure_end_ns_ = uv_hrtime();
-      if (b->server_pid_) b->server_ticks_end_ = read_cpu_ticks(b->server_pid_);
-      getrusage(RUSAGE_SELF, &b->self_usage_end_);
+      b->sample_cpu(&b->server_ticks_end_, &b->self_usage_end_);
       b->phase_ = Phase::kDone;
       b->request_stop({});
       break;
@@ -961,14 +965,27 @@ void Bench::stop_now() {
   if (context_) lws_context_destroy(context_);
 }
 
-double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+void Bench::sample_cpu(long long* server_ticks, rusage* self) const {
+  if (server_pid_) *server_ticks = read_cpu_ticks(server_pid_);
+  getrusage(RUSAGE_SELF, self);
+}
 
-double cpu_seconds(const rusage& a, const rusage& b) {
+std::pair<double, double> Bench::cpu_pct(double secs) const {
+  if (secs <= 0) return {-1, -1};
+  double server = -1;
+  if (server_ticks_start_ >= 0 && server_ticks_end_ >= 0) {
+    server = 100.0 * static_cast<double>(server_ticks_end_ - server_ticks_start_) /
+             static_cast<double>(sysconf(_SC_CLK_TCK)) / secs;
+  }
   auto sec = [](const timeval& t) {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
-  return sec(b.ru_utime) - sec(a.ru_utime) + sec(b.ru_stime) - sec(a.ru_stime);
+  double self = sec(self_usage_end_.ru_utime) - sec(self_usage_start_.ru_utime) +
+                sec(self_usage_end_.ru_stime) - sec(self_usage_start_.ru_stime);
+  return {server, 100.0 * self / secs};
 }
+
+double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
 int Bench::report() {
   const char* mode = o_.mode == Mode::kEcho ? "echo" : o_.mode == Mode::kIdle ? "idle" : "storm";
@@ -987,12 +1004,7 @@ int Bench::report() {
                       ? static_cast<double>(measure_end_ns_ - measure_start_ns_) / 1e9
                       : 0;
     double rate = secs > 0 ? static_cast<double>(replies_) / secs : 0;
-    double server_cpu = -1;
-    if (server_ticks_start_ >= 0 && server_ticks_end_ >= 0 && secs > 0) {
-      server_cpu = 100.0 * static_cast<double>(server_ticks_end_ - server_ticks_start_) /
-                   static_cast<double>(sysconf(_SC_CLK_TCK)) / secs;
-    }
-    double self_cpu = secs > 0 ? 100.0 * cpu_seconds(self_usage_start_, self_usage_end_) / secs : 0;
+    auto [server_cpu, self_cpu] = cpu_pct(secs);
     log("echo: %" PRIu64 " replies in %.2f s: %.0f msg/s (payload %ld bytes, %zu connections)\n", replies_,
         secs, rate, o_.payload, ready_);
     log("latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(hist_.quantile(0.5)),
@@ -1007,10 +1019,13 @@ int Bench::report() {
     result += buf;
   } else if (o_.mode == Mode::kStorm) {
     double rate = connect_s > 0 ? static_cast<double>(ready_) / connect_s : 0;
+    auto [server_cpu, self_cpu] = cpu_pct(connect_s);
     log("storm: %zu connections ready in %.3f s: %.0f connections/s (concurrency %ld)\n", ready_, connect_s,
         rate, o_.concurrency);
-    std::snprintf(buf, sizeof buf, " concurrency=%ld seconds=%.3f rate=%.0f", o_.concurrency, connect_s,
-                  rate);
+    if (server_cpu >= 0) log("cpu: server %.0f %%, hut-bench %.0f %%\n", server_cpu, self_cpu);
+    std::snprintf(buf, sizeof buf,
+                  " concurrency=%ld seconds=%.3f rate=%.0f server_cpu_pct=%.0f client_cpu_pct=%.0f",
+                  o_.concurrency, connect_s, rate, server_cpu, self_cpu);
     result += buf;
   } else {
     double per_conn = -1;
@@ -1129,6 +1144,7 @@ int Bench::run() {
                                : "storm",
       o_.connections, o_.host.c_str(), o_.port, o_.path.c_str(), o_.raw ? "raw" : "bus");
   start_ns_ = uv_hrtime();
+  if (o_.mode == Mode::kStorm) sample_cpu(&server_ticks_start_, &self_usage_start_);
   connect_more();
 
   uv_run(&loop_, UV_RUN_DEFAULT);

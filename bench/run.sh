@@ -157,7 +157,7 @@ targets=()
 [[ " $only " == *" raw "* ]] && targets+=(raw)
 [ $have_node = 1 ] && targets+=(node)
 
-declare -A rate p50 p99 idle_kib storm_s storm_errors echo_errors
+declare -A rate p50 p99 cpu per_cpu idle_kib storm_s storm_cpu_us storm_errors echo_errors
 for t in "${targets[@]}"; do echo_errors[$t]=0; done
 for round in $(seq "$repeat"); do
   for t in "${targets[@]}"; do
@@ -173,16 +173,26 @@ for t in "${targets[@]}"; do
   med_line=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | grep " rate=${rate[$t]} " | head -n 1)
   p50[$t]=$(field "$med_line" p50_us)
   p99[$t]=$(field "$med_line" p99_us)
+  cpu[$t]=$(field "$med_line" server_cpu_pct)
+  # Replies per second of server CPU time: less sensitive than the rate to
+  # other work on the machine taking CPU from the server.
+  per_cpu[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" |
+    sed -n 's/.* rate=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2/p' |
+    awk '$2 > 0 { printf "%.0f\n", $1 * 100 / $2 }' | median)
 done
 for t in "${targets[@]}"; do
   say "idle $t, $many connections"
   bench "$t" idle -c "$many" --hold 2
+  echo "$t $line" >>"$work/idle.txt"
   idle_kib[$t]=$(field "$line" kib_per_conn)
   [ "$(field "$line" errors)" = 0 ] || idle_kib[$t]="${idle_kib[$t]} (errors)"
   say "storm $t, $many connections"
   bench "$t" storm -c "$many" --concurrency 512
   storm_s[$t]=$(field "$line" seconds)
+  storm_cpu_us[$t]=$(awk -v c="$(field "$line" server_cpu_pct)" -v s="${storm_s[$t]}" -v n="$many" \
+    'BEGIN { if (c > 0) printf "%.0f", c / 100 * s * 1e6 / n }')
   storm_errors[$t]=$(field "$line" errors)
+  echo "$t $line" >>"$work/storm.txt"
 done
 
 ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"; }
@@ -195,14 +205,24 @@ echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-by
 echo
 echo "| measure | spaced | raw lws | node ws | spaced / raw lws | spaced / node ws |"
 echo "|---|---|---|---|---|---|"
-echo "| echo, msg/s | $(col rate spaced) | $(col rate raw) | $(col rate node) | $(ratio "${rate[spaced]:-}" "${rate[raw]:-}") | $(ratio "${rate[spaced]:-}" "${rate[node]:-}") |"
-echo "| echo p50 / p99, µs | $(col p50 spaced) / $(col p99 spaced) | $(col p50 raw) / $(col p99 raw) | $(col p50 node) / $(col p99 node) | | |"
-echo "| idle, KiB RSS per connection ($many) | $(col idle_kib spaced) | $(col idle_kib raw) | $(col idle_kib node) | | |"
-echo "| storm, s until $many welcomed | $(col storm_s spaced) | $(col storm_s raw) | $(col storm_s node) | | |"
+row() {  # label, array name
+  local -n arr=$2
+  echo "| $1 | $(col "$2" spaced) | $(col "$2" raw) | $(col "$2" node) | $(ratio "${arr[spaced]:-}" "${arr[raw]:-}") | $(ratio "${arr[spaced]:-}" "${arr[node]:-}") |"
+}
+row "echo, msg/s" rate
+row "echo, msg per server CPU-second" per_cpu
+row "echo, server CPU % (median run)" cpu
+row "echo p50 latency, µs (median run)" p50
+row "echo p99 latency, µs (median run)" p99
+row "idle, server KiB RSS per connection ($many)" idle_kib
+row "storm, s until $many welcomed" storm_s
+row "storm, server CPU µs per connection" storm_cpu_us
 echo
 for t in "${targets[@]}"; do
   [ "${echo_errors[$t]}" = 0 ] || echo "note: $t had errors in ${echo_errors[$t]} echo run(s)"
   [ "${storm_errors[$t]:-0}" = 0 ] || echo "note: $t storm had ${storm_errors[$t]} error(s)"
 done
-echo "all echo runs:"
-sed 's/^/  /' "$work/echo.txt"
+echo
+echo "every run:"
+cat "$work/echo.txt" "$work/idle.txt" "$work/storm.txt" 2>/dev/null | sed 's/^/  /'
+
