@@ -71,6 +71,7 @@ struct RelayConfig {
     std::string data_dir = "var/relay";
     int64_t token_ttl = 60;
     int64_t session_ttl = 2592000;  // seconds a login session lives (30 days)
+    bool registration = true;       // POST /api/v1/accounts open to anyone
   } relay;
 };
 

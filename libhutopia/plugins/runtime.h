@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include <hutopia/plugin.h>
 #include <hutopia/status.h>
 
 namespace hut {
@@ -133,7 +134,17 @@ class PluginRuntime {
   // kNotFound when not loaded; kFailedPrecondition while a loaded plugin requires it.
   virtual Status unload(std::string_view name) = 0;
   // Unloads and loads the current file again; the plugin's KV data stays.
+  // Pending requests of the old instance are answered "unavailable".
   virtual Status reload(std::string_view name) = 0;
+  // Registers a plugin compiled into the program: the same descriptor and
+  // entry points a shared library exports, without dlopen. Its configuration
+  // is <plugins_dir>/<name>.toml when that exists. kAlreadyExists when a
+  // plugin of that name is loaded; kFailedPrecondition (with the reason) when
+  // it cannot load. `descriptor` is borrowed and must outlive the runtime;
+  // `fini` may be null. unload() and reload() work on it as on any plugin
+  // (reload calls fini and init again).
+  virtual Status load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
+                              hut_plugin_fini_fn fini) = 0;
   // Calls every plugin's fini and closes the libraries, in reverse order.
   virtual void shutdown() = 0;
 

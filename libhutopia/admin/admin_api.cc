@@ -1,0 +1,253 @@
+#include "admin/admin_api.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <cjson/cJSON.h>
+
+#include <cmath>
+
+#include "bus/protocol.h"
+
+namespace hut::admin {
+namespace {
+
+using bus::json_string;
+using bus::JsonPtr;
+
+bool valid_plugin_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string string_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += json_string(items[i]);
+  }
+  return out + "]";
+}
+
+const PluginInfo* find_info(const std::vector<PluginInfo>& all, std::string_view name) {
+  for (const auto& p : all)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+// Parses a JSON object body; on failure answers 400 and returns null.
+JsonPtr parse_body(const std::shared_ptr<net::HttpExchange>& ex) {
+  const char* end = nullptr;
+  JsonPtr root(cJSON_ParseWithLengthOpts(ex->body.data(), ex->body.size(), &end, 0));
+  if (!root) {
+    ex->respond(json_error(400, "bad_request", "the body is not valid JSON"));
+    return nullptr;
+  }
+  if (!cJSON_IsObject(root.get())) {
+    ex->respond(json_error(400, "bad_request", "the body must be a JSON object"));
+    return nullptr;
+  }
+  return root;
+}
+
+}  // namespace
+
+net::HttpResponse json_error(int status, std::string_view code, std::string_view message) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = R"({"error":{"code":)" + json_string(code) + R"(,"message":)" + json_string(message) + "}}";
+  return r;
+}
+
+net::HttpResponse json_response(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string plugin_info_json(const PluginInfo& p) {
+  std::string out = R"({"name":)" + json_string(p.name) + R"(,"version":)" + json_string(p.version) +
+                    R"(,"abi":)" + json_string(p.abi) + R"(,"requires":)" + string_array(p.requires_) +
+                    R"(,"widgets":[)";
+  for (size_t i = 0; i < p.widgets.size(); ++i) {
+    if (i) out += ',';
+    out += R"({"tag":)" + json_string(p.widgets[i].tag) + R"(,"script":)" + json_string(p.widgets[i].script) +
+           "}";
+  }
+  out += R"(],"state":)" + json_string(p.state);
+  if (!p.error.empty()) out += R"(,"error":)" + json_string(p.error);
+  return out + "}";
+}
+
+AdminApi::AdminApi(std::string admin_token, AdminBackend* backend)
+    : admin_token_(std::move(admin_token)), backend_(backend) {}
+
+bool AdminApi::token_equals(std::string_view given, std::string_view expected) {
+  // Comparing digests keeps the time independent of both lengths.
+  unsigned char a[SHA256_DIGEST_LENGTH];
+  unsigned char b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0 && !expected.empty();
+}
+
+void AdminApi::handle(const std::shared_ptr<net::HttpExchange>& ex) {
+  const std::string& path = ex->path;
+  const std::string& m = ex->method;
+  if (path == "/healthz") {
+    if (m != "GET" && m != "HEAD") {
+      ex->respond(json_error(405, "bad_request", "use GET"));
+      return;
+    }
+    ex->respond(json_response(200, R"({"ok":true})"));
+    return;
+  }
+  if (admin_token_.empty()) {
+    ex->respond(json_error(401, "unauthenticated",
+                           "no admin token is configured ([admin] token); only /healthz answers"));
+    return;
+  }
+  std::string_view auth = ex->header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  bool ok = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+            token_equals(auth.substr(kBearer.size()), admin_token_);
+  if (!ok) {
+    ex->respond(
+        json_error(401, "unauthenticated",
+                   auth.empty() ? "missing Authorization: Bearer <admin token>" : "wrong admin token"));
+    return;
+  }
+
+  if (path == "/metrics") {
+    if (m != "GET") return ex->respond(json_error(405, "bad_request", "use GET"));
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = backend_->metrics_text();
+    ex->respond(std::move(r));
+    return;
+  }
+  if (path == "/api/v1/tokens") {
+    if (m != "POST") return ex->respond(json_error(405, "bad_request", "use POST"));
+    tokens(ex);
+    return;
+  }
+  constexpr std::string_view kPlugins = "/api/v1/plugins";
+  if (path == kPlugins || path == "/api/v1/plugins/") {
+    if (m == "GET") return plugins_list(ex);
+    if (m == "POST") return plugins_load(ex);
+    return ex->respond(json_error(405, "bad_request", "use GET or POST"));
+  }
+  if (path.rfind("/api/v1/plugins/", 0) == 0) {
+    std::string_view rest = std::string_view(path).substr(kPlugins.size() + 1);
+    size_t slash = rest.find('/');
+    std::string_view name = rest.substr(0, slash);
+    std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (!valid_plugin_name(name)) return ex->respond(json_error(404, "not_found", "no such plugin"));
+    if (tail.empty() && m == "DELETE") return plugins_unload(ex, name);
+    if (tail == "/reload" && m == "POST") return plugins_reload(ex, name);
+    if (tail.empty() && m == "GET") {
+      PluginRuntime* rt = backend_->plugins();
+      auto all = rt ? rt->list() : std::vector<PluginInfo>{};
+      const PluginInfo* p = find_info(all, name);
+      if (p == nullptr) return ex->respond(json_error(404, "not_found", "no such plugin"));
+      return ex->respond(json_response(200, plugin_info_json(*p)));
+    }
+    return ex->respond(json_error(404, "not_found", "no such route"));
+  }
+  ex->respond(json_error(404, "not_found", "no such route"));
+}
+
+void AdminApi::plugins_list(const std::shared_ptr<net::HttpExchange>& ex) {
+  PluginRuntime* rt = backend_->plugins();
+  std::string out = "[";
+  if (rt != nullptr) {
+    bool first = true;
+    for (const PluginInfo& p : rt->list()) {
+      if (!first) out += ',';
+      first = false;
+      out += plugin_info_json(p);
+    }
+  }
+  out += "]";
+  ex->respond(json_response(200, std::move(out)));
+}
+
+void AdminApi::plugins_load(const std::shared_ptr<net::HttpExchange>& ex) {
+  JsonPtr body = parse_body(ex);
+  if (!body) return;
+  const char* name = bus::get_string(body.get(), "name");
+  if (name == nullptr) return ex->respond(json_error(400, "bad_request", "name must be a string"));
+  if (!valid_plugin_name(name))
+    return ex->respond(json_error(400, "bad_request", "a plugin name is 1-64 characters of a-z 0-9 _ -"));
+  PluginRuntime* rt = backend_->plugins();
+  if (rt == nullptr) return ex->respond(json_error(503, "unavailable", "the plugin runtime is not running"));
+  Status st = rt->load(name);
+  if (st.code() == Status::Code::kAlreadyExists)
+    return ex->respond(json_error(409, "conflict", std::string("plugin ") + name + " is already loaded"));
+  if (!st.ok()) return ex->respond(json_error(422, "unprocessable", st.message()));
+  auto all = rt->list();
+  const PluginInfo* p = find_info(all, name);
+  ex->respond(
+      json_response(201, p ? plugin_info_json(*p) : std::string(R"({"name":)") + json_string(name) + "}"));
+}
+
+void AdminApi::plugins_unload(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name) {
+  PluginRuntime* rt = backend_->plugins();
+  if (rt == nullptr) return ex->respond(json_error(503, "unavailable", "the plugin runtime is not running"));
+  Status st = rt->unload(name);
+  if (st.is_not_found()) return ex->respond(json_error(404, "not_found", st.message()));
+  if (st.code() == Status::Code::kFailedPrecondition)
+    return ex->respond(json_error(409, "conflict", st.message()));
+  if (!st.ok()) return ex->respond(json_error(500, "internal", st.message()));
+  net::HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  ex->respond(std::move(r));
+}
+
+void AdminApi::plugins_reload(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name) {
+  PluginRuntime* rt = backend_->plugins();
+  if (rt == nullptr) return ex->respond(json_error(503, "unavailable", "the plugin runtime is not running"));
+  Status st = rt->reload(name);
+  if (st.is_not_found()) return ex->respond(json_error(404, "not_found", st.message()));
+  if (!st.ok()) return ex->respond(json_error(422, "unprocessable", st.message()));
+  auto all = rt->list();
+  const PluginInfo* p = find_info(all, name);
+  ex->respond(json_response(200, p ? plugin_info_json(*p) : std::string("{}")));
+}
+
+void AdminApi::tokens(const std::shared_ptr<net::HttpExchange>& ex) {
+  JsonPtr body = parse_body(ex);
+  if (!body) return;
+  const char* user = bus::get_string(body.get(), "user");
+  if (user == nullptr || *user == '\0')
+    return ex->respond(json_error(400, "bad_request", "user must be a non-empty string"));
+  const cJSON* name = bus::get_field(body.get(), "name");
+  if (name != nullptr && !cJSON_IsString(name))
+    return ex->respond(json_error(400, "bad_request", "name must be a string"));
+  const cJSON* ttl = bus::get_field(body.get(), "ttl");
+  int64_t ttl_s = 0;
+  if (ttl != nullptr) {
+    if (!cJSON_IsNumber(ttl) || !std::isfinite(ttl->valuedouble) || ttl->valuedouble < 1 ||
+        ttl->valuedouble != std::floor(ttl->valuedouble) || ttl->valuedouble > 1e9)
+      return ex->respond(json_error(400, "bad_request", "ttl must be a whole number of seconds, at least 1"));
+    ttl_s = static_cast<int64_t>(ttl->valuedouble);
+  }
+  Result<AppToken> t = backend_->mint_token(user, name ? name->valuestring : "", ttl_s);
+  if (!t.ok()) {
+    Status st = t.status();
+    if (st.code() == Status::Code::kFailedPrecondition)
+      return ex->respond(json_error(404, "not_found", st.message()));
+    if (st.is_invalid_argument()) return ex->respond(json_error(400, "bad_request", st.message()));
+    return ex->respond(json_error(500, "internal", st.message()));
+  }
+  ex->respond(json_response(200, R"({"token":)" + json_string(t->token) + R"(,"expires_at":)" +
+                                     std::to_string(t->expires_at_ms) + "}"));
+}
+
+}  // namespace hut::admin

@@ -1,0 +1,60 @@
+// The management API on the admin listener (contract section 4): health,
+// plugins, app tokens and metrics. Rooms routes arrive with the rooms part.
+//
+// Every route but GET /healthz needs `Authorization: Bearer <admin token>`,
+// compared in constant time; with no admin token configured, only
+// /healthz answers. Errors are {"error":{"code","message"}}.
+//
+// Thread: the loop thread. Ownership: the Space owns the AdminApi; the
+// backend is borrowed and outlives it.
+#ifndef HUTOPIA_ADMIN_ADMIN_API_H_
+#define HUTOPIA_ADMIN_ADMIN_API_H_
+
+#include <hutopia/space.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/server.h"
+#include "plugins/runtime.h"
+
+namespace hut::admin {
+
+// What the management API needs from the space.
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  virtual PluginRuntime* plugins() = 0;  // nullptr when there is none
+  virtual Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) = 0;
+  virtual std::string metrics_text() = 0;
+};
+
+class AdminApi {
+ public:
+  AdminApi(std::string admin_token, AdminBackend* backend);
+  void handle(const std::shared_ptr<net::HttpExchange>& ex);
+
+  // True when `given` equals `expected`, in time that depends on neither.
+  static bool token_equals(std::string_view given, std::string_view expected);
+
+ private:
+  void plugins_list(const std::shared_ptr<net::HttpExchange>& ex);
+  void plugins_load(const std::shared_ptr<net::HttpExchange>& ex);
+  void plugins_unload(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name);
+  void plugins_reload(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name);
+  void tokens(const std::shared_ptr<net::HttpExchange>& ex);
+
+  std::string admin_token_;
+  AdminBackend* backend_;
+};
+
+// {"error":{"code":code,"message":message}} with `status`.
+net::HttpResponse json_error(int status, std::string_view code, std::string_view message);
+net::HttpResponse json_response(int status, std::string body);
+// JSON of one plugin as GET /api/v1/plugins lists it.
+std::string plugin_info_json(const PluginInfo& info);
+
+}  // namespace hut::admin
+
+#endif  // HUTOPIA_ADMIN_ADMIN_API_H_

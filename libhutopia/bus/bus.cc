@@ -1,0 +1,370 @@
+#include "bus/bus.h"
+
+#include <hutopia/plugin.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "util/log.h"
+#include "util/random.h"
+
+namespace hut::bus {
+namespace {
+
+std::string user_json(const UserRef& u) {
+  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
+  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
+  out += '}';
+  return out;
+}
+
+// "Bearer <token>" -> token; the scheme is case-insensitive (RFC 7235).
+bool bearer_token(std::string_view header, std::string_view* token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    char c = header[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kScheme[i]) return false;
+  }
+  std::string_view t = header.substr(kScheme.size());
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  *token = t;
+  return !t.empty();
+}
+
+std::optional<ErrorCode> error_code_from_name(std::string_view name) {
+  static constexpr ErrorCode kAll[] = {
+      ErrorCode::kBadRequest,  ErrorCode::kUnauthenticated, ErrorCode::kForbidden,   ErrorCode::kNotFound,
+      ErrorCode::kConflict,    ErrorCode::kMuted,           ErrorCode::kRateLimited, ErrorCode::kTooLarge,
+      ErrorCode::kUnavailable, ErrorCode::kInternal};
+  for (ErrorCode c : kAll)
+    if (error_code_name(c) == name) return c;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Bus::Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay)
+    : options_(std::move(options)), loop_(loop), verifier_(verifier), replay_(replay) {}
+
+Bus::~Bus() {
+  for (auto& [id, s] : sessions_)
+    if (s->conn != nullptr) s->conn->user = nullptr;
+}
+
+uint64_t Bus::now_ms() const {
+  uv_update_time(loop_);
+  return uv_now(loop_);
+}
+
+size_t Bus::welcomed_count() const {
+  size_t n = 0;
+  for (const auto& [id, s] : sessions_)
+    if (s->welcomed) ++n;
+  return n;
+}
+
+void Bus::on_open(net::WsConnection* conn) {
+  auto session = std::make_unique<Session>();
+  session->id = random_token(12);
+  session->conn = conn;
+  Session& s = *session;
+  conn->user = session.get();
+  sessions_[s.id] = std::move(session);
+  counters_.sessions_opened++;
+  const std::string& auth = conn->authorization();
+  if (!auth.empty()) {
+    std::string_view token;
+    if (!bearer_token(auth, &token)) {
+      refuse(s, {}, "the Authorization header is not a Bearer token");
+      return;
+    }
+    authenticate(s, token, {});
+    return;
+  }
+  conn->set_timer_ms(options_.hello_timeout_ms);
+}
+
+void Bus::on_timer(net::WsConnection* conn) {
+  auto* s = static_cast<Session*>(conn->user);
+  if (s == nullptr || s->welcomed) return;
+  refuse(*s, {}, "no hello within " + std::to_string(options_.hello_timeout_ms / 1000) + " s");
+}
+
+void Bus::on_close(net::WsConnection* conn) {
+  auto* s = static_cast<Session*>(conn->user);
+  if (s == nullptr) return;
+  conn->user = nullptr;
+  std::string id = s->id;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.session_id == id)
+      it = pending_.erase(it);
+    else
+      ++it;
+  }
+  if (s->welcomed) {
+    auto u = by_user_.find(s->user.id);
+    if (u != by_user_.end()) {
+      auto& v = u->second;
+      v.erase(std::remove(v.begin(), v.end(), s), v.end());
+      if (v.empty()) by_user_.erase(u);
+    }
+    if (rooms_ != nullptr) rooms_->session_closed(*s);
+  }
+  if (plugins_ != nullptr) plugins_->session_closed(id);
+  s->conn = nullptr;
+  sessions_.erase(id);
+}
+
+void Bus::send_error(Session& s, std::string_view ref_json, ErrorCode code, std::string_view message) {
+  counters_.errors_sent++;
+  if (s.conn != nullptr) s.conn->send_text(make_error(ref_json, code, message));
+}
+
+void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
+  counters_.auth_failures++;
+  send_error(s, ref_json, ErrorCode::kUnauthenticated, why);
+  if (s.conn != nullptr) {
+    s.conn->set_timer_ms(-1);
+    s.conn->close(static_cast<int>(CloseCode::kUnauthenticated),
+                  close_code_name(CloseCode::kUnauthenticated));
+  }
+}
+
+void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json) {
+  if (verifier_ == nullptr) {
+    refuse(s, ref_json, "this space accepts no tokens");
+    return;
+  }
+  int64_t now_s = static_cast<int64_t>(std::time(nullptr));
+  Result<Claims> claims = verifier_->verify(token, now_s);
+  if (!claims.ok()) {
+    Status st = claims.status();
+    refuse(s, ref_json, st.is_not_found() ? std::string("unknown signing key") : std::string(st.message()));
+    return;
+  }
+  if (replay_ != nullptr) {
+    Status used = replay_->use(claims->iss, claims->jti, claims->exp, now_s);
+    if (!used.ok()) {
+      refuse(
+          s, ref_json,
+          used.code() == Status::Code::kAlreadyExists ? "token already used" : std::string(used.message()));
+      return;
+    }
+  }
+  s.user.id = claims->sub;
+  s.user.name =
+      !claims->name.empty() ? claims->name : (!claims->username.empty() ? claims->username : claims->sub);
+  s.user.avatar = claims->avatar;
+  welcome(s, ref_json);
+}
+
+void Bus::welcome(Session& s, std::string_view ref_json) {
+  s.welcomed = true;
+  counters_.welcomed++;
+  if (s.conn != nullptr) s.conn->set_timer_ms(-1);
+  by_user_[s.user.id].push_back(&s);
+  std::string out = R"({"op":"welcome")";
+  if (!ref_json.empty()) out += R"(,"ref":)" + std::string(ref_json);
+  out += R"(,"session":)" + json_string(s.id);
+  out += R"(,"user":)" + user_json(s.user);
+  out += R"(,"space":{"id":)" + json_string(options_.space_id) + R"(,"name":)" +
+         json_string(options_.space_name) + "}";
+  out += R"(,"widgets":[)";
+  if (plugins_ != nullptr) {
+    bool first = true;
+    for (const WidgetInfo& w : plugins_->widgets()) {
+      if (!first) out += ',';
+      first = false;
+      out += R"({"plugin":)" + json_string(w.plugin) + R"(,"tag":)" + json_string(w.tag) + R"(,"script":)" +
+             json_string(w.script) + "}";
+    }
+  }
+  out += "]";
+  out += R"(,"rooms":)";
+  out += rooms_ != nullptr ? rooms_->welcome_rooms(s) : std::string("[]");
+  out += '}';
+  if (s.conn != nullptr) s.conn->send_text(out);
+  if (rooms_ != nullptr) rooms_->session_welcomed(s);
+}
+
+void Bus::bad_frame(Session& s, std::string_view ref_json, std::string_view message) {
+  counters_.bad_frames++;
+  send_error(s, ref_json, ErrorCode::kBadRequest, message);
+  uint64_t now = now_ms();
+  auto& times = s.bad_frame_times_ms;
+  times.push_back(now);
+  uint64_t window = static_cast<uint64_t>(std::max<int64_t>(options_.bad_frame_window_ms, 0));
+  while (!times.empty() && now - times.front() >= window) times.pop_front();
+  if (options_.bad_frames > 0 && static_cast<int64_t>(times.size()) >= options_.bad_frames &&
+      s.conn != nullptr) {
+    s.conn->close(static_cast<int>(CloseCode::kPolicyViolation),
+                  close_code_name(CloseCode::kPolicyViolation));
+  }
+}
+
+void Bus::on_message(net::WsConnection* conn, std::string_view text) {
+  auto* sp = static_cast<Session*>(conn->user);
+  if (sp == nullptr) return;
+  Session& s = *sp;
+  ParseOutcome parsed = parse_client_frame(text);
+  if (!parsed.ok) {
+    bad_frame(s, parsed.ref_json, parsed.message);
+    return;
+  }
+  ClientFrame& frame = parsed.frame;
+  if (!s.welcomed) {
+    if (frame.op != Op::kHello) {
+      refuse(s, frame.ref_json, "authenticate first: send hello with a token");
+      return;
+    }
+    const char* token = get_string(frame.root.get(), "token");
+    if (token == nullptr) {
+      bad_frame(s, frame.ref_json, "hello needs a string token");
+      return;
+    }
+    authenticate(s, token, frame.ref_json);
+    return;
+  }
+  switch (frame.op) {
+    case Op::kHello:
+      bad_frame(s, frame.ref_json, "already authenticated");
+      return;
+    case Op::kPing:
+      s.conn->send_text(make_ok(frame.ref_json));
+      return;
+    case Op::kWidget:
+      handle_widget(s, frame);
+      return;
+    default:
+      if (rooms_ == nullptr) {
+        send_error(s, frame.ref_json, ErrorCode::kUnavailable, "rooms are not available in this space");
+        return;
+      }
+      rooms_->handle_op(s, frame);
+      return;
+  }
+}
+
+void Bus::handle_widget(Session& s, const ClientFrame& frame) {
+  const char* plugin = get_string(frame.root.get(), "plugin");
+  if (plugin == nullptr) {
+    bad_frame(s, frame.ref_json, "widget needs a string plugin");
+    return;
+  }
+  counters_.widget_requests++;
+  if (plugins_ == nullptr) {
+    send_error(s, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
+    return;
+  }
+  const cJSON* data = get_field(frame.root.get(), "data");
+  WidgetRequest req;
+  req.request_id = next_request_id_++;
+  req.session_id = s.id;
+  req.user = s.user;
+  if (data == nullptr) {
+    req.data_json = "null";
+  } else {
+    char* printed = cJSON_PrintUnformatted(data);
+    req.data_json = printed ? printed : "null";
+    cJSON_free(printed);
+  }
+  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin};
+  std::string session_id = s.id;
+  Status st = plugins_->dispatch_widget(plugin, req);
+  if (st.ok()) return;
+  // Refused: answer unless the plugin already did.
+  auto it = pending_.find(req.request_id);
+  if (it == pending_.end()) return;
+  pending_.erase(it);
+  auto si = sessions_.find(session_id);
+  if (si == sessions_.end()) return;
+  if (st.is_not_found()) {
+    send_error(*si->second, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
+  } else if (st.code() == Status::Code::kUnavailable) {
+    send_error(*si->second, frame.ref_json, ErrorCode::kUnavailable, st.message());
+  } else {
+    send_error(*si->second, frame.ref_json, ErrorCode::kInternal, st.message());
+  }
+}
+
+int Bus::reply(uint64_t request_id, std::string_view data_json) {
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return HUT_ENOENT;
+  if (!is_json(data_json)) return HUT_EINVAL;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  auto si = sessions_.find(p.session_id);
+  if (si == sessions_.end() || si->second->conn == nullptr) return HUT_ENOENT;
+  std::string fields = R"("data":)" + std::string(data_json);
+  si->second->conn->send_text(make_ok(p.ref_json, fields));
+  return HUT_OK;
+}
+
+int Bus::reply_error(uint64_t request_id, std::string_view code, std::string_view message) {
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return HUT_ENOENT;
+  auto ec = error_code_from_name(code);
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  auto si = sessions_.find(p.session_id);
+  if (si == sessions_.end()) return HUT_ENOENT;
+  send_error(*si->second, p.ref_json, ec.value_or(ErrorCode::kInternal), message);
+  return HUT_OK;
+}
+
+bool Bus::send_to_session(std::string_view session_id, std::string_view frame_json) {
+  auto si = sessions_.find(std::string(session_id));
+  if (si == sessions_.end() || si->second->conn == nullptr) return false;
+  si->second->conn->send_text(frame_json);
+  return true;
+}
+
+size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {
+  counters_.events++;
+  net::FramePtr frame;
+  size_t n = 0;
+  auto deliver = [&](Session* s) {
+    if (!s->welcomed || s->conn == nullptr) return;
+    if (!frame) frame = net::OutFrame::text(frame_json);
+    s->conn->send(frame);
+    ++n;
+  };
+  switch (target) {
+    case EventTarget::kSession: {
+      auto si = sessions_.find(std::string(target_id));
+      if (si != sessions_.end()) deliver(si->second.get());
+      break;
+    }
+    case EventTarget::kUser: {
+      auto u = by_user_.find(std::string(target_id));
+      if (u == by_user_.end()) break;
+      std::vector<Session*> copy = u->second;
+      for (Session* s : copy) deliver(s);
+      break;
+    }
+    case EventTarget::kRoom: {
+      if (rooms_ == nullptr) break;
+      for (const std::string& uid : rooms_->room_members(target_id)) {
+        auto u = by_user_.find(uid);
+        if (u == by_user_.end()) continue;
+        std::vector<Session*> copy = u->second;
+        for (Session* s : copy) deliver(s);
+      }
+      break;
+    }
+    case EventTarget::kEveryone: {
+      std::vector<Session*> all;
+      all.reserve(sessions_.size());
+      for (auto& [id, s] : sessions_) all.push_back(s.get());
+      for (Session* s : all) deliver(s);
+      break;
+    }
+  }
+  counters_.deliveries += n;
+  return n;
+}
+
+}  // namespace hut::bus

@@ -1,0 +1,134 @@
+// The widget bus (contract section 2): sessions on top of the network
+// layer's WebSocket connections, the auth handshake, op dispatch, replies
+// to plugin requests and events fanned out to sessions, users, rooms or
+// everyone.
+//
+// Thread: the loop thread only.
+// Ownership: the Space owns the Bus, the TokenVerifier and the ReplayCache;
+// the Bus borrows the verifier, the cache, the plugin runtime and the room
+// hooks, which must outlive it (or be unset first). Sessions belong to the Bus
+// and end when their connection closes.
+#ifndef HUTOPIA_BUS_BUS_H_
+#define HUTOPIA_BUS_BUS_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <hutopia/token.h>
+
+#include "bus/protocol.h"
+#include "net/server.h"
+#include "plugins/runtime.h"
+
+namespace hut::bus {
+
+struct Session {
+  std::string id;
+  net::WsConnection* conn = nullptr;  // valid while the session lives
+  bool welcomed = false;
+  UserRef user;
+  std::deque<uint64_t> bad_frame_times_ms;
+};
+
+// The seam the rooms part fills: room ops, the welcome's room list and who
+// is in a room. Without it, room ops answer `unavailable` and room events
+// reach nobody.
+class RoomHooks {
+ public:
+  virtual ~RoomHooks() = default;
+  // An authenticated session sent a room op; answer with Bus::send_to_session
+  // using frame.ref_json, now or later.
+  virtual void handle_op(Session& session, const ClientFrame& frame) = 0;
+  // The welcome's "rooms" value: a JSON array text, e.g. [{"room":"x","unread":2}].
+  virtual std::string welcome_rooms(const Session& session) = 0;
+  // The user ids of a room's members.
+  virtual std::vector<std::string> room_members(std::string_view room) = 0;
+  virtual void session_welcomed(Session& session) = 0;
+  virtual void session_closed(Session& session) = 0;
+};
+
+class Bus {
+ public:
+  struct Options {
+    std::string space_id;
+    std::string space_name;
+    int64_t hello_timeout_ms = 10000;
+    int64_t bad_frames = 20;              // this many bad frames ...
+    int64_t bad_frame_window_ms = 10000;  // ... within this window close with 1008
+  };
+
+  struct Counters {
+    uint64_t sessions_opened = 0;
+    uint64_t welcomed = 0;
+    uint64_t auth_failures = 0;
+    uint64_t bad_frames = 0;
+    uint64_t errors_sent = 0;
+    uint64_t widget_requests = 0;
+    uint64_t events = 0;      // events sent (one per event, not per recipient)
+    uint64_t deliveries = 0;  // event frames handed to sessions
+  };
+
+  Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay);
+  ~Bus();
+
+  void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
+  void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
+
+  // From the network layer.
+  void on_open(net::WsConnection* conn);
+  void on_message(net::WsConnection* conn, std::string_view text);
+  void on_timer(net::WsConnection* conn);
+  void on_close(net::WsConnection* conn);
+
+  // PluginServices, routed here by the Space.
+  int reply(uint64_t request_id, std::string_view data_json);
+  int reply_error(uint64_t request_id, std::string_view code, std::string_view message);
+  // Sends one prepared frame to every welcomed session the target names;
+  // returns how many sessions got it.
+  size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
+
+  // A frame to one session by id; false when there is no such session.
+  bool send_to_session(std::string_view session_id, std::string_view frame_json);
+
+  size_t session_count() const { return sessions_.size(); }
+  size_t welcomed_count() const;
+  size_t pending_requests() const { return pending_.size(); }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct Pending {
+    std::string session_id;
+    std::string ref_json;
+    std::string plugin;
+  };
+
+  void authenticate(Session& s, std::string_view token, std::string_view ref_json);
+  void refuse(Session& s, std::string_view ref_json, std::string_view why);
+  void welcome(Session& s, std::string_view ref_json);
+  void bad_frame(Session& s, std::string_view ref_json, std::string_view message);
+  void send_error(Session& s, std::string_view ref_json, ErrorCode code, std::string_view message);
+  void handle_widget(Session& s, const ClientFrame& frame);
+  uint64_t now_ms() const;
+
+  Options options_;
+  uv_loop_t* loop_;
+  const TokenVerifier* verifier_;
+  ReplayCache* replay_;
+  PluginRuntime* plugins_ = nullptr;
+  RoomHooks* rooms_ = nullptr;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t next_request_id_ = 1;
+  Counters counters_;
+};
+
+}  // namespace hut::bus
+
+#endif  // HUTOPIA_BUS_BUS_H_

@@ -1,0 +1,244 @@
+#include "bus/protocol.h"
+
+#include <array>
+#include <cmath>
+#include <utility>
+
+namespace hut::bus {
+namespace {
+
+constexpr std::array<std::pair<Op, std::string_view>, 20> kOps = {{
+    {Op::kHello, "hello"},      {Op::kPing, "ping"},       {Op::kWidget, "widget"},
+    {Op::kRooms, "rooms"},      {Op::kCreate, "create"},   {Op::kJoin, "join"},
+    {Op::kLeave, "leave"},      {Op::kPost, "post"},       {Op::kEdit, "edit"},
+    {Op::kDelete, "delete"},    {Op::kHistory, "history"}, {Op::kRead, "read"},
+    {Op::kTyping, "typing"},    {Op::kMembers, "members"}, {Op::kDm, "dm"},
+    {Op::kKick, "kick"},        {Op::kMute, "mute"},       {Op::kUnmute, "unmute"},
+    {Op::kMuteAll, "mute_all"}, {Op::kRole, "role"},
+}};
+
+constexpr size_t kMaxRefChars = 64;
+
+// Counts code points; `s` is valid UTF-8 (the network layer checked it).
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+std::string print(const cJSON* item) {
+  char* text = cJSON_PrintUnformatted(item);
+  if (text == nullptr) return "null";
+  std::string out(text);
+  cJSON_free(text);
+  return out;
+}
+
+// The ref as JSON text, or nullopt when it is not a valid ref.
+std::optional<std::string> read_ref(const cJSON* ref) {
+  if (cJSON_IsString(ref)) {
+    std::string_view s(ref->valuestring);
+    if (utf8_length(s) > kMaxRefChars) return std::nullopt;
+    return json_string(s);
+  }
+  if (cJSON_IsNumber(ref)) {
+    if (!std::isfinite(ref->valuedouble)) return std::nullopt;
+    return print(ref);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view op_name(Op op) {
+  for (const auto& [o, name] : kOps)
+    if (o == op) return name;
+  return "?";
+}
+
+std::optional<Op> op_from_name(std::string_view name) {
+  for (const auto& [o, n] : kOps)
+    if (n == name) return o;
+  return std::nullopt;
+}
+
+bool is_room_op(Op op) { return op != Op::kHello && op != Op::kPing && op != Op::kWidget; }
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBadRequest:
+      return "bad_request";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kForbidden:
+      return "forbidden";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kMuted:
+      return "muted";
+    case ErrorCode::kRateLimited:
+      return "rate_limited";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+std::string_view close_code_name(CloseCode code) {
+  switch (code) {
+    case CloseCode::kGoingAway:
+      return "going away";
+    case CloseCode::kUnsupportedData:
+      return "binary frames are not accepted";
+    case CloseCode::kInvalidPayload:
+      return "text is not valid UTF-8";
+    case CloseCode::kPolicyViolation:
+      return "too many bad frames";
+    case CloseCode::kMessageTooBig:
+      return "message over the size limit";
+    case CloseCode::kUnauthenticated:
+      return "unauthenticated";
+    case CloseCode::kTooSlow:
+      return "too slow: unread output over the limit";
+  }
+  return "";
+}
+
+const cJSON* get_field(const cJSON* obj, const char* name) {
+  return cJSON_GetObjectItemCaseSensitive(obj, name);
+}
+
+const char* get_string(const cJSON* obj, const char* name) {
+  const cJSON* item = get_field(obj, name);
+  return cJSON_IsString(item) ? item->valuestring : nullptr;
+}
+
+ParseOutcome parse_client_frame(std::string_view text) {
+  ParseOutcome out;
+  const char* end = nullptr;
+  JsonPtr root(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, 0));
+  if (!root) {
+    out.message = "the frame is not JSON";
+    return out;
+  }
+  // Only whitespace may follow the value.
+  for (const char* p = end; p != nullptr && p < text.data() + text.size(); ++p) {
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+      out.message = "the frame is not one JSON value";
+      return out;
+    }
+  }
+  if (!cJSON_IsObject(root.get())) {
+    out.message = "the frame is not a JSON object";
+    return out;
+  }
+  const cJSON* ref = get_field(root.get(), "ref");
+  std::string ref_json;
+  if (ref != nullptr) {
+    auto r = read_ref(ref);
+    if (!r) {
+      out.message = "ref must be a number or a string of at most 64 characters";
+      return out;
+    }
+    ref_json = std::move(*r);
+  }
+  out.ref_json = ref_json;
+  const cJSON* op = get_field(root.get(), "op");
+  if (op == nullptr) {
+    out.message = "the frame has no op";
+    return out;
+  }
+  if (!cJSON_IsString(op)) {
+    out.message = "op must be a string";
+    return out;
+  }
+  auto known = op_from_name(op->valuestring);
+  if (!known) {
+    out.message = "unknown op";
+    return out;
+  }
+  out.ok = true;
+  out.frame.op = *known;
+  out.frame.root = std::move(root);
+  out.frame.ref_json = std::move(ref_json);
+  return out;
+}
+
+std::string json_string(std::string_view text) {
+  JsonPtr s(cJSON_CreateString(std::string(text).c_str()));
+  if (!s) return "\"\"";
+  return print(s.get());
+}
+
+std::string make_ok(std::string_view ref_json, std::string_view fields_json) {
+  std::string out = R"({"op":"ok")";
+  if (!ref_json.empty()) {
+    out += R"(,"ref":)";
+    out += ref_json;
+  }
+  if (!fields_json.empty()) {
+    out += ',';
+    out += fields_json;
+  }
+  out += '}';
+  return out;
+}
+
+std::string make_error(std::string_view ref_json, ErrorCode code, std::string_view message) {
+  std::string out = R"({"op":"error")";
+  if (!ref_json.empty()) {
+    out += R"(,"ref":)";
+    out += ref_json;
+  }
+  out += R"(,"code":)";
+  out += json_string(error_code_name(code));
+  out += R"(,"message":)";
+  out += json_string(message);
+  out += '}';
+  return out;
+}
+
+std::string make_widget_event(std::string_view plugin, std::string_view data_json) {
+  std::string out = R"({"op":"widget","plugin":)";
+  out += json_string(plugin);
+  out += R"(,"data":)";
+  out += data_json.empty() ? std::string_view("null") : data_json;
+  out += '}';
+  return out;
+}
+
+std::string make_notify_event(std::string_view plugin, std::string_view title, std::string_view body,
+                              std::string_view url) {
+  std::string out = R"({"op":"notify","plugin":)";
+  out += json_string(plugin);
+  out += R"(,"title":)";
+  out += json_string(title);
+  if (!body.empty()) {
+    out += R"(,"body":)";
+    out += json_string(body);
+  }
+  if (!url.empty()) {
+    out += R"(,"url":)";
+    out += json_string(url);
+  }
+  out += '}';
+  return out;
+}
+
+bool is_json(std::string_view text) {
+  const char* end = nullptr;
+  JsonPtr v(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, 0));
+  if (!v) return false;
+  for (const char* p = end; p != nullptr && p < text.data() + text.size(); ++p)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
+  return true;
+}
+
+}  // namespace hut::bus

@@ -1,0 +1,121 @@
+// The one place that knows the bus vocabulary (contract section 2): the ops,
+// the error codes, the close codes, and the one parser of client frames.
+//
+// Thread: pure functions and values; any thread.
+#ifndef HUTOPIA_BUS_PROTOCOL_H_
+#define HUTOPIA_BUS_PROTOCOL_H_
+
+#include <cjson/cJSON.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hut::bus {
+
+// Client operations.
+enum class Op {
+  kHello,
+  kPing,
+  kWidget,
+  // Room operations: known ops, answered by the rooms part when it is there.
+  kRooms,
+  kCreate,
+  kJoin,
+  kLeave,
+  kPost,
+  kEdit,
+  kDelete,
+  kHistory,
+  kRead,
+  kTyping,
+  kMembers,
+  kDm,
+  kKick,
+  kMute,
+  kUnmute,
+  kMuteAll,
+  kRole,
+};
+
+std::string_view op_name(Op op);
+// nullopt for a name that is no client op.
+std::optional<Op> op_from_name(std::string_view name);
+bool is_room_op(Op op);
+
+enum class ErrorCode {
+  kBadRequest,
+  kUnauthenticated,
+  kForbidden,
+  kNotFound,
+  kConflict,
+  kMuted,
+  kRateLimited,
+  kTooLarge,
+  kUnavailable,
+  kInternal,
+};
+
+std::string_view error_code_name(ErrorCode code);
+
+// WebSocket close codes the space sends.
+enum class CloseCode : int {
+  kGoingAway = 1001,        // the space shuts down
+  kUnsupportedData = 1003,  // a binary frame
+  kInvalidPayload = 1007,   // text that is not UTF-8
+  kPolicyViolation = 1008,  // too many bad frames
+  kMessageTooBig = 1009,    // a message over the size limit
+  kUnauthenticated = 4001,  // no valid token
+  kTooSlow = 4008,          // unread output over the backpressure limit
+};
+
+std::string_view close_code_name(CloseCode code);
+
+struct CJsonDeleter {
+  void operator()(cJSON* j) const { cJSON_Delete(j); }
+};
+using JsonPtr = std::unique_ptr<cJSON, CJsonDeleter>;
+
+// A client frame that passed the envelope checks: a JSON object with a known
+// string `op` and, when present, a valid `ref`.
+struct ClientFrame {
+  Op op = Op::kPing;
+  JsonPtr root;          // the whole object; fields are read from here
+  std::string ref_json;  // the `ref` as JSON text ("7", "\"a\""), "" when absent
+};
+
+// The outcome of parsing one text message.
+struct ParseOutcome {
+  bool ok = false;
+  ClientFrame frame;     // when ok
+  std::string message;   // when not ok: why, for a person
+  std::string ref_json;  // when not ok: the ref, when a valid one could be read
+};
+
+// Checks the envelope only; op-specific fields are checked by the op.
+ParseOutcome parse_client_frame(std::string_view text);
+
+// Field readers: nullptr when absent or of another type.
+const cJSON* get_field(const cJSON* obj, const char* name);
+const char* get_string(const cJSON* obj, const char* name);
+
+// JSON text of a string (quoted and escaped).
+std::string json_string(std::string_view text);
+
+// {"op":"ok","ref":R} plus `fields_json` (either empty or `"k":v,...`).
+std::string make_ok(std::string_view ref_json, std::string_view fields_json = {});
+// {"op":"error","ref":R?,"code":...,"message":...}.
+std::string make_error(std::string_view ref_json, ErrorCode code, std::string_view message);
+// {"op":"widget","plugin":...,"data":<data_json>}.
+std::string make_widget_event(std::string_view plugin, std::string_view data_json);
+// {"op":"notify","plugin","title","body"?,"url"?}.
+std::string make_notify_event(std::string_view plugin, std::string_view title, std::string_view body,
+                              std::string_view url);
+
+// True when `text` is one complete JSON value.
+bool is_json(std::string_view text);
+
+}  // namespace hut::bus
+
+#endif  // HUTOPIA_BUS_PROTOCOL_H_

@@ -1,0 +1,557 @@
+// Loading spaced.toml and relayd.toml. One schema per file (a table of keys
+// with their type, place in the struct, limits and description) drives
+// parsing, environment overrides, validation and the documentation rows.
+#include <arpa/inet.h>
+
+#include <hutopia/config.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/schema.h"
+
+namespace hut {
+namespace {
+
+// What a string value must look like beyond being a string.
+enum class Check {
+  kNone,
+  kNonEmpty,
+  kListen,          // parse_listen_address
+  kSpaceId,         // non-empty, [A-Za-z0-9_.-]
+  kStoreUrl,        // sqlite://<path> or postgres://...
+  kHttpUrl,         // http:// or https://
+  kHttpUrlOrEmpty,  // the same, or empty
+};
+
+// A key of a file. `field` returns the member the key sets; its alternative
+// is the key's type.
+template <typename C>
+struct Key {
+  using Field = std::variant<std::string* (*)(C&), int64_t* (*)(C&), bool* (*)(C&)>;
+  std::string_view section;
+  std::string_view name;
+  Field field;
+  std::string_view description;
+  Check check = Check::kNone;
+  int64_t min = 0;  // integers: the accepted range, inclusive
+  int64_t max = 0;
+};
+
+constexpr int64_t kMaxSeconds = 315360000;  // ten years
+constexpr int64_t kMaxBytes = int64_t{1} << 30;
+constexpr int64_t kMaxCount = 1000000000;
+
+using SK = Key<SpaceConfig>;
+using RK = Key<RelayConfig>;
+
+const SK kSpaceKeys[] = {
+    {"space", "id", +[](SpaceConfig& c) { return &c.space.id; },
+     "The space's id: the `aud` every token must carry; letters, digits, `_`, `.` and `-`.", Check::kSpaceId},
+    {"space", "name", +[](SpaceConfig& c) { return &c.space.name; }, "The name shown to users."},
+    {"space", "listen", +[](SpaceConfig& c) { return &c.space.listen; },
+     "Public listener (pages, HTTP API, the widget bus at `/bus`), `host:port` or `[v6]:port`; port 0 picks "
+     "a "
+     "free port.",
+     Check::kListen},
+    {"space", "url", +[](SpaceConfig& c) { return &c.space.url; },
+     "Public URL of the space as browsers reach it; empty: `http://<listen>`.", Check::kHttpUrlOrEmpty},
+    {"space", "data_dir", +[](SpaceConfig& c) { return &c.space.data_dir; },
+     "Folder for SQLite files and caches; relative paths start at the working directory.", Check::kNonEmpty},
+    {"space", "plugins_dir", +[](SpaceConfig& c) { return &c.space.plugins_dir; },
+     "Folder of plugin files (`<name>.so`, `<name>.toml`); relative paths start at the working directory.",
+     Check::kNonEmpty},
+    {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
+     "Management API listener, `host:port`; keep it on loopback or a private network.", Check::kListen},
+    {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },
+     "Bearer token of the management API; empty: every call but `GET /healthz` is refused."},
+    {"auth", "relay_issuer", +[](SpaceConfig& c) { return &c.auth.relay_issuer; },
+     "The `iss` relay tokens must carry (the relay's public URL); empty: no relay is trusted."},
+    {"auth", "relay_jwks", +[](SpaceConfig& c) { return &c.auth.relay_jwks; },
+     "URL of the relay's key set, `<relay>/.well-known/jwks.json`.", Check::kHttpUrlOrEmpty},
+    {"auth", "relay_login", +[](SpaceConfig& c) { return &c.auth.relay_login; },
+     "The relay's login page for browsers; empty: `<relay_issuer>/login`.", Check::kHttpUrlOrEmpty},
+    {"auth", "app_issuer", +[](SpaceConfig& c) { return &c.auth.app_issuer; },
+     "The `iss` of HS256 app tokens made by an embedding app's backend (optional)."},
+    {"auth", "app_secret", +[](SpaceConfig& c) { return &c.auth.app_secret; },
+     "HS256 secret shared with that backend (optional); empty: app tokens are refused."},
+    {"auth", "max_token_lifetime", +[](SpaceConfig& c) { return &c.auth.max_token_lifetime; },
+     "Longest lifetime (`exp - iat`) accepted in a token, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"auth", "leeway", +[](SpaceConfig& c) { return &c.auth.leeway; },
+     "Clock skew allowed when checking `exp`, `nbf` and `iat`, seconds.", Check::kNone, 0, 30},
+    {"auth", "app_token_ttl", +[](SpaceConfig& c) { return &c.auth.app_token_ttl; },
+     "Lifetime of tokens from `POST /api/v1/tokens` without `ttl`, seconds; at most `max_token_lifetime`.",
+     Check::kNone, 1, kMaxSeconds},
+    {"store", "url", +[](SpaceConfig& c) { return &c.store.url; },
+     "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
+     "absolute one) or `postgres://...`.",
+     Check::kStoreUrl},
+    {"limits", "max_message", +[](SpaceConfig& c) { return &c.limits.max_message; },
+     "Largest WebSocket message (all fragments), bytes; a bigger one closes the connection with 1009.",
+     Check::kNone, 1, kMaxBytes},
+    {"limits", "bad_frames", +[](SpaceConfig& c) { return &c.limits.bad_frames; },
+     "Bad frames tolerated within `bad_frame_window` before the connection is closed with 1008.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "bad_frame_window", +[](SpaceConfig& c) { return &c.limits.bad_frame_window; },
+     "The window of `bad_frames`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits", "backpressure", +[](SpaceConfig& c) { return &c.limits.backpressure; },
+     "Unsent bytes one connection may have queued before it is closed with 4008.", Check::kNone, 1,
+     kMaxBytes},
+    {"limits", "hello_timeout", +[](SpaceConfig& c) { return &c.limits.hello_timeout; },
+     "Seconds a new connection has to authenticate (`hello`) before it gets 4001.", Check::kNone, 1, 3600},
+    {"limits", "post_rate", +[](SpaceConfig& c) { return &c.limits.post_rate; },
+     "Posts per second one session may sustain; over it: `rate_limited`.", Check::kNone, 1, kMaxCount},
+    {"limits", "post_burst", +[](SpaceConfig& c) { return &c.limits.post_burst; },
+     "Posts one session may send at once before `post_rate` applies.", Check::kNone, 1, kMaxCount},
+    {"limits", "max_connections", +[](SpaceConfig& c) { return &c.limits.max_connections; },
+     "WebSocket connections accepted at once; more are refused.", Check::kNone, 1, kMaxCount},
+};
+
+const RK kRelayKeys[] = {
+    {"relay", "listen", +[](RelayConfig& c) { return &c.relay.listen; },
+     "Listener of the relay, `host:port` or `[v6]:port`; port 0 picks a free port.", Check::kListen},
+    {"relay", "issuer", +[](RelayConfig& c) { return &c.relay.issuer; },
+     "Public URL of the relay: the `iss` of its tokens and the base of its login page.", Check::kHttpUrl},
+    {"relay", "data_dir", +[](RelayConfig& c) { return &c.relay.data_dir; },
+     "Folder for the accounts database, the signing key and avatars; relative paths start at the working "
+     "directory.",
+     Check::kNonEmpty},
+    {"relay", "token_ttl", +[](RelayConfig& c) { return &c.relay.token_ttl; },
+     "Lifetime of the relay tokens it issues, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"relay", "session_ttl", +[](RelayConfig& c) { return &c.relay.session_ttl; },
+     "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"relay", "registration", +[](RelayConfig& c) { return &c.relay.registration; },
+     "Whether anyone may create an account (`POST /api/v1/accounts`); false: only existing accounts log in."},
+};
+
+// Where a value came from, for messages.
+struct Origin {
+  uint32_t line = 0;  // in the file; 0: unknown or not from the file
+  std::string env;    // the variable, when the environment set it
+};
+
+std::string where(std::string_view source, const Origin& origin) {
+  if (!origin.env.empty()) return "environment variable " + origin.env;
+  std::string out(source);
+  if (origin.line > 0) out += ":" + std::to_string(origin.line);
+  return out;
+}
+
+template <typename C>
+std::string key_name(const Key<C>& key) {
+  return std::string(key.section) + "." + std::string(key.name);
+}
+
+template <typename C>
+std::string env_name(const Key<C>& key) {
+  std::string out = "HUTOPIA_" + std::string(key.section) + "_" + std::string(key.name);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string type_name(size_t index) {
+  switch (index) {
+    case 0:
+      return "string";
+    case 1:
+      return "integer";
+    default:
+      return "boolean";
+  }
+}
+
+std::string expected(size_t index) {
+  return index == 1 ? "expected an integer" : "expected a " + type_name(index);
+}
+
+// A value of the environment, shown in a message; never a string's value,
+// which may be a secret.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > 40) out += "...";
+  return out + "\"";
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_int(std::string_view text, int64_t* out) {
+  text = trim(text);
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+bool parse_bool(std::string_view text, bool* out) {
+  std::string t(trim(text));
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "true" || t == "1" || t == "yes" || t == "on") {
+    *out = true;
+    return true;
+  }
+  if (t == "false" || t == "0" || t == "no" || t == "off") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+bool is_http_url(std::string_view s) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (s.size() > scheme.size() && s.substr(0, scheme.size()) == scheme) {
+      return std::none_of(s.begin(), s.end(), [](char c) { return c <= ' ' || c == 0x7f; });
+    }
+  }
+  return false;
+}
+
+// Why a string value is refused, or empty when it is fine.
+std::string check_string(Check check, const std::string& v) {
+  switch (check) {
+    case Check::kNone:
+      return "";
+    case Check::kNonEmpty:
+      return v.empty() ? "must not be empty" : "";
+    case Check::kListen: {
+      Result<ListenAddress> a = parse_listen_address(v);
+      return a.ok() ? "" : std::string(a.status().message());
+    }
+    case Check::kSpaceId: {
+      if (v.empty()) return "must not be empty";
+      bool ok = std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '.' || c == '-';
+      });
+      return ok ? "" : "may hold only letters, digits, '_', '.' and '-'";
+    }
+    case Check::kStoreUrl: {
+      std::string_view s = v;
+      for (std::string_view scheme : {"sqlite://", "postgres://", "postgresql://"}) {
+        if (s.substr(0, scheme.size()) == scheme) {
+          return s.size() > scheme.size() ? "" : "needs a path or address after " + std::string(scheme);
+        }
+      }
+      return "must start with sqlite:// or postgres://";
+    }
+    case Check::kHttpUrl:
+      return is_http_url(v) ? "" : "must be an http:// or https:// URL";
+    case Check::kHttpUrlOrEmpty:
+      return v.empty() || is_http_url(v) ? "" : "must be empty or an http:// or https:// URL";
+  }
+  return "";
+}
+
+template <typename C>
+std::string default_text(const Key<C>& key) {
+  C config;
+  switch (key.field.index()) {
+    case 0:
+      return "\"" + *std::get<0>(key.field)(config) + "\"";
+    case 1:
+      return std::to_string(*std::get<1>(key.field)(config));
+    default:
+      return *std::get<2>(key.field)(config) ? "true" : "false";
+  }
+}
+
+// The line of a node or key in the file, 0 when toml++ does not know it.
+uint32_t line_of(const toml::source_region& region) { return region.begin.line; }
+
+template <typename C>
+std::string known_sections(std::span<const Key<C>> keys) {
+  std::string out;
+  for (const Key<C>& k : keys) {
+    std::string s = "[" + std::string(k.section) + "]";
+    if (out.find(s) == std::string::npos) out += (out.empty() ? "" : ", ") + s;
+  }
+  return out;
+}
+
+// Sets the key from a TOML value; an error message when the type is wrong.
+template <typename C>
+std::string set_from_toml(const Key<C>& key, const toml::node& node, C& config) {
+  switch (key.field.index()) {
+    case 0:
+      if (!node.is_string()) return expected(0);
+      *std::get<0>(key.field)(config) = node.as_string()->get();
+      return "";
+    case 1:
+      if (!node.is_integer()) return expected(1);
+      *std::get<1>(key.field)(config) = node.as_integer()->get();
+      return "";
+    default:
+      if (!node.is_boolean()) return expected(2);
+      *std::get<2>(key.field)(config) = node.as_boolean()->get();
+      return "";
+  }
+}
+
+// Sets the key from an environment variable's text; an error message when it
+// does not parse as the key's type.
+template <typename C>
+std::string set_from_env(const Key<C>& key, const std::string& text, C& config) {
+  switch (key.field.index()) {
+    case 0:
+      *std::get<0>(key.field)(config) = text;
+      return "";
+    case 1:
+      if (!parse_int(text, std::get<1>(key.field)(config))) return expected(1) + ", got " + quoted(text);
+      return "";
+    default:
+      if (!parse_bool(text, std::get<2>(key.field)(config))) {
+        return expected(2) + " (true, false, 1, 0, yes, no, on, off), got " + quoted(text);
+      }
+      return "";
+  }
+}
+
+template <typename C>
+std::string validate(const Key<C>& key, C& config) {
+  switch (key.field.index()) {
+    case 0:
+      return check_string(key.check, *std::get<0>(key.field)(config));
+    case 1: {
+      int64_t v = *std::get<1>(key.field)(config);
+      if (v >= key.min && v <= key.max) return "";
+      return "must be between " + std::to_string(key.min) + " and " + std::to_string(key.max);
+    }
+    default:
+      return "";
+  }
+}
+
+struct FileError {
+  uint32_t line;
+  std::string message;
+};
+
+// Reads the TOML document into `config`, recording where each key was set.
+template <typename C>
+Status apply_file(std::string_view text, std::string_view source, std::span<const Key<C>> keys, C& config,
+                  std::vector<Origin>& origins) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    Origin at{line_of(e.source()), {}};
+    return Status::invalid_argument(where(source, at) + ": syntax error: " + std::string(e.description()));
+  } catch (const std::exception& e) {
+    return Status::internal(std::string(source) + ": " + e.what());
+  }
+
+  // toml++ keeps keys sorted by name; report the first problem in file order.
+  std::vector<FileError> errors;
+  auto fail = [&](uint32_t line, std::string message) {
+    errors.push_back({line, where(source, Origin{line, {}}) + ": " + std::move(message)});
+  };
+  for (auto&& [section_key, section_node] : root) {
+    std::string section(section_key.str());
+    uint32_t section_line = line_of(section_key.source());
+    if (section_line == 0) section_line = line_of(section_node.source());
+    bool known = std::any_of(keys.begin(), keys.end(), [&](const Key<C>& k) { return k.section == section; });
+    const toml::table* table = section_node.as_table();
+    if (!known) {
+      if (table) {
+        fail(section_line, "unknown section [" + section + "] (known: " + known_sections(keys) + ")");
+      } else {
+        fail(section_line,
+             "unknown key " + section + ": keys belong in a section (" + known_sections(keys) + ")");
+      }
+      continue;
+    }
+    if (!table) {
+      fail(section_line, section + ": expected a table");
+      continue;
+    }
+    for (auto&& [name_key, node] : *table) {
+      std::string name(name_key.str());
+      uint32_t line = line_of(name_key.source());
+      if (line == 0) line = line_of(node.source());
+      auto it = std::find_if(keys.begin(), keys.end(),
+                             [&](const Key<C>& k) { return k.section == section && k.name == name; });
+      if (it == keys.end()) {
+        fail(line, "unknown key " + section + "." + name);
+        continue;
+      }
+      std::string error = set_from_toml(*it, node, config);
+      if (!error.empty()) {
+        fail(line, key_name(*it) + ": " + error);
+        continue;
+      }
+      origins[static_cast<size_t>(it - keys.begin())] = Origin{line, {}};
+    }
+  }
+  if (errors.empty()) return Status();
+  auto first = std::min_element(errors.begin(), errors.end(), [](const FileError& a, const FileError& b) {
+    return (a.line == 0 ? UINT32_MAX : a.line) < (b.line == 0 ? UINT32_MAX : b.line);
+  });
+  return Status::invalid_argument(first->message);
+}
+
+template <typename C>
+Result<C> parse_config(std::string_view text, std::string_view source, const EnvLookup& env,
+                       std::span<const Key<C>> keys) {
+  C config;
+  std::vector<Origin> origins(keys.size());
+  HUT_RETURN_IF_ERROR(apply_file(text, source, keys, config, origins));
+
+  if (env) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string name = env_name(keys[i]);
+      std::optional<std::string> value = env(name);
+      if (!value) continue;
+      origins[i] = Origin{0, name};
+      std::string error = set_from_env(keys[i], *value, config);
+      if (!error.empty())
+        return Status::invalid_argument(where(source, origins[i]) + ": " + key_name(keys[i]) + ": " + error);
+    }
+  }
+
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string error = validate(keys[i], config);
+    if (!error.empty())
+      return Status::invalid_argument(where(source, origins[i]) + ": " + key_name(keys[i]) + ": " + error);
+  }
+  if constexpr (std::is_same_v<C, SpaceConfig>) {
+    if (config.auth.app_token_ttl > config.auth.max_token_lifetime) {
+      auto it =
+          std::find_if(keys.begin(), keys.end(), [](const Key<C>& k) { return k.name == "app_token_ttl"; });
+      return Status::invalid_argument(where(source, origins[static_cast<size_t>(it - keys.begin())]) +
+                                      ": auth.app_token_ttl: must not exceed auth.max_token_lifetime (" +
+                                      std::to_string(config.auth.max_token_lifetime) + ")");
+    }
+  }
+  return config;
+}
+
+Result<std::string> read_whole_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    int err = errno;
+    std::string msg = path + ": cannot open the configuration file: " + std::strerror(err);
+    return err == ENOENT ? Status::not_found(msg) : Status::io_error(msg);
+  }
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  bool failed = std::ferror(f) != 0;
+  int err = errno;
+  std::fclose(f);
+  if (failed) return Status::io_error(path + ": cannot read the configuration file: " + std::strerror(err));
+  return out;
+}
+
+template <typename C>
+std::vector<ConfigKeyInfo> describe(std::span<const Key<C>> keys) {
+  std::vector<ConfigKeyInfo> out;
+  for (const Key<C>& k : keys) {
+    out.push_back({std::string(k.section), std::string(k.name), type_name(k.field.index()), default_text(k),
+                   env_name(k), std::string(k.description)});
+  }
+  return out;
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_view source_name,
+                                       const EnvLookup& env) {
+  return parse_config<SpaceConfig>(toml_text, source_name, env, kSpaceKeys);
+}
+
+Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
+                                       const EnvLookup& env) {
+  return parse_config<RelayConfig>(toml_text, source_name, env, kRelayKeys);
+}
+
+Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env) {
+  Result<std::string> text = read_whole_file(path);
+  if (!text.ok()) return text.status();
+  return parse_space_config(*text, path, env);
+}
+
+Result<RelayConfig> load_relay_config(const std::string& path, const EnvLookup& env) {
+  Result<std::string> text = read_whole_file(path);
+  if (!text.ok()) return text.status();
+  return parse_relay_config(*text, path, env);
+}
+
+Result<ListenAddress> parse_listen_address(std::string_view text) {
+  const std::string expect = "expected host:port or [v6]:port";
+  std::string host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return Status::invalid_argument(expect + ", the ] is missing");
+    host = std::string(text.substr(1, close - 1));
+    if (close + 1 >= text.size() || text[close + 1] != ':')
+      return Status::invalid_argument(expect + ", the port is missing");
+    port = text.substr(close + 2);
+    in6_addr addr;
+    if (inet_pton(AF_INET6, host.c_str(), &addr) != 1) {
+      return Status::invalid_argument("\"" + host + "\" is not an IPv6 address");
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return Status::invalid_argument(expect + ", the port is missing");
+    host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (host.empty()) return Status::invalid_argument(expect + ", the host is missing");
+    if (host.find(':') != std::string::npos) {
+      return Status::invalid_argument("an IPv6 address needs brackets, as in [::1]:8080");
+    }
+    bool ok = std::all_of(host.begin(), host.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+             c == '-' || c == '_';
+    });
+    if (!ok) return Status::invalid_argument("the host may hold only letters, digits, '.', '-' and '_'");
+  }
+  bool digits = !port.empty() && port.size() <= 5 &&
+                std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  int value = 0;
+  if (digits) std::from_chars(port.data(), port.data() + port.size(), value);
+  if (!digits || value > 65535) return Status::invalid_argument("the port must be a number from 0 to 65535");
+  return ListenAddress{std::move(host), value};
+}
+
+std::vector<ConfigKeyInfo> space_config_keys() { return describe<SpaceConfig>(kSpaceKeys); }
+std::vector<ConfigKeyInfo> relay_config_keys() { return describe<RelayConfig>(kRelayKeys); }
+
+std::string config_markdown_rows(const std::vector<ConfigKeyInfo>& keys, const std::string& section) {
+  std::string out;
+  for (const ConfigKeyInfo& k : keys) {
+    if (k.section != section) continue;
+    out += "| `" + k.key + "` | " + k.type + " | `" + k.default_value + "` | `" + k.env + "` | " +
+           k.description + " |\n";
+  }
+  return out;
+}
+
+}  // namespace hut

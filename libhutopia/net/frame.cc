@@ -1,0 +1,18 @@
+#include "net/frame.h"
+
+#include <cstring>
+
+#include "net/lws.h"
+
+namespace hut::net {
+
+size_t OutFrame::headroom() { return LWS_PRE; }
+
+std::shared_ptr<OutFrame> OutFrame::text(std::string_view payload) {
+  std::unique_ptr<unsigned char[]> data(new unsigned char[LWS_PRE + payload.size() + 1]);
+  if (!payload.empty()) std::memcpy(data.get() + LWS_PRE, payload.data(), payload.size());
+  data[LWS_PRE + payload.size()] = 0;
+  return std::shared_ptr<OutFrame>(new OutFrame(std::move(data), payload.size()));
+}
+
+}  // namespace hut::net

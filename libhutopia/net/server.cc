@@ -1,0 +1,627 @@
+#include "net/server.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include "util/log.h"
+
+namespace hut::net {
+namespace {
+
+constexpr size_t kBufferSize = 65536;
+constexpr int kCloseWriteTimeoutS = 5;
+// The close opcode; lws_write() takes it though the enum leaves it out.
+constexpr int kWriteClose = 4;
+
+uint64_t now_ms(uv_loop_t* loop) {
+  uv_update_time(loop);
+  return uv_now(loop);
+}
+
+void lws_log_emit(int level, const char* line) {
+  std::string_view text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  log_write(level == LLL_ERR ? LogLevel::kError : LogLevel::kWarn, "lws", text);
+}
+
+void setup_lws_logging() {
+  static std::once_flag once;
+  std::call_once(once, [] { lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit); });
+}
+
+std::string copy_header(struct lws* wsi, enum lws_token_indexes token) {
+  int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0) return {};
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  int got = lws_hdr_copy(wsi, out.data(), n + 1, token);
+  if (got < 0) return {};
+  out.resize(static_cast<size_t>(got));
+  return out;
+}
+
+std::string copy_custom_header(struct lws* wsi, const char* name_with_colon) {
+  int nlen = static_cast<int>(std::strlen(name_with_colon));
+  int n = lws_hdr_custom_length(wsi, name_with_colon, nlen);
+  if (n <= 0) return {};
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  int got = lws_hdr_custom_copy(wsi, out.data(), n + 1, name_with_colon, nlen);
+  if (got < 0) return {};
+  out.resize(static_cast<size_t>(got));
+  return out;
+}
+
+std::string copy_query(struct lws* wsi) {
+  std::string out;
+  char buf[4096];
+  for (int i = 0; i < 64; ++i) {
+    int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n < 0) break;
+    if (!out.empty()) out += '&';
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+const char* method_name(int m) {
+  switch (m) {
+    case LWSHUMETH_GET:
+      return "GET";
+    case LWSHUMETH_POST:
+      return "POST";
+    case LWSHUMETH_OPTIONS:
+      return "OPTIONS";
+    case LWSHUMETH_PUT:
+      return "PUT";
+    case LWSHUMETH_PATCH:
+      return "PATCH";
+    case LWSHUMETH_DELETE:
+      return "DELETE";
+    case LWSHUMETH_CONNECT:
+      return "CONNECT";
+    case LWSHUMETH_HEAD:
+      return "HEAD";
+    default:
+      return "";
+  }
+}
+
+void collect_headers(struct lws* wsi, std::vector<std::pair<std::string, std::string>>* out) {
+  for (int t = 0; t < static_cast<int>(WSI_TOKEN_COUNT); ++t) {
+    auto token = static_cast<enum lws_token_indexes>(t);
+    const unsigned char* name = lws_token_to_string(token);
+    if (name == nullptr) continue;
+    std::string n(reinterpret_cast<const char*>(name));
+    if (n.empty() || n.back() != ':' || n.front() == ':') continue;
+    if (lws_hdr_total_length(wsi, token) <= 0) continue;
+    n.pop_back();
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out->emplace_back(std::move(n), copy_header(wsi, token));
+  }
+  static const char* const kCustom[] = {"x-request-id:", "x-forwarded-for:", "x-hutopia-plugin:"};
+  for (const char* name : kCustom) {
+    std::string v = copy_custom_header(wsi, name);
+    if (!v.empty()) out->emplace_back(std::string(name, std::strlen(name) - 1), std::move(v));
+  }
+}
+
+}  // namespace
+
+std::string_view HttpExchange::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+void HttpExchange::respond(HttpResponse response) {
+  if (responded_) return;
+  responded_ = true;
+  if (wsi_ == nullptr) return;
+  response_ = std::move(response);
+  lws_callback_on_writable(wsi_);
+}
+
+void WsConnection::send(const FramePtr& frame) {
+  if (close_code_ != 0 || wsi_ == nullptr) return;
+  if (queue_.empty() && !lws_send_pipe_choked(wsi_)) {
+    int n = lws_write(wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
+    if (n < static_cast<int>(frame->size())) {
+      close_code_ = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+      lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+      return;
+    }
+    server_->counters_.frames_out++;
+    server_->counters_.bytes_out += frame->size();
+    return;
+  }
+  queue_.push_back(frame);
+  queued_bytes_ += frame->size();
+  if (queued_bytes_ > server_->options_.backpressure) {
+    // Nobody waits for this reader: drop what it did not take and close.
+    queue_.clear();
+    queued_bytes_ = 0;
+    server_->counters_.closed_slow++;
+    close(4008, "too slow: unread output over the limit");
+    return;
+  }
+  lws_callback_on_writable(wsi_);
+}
+
+void WsConnection::close(int code, std::string_view reason) {
+  if (close_code_ != 0 || wsi_ == nullptr) return;
+  close_code_ = code;
+  close_reason_ = std::string(reason.substr(0, 120));
+  // A peer that never reads never lets the close frame out: give up then.
+  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, kCloseWriteTimeoutS);
+  lws_callback_on_writable(wsi_);
+}
+
+void WsConnection::set_timer_ms(int64_t ms) {
+  if (wsi_ == nullptr) return;
+  lws_set_timer_usecs(wsi_, ms < 0 ? -1 : static_cast<lws_usec_t>(ms) * 1000);
+}
+
+NetServer::NetServer(uv_loop_t* loop, NetOptions options, NetHandler* handler)
+    : loop_(loop), options_(std::move(options)), handler_(handler) {}
+
+Result<std::unique_ptr<NetServer>> NetServer::create(uv_loop_t* loop, NetOptions options,
+                                                     NetHandler* handler) {
+  std::unique_ptr<NetServer> server(new NetServer(loop, std::move(options), handler));
+  Status st = server->init();
+  if (!st.ok()) return st;
+  return server;
+}
+
+Status NetServer::init() {
+  setup_lws_logging();
+  struct lws_protocols* public_protocols = public_protocols_;
+  struct lws_protocols* admin_protocols = admin_protocols_;
+  // protocols[0] is the default: an upgrade that offers no subprotocol binds
+  // to it, and plain HTTP requests go to its callback as well.
+  public_protocols[0] = {
+      options_.ws_protocol.c_str(), &NetServer::public_callback, 0, kBufferSize, 0, nullptr, kBufferSize};
+  public_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
+  admin_protocols[0] = {"hutopia-admin", &NetServer::admin_callback, 0, kBufferSize, 0, nullptr, kBufferSize};
+  admin_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
+
+  struct lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  void* loops[1] = {loop_};
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+                 LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+  info.foreign_loops = loops;
+  info.pcontext = &context_;
+  info.user = this;
+  info.pt_serv_buf_size = kBufferSize;
+  info.count_threads = 1;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  context_ = lws_create_context(&info);
+  if (context_ == nullptr)
+    return Status::unavailable(
+        "cannot create the libwebsockets context (is libwebsockets-evlib-uv installed?)");
+
+  auto make_vhost = [&](const char* name, const std::string& host, int port,
+                        const struct lws_protocols* protocols, struct lws_vhost** out) -> Status {
+    struct lws_context_creation_info vi;
+    std::memset(&vi, 0, sizeof vi);
+    vi.vhost_name = name;
+    vi.port = port;
+    bool any = host.empty() || host == "0.0.0.0" || host == "*" || host == "::";
+    vi.iface = any ? nullptr : host.c_str();
+    vi.protocols = protocols;
+    vi.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (host.find(':') == std::string::npos && !any) vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    vi.keepalive_timeout = 30;
+    vi.timeout_secs = 30;
+    vi.user = this;
+    *out = lws_create_vhost(context_, &vi);
+    if (*out == nullptr) {
+      return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +
+                                 " (address in use or not available)");
+    }
+    return Status();
+  };
+  HUT_RETURN_IF_ERROR(
+      make_vhost("public", options_.public_host, options_.public_port, public_protocols, &public_vhost_));
+  public_port_ = lws_get_vhost_listen_port(public_vhost_);
+  if (options_.admin_enabled) {
+    HUT_RETURN_IF_ERROR(
+        make_vhost("admin", options_.admin_host, options_.admin_port, admin_protocols, &admin_vhost_));
+    admin_port_ = lws_get_vhost_listen_port(admin_vhost_);
+  }
+  return Status();
+}
+
+NetServer::~NetServer() {
+  for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
+  http_.clear();
+  // Second phase: frees what the first lws_context_destroy() left, after the
+  // loop ran. Without a shutdown() this is the first and only phase.
+  if (context_ != nullptr) lws_context_destroy(context_);
+  if (context_ != nullptr) lws_context_destroy(context_);
+  for (auto& [wsi, conn] : conns_) conn->wsi_ = nullptr;
+  conns_.clear();
+  if (shutdown_timer_ != nullptr) {
+    shutdown_timer_->data = nullptr;
+    uv_timer_stop(shutdown_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(shutdown_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    shutdown_timer_ = nullptr;
+  }
+}
+
+void NetServer::for_each_connection(const std::function<void(WsConnection*)>& fn) {
+  std::vector<WsConnection*> all;
+  all.reserve(conns_.size());
+  for (auto& [wsi, conn] : conns_) all.push_back(conn.get());
+  for (WsConnection* c : all) fn(c);
+}
+
+int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                               size_t len) {
+  struct lws_context* ctx = lws_get_context(wsi);
+  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  switch (reason) {
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP_BODY:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      return self->http_callback(Listener::kPublic, wsi, reason, in, len);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_TIMER:
+    case LWS_CALLBACK_CLOSED:
+      return self->ws_callback(wsi, reason, in, len);
+    default:
+      return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
+int NetServer::admin_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                              size_t len) {
+  struct lws_context* ctx = lws_get_context(wsi);
+  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  switch (reason) {
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP_BODY:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      return self->http_callback(Listener::kAdmin, wsi, reason, in, len);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+      return 1;  // no WebSocket on the admin listener
+    default:
+      return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
+int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callback_reasons reason, void* in,
+                             size_t len) {
+  switch (reason) {
+    case LWS_CALLBACK_HTTP:
+      return on_http_request(listener, wsi, static_cast<const char*>(in));
+    case LWS_CALLBACK_HTTP_BODY: {
+      auto it = http_.find(wsi);
+      if (it == http_.end() || it->second->responded_) return 0;
+      HttpExchange& ex = *it->second;
+      if (ex.body.size() + len > options_.max_body) {
+        ex.close_after_ = true;
+        ex.respond({413,
+                    "application/json",
+                    {},
+                    R"({"error":{"code":"too_large","message":"request body over the limit"}})"});
+        return 0;
+      }
+      ex.body.append(static_cast<const char*>(in), len);
+      return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      auto it = http_.find(wsi);
+      if (it == http_.end() || it->second->responded_) return 0;
+      std::shared_ptr<HttpExchange> ex = it->second;
+      handler_->on_http(ex);
+      return 0;
+    }
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+      return write_http(wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      http_closed(wsi);
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* uri) {
+  counters_.http_requests++;
+  auto ex = std::make_shared<HttpExchange>();
+  ex->listener = listener;
+  ex->server_ = this;
+  ex->wsi_ = wsi;
+  char* uri_ptr = nullptr;
+  int uri_len = 0;
+  int m = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
+  ex->method = method_name(m);
+  ex->path = uri ? uri : "";
+  ex->query = copy_query(wsi);
+  collect_headers(wsi, &ex->headers);
+  auto old = http_.find(wsi);
+  if (old != http_.end()) old->second->wsi_ = nullptr;
+  http_[wsi] = ex;
+
+  if (shutting_down_) {
+    ex->respond(
+        {503, "application/json", {}, R"({"error":{"code":"unavailable","message":"shutting down"}})"});
+    return 0;
+  }
+  std::string cl = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  size_t content_length = cl.empty() ? 0 : static_cast<size_t>(std::strtoull(cl.c_str(), nullptr, 10));
+  if (content_length > options_.max_body) {
+    ex->close_after_ = true;
+    ex->respond({413,
+                 "application/json",
+                 {},
+                 R"({"error":{"code":"too_large","message":"request body over the limit"}})"});
+    return 0;
+  }
+  if (content_length > 0 && m != LWSHUMETH_GET && m != LWSHUMETH_HEAD) {
+    ex->body_expected_ = content_length;
+    ex->body.reserve(content_length);
+    return 0;  // LWS_CALLBACK_HTTP_BODY_COMPLETION dispatches it
+  }
+  handler_->on_http(ex);
+  return 0;
+}
+
+int NetServer::write_http(struct lws* wsi) {
+  auto it = http_.find(wsi);
+  if (it == http_.end() || !it->second->responded_) return 0;
+  std::shared_ptr<HttpExchange> ex = it->second;
+  HttpResponse& r = ex->response_;
+  if (!ex->headers_sent_) {
+    size_t extra = 256 + r.content_type.size();
+    for (const auto& [k, v] : r.headers) extra += k.size() + v.size() + 8;
+    std::vector<unsigned char> buf(LWS_PRE + 1024 + extra);
+    unsigned char* start = buf.data() + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = buf.data() + buf.size() - 1;
+    const char* ctype = r.content_type.empty() ? nullptr : r.content_type.c_str();
+    if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), ctype, r.body.size(), &p, end))
+      return -1;
+    for (const auto& [k, v] : r.headers) {
+      std::string name = k + ":";
+      if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name.c_str()),
+                                      reinterpret_cast<const unsigned char*>(v.data()),
+                                      static_cast<int>(v.size()), &p, end))
+        return -1;
+    }
+    if (ex->close_after_) {
+      static const char kClose[] = "close";
+      if (lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                       reinterpret_cast<const unsigned char*>(kClose), 5, &p, end))
+        return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
+    ex->headers_sent_ = true;
+    if (r.body.empty() || ex->method == "HEAD") {
+      http_.erase(wsi);
+      ex->wsi_ = nullptr;
+      if (ex->close_after_) return -1;
+      return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  size_t remaining = r.body.size() - ex->sent_;
+  size_t n = std::min(remaining, kBufferSize);
+  bool final = n == remaining;
+  std::vector<unsigned char> buf(LWS_PRE + n);
+  std::memcpy(buf.data() + LWS_PRE, r.body.data() + ex->sent_, n);
+  int w = lws_write(wsi, buf.data() + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+  if (w < static_cast<int>(n)) return -1;
+  ex->sent_ += n;
+  if (!final) {
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  http_.erase(wsi);
+  ex->wsi_ = nullptr;
+  if (ex->close_after_) return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void NetServer::http_closed(struct lws* wsi) {
+  auto it = http_.find(wsi);
+  if (it == http_.end()) return;
+  it->second->wsi_ = nullptr;
+  http_.erase(it);
+}
+
+int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len) {
+  switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+      if (shutting_down_) return 1;
+      if (copy_header(wsi, WSI_TOKEN_GET_URI) != options_.ws_path) return 1;
+      pending_auth_[wsi] = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+      return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+      auto conn = std::make_unique<WsConnection>();
+      conn->server_ = this;
+      conn->wsi_ = wsi;
+      conn->id_ = next_conn_id_++;
+      auto pa = pending_auth_.find(wsi);
+      if (pa != pending_auth_.end()) {
+        conn->authorization_ = std::move(pa->second);
+        pending_auth_.erase(pa);
+      } else {
+        conn->authorization_ = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+      }
+      char peer[128] = {0};
+      if (lws_get_peer_simple(wsi, peer, sizeof peer)) conn->peer_ = peer;
+      WsConnection* raw = conn.get();
+      conns_[wsi] = std::move(conn);
+      counters_.connections_total++;
+      handler_->on_ws_open(raw);
+      // lws sends no close frame for a -1 from here: close from WRITEABLE.
+      if (raw->close_code_ != 0) lws_callback_on_writable(wsi);
+      return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+      auto it = conns_.find(wsi);
+      if (it == conns_.end()) return -1;
+      return on_ws_receive(it->second.get(), static_cast<const char*>(in), len);
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+      auto it = conns_.find(wsi);
+      if (it == conns_.end()) return 0;
+      return on_ws_writeable(it->second.get());
+    }
+    case LWS_CALLBACK_TIMER: {
+      auto it = conns_.find(wsi);
+      if (it == conns_.end()) return 0;
+      WsConnection* conn = it->second.get();
+      if (conn->close_code_ == 0) handler_->on_ws_timer(conn);
+      if (conn->close_code_ != 0) lws_callback_on_writable(wsi);
+      return 0;
+    }
+    case LWS_CALLBACK_CLOSED: {
+      pending_auth_.erase(wsi);
+      auto it = conns_.find(wsi);
+      if (it == conns_.end()) return 0;
+      std::unique_ptr<WsConnection> conn = std::move(it->second);
+      conns_.erase(it);
+      conn->wsi_ = nullptr;
+      if (conn->close_code_ == 0) conn->close_code_ = LWS_CLOSE_STATUS_NO_STATUS;
+      handler_->on_ws_close(conn.get());
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
+  if (conn->close_code_ != 0) return 0;  // closing: input no longer counts
+  counters_.bytes_in += len;
+  if (!conn->in_message_) {
+    conn->in_message_ = true;
+    conn->message_.clear();
+    if (lws_frame_is_binary(conn->wsi_)) {
+      conn->close(LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not accepted");
+      return finish_close_if_due(conn);
+    }
+  }
+  if (conn->message_.size() + len > options_.max_message) {
+    counters_.closed_too_big++;
+    conn->message_.clear();
+    conn->message_.shrink_to_fit();
+    conn->close(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over the size limit");
+    return finish_close_if_due(conn);
+  }
+  conn->message_.append(in, len);
+  if (!lws_is_final_fragment(conn->wsi_) || lws_remaining_packet_payload(conn->wsi_) != 0) return 0;
+  conn->in_message_ = false;
+  counters_.frames_in++;
+  std::string message;
+  message.swap(conn->message_);
+  handler_->on_ws_message(conn, message);
+  return finish_close_if_due(conn);
+}
+
+int NetServer::on_ws_writeable(WsConnection* conn) {
+  bool first = true;
+  while (!conn->queue_.empty()) {
+    if (!first && lws_send_pipe_choked(conn->wsi_)) {
+      lws_callback_on_writable(conn->wsi_);
+      return 0;
+    }
+    first = false;
+    FramePtr frame = std::move(conn->queue_.front());
+    conn->queue_.pop_front();
+    conn->queued_bytes_ -= frame->size();
+    int n = lws_write(conn->wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
+    if (n < static_cast<int>(frame->size())) return -1;
+    counters_.frames_out++;
+    counters_.bytes_out += frame->size();
+  }
+  if (conn->close_code_ != 0) {
+    // lws 4.1 drops the connection without a close frame when WRITEABLE
+    // returns -1, even after lws_close_reason(): write the frame here.
+    std::vector<unsigned char> buf(LWS_PRE + 2 + conn->close_reason_.size());
+    unsigned char* p = buf.data() + LWS_PRE;
+    p[0] = static_cast<unsigned char>((conn->close_code_ >> 8) & 0xff);
+    p[1] = static_cast<unsigned char>(conn->close_code_ & 0xff);
+    std::memcpy(p + 2, conn->close_reason_.data(), conn->close_reason_.size());
+    lws_write(conn->wsi_, p, buf.size() - LWS_PRE, static_cast<enum lws_write_protocol>(kWriteClose));
+    return -1;
+  }
+  return 0;
+}
+
+int NetServer::finish_close_if_due(WsConnection* conn) {
+  if (conn->close_code_ == 0 || conn->wsi_ == nullptr) return 0;
+  if (!conn->queue_.empty()) {
+    lws_callback_on_writable(conn->wsi_);
+    return 0;
+  }
+  lws_close_reason(conn->wsi_, static_cast<enum lws_close_status>(conn->close_code_),
+                   reinterpret_cast<unsigned char*>(conn->close_reason_.data()), conn->close_reason_.size());
+  return -1;
+}
+
+void NetServer::shutdown(int grace_ms, std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  for_each_connection([](WsConnection* c) { c->close(LWS_CLOSE_STATUS_GOINGAWAY, "space shutting down"); });
+  uint64_t now = now_ms(loop_);
+  shutdown_deadline_ms_ = now + static_cast<uint64_t>(std::max(grace_ms, 0));
+  shutdown_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, shutdown_timer_);
+  shutdown_timer_->data = this;
+  uv_timer_start(
+      shutdown_timer_,
+      [](uv_timer_t* t) {
+        if (t->data != nullptr) static_cast<NetServer*>(t->data)->shutdown_tick();
+      },
+      10, 10);
+}
+
+void NetServer::shutdown_tick() {
+  uint64_t now = now_ms(loop_);
+  if (!context_destroy_started_) {
+    if (!conns_.empty() && now < shutdown_deadline_ms_) return;
+    context_destroy_started_ = true;
+    destroy_deadline_ms_ = now + 50;
+    for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
+    http_.clear();
+    // First phase: lws closes its sockets and uv handles asynchronously.
+    lws_context_destroy(context_);
+    return;
+  }
+  // Second phase: by now the close callbacks of lws's uv handles ran (they
+  // run on the loop turn after the first phase), so the context can go.
+  if (now < destroy_deadline_ms_) return;
+  if (context_ != nullptr) lws_context_destroy(context_);
+  if (context_ != nullptr) log_write(LogLevel::kWarn, "net", "the lws context outlived its second destroy");
+  uv_timer_stop(shutdown_timer_);
+  shutdown_timer_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(shutdown_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  shutdown_timer_ = nullptr;
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  if (done) done();
+}
+
+}  // namespace hut::net

@@ -1,0 +1,232 @@
+// The network layer: one libwebsockets context on a libuv loop with two
+// listeners, the public one (HTTP and the WebSocket bus at /bus, subprotocol
+// hutopia.v1) and the admin one (HTTP only).
+//
+// What it does itself: HTTP request assembly (headers, a bounded body),
+// responses that may come later than the request, WebSocket message assembly
+// with the size limit (1009), UTF-8 validity (1007), refusal of binary frames
+// (1003), a per-connection output queue with a backpressure limit (4008) that
+// never slows other connections, and graceful shutdown (1001 to everyone,
+// then the lws context is destroyed in phases while the loop runs on).
+// What it leaves to its NetHandler: routing of HTTP requests and the meaning
+// of WebSocket messages.
+//
+// Thread: every method runs on the loop thread, except where noted.
+// Ownership: the owner of the NetServer (the Space) owns it and the handler;
+// the loop is borrowed and must outlive the NetServer. WsConnection objects
+// belong to the NetServer and live from the upgrade until on_ws_close
+// returns. HttpExchange objects are shared: the handler may keep one to
+// answer later; once its connection is gone, respond() is a no-op.
+#ifndef HUTOPIA_NET_SERVER_H_
+#define HUTOPIA_NET_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <hutopia/status.h>
+
+#include "net/frame.h"
+#include "net/lws.h"
+
+namespace hut::net {
+
+enum class Listener { kPublic, kAdmin };
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, names as written
+  std::string body;
+};
+
+class NetServer;
+
+// One HTTP request and, once given, its response.
+class HttpExchange {
+ public:
+  Listener listener = Listener::kPublic;
+  std::string method;                                        // "GET", "POST", ...
+  std::string path;                                          // as lws decoded it, without the query
+  std::string query;                                         // without "?", may be empty
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  std::string body;
+
+  // The first header with this lower-case name, or "".
+  std::string_view header(std::string_view name) const;
+  // Sends the response. Only the first call counts; dropped when the
+  // connection closed meanwhile.
+  void respond(HttpResponse response);
+  bool responded() const { return responded_; }
+  bool connected() const { return wsi_ != nullptr; }
+
+ private:
+  friend class NetServer;
+  NetServer* server_ = nullptr;
+  struct lws* wsi_ = nullptr;
+  bool responded_ = false;
+  bool close_after_ = false;  // the request body was refused: close the connection
+  bool headers_sent_ = false;
+  size_t body_expected_ = 0;
+  size_t sent_ = 0;
+  HttpResponse response_;
+};
+
+// One WebSocket connection of the bus.
+class WsConnection {
+ public:
+  uint64_t id() const { return id_; }
+  // The upgrade request's Authorization header ("" when absent).
+  const std::string& authorization() const { return authorization_; }
+  const std::string& peer() const { return peer_; }
+
+  // Queues or writes a frame. Writes at once when nothing is queued and the
+  // socket takes it; otherwise queues, and closes with 4008 when the queue
+  // exceeds the backpressure limit.
+  void send(const FramePtr& frame);
+  void send_text(std::string_view text) { send(OutFrame::text(text)); }
+  // Closes with `code` after what is already queued. Later sends are dropped.
+  void close(int code, std::string_view reason);
+  bool closing() const { return close_code_ != 0; }
+  size_t queued_bytes() const { return queued_bytes_; }
+  // Asks for one NetHandler::on_ws_timer after `ms` milliseconds (replaces
+  // an earlier request); a negative value cancels.
+  void set_timer_ms(int64_t ms);
+
+  // The handler's state for this connection; the handler owns what it points to.
+  void* user = nullptr;
+
+ private:
+  friend class NetServer;
+  NetServer* server_ = nullptr;
+  struct lws* wsi_ = nullptr;
+  uint64_t id_ = 0;
+  std::string authorization_;
+  std::string peer_;
+  std::deque<FramePtr> queue_;
+  size_t queued_bytes_ = 0;
+  std::string message_;
+  bool in_message_ = false;
+  int close_code_ = 0;
+  std::string close_reason_;
+};
+
+class NetHandler {
+ public:
+  virtual ~NetHandler() = default;
+  virtual void on_http(std::shared_ptr<HttpExchange> exchange) = 0;
+  virtual void on_ws_open(WsConnection* conn) = 0;
+  // A whole text message, valid UTF-8, within the size limit.
+  virtual void on_ws_message(WsConnection* conn, std::string_view text) = 0;
+  virtual void on_ws_timer(WsConnection* conn) = 0;
+  // The connection is gone; `conn` is freed when this returns.
+  virtual void on_ws_close(WsConnection* conn) = 0;
+};
+
+struct NetOptions {
+  std::string public_host = "127.0.0.1";
+  int public_port = 0;  // 0: any free port
+  bool admin_enabled = true;
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 0;
+  size_t max_message = 65536;     // bytes of one WebSocket message
+  size_t backpressure = 1 << 20;  // unsent bytes per connection
+  size_t max_body = 1 << 20;      // bytes of one HTTP request body
+  std::string ws_path = "/bus";
+  std::string ws_protocol = "hutopia.v1";
+};
+
+struct NetCounters {
+  uint64_t connections_total = 0;
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t http_requests = 0;
+  uint64_t closed_slow = 0;     // 4008
+  uint64_t closed_too_big = 0;  // 1009
+};
+
+class NetServer {
+ public:
+  // Creates the context and both listeners on `loop`. Call on the loop
+  // thread, or before the loop runs.
+  static Result<std::unique_ptr<NetServer>> create(uv_loop_t* loop, NetOptions options, NetHandler* handler);
+  ~NetServer();
+  NetServer(const NetServer&) = delete;
+  NetServer& operator=(const NetServer&) = delete;
+
+  int public_port() const { return public_port_; }
+  int admin_port() const { return admin_port_; }
+  size_t connection_count() const { return conns_.size(); }
+  const NetCounters& counters() const { return counters_; }
+  const NetOptions& options() const { return options_; }
+
+  // Closes every WebSocket with 1001, waits (up to `grace_ms`) for them to
+  // go, then destroys the lws context while the loop runs on. `done` runs on
+  // the loop once lws let go of the loop; after that the NetServer may be
+  // destroyed and the loop closed.
+  void shutdown(int grace_ms, std::function<void()> done);
+  bool shutting_down() const { return shutting_down_; }
+
+  // Calls `fn` for every open connection.
+  void for_each_connection(const std::function<void(WsConnection*)>& fn);
+
+ private:
+  friend class WsConnection;
+  friend class HttpExchange;
+  NetServer(uv_loop_t* loop, NetOptions options, NetHandler* handler);
+  Status init();
+
+  static int public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                             size_t len);
+  static int admin_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                            size_t len);
+  int http_callback(Listener listener, struct lws* wsi, enum lws_callback_reasons reason, void* in,
+                    size_t len);
+  int ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);
+
+  int on_http_request(Listener listener, struct lws* wsi, const char* uri);
+  int write_http(struct lws* wsi);
+  void http_closed(struct lws* wsi);
+  int on_ws_receive(WsConnection* conn, const char* in, size_t len);
+  int on_ws_writeable(WsConnection* conn);
+  // Writes the close frame when the queue is empty; returns -1 then.
+  int finish_close_if_due(WsConnection* conn);
+  void shutdown_tick();
+
+  uv_loop_t* loop_;
+  NetOptions options_;
+  // lws keeps pointers to these for the lifetime of the vhosts.
+  struct lws_protocols public_protocols_[2] = {};
+  struct lws_protocols admin_protocols_[2] = {};
+  NetHandler* handler_;
+  struct lws_context* context_ = nullptr;  // cleared by lws (pcontext) when it is gone
+  struct lws_vhost* public_vhost_ = nullptr;
+  struct lws_vhost* admin_vhost_ = nullptr;
+  int public_port_ = 0;
+  int admin_port_ = 0;
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<struct lws*, std::unique_ptr<WsConnection>> conns_;
+  std::unordered_map<struct lws*, std::string> pending_auth_;  // from the upgrade request
+  std::unordered_map<struct lws*, std::shared_ptr<HttpExchange>> http_;
+  NetCounters counters_;
+
+  bool shutting_down_ = false;
+  bool context_destroy_started_ = false;
+  uint64_t shutdown_deadline_ms_ = 0;
+  uint64_t destroy_deadline_ms_ = 0;
+  std::function<void()> shutdown_done_;
+  uv_timer_t* shutdown_timer_ = nullptr;  // heap; freed by its close callback
+};
+
+}  // namespace hut::net
+
+#endif  // HUTOPIA_NET_SERVER_H_

@@ -1,0 +1,1063 @@
+// The plugin runtime behind runtime.h.
+//
+// Ownership: RuntimeImpl owns one Record per plugin name it has met (loaded or
+// not), each loaded Record owns its instance (struct hut_plugin), and each
+// instance owns its library handle, hooks, run-time assets and timers. Timers
+// and the cross-thread async handle are heap objects freed in their libuv close
+// callbacks, so they may outlive the runtime by one loop turn.
+//
+// Thread: the loop thread, except host_post and host_log (any thread), which
+// touch only the post queue under post_mu_ and the logger.
+#include "plugins/runtime.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "plugins/kv_store.h"
+#include "plugins/toml_json.h"
+#include "util/log.h"
+
+namespace hut {
+class RuntimeImpl;
+struct PluginTimer;
+}  // namespace hut
+
+// One loaded plugin instance; the C ABI's opaque hut_plugin.
+struct hut_plugin {
+  hut::RuntimeImpl* runtime = nullptr;
+  std::string name;
+  std::string component;  // "plugin <name>", for the log
+  void* dl = nullptr;     // null for a builtin
+  hut_plugin_init_fn init = nullptr;
+  hut_plugin_fini_fn fini = nullptr;
+  hut_hooks hooks{};
+  hut::PluginStats* stats = nullptr;  // the Record's, which outlives the instance
+  std::map<std::string, hut::PluginAsset, std::less<>> assets;
+  // Storage of assets registered at run time: path, type, data.
+  std::vector<std::unique_ptr<std::string[]>> owned_assets;
+  std::map<uint64_t, hut::PluginTimer*> timers;
+  bool closing = false;  // guarded by RuntimeImpl::post_mu_
+};
+
+namespace hut {
+namespace {
+
+constexpr size_t kMaxKeyLen = 1024;
+constexpr size_t kMaxValueLen = 16u << 20;
+constexpr size_t kMinHooksSize = sizeof(hut_hooks);  // ABI 1.0's struct
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// A strict relative asset path: not empty, not absolute, no "..", no
+// backslash, no NUL, no empty or "." segment.
+bool valid_asset_path(std::string_view path) {
+  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
+  if (path.find('\\') != std::string_view::npos || path.find('\0') != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view seg = path.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+const char* error_text(int code) {
+  switch (code) {
+    case HUT_OK: return "success";
+    case HUT_EINVAL: return "invalid argument";
+    case HUT_ENOENT: return "not found";
+    case HUT_ENOMEM: return "out of memory";
+    case HUT_ESTATE: return "not possible in this state";
+    case HUT_EEXIST: return "already exists";
+    case HUT_ERANGE: return "buffer too small";
+    case HUT_ETOOBIG: return "too large";
+    case HUT_EPERM: return "not allowed";
+    case HUT_EUNAVAIL: return "unavailable";
+    case HUT_EIO: return "input/output error";
+    case HUT_ENOTSUP: return "not supported";
+    case HUT_EINTERNAL: return "internal error";
+    default: return "unknown error";
+  }
+}
+
+// The bus error code and HTTP status for a hook's negative result.
+const char* bus_code(int rc) {
+  switch (rc) {
+    case HUT_EINVAL: return "bad_request";
+    case HUT_ENOENT: return "not_found";
+    case HUT_EPERM: return "forbidden";
+    case HUT_EEXIST: return "conflict";
+    case HUT_ETOOBIG: return "too_large";
+    case HUT_EUNAVAIL: return "unavailable";
+    default: return "internal";
+  }
+}
+
+int http_status(int rc) {
+  switch (rc) {
+    case HUT_EINVAL: return 400;
+    case HUT_ENOENT: return 404;
+    case HUT_EPERM: return 403;
+    case HUT_EEXIST: return 409;
+    case HUT_ETOOBIG: return 413;
+    case HUT_EUNAVAIL: return 503;
+    default: return 500;
+  }
+}
+
+PluginHttpResponse json_error_response(int status, std::string_view code, std::string_view message) {
+  PluginHttpResponse r;
+  r.status = status;
+  r.headers.emplace_back("content-type", "application/json");
+  // Codes and messages here come from this file and hold no quotes.
+  r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  return r;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += sep;
+    out += v[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+// A timer of a plugin. Owned by its instance's `timers` map while running;
+// freed in its close callback.
+struct PluginTimer {
+  uv_timer_t handle;
+  hut_plugin* inst = nullptr;
+  uint64_t id = 0;
+  hut_callback cb = nullptr;
+  void* arg = nullptr;
+  bool repeating = false;
+};
+
+namespace {
+
+void close_timer(PluginTimer* t) {
+  uv_timer_stop(&t->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->handle),
+           [](uv_handle_t* h) { delete static_cast<PluginTimer*>(h->data); });
+}
+
+}  // namespace
+
+class RuntimeImpl final : public PluginRuntime {
+ public:
+  RuntimeImpl(uv_loop_t* loop, PluginServices* services, Options options, std::unique_ptr<KvStore> kv)
+      : loop_(loop), services_(services), options_(std::move(options)), kv_(std::move(kv)) {}
+  ~RuntimeImpl() override { shutdown(); }
+
+  Status start_async() {
+    async_ = new uv_async_t;
+    async_->data = this;
+    int rc = uv_async_init(loop_, async_, [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
+    if (rc != 0) {
+      delete async_;
+      async_ = nullptr;
+      return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
+    }
+    return Status::ok_status();
+  }
+
+  void load_all() override;
+  Status load(std::string_view name) override;
+  Status unload(std::string_view name) override;
+  Status reload(std::string_view name) override;
+  Status load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
+                      hut_plugin_fini_fn fini) override;
+  void shutdown() override;
+
+  std::vector<PluginInfo> list() const override {
+    std::vector<PluginInfo> out;
+    for (const auto& [name, rec] : records_) out.push_back(rec.info);
+    return out;
+  }
+  std::vector<WidgetInfo> widgets() const override {
+    std::vector<WidgetInfo> out;
+    for (const auto& name : order_) {
+      const auto& w = records_.find(name)->second.info.widgets;
+      out.insert(out.end(), w.begin(), w.end());
+    }
+    return out;
+  }
+  std::vector<PluginStats> stats() const override {
+    std::vector<PluginStats> out;
+    for (const auto& [name, rec] : records_) {
+      if (rec.inst || rec.stats.calls > 0) out.push_back(rec.stats);
+    }
+    return out;
+  }
+  bool is_loaded(std::string_view name) const override { return loaded(name) != nullptr; }
+
+  Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override;
+  Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
+  const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
+  void session_closed(std::string_view session_id) override;
+
+  // ---- The host table's functions, called by plugins. ----
+  static void host_log(hut_plugin* self, int level, const char* message);
+  static const char* host_strerror(int code) { return error_text(code); }
+  static int host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len);
+  static int host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message);
+  static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id, const char* data,
+                                    size_t len);
+  static int host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,
+                         const char* url);
+  static int host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len);
+  static int host_kv_put(hut_plugin* self, const char* key, const void* value, size_t value_len);
+  static int host_kv_delete(hut_plugin* self, const char* key);
+  static int host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size);
+  static int host_http_respond(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                               size_t header_count, const char* body, size_t body_len);
+  static int host_register_asset(hut_plugin* self, const char* path, const char* content_type, const void* data,
+                                 size_t size);
+  static int host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
+                              void* arg, uint64_t* timer_id);
+  static int host_timer_stop(hut_plugin* self, uint64_t timer_id);
+  static int host_post(hut_plugin* self, hut_callback cb, void* arg);
+
+ private:
+  // Everything known about one plugin name.
+  struct Record {
+    PluginInfo info;
+    PluginStats stats;
+    std::unique_ptr<hut_plugin> inst;  // set while loaded
+    // For builtins: what load_builtin was given, for reload.
+    const hut_plugin_descriptor* builtin_desc = nullptr;
+    hut_plugin_init_fn builtin_init = nullptr;
+    hut_plugin_fini_fn builtin_fini = nullptr;
+  };
+
+  // A plugin whose descriptor was read and checked, not yet initialized.
+  struct Candidate {
+    std::string name;
+    void* dl = nullptr;  // null for a builtin
+    const hut_plugin_descriptor* desc = nullptr;
+    hut_plugin_init_fn init = nullptr;
+    hut_plugin_fini_fn fini = nullptr;
+    std::vector<std::string> requires_;
+  };
+
+  struct PendingWidget {
+    hut_plugin* inst;
+    std::string session;
+  };
+
+  struct Posted {
+    hut_plugin* inst;
+    hut_callback cb;
+    void* arg;
+  };
+
+  hut_plugin* loaded(std::string_view name) const {
+    auto it = records_.find(name);
+    return it == records_.end() ? nullptr : it->second.inst.get();
+  }
+  Record& record(const std::string& name) {
+    Record& rec = records_[name];
+    rec.info.name = name;
+    rec.stats.name = name;
+    return rec;
+  }
+  void set_failed(const std::string& name, std::string_view why) {
+    Record& rec = record(name);
+    rec.info.state = "failed";
+    rec.info.error = std::string(why);
+    log_printf(LogLevel::kWarn, "plugins", "%s not loaded: %s", name.c_str(), rec.info.error.c_str());
+  }
+
+  std::string file_of(std::string_view name) const { return options_.plugins_dir + "/" + std::string(name) + ".so"; }
+
+  Result<Candidate> open_file(const std::string& name);
+  Status check_descriptor(const std::string& name, const hut_plugin_descriptor* desc, Candidate* out);
+  Status start(Candidate c);
+  void stop(Record& rec, std::string_view why);
+  void drain_posts();
+
+  // Runs a hook and counts it in the plugin's stats.
+  template <typename F>
+  int measured(hut_plugin* inst, F&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    int rc = f();
+    auto t1 = std::chrono::steady_clock::now();
+    inst->stats->calls++;
+    if (rc < 0) inst->stats->errors++;
+    inst->stats->time_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    return rc;
+  }
+
+  friend void timer_fired(uv_timer_t* h);
+
+  uv_loop_t* loop_;
+  PluginServices* services_;
+  Options options_;
+  std::unique_ptr<KvStore> kv_;
+  std::map<std::string, Record, std::less<>> records_;
+  std::vector<std::string> order_;  // loaded plugins, in load order
+  std::unordered_map<uint64_t, PendingWidget> pending_widgets_;
+  std::unordered_map<uint64_t, hut_plugin*> pending_http_;
+  uint64_t next_timer_id_ = 1;
+  uv_async_t* async_ = nullptr;
+  std::mutex post_mu_;
+  std::vector<Posted> posted_;  // guarded by post_mu_
+  bool shut_down_ = false;
+};
+
+namespace {
+
+const hut_host kHost = {
+    HUT_PLUGIN_ABI_VERSION,
+    sizeof(hut_host),
+    &RuntimeImpl::host_log,
+    &RuntimeImpl::host_strerror,
+    &RuntimeImpl::host_reply,
+    &RuntimeImpl::host_reply_error,
+    &RuntimeImpl::host_send_widget_event,
+    &RuntimeImpl::host_notify,
+    &RuntimeImpl::host_kv_get,
+    &RuntimeImpl::host_kv_put,
+    &RuntimeImpl::host_kv_delete,
+    &RuntimeImpl::host_register_hooks,
+    &RuntimeImpl::host_http_respond,
+    &RuntimeImpl::host_register_asset,
+    &RuntimeImpl::host_timer_start,
+    &RuntimeImpl::host_timer_stop,
+    &RuntimeImpl::host_post,
+};
+
+}  // namespace
+
+// ---- Loading ---------------------------------------------------------------
+
+Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d, Candidate* out) {
+  if (d == nullptr) return Status::failed_precondition("hut_plugin_describe returned no descriptor");
+  // The ABI fields come first and are checked before anything else is read.
+  if (d->abi_major != HUT_PLUGIN_ABI_MAJOR || d->abi_minor > HUT_PLUGIN_ABI_MINOR) {
+    return Status::failed_precondition("built for plugin ABI " + std::to_string(d->abi_major) + "." +
+                                       std::to_string(d->abi_minor) + ", this space has " +
+                                       std::to_string(HUT_PLUGIN_ABI_MAJOR) + "." +
+                                       std::to_string(HUT_PLUGIN_ABI_MINOR));
+  }
+  if (d->name == nullptr || name != d->name) {
+    return Status::failed_precondition("the descriptor names it \"" + std::string(d->name ? d->name : "") +
+                                       "\", not \"" + name + "\"");
+  }
+  if (d->version == nullptr) return Status::failed_precondition("the descriptor has no version");
+  if (d->widget_count > 0 && d->widgets == nullptr)
+    return Status::failed_precondition("the descriptor counts widgets but has none");
+  for (size_t i = 0; i < d->widget_count; ++i) {
+    const hut_widget_desc& w = d->widgets[i];
+    if (w.tag == nullptr || std::strchr(w.tag, '-') == nullptr || w.script == nullptr ||
+        !valid_asset_path(w.script))
+      return Status::failed_precondition("widget " + std::to_string(i) + " needs a tag with '-' and a relative script path");
+  }
+  if (d->asset_count > 0 && (d->asset_paths == nullptr || d->asset_types == nullptr || d->asset_data == nullptr ||
+                             d->asset_sizes == nullptr))
+    return Status::failed_precondition("the descriptor counts assets but lacks their arrays");
+  for (size_t i = 0; i < d->asset_count; ++i) {
+    if (d->asset_paths[i] == nullptr || !valid_asset_path(d->asset_paths[i]))
+      return Status::failed_precondition("asset path \"" + std::string(d->asset_paths[i] ? d->asset_paths[i] : "") +
+                                         "\" is not a plain relative path");
+  }
+  out->name = name;
+  out->desc = d;
+  out->requires_.clear();
+  if (d->requires_plugins != nullptr) {
+    for (const char* const* r = d->requires_plugins; *r != nullptr; ++r) out->requires_.emplace_back(*r);
+  }
+  return Status::ok_status();
+}
+
+Result<RuntimeImpl::Candidate> RuntimeImpl::open_file(const std::string& name) {
+  std::string path = file_of(name);
+  void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (dl == nullptr) {
+    const char* e = dlerror();
+    return Status::failed_precondition(std::string("cannot open: ") + (e ? e : path.c_str()));
+  }
+  Candidate c;
+  auto describe = reinterpret_cast<hut_plugin_describe_fn>(dlsym(dl, HUT_PLUGIN_DESCRIBE_SYMBOL));
+  if (describe == nullptr) {
+    dlclose(dl);
+    return Status::failed_precondition("exports no " HUT_PLUGIN_DESCRIBE_SYMBOL);
+  }
+  Status st = check_descriptor(name, describe(), &c);
+  if (!st.ok()) {
+    dlclose(dl);
+    return st;
+  }
+  c.init = reinterpret_cast<hut_plugin_init_fn>(dlsym(dl, HUT_PLUGIN_INIT_SYMBOL));
+  c.fini = reinterpret_cast<hut_plugin_fini_fn>(dlsym(dl, HUT_PLUGIN_FINI_SYMBOL));
+  if (c.init == nullptr) {
+    dlclose(dl);
+    return Status::failed_precondition("exports no " HUT_PLUGIN_INIT_SYMBOL);
+  }
+  c.dl = dl;
+  return c;
+}
+
+// Initializes a checked candidate whose dependencies are loaded. On failure
+// the record says why and the library is closed.
+Status RuntimeImpl::start(Candidate c) {
+  const hut_plugin_descriptor* d = c.desc;
+  Record& rec = record(c.name);
+  rec.info.version = d->version;
+  rec.info.abi = std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor);
+  rec.info.requires_ = c.requires_;
+  rec.info.widgets.clear();
+  for (size_t i = 0; i < d->widget_count; ++i) {
+    rec.info.widgets.push_back(
+        WidgetInfo{c.name, d->widgets[i].tag, "/plugins/" + c.name + "/" + std::string(d->widgets[i].script)});
+  }
+  auto fail = [&](std::string why) {
+    if (c.dl) dlclose(c.dl);
+    rec.info.widgets.clear();
+    set_failed(c.name, why);
+    return Status::failed_precondition(c.name + ": " + why);
+  };
+
+  Result<std::string> config = toml_file_to_json(options_.plugins_dir + "/" + c.name + ".toml");
+  if (!config.ok()) return fail(std::string(config.status().message()));
+
+  auto inst = std::make_unique<hut_plugin>();
+  inst->runtime = this;
+  inst->name = c.name;
+  inst->component = "plugin " + c.name;
+  inst->dl = c.dl;
+  inst->init = c.init;
+  inst->fini = c.fini;
+  inst->stats = &rec.stats;
+  for (size_t i = 0; i < d->asset_count; ++i) {
+    std::string_view path(d->asset_paths[i]);
+    inst->assets[std::string(path)] =
+        PluginAsset{path, d->asset_types[i] ? d->asset_types[i] : "application/octet-stream",
+                    std::string_view(reinterpret_cast<const char*>(d->asset_data[i]), d->asset_sizes[i])};
+  }
+
+  char err[1024] = {0};
+  int rc = c.init(&kHost, inst.get(), config->c_str(), err, sizeof err);
+  if (rc != 0) {
+    err[sizeof err - 1] = '\0';
+    std::string why = std::string("init failed (") + error_text(rc) + ")";
+    if (err[0] != '\0') why += std::string(": ") + err;
+    {
+      std::lock_guard<std::mutex> lock(post_mu_);
+      inst->closing = true;
+      std::erase_if(posted_, [&](const Posted& p) { return p.inst == inst.get(); });
+    }
+    for (auto& [id, t] : inst->timers) close_timer(t);
+    inst->timers.clear();
+    inst.reset();
+    return fail(why);
+  }
+  rec.inst = std::move(inst);
+  rec.info.state = "loaded";
+  rec.info.error.clear();
+  order_.push_back(c.name);
+  log_printf(LogLevel::kInfo, "plugins", "loaded %s %s", c.name.c_str(), d->version);
+  return Status::ok_status();
+}
+
+void RuntimeImpl::load_all() {
+  if (shut_down_) return;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.plugins_dir, ec)) {
+    if (entry.path().extension() != ".so") continue;
+    std::string name = entry.path().stem().string();
+    if (!valid_name(name)) {
+      set_failed(name, "the file name is not a plugin name ([a-z0-9_-], at most 64 characters)");
+      continue;
+    }
+    if (!is_loaded(name)) names.push_back(name);
+  }
+  if (ec) {
+    log_printf(LogLevel::kError, "plugins", "cannot read %s: %s", options_.plugins_dir.c_str(), ec.message().c_str());
+    return;
+  }
+  std::sort(names.begin(), names.end());
+
+  std::map<std::string, Candidate> waiting;
+  for (const auto& name : names) {
+    Result<Candidate> c = open_file(name);
+    if (!c.ok()) {
+      set_failed(name, c.status().message());
+      continue;
+    }
+    waiting.emplace(name, std::move(*c));
+  }
+
+  // Dependency order: start the first (by name) candidate whose requirements
+  // are loaded; refuse those whose requirements are missing or failed; what is
+  // left when nothing can move is a cycle or waits on one.
+  while (!waiting.empty()) {
+    bool moved = false;
+    for (auto it = waiting.begin(); it != waiting.end(); ++it) {
+      const Candidate& c = it->second;
+      bool ready = true;
+      std::string blocked;
+      for (const auto& r : c.requires_) {
+        if (is_loaded(r)) continue;
+        ready = false;
+        if (waiting.count(r) == 0) {
+          auto rit = records_.find(r);
+          blocked = rit == records_.end() ? "requires " + r + ", which is missing"
+                                          : "requires " + r + ", which failed to load";
+          break;
+        }
+      }
+      if (ready) {
+        Candidate cand = std::move(it->second);
+        waiting.erase(it);
+        (void)start(std::move(cand));
+        moved = true;
+        break;
+      }
+      if (!blocked.empty()) {
+        dlclose(c.dl);
+        set_failed(it->first, blocked);
+        waiting.erase(it);
+        moved = true;
+        break;
+      }
+    }
+    if (moved) continue;
+
+    // Stuck: every remaining candidate waits on another remaining one.
+    std::map<std::string, std::string> why;
+    for (const auto& [name, c] : waiting) {
+      // Depth-first search for a path from `name` back to itself.
+      std::vector<std::string> path{name};
+      std::set<std::string> seen;
+      std::function<bool(const std::string&)> dfs = [&](const std::string& at) -> bool {
+        for (const auto& r : waiting.at(at).requires_) {
+          if (waiting.count(r) == 0) continue;
+          if (r == name) {
+            path.push_back(r);
+            return true;
+          }
+          if (!seen.insert(r).second) continue;
+          path.push_back(r);
+          if (dfs(r)) return true;
+          path.pop_back();
+        }
+        return false;
+      };
+      if (dfs(name)) {
+        why[name] = "in a dependency cycle: " + join(path, " -> ");
+      } else {
+        std::string dep;
+        for (const auto& r : c.requires_) {
+          if (waiting.count(r)) {
+            dep = r;
+            break;
+          }
+        }
+        why[name] = "requires " + dep + ", which is in a dependency cycle";
+      }
+    }
+    for (auto& [name, c] : waiting) {
+      dlclose(c.dl);
+      set_failed(name, why[name]);
+    }
+    waiting.clear();
+  }
+}
+
+Status RuntimeImpl::load(std::string_view name_view) {
+  std::string name(name_view);
+  if (shut_down_) return Status::failed_precondition("the plugin runtime is shut down");
+  if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
+  if (is_loaded(name)) return Status::already_exists(name + " is loaded");
+  std::error_code ec;
+  if (!std::filesystem::exists(file_of(name), ec))
+    return Status::failed_precondition("no file " + name + ".so in the plugins folder");
+  Result<Candidate> c = open_file(name);
+  if (!c.ok()) {
+    set_failed(name, c.status().message());
+    return Status::failed_precondition(name + ": " + std::string(c.status().message()));
+  }
+  for (const auto& r : c->requires_) {
+    if (!is_loaded(r)) {
+      dlclose(c->dl);
+      std::string why = "requires " + r + ", which is not loaded";
+      set_failed(name, why);
+      return Status::failed_precondition(name + ": " + why);
+    }
+  }
+  return start(std::move(*c));
+}
+
+Status RuntimeImpl::load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
+                                 hut_plugin_fini_fn fini) {
+  if (shut_down_) return Status::failed_precondition("the plugin runtime is shut down");
+  if (descriptor == nullptr || init == nullptr) return Status::invalid_argument("a builtin needs a descriptor and init");
+  std::string name = descriptor->name ? descriptor->name : "";
+  if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
+  if (is_loaded(name)) return Status::already_exists(name + " is loaded");
+  Candidate c;
+  Status st = check_descriptor(name, descriptor, &c);
+  if (!st.ok()) {
+    set_failed(name, st.message());
+    return Status::failed_precondition(name + ": " + std::string(st.message()));
+  }
+  c.init = init;
+  c.fini = fini;
+  for (const auto& r : c.requires_) {
+    if (!is_loaded(r)) {
+      std::string why = "requires " + r + ", which is not loaded";
+      set_failed(name, why);
+      return Status::failed_precondition(name + ": " + why);
+    }
+  }
+  Record& rec = record(name);
+  rec.builtin_desc = descriptor;
+  rec.builtin_init = init;
+  rec.builtin_fini = fini;
+  return start(std::move(c));
+}
+
+// Ends a loaded instance: answers its pending requests, ends its timers and
+// queued callbacks, calls fini, closes the library.
+void RuntimeImpl::stop(Record& rec, std::string_view why) {
+  hut_plugin* inst = rec.inst.get();
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    inst->closing = true;
+  }
+  std::string message = inst->name + " is " + std::string(why);
+  for (auto it = pending_widgets_.begin(); it != pending_widgets_.end();) {
+    if (it->second.inst == inst) {
+      uint64_t id = it->first;
+      it = pending_widgets_.erase(it);
+      services_->reply_error(id, "unavailable", message);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = pending_http_.begin(); it != pending_http_.end();) {
+    if (it->second == inst) {
+      uint64_t id = it->first;
+      it = pending_http_.erase(it);
+      services_->http_respond(id, json_error_response(503, "unavailable", message));
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [id, t] : inst->timers) close_timer(t);
+  inst->timers.clear();
+  if (inst->fini) inst->fini(inst);
+  // Threads were stopped by fini; what they queued is dropped.
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    std::erase_if(posted_, [&](const Posted& p) { return p.inst == inst; });
+  }
+  // Timers the plugin started inside fini end too.
+  for (auto& [id, t] : inst->timers) close_timer(t);
+  inst->timers.clear();
+  void* dl = inst->dl;
+  rec.inst.reset();
+  if (dl) dlclose(dl);
+  order_.erase(std::remove(order_.begin(), order_.end(), rec.info.name), order_.end());
+}
+
+Status RuntimeImpl::unload(std::string_view name_view) {
+  auto it = records_.find(name_view);
+  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  std::vector<std::string> users;
+  for (const auto& other : order_) {
+    const auto& req = records_.find(other)->second.info.requires_;
+    if (std::find(req.begin(), req.end(), it->first) != req.end()) users.push_back(other);
+  }
+  if (!users.empty())
+    return Status::failed_precondition(it->first + " is required by " + join(users, ", "));
+  stop(it->second, "unloaded");
+  it->second.info.state = "unloaded";
+  it->second.info.error.clear();
+  it->second.info.widgets.clear();
+  log_printf(LogLevel::kInfo, "plugins", "unloaded %s", it->first.c_str());
+  return Status::ok_status();
+}
+
+Status RuntimeImpl::reload(std::string_view name_view) {
+  auto it = records_.find(name_view);
+  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  std::string name = it->first;
+  Record& rec = it->second;
+  stop(rec, "reloading");
+  if (rec.builtin_desc != nullptr) {
+    Candidate c;
+    Status st = check_descriptor(name, rec.builtin_desc, &c);
+    c.init = rec.builtin_init;
+    c.fini = rec.builtin_fini;
+    if (!st.ok()) {
+      set_failed(name, st.message());
+      return Status::failed_precondition(name + ": " + std::string(st.message()));
+    }
+    return start(std::move(c));
+  }
+  rec.info.state = "unloaded";
+  Status st = load(name);
+  if (st.ok()) log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+  return st;
+}
+
+void RuntimeImpl::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  while (!order_.empty()) {
+    Record& rec = records_.find(order_.back())->second;
+    stop(rec, "shutting down");
+    rec.info.state = "unloaded";
+  }
+  if (async_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    async_ = nullptr;
+  }
+}
+
+// ---- Dispatch --------------------------------------------------------------
+
+Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest& request) {
+  hut_plugin* inst = loaded(plugin);
+  if (inst == nullptr || inst->hooks.on_widget == nullptr)
+    return Status::not_found("no plugin \"" + std::string(plugin) + "\" takes widget requests");
+  hut_widget_request req;
+  req.request_id = request.request_id;
+  req.session_id = request.session_id.c_str();
+  req.user.id = request.user.id.c_str();
+  req.user.name = request.user.name.c_str();
+  req.user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  if (request.data_json.empty()) {
+    req.data_json = "null";
+    req.data_len = 4;
+  } else {
+    req.data_json = request.data_json.c_str();
+    req.data_len = request.data_json.size();
+  }
+  pending_widgets_.insert_or_assign(request.request_id, PendingWidget{inst, request.session_id});
+  const hut_hooks& h = inst->hooks;
+  int rc = measured(inst, [&] { return h.on_widget(inst, h.user_data, &req); });
+  if (rc < 0) {
+    auto it = pending_widgets_.find(request.request_id);
+    if (it != pending_widgets_.end() && it->second.inst == inst) {
+      pending_widgets_.erase(it);
+      services_->reply_error(request.request_id, bus_code(rc), inst->name + ": " + error_text(rc));
+    }
+  }
+  return Status::ok_status();
+}
+
+Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpRequest& request) {
+  hut_plugin* inst = loaded(plugin);
+  if (inst == nullptr || inst->hooks.on_http == nullptr)
+    return Status::not_found("no plugin \"" + std::string(plugin) + "\" takes HTTP requests");
+  std::vector<hut_header> headers;
+  headers.reserve(request.headers.size());
+  for (const auto& [k, v] : request.headers) headers.push_back(hut_header{k.c_str(), v.c_str()});
+  hut_http_request req;
+  req.request_id = request.request_id;
+  req.method = request.method.c_str();
+  req.path = request.path.empty() ? "/" : request.path.c_str();
+  req.query = request.query.c_str();
+  req.headers = headers.data();
+  req.header_count = headers.size();
+  req.body = request.body.c_str();
+  req.body_len = request.body.size();
+  req.x_request_id = request.x_request_id.c_str();
+  pending_http_.insert_or_assign(request.request_id, inst);
+  const hut_hooks& h = inst->hooks;
+  int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
+  if (rc < 0) {
+    auto it = pending_http_.find(request.request_id);
+    if (it != pending_http_.end() && it->second == inst) {
+      pending_http_.erase(it);
+      services_->http_respond(request.request_id, json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
+    }
+  }
+  return Status::ok_status();
+}
+
+const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_view path) const {
+  if (!valid_asset_path(path)) return nullptr;
+  const hut_plugin* inst = loaded(plugin);
+  if (inst == nullptr) return nullptr;
+  auto it = inst->assets.find(path);
+  return it == inst->assets.end() ? nullptr : &it->second;
+}
+
+void RuntimeImpl::session_closed(std::string_view session_id) {
+  std::erase_if(pending_widgets_, [&](const auto& kv) { return kv.second.session == session_id; });
+}
+
+void RuntimeImpl::drain_posts() {
+  std::vector<Posted> batch;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    batch.swap(posted_);
+  }
+  for (const Posted& p : batch) {
+    // Instances stop only on this thread, and stop() drops their queued
+    // callbacks; a callback taken into `batch` belongs to a live instance
+    // unless an earlier callback of this batch stopped it.
+    bool live = false;
+    for (const auto& [name, rec] : records_) {
+      if (rec.inst.get() == p.inst) {
+        live = true;
+        break;
+      }
+    }
+    if (!live) continue;
+    measured(p.inst, [&] {
+      p.cb(p.inst, p.arg);
+      return 0;
+    });
+  }
+}
+
+void timer_fired(uv_timer_t* h) {
+  auto* t = static_cast<PluginTimer*>(h->data);
+  hut_plugin* inst = t->inst;
+  hut_callback cb = t->cb;
+  void* arg = t->arg;
+  if (!t->repeating) {
+    inst->timers.erase(t->id);
+    close_timer(t);
+  }
+  inst->runtime->measured(inst, [&] {
+    cb(inst, arg);
+    return 0;
+  });
+}
+
+// ---- Host functions --------------------------------------------------------
+
+void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
+  if (self == nullptr || message == nullptr) return;
+  LogLevel l = level <= HUT_LOG_DEBUG ? LogLevel::kDebug
+               : level == HUT_LOG_INFO ? LogLevel::kInfo
+               : level == HUT_LOG_WARN ? LogLevel::kWarn
+                                       : LogLevel::kError;
+  log_write(l, self->component, message);
+}
+
+int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len) {
+  if (self == nullptr || data == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  auto it = rt->pending_widgets_.find(id);
+  if (it == rt->pending_widgets_.end() || it->second.inst != self) return HUT_ENOENT;
+  rt->pending_widgets_.erase(it);
+  return rt->services_->reply(id, std::string_view(data, len));
+}
+
+int RuntimeImpl::host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message) {
+  if (self == nullptr || code == nullptr || *code == '\0') return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  auto it = rt->pending_widgets_.find(id);
+  if (it == rt->pending_widgets_.end() || it->second.inst != self) return HUT_ENOENT;
+  rt->pending_widgets_.erase(it);
+  return rt->services_->reply_error(id, code, message ? message : "");
+}
+
+int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
+                                        const char* data, size_t len) {
+  if (self == nullptr || data == nullptr) return HUT_EINVAL;
+  EventTarget t;
+  switch (target) {
+    case HUT_TARGET_SESSION: t = EventTarget::kSession; break;
+    case HUT_TARGET_USER: t = EventTarget::kUser; break;
+    case HUT_TARGET_ROOM: t = EventTarget::kRoom; break;
+    case HUT_TARGET_EVERYONE: t = EventTarget::kEveryone; break;
+    default: return HUT_EINVAL;
+  }
+  if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
+  return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
+                                                     std::string_view(data, len));
+}
+
+int RuntimeImpl::host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,
+                             const char* url) {
+  if (self == nullptr || user_id == nullptr || *user_id == '\0' || title == nullptr) return HUT_EINVAL;
+  return self->runtime->services_->notify(self->name, user_id, title, body ? body : "", url ? url : "");
+}
+
+namespace {
+
+int kv_key_check(const char* key) {
+  if (key == nullptr || *key == '\0') return HUT_EINVAL;
+  if (std::strlen(key) > kMaxKeyLen) return HUT_ETOOBIG;
+  return HUT_OK;
+}
+
+}  // namespace
+
+int RuntimeImpl::host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len) {
+  if (self == nullptr || (buf == nullptr && buflen > 0)) return HUT_EINVAL;
+  if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
+  std::string value;
+  Status st = self->runtime->kv_->get(self->name, key, &value);
+  if (st.is_not_found()) return HUT_ENOENT;
+  if (!st.ok()) {
+    log_write(LogLevel::kError, self->component, st.to_string());
+    return HUT_EIO;
+  }
+  if (value_len) *value_len = value.size();
+  if (buflen < value.size()) return HUT_ERANGE;
+  if (!value.empty()) std::memcpy(buf, value.data(), value.size());
+  if (buflen > value.size()) static_cast<char*>(buf)[value.size()] = '\0';
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* value, size_t value_len) {
+  if (self == nullptr || (value == nullptr && value_len > 0)) return HUT_EINVAL;
+  if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
+  if (value_len > kMaxValueLen) return HUT_ETOOBIG;
+  Status st = self->runtime->kv_->put(self->name, key,
+                                      std::string_view(static_cast<const char*>(value), value ? value_len : 0));
+  if (!st.ok()) {
+    log_write(LogLevel::kError, self->component, st.to_string());
+    return HUT_EIO;
+  }
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_kv_delete(hut_plugin* self, const char* key) {
+  if (self == nullptr) return HUT_EINVAL;
+  if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
+  Status st = self->runtime->kv_->erase(self->name, key);
+  if (st.is_not_found()) return HUT_ENOENT;
+  if (!st.ok()) {
+    log_write(LogLevel::kError, self->component, st.to_string());
+    return HUT_EIO;
+  }
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size) {
+  // ABI 1.0 defines every field the struct has today; later minors accept the
+  // 1.0 size as the minimum and zero what an older plugin does not know.
+  if (self == nullptr || hooks == nullptr || hooks_size < kMinHooksSize) return HUT_EINVAL;
+  hut_hooks copy{};
+  std::memcpy(&copy, hooks, std::min(hooks_size, sizeof(hut_hooks)));
+  self->hooks = copy;
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                                   size_t header_count, const char* body, size_t body_len) {
+  if (self == nullptr || status < 100 || status > 599 || (headers == nullptr && header_count > 0) ||
+      (body == nullptr && body_len > 0))
+    return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  auto it = rt->pending_http_.find(id);
+  if (it == rt->pending_http_.end() || it->second != self) return HUT_ENOENT;
+  PluginHttpResponse resp;
+  resp.status = status;
+  for (size_t i = 0; i < header_count; ++i) {
+    if (headers[i].name == nullptr || headers[i].value == nullptr) return HUT_EINVAL;
+    resp.headers.emplace_back(headers[i].name, headers[i].value);
+  }
+  if (body_len > 0) resp.body.assign(body, body_len);
+  rt->pending_http_.erase(it);
+  return rt->services_->http_respond(id, std::move(resp));
+}
+
+int RuntimeImpl::host_register_asset(hut_plugin* self, const char* path, const char* content_type,
+                                     const void* data, size_t size) {
+  if (self == nullptr || path == nullptr || !valid_asset_path(path) || (data == nullptr && size > 0))
+    return HUT_EINVAL;
+  if (self->assets.count(std::string_view(path))) return HUT_EEXIST;
+  auto storage = std::make_unique<std::string[]>(3);
+  storage[0] = path;
+  storage[1] = content_type && *content_type ? content_type : "application/octet-stream";
+  if (size > 0) storage[2].assign(static_cast<const char*>(data), size);
+  PluginAsset asset{storage[0], storage[1], storage[2]};
+  self->assets.emplace(storage[0], asset);
+  self->owned_assets.push_back(std::move(storage));
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
+                                  void* arg, uint64_t* timer_id) {
+  if (self == nullptr || cb == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  auto* t = new PluginTimer;
+  if (int rc = uv_timer_init(rt->loop_, &t->handle); rc != 0) {
+    delete t;
+    return HUT_EINTERNAL;
+  }
+  t->handle.data = t;
+  t->inst = self;
+  t->id = rt->next_timer_id_++;
+  t->cb = cb;
+  t->arg = arg;
+  t->repeating = repeat_ms > 0;
+  uv_timer_start(&t->handle, timer_fired, timeout_ms, repeat_ms);
+  self->timers.emplace(t->id, t);
+  if (timer_id) *timer_id = t->id;
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_timer_stop(hut_plugin* self, uint64_t timer_id) {
+  if (self == nullptr) return HUT_EINVAL;
+  auto it = self->timers.find(timer_id);
+  if (it == self->timers.end()) return HUT_ENOENT;
+  close_timer(it->second);
+  self->timers.erase(it);
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
+  if (self == nullptr || cb == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  {
+    std::lock_guard<std::mutex> lock(rt->post_mu_);
+    if (self->closing || rt->async_ == nullptr) return HUT_ESTATE;
+    rt->posted_.push_back(Posted{self, cb, arg});
+    // Sent under the lock: shutdown() closes async_ only after every
+    // instance is closing, which it marks under this lock.
+    uv_async_send(rt->async_);
+  }
+  return HUT_OK;
+}
+
+// ---- Creation --------------------------------------------------------------
+
+Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, PluginServices* services,
+                                                             Options options) {
+  if (loop == nullptr || services == nullptr) return Status::invalid_argument("a plugin runtime needs a loop and services");
+  if (options.data_dir.empty()) return Status::invalid_argument("a plugin runtime needs a data_dir");
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return Status::io_error("cannot create " + options.data_dir + ": " + ec.message());
+  Result<std::unique_ptr<KvStore>> kv = KvStore::open(options.data_dir + "/plugins.db");
+  if (!kv.ok()) return kv.status();
+  auto rt = std::make_unique<RuntimeImpl>(loop, services, std::move(options), std::move(*kv));
+  HUT_RETURN_IF_ERROR(rt->start_async());
+  return std::unique_ptr<PluginRuntime>(std::move(rt));
+}
+
+}  // namespace hut

@@ -1,0 +1,610 @@
+#include <hutopia/space.h>
+#include <hutopia/token.h>
+
+#include <cjson/cJSON.h>
+
+#include <atomic>
+#include <ctime>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "admin/admin_api.h"
+#include "bus/bus.h"
+#include "bus/protocol.h"
+#include "net/server.h"
+#include "plugins/runtime.h"
+#include "space/routes.h"
+#include "util/log.h"
+#include "util/random.h"
+
+extern "C" {
+extern const size_t space_web_assets_count;
+extern const char* const space_web_assets_paths[];
+extern const char* const space_web_assets_types[];
+extern const unsigned char* const space_web_assets_data[];
+extern const size_t space_web_assets_sizes[];
+}
+
+namespace hut {
+namespace {
+
+constexpr int kShutdownGraceMs = 3000;
+
+bool find_web_asset(std::string_view path, std::string_view* type, std::string_view* data) {
+  for (size_t i = 0; i < space_web_assets_count; ++i) {
+    if (path == space_web_assets_paths[i]) {
+      *type = space_web_assets_types[i];
+      *data = std::string_view(reinterpret_cast<const char*>(space_web_assets_data[i]),
+                               space_web_assets_sizes[i]);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string url_host(const std::string& host) {
+  if (host.empty() || host == "0.0.0.0" || host == "*") return "127.0.0.1";
+  if (host == "::") return "[::1]";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
+}
+
+net::HttpResponse not_found(std::string_view message = "not found") {
+  return admin::json_error(404, "not_found", message);
+}
+
+}  // namespace
+
+struct Space::Impl final : public net::NetHandler, public PluginServices, public admin::AdminBackend {
+  enum class State { kCreated, kRunning, kStopping, kStopped };
+
+  SpaceConfig config;
+  uv_loop_t* loop = nullptr;
+  std::unique_ptr<uv_loop_t> own_loop;
+  State state = State::kCreated;
+
+  std::unique_ptr<TokenVerifier> verifier;
+  std::unique_ptr<ReplayCache> replay;
+  std::optional<Key> app_key;
+  std::string app_issuer;
+
+  std::unique_ptr<bus::Bus> bus;
+  std::unique_ptr<net::NetServer> net;
+  std::unique_ptr<PluginRuntime> runtime;
+  std::unique_ptr<admin::AdminApi> admin_api;
+
+  struct PendingHttp {
+    std::weak_ptr<net::HttpExchange> exchange;
+    std::string plugin;
+    std::string request_id;
+  };
+  std::unordered_map<uint64_t, PendingHttp> pending_http;
+  uint64_t next_http_id = 1;
+
+  // post(): any thread.
+  std::mutex post_mu;
+  std::vector<std::function<void()>> posted;
+  uv_async_t* async = nullptr;  // heap; freed by its close callback
+  bool accepting_posts = false;
+
+  std::string public_url;
+  std::string admin_url;
+  int public_port = 0;
+  int admin_port = 0;
+
+  ~Impl() override {
+    admin_api.reset();
+    if (bus) bus->set_plugins(nullptr);
+    net.reset();
+    if (runtime) runtime->shutdown();
+    runtime.reset();
+    bus.reset();
+    close_async();
+    if (own_loop) {
+      // Let the handles closed above finish, then close the loop.
+      uv_run(own_loop.get(), UV_RUN_DEFAULT);
+      uv_loop_close(own_loop.get());
+    }
+  }
+
+  Status init() {
+    const auto& a = config.auth;
+    TokenVerifier::Options vo;
+    vo.audience = config.space.id;
+    vo.leeway_s = a.leeway;
+    vo.max_lifetime_s = a.max_token_lifetime;
+    verifier = std::make_unique<TokenVerifier>(vo);
+    replay = std::make_unique<ReplayCache>(1000000, a.leeway);
+    app_issuer = a.app_issuer.empty() ? config.space.id : a.app_issuer;
+    if (!a.app_secret.empty()) {
+      Result<Key> k = Key::hs256(a.app_secret);
+      if (!k.ok()) return Status::invalid_argument("auth.app_secret: " + std::string(k.status().message()));
+      app_key = *k;
+      verifier->trust(*k, app_issuer);
+    }
+    load_cached_jwks();
+    return Status();
+  }
+
+  // The relay's key set as last fetched, kept in <data_dir>/relay-jwks.json.
+  void load_cached_jwks() {
+    if (config.auth.relay_issuer.empty()) return;
+    std::string path = config.space.data_dir + "/relay-jwks.json";
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return;
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+    Result<KeySet> keys = KeySet::parse_jwks(text);
+    if (!keys.ok()) {
+      log_printf(LogLevel::kWarn, "space", "%s: %s", path.c_str(), keys.status().to_string().c_str());
+      return;
+    }
+    verifier->trust_set(*keys, config.auth.relay_issuer);
+    log_printf(LogLevel::kInfo, "space", "trusting %zu relay keys from %s", keys->size(), path.c_str());
+  }
+
+  Status start() {
+    if (state != State::kCreated) return Status::failed_precondition("the space was started already");
+    Result<ListenAddress> pub = parse_listen_address(config.space.listen);
+    if (!pub.ok()) return Status::invalid_argument("space.listen: " + std::string(pub.status().message()));
+    Result<ListenAddress> adm = parse_listen_address(config.admin.listen);
+    if (!adm.ok()) return Status::invalid_argument("admin.listen: " + std::string(adm.status().message()));
+
+    bus::Bus::Options bo;
+    bo.space_id = config.space.id;
+    bo.space_name = config.space.name;
+    bo.hello_timeout_ms = config.limits.hello_timeout * 1000;
+    bo.bad_frames = config.limits.bad_frames;
+    bo.bad_frame_window_ms = config.limits.bad_frame_window * 1000;
+    bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
+
+    PluginRuntime::Options po;
+    po.plugins_dir = config.space.plugins_dir;
+    po.data_dir = config.space.data_dir;
+    Result<std::unique_ptr<PluginRuntime>> rt = PluginRuntime::create(loop, this, po);
+    if (!rt.ok()) return rt.status();
+    runtime = std::move(*rt);
+    bus->set_plugins(runtime.get());
+
+    net::NetOptions no;
+    no.public_host = pub->host;
+    no.public_port = pub->port;
+    no.admin_host = adm->host;
+    no.admin_port = adm->port;
+    no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
+    no.backpressure = static_cast<size_t>(std::max<int64_t>(config.limits.backpressure, 1));
+    Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
+    if (!ns.ok()) {
+      bus->set_plugins(nullptr);
+      runtime->shutdown();
+      runtime.reset();
+      return ns.status();
+    }
+    net = std::move(*ns);
+    admin_api = std::make_unique<admin::AdminApi>(config.admin.token, this);
+    public_port = net->public_port();
+    admin_port = net->admin_port();
+    public_url = "http://" + url_host(pub->host) + ":" + std::to_string(public_port);
+    admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
+
+    async = new uv_async_t;
+    uv_async_init(loop, async, [](uv_async_t* h) { static_cast<Impl*>(h->data)->drain_posts(); });
+    async->data = this;
+    {
+      std::lock_guard<std::mutex> lock(post_mu);
+      accepting_posts = true;
+    }
+    state = State::kRunning;
+    runtime->load_all();
+    return Status();
+  }
+
+  void drain_posts() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(post_mu);
+      batch.swap(posted);
+    }
+    for (auto& fn : batch) fn();
+  }
+
+  void close_async() {
+    {
+      std::lock_guard<std::mutex> lock(post_mu);
+      accepting_posts = false;
+      posted.clear();
+    }
+    if (async != nullptr) {
+      async->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(async),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+      async = nullptr;
+    }
+  }
+
+  void stop(std::function<void()> done) {
+    if (state != State::kRunning) {
+      if (done) done();
+      return;
+    }
+    state = State::kStopping;
+    log_write(LogLevel::kInfo, "space", "stopping");
+    net->shutdown(kShutdownGraceMs, [this, done = std::move(done)]() {
+      for (auto& [id, p] : pending_http) {
+        if (auto ex = p.exchange.lock()) ex->respond(admin::json_error(503, "unavailable", "shutting down"));
+      }
+      pending_http.clear();
+      bus->set_plugins(nullptr);
+      runtime->shutdown();
+      drain_posts();
+      close_async();
+      state = State::kStopped;
+      log_write(LogLevel::kInfo, "space", "stopped");
+      if (done) done();
+    });
+  }
+
+  // ---- NetHandler ----
+
+  void on_http(std::shared_ptr<net::HttpExchange> ex) override {
+    if (ex->listener == net::Listener::kAdmin) {
+      admin_api->handle(ex);
+      return;
+    }
+    const std::string& path = ex->path;
+    const std::string& m = ex->method;
+    bool get = m == "GET" || m == "HEAD";
+    if (path.rfind("/api/", 0) == 0) {
+      handle_plugin_api(ex);
+      return;
+    }
+    if (!get) {
+      ex->respond(admin::json_error(405, "bad_request", "method not allowed"));
+      return;
+    }
+    if (path == "/" || path == "/index.html") {
+      serve_web_asset(ex, "index.html");
+      return;
+    }
+    if (path == "/sdk/hutopia.js") {
+      serve_web_asset(ex, "hutopia.js");
+      return;
+    }
+    if (path == "/healthz") {
+      ex->respond(admin::json_response(200, R"({"ok":true})"));
+      return;
+    }
+    if (path == "/login") {
+      handle_login(ex);
+      return;
+    }
+    if (path.rfind("/plugins/", 0) == 0) {
+      handle_plugin_asset(ex);
+      return;
+    }
+    ex->respond(not_found());
+  }
+
+  void serve_web_asset(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name) {
+    std::string_view type, data;
+    if (!find_web_asset(name, &type, &data)) {
+      ex->respond(not_found());
+      return;
+    }
+    net::HttpResponse r;
+    r.content_type = std::string(type);
+    r.body = std::string(data);
+    r.headers.emplace_back("cache-control", "no-cache");
+    ex->respond(std::move(r));
+  }
+
+  void handle_login(const std::shared_ptr<net::HttpExchange>& ex) {
+    std::string login = config.auth.relay_login;
+    if (login.empty() && !config.auth.relay_issuer.empty()) {
+      login = config.auth.relay_issuer;
+      while (!login.empty() && login.back() == '/') login.pop_back();
+      login += "/login";
+    }
+    if (login.empty()) {
+      ex->respond(not_found("this space has no relay to sign in with ([auth] relay_issuer)"));
+      return;
+    }
+    std::string space_url = config.space.url.empty() ? public_url : config.space.url;
+    while (space_url.size() > 1 && space_url.back() == '/') space_url.pop_back();
+    std::string location = login + (login.find('?') == std::string::npos ? "?" : "&") +
+                           "space=" + space::query_escape(config.space.id) +
+                           "&return=" + space::query_escape(space_url + "/");
+    net::HttpResponse r;
+    r.status = 302;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("location", location);
+    r.body = "See " + location + "\n";
+    ex->respond(std::move(r));
+  }
+
+  void handle_plugin_asset(const std::shared_ptr<net::HttpExchange>& ex) {
+    std::string plugin, rest;
+    if (!space::split_plugin_path(std::string_view(ex->path).substr(9), &plugin, &rest) ||
+        !space::valid_plugin_name(plugin)) {
+      ex->respond(not_found());
+      return;
+    }
+    std::optional<std::string> path = space::safe_asset_path(rest);
+    if (!path || runtime == nullptr) {
+      ex->respond(not_found());
+      return;
+    }
+    const PluginAsset* asset = runtime->find_asset(plugin, *path);
+    if (asset == nullptr) {
+      ex->respond(not_found());
+      return;
+    }
+    net::HttpResponse r;
+    r.content_type = std::string(asset->content_type);
+    r.body = std::string(asset->data);
+    r.headers.emplace_back("x-content-type-options", "nosniff");
+    ex->respond(std::move(r));
+  }
+
+  void handle_plugin_api(const std::shared_ptr<net::HttpExchange>& ex) {
+    std::string plugin, rest;
+    std::string request_id(ex->header("x-request-id"));
+    if (request_id.empty() || request_id.size() > 200) request_id = random_hex(16);
+    auto fail = [&](net::HttpResponse r) {
+      r.headers.emplace_back("x-request-id", request_id);
+      ex->respond(std::move(r));
+    };
+    if (!space::split_plugin_path(std::string_view(ex->path).substr(5), &plugin, &rest) ||
+        !space::valid_plugin_name(plugin) || runtime == nullptr) {
+      fail(not_found("no such plugin"));
+      return;
+    }
+    PluginHttpRequest req;
+    req.request_id = next_http_id++;
+    req.method = ex->method;
+    req.path = "/" + rest;
+    req.query = ex->query;
+    req.headers = ex->headers;
+    req.body = ex->body;
+    req.x_request_id = request_id;
+    pending_http[req.request_id] = PendingHttp{ex, plugin, request_id};
+    Status st = runtime->dispatch_http(plugin, req);
+    if (st.ok()) return;
+    auto it = pending_http.find(req.request_id);
+    if (it == pending_http.end()) return;  // answered already
+    pending_http.erase(it);
+    net::HttpResponse r = st.is_not_found() ? not_found("no plugin named " + plugin)
+                                            : admin::json_error(500, "internal", st.message());
+    if (!st.is_not_found()) r.headers.emplace_back("x-hutopia-plugin", plugin);
+    fail(std::move(r));
+  }
+
+  void on_ws_open(net::WsConnection* conn) override { bus->on_open(conn); }
+  void on_ws_message(net::WsConnection* conn, std::string_view text) override { bus->on_message(conn, text); }
+  void on_ws_timer(net::WsConnection* conn) override { bus->on_timer(conn); }
+  void on_ws_close(net::WsConnection* conn) override {
+    if (bus) bus->on_close(conn);
+  }
+
+  // ---- PluginServices ----
+
+  int reply(uint64_t request_id, std::string_view data_json) override {
+    return bus->reply(request_id, data_json);
+  }
+  int reply_error(uint64_t request_id, std::string_view code, std::string_view message) override {
+    return bus->reply_error(request_id, code, message);
+  }
+  int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
+                        std::string_view data_json) override {
+    if (!bus::is_json(data_json)) return HUT_EINVAL;
+    if (state != State::kRunning) return HUT_EUNAVAIL;
+    bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    return HUT_OK;
+  }
+  int notify(std::string_view plugin, std::string_view user_id, std::string_view title, std::string_view body,
+             std::string_view url) override {
+    if (user_id.empty() || title.empty()) return HUT_EINVAL;
+    if (state != State::kRunning) return HUT_EUNAVAIL;
+    bus->send_event(EventTarget::kUser, user_id, bus::make_notify_event(plugin, title, body, url));
+    return HUT_OK;
+  }
+  int http_respond(uint64_t request_id, PluginHttpResponse response) override {
+    auto it = pending_http.find(request_id);
+    if (it == pending_http.end()) return HUT_ENOENT;
+    if (response.status < 100 || response.status > 599) return HUT_EINVAL;
+    PendingHttp p = std::move(it->second);
+    pending_http.erase(it);
+    auto ex = p.exchange.lock();
+    if (!ex) return HUT_OK;  // the client went away; nothing to deliver
+    net::HttpResponse r;
+    r.status = response.status;
+    r.content_type.clear();
+    for (auto& [k, v] : response.headers) {
+      std::string lower = k;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "content-type") {
+        r.content_type = v;
+      } else if (lower == "content-length" || lower == "connection" || lower == "transfer-encoding" ||
+                 lower == "x-hutopia-plugin" || lower == "x-request-id") {
+        continue;  // the space writes these
+      } else {
+        r.headers.emplace_back(lower, v);
+      }
+    }
+    if (r.content_type.empty()) r.content_type = "application/octet-stream";
+    r.headers.emplace_back("x-hutopia-plugin", p.plugin);
+    r.headers.emplace_back("x-request-id", p.request_id);
+    r.body = std::move(response.body);
+    ex->respond(std::move(r));
+    return HUT_OK;
+  }
+
+  // ---- AdminBackend ----
+
+  PluginRuntime* plugins() override { return runtime.get(); }
+  Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) override {
+    return mint(user, name, ttl_s);
+  }
+
+  Result<AppToken> mint(std::string_view user, std::string_view name, int64_t ttl_s) const {
+    if (!app_key) return Status::failed_precondition("no app secret is configured ([auth] app_secret)");
+    if (user.empty()) return Status::invalid_argument("user must not be empty");
+    if (ttl_s <= 0) ttl_s = config.auth.app_token_ttl;
+    if (ttl_s > config.auth.max_token_lifetime) {
+      return Status::invalid_argument("ttl over the maximum token lifetime of " +
+                                      std::to_string(config.auth.max_token_lifetime) + " s");
+    }
+    Claims c;
+    c.iss = app_issuer;
+    c.sub = std::string(user);
+    c.aud = config.space.id;
+    c.jti = random_hex(16);
+    c.iat = static_cast<int64_t>(std::time(nullptr));
+    c.exp = c.iat + ttl_s;
+    c.name = name.empty() ? std::string(user) : std::string(name);
+    c.username = std::string(user);
+    Result<std::string> t = sign_token(*app_key, c);
+    if (!t.ok()) return t.status();
+    return AppToken{*t, c.exp * 1000};
+  }
+
+  std::string metrics_text() override {
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
+             " " + std::to_string(value) + "\n";
+    };
+    const net::NetCounters& nc = net->counters();
+    const bus::Bus::Counters& bc = bus->counters();
+    metric("hutopia_connections", "gauge", "Open bus connections.", net->connection_count());
+    metric("hutopia_sessions", "gauge", "Bus sessions past the welcome.", bus->welcomed_count());
+    metric("hutopia_connections_total", "counter", "Bus connections accepted.", nc.connections_total);
+    metric("hutopia_frames_in_total", "counter", "Bus messages received.", nc.frames_in);
+    metric("hutopia_frames_out_total", "counter", "Bus frames sent.", nc.frames_out);
+    metric("hutopia_bytes_in_total", "counter", "Bus payload bytes received.", nc.bytes_in);
+    metric("hutopia_bytes_out_total", "counter", "Bus payload bytes sent.", nc.bytes_out);
+    metric("hutopia_http_requests_total", "counter", "HTTP requests on both listeners.", nc.http_requests);
+    metric("hutopia_errors_total", "counter", "Error frames sent to bus clients.", bc.errors_sent);
+    metric("hutopia_bad_frames_total", "counter", "Bus frames refused as bad_request.", bc.bad_frames);
+    metric("hutopia_auth_failures_total", "counter", "Bus sessions refused with 4001.", bc.auth_failures);
+    metric("hutopia_widget_requests_total", "counter", "widget ops received.", bc.widget_requests);
+    metric("hutopia_events_total", "counter", "Events sent (one per event).", bc.events);
+    metric("hutopia_event_deliveries_total", "counter", "Event frames handed to sessions.", bc.deliveries);
+    metric("hutopia_closed_slow_total", "counter", "Connections closed with 4008.", nc.closed_slow);
+    metric("hutopia_closed_too_big_total", "counter", "Connections closed with 1009.", nc.closed_too_big);
+    if (runtime != nullptr) {
+      auto stats = runtime->stats();
+      out +=
+          "# HELP hutopia_plugin_calls_total Hook calls per plugin.\n# TYPE hutopia_plugin_calls_total "
+          "counter\n";
+      for (const auto& s : stats)
+        out += "hutopia_plugin_calls_total{plugin=" + bus::json_string(s.name) + "} " +
+               std::to_string(s.calls) + "\n";
+      out +=
+          "# HELP hutopia_plugin_errors_total Hook calls that failed, per plugin.\n"
+          "# TYPE hutopia_plugin_errors_total counter\n";
+      for (const auto& s : stats)
+        out += "hutopia_plugin_errors_total{plugin=" + bus::json_string(s.name) + "} " +
+               std::to_string(s.errors) + "\n";
+      out +=
+          "# HELP hutopia_plugin_seconds_total Time spent in hooks per plugin.\n"
+          "# TYPE hutopia_plugin_seconds_total counter\n";
+      for (const auto& s : stats) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.9f", static_cast<double>(s.time_ns) / 1e9);
+        out += "hutopia_plugin_seconds_total{plugin=" + bus::json_string(s.name) + "} " + buf + "\n";
+      }
+    }
+    return out;
+  }
+};
+
+Space::Space(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Space::~Space() = default;
+
+Result<std::unique_ptr<Space>> Space::create(SpaceConfig config, uv_loop_t* loop) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  if (loop == nullptr) {
+    impl->own_loop = std::make_unique<uv_loop_t>();
+    int rc = uv_loop_init(impl->own_loop.get());
+    if (rc != 0) {
+      impl->own_loop.reset();
+      return Status::io_error(std::string("uv_loop_init: ") + uv_strerror(rc));
+    }
+    loop = impl->own_loop.get();
+  }
+  impl->loop = loop;
+  HUT_RETURN_IF_ERROR(impl->init());
+  return std::unique_ptr<Space>(new Space(std::move(impl)));
+}
+
+Result<std::unique_ptr<Space>> Space::from_file(const std::string& path, uv_loop_t* loop) {
+  Result<SpaceConfig> cfg = load_space_config(path);
+  if (!cfg.ok()) return cfg.status();
+  return create(std::move(*cfg), loop);
+}
+
+Status Space::start() { return impl_->start(); }
+void Space::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
+
+int Space::run() {
+  if (!impl_->own_loop) return -1;
+  uv_run(impl_->loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
+uv_loop_t* Space::loop() const { return impl_->loop; }
+bool Space::running() const { return impl_->state == Impl::State::kRunning; }
+std::string Space::public_url() const { return impl_->public_url; }
+std::string Space::admin_url() const { return impl_->admin_url; }
+int Space::public_port() const { return impl_->public_port; }
+int Space::admin_port() const { return impl_->admin_port; }
+const SpaceConfig& Space::config() const { return impl_->config; }
+
+bool Space::post(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(impl_->post_mu);
+  if (!impl_->accepting_posts || impl_->async == nullptr) return false;
+  impl_->posted.push_back(std::move(fn));
+  uv_async_send(impl_->async);
+  return true;
+}
+
+Result<AppToken> Space::mint_app_token(std::string_view user_id, std::string_view name, int64_t ttl_s) const {
+  return impl_->mint(user_id, name, ttl_s);
+}
+
+Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audience,
+                                        std::string_view target_id, std::string_view data_json) {
+  if (!bus::is_json(data_json)) return Status::invalid_argument("data is not JSON");
+  if (impl_->state != Impl::State::kRunning) return Status::failed_precondition("the space is not running");
+  EventTarget t = audience == Audience::kSession ? EventTarget::kSession
+                  : audience == Audience::kUser  ? EventTarget::kUser
+                                                 : EventTarget::kEveryone;
+  return impl_->bus->send_event(t, target_id, bus::make_widget_event(plugin, data_json));
+}
+
+Status Space::load_plugin(std::string_view name) {
+  if (!impl_->runtime) return Status::failed_precondition("the space is not running");
+  return impl_->runtime->load(name);
+}
+
+Status Space::unload_plugin(std::string_view name) {
+  if (!impl_->runtime) return Status::failed_precondition("the space is not running");
+  return impl_->runtime->unload(name);
+}
+
+Status Space::register_plugin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
+                              hut_plugin_fini_fn fini) {
+  if (!impl_->runtime) return Status::failed_precondition("the space is not running");
+  return impl_->runtime->load_builtin(descriptor, init, fini);
+}
+
+size_t Space::connection_count() const { return impl_->net ? impl_->net->connection_count() : 0; }
+size_t Space::session_count() const { return impl_->bus ? impl_->bus->welcomed_count() : 0; }
+
+}  // namespace hut
