@@ -15,9 +15,18 @@
 
 namespace {
 
-const hut_plugin_descriptor kDescriptor = {
-    HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR, "greeter", "1.0.0", nullptr, nullptr, 0, 0,
-    nullptr, nullptr, nullptr, nullptr};
+const hut_plugin_descriptor kDescriptor = {HUT_PLUGIN_ABI_MAJOR,
+                                           HUT_PLUGIN_ABI_MINOR,
+                                           "greeter",
+                                           "1.0.0",
+                                           nullptr,
+                                           nullptr,
+                                           0,
+                                           0,
+                                           nullptr,
+                                           nullptr,
+                                           nullptr,
+                                           nullptr};
 
 using Json = std::unique_ptr<cJSON, decltype(&cJSON_Delete)>;
 
@@ -39,9 +48,8 @@ class Greeter : public hut::plugin::Plugin {
     }
     if (greeting != nullptr) greeting_ = greeting->valuestring;
     if (auto stored = host().kv_get("count")) count_ = std::strtoll(stored->c_str(), nullptr, 10);
-    return start_timer(60000, 60000, [this] {
-      host().log(HUT_LOG_INFO, "greeted " + std::to_string(count_) + " times");
-    });
+    return start_timer(60000, 60000,
+                       [this] { host().log(HUT_LOG_INFO, "greeted " + std::to_string(count_) + " times"); });
   }
 
   int on_widget(const hut_widget_request& req) override {

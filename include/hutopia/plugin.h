@@ -78,6 +78,41 @@ enum {
   HUT_EINTERNAL = -12 /* a bug (internal) */
 };
 
+/* The text of a HUT_E* code ("unknown error" for others); the same text
+ * host->strerror gives. OWNERSHIP: a static string. THREAD: any. */
+static inline const char* hut_strerror(int code) {
+  switch (code) {
+    case HUT_OK:
+      return "success";
+    case HUT_EINVAL:
+      return "invalid argument";
+    case HUT_ENOENT:
+      return "not found";
+    case HUT_ENOMEM:
+      return "out of memory";
+    case HUT_ESTATE:
+      return "not possible in this state";
+    case HUT_EEXIST:
+      return "already exists";
+    case HUT_ERANGE:
+      return "buffer too small";
+    case HUT_ETOOBIG:
+      return "too large";
+    case HUT_EPERM:
+      return "not allowed";
+    case HUT_EUNAVAIL:
+      return "unavailable";
+    case HUT_EIO:
+      return "input/output error";
+    case HUT_ENOTSUP:
+      return "not supported";
+    case HUT_EINTERNAL:
+      return "internal error";
+    default:
+      return "unknown error";
+  }
+}
+
 /* Log levels for host->log. */
 enum { HUT_LOG_DEBUG = 0, HUT_LOG_INFO = 1, HUT_LOG_WARN = 2, HUT_LOG_ERROR = 3 };
 
@@ -221,8 +256,8 @@ typedef struct hut_host {
    * OWNERSHIP: message borrowed. THREAD: any. */
   void (*log)(hut_plugin* self, int level, const char* message);
 
-  /* The text of a HUT_E* code ("unknown error" for others). OWNERSHIP: the
-   * result is a static string. THREAD: any. */
+  /* hut_strerror, for plugins in languages that cannot use the header's
+   * inline function. OWNERSHIP: the result is a static string. THREAD: any. */
   const char* (*strerror)(int code);
 
   /* Answers a pending widget request with {"op":"ok","ref":R,"data":<data>}.
@@ -307,7 +342,7 @@ typedef struct hut_host {
 
 /* True when the host table has `member` (it is inside the table the space
  * built, and set). Use it before calling a function newer than ABI 1.0. */
-#define HUT_HOST_HAS(host, member)                                                          \
+#define HUT_HOST_HAS(host, member)                                                                  \
   ((host) != NULL && (size_t)(host)->size >= offsetof(hut_host, member) + sizeof((host)->member) && \
    (host)->member != NULL)
 

@@ -59,7 +59,9 @@ class Host {
   int send(hut_target target, const std::string& target_id, std::string_view data_json) const {
     return host_->send_widget_event(self_, target, target_id.c_str(), data_json.data(), data_json.size());
   }
-  int send_to_everyone(std::string_view data_json) const { return send(HUT_TARGET_EVERYONE, std::string(), data_json); }
+  int send_to_everyone(std::string_view data_json) const {
+    return send(HUT_TARGET_EVERYONE, std::string(), data_json);
+  }
   int notify(const std::string& user_id, const std::string& title, const std::string& body = {},
              const std::string& url = {}) const {
     return host_->notify(self_, user_id.c_str(), title.c_str(), body.empty() ? nullptr : body.c_str(),
@@ -133,7 +135,8 @@ class Plugin {
   const Host& host() const { return host_; }
 
   // Runs fn on the loop after timeout_ms, then every repeat_ms when > 0.
-  int start_timer(uint64_t timeout_ms, uint64_t repeat_ms, std::function<void()> fn, uint64_t* timer_id = nullptr) {
+  int start_timer(uint64_t timeout_ms, uint64_t repeat_ms, std::function<void()> fn,
+                  uint64_t* timer_id = nullptr) {
     auto t = std::make_unique<Timer>(Timer{this, 0, repeat_ms > 0, std::move(fn)});
     uint64_t id = 0;
     int rc = host_.table()->timer_start(host_.self(), timeout_ms, repeat_ms, &Plugin::timer_cb, t.get(), &id);
@@ -237,7 +240,8 @@ inline void copy_error(char* err, size_t errlen, const std::string& msg) {
 // `slot` is a variable of the plugin's own translation unit (not a static of
 // an inline function, which would keep the library from being unloaded).
 template <typename T>
-int init(Plugin** slot, const hut_host* host, hut_plugin* self, const char* config_json, char* err, size_t errlen) {
+int init(Plugin** slot, const hut_host* host, hut_plugin* self, const char* config_json, char* err,
+         size_t errlen) {
   try {
     auto p = std::make_unique<T>();
     p->bind(host, self);
@@ -278,13 +282,17 @@ inline void fini(Plugin** slot) {
 // Defines the plugin's three C entry points for class CLASS (derived from
 // hut::plugin::Plugin, default-constructible) and the hut_plugin_descriptor
 // DESCRIPTOR (an object with static storage).
-#define HUT_PLUGIN_CLASS(CLASS, DESCRIPTOR)                                                                \
-  static ::hut::plugin::Plugin* hut_plugin_instance_ = nullptr;                                            \
-  extern "C" HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) { return &(DESCRIPTOR); } \
-  extern "C" HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self,                \
-                                                   const char* config_json, char* err, size_t errlen) {    \
-    return ::hut::plugin::detail::init<CLASS>(&hut_plugin_instance_, host, self, config_json, err, errlen);                     \
-  }                                                                                                        \
-  extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin*) { ::hut::plugin::detail::fini(&hut_plugin_instance_); }
+#define HUT_PLUGIN_CLASS(CLASS, DESCRIPTOR)                                                                 \
+  static ::hut::plugin::Plugin* hut_plugin_instance_ = nullptr;                                             \
+  extern "C" HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {                     \
+    return &(DESCRIPTOR);                                                                                   \
+  }                                                                                                         \
+  extern "C" HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self,                  \
+                                                   const char* config_json, char* err, size_t errlen) {     \
+    return ::hut::plugin::detail::init<CLASS>(&hut_plugin_instance_, host, self, config_json, err, errlen); \
+  }                                                                                                         \
+  extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin*) {                                          \
+    ::hut::plugin::detail::fini(&hut_plugin_instance_);                                                     \
+  }
 
 #endif  // HUTOPIA_PLUGIN_HPP_

@@ -50,8 +50,8 @@ Result<std::unique_ptr<KvStore>> KvStore::open(const std::string& path) {
     return sqlite_error(kv->db_, "cannot set up " + path);
   if (sqlite3_prepare_v3(kv->db_, "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2", -1,
                          SQLITE_PREPARE_PERSISTENT, &kv->get_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(kv->db_, "INSERT OR REPLACE INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3)", -1,
-                         SQLITE_PREPARE_PERSISTENT, &kv->put_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(kv->db_, "INSERT OR REPLACE INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &kv->put_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(kv->db_, "DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2", -1,
                          SQLITE_PREPARE_PERSISTENT, &kv->del_, nullptr) != SQLITE_OK)
     return sqlite_error(kv->db_, "cannot prepare the plugin store");

@@ -79,47 +79,44 @@ bool valid_asset_path(std::string_view path) {
   return true;
 }
 
-const char* error_text(int code) {
-  switch (code) {
-    case HUT_OK: return "success";
-    case HUT_EINVAL: return "invalid argument";
-    case HUT_ENOENT: return "not found";
-    case HUT_ENOMEM: return "out of memory";
-    case HUT_ESTATE: return "not possible in this state";
-    case HUT_EEXIST: return "already exists";
-    case HUT_ERANGE: return "buffer too small";
-    case HUT_ETOOBIG: return "too large";
-    case HUT_EPERM: return "not allowed";
-    case HUT_EUNAVAIL: return "unavailable";
-    case HUT_EIO: return "input/output error";
-    case HUT_ENOTSUP: return "not supported";
-    case HUT_EINTERNAL: return "internal error";
-    default: return "unknown error";
-  }
-}
+const char* error_text(int code) { return hut_strerror(code); }
 
 // The bus error code and HTTP status for a hook's negative result.
 const char* bus_code(int rc) {
   switch (rc) {
-    case HUT_EINVAL: return "bad_request";
-    case HUT_ENOENT: return "not_found";
-    case HUT_EPERM: return "forbidden";
-    case HUT_EEXIST: return "conflict";
-    case HUT_ETOOBIG: return "too_large";
-    case HUT_EUNAVAIL: return "unavailable";
-    default: return "internal";
+    case HUT_EINVAL:
+      return "bad_request";
+    case HUT_ENOENT:
+      return "not_found";
+    case HUT_EPERM:
+      return "forbidden";
+    case HUT_EEXIST:
+      return "conflict";
+    case HUT_ETOOBIG:
+      return "too_large";
+    case HUT_EUNAVAIL:
+      return "unavailable";
+    default:
+      return "internal";
   }
 }
 
 int http_status(int rc) {
   switch (rc) {
-    case HUT_EINVAL: return 400;
-    case HUT_ENOENT: return 404;
-    case HUT_EPERM: return 403;
-    case HUT_EEXIST: return 409;
-    case HUT_ETOOBIG: return 413;
-    case HUT_EUNAVAIL: return 503;
-    default: return 500;
+    case HUT_EINVAL:
+      return 400;
+    case HUT_ENOENT:
+      return 404;
+    case HUT_EPERM:
+      return 403;
+    case HUT_EEXIST:
+      return 409;
+    case HUT_ETOOBIG:
+      return 413;
+    case HUT_EUNAVAIL:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -128,7 +125,8 @@ PluginHttpResponse json_error_response(int status, std::string_view code, std::s
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
   // Codes and messages here come from this file and hold no quotes.
-  r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  r.body =
+      "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
   return r;
 }
 
@@ -173,7 +171,8 @@ class RuntimeImpl final : public PluginRuntime {
   Status start_async() {
     async_ = new uv_async_t;
     async_->data = this;
-    int rc = uv_async_init(loop_, async_, [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
+    int rc = uv_async_init(loop_, async_,
+                           [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
     if (rc != 0) {
       delete async_;
       async_ = nullptr;
@@ -222,8 +221,8 @@ class RuntimeImpl final : public PluginRuntime {
   static const char* host_strerror(int code) { return error_text(code); }
   static int host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len);
   static int host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message);
-  static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id, const char* data,
-                                    size_t len);
+  static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
+                                    const char* data, size_t len);
   static int host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,
                          const char* url);
   static int host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len);
@@ -232,8 +231,8 @@ class RuntimeImpl final : public PluginRuntime {
   static int host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size);
   static int host_http_respond(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
                                size_t header_count, const char* body, size_t body_len);
-  static int host_register_asset(hut_plugin* self, const char* path, const char* content_type, const void* data,
-                                 size_t size);
+  static int host_register_asset(hut_plugin* self, const char* path, const char* content_type,
+                                 const void* data, size_t size);
   static int host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
                               void* arg, uint64_t* timer_id);
   static int host_timer_stop(hut_plugin* self, uint64_t timer_id);
@@ -289,7 +288,9 @@ class RuntimeImpl final : public PluginRuntime {
     log_printf(LogLevel::kWarn, "plugins", "%s not loaded: %s", name.c_str(), rec.info.error.c_str());
   }
 
-  std::string file_of(std::string_view name) const { return options_.plugins_dir + "/" + std::string(name) + ".so"; }
+  std::string file_of(std::string_view name) const {
+    return options_.plugins_dir + "/" + std::string(name) + ".so";
+  }
 
   Result<Candidate> open_file(const std::string& name);
   Status check_descriptor(const std::string& name, const hut_plugin_descriptor* desc, Candidate* out);
@@ -305,7 +306,8 @@ class RuntimeImpl final : public PluginRuntime {
     auto t1 = std::chrono::steady_clock::now();
     inst->stats->calls++;
     if (rc < 0) inst->stats->errors++;
-    inst->stats->time_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    inst->stats->time_ns +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
     return rc;
   }
 
@@ -352,7 +354,8 @@ const hut_host kHost = {
 
 // ---- Loading ---------------------------------------------------------------
 
-Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d, Candidate* out) {
+Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d,
+                                     Candidate* out) {
   if (d == nullptr) return Status::failed_precondition("hut_plugin_describe returned no descriptor");
   // The ABI fields come first and are checked before anything else is read.
   if (d->abi_major != HUT_PLUGIN_ABI_MAJOR || d->abi_minor > HUT_PLUGIN_ABI_MINOR) {
@@ -372,14 +375,16 @@ Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_d
     const hut_widget_desc& w = d->widgets[i];
     if (w.tag == nullptr || std::strchr(w.tag, '-') == nullptr || w.script == nullptr ||
         !valid_asset_path(w.script))
-      return Status::failed_precondition("widget " + std::to_string(i) + " needs a tag with '-' and a relative script path");
+      return Status::failed_precondition("widget " + std::to_string(i) +
+                                         " needs a tag with '-' and a relative script path");
   }
-  if (d->asset_count > 0 && (d->asset_paths == nullptr || d->asset_types == nullptr || d->asset_data == nullptr ||
-                             d->asset_sizes == nullptr))
+  if (d->asset_count > 0 && (d->asset_paths == nullptr || d->asset_types == nullptr ||
+                             d->asset_data == nullptr || d->asset_sizes == nullptr))
     return Status::failed_precondition("the descriptor counts assets but lacks their arrays");
   for (size_t i = 0; i < d->asset_count; ++i) {
     if (d->asset_paths[i] == nullptr || !valid_asset_path(d->asset_paths[i]))
-      return Status::failed_precondition("asset path \"" + std::string(d->asset_paths[i] ? d->asset_paths[i] : "") +
+      return Status::failed_precondition("asset path \"" +
+                                         std::string(d->asset_paths[i] ? d->asset_paths[i] : "") +
                                          "\" is not a plain relative path");
   }
   out->name = name;
@@ -429,8 +434,8 @@ Status RuntimeImpl::start(Candidate c) {
   rec.info.requires_ = c.requires_;
   rec.info.widgets.clear();
   for (size_t i = 0; i < d->widget_count; ++i) {
-    rec.info.widgets.push_back(
-        WidgetInfo{c.name, d->widgets[i].tag, "/plugins/" + c.name + "/" + std::string(d->widgets[i].script)});
+    rec.info.widgets.push_back(WidgetInfo{c.name, d->widgets[i].tag,
+                                          "/plugins/" + c.name + "/" + std::string(d->widgets[i].script)});
   }
   auto fail = [&](std::string why) {
     if (c.dl) dlclose(c.dl);
@@ -495,7 +500,8 @@ void RuntimeImpl::load_all() {
     if (!is_loaded(name)) names.push_back(name);
   }
   if (ec) {
-    log_printf(LogLevel::kError, "plugins", "cannot read %s: %s", options_.plugins_dir.c_str(), ec.message().c_str());
+    log_printf(LogLevel::kError, "plugins", "cannot read %s: %s", options_.plugins_dir.c_str(),
+               ec.message().c_str());
     return;
   }
   std::sort(names.begin(), names.end());
@@ -614,7 +620,8 @@ Status RuntimeImpl::load(std::string_view name_view) {
 Status RuntimeImpl::load_builtin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
                                  hut_plugin_fini_fn fini) {
   if (shut_down_) return Status::failed_precondition("the plugin runtime is shut down");
-  if (descriptor == nullptr || init == nullptr) return Status::invalid_argument("a builtin needs a descriptor and init");
+  if (descriptor == nullptr || init == nullptr)
+    return Status::invalid_argument("a builtin needs a descriptor and init");
   std::string name = descriptor->name ? descriptor->name : "";
   if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
   if (is_loaded(name)) return Status::already_exists(name + " is loaded");
@@ -649,24 +656,20 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
     inst->closing = true;
   }
   std::string message = inst->name + " is " + std::string(why);
-  for (auto it = pending_widgets_.begin(); it != pending_widgets_.end();) {
-    if (it->second.inst == inst) {
-      uint64_t id = it->first;
-      it = pending_widgets_.erase(it);
-      services_->reply_error(id, "unavailable", message);
-    } else {
-      ++it;
-    }
+  // Collected first: the space may call back into the runtime while it
+  // answers.
+  std::vector<uint64_t> widget_ids;
+  for (const auto& [id, p] : pending_widgets_) {
+    if (p.inst == inst) widget_ids.push_back(id);
   }
-  for (auto it = pending_http_.begin(); it != pending_http_.end();) {
-    if (it->second == inst) {
-      uint64_t id = it->first;
-      it = pending_http_.erase(it);
-      services_->http_respond(id, json_error_response(503, "unavailable", message));
-    } else {
-      ++it;
-    }
+  std::vector<uint64_t> http_ids;
+  for (const auto& [id, p] : pending_http_) {
+    if (p == inst) http_ids.push_back(id);
   }
+  for (uint64_t id : widget_ids) pending_widgets_.erase(id);
+  for (uint64_t id : http_ids) pending_http_.erase(id);
+  for (uint64_t id : widget_ids) services_->reply_error(id, "unavailable", message);
+  for (uint64_t id : http_ids) services_->http_respond(id, json_error_response(503, "unavailable", message));
   for (auto& [id, t] : inst->timers) close_timer(t);
   inst->timers.clear();
   if (inst->fini) inst->fini(inst);
@@ -686,14 +689,14 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
 
 Status RuntimeImpl::unload(std::string_view name_view) {
   auto it = records_.find(name_view);
-  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  if (it == records_.end() || !it->second.inst)
+    return Status::not_found(std::string(name_view) + " is not loaded");
   std::vector<std::string> users;
   for (const auto& other : order_) {
     const auto& req = records_.find(other)->second.info.requires_;
     if (std::find(req.begin(), req.end(), it->first) != req.end()) users.push_back(other);
   }
-  if (!users.empty())
-    return Status::failed_precondition(it->first + " is required by " + join(users, ", "));
+  if (!users.empty()) return Status::failed_precondition(it->first + " is required by " + join(users, ", "));
   stop(it->second, "unloaded");
   it->second.info.state = "unloaded";
   it->second.info.error.clear();
@@ -704,7 +707,8 @@ Status RuntimeImpl::unload(std::string_view name_view) {
 
 Status RuntimeImpl::reload(std::string_view name_view) {
   auto it = records_.find(name_view);
-  if (it == records_.end() || !it->second.inst) return Status::not_found(std::string(name_view) + " is not loaded");
+  if (it == records_.end() || !it->second.inst)
+    return Status::not_found(std::string(name_view) + " is not loaded");
   std::string name = it->first;
   Record& rec = it->second;
   stop(rec, "reloading");
@@ -717,11 +721,17 @@ Status RuntimeImpl::reload(std::string_view name_view) {
       set_failed(name, st.message());
       return Status::failed_precondition(name + ": " + std::string(st.message()));
     }
-    return start(std::move(c));
+    st = start(std::move(c));
+    if (st.ok()) log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+    return st;
   }
   rec.info.state = "unloaded";
   Status st = load(name);
-  if (st.ok()) log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+  if (st.ok()) {
+    log_printf(LogLevel::kInfo, "plugins", "reloaded %s", name.c_str());
+  } else if (rec.info.state != "failed") {
+    set_failed(name, st.message());
+  }
   return st;
 }
 
@@ -734,7 +744,8 @@ void RuntimeImpl::shutdown() {
     rec.info.state = "unloaded";
   }
   if (async_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(async_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
     async_ = nullptr;
   }
 }
@@ -795,7 +806,8 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
     auto it = pending_http_.find(request.request_id);
     if (it != pending_http_.end() && it->second == inst) {
       pending_http_.erase(it);
-      services_->http_respond(request.request_id, json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
+      services_->http_respond(request.request_id,
+                              json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
     }
   }
   return Status::ok_status();
@@ -857,7 +869,7 @@ void timer_fired(uv_timer_t* h) {
 
 void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
   if (self == nullptr || message == nullptr) return;
-  LogLevel l = level <= HUT_LOG_DEBUG ? LogLevel::kDebug
+  LogLevel l = level <= HUT_LOG_DEBUG  ? LogLevel::kDebug
                : level == HUT_LOG_INFO ? LogLevel::kInfo
                : level == HUT_LOG_WARN ? LogLevel::kWarn
                                        : LogLevel::kError;
@@ -887,11 +899,20 @@ int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, con
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
   EventTarget t;
   switch (target) {
-    case HUT_TARGET_SESSION: t = EventTarget::kSession; break;
-    case HUT_TARGET_USER: t = EventTarget::kUser; break;
-    case HUT_TARGET_ROOM: t = EventTarget::kRoom; break;
-    case HUT_TARGET_EVERYONE: t = EventTarget::kEveryone; break;
-    default: return HUT_EINVAL;
+    case HUT_TARGET_SESSION:
+      t = EventTarget::kSession;
+      break;
+    case HUT_TARGET_USER:
+      t = EventTarget::kUser;
+      break;
+    case HUT_TARGET_ROOM:
+      t = EventTarget::kRoom;
+      break;
+    case HUT_TARGET_EVERYONE:
+      t = EventTarget::kEveryone;
+      break;
+    default:
+      return HUT_EINVAL;
   }
   if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
   return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
@@ -935,8 +956,8 @@ int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* valu
   if (self == nullptr || (value == nullptr && value_len > 0)) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
   if (value_len > kMaxValueLen) return HUT_ETOOBIG;
-  Status st = self->runtime->kv_->put(self->name, key,
-                                      std::string_view(static_cast<const char*>(value), value ? value_len : 0));
+  Status st = self->runtime->kv_->put(
+      self->name, key, std::string_view(static_cast<const char*>(value), value ? value_len : 0));
   if (!st.ok()) {
     log_write(LogLevel::kError, self->component, st.to_string());
     return HUT_EIO;
@@ -1048,7 +1069,8 @@ int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
 
 Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, PluginServices* services,
                                                              Options options) {
-  if (loop == nullptr || services == nullptr) return Status::invalid_argument("a plugin runtime needs a loop and services");
+  if (loop == nullptr || services == nullptr)
+    return Status::invalid_argument("a plugin runtime needs a loop and services");
   if (options.data_dir.empty()) return Status::invalid_argument("a plugin runtime needs a data_dir");
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);

@@ -2,10 +2,10 @@
 
 #include <cJSON.h>
 
+#include <toml++/toml.h>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace hut {
 namespace {
@@ -74,8 +74,8 @@ Result<std::string> toml_file_to_json(const std::string& path) {
   toml::parse_result parsed = toml::parse_file(path);
   if (!parsed) {
     std::ostringstream ss;
-    ss << path << ":" << parsed.error().source().begin.line << ":" << parsed.error().source().begin.column << ": "
-       << parsed.error().description();
+    ss << path << ":" << parsed.error().source().begin.line << ":" << parsed.error().source().begin.column
+       << ": " << parsed.error().description();
     return Status::invalid_argument(ss.str());
   }
   table = std::move(parsed).table();

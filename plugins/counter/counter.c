@@ -47,9 +47,7 @@ HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {
   return &descriptor;
 }
 
-static int value_json(char* buf, size_t len) {
-  return snprintf(buf, len, "{\"value\":%" PRId64 "}", value);
-}
+static int value_json(char* buf, size_t len) { return snprintf(buf, len, "{\"value\":%" PRId64 "}", value); }
 
 static int on_widget(hut_plugin* self, void* user_data, const hut_widget_request* req) {
   (void)user_data;

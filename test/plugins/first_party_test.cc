@@ -5,8 +5,8 @@
 
 #include "plugin_fixture.h"
 
-using hut::PluginRuntime;
 using hut::EventTarget;
+using hut::PluginRuntime;
 using hut::test::PluginFixture;
 
 TEST_CASE("echo answers a widget request with the data it got") {
@@ -16,8 +16,8 @@ TEST_CASE("echo answers a widget request with the data it got") {
   rt.load_all();
   REQUIRE(rt.is_loaded("echo"));
   CHECK(f.info("echo").version == "1.0.0");
-  for (std::string data : {std::string(R"({"hello":[1,2,{"x":"é"}]})"), std::string("null"), std::string("42"),
-                           std::string(R"("text")")}) {
+  for (std::string data : {std::string(R"({"hello":[1,2,{"x":"é"}]})"), std::string("null"),
+                           std::string("42"), std::string(R"("text")")}) {
     const auto* r = f.answer(f.widget("echo", data));
     REQUIRE(r != nullptr);
     CHECK(r->ok);
@@ -83,7 +83,8 @@ TEST_CASE("counter: a configuration it cannot use fails its init with a message"
   PluginRuntime& rt = f.start();
   rt.load_all();
   CHECK(!rt.is_loaded("counter"));
-  CHECK(f.info("counter").error == "init failed (invalid argument): counter.toml: `start` must be an integer");
+  CHECK(f.info("counter").error ==
+        "init failed (invalid argument): counter.toml: `start` must be an integer");
 }
 
 TEST_CASE("examples: hello (C) registers its widget script and answers") {
@@ -118,5 +119,6 @@ TEST_CASE("examples: greeter (C++) reads its configuration, counts in its store,
 
   f.write_config("greeter", "greeting = 7\n");
   CHECK(!rt.reload("greeter").ok());
-  CHECK(f.info("greeter").error == "init failed (invalid argument): greeter.toml: `greeting` must be a string");
+  CHECK(f.info("greeter").error ==
+        "init failed (invalid argument): greeter.toml: `greeting` must be a string");
 }

@@ -12,8 +12,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,7 +48,8 @@ class Recorder final : public PluginServices {
     return 0;
   }
   int reply_error(uint64_t id, std::string_view code, std::string_view message) override {
-    replies.push_back(Reply{id, false, {}, std::string(code), std::string(message), std::this_thread::get_id()});
+    replies.push_back(
+        Reply{id, false, {}, std::string(code), std::string(message), std::this_thread::get_id()});
     return 0;
   }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
@@ -146,7 +147,8 @@ class PluginFixture {
   bool run_until(const std::function<bool()>& pred, int ms = 3000) {
     uv_timer_t wake;
     uv_timer_init(&loop_, &wake);
-    uv_timer_start(&wake, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &wake, [](uv_timer_t*) {}, 5, 5);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);

@@ -144,10 +144,11 @@ TEST_CASE("plugins: assets are found by exact path with their content types, and
   CHECK(runtime_txt->data == "made at run time");
   CHECK(runtime_txt->content_type == "text/plain; charset=utf-8");
 
-  for (std::string bad : {std::string(""), std::string("/widget.js"), std::string("../assets/widget.js"),
-                          std::string("img/../widget.js"), std::string("img\\logo.svg"), std::string("./widget.js"),
-                          std::string("img//logo.svg"), std::string("widget.js\0.png", 14), std::string("img/"),
-                          std::string("%2e%2e/widget.js"), std::string("WIDGET.JS"), std::string("nope.js")}) {
+  for (std::string bad :
+       {std::string(""), std::string("/widget.js"), std::string("../assets/widget.js"),
+        std::string("img/../widget.js"), std::string("img\\logo.svg"), std::string("./widget.js"),
+        std::string("img//logo.svg"), std::string("widget.js\0.png", 14), std::string("img/"),
+        std::string("%2e%2e/widget.js"), std::string("WIDGET.JS"), std::string("nope.js")}) {
     CAPTURE(bad);
     CHECK(rt.find_asset("assets", bad) == nullptr);
   }
@@ -176,11 +177,12 @@ TEST_CASE("plugins: HTTP requests reach the plugin and its responses reach the s
   REQUIRE(hello != nullptr);
   CHECK(hello->status == 200);
   CHECK(hello->body == "hello who=ada");
-  CHECK(std::find(hello->headers.begin(), hello->headers.end(), std::make_pair(std::string("x-test"), std::string("yes"))) !=
-        hello->headers.end());
+  CHECK(std::find(hello->headers.begin(), hello->headers.end(),
+                  std::make_pair(std::string("x-test"), std::string("yes"))) != hello->headers.end());
 
   std::string body = std::string("{\"a\":1}\0tail", 12);
-  auto* echo = f.response(f.http("http_api", "POST", "/echo", "", body, {{"content-type", "application/json"}}));
+  auto* echo =
+      f.response(f.http("http_api", "POST", "/echo", "", body, {{"content-type", "application/json"}}));
   REQUIRE(echo != nullptr);
   CHECK(echo->status == 200);
   CHECK(echo->body == body);
@@ -315,7 +317,8 @@ TEST_CASE("plugins: timers fire on the loop, repeat, stop, and end with the plug
   PluginRuntime& rt = f.start();
   REQUIRE(rt.load("timer").ok());
   CHECK(f.run_until([&] {
-    return f.services.has_event("timer", R"({"timer":"once"})") && f.services.has_event("timer", R"({"tick":3})");
+    return f.services.has_event("timer", R"({"timer":"once"})") &&
+           f.services.has_event("timer", R"({"tick":3})");
   }));
   f.run_for(30);
   CHECK(!f.services.has_event("timer", R"({"tick":4})"));
@@ -390,12 +393,42 @@ int init(const hut_host* h, hut_plugin* self, const char*, char*, size_t) {
 void fini(hut_plugin*) { ++finis; }
 
 const char* const needs[] = {"not_there", nullptr};
-const hut_plugin_descriptor descriptor = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR, "inside", "1.2.3", nullptr,
-                                          nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
-const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR, "needy", "1", needs,
-                                     nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
-const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR, HUT_PLUGIN_ABI_MINOR + 1, "future", "1", nullptr,
-                                      nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr};
+const hut_plugin_descriptor descriptor = {HUT_PLUGIN_ABI_MAJOR,
+                                          HUT_PLUGIN_ABI_MINOR,
+                                          "inside",
+                                          "1.2.3",
+                                          nullptr,
+                                          nullptr,
+                                          0,
+                                          0,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr};
+const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR,
+                                     HUT_PLUGIN_ABI_MINOR,
+                                     "needy",
+                                     "1",
+                                     needs,
+                                     nullptr,
+                                     0,
+                                     0,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr};
+const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR,
+                                      HUT_PLUGIN_ABI_MINOR + 1,
+                                      "future",
+                                      "1",
+                                      nullptr,
+                                      nullptr,
+                                      0,
+                                      0,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr};
 
 }  // namespace builtin
 
@@ -406,7 +439,8 @@ TEST_CASE("plugins: a plugin compiled into the program loads, reloads and unload
   REQUIRE(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).ok());
   CHECK(rt.is_loaded("inside"));
   CHECK(f.info("inside").version == "1.2.3");
-  CHECK(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).code() == Status::Code::kAlreadyExists);
+  CHECK(rt.load_builtin(&builtin::descriptor, builtin::init, builtin::fini).code() ==
+        Status::Code::kAlreadyExists);
   CHECK(f.answer(f.widget("inside", "null"))->data == R"({"inits":1})");
   REQUIRE(rt.reload("inside").ok());
   CHECK(builtin::finis == 1);
@@ -421,4 +455,66 @@ TEST_CASE("plugins: a plugin compiled into the program loads, reloads and unload
   CHECK(st.code() == Status::Code::kFailedPrecondition);
   CHECK(contains(f.info("future").error, "built for plugin ABI 1.1"));
   CHECK(builtin::inits == 2);
+}
+
+TEST_CASE("plugins: widget events, notifications and answers reach the space as asked") {
+  PluginFixture f;
+  f.add("events");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("events").ok());
+
+  const auto* n = f.answer(f.widget("events", R"("notify")"));
+  REQUIRE(n != nullptr);
+  CHECK(n->data == R"({"ok":true})");
+  REQUIRE(f.services.notices.size() == 2);
+  CHECK(f.services.notices[0].plugin == "events");
+  CHECK(f.services.notices[0].user == "u1");
+  CHECK(f.services.notices[0].title == "Title");
+  CHECK(f.services.notices[0].body == "Body");
+  CHECK(f.services.notices[0].url == "https://example.test/x");
+  CHECK(f.services.notices[1].title == "Bare");
+  CHECK(f.services.notices[1].body.empty());
+
+  const auto* t = f.answer(f.widget("events", R"("targets")", "sess-7"));
+  REQUIRE(t != nullptr);
+  CHECK(t->data == R"({"ok":true})");
+  REQUIRE(f.services.events.size() == 4);
+  CHECK(f.services.events[0].target == EventTarget::kSession);
+  CHECK(f.services.events[0].target_id == "sess-7");
+  CHECK(f.services.events[0].data == "1");
+  CHECK(f.services.events[1].target == EventTarget::kUser);
+  CHECK(f.services.events[1].target_id == "u1");
+  CHECK(f.services.events[2].target == EventTarget::kRoom);
+  CHECK(f.services.events[2].target_id == "lobby");
+  CHECK(f.services.events[3].target == EventTarget::kEveryone);
+
+  uint64_t twice = f.widget("events", R"("twice")");
+  REQUIRE(f.answer(twice) != nullptr);
+  CHECK(f.services.count_replies(twice) == 1);
+  CHECK(f.stats("events").errors == 0);
+
+  const auto* teapot = f.answer(f.widget("events", R"("teapot")"));
+  REQUIRE(teapot != nullptr);
+  CHECK(teapot->code == "conflict");
+  CHECK(teapot->message == "I am a teapot");
+
+  const auto* unknown = f.answer(f.widget("events", R"("what")"));
+  REQUIRE(unknown != nullptr);
+  CHECK(unknown->code == "bad_request");
+  CHECK(f.stats("events").errors == 1);
+}
+
+TEST_CASE("plugins: a reload whose file is gone leaves the plugin failed with the reason") {
+  PluginFixture f;
+  f.add("reloadme_v1", "reloadme");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("reloadme").ok());
+  std::filesystem::remove(f.plugins_dir() + "/reloadme.so");
+  CHECK(rt.reload("reloadme").code() == Status::Code::kFailedPrecondition);
+  CHECK(!rt.is_loaded("reloadme"));
+  CHECK(f.info("reloadme").state == "failed");
+  CHECK(contains(f.info("reloadme").error, "no file reloadme.so"));
+  f.add("reloadme_v2", "reloadme");
+  CHECK(rt.load("reloadme").ok());
+  CHECK(f.info("reloadme").version == "2");
 }

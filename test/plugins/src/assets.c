@@ -25,8 +25,8 @@ HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {
   return &descriptor;
 }
 
-HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json, char* err,
-                                      size_t errlen) {
+HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json,
+                                      char* err, size_t errlen) {
   (void)config_json;
   (void)err;
   (void)errlen;

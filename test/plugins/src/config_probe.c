@@ -6,8 +6,10 @@
 
 static const hut_host* host;
 static char* config;
-static const hut_plugin_descriptor descriptor = {
-    .abi_major = HUT_PLUGIN_ABI_MAJOR, .abi_minor = HUT_PLUGIN_ABI_MINOR, .name = "config_probe", .version = "1"};
+static const hut_plugin_descriptor descriptor = {.abi_major = HUT_PLUGIN_ABI_MAJOR,
+                                                 .abi_minor = HUT_PLUGIN_ABI_MINOR,
+                                                 .name = "config_probe",
+                                                 .version = "1"};
 
 HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) { return &descriptor; }
 

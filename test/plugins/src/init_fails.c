@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const hut_plugin_descriptor descriptor = {
-    .abi_major = HUT_PLUGIN_ABI_MAJOR, .abi_minor = HUT_PLUGIN_ABI_MINOR, .name = "init_fails", .version = "1"};
+static const hut_plugin_descriptor descriptor = {.abi_major = HUT_PLUGIN_ABI_MAJOR,
+                                                 .abi_minor = HUT_PLUGIN_ABI_MINOR,
+                                                 .name = "init_fails",
+                                                 .version = "1"};
 
 HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) { return &descriptor; }
 
@@ -16,8 +18,8 @@ static void never(hut_plugin* self, void* arg) {
   abort();
 }
 
-HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json, char* err,
-                                      size_t errlen) {
+HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json,
+                                      char* err, size_t errlen) {
   (void)self;
   cJSON* config = cJSON_Parse(config_json);
   const cJSON* answer = cJSON_GetObjectItemCaseSensitive(config, "answer");

@@ -33,8 +33,8 @@ static const hut_plugin_descriptor descriptor = {
 HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) { return &descriptor; }
 
 /* Reaching init would be a bug of the space: the test run dies loudly. */
-HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json, char* err,
-                                      size_t errlen) {
+HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json,
+                                      char* err, size_t errlen) {
   (void)host;
   (void)self;
   (void)config_json;
