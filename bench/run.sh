@@ -82,8 +82,20 @@ issuer=hut-bench
 space_id=bench
 
 # spaced prints a `listening on` line for each listener: the admin listener
-# gets a port chosen here so that the other line is the bus's.
-admin_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# gets a port chosen here so that the other line is the bus's. It is below the
+# ephemeral range, where the client's own sockets could take it.
+admin_port=$(/usr/bin/python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, low), 200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+')
 write_spaced_config() {
   local dir=$work/spaced-$1
   rm -rf "$dir"
@@ -113,6 +125,7 @@ EOF
 # server_port from its first `listening on` line.
 start_server() {
   local name=$1 log=$work/$1.log
+  : >"$log"
   case $name in
     spaced) HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_ADMIN_TOKEN=$secret \
               "${pin_server[@]}" "$spaced_bin" --config "$(write_spaced_config "$RANDOM")" >"$log" 2>&1 & ;;
@@ -143,11 +156,14 @@ bench() {
   line="result failed=start"
   start_server "$name" || return 0
   timeout 900 "${pin_client[@]}" "$bench_bin" "$mode" --port "$server_port" --server-pid "$server_pid" \
-    "${auth[@]}" -q "$@" >"$out" 2>&1 || true
+    "${auth[@]}" "$@" >"$out" 2>&1 || true
+  if ! kill -0 "$server_pid" 2>/dev/null; then say "$name exited during the run:"; tail -n 20 "$work/$name.log" >&2; fi
   stop_server
   line=$(grep '^result ' "$out" | tail -n 1 || true)
   if [ -z "$line" ]; then say "$name $mode gave no result:"; cat "$out" >&2; line="result failed=noresult"; fi
-  grep -q ' errors=0$' <<<"$line" || say "$name $mode had errors: $line"
+  if ! grep -q ' errors=0$' <<<"$line"; then
+    say "$name $mode had errors:"; sed -n '/^problems:/,$p' "$out" >&2
+  fi
 }
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print ""}'; }
