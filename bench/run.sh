@@ -8,7 +8,7 @@
 #
 # Environment (all optional):
 #   HUT_BENCH_BUILD    build folder (default build/release)
-#   HUT_BENCH_REPEAT   echo runs per server, the median is reported (default 3)
+#   HUT_BENCH_REPEAT   echo and storm runs per server, medians reported (default 5)
 #   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
 #   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
 #   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 build=${HUT_BENCH_BUILD:-build/release}
-repeat=${HUT_BENCH_REPEAT:-3}
+repeat=${HUT_BENCH_REPEAT:-5}
 seconds=${HUT_BENCH_SECONDS:-5}
 many=${HUT_BENCH_IDLE:-10000}
 only=${HUT_BENCH_ONLY:-"spaced raw node"}
@@ -168,12 +168,13 @@ bench() {
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print ""}'; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 targets=()
 [ $have_spaced = 1 ] && targets+=(spaced)
 [[ " $only " == *" raw "* ]] && targets+=(raw)
 [ $have_node = 1 ] && targets+=(node)
 
-declare -A rate p50 p99 cpu per_cpu idle_kib storm_s storm_cpu_us storm_errors echo_errors
+declare -A rate p50 p99 cpu ccpu per_cpu idle_kib storm_s storm_cpu_us storm_errors echo_errors
 for t in "${targets[@]}"; do echo_errors[$t]=0; done
 for round in $(seq "$repeat"); do
   for t in "${targets[@]}"; do
@@ -190,6 +191,7 @@ for t in "${targets[@]}"; do
   p50[$t]=$(field "$med_line" p50_us)
   p99[$t]=$(field "$med_line" p99_us)
   cpu[$t]=$(field "$med_line" server_cpu_pct)
+  ccpu[$t]=$(field "$med_line" client_cpu_pct)
   # Replies per second of server CPU time: less sensitive than the rate to
   # other work on the machine taking CPU from the server.
   per_cpu[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" |
@@ -202,13 +204,22 @@ for t in "${targets[@]}"; do
   echo "$t $line" >>"$work/idle.txt"
   idle_kib[$t]=$(field "$line" kib_per_conn)
   [ "$(field "$line" errors)" = 0 ] || idle_kib[$t]="${idle_kib[$t]} (errors)"
-  say "storm $t, $many connections"
-  bench "$t" storm -c "$many" --concurrency 512
-  storm_s[$t]=$(field "$line" seconds)
-  storm_cpu_us[$t]=$(awk -v c="$(field "$line" server_cpu_pct)" -v s="${storm_s[$t]}" -v n="$many" \
-    'BEGIN { if (c > 0) printf "%.0f", c / 100 * s * 1e6 / n }')
-  storm_errors[$t]=$(field "$line" errors)
-  echo "$t $line" >>"$work/storm.txt"
+done
+for t in "${targets[@]}"; do storm_errors[$t]=0; done
+for round in $(seq "$repeat"); do
+  for t in "${targets[@]}"; do
+    say "storm $t, $many connections, round $round of $repeat"
+    bench "$t" storm -c "$many" --concurrency 512
+    echo "$t $line" >>"$work/storm.txt"
+    [ "$(field "$line" errors)" = 0 ] || storm_errors[$t]=$((${storm_errors[$t]} + 1))
+  done
+done
+for t in "${targets[@]}"; do
+  storm_s[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" | sed -n 's/.* seconds=\([^ ]*\) .*/\1/p' | median)
+  # Server CPU time per connection, from each run's CPU share and duration.
+  storm_cpu_us[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" |
+    sed -n 's/.* connections=\([^ ]*\) .* seconds=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2 \3/p' |
+    awk '$3 > 0 { printf "%.0f\n", $3 / 100 * $2 * 1e6 / $1 }' | median)
 done
 
 ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"; }
@@ -217,7 +228,8 @@ col() { local -n arr=$1; echo "${arr[$2]:-missing}"; }
 echo
 echo "Hutopia benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git describe --always --dirty 2>/dev/null)"
 echo "machine: nproc $cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
-echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up, median of $repeat"
+echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up;"
+echo "medians of $repeat echo runs and $repeat storm runs per server, servers taking turns; load average before: $load_before"
 echo
 echo "| measure | spaced | raw lws | node ws | spaced / raw lws | spaced / node ws |"
 echo "|---|---|---|---|---|---|"
@@ -228,15 +240,16 @@ row() {  # label, array name
 row "echo, msg/s" rate
 row "echo, msg per server CPU-second" per_cpu
 row "echo, server CPU % (median run)" cpu
+row "echo, hut-bench CPU % (median run)" ccpu
 row "echo p50 latency, µs (median run)" p50
 row "echo p99 latency, µs (median run)" p99
 row "idle, server KiB RSS per connection ($many)" idle_kib
-row "storm, s until $many welcomed" storm_s
+row "storm, s until $many welcomed (median)" storm_s
 row "storm, server CPU µs per connection" storm_cpu_us
 echo
 for t in "${targets[@]}"; do
   [ "${echo_errors[$t]}" = 0 ] || echo "note: $t had errors in ${echo_errors[$t]} echo run(s)"
-  [ "${storm_errors[$t]:-0}" = 0 ] || echo "note: $t storm had ${storm_errors[$t]} error(s)"
+  [ "${storm_errors[$t]:-0}" = 0 ] || echo "note: $t had errors in ${storm_errors[$t]} storm run(s)"
 done
 echo
 echo "every run:"
