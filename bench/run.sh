@@ -12,6 +12,9 @@
 #   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
 #   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
 #   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
+#   HUT_BENCH_NICE     a nice value for the server and hut-bench (e.g. -10, as
+#                      root) so that other work on a shared machine takes less
+#                      CPU from them; default: not changed
 #
 # Loopback only; every server and client is bounded in time and stopped here.
 set -euo pipefail
@@ -58,6 +61,10 @@ ulimit -n "$(ulimit -Hn)"
 cpus=$(nproc)
 if [ "$cpus" -ge 2 ]; then pin_server=(taskset -c 0); pin_client=(taskset -c 1); else
   pin_server=(); pin_client=(); say "one CPU only: no pinning"
+fi
+if [ -n "${HUT_BENCH_NICE:-}" ]; then
+  pin_server=(nice -n "$HUT_BENCH_NICE" "${pin_server[@]}")
+  pin_client=(nice -n "$HUT_BENCH_NICE" "${pin_client[@]}")
 fi
 
 work=$(mktemp -d /tmp/hut-bench.XXXXXX)
@@ -229,7 +236,7 @@ echo
 echo "Hutopia benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git describe --always --dirty 2>/dev/null)"
 echo "machine: nproc $cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
 echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up;"
-echo "medians of $repeat echo runs and $repeat storm runs per server, servers taking turns; load average before: $load_before"
+echo "medians of $repeat echo runs and $repeat storm runs per server, servers taking turns; load average before: $load_before${HUT_BENCH_NICE:+; nice $HUT_BENCH_NICE}"
 echo
 echo "| measure | spaced | raw lws | node ws | spaced / raw lws | spaced / node ws |"
 echo "|---|---|---|---|---|---|"
