@@ -461,6 +461,11 @@ long find_listener_pid(int port) {
   return found;
 }
 
+// No validity checks (idle pings and hang-ups). lws's default policy arms a
+// timer per connection, and lws keeps its timers in one sorted list: with
+// thousands of connections every insertion walks thousands of entries.
+const lws_retry_bo_t kNoValidityChecks = {};
+
 enum class ConnState { kWaiting, kConnecting, kAuthenticating, kReady, kFailed, kClosed };
 
 // One client connection. Owned by Bench's vector for the whole run; `wsi` is
@@ -657,6 +662,7 @@ void Bench::start_connect(Conn& c) {
   info.local_protocol_name = "hut-bench";
   info.opaque_user_data = &c;
   info.pwsi = &c.wsi;
+  info.retry_and_idle_policy = &kNoValidityChecks;
   lws* wsi = lws_client_connect_via_info(&info);
   if (!wsi && c.state == ConnState::kConnecting) {
     on_failed(c, "connect failed");
@@ -1114,6 +1120,7 @@ int Bench::run() {
   info.foreign_loops = loops;
   info.pcontext = &context_;
   info.user = this;
+  info.retry_and_idle_policy = &kNoValidityChecks;
   info.pt_serv_buf_size = 65536;
   info.timeout_secs = static_cast<unsigned>(std::min(o_.timeout_s, 600.0));
   info.connect_timeout_secs = info.timeout_secs;
