@@ -85,9 +85,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   d.space = space->get();
+  // Signals are caught from before the "listening on" lines: whoever reads
+  // them may signal at once.
+  uv_signal_init(&d.loop, &d.sigint);
+  uv_signal_init(&d.loop, &d.sigterm);
+  d.sigint.data = &d;
+  d.sigterm.data = &d;
+  uv_signal_start(&d.sigint, on_signal, SIGINT);
+  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
   hut::Status st = d.space->start();
   if (!st.ok()) {
     std::fprintf(stderr, "spaced: cannot start: %s\n", std::string(st.message()).c_str());
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigterm), nullptr);
     space->reset();
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
@@ -96,13 +106,6 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", d.space->public_url().c_str());
   std::printf("listening on %s\n", d.space->admin_url().c_str());
   std::fflush(stdout);
-
-  uv_signal_init(&d.loop, &d.sigint);
-  uv_signal_init(&d.loop, &d.sigterm);
-  d.sigint.data = &d;
-  d.sigterm.data = &d;
-  uv_signal_start(&d.sigint, on_signal, SIGINT);
-  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   space->reset();

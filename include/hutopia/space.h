@@ -92,6 +92,13 @@ class HUT_EXPORT Space {
   // `data_json` is not JSON.
   Result<size_t> send_widget_event(std::string_view plugin, Audience audience, std::string_view target_id,
                                    std::string_view data_json);
+  // Sends a widget request to a plugin as if a session of `user_id` sent
+  // {"op":"widget","plugin","data"}; `done` runs on the loop with the data
+  // JSON the plugin answered, or with its error (kNotFound for an unknown
+  // plugin; kFailedPrecondition with "code: message" when the plugin
+  // answered with an error).
+  void call_plugin(std::string_view plugin, std::string_view user_id, std::string_view data_json,
+                   std::function<void(Status status, std::string data_json)> done);
   // Loads <plugins_dir>/<name>.so.
   Status load_plugin(std::string_view name);
   Status unload_plugin(std::string_view name);

@@ -133,13 +133,29 @@ void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
   }
 }
 
-void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json) {
+void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried) {
   if (verifier_ == nullptr) {
     refuse(s, ref_json, "this space accepts no tokens");
     return;
   }
   int64_t now_s = static_cast<int64_t>(std::time(nullptr));
   Result<Claims> claims = verifier_->verify(token, now_s);
+  if (!claims.ok() && claims.status().is_not_found() && !retried && unknown_key_) {
+    // Perhaps the relay rotated its keys: look again, then check once more.
+    std::string sid = s.id;
+    std::string tok(token);
+    std::string ref(ref_json);
+    s.authenticating = true;
+    unknown_key_([this, sid, tok, ref] {
+      auto it = sessions_.find(sid);
+      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+          it->second->conn->closing())
+        return;
+      it->second->authenticating = false;
+      authenticate(*it->second, tok, ref, true);
+    });
+    return;
+  }
   if (!claims.ok()) {
     Status st = claims.status();
     refuse(s, ref_json, st.is_not_found() ? std::string("unknown signing key") : std::string(st.message()));
@@ -216,6 +232,10 @@ void Bus::on_message(net::WsConnection* conn, std::string_view text) {
   }
   ClientFrame& frame = parsed.frame;
   if (!s.welcomed) {
+    if (s.authenticating) {
+      bad_frame(s, frame.ref_json, "authentication in progress");
+      return;
+    }
     if (frame.op != Op::kHello) {
       refuse(s, frame.ref_json, "authenticate first: send hello with a token");
       return;
@@ -271,7 +291,7 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     req.data_json = printed ? printed : "null";
     cJSON_free(printed);
   }
-  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin};
+  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin, nullptr};
   std::string session_id = s.id;
   Status st = plugins_->dispatch_widget(plugin, req);
   if (st.ok()) return;
@@ -290,12 +310,40 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
   }
 }
 
+void Bus::request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
+                             InProcessDone done) {
+  if (plugins_ == nullptr) {
+    done(Status::not_found("no plugin named " + std::string(plugin)), {});
+    return;
+  }
+  if (!is_json(data_json)) {
+    done(Status::invalid_argument("data is not JSON"), {});
+    return;
+  }
+  WidgetRequest req;
+  req.request_id = next_request_id_++;
+  req.session_id = "in-process";
+  req.user = user;
+  req.data_json = std::string(data_json);
+  pending_[req.request_id] = Pending{req.session_id, {}, std::string(plugin), done};
+  Status st = plugins_->dispatch_widget(plugin, req);
+  if (st.ok()) return;
+  auto it = pending_.find(req.request_id);
+  if (it == pending_.end()) return;
+  pending_.erase(it);
+  done(st, {});
+}
+
 int Bus::reply(uint64_t request_id, std::string_view data_json) {
   auto it = pending_.find(request_id);
   if (it == pending_.end()) return HUT_ENOENT;
   if (!is_json(data_json)) return HUT_EINVAL;
   Pending p = std::move(it->second);
   pending_.erase(it);
+  if (p.done) {
+    p.done(Status(), std::string(data_json));
+    return HUT_OK;
+  }
   auto si = sessions_.find(p.session_id);
   if (si == sessions_.end() || si->second->conn == nullptr) return HUT_ENOENT;
   std::string fields = R"("data":)" + std::string(data_json);
@@ -309,6 +357,10 @@ int Bus::reply_error(uint64_t request_id, std::string_view code, std::string_vie
   auto ec = error_code_from_name(code);
   Pending p = std::move(it->second);
   pending_.erase(it);
+  if (p.done) {
+    p.done(Status::failed_precondition(std::string(code) + ": " + std::string(message)), {});
+    return HUT_OK;
+  }
   auto si = sessions_.find(p.session_id);
   if (si == sessions_.end()) return HUT_ENOENT;
   send_error(*si->second, p.ref_json, ec.value_or(ErrorCode::kInternal), message);

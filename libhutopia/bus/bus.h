@@ -32,6 +32,7 @@ struct Session {
   std::string id;
   net::WsConnection* conn = nullptr;  // valid while the session lives
   bool welcomed = false;
+  bool authenticating = false;  // waiting for fresh relay keys
   UserRef user;
   std::deque<uint64_t> bad_frame_times_ms;
 };
@@ -79,6 +80,11 @@ class Bus {
 
   void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
   void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
+  // Called when a token names a key the verifier does not know; the handler
+  // calls `retry` (on the loop) once the key set is as fresh as it gets, and
+  // the token is checked once more.
+  using UnknownKeyHandler = std::function<void(std::function<void()> retry)>;
+  void set_unknown_key_handler(UnknownKeyHandler handler) { unknown_key_ = std::move(handler); }
 
   // From the network layer.
   void on_open(net::WsConnection* conn);
@@ -93,6 +99,13 @@ class Bus {
   // returns how many sessions got it.
   size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
 
+  // A widget request from the program that embeds the space, as if a
+  // session of `user` sent it; `done` gets the plugin's answer (the data
+  // JSON) or its error (code and message in the Status message).
+  using InProcessDone = std::function<void(Status status, std::string data_json)>;
+  void request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
+                          InProcessDone done);
+
   // A frame to one session by id; false when there is no such session.
   bool send_to_session(std::string_view session_id, std::string_view frame_json);
 
@@ -106,9 +119,10 @@ class Bus {
     std::string session_id;
     std::string ref_json;
     std::string plugin;
+    InProcessDone done;  // set for in-process requests
   };
 
-  void authenticate(Session& s, std::string_view token, std::string_view ref_json);
+  void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
   void welcome(Session& s, std::string_view ref_json);
   void bad_frame(Session& s, std::string_view ref_json, std::string_view message);
@@ -122,6 +136,7 @@ class Bus {
   ReplayCache* replay_;
   PluginRuntime* plugins_ = nullptr;
   RoomHooks* rooms_ = nullptr;
+  UnknownKeyHandler unknown_key_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
   std::unordered_map<uint64_t, Pending> pending_;

@@ -184,6 +184,8 @@ Status NetServer::init() {
   public_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
   admin_protocols[0] = {"hutopia-admin", &NetServer::admin_callback, 0, kBufferSize, 0, nullptr, kBufferSize};
   admin_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
+  client_protocols_[0] = {"hutopia-http-client", &NetServer::client_callback, 0, kBufferSize, 0, nullptr, 0};
+  client_protocols_[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
 
   struct lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
@@ -230,10 +232,114 @@ Status NetServer::init() {
         make_vhost("admin", options_.admin_host, options_.admin_port, admin_protocols, &admin_vhost_));
     admin_port_ = lws_get_vhost_listen_port(admin_vhost_);
   }
+  // A vhost without a listener for the space's own outgoing HTTP requests.
+  struct lws_context_creation_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.vhost_name = "client";
+  ci.port = CONTEXT_PORT_NO_LISTEN;
+  ci.protocols = client_protocols_;
+  ci.user = this;
+  client_vhost_ = lws_create_vhost(context_, &ci);
+  if (client_vhost_ == nullptr) return Status::unavailable("cannot create the client vhost");
   return Status();
 }
 
+void NetServer::http_get(const std::string& address, int port, const std::string& path,
+                         const std::string& host_header, std::function<void(HttpGetResult)> done) {
+  auto get = std::make_unique<ClientGet>();
+  get->done = std::move(done);
+  get->host = host_header;
+  ClientGet* raw = get.get();
+  if (context_ == nullptr || shutting_down_ || client_vhost_ == nullptr) {
+    raw->result.error = "the space is shutting down";
+    auto d = std::move(raw->done);
+    d(raw->result);
+    return;
+  }
+  gets_[raw] = std::move(get);
+  struct lws_client_connect_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.context = context_;
+  ci.vhost = client_vhost_;
+  ci.address = address.c_str();
+  ci.port = port;
+  ci.path = path.c_str();
+  ci.host = raw->host.c_str();
+  ci.origin = raw->host.c_str();
+  ci.method = "GET";
+  ci.protocol = client_protocols_[0].name;
+  ci.local_protocol_name = client_protocols_[0].name;
+  ci.opaque_user_data = raw;
+  if (lws_client_connect_via_info(&ci) == nullptr) {
+    // lws reports most failures through CLIENT_CONNECTION_ERROR already.
+    if (gets_.count(raw) != 0) {
+      raw->result.error = "cannot connect to " + address + ":" + std::to_string(port);
+      finish_get(raw);
+    }
+  }
+}
+
+void NetServer::finish_get(ClientGet* get) {
+  auto it = gets_.find(get);
+  if (it == gets_.end()) return;
+  std::unique_ptr<ClientGet> owned = std::move(it->second);
+  gets_.erase(it);
+  if (owned->done) owned->done(std::move(owned->result));
+}
+
+int NetServer::client_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                               size_t len) {
+  struct lws_context* ctx = lws_get_context(wsi);
+  auto* self = ctx ? static_cast<NetServer*>(lws_context_user(ctx)) : nullptr;
+  auto* get = static_cast<ClientGet*>(lws_get_opaque_user_data(wsi));
+  if (self == nullptr || get == nullptr || self->gets_.count(get) == 0)
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      get->result.status = 0;
+      get->result.error = in ? std::string(static_cast<const char*>(in), len) : "connection error";
+      if (get->result.error.empty()) get->result.error = "connection error";
+      lws_set_opaque_user_data(wsi, nullptr);
+      self->finish_get(get);
+      return 0;
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+      get->result.status = static_cast<int>(lws_http_client_http_response(wsi));
+      return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+      if (get->result.body.size() + len > self->options_.max_body) {
+        get->result.status = 0;
+        get->result.error = "response body over the limit";
+        lws_set_opaque_user_data(wsi, nullptr);
+        self->finish_get(get);
+        return -1;
+      }
+      get->result.body.append(static_cast<const char*>(in), len);
+      return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+      char buffer[4096 + LWS_PRE];
+      char* p = buffer + LWS_PRE;
+      int n = static_cast<int>(sizeof buffer - LWS_PRE);
+      if (lws_http_client_read(wsi, &p, &n) < 0) return -1;
+      return 0;
+    }
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+      lws_set_opaque_user_data(wsi, nullptr);
+      self->finish_get(get);
+      return -1;  // one request per connection
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+      // A response without a length ends with the connection.
+      if (get->result.status == 0 && get->result.error.empty())
+        get->result.error = "the connection closed early";
+      lws_set_opaque_user_data(wsi, nullptr);
+      self->finish_get(get);
+      return 0;
+    default:
+      return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
 NetServer::~NetServer() {
+  for (auto& [raw, get] : gets_) get->done = nullptr;
   for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
   http_.clear();
   // Second phase: frees what the first lws_context_destroy() left, after the
@@ -278,6 +384,11 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
     case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_CLOSED:
       return self->ws_callback(wsi, reason, in, len);
+    case LWS_CALLBACK_WSI_DESTROY:
+      // Upgrades that never reached ESTABLISHED end here too.
+      self->pending_auth_.erase(wsi);
+      self->http_closed(wsi);
+      return 0;
     default:
       return lws_callback_http_dummy(wsi, reason, user, in, len);
   }
@@ -451,6 +562,10 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
       if (shutting_down_) return 1;
       if (copy_header(wsi, WSI_TOKEN_GET_URI) != options_.ws_path) return 1;
+      if (conns_.size() + pending_auth_.size() >= options_.max_connections) {
+        log_write(LogLevel::kWarn, "net", "refusing a bus connection: at [limits] max_connections");
+        return 1;
+      }
       pending_auth_[wsi] = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
       return 0;
     }

@@ -136,9 +136,10 @@ struct NetOptions {
   bool admin_enabled = true;
   std::string admin_host = "127.0.0.1";
   int admin_port = 0;
-  size_t max_message = 65536;     // bytes of one WebSocket message
-  size_t backpressure = 1 << 20;  // unsent bytes per connection
-  size_t max_body = 1 << 20;      // bytes of one HTTP request body
+  size_t max_message = 65536;       // bytes of one WebSocket message
+  size_t backpressure = 1 << 20;    // unsent bytes per connection
+  size_t max_body = 1 << 20;        // bytes of one HTTP request body
+  size_t max_connections = 100000;  // open WebSocket connections; more are refused at the upgrade
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };
@@ -152,6 +153,13 @@ struct NetCounters {
   uint64_t http_requests = 0;
   uint64_t closed_slow = 0;     // 4008
   uint64_t closed_too_big = 0;  // 1009
+};
+
+// The outcome of NetServer::http_get.
+struct HttpGetResult {
+  int status = 0;  // 0 when no response came
+  std::string body;
+  std::string error;  // why, when status is 0
 };
 
 class NetServer {
@@ -176,6 +184,13 @@ class NetServer {
   void shutdown(int grace_ms, std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
 
+  // Fetches http://<address>:<port><path> (plain HTTP/1.1 GET) on the loop.
+  // `address` must be numeric (resolve names off the loop first: lws would
+  // resolve them on it). The body is bounded by NetOptions::max_body. `done`
+  // runs on the loop once, unless the NetServer is destroyed first.
+  void http_get(const std::string& address, int port, const std::string& path, const std::string& host_header,
+                std::function<void(HttpGetResult)> done);
+
   // Calls `fn` for every open connection.
   void for_each_connection(const std::function<void(WsConnection*)>& fn);
 
@@ -193,6 +208,15 @@ class NetServer {
                     size_t len);
   int ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);
 
+  static int client_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                             size_t len);
+  struct ClientGet {
+    std::function<void(HttpGetResult)> done;
+    HttpGetResult result;
+    std::string host;
+  };
+  void finish_get(ClientGet* get);
+
   int on_http_request(Listener listener, struct lws* wsi, const char* uri);
   int write_http(struct lws* wsi);
   void http_closed(struct lws* wsi);
@@ -207,6 +231,9 @@ class NetServer {
   // lws keeps pointers to these for the lifetime of the vhosts.
   struct lws_protocols public_protocols_[2] = {};
   struct lws_protocols admin_protocols_[2] = {};
+  struct lws_protocols client_protocols_[2] = {};
+  struct lws_vhost* client_vhost_ = nullptr;
+  std::unordered_map<ClientGet*, std::unique_ptr<ClientGet>> gets_;
   NetHandler* handler_;
   struct lws_context* context_ = nullptr;  // cleared by lws (pcontext) when it is gone
   struct lws_vhost* public_vhost_ = nullptr;

@@ -14,6 +14,7 @@
 #include "bus/protocol.h"
 #include "net/server.h"
 #include "plugins/runtime.h"
+#include "space/relay_keys.h"
 #include "space/routes.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -69,6 +70,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   std::optional<Key> app_key;
   std::string app_issuer;
 
+  std::unique_ptr<space::RelayKeys> relay_keys;
   std::unique_ptr<bus::Bus> bus;
   std::unique_ptr<net::NetServer> net;
   std::unique_ptr<PluginRuntime> runtime;
@@ -97,6 +99,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     admin_api.reset();
     if (bus) bus->set_plugins(nullptr);
     net.reset();
+    relay_keys.reset();
     if (runtime) runtime->shutdown();
     runtime.reset();
     bus.reset();
@@ -123,28 +126,14 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       app_key = *k;
       verifier->trust(*k, app_issuer);
     }
-    load_cached_jwks();
+    space::RelayKeys::Options ro;
+    ro.issuer = a.relay_issuer;
+    ro.url = a.relay_jwks;
+    ro.cache_path =
+        config.space.data_dir.empty() ? std::string() : config.space.data_dir + "/relay-jwks.json";
+    relay_keys = std::make_unique<space::RelayKeys>(loop, verifier.get(), ro);
+    relay_keys->load_cache();
     return Status();
-  }
-
-  // The relay's key set as last fetched, kept in <data_dir>/relay-jwks.json.
-  void load_cached_jwks() {
-    if (config.auth.relay_issuer.empty()) return;
-    std::string path = config.space.data_dir + "/relay-jwks.json";
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return;
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-    std::fclose(f);
-    Result<KeySet> keys = KeySet::parse_jwks(text);
-    if (!keys.ok()) {
-      log_printf(LogLevel::kWarn, "space", "%s: %s", path.c_str(), keys.status().to_string().c_str());
-      return;
-    }
-    verifier->trust_set(*keys, config.auth.relay_issuer);
-    log_printf(LogLevel::kInfo, "space", "trusting %zu relay keys from %s", keys->size(), path.c_str());
   }
 
   Status start() {
@@ -161,6 +150,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bo.bad_frames = config.limits.bad_frames;
     bo.bad_frame_window_ms = config.limits.bad_frame_window * 1000;
     bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
+    bus->set_unknown_key_handler(
+        [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
 
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;
@@ -177,6 +168,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     no.admin_port = adm->port;
     no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
     no.backpressure = static_cast<size_t>(std::max<int64_t>(config.limits.backpressure, 1));
+    no.max_connections = static_cast<size_t>(std::max<int64_t>(config.limits.max_connections, 1));
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
     if (!ns.ok()) {
       bus->set_plugins(nullptr);
@@ -186,6 +178,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     }
     net = std::move(*ns);
     admin_api = std::make_unique<admin::AdminApi>(config.admin.token, this);
+    relay_keys->start(net.get());
     public_port = net->public_port();
     admin_port = net->admin_port();
     public_url = "http://" + url_host(pub->host) + ":" + std::to_string(public_port);
@@ -586,6 +579,18 @@ Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audien
                   : audience == Audience::kUser  ? EventTarget::kUser
                                                  : EventTarget::kEveryone;
   return impl_->bus->send_event(t, target_id, bus::make_widget_event(plugin, data_json));
+}
+
+void Space::call_plugin(std::string_view plugin, std::string_view user_id, std::string_view data_json,
+                        std::function<void(Status status, std::string data_json)> done) {
+  if (impl_->state != Impl::State::kRunning) {
+    done(Status::failed_precondition("the space is not running"), {});
+    return;
+  }
+  UserRef user;
+  user.id = std::string(user_id);
+  user.name = user.id;
+  impl_->bus->request_in_process(plugin, user, data_json, std::move(done));
 }
 
 Status Space::load_plugin(std::string_view name) {

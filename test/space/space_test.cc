@@ -1,0 +1,164 @@
+// The space over HTTP (contract section 3), spaced as a process, shutdown,
+// and the embedding example.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include "bus/ws_client.h"
+#include "net/http_client.h"
+#include "space/space_fixture.h"
+
+using namespace hut;
+using namespace hut::test;
+
+TEST_CASE("space: public HTTP routes") {
+  TempDir dir;
+  EmbeddedSpace es(test_config(dir));
+  REQUIRE_MESSAGE(es.ok(), es.start_status().to_string());
+  int port = es.port();
+
+  HttpResult page = http_get(port, "/");
+  CHECK(page.status == 200);
+  CHECK(page.header("content-type").find("text/html") == 0);
+  CHECK(page.body.find("<html") != std::string::npos);
+
+  HttpResult sdk = http_get(port, "/sdk/hutopia.js");
+  CHECK(sdk.status == 200);
+  CHECK(sdk.header("content-type").find("text/javascript") == 0);
+  CHECK_FALSE(sdk.body.empty());
+
+  HttpResult health = http_get(port, "/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.body == R"({"ok":true})");
+
+  HttpResult login = http_get(port, "/login");
+  CHECK(login.status == 302);
+  CHECK(login.header("location") ==
+        "http://127.0.0.1:9/login?space=test-space&return=http%3A%2F%2F127.0.0.1%3A" + std::to_string(port) +
+            "%2F");
+
+  HttpResult asset = http_get(port, "/plugins/counter/widget.js");
+  CHECK(asset.status == 200);
+  CHECK(asset.header("content-type").find("text/javascript") == 0);
+  CHECK(http_get(port, "/plugins/counter/nothing.js").status == 404);
+  CHECK(http_get(port, "/plugins/nope/widget.js").status == 404);
+
+  const char* attacks[] = {
+      "/plugins/counter/../../etc/passwd",
+      "/plugins/counter/..%2f..%2fetc%2fpasswd",
+      "/plugins/counter/%2e%2e/%2e%2e/etc/passwd",
+      "/plugins/counter/%252e%252e/%252e%252e/etc/passwd",
+      "/plugins/counter/..\\..\\etc\\passwd",
+      "/plugins/counter/%5c..%5c..%5cetc%5cpasswd",
+      "/plugins/counter//etc/passwd",
+      "/plugins/counter/%2fetc%2fpasswd",
+      "/plugins/../plugins/counter/widget.js/../../../etc/passwd",
+  };
+  for (const char* a : attacks) {
+    CAPTURE(a);
+    HttpResult r = http_get(port, a);
+    CHECK(r.status == 404);
+    CHECK(r.body.find("root:") == std::string::npos);
+  }
+  // libwebsockets refuses a NUL in the path while parsing: the connection is
+  // dropped before any route sees it.
+  HttpResult nul = http_get(port, "/plugins/counter/widget.js%00.png");
+  CHECK(nul.status != 200);
+  CHECK(nul.body.empty());
+
+  HttpResult api = http_get(port, "/api/counter/value");
+  CHECK(api.status == 200);
+  CHECK(api.body == R"({"value":0})");
+  CHECK(api.header("x-hutopia-plugin") == "counter");
+  CHECK(api.header("x-request-id").size() >= 16);
+  HttpResult own_id = http_get(port, "/api/counter/value", {{"X-Request-Id", "req-42"}});
+  CHECK(own_id.header("x-request-id") == "req-42");
+  HttpResult api405 = http_request(port, "POST", "/api/counter/value", {}, "{}");
+  CHECK(api405.status == 405);
+  CHECK(api405.header("x-hutopia-plugin") == "counter");
+  HttpResult unknown = http_get(port, "/api/nope/x");
+  CHECK(unknown.status == 404);
+  CHECK_FALSE(unknown.header("x-request-id").empty());
+}
+
+TEST_CASE("space: embedded stop gives clients 1001 and lets the loop end") {
+  TempDir dir;
+  EmbeddedSpace es(test_config(dir));
+  REQUIRE_MESSAGE(es.ok(), es.start_status().to_string());
+  WsClient::Options o;
+  o.port = es.port();
+  auto c = WsClient::connect(o);
+  REQUIRE(c != nullptr);
+  REQUIRE(c->hello(app_token("leaver")).data.find("welcome") != std::string::npos);
+  std::thread stopper([&] { es.stop(); });
+  CHECK(c->wait_close(5000) == 1001);
+  stopper.join();
+  CHECK(http_get(es.port(), "/healthz", {}).status == 0);
+}
+
+TEST_CASE("space: spaced serves, reports its ports and stops cleanly on SIGTERM") {
+  TempDir dir;
+  SpaceConfig cfg = test_config(dir);
+  SpacedProcess p(write_config_file(dir, cfg));
+  INFO(p.output());
+  REQUIRE(p.ok());
+  CHECK(http_get(p.port(), "/healthz").body == R"({"ok":true})");
+  CHECK(http_get(p.admin_port(), "/healthz").status == 200);
+  WsClient::Options o;
+  o.port = p.port();
+  o.authorization = "Bearer " + app_token("proc");
+  auto c = WsClient::connect(o);
+  REQUIRE(c != nullptr);
+  CHECK(c->recv().data.find("welcome") != std::string::npos);
+  CHECK(c->request(R"({"op":"widget","ref":1,"plugin":"echo","data":[1]})") ==
+        R"({"op":"ok","ref":1,"data":[1]})");
+  int status = -2;
+  std::thread killer([&] { status = p.signal_and_wait(SIGTERM); });
+  CHECK(c->wait_close(5000) == 1001);
+  killer.join();
+  CHECK(status == 0);
+}
+
+TEST_CASE("spaced: SIGINT, --help, --version and bad configurations") {
+  TempDir dir;
+  SpacedProcess p(write_config_file(dir, test_config(dir)));
+  REQUIRE(p.ok());
+  CHECK(p.signal_and_wait(SIGINT) == 0);
+
+  std::string bin = build_path("daemons/spaced/spaced");
+  RunResult help = run_process({bin, "--help"});
+  CHECK(help.status == 0);
+  CHECK(help.out.find("--config") != std::string::npos);
+  RunResult version = run_process({bin, "--version"});
+  CHECK(version.status == 0);
+  CHECK(version.out.find("spaced ") == 0);
+  CHECK(run_process({bin}).status != 0);
+
+  std::string bad = dir.file("bad.toml");
+  write_file(bad, "[space]\nid = \"x\"\nlisten = 8080\n");
+  RunResult r = run_process({bin, "--config", bad});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("bad.toml") != std::string::npos);
+  CHECK(r.err.find(":3") != std::string::npos);
+  CHECK(r.err.find("space.listen") != std::string::npos);
+
+  // A port in use: a clear message and a non-zero exit.
+  SpaceConfig cfg = test_config(dir);
+  SpacedProcess first(write_config_file(dir, cfg));
+  REQUIRE(first.ok());
+  cfg.space.listen = "127.0.0.1:" + std::to_string(first.port());
+  std::string taken = write_config_file(dir, cfg);
+  RunResult busy = run_process({bin, "--config", taken});
+  CHECK(busy.status != 0);
+  CHECK(busy.err.find("cannot listen") != std::string::npos);
+}
+
+TEST_CASE("space: the embedding example runs by itself") {
+  RunResult r = run_process({build_path("examples/embed/embed_example")});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("listening on http://127.0.0.1:") != std::string::npos);
+  CHECK(r.out.find(R"(builtin answered: {"greeting":"hello, ada","you_sent":{"n":1}})") != std::string::npos);
+  CHECK(r.out.find("minted a token for ada") != std::string::npos);
+  CHECK(r.out.find("space stopped") != std::string::npos);
+}
