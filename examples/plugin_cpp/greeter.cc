@@ -56,7 +56,7 @@ class Greeter : public hut::plugin::Plugin {
     ++count_;
     if (int rc = host().kv_put("count", std::to_string(count_)); rc != HUT_OK) return rc;
     Json answer(cJSON_CreateObject(), cJSON_Delete);
-    cJSON_AddStringToObject(answer.get(), "greeting", (greeting_ + ", " + req.user.name + "!").c_str());
+    cJSON_AddStringToObject(answer.get(), "greeting", (greeting_ + ", " + req.user->name + "!").c_str());
     cJSON_AddNumberToObject(answer.get(), "count", static_cast<double>(count_));
     return host().reply(req.request_id, print(answer));
   }

@@ -126,7 +126,8 @@ typedef enum hut_target {
 
 /* ---- The descriptor ---------------------------------------------------- */
 
-/* One custom element the plugin provides. */
+/* One custom element the plugin provides. Plugins give arrays of it, so its
+ * layout is fixed for ABI major 1 (a later minor would add a parallel array). */
 typedef struct hut_widget_desc {
   const char* tag;    /* custom element name, e.g. "hut-counter" (must contain '-') */
   const char* script; /* its ES module, a path among the plugin's assets
@@ -173,11 +174,12 @@ typedef struct hut_user {
 typedef struct hut_widget_request {
   uint64_t request_id; /* answer it with host->reply or host->reply_error */
   const char* session_id;
-  hut_user user;
+  const hut_user* user;  /* a pointer, so that hut_user can grow */
   const char* data_json; /* the op's `data` as JSON text; "null" when absent */
   size_t data_len;       /* strlen(data_json) */
 } hut_widget_request;
 
+/* One HTTP header. Passed in arrays, so its layout is fixed for ABI major 1. */
 typedef struct hut_header {
   const char* name; /* lower case in requests */
   const char* value;
@@ -201,7 +203,7 @@ typedef struct hut_http_request {
  * the hook returns. */
 typedef struct hut_post {
   const char* room;
-  hut_user from;
+  const hut_user* from;
   const char* text;
   const char* data_json; /* NULL when the post has no data */
   /* Set by a plugin that refuses the post (the hook returns HUT_EPERM); the

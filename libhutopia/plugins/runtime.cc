@@ -10,11 +10,12 @@
 // touch only the post queue under post_mu_ and the logger.
 #include "plugins/runtime.h"
 
+#include <cJSON.h>
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -53,7 +54,9 @@ namespace {
 
 constexpr size_t kMaxKeyLen = 1024;
 constexpr size_t kMaxValueLen = 16u << 20;
-constexpr size_t kMinHooksSize = sizeof(hut_hooks);  // ABI 1.0's struct
+// The size of ABI 1.0's hut_hooks, whose last field is on_post; it stays the
+// minimum when later minors add fields.
+constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -120,13 +123,20 @@ int http_status(int rc) {
   }
 }
 
-PluginHttpResponse json_error_response(int status, std::string_view code, std::string_view message) {
+PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  // Codes and messages here come from this file and hold no quotes.
-  r.body =
-      "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}}";
+  cJSON* body = cJSON_CreateObject();
+  cJSON* error = cJSON_AddObjectToObject(body, "error");
+  cJSON_AddStringToObject(error, "code", code.c_str());
+  cJSON_AddStringToObject(error, "message", message.c_str());
+  char* text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  if (text != nullptr) {
+    r.body = text;
+    cJSON_free(text);
+  }
   return r;
 }
 
@@ -178,6 +188,8 @@ class RuntimeImpl final : public PluginRuntime {
       async_ = nullptr;
       return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
     }
+    // Posts alone do not keep the loop running; the space's handles do.
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     return Status::ok_status();
   }
 
@@ -215,6 +227,16 @@ class RuntimeImpl final : public PluginRuntime {
   Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
   const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
   void session_closed(std::string_view session_id) override;
+  void member_joined(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_joined);
+  }
+  void member_left(std::string_view room, const UserRef& user) override {
+    room_event(room, user, &hut_hooks::on_member_left);
+  }
+  void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
+  void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  Status filter_post(std::string_view room, const UserRef& from, std::string* text,
+                     std::string* data_json) override;
 
   // ---- The host table's functions, called by plugins. ----
   static void host_log(hut_plugin* self, int level, const char* message);
@@ -297,6 +319,19 @@ class RuntimeImpl final : public PluginRuntime {
   Status start(Candidate c);
   void stop(Record& rec, std::string_view why);
   void drain_posts();
+
+  // The loaded instances in load order; hooks cannot load or unload plugins,
+  // but a copy keeps iteration safe whatever the space does in a callback.
+  std::vector<hut_plugin*> loaded_in_order() const {
+    std::vector<hut_plugin*> out;
+    out.reserve(order_.size());
+    for (const auto& name : order_) out.push_back(loaded(name));
+    return out;
+  }
+  using RoomHook = void (*)(hut_plugin*, void*, const char*, const hut_user*);
+  using UserHook = void (*)(hut_plugin*, void*, const hut_user*);
+  void room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook);
+  void user_event(const UserRef& user, UserHook hut_hooks::*hook);
 
   // Runs a hook and counts it in the plugin's stats.
   template <typename F>
@@ -530,8 +565,13 @@ void RuntimeImpl::load_all() {
         ready = false;
         if (waiting.count(r) == 0) {
           auto rit = records_.find(r);
-          blocked = rit == records_.end() ? "requires " + r + ", which is missing"
-                                          : "requires " + r + ", which failed to load";
+          if (rit == records_.end()) {
+            blocked = "requires " + r + ", which is missing";
+          } else if (rit->second.info.state == "failed") {
+            blocked = "requires " + r + ", which failed to load";
+          } else {
+            blocked = "requires " + r + ", which is not loaded";
+          }
           break;
         }
       }
@@ -759,9 +799,11 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   hut_widget_request req;
   req.request_id = request.request_id;
   req.session_id = request.session_id.c_str();
-  req.user.id = request.user.id.c_str();
-  req.user.name = request.user.name.c_str();
-  req.user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  hut_user user;
+  user.id = request.user.id.c_str();
+  user.name = request.user.name.c_str();
+  user.avatar = request.user.avatar.empty() ? nullptr : request.user.avatar.c_str();
+  req.user = &user;
   if (request.data_json.empty()) {
     req.data_json = "null";
     req.data_len = 4;
@@ -823,6 +865,69 @@ const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_
 
 void RuntimeImpl::session_closed(std::string_view session_id) {
   std::erase_if(pending_widgets_, [&](const auto& kv) { return kv.second.session == session_id; });
+}
+
+namespace {
+
+hut_user c_user(const UserRef& u) {
+  hut_user out;
+  out.id = u.id.c_str();
+  out.name = u.name.c_str();
+  out.avatar = u.avatar.empty() ? nullptr : u.avatar.c_str();
+  return out;
+}
+
+}  // namespace
+
+void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHook hut_hooks::*hook) {
+  std::string room_s(room);
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    RoomHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, room_s.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
+void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
+  hut_user u = c_user(user);
+  for (hut_plugin* inst : loaded_in_order()) {
+    UserHook fn = inst->hooks.*hook;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, &u);
+      return 0;
+    });
+  }
+}
+
+Status RuntimeImpl::filter_post(std::string_view room, const UserRef& from, std::string* text,
+                                std::string* data_json) {
+  std::string room_s(room);
+  hut_user u = c_user(from);
+  for (hut_plugin* inst : loaded_in_order()) {
+    if (inst->hooks.on_post == nullptr) continue;
+    const char* text_in = text->c_str();
+    const char* data_in = data_json->empty() ? nullptr : data_json->c_str();
+    hut_post post{room_s.c_str(), &u, text_in, data_in, nullptr};
+    int rc = measured(inst, [&] { return inst->hooks.on_post(inst, inst->hooks.user_data, &post); });
+    if (rc < 0) {
+      std::string why = post.refusal != nullptr && *post.refusal != '\0'
+                            ? std::string(post.refusal)
+                            : inst->name + " refused the post (" + error_text(rc) + ")";
+      return rc == HUT_EPERM ? Status::permission_denied(why) : Status::internal(why);
+    }
+    // Copied before either string changes: the plugin may point one field at
+    // the other's text.
+    std::string new_text = post.text != nullptr ? post.text : "";
+    std::string new_data = post.data_json != nullptr ? post.data_json : "";
+    if (post.text != text_in) *text = std::move(new_text);
+    if (post.data_json != data_in) *data_json = std::move(new_data);
+  }
+  return Status::ok_status();
 }
 
 void RuntimeImpl::drain_posts() {

@@ -167,6 +167,19 @@ class PluginRuntime {
   // Pending requests whose session went away: the runtime forgets them, and
   // later replies to them are dropped by the space.
   virtual void session_closed(std::string_view session_id) = 0;
+
+  // Room events, for the plugins' room hooks, called in load order by the
+  // rooms part of the space.
+  virtual void member_joined(std::string_view room, const UserRef& user) = 0;
+  virtual void member_left(std::string_view room, const UserRef& user) = 0;
+  virtual void user_online(const UserRef& user) = 0;
+  virtual void user_offline(const UserRef& user) = 0;
+  // A post about to be stored: every plugin with on_post sees it in load
+  // order and may rewrite `text` and `data_json` (empty: no data) in place.
+  // kPermissionDenied with the plugin's reason when one refuses it; the later
+  // plugins are then not asked.
+  virtual Status filter_post(std::string_view room, const UserRef& from, std::string* text,
+                             std::string* data_json) = 0;
 };
 
 }  // namespace hut

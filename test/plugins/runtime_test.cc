@@ -22,7 +22,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 TEST_CASE("plugins: refused plugins are named with their reasons and the others load in dependency order") {
   PluginFixture f;
   for (const char* name : {"bad_major", "newer_minor", "needs_missing", "cycle_a", "cycle_b", "on_cycle",
-                           "init_fails", "zz_base", "aa_user"})
+                           "init_fails", "after_fail", "zz_base", "aa_user"})
     f.add(name);
   f.add_first_party("echo");
   f.add_file(hut::test::build_path("plugins/echo.so"), "renamed");
@@ -40,6 +40,7 @@ TEST_CASE("plugins: refused plugins are named with their reasons and the others 
   CHECK(f.info("on_cycle").error == "requires cycle_a, which is in a dependency cycle");
   CHECK(f.info("init_fails").state == "failed");
   CHECK(f.info("init_fails").error == "init failed (invalid argument): the answer is not 42");
+  CHECK(f.info("after_fail").error == "requires init_fails, which failed to load");
   CHECK(contains(f.info("renamed").error, "names it \"echo\", not \"renamed\""));
   CHECK(contains(f.info("junk").error, "cannot open"));
 
@@ -517,4 +518,77 @@ TEST_CASE("plugins: a reload whose file is gone leaves the plugin failed with th
   f.add("reloadme_v2", "reloadme");
   CHECK(rt.load("reloadme").ok());
   CHECK(f.info("reloadme").version == "2");
+}
+
+TEST_CASE(
+    "plugins: the C++ layer gives timers, posts from threads and the store, and keeps exceptions inside") {
+  PluginFixture f;
+  f.add("cpp_probe");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("cpp_probe").ok());
+  const auto* timer = f.answer(f.widget("cpp_probe", R"("timer")"));
+  REQUIRE(timer != nullptr);
+  CHECK(timer->data == R"({"timer":true})");
+  const auto* posted = f.answer(f.widget("cpp_probe", R"("post")"));
+  REQUIRE(posted != nullptr);
+  CHECK(posted->data == R"({"posted":true})");
+  CHECK(posted->thread == std::this_thread::get_id());
+  CHECK(f.answer(f.widget("cpp_probe", R"("kv")"))->data == R"({"kv":true})");
+  const auto* thrown = f.answer(f.widget("cpp_probe", R"("throw")"));
+  REQUIRE(thrown != nullptr);
+  CHECK(thrown->code == "internal");
+  CHECK(rt.is_loaded("cpp_probe"));
+  // Unloading with a thread's post in flight: the request is answered
+  // "unavailable" once, and the posted callback never runs.
+  uint64_t last = f.widget("cpp_probe", R"("post")");
+  REQUIRE(rt.unload("cpp_probe").ok());
+  f.run_for(20);
+  CHECK(f.services.count_replies(last) == 1);
+  REQUIRE(f.services.reply_to(last) != nullptr);
+  CHECK(f.services.reply_to(last)->code == "unavailable");
+}
+
+TEST_CASE("plugins: room hooks see joins, leaves, presence, and may refuse or rewrite a post") {
+  PluginFixture f;
+  f.add("rooms_hooks");
+  f.add_first_party("echo");  // has none of these hooks
+  PluginRuntime& rt = f.start();
+  rt.load_all();
+  REQUIRE(rt.is_loaded("rooms_hooks"));
+  hut::UserRef ada{"u-ada", "Ada", ""};
+
+  rt.member_joined("lobby", ada);
+  rt.member_left("lobby", ada);
+  rt.user_online(ada);
+  rt.user_offline(ada);
+  REQUIRE(f.services.events.size() == 4);
+  CHECK(f.services.events[0].target == EventTarget::kRoom);
+  CHECK(f.services.events[0].target_id == "lobby");
+  CHECK(f.services.events[0].data == R"({"joined":"u-ada"})");
+  CHECK(f.services.events[1].data == R"({"left":"u-ada"})");
+  CHECK(f.services.events[2].target == EventTarget::kUser);
+  CHECK(f.services.events[2].target_id == "u-ada");
+  CHECK(f.services.events[2].data == R"({"online":true})");
+  CHECK(f.services.events[3].data == R"({"online":false})");
+
+  std::string text = "hello there";
+  std::string data = R"({"keep":1})";
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "hello there");
+  CHECK(data == R"({"keep":1})");
+
+  text = "please shout this";
+  data.clear();
+  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(text == "PLEASE SHOUT THIS");
+  CHECK(data == R"({"shouted":true})");
+
+  text = "a forbidden word";
+  Status st = rt.filter_post("lobby", ada, &text, &data);
+  CHECK(st.code() == Status::Code::kPermissionDenied);
+  CHECK(st.message() == "no forbidden words here");
+  CHECK(text == "a forbidden word");
+
+  CHECK(f.stats("rooms_hooks").calls == 7);
+  CHECK(f.stats("echo").calls == 0);
 }

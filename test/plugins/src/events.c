@@ -24,14 +24,14 @@ static int on_widget(hut_plugin* self, void* user_data, const hut_widget_request
   (void)user_data;
   const char* d = req->data_json;
   if (strcmp(d, "\"notify\"") == 0) {
-    int ok = host->notify(self, req->user.id, "Title", "Body", "https://example.test/x") == HUT_OK &&
-             host->notify(self, req->user.id, "Bare", NULL, NULL) == HUT_OK &&
+    int ok = host->notify(self, req->user->id, "Title", "Body", "https://example.test/x") == HUT_OK &&
+             host->notify(self, req->user->id, "Bare", NULL, NULL) == HUT_OK &&
              host->notify(self, NULL, "No user", NULL, NULL) == HUT_EINVAL;
     return done(self, req->request_id, ok);
   }
   if (strcmp(d, "\"targets\"") == 0) {
     int ok = host->send_widget_event(self, HUT_TARGET_SESSION, req->session_id, "1", 1) == HUT_OK &&
-             host->send_widget_event(self, HUT_TARGET_USER, req->user.id, "2", 1) == HUT_OK &&
+             host->send_widget_event(self, HUT_TARGET_USER, req->user->id, "2", 1) == HUT_OK &&
              host->send_widget_event(self, HUT_TARGET_ROOM, "lobby", "3", 1) == HUT_OK &&
              host->send_widget_event(self, HUT_TARGET_EVERYONE, NULL, "4", 1) == HUT_OK &&
              host->send_widget_event(self, (hut_target)99, "x", "5", 1) == HUT_EINVAL &&
