@@ -11,7 +11,7 @@ packages=(
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcjson-dev
   libtomlplusplus-dev doctest-dev libssl-dev libsqlite3-dev libargon2-dev
   # tests: interop peers and clients nobody here wrote
-  python3 python3-jwt python3-cryptography python3-websockets curl
+  python3 python3-jwt python3-cryptography python3-websockets curl chromium
 )
 
 missing=()

@@ -21,7 +21,7 @@ namespace {
 const hut_host* g_host = nullptr;
 
 int greeter_on_widget(hut_plugin* self, void*, const hut_widget_request* req) {
-  std::string out = std::string(R"({"greeting":"hello, )") + req->user.name + R"(","you_sent":)" +
+  std::string out = std::string(R"({"greeting":"hello, )") + req->user->name + R"(","you_sent":)" +
                     std::string(req->data_json, req->data_len) + "}";
   return g_host->reply(self, req->request_id, out.data(), out.size());
 }

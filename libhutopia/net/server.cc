@@ -14,6 +14,7 @@ constexpr size_t kBufferSize = 65536;
 constexpr int kCloseWriteTimeoutS = 5;
 // The close opcode; lws_write() takes it though the enum leaves it out.
 constexpr int kWriteClose = 4;
+constexpr int kCloseAckTimeoutS = 3;
 
 uint64_t now_ms(uv_loop_t* loop) {
   uv_update_time(loop);
@@ -383,6 +384,7 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       return self->ws_callback(wsi, reason, in, len);
     case LWS_CALLBACK_WSI_DESTROY:
       // Upgrades that never reached ESTABLISHED end here too.
@@ -587,9 +589,7 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       conns_[wsi] = std::move(conn);
       counters_.connections_total++;
       handler_->on_ws_open(raw);
-      // lws sends no close frame for a -1 from here: close from WRITEABLE.
-      if (raw->close_code_ != 0) lws_callback_on_writable(wsi);
-      return 0;
+      return finish_close_if_due(raw);
     }
     case LWS_CALLBACK_RECEIVE: {
       auto it = conns_.find(wsi);
@@ -606,8 +606,13 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       if (it == conns_.end()) return 0;
       WsConnection* conn = it->second.get();
       if (conn->close_code_ == 0) handler_->on_ws_timer(conn);
-      if (conn->close_code_ != 0) lws_callback_on_writable(wsi);
-      return 0;
+      return finish_close_if_due(conn);
+    }
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
+      // After our own close frame, the peer's is the answer: close now
+      // without echoing. Otherwise lws echoes the peer's close.
+      auto it = conns_.find(wsi);
+      return it != conns_.end() && it->second->close_sent_ ? 1 : 0;
     }
     case LWS_CALLBACK_CLOSED: {
       pending_auth_.erase(wsi);
@@ -669,29 +674,36 @@ int NetServer::on_ws_writeable(WsConnection* conn) {
     counters_.frames_out++;
     counters_.bytes_out += frame->size();
   }
-  if (conn->close_code_ != 0) {
-    // lws 4.1 drops the connection without a close frame when WRITEABLE
-    // returns -1, even after lws_close_reason(): write the frame here.
-    std::vector<unsigned char> buf(LWS_PRE + 2 + conn->close_reason_.size());
-    unsigned char* p = buf.data() + LWS_PRE;
-    p[0] = static_cast<unsigned char>((conn->close_code_ >> 8) & 0xff);
-    p[1] = static_cast<unsigned char>(conn->close_code_ & 0xff);
-    std::memcpy(p + 2, conn->close_reason_.data(), conn->close_reason_.size());
-    lws_write(conn->wsi_, p, buf.size() - LWS_PRE, static_cast<enum lws_write_protocol>(kWriteClose));
-    return -1;
-  }
+  if (conn->close_code_ != 0 && !conn->close_sent_) return send_close_frame(conn);
+  return 0;
+}
+
+// lws 4.1 drops the connection without a close frame when WRITEABLE returns
+// -1 (even after lws_close_reason()), and closing the socket while the peer's
+// data is unread resets the connection, which can destroy the close frame
+// before the peer reads it. So the space writes the close frame itself, then
+// reads (and ignores) what the peer still sends until the peer's own close
+// frame or end of stream, for at most kCloseAckTimeoutS.
+int NetServer::send_close_frame(WsConnection* conn) {
+  std::vector<unsigned char> buf(LWS_PRE + 2 + conn->close_reason_.size());
+  unsigned char* p = buf.data() + LWS_PRE;
+  p[0] = static_cast<unsigned char>((conn->close_code_ >> 8) & 0xff);
+  p[1] = static_cast<unsigned char>(conn->close_code_ & 0xff);
+  std::memcpy(p + 2, conn->close_reason_.data(), conn->close_reason_.size());
+  conn->close_sent_ = true;
+  int n = lws_write(conn->wsi_, p, buf.size() - LWS_PRE, static_cast<enum lws_write_protocol>(kWriteClose));
+  if (n < 0) return -1;
+  lws_set_timeout(conn->wsi_, PENDING_TIMEOUT_CLOSE_ACK, kCloseAckTimeoutS);
   return 0;
 }
 
 int NetServer::finish_close_if_due(WsConnection* conn) {
-  if (conn->close_code_ == 0 || conn->wsi_ == nullptr) return 0;
-  if (!conn->queue_.empty()) {
+  if (conn->close_code_ == 0 || conn->close_sent_ || conn->wsi_ == nullptr) return 0;
+  if (!conn->queue_.empty() || lws_send_pipe_choked(conn->wsi_)) {
     lws_callback_on_writable(conn->wsi_);
     return 0;
   }
-  lws_close_reason(conn->wsi_, static_cast<enum lws_close_status>(conn->close_code_),
-                   reinterpret_cast<unsigned char*>(conn->close_reason_.data()), conn->close_reason_.size());
-  return -1;
+  return send_close_frame(conn);
 }
 
 void NetServer::shutdown(int grace_ms, std::function<void()> done) {

@@ -115,6 +115,7 @@ class WsConnection {
   std::string message_;
   bool in_message_ = false;
   int close_code_ = 0;
+  bool close_sent_ = false;
   std::string close_reason_;
 };
 
@@ -222,8 +223,10 @@ class NetServer {
   void http_closed(struct lws* wsi);
   int on_ws_receive(WsConnection* conn, const char* in, size_t len);
   int on_ws_writeable(WsConnection* conn);
-  // Writes the close frame when the queue is empty; returns -1 then.
+  // Writes the close frame once a close was asked for and the queue is
+  // empty; otherwise waits for WRITEABLE. Returns -1 when the write failed.
   int finish_close_if_due(WsConnection* conn);
+  int send_close_frame(WsConnection* conn);
   void shutdown_tick();
 
   uv_loop_t* loop_;

@@ -26,10 +26,10 @@ void ReplayCache::expire(int64_t now_s) {
 
 Status ReplayCache::use(std::string_view iss, std::string_view jti, int64_t exp_s, int64_t now_s) {
   expire(now_s);
-  std::string key;
-  key.reserve(iss.size() + 1 + jti.size());
+  // The length of iss first, so that no two (iss, jti) pairs share a key.
+  std::string key = std::to_string(iss.size());
+  key += ':';
   key.append(iss);
-  key += '\0';
   key.append(jti);
   if (entries_.count(key) != 0) return Status::already_exists("token already used");
   if (entries_.size() >= capacity_)

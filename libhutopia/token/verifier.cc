@@ -57,20 +57,33 @@ Status get_optional_string(const cJSON* claims, const char* name, std::string* o
   return Status::ok_status();
 }
 
-// `aud` is a string or an array of strings; true when it names `audience`.
-Status check_audience(const cJSON* claims, const std::string& audience) {
-  const cJSON* aud = cJSON_GetObjectItemCaseSensitive(claims, "aud");
+// `aud` is a string or an array of strings.
+Status check_audience_type(const cJSON* aud) {
   if (aud == nullptr) return refuse("missing claim aud");
-  if (cJSON_IsString(aud)) {
-    return audience == aud->valuestring ? Status::ok_status() : refuse("wrong audience");
+  bool ok = cJSON_IsString(aud) || cJSON_IsArray(aud);
+  for (const cJSON* item = cJSON_IsArray(aud) ? aud->child : nullptr; item != nullptr; item = item->next) {
+    ok = ok && cJSON_IsString(item);
   }
-  if (!cJSON_IsArray(aud)) return refuse("claim aud is not a string or an array of strings");
-  bool found = false;
+  return ok ? Status::ok_status() : refuse("claim aud is not a string or an array of strings");
+}
+
+// Whether a well-typed `aud` names `audience`.
+bool names_audience(const cJSON* aud, const std::string& audience) {
+  if (cJSON_IsString(aud)) return audience == aud->valuestring;
   for (const cJSON* item = aud->child; item != nullptr; item = item->next) {
-    if (!cJSON_IsString(item)) return refuse("claim aud is not a string or an array of strings");
-    if (audience == item->valuestring) found = true;
+    if (audience == item->valuestring) return true;
   }
-  return found ? Status::ok_status() : refuse("wrong audience");
+  return false;
+}
+
+// Text from an unverified header, made safe to put in a reason that may be
+// logged or shown: at most 64 bytes, printable ASCII only.
+std::string printable(std::string_view text) {
+  std::string out(text.substr(0, 64));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
 }
 
 bool is_http_url(const std::string& url) {
@@ -106,8 +119,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   const Jws& jws = *parsed;
 
   if (jws.alg == "none") return refuse("unsigned token (alg none)");
-  if (jws.alg != "EdDSA" && jws.alg != "HS256")
-    return refuse("unsupported algorithm " + jws.alg.substr(0, 16));
+  if (jws.alg != "EdDSA" && jws.alg != "HS256") return refuse("unsupported algorithm " + printable(jws.alg));
 
   // The key the header names, by kid; a token without kid goes to the key
   // trusted without one.
@@ -119,13 +131,14 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
     }
   }
   if (trusted == nullptr) {
-    if (jws.has_kid && !jws.kid.empty()) return Status::not_found("unknown key id " + jws.kid.substr(0, 64));
+    if (jws.has_kid && !jws.kid.empty()) return Status::not_found("unknown key id " + printable(jws.kid));
     return refuse("no key for a token without kid");
   }
 
   // The algorithm is the key's, never the header's choice.
-  if (jws.alg != jws_alg_name(trusted->key.alg()))
+  if (jws.alg != jws_alg_name(trusted->key.alg())) {
     return refuse("algorithm " + jws.alg + " not allowed for this key");
+  }
   if (!trusted->key.verify(jws.signing_input, jws.signature)) return refuse("bad signature");
 
   // Only now is anything in the payload believed.
@@ -135,7 +148,8 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   Claims claims;
   HUT_RETURN_IF_ERROR(get_string_claim(obj, "iss", &claims.iss));
   HUT_RETURN_IF_ERROR(get_string_claim(obj, "sub", &claims.sub));
-  if (cJSON_GetObjectItemCaseSensitive(obj, "aud") == nullptr) return refuse("missing claim aud");
+  const cJSON* aud = cJSON_GetObjectItemCaseSensitive(obj, "aud");
+  HUT_RETURN_IF_ERROR(check_audience_type(aud));
   const cJSON* iat = cJSON_GetObjectItemCaseSensitive(obj, "iat");
   if (iat == nullptr) return refuse("missing claim iat");
   HUT_RETURN_IF_ERROR(get_time_claim(iat, "iat", false, &claims.iat));
@@ -155,7 +169,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, int64_t now_s) cons
   if (!claims.avatar.empty() && !is_http_url(claims.avatar)) claims.avatar.clear();
 
   if (claims.iss != trusted->issuer) return refuse("wrong issuer");
-  HUT_RETURN_IF_ERROR(check_audience(obj, options_.audience));
+  if (!names_audience(aud, options_.audience)) return refuse("wrong audience");
   claims.aud = options_.audience;
 
   const int64_t leeway = options_.leeway_s;

@@ -4,6 +4,10 @@
 
 #include <signal.h>
 
+#include <chrono>
+#include <cstring>
+#include <thread>
+
 #include "bus/ws_client.h"
 #include "net/http_client.h"
 #include "space/space_fixture.h"
@@ -161,4 +165,90 @@ TEST_CASE("space: the embedding example runs by itself") {
   CHECK(r.out.find(R"(builtin answered: {"greeting":"hello, ada","you_sent":{"n":1}})") != std::string::npos);
   CHECK(r.out.find("minted a token for ada") != std::string::npos);
   CHECK(r.out.find("space stopped") != std::string::npos);
+}
+
+namespace {
+
+// A plugin compiled into the test that answers HTTP and widget requests
+// later, from a timer, as a plugin waiting on its own work would.
+const hut_host* g_later_host = nullptr;
+
+struct LaterReply {
+  uint64_t id;
+  bool http;
+};
+
+void later_fire(hut_plugin* self, void* arg) {
+  auto* r = static_cast<LaterReply*>(arg);
+  if (r->http) {
+    static const hut_header headers[] = {{"content-type", "text/plain"}, {"x-later", "yes"}};
+    g_later_host->http_respond(self, r->id, 202, headers, 2, "later", 5);
+  } else {
+    g_later_host->reply(self, r->id, "\"later\"", 7);
+  }
+  delete r;
+}
+
+int later_on_http(hut_plugin* self, void*, const hut_http_request* req) {
+  return g_later_host->timer_start(self, 50, 0, later_fire, new LaterReply{req->request_id, true}, nullptr);
+}
+
+int later_on_widget(hut_plugin* self, void*, const hut_widget_request* req) {
+  return g_later_host->timer_start(self, 50, 0, later_fire, new LaterReply{req->request_id, false}, nullptr);
+}
+
+int later_init(const hut_host* host, hut_plugin* self, const char*, char*, size_t) {
+  g_later_host = host;
+  hut_hooks hooks;
+  std::memset(&hooks, 0, sizeof hooks);
+  hooks.on_http = later_on_http;
+  hooks.on_widget = later_on_widget;
+  return host->register_hooks(self, &hooks, sizeof hooks);
+}
+
+const hut_plugin_descriptor kLater = {HUT_PLUGIN_ABI_MAJOR,
+                                      HUT_PLUGIN_ABI_MINOR,
+                                      "later",
+                                      "1.0.0",
+                                      nullptr,
+                                      nullptr,
+                                      0,
+                                      0,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr};
+
+}  // namespace
+
+TEST_CASE("space: a compiled-in plugin answers HTTP and widget requests later") {
+  TempDir dir;
+  EmbeddedSpace es(test_config(dir));
+  REQUIRE_MESSAGE(es.ok(), es.start_status().to_string());
+  Status st = es.call([&] { return es.space().register_plugin(&kLater, later_init, nullptr); });
+  REQUIRE_MESSAGE(st.ok(), st.to_string());
+
+  HttpResult r = http_request(es.port(), "POST", "/api/later/some/path?x=1", {{"X-Request-Id", "abc"}}, "{}");
+  CHECK(r.status == 202);
+  CHECK(r.body == "later");
+  CHECK(r.header("content-type") == "text/plain");
+  CHECK(r.header("x-later") == "yes");
+  CHECK(r.header("x-hutopia-plugin") == "later");
+  CHECK(r.header("x-request-id") == "abc");
+
+  WsClient::Options o;
+  o.port = es.port();
+  auto c = WsClient::connect(o);
+  REQUIRE(c != nullptr);
+  REQUIRE(c->hello(app_token("l")).data.find("welcome") != std::string::npos);
+  c->send_text(R"({"op":"widget","ref":1,"plugin":"later","data":{}})");
+  c->send_text(R"({"op":"ping","ref":2})");
+  // The ping overtakes the widget answer that comes from a timer.
+  CHECK(c->recv().data == R"({"op":"ok","ref":2})");
+  CHECK(c->recv().data == R"({"op":"ok","ref":1,"data":"later"})");
+  // A client that leaves before its answer: the answer is dropped, the space goes on.
+  HttpResult gone = http_request(es.port(), "GET", "/api/later/x", {}, "", 10);
+  CHECK(gone.status == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(http_get(es.port(), "/healthz").status == 200);
 }

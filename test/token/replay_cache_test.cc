@@ -18,6 +18,9 @@ TEST_CASE("replay cache: accept once, refuse again") {
   // The same jti from another issuer is another token.
   CHECK(cache.use("app", "j1", kNow + 60, kNow).ok());
   CHECK(cache.size() == 2);
+  // Issuer and jti are kept apart: ("ab", "c") is not ("a", "bc").
+  CHECK(cache.use("ab", "c", kNow + 60, kNow).ok());
+  CHECK(cache.use("a", "bc", kNow + 60, kNow).ok());
 }
 
 TEST_CASE("replay cache: forgets a token after exp plus the leeway, not before") {

@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <hutopia/token.h>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "token/token_helpers.h"
 
@@ -286,6 +289,11 @@ TEST_CASE("refused: unknown kid is kNotFound") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == Status::Code::kNotFound);
   CHECK(r.status().message() == "unknown key id relay-2");
+  // A kid is shown only as printable ASCII.
+  Key odd = Key::generate_ed25519("a\nb\x01").value();
+  Result<Claims> odd_r = f.check(sign_token(odd, good_claims()).value());
+  CHECK(odd_r.status().code() == Status::Code::kNotFound);
+  CHECK(odd_r.status().message() == "unknown key id a?b?");
 }
 
 TEST_CASE("refused: no kid and no key trusted without one") {
@@ -353,6 +361,30 @@ TEST_CASE("key rotation: two kids in a set, then the old one retired") {
   CHECK(retired.status().code() == Status::Code::kNotFound);
   // The secret trusted for the same issuer survives a key set refresh.
   CHECK(v.verify(sign_token(app, good_claims()).value(), kNow).ok());
+}
+
+TEST_CASE("one verifier and its keys serve several threads at once") {
+  Fixture f;
+  Claims app_claims = good_claims();
+  app_claims.iss = kApp;
+  const std::string relay_token = sign_token(f.relay, good_claims()).value();
+  const std::string app_token = sign_token(f.app, app_claims).value();
+  std::atomic<int> good{0};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        const std::string& token = (t + i) % 2 == 0 ? relay_token : app_token;
+        (f.check(token).ok() ? good : bad)++;
+        // Signing with the shared HS256 key at the same time.
+        (f.app.verify("x", f.app.sign("x").value()) ? good : bad)++;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  CHECK(good == 800);
+  CHECK(bad == 0);
 }
 
 }  // namespace
