@@ -486,6 +486,15 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
                  R"({"error":{"code":"too_large","message":"request body over the limit"}})"});
     return 0;
   }
+  if (!copy_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING).empty()) {
+    // lws 4.1 does not complete chunked request bodies: ask for a length.
+    ex->close_after_ = true;
+    ex->respond({411,
+                 "application/json",
+                 {},
+                 R"({"error":{"code":"bad_request","message":"send the body with a Content-Length"}})"});
+    return 0;
+  }
   if (content_length > 0 && m != LWSHUMETH_GET && m != LWSHUMETH_HEAD) {
     ex->body_expected_ = content_length;
     ex->body.reserve(content_length);

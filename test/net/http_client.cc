@@ -35,8 +35,12 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                     "\r\nConnection: close\r\n";
-  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+  bool has_encoding = false;
+  for (const auto& [k, v] : headers) {
+    req += k + ": " + v + "\r\n";
+    if (k == "Transfer-Encoding") has_encoding = true;
+  }
+  if (!has_encoding && (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH"))
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   size_t off = 0;

@@ -170,6 +170,10 @@ TEST_CASE("net: HTTP request bodies are bounded; keep-alive and unknown routes")
                                 {{"Authorization", std::string("Bearer ") + kAdminToken}},
                                 std::string(2 * 1024 * 1024, ' '));
   CHECK(big.status == 413);
+  HttpResult chunked = http_request(
+      es.admin_port(), "POST", "/api/v1/tokens",
+      {{"Authorization", std::string("Bearer ") + kAdminToken}, {"Transfer-Encoding", "chunked"}}, "");
+  CHECK(chunked.status == 411);
   HttpResult nf = http_get(es.port(), "/no/such/thing");
   CHECK(nf.status == 404);
   CHECK(nf.body.find(R"("code":"not_found")") != std::string::npos);
