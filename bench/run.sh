@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Runs the whole comparison in one go: builds a release, then measures spaced
+# (with the echo plugin), raw-lws-echo and the Node ws echo server with
+# hut-bench, one fresh server per measurement, the server pinned to CPU 0 and
+# hut-bench to CPU 1, and prints a Markdown table with the ratios.
+#
+#   bench/run.sh
+#
+# Environment (all optional):
+#   HUT_BENCH_BUILD    build folder (default build/release)
+#   HUT_BENCH_REPEAT   echo and storm runs per server, medians reported (default 5)
+#   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
+#   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
+#   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
+#   HUT_BENCH_NICE     a nice value for the server and hut-bench (e.g. -10, as
+#                      root) so that other work on a shared machine takes less
+#                      CPU from them; default: not changed
+#
+# Loopback only; every server and client is bounded in time and stopped here.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+build=${HUT_BENCH_BUILD:-build/release}
+repeat=${HUT_BENCH_REPEAT:-5}
+seconds=${HUT_BENCH_SECONDS:-5}
+many=${HUT_BENCH_IDLE:-10000}
+only=${HUT_BENCH_ONLY:-"spaced raw node"}
+conns=100
+payload=64
+
+say() { echo "run.sh: $*" >&2; }
+
+# --- build ------------------------------------------------------------------
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" --wrap-mode=nodownload -Dbuildtype=release -Dtests=false >/dev/null
+fi
+# Only what is measured: faster, and independent of unrelated targets.
+meson compile -C "$build" -j 2 bench/hut-bench bench/raw-lws-echo >/dev/null
+if [[ " $only " == *" spaced "* ]]; then
+  meson compile -C "$build" -j 2 daemons/spaced/spaced plugins/echo >/dev/null ||
+    say "spaced or the echo plugin did not build"
+fi
+bench_bin=$build/bench/hut-bench
+raw_bin=$build/bench/raw-lws-echo
+spaced_bin=$build/daemons/spaced/spaced
+echo_plugin=$build/plugins/echo.so
+[ -x "$bench_bin" ] || { say "no $bench_bin: hut-bench was not built"; exit 1; }
+
+have_node=0
+if [[ " $only " == *" node "* ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+  if [ ! -d bench/node_ws/node_modules/ws ]; then
+    (cd bench/node_ws && npm ci --no-audit --no-fund >/dev/null 2>&1) || say "npm ci failed: no Node ws figures"
+  fi
+  [ -d bench/node_ws/node_modules/ws ] && have_node=1
+fi
+have_spaced=0
+if [[ " $only " == *" spaced "* ]]; then
+  if [ -x "$spaced_bin" ] && [ -f "$echo_plugin" ]; then have_spaced=1; else
+    say "spaced or the echo plugin is not built: no spaced figures"
+  fi
+fi
+
+# Every connection is a file descriptor, on both sides.
+ulimit -n "$(ulimit -Hn)"
+cpus=$(nproc)
+if [ "$cpus" -ge 2 ]; then pin_server=(taskset -c 0); pin_client=(taskset -c 1); else
+  pin_server=(); pin_client=(); say "one CPU only: no pinning"
+fi
+if [ -n "${HUT_BENCH_NICE:-}" ]; then
+  pin_server=(nice -n "$HUT_BENCH_NICE" "${pin_server[@]}")
+  pin_client=(nice -n "$HUT_BENCH_NICE" "${pin_client[@]}")
+fi
+
+work=$(mktemp -d /tmp/hut-bench.XXXXXX)
+server_pid=
+server_port=
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  kill -TERM "$server_pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+cleanup() { stop_server; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The app secret spaced is given (in its environment, not the file) and
+# hut-bench signs with.
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+issuer=hut-bench
+space_id=bench
+
+# spaced prints a `listening on` line for each listener: the admin listener
+# gets a port chosen here so that the other line is the bus's. It is below the
+# ephemeral range, where the client's own sockets could take it.
+admin_port=$(/usr/bin/python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, low), 200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+')
+write_spaced_config() {
+  local dir=$work/spaced-$1
+  rm -rf "$dir"
+  mkdir -p "$dir/plugins" "$dir/data"
+  cp "$echo_plugin" "$dir/plugins/"
+  cat >"$dir/spaced.toml" <<EOF
+[space]
+id = "$space_id"
+name = "Benchmark space"
+listen = "127.0.0.1:0"
+data_dir = "$dir/data"
+plugins_dir = "$dir/plugins"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
+
+[auth]
+app_issuer = "$issuer"
+
+[store]
+url = "sqlite://$dir/data/space.db"
+EOF
+  echo "$dir/spaced.toml"
+}
+
+# start_server NAME: starts a fresh server on CPU 0 and sets server_pid and
+# server_port from its first `listening on` line.
+start_server() {
+  local name=$1 log=$work/$1.log
+  : >"$log"
+  case $name in
+    spaced) HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_ADMIN_TOKEN=$secret \
+              "${pin_server[@]}" "$spaced_bin" --config "$(write_spaced_config "$RANDOM")" >"$log" 2>&1 & ;;
+    raw) "${pin_server[@]}" "$raw_bin" 0 >"$log" 2>&1 & ;;
+    node) "${pin_server[@]}" node bench/node_ws/echo.js 0 >"$log" 2>&1 & ;;
+  esac
+  server_pid=$!
+  server_port=
+  for _ in $(seq 200); do
+    server_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | grep -vx "$admin_port" | head -n 1 || true)
+    [ -n "$server_port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$server_port" ]; then
+    say "$name did not start:"; cat "$log" >&2; stop_server; return 1
+  fi
+  sleep 0.3  # let it settle before its RSS is read
+}
+
+# bench NAME MODE ARGS...: one hut-bench run against a fresh NAME server; sets
+# `line` to its result line. No subshell, so that cleanup always knows the server.
+line=
+bench() {
+  local name=$1 mode=$2; shift 2
+  local auth=(--raw) out=$work/bench.out
+  [ "$name" = spaced ] && auth=(--secret "$secret" --issuer "$issuer" --audience "$space_id")
+  line="result failed=start"
+  start_server "$name" || return 0
+  timeout 900 "${pin_client[@]}" "$bench_bin" "$mode" --port "$server_port" --server-pid "$server_pid" \
+    "${auth[@]}" "$@" >"$out" 2>&1 || true
+  if ! kill -0 "$server_pid" 2>/dev/null; then say "$name exited during the run:"; tail -n 20 "$work/$name.log" >&2; fi
+  stop_server
+  line=$(grep '^result ' "$out" | tail -n 1 || true)
+  if [ -z "$line" ]; then say "$name $mode gave no result:"; cat "$out" >&2; line="result failed=noresult"; fi
+  if ! grep -q ' errors=0$' <<<"$line"; then
+    say "$name $mode had errors:"; sed -n '/^problems:/,$p' "$out" >&2
+  fi
+}
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print ""}'; }
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+targets=()
+[ $have_spaced = 1 ] && targets+=(spaced)
+[[ " $only " == *" raw "* ]] && targets+=(raw)
+[ $have_node = 1 ] && targets+=(node)
+
+declare -A rate p50 p99 cpu ccpu per_cpu idle_kib storm_s storm_cpu_us storm_errors echo_errors
+for t in "${targets[@]}"; do echo_errors[$t]=0; done
+for round in $(seq "$repeat"); do
+  for t in "${targets[@]}"; do
+    say "echo $t, round $round of $repeat"
+    bench "$t" echo -c "$conns" -p "$payload" -w 1 -d "$seconds"
+    echo "$t $line" >>"$work/echo.txt"
+    [ "$(field "$line" errors)" = 0 ] || echo_errors[$t]=$((${echo_errors[$t]} + 1))
+  done
+done
+for t in "${targets[@]}"; do
+  rate[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | sed -n 's/.* rate=\([^ ]*\).*/\1/p' | median)
+  # The latency figures of the run with the median rate.
+  med_line=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | grep " rate=${rate[$t]} " | head -n 1)
+  p50[$t]=$(field "$med_line" p50_us)
+  p99[$t]=$(field "$med_line" p99_us)
+  cpu[$t]=$(field "$med_line" server_cpu_pct)
+  ccpu[$t]=$(field "$med_line" client_cpu_pct)
+  # Replies per second of server CPU time: less sensitive than the rate to
+  # other work on the machine taking CPU from the server.
+  per_cpu[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" |
+    sed -n 's/.* rate=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2/p' |
+    awk '$2 > 0 { printf "%.0f\n", $1 * 100 / $2 }' | median)
+done
+for t in "${targets[@]}"; do
+  say "idle $t, $many connections"
+  bench "$t" idle -c "$many" --hold 2
+  echo "$t $line" >>"$work/idle.txt"
+  idle_kib[$t]=$(field "$line" kib_per_conn)
+  [ "$(field "$line" errors)" = 0 ] || idle_kib[$t]="${idle_kib[$t]} (errors)"
+done
+for t in "${targets[@]}"; do storm_errors[$t]=0; done
+for round in $(seq "$repeat"); do
+  for t in "${targets[@]}"; do
+    say "storm $t, $many connections, round $round of $repeat"
+    bench "$t" storm -c "$many" --concurrency 512
+    echo "$t $line" >>"$work/storm.txt"
+    [ "$(field "$line" errors)" = 0 ] || storm_errors[$t]=$((${storm_errors[$t]} + 1))
+  done
+done
+for t in "${targets[@]}"; do
+  storm_s[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" | sed -n 's/.* seconds=\([^ ]*\) .*/\1/p' | median)
+  # Server CPU time per connection, from each run's CPU share and duration.
+  storm_cpu_us[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" |
+    sed -n 's/.* connections=\([^ ]*\) .* seconds=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2 \3/p' |
+    awk '$3 > 0 { printf "%.0f\n", $3 / 100 * $2 * 1e6 / $1 }' | median)
+done
+
+ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"; }
+col() { local -n arr=$1; echo "${arr[$2]:-missing}"; }
+
+echo
+echo "Hutopia benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git describe --always --dirty 2>/dev/null)"
+echo "machine: nproc $cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
+echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up;"
+echo "medians of $repeat echo runs and $repeat storm runs per server, servers taking turns; load average before: $load_before${HUT_BENCH_NICE:+; nice $HUT_BENCH_NICE}"
+echo
+echo "| measure | spaced | raw lws | node ws | spaced / raw lws | spaced / node ws |"
+echo "|---|---|---|---|---|---|"
+row() {  # label, array name
+  local -n arr=$2
+  echo "| $1 | $(col "$2" spaced) | $(col "$2" raw) | $(col "$2" node) | $(ratio "${arr[spaced]:-}" "${arr[raw]:-}") | $(ratio "${arr[spaced]:-}" "${arr[node]:-}") |"
+}
+row "echo, msg/s" rate
+row "echo, msg per server CPU-second" per_cpu
+row "echo, server CPU % (median run)" cpu
+row "echo, hut-bench CPU % (median run)" ccpu
+row "echo p50 latency, µs (median run)" p50
+row "echo p99 latency, µs (median run)" p99
+row "idle, server KiB RSS per connection ($many)" idle_kib
+row "storm, s until $many welcomed (median)" storm_s
+row "storm, server CPU µs per connection" storm_cpu_us
+echo
+for t in "${targets[@]}"; do
+  [ "${echo_errors[$t]}" = 0 ] || echo "note: $t had errors in ${echo_errors[$t]} echo run(s)"
+  [ "${storm_errors[$t]:-0}" = 0 ] || echo "note: $t had errors in ${storm_errors[$t]} storm run(s)"
+done
+echo
+echo "every run:"
+cat "$work/echo.txt" "$work/idle.txt" "$work/storm.txt" 2>/dev/null | sed 's/^/  /'
+
