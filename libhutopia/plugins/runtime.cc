@@ -594,7 +594,11 @@ void RuntimeImpl::load_all() {
 
     // Stuck: every remaining candidate waits on another remaining one.
     std::map<std::string, std::string> why;
-    for (const auto& [name, c] : waiting) {
+    for (const auto& entry : waiting) {
+      // A plain reference rather than a structured binding: clang 14 cannot
+      // capture a binding in the lambda below.
+      const std::string& name = entry.first;
+      const auto& c = entry.second;
       // Depth-first search for a path from `name` back to itself.
       std::vector<std::string> path{name};
       std::set<std::string> seen;
