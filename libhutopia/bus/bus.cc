@@ -212,7 +212,8 @@ void Bus::bad_frame(Session& s, std::string_view ref_json, std::string_view mess
   auto& times = s.bad_frame_times_ms;
   times.push_back(now);
   uint64_t window = static_cast<uint64_t>(std::max<int64_t>(options_.bad_frame_window_ms, 0));
-  while (!times.empty() && now - times.front() >= window) times.pop_front();
+  auto first_kept = std::find_if(times.begin(), times.end(), [&](uint64_t t) { return now - t < window; });
+  times.erase(times.begin(), first_kept);
   if (options_.bad_frames > 0 && static_cast<int64_t>(times.size()) >= options_.bad_frames &&
       s.conn != nullptr) {
     s.conn->close(static_cast<int>(CloseCode::kPolicyViolation),
@@ -290,15 +291,14 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     req.data_json = printed ? printed : "null";
     cJSON_free(printed);
   }
-  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin, nullptr};
-  std::string session_id = s.id;
+  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin, nullptr, &s};
   Status st = plugins_->dispatch_widget(plugin, req);
   if (st.ok()) return;
   // Refused: answer unless the plugin already did.
   auto it = pending_.find(req.request_id);
   if (it == pending_.end()) return;
   pending_.erase(it);
-  auto si = sessions_.find(session_id);
+  auto si = sessions_.find(req.session_id);
   if (si == sessions_.end()) return;
   if (st.is_not_found()) {
     send_error(*si->second, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
@@ -343,10 +343,14 @@ int Bus::reply(uint64_t request_id, std::string_view data_json) {
     p.done(Status(), std::string(data_json));
     return HUT_OK;
   }
-  auto si = sessions_.find(p.session_id);
-  if (si == sessions_.end() || si->second->conn == nullptr) return HUT_ENOENT;
-  std::string fields = R"("data":)" + std::string(data_json);
-  si->second->conn->send_text(make_ok(p.ref_json, fields));
+  // A pending request never outlives its session (on_close drops them).
+  Session* s = p.session;
+  if (s == nullptr || s->conn == nullptr) return HUT_ENOENT;
+  // The plugin's data text is spliced in as it is: one copy, into the frame.
+  if (p.ref_json.empty())
+    s->conn->send(net::OutFrame::concat({R"({"op":"ok","data":)", data_json, "}"}));
+  else
+    s->conn->send(net::OutFrame::concat({R"({"op":"ok","ref":)", p.ref_json, R"(,"data":)", data_json, "}"}));
   return HUT_OK;
 }
 

@@ -34,7 +34,7 @@ struct Session {
   bool welcomed = false;
   bool authenticating = false;  // waiting for fresh relay keys
   UserRef user;
-  std::deque<uint64_t> bad_frame_times_ms;
+  std::vector<uint64_t> bad_frame_times_ms;  // oldest first; empty costs nothing
 };
 
 // The seam the rooms part fills: room ops, the welcome's room list and who
@@ -119,7 +119,8 @@ class Bus {
     std::string session_id;
     std::string ref_json;
     std::string plugin;
-    InProcessDone done;  // set for in-process requests
+    InProcessDone done;          // set for in-process requests
+    Session* session = nullptr;  // the asking session; on_close drops its requests
   };
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);

@@ -1,7 +1,9 @@
 #include "bus/protocol.h"
 
 #include <array>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <utility>
 
 namespace hut::bus {
@@ -43,7 +45,15 @@ std::optional<std::string> read_ref(const cJSON* ref) {
     return json_string(s);
   }
   if (cJSON_IsNumber(ref)) {
-    if (!std::isfinite(ref->valuedouble)) return std::nullopt;
+    double d = ref->valuedouble;
+    if (!std::isfinite(d)) return std::nullopt;
+    // Whole numbers below 10^15 print the same through %1.15g (cJSON's way)
+    // as in decimal, without printf and its read-back check.
+    if (std::fabs(d) < 1e15 && d == std::trunc(d) && !(d == 0 && std::signbit(d))) {
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(d));
+      if (ec == std::errc()) return std::string(buf, end);
+    }
     return print(ref);
   }
   return std::nullopt;

@@ -15,4 +15,17 @@ std::shared_ptr<OutFrame> OutFrame::text(std::string_view payload) {
   return std::shared_ptr<OutFrame>(new OutFrame(std::move(data), payload.size()));
 }
 
+std::shared_ptr<OutFrame> OutFrame::concat(std::initializer_list<std::string_view> pieces) {
+  size_t size = 0;
+  for (std::string_view p : pieces) size += p.size();
+  std::unique_ptr<unsigned char[]> data(new unsigned char[LWS_PRE + size + 1]);
+  unsigned char* at = data.get() + LWS_PRE;
+  for (std::string_view p : pieces) {
+    if (!p.empty()) std::memcpy(at, p.data(), p.size());
+    at += p.size();
+  }
+  *at = 0;
+  return std::shared_ptr<OutFrame>(new OutFrame(std::move(data), size));
+}
+
 }  // namespace hut::net

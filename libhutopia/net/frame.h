@@ -11,6 +11,7 @@
 #define HUTOPIA_NET_FRAME_H_
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <string_view>
 
@@ -20,6 +21,8 @@ class OutFrame {
  public:
   // A text frame holding a copy of `payload`.
   static std::shared_ptr<OutFrame> text(std::string_view payload);
+  // A text frame holding the pieces one after the other.
+  static std::shared_ptr<OutFrame> concat(std::initializer_list<std::string_view> pieces);
 
   unsigned char* payload() { return data_.get() + headroom(); }
   size_t size() const { return size_; }

@@ -11,10 +11,21 @@ namespace hut::net {
 namespace {
 
 constexpr size_t kBufferSize = 65536;
+// lws allocates a receive buffer of this size for every bus connection and
+// hands a message over in pieces of at most this size (on_ws_receive puts
+// them together). Every buffer costs at least the memory page it starts in,
+// so 64 KiB buffers made about 4 KiB of each idle connection's RSS; 1 KiB
+// ones cost about 1 KiB, at the price of more callbacks for large messages.
+constexpr size_t kBusRxBufferSize = 1024;
 constexpr int kCloseWriteTimeoutS = 5;
 // The close opcode; lws_write() takes it though the enum leaves it out.
 constexpr int kWriteClose = 4;
 constexpr int kCloseAckTimeoutS = 3;
+
+// No lws validity (idle ping and hang-up) timers: lws keeps every timer of a
+// context in one sorted list, so arming one per connection made accepting N
+// connections cost O(N^2). The bus keeps its own timers (the hello timeout).
+const lws_retry_bo_t kNoIdleChecks = {};
 
 uint64_t now_ms(uv_loop_t* loop) {
   uv_update_time(loop);
@@ -125,7 +136,11 @@ void HttpExchange::respond(HttpResponse response) {
 
 void WsConnection::send(const FramePtr& frame) {
   if (close_code_ != 0 || wsi_ == nullptr) return;
-  if (queue_.empty() && !lws_send_pipe_choked(wsi_)) {
+  // lws_partial_buffered() is a flag; lws_send_pipe_choked() would poll()
+  // the socket for every frame. A write the kernel takes only in part is
+  // kept by lws and finished before the next WRITEABLE callback, so frames
+  // after it queue here until then.
+  if (queue_head_ == queue_.size() && !lws_partial_buffered(wsi_)) {
     int n = lws_write(wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
     if (n < static_cast<int>(frame->size())) {
       close_code_ = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
@@ -140,7 +155,8 @@ void WsConnection::send(const FramePtr& frame) {
   queued_bytes_ += frame->size();
   if (queued_bytes_ > server_->options_.backpressure) {
     // Nobody waits for this reader: drop what it did not take and close.
-    queue_.clear();
+    std::vector<FramePtr>().swap(queue_);
+    queue_head_ = 0;
     queued_bytes_ = 0;
     server_->counters_.closed_slow++;
     close(4008, "too slow: unread output over the limit");
@@ -180,8 +196,13 @@ Status NetServer::init() {
   struct lws_protocols* admin_protocols = admin_protocols_;
   // protocols[0] is the default: an upgrade that offers no subprotocol binds
   // to it, and plain HTTP requests go to its callback as well.
-  public_protocols[0] = {
-      options_.ws_protocol.c_str(), &NetServer::public_callback, 0, kBufferSize, 0, nullptr, kBufferSize};
+  public_protocols[0] = {options_.ws_protocol.c_str(),
+                         &NetServer::public_callback,
+                         0,
+                         kBusRxBufferSize,
+                         0,
+                         nullptr,
+                         kBufferSize};
   public_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
   admin_protocols[0] = {"hutopia-admin", &NetServer::admin_callback, 0, kBufferSize, 0, nullptr, kBufferSize};
   admin_protocols[1] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
@@ -220,6 +241,7 @@ Status NetServer::init() {
     vi.keepalive_timeout = 30;
     vi.timeout_secs = 30;
     vi.user = this;
+    vi.retry_and_idle_policy = &kNoIdleChecks;
     *out = lws_create_vhost(context(), &vi);
     if (*out == nullptr) {
       return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +
@@ -642,19 +664,24 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       if (lws_get_peer_simple(wsi, peer, sizeof peer)) conn->peer_ = peer;
       WsConnection* raw = conn.get();
       conns_[wsi] = std::move(conn);
+      // The hot callbacks find the connection here, without a hash lookup;
+      // CLOSED clears it before the connection goes.
+      lws_set_opaque_user_data(wsi, raw);
       counters_.connections_total++;
       handler_->on_ws_open(raw);
+      // The token has been read; a session does not keep it.
+      std::string().swap(raw->authorization_);
       return finish_close_if_due(raw);
     }
     case LWS_CALLBACK_RECEIVE: {
-      auto it = conns_.find(wsi);
-      if (it == conns_.end()) return -1;
-      return on_ws_receive(it->second.get(), static_cast<const char*>(in), len);
+      auto* conn = static_cast<WsConnection*>(lws_get_opaque_user_data(wsi));
+      if (conn == nullptr) return -1;
+      return on_ws_receive(conn, static_cast<const char*>(in), len);
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
-      auto it = conns_.find(wsi);
-      if (it == conns_.end()) return 0;
-      return on_ws_writeable(it->second.get());
+      auto* conn = static_cast<WsConnection*>(lws_get_opaque_user_data(wsi));
+      if (conn == nullptr) return 0;
+      return on_ws_writeable(conn);
     }
     case LWS_CALLBACK_TIMER: {
       auto it = conns_.find(wsi);
@@ -675,6 +702,7 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       if (it == conns_.end()) return 0;
       std::unique_ptr<WsConnection> conn = std::move(it->second);
       conns_.erase(it);
+      lws_set_opaque_user_data(wsi, nullptr);
       conn->wsi_ = nullptr;
       if (conn->close_code_ == 0) conn->close_code_ = LWS_CLOSE_STATUS_NO_STATUS;
       handler_->on_ws_close(conn.get());
@@ -703,8 +731,16 @@ int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
     conn->close(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over the size limit");
     return finish_close_if_due(conn);
   }
+  bool complete = lws_is_final_fragment(conn->wsi_) && lws_remaining_packet_payload(conn->wsi_) == 0;
+  if (complete && conn->message_.empty()) {
+    // A message that arrived in one piece is handed over from lws's buffer.
+    conn->in_message_ = false;
+    counters_.frames_in++;
+    handler_->on_ws_message(conn, std::string_view(in, len));
+    return finish_close_if_due(conn);
+  }
   conn->message_.append(in, len);
-  if (!lws_is_final_fragment(conn->wsi_) || lws_remaining_packet_payload(conn->wsi_) != 0) return 0;
+  if (!complete) return 0;
   conn->in_message_ = false;
   counters_.frames_in++;
   std::string message;
@@ -715,14 +751,17 @@ int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
 
 int NetServer::on_ws_writeable(WsConnection* conn) {
   bool first = true;
-  while (!conn->queue_.empty()) {
+  while (conn->queue_head_ < conn->queue_.size()) {
     if (!first && lws_send_pipe_choked(conn->wsi_)) {
       lws_callback_on_writable(conn->wsi_);
       return 0;
     }
     first = false;
-    FramePtr frame = std::move(conn->queue_.front());
-    conn->queue_.pop_front();
+    FramePtr frame = std::move(conn->queue_[conn->queue_head_++]);
+    if (conn->queue_head_ == conn->queue_.size()) {
+      conn->queue_.clear();
+      conn->queue_head_ = 0;
+    }
     conn->queued_bytes_ -= frame->size();
     int n = lws_write(conn->wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
     if (n < static_cast<int>(frame->size())) return -1;
@@ -754,7 +793,7 @@ int NetServer::send_close_frame(WsConnection* conn) {
 
 int NetServer::finish_close_if_due(WsConnection* conn) {
   if (conn->close_code_ == 0 || conn->close_sent_ || conn->wsi_ == nullptr) return 0;
-  if (!conn->queue_.empty() || lws_send_pipe_choked(conn->wsi_)) {
+  if (conn->queue_head_ < conn->queue_.size() || lws_send_pipe_choked(conn->wsi_)) {
     lws_callback_on_writable(conn->wsi_);
     return 0;
   }
