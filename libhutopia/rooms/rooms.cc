@@ -164,6 +164,11 @@ UserRecord Rooms::user_record(std::string_view id) const {
   return u;
 }
 
+UserRef Rooms::user_ref(std::string_view id) const {
+  UserRecord u = user_record(id);
+  return UserRef{u.id, u.name, u.avatar};
+}
+
 std::string Rooms::user_json(std::string_view id) const { return user_obj(user_record(id)); }
 
 std::string Rooms::members_json(const Room& r) {
@@ -195,6 +200,12 @@ void Rooms::announce_presence(std::string_view user, bool is_online) {
   std::string frame = R"({"op":"presence","user":)" + user_json(user) + R"(,"online":)" +
                       (is_online ? "true" : "false") + '}';
   for (const std::string& p : peers(user)) to_user(p, frame);
+  if (plugins_ != nullptr) {
+    if (is_online)
+      plugins_->user_online(user_ref(user));
+    else
+      plugins_->user_offline(user_ref(user));
+  }
 }
 
 // ---- RoomHooks ----
@@ -451,8 +462,10 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
     bool is_new = rr->members.count(m.user.id) == 0;
     if (is_new) rr->members[m.user.id] = m;
     answer();
-    if (is_new)
+    if (is_new) {
       to_room(id, R"({"op":"joined","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
+      if (plugins_ != nullptr) plugins_->member_joined(id, user_ref(c.user.id));
+    }
   });
 }
 
@@ -470,6 +483,7 @@ void Rooms::op_leave(const Ctx& c, const cJSON* root) {
     if (rr == nullptr || rr->members.count(c.user.id) == 0) return;
     to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
     rr->members.erase(c.user.id);
+    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(c.user.id));
   });
 }
 
@@ -511,6 +525,20 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
     char* printed = cJSON_PrintUnformatted(data);
     if (printed != nullptr) req.data_json = printed;
     cJSON_free(printed);
+  }
+  if (plugins_ != nullptr) {
+    Status filtered = plugins_->filter_post(req.room, user_ref(c.user.id), &req.text, &req.data_json);
+    if (!filtered.ok()) {
+      reply_error(
+          c,
+          filtered.code() == Status::Code::kPermissionDenied ? ErrorCode::kForbidden : ErrorCode::kInternal,
+          filtered.message());
+      return;
+    }
+    if (req.text.size() > options_.max_text) {
+      reply_error(c, ErrorCode::kTooLarge, "the post is too large after the plugins rewrote it");
+      return;
+    }
   }
   MessageRecord msg;
   msg.room = req.room;
@@ -732,6 +760,7 @@ void Rooms::op_kick(const Ctx& c, const cJSON* root) {
     to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + '}');
     rr->members.erase(uid);
     to_user(uid, R"({"op":"kicked","room":)" + json_string(id) + R"(,"by":)" + user_json(c.user.id) + '}');
+    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(uid));
   });
 }
 

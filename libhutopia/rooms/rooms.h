@@ -40,6 +40,10 @@ class Rooms final : public bus::RoomHooks {
   // Reads rooms, members and read markers from the store. Before serving.
   Status load();
 
+  // The plugins whose room hooks see joins, leaves, presence and posts;
+  // borrowed, nullptr for none (set it to nullptr before the runtime ends).
+  void set_plugins(PluginRuntime* plugins) { plugins_ = plugins; }
+
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
   std::string welcome_rooms(const bus::Session& session) override;
@@ -126,7 +130,10 @@ class Rooms final : public bus::RoomHooks {
   // Drops a room from memory after telling its online members.
   void remove_room(const std::string& room);
 
+  UserRef user_ref(std::string_view id) const;
+
   Options options_;
+  PluginRuntime* plugins_ = nullptr;
   uv_loop_t* loop_;
   Store* store_;
   bus::Bus* bus_;

@@ -105,6 +105,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     admin_api.reset();
     if (bus) bus->set_plugins(nullptr);
     if (bus) bus->set_rooms(nullptr);
+    if (rooms) rooms->set_plugins(nullptr);
     net.reset();
     store.reset();
     rooms.reset();
@@ -183,6 +184,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
     bus->set_plugins(runtime.get());
+    rooms->set_plugins(runtime.get());
 
     net::NetOptions no;
     no.public_host = pub->host;
@@ -195,6 +197,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
     if (!ns.ok()) {
       bus->set_plugins(nullptr);
+      rooms->set_plugins(nullptr);
       runtime->shutdown();
       runtime.reset();
       return ns.status();
@@ -256,6 +259,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       pending_http.clear();
       bus->set_plugins(nullptr);
       bus->set_rooms(nullptr);
+      rooms->set_plugins(nullptr);
       runtime->shutdown();
       drain_posts();
       close_async();
