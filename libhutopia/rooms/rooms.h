@@ -55,6 +55,13 @@ class Rooms final : public bus::RoomHooks {
   // starts with /api/v1/rooms; the caller has checked the admin token.
   void handle_admin(const std::shared_ptr<net::HttpExchange>& ex);
 
+  // Rooms for plugins (ABI 1.1), with HUT_* results: a post as the plugin's
+  // bot user, a history page, the members JSON.
+  int plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
+                  std::string_view data_json, PluginServices::RoomDone done);
+  int plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done);
+  int plugin_members(std::string_view room, std::string* json);
+
   size_t room_count() const { return rooms_.size(); }
 
  private:
@@ -127,6 +134,10 @@ class Rooms final : public bus::RoomHooks {
   void admin_kick(const ExPtr& ex, const std::string& room, const std::string& user);
   void admin_post(const ExPtr& ex, const std::string& room);
   void admin_history(const ExPtr& ex, const std::string& room);
+  // Stores a post of someone who is not (necessarily) a member, then sends
+  // the message event; for the management API and plugins.
+  void post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
+               std::function<void(Result<PostResult>)> done);
   // Drops a room from memory after telling its online members.
   void remove_room(const std::string& room);
 

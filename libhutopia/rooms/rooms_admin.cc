@@ -335,32 +335,41 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
         admin::json_error(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
   if (std::string_view(text).size() > options_.max_text)
     return ex->respond(admin::json_error(413, "too_large", "a post holds at most 16 KiB of text"));
-  PostRequest req;
-  req.room = room;
-  req.from = author;
-  req.text = text;
+  std::string data_json;
   if (const cJSON* data = get_field(body.get(), "data")) {
     char* printed = cJSON_PrintUnformatted(data);
-    if (printed != nullptr) req.data_json = printed;
+    if (printed != nullptr) data_json = printed;
     cJSON_free(printed);
   }
-  MessageRecord msg;
-  msg.room = room;
-  msg.from = author;
-  msg.text = req.text;
-  msg.data_json = req.data_json;
   std::weak_ptr<net::HttpExchange> weak = ex;
-  store_->post(std::move(req), [this, weak, msg](Result<PostResult> res) mutable {
+  post_as(author, room, text, data_json, [weak](Result<PostResult> res) {
     auto ex2 = weak.lock();
-    if (!res.ok()) {
-      if (ex2) ex2->respond(status_response(res.status()));
-      return;
+    if (!ex2) return;
+    if (!res.ok()) return ex2->respond(status_response(res.status()));
+    ex2->respond(admin::json_response(
+        201, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}'));
+  });
+}
+
+void Rooms::post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
+                    std::function<void(Result<PostResult>)> done) {
+  PostRequest req;
+  req.room = room;
+  req.from = from;
+  req.text = text;
+  req.data_json = data_json;
+  MessageRecord msg;
+  msg.room = std::move(room);
+  msg.from = from;
+  msg.text = std::move(text);
+  msg.data_json = std::move(data_json);
+  store_->post(std::move(req), [this, msg, done](Result<PostResult> res) mutable {
+    if (res.ok()) {
+      msg.seq = res->seq;
+      msg.ts = res->ts;
     }
-    msg.seq = res->seq;
-    msg.ts = res->ts;
-    if (ex2)
-      ex2->respond(admin::json_response(
-          201, R"({"seq":)" + std::to_string(msg.seq) + R"(,"ts":)" + std::to_string(msg.ts) + '}'));
+    done(res);
+    if (!res.ok()) return;
     Room* rr = find_room(msg.room);
     if (rr == nullptr) return;
     rr->rec.last_seq = std::max(rr->rec.last_seq, msg.seq);
@@ -368,6 +377,52 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     ev.insert(1, R"("op":"message",)");
     to_room(msg.room, ev);
   });
+}
+
+int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
+                       std::string_view data_json, PluginServices::RoomDone done) {
+  if (!data_json.empty() && !bus::is_json(data_json)) return HUT_EINVAL;
+  if (text.size() > options_.max_text) return HUT_ETOOBIG;
+  if (find_room(room) == nullptr) return HUT_ENOENT;
+  UserRecord bot;
+  bot.id = "plugin:" + std::string(plugin);
+  bot.name = std::string(plugin);
+  post_as(bot, std::string(room), std::string(text), std::string(data_json), [done](Result<PostResult> res) {
+    if (!done) return;
+    if (!res.ok()) {
+      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
+      return;
+    }
+    done(HUT_OK, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}');
+  });
+  return HUT_OK;
+}
+
+int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done) {
+  if (find_room(room) == nullptr) return HUT_ENOENT;
+  store_->history(std::string(room), before, limit, [done](Result<HistoryPage> res) {
+    if (!done) return;
+    if (!res.ok()) {
+      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
+      return;
+    }
+    std::string out = R"({"messages":[)";
+    for (size_t i = 0; i < res->messages.size(); ++i) {
+      if (i != 0) out += ',';
+      out += message_json(res->messages[i]);
+    }
+    out += R"(],"more":)";
+    out += res->more ? "true}" : "false}";
+    done(HUT_OK, out);
+  });
+  return HUT_OK;
+}
+
+int Rooms::plugin_members(std::string_view room, std::string* json) {
+  Room* r = find_room(room);
+  if (r == nullptr) return HUT_ENOENT;
+  *json = members_json(*r);
+  return HUT_OK;
 }
 
 void Rooms::admin_history(const ExPtr& ex, const std::string& room) {

@@ -500,6 +500,20 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return AppToken{*t, c.exp * 1000};
   }
 
+  int room_post(std::string_view plugin, std::string_view room, std::string_view text, std::string_view data_json,
+                RoomDone done) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_post(plugin, room, text, data_json, std::move(done));
+  }
+  int room_history(std::string_view room, uint64_t before, int limit, RoomDone done) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_history(room, before, limit, std::move(done));
+  }
+  int room_members(std::string_view room, std::string* json) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_members(room, json);
+  }
+
   void rooms_http(const std::shared_ptr<net::HttpExchange>& ex) override {
     if (rooms == nullptr || state != State::kRunning) {
       ex->respond(admin::json_error(503, "unavailable", "rooms are not available"));

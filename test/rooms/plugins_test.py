@@ -88,6 +88,39 @@ async def the_word_filter_masks_after_a_reload():
         await a.close()
 
 
+def widget(client, data):
+    return client.ok("widget", plugin="room_bot", data=data)
+
+
+@case
+async def a_plugin_posts_reads_and_lists_members():
+    a, b = await Client.open("ann"), await Client.open("bob")
+    try:
+        await a.ok("create", room="bots")
+        await b.ok("join", room="bots")
+        got = (await widget(a, {"do": "post", "room": "bots", "text": "beep"}))["data"]
+        check(isinstance(got.get("seq"), int) and isinstance(got.get("ts"), int), f"room_post: {got}")
+        for x in (a, b):
+            m = await x.event("message", room="bots")
+            check(m["from"] == {"id": "plugin:room_bot", "name": "room_bot"} and m["text"] == "beep" and
+                  m["data"] == {"bot": True} and m["seq"] == got["seq"], f"bot message: {m}")
+        await a.ok("post", room="bots", text="hi bot")
+        h = (await widget(b, {"do": "history", "room": "bots", "limit": 1}))["data"]
+        check([m["text"] for m in h["messages"]] == ["hi bot"] and h["more"], f"room_history: {h}")
+        mem = (await widget(b, {"do": "members", "room": "bots"}))["data"]
+        check(sorted(x["id"] for x in mem) == ["ann", "bob"] and all(x["online"] for x in mem), f"members: {mem}")
+        n = (await widget(a, {"do": "event", "room": "bots"}))["data"]
+        check(n == {"status": 0}, f"send_widget_event to the room: {n}")
+        ev = await b.event("widget", plugin="room_bot")
+        check(ev["data"] == {"hello": "bots"}, f"widget event: {ev}")
+        for what in ("post", "history", "members"):
+            got = (await widget(a, {"do": what, "room": "no-such-room", "text": "x"}))["data"]
+            check(got == {"status": -2}, f"{what} in a missing room: {got}")
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def run_all():
     passed = failed = 0
     for fn in cases:
@@ -107,19 +140,20 @@ def main():
     hutspace.require_spaced()
     hooks_so = os.path.join(hutspace.build_root(), "test", "plugins", "rooms_hooks.so")
     moderation_so = os.path.join(hutspace.build_root(), "plugins", "moderation.so")
-    if not os.path.exists(hooks_so) or not os.path.exists(moderation_so):
-        print("skipped: rooms_hooks.so or moderation.so is not built")
+    bot_so = os.path.join(hutspace.build_root(), "test", "rooms", "room_bot.so")
+    if not all(os.path.exists(p) for p in (hooks_so, moderation_so, bot_so)):
+        print("skipped: rooms_hooks.so, moderation.so or room_bot.so is not built")
         sys.exit(hutspace.SKIP)
     conf_dir = tempfile.mkdtemp(prefix="hut-moderation-")
     rooms_test.TOML = os.path.join(conf_dir, "moderation.toml")
     with open(rooms_test.TOML, "w") as f:
         f.write('words = ["spam"]\naction = "refuse"\nreason = "no spam please"\n')
-    space = hutspace.Spaced(extra_plugins=[hooks_so, rooms_test.TOML])
+    space = hutspace.Spaced(extra_plugins=[hooks_so, bot_so, rooms_test.TOML])
     rooms_test.space = space
     space.start()
     try:
         names = [p["name"] for p in space.plugins() if p.get("state") == "loaded"]
-        if "moderation" not in names or "rooms_hooks" not in names:
+        if not {"moderation", "rooms_hooks", "room_bot"} <= set(names):
             print(f"FAIL plugins not loaded: {space.plugins()}")
             passed, failed = 0, 1
         else:
