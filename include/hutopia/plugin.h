@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define HUT_PLUGIN_ABI_MAJOR 1
-#define HUT_PLUGIN_ABI_MINOR 0
+#define HUT_PLUGIN_ABI_MINOR 1
 /* The version as one number, as carried in hut_host.abi_version. */
 #define HUT_PLUGIN_ABI_VERSION ((uint32_t)((HUT_PLUGIN_ABI_MAJOR << 16) | HUT_PLUGIN_ABI_MINOR))
 #define HUT_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -230,19 +230,25 @@ typedef struct hut_hooks {
    * 500) unless the hook already answered. */
   int (*on_http)(hut_plugin* self, void* user_data, const hut_http_request* req);
 
-  /* The room hooks below are part of ABI 1.0 but not yet called by the
-   * space; a plugin may set them now and they start running when the rooms
-   * part of the space calls them. */
+  /* Room hooks: a member joined or left (left includes kicks), a user's
+   * first session opened or last one closed. */
   void (*on_member_joined)(hut_plugin* self, void* user_data, const char* room, const hut_user* user);
   void (*on_member_left)(hut_plugin* self, void* user_data, const char* room, const hut_user* user);
   void (*on_user_online)(hut_plugin* self, void* user_data, const hut_user* user);
   void (*on_user_offline)(hut_plugin* self, void* user_data, const hut_user* user);
   /* RETURNS 0 to let the (possibly rewritten) post be stored, HUT_EPERM to
-   * refuse it (with post->refusal set). Not yet called. */
+   * refuse it (with post->refusal set): the poster gets `forbidden` with the
+   * refusal as its message. */
   int (*on_post)(hut_plugin* self, void* user_data, hut_post* post);
 } hut_hooks;
 
 typedef void (*hut_callback)(hut_plugin* self, void* arg);
+
+/* The end of an asynchronous room call (ABI 1.1): `status` is 0 or a negative
+ * code; `json` (json_len bytes, NUL-terminated) is the result on success and
+ * "" otherwise. OWNERSHIP: json is borrowed for the call. Not called when the
+ * plugin was unloaded or reloaded meanwhile. THREAD: loop. */
+typedef void (*hut_room_done)(hut_plugin* self, void* arg, int status, const char* json, size_t json_len);
 
 /* ---- The host table ---------------------------------------------------- */
 
@@ -338,6 +344,29 @@ typedef struct hut_host {
    * the plugin is unloaded are dropped (arg is then the plugin's to free, in
    * fini). RETURNS HUT_EINVAL without cb, HUT_ESTATE after fini began. */
   int (*post)(hut_plugin* self, hut_callback cb, void* arg);
+
+  /* ---- ABI 1.1: rooms. Check with HUT_HOST_HAS before use. ---- */
+
+  /* Posts to a room as the plugin's bot user {"id":"plugin:<name>","name":
+   * "<name>"}; the message reaches the members like any other post (plugins'
+   * post filters are not asked). `data_json` may be NULL. done (may be NULL)
+   * gets {"seq":N,"ts":T} after the post is durable. OWNERSHIP: everything
+   * copied. RETURNS HUT_EINVAL, HUT_ENOENT for no such room, HUT_ETOOBIG for
+   * text over 16 KiB, HUT_ENOTSUP in a space without rooms. */
+  int (*room_post)(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                   hut_room_done done, void* arg);
+
+  /* Reads up to `limit` (1-200) messages before seq `before` (0: the
+   * newest); done gets {"messages":[...],"more":bool} as the history op
+   * answers it. RETURNS HUT_EINVAL, HUT_ENOENT, HUT_ENOTSUP. */
+  int (*room_history)(hut_plugin* self, const char* room, uint64_t before, int limit, hut_room_done done,
+                      void* arg);
+
+  /* Copies the room's members, a JSON array [{id,name,role,online,muted}],
+   * into buf like kv_get: *json_len gets the full length; a NUL follows when
+   * there is room. RETURNS HUT_ENOENT for no such room, HUT_ERANGE when buf
+   * is too small, HUT_ENOTSUP. */
+  int (*room_members)(hut_plugin* self, const char* room, char* buf, size_t buflen, size_t* json_len);
 
   /* Functions added in later minor versions go here, at the end. */
 } hut_host;

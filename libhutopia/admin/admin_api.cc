@@ -136,6 +136,10 @@ void AdminApi::handle(const std::shared_ptr<net::HttpExchange>& ex) {
     tokens(ex);
     return;
   }
+  if (path == "/api/v1/rooms" || path.rfind("/api/v1/rooms/", 0) == 0) {
+    backend_->rooms_http(ex);
+    return;
+  }
   constexpr std::string_view kPlugins = "/api/v1/plugins";
   if (path == kPlugins || path == "/api/v1/plugins/") {
     if (m == "GET") return plugins_list(ex);

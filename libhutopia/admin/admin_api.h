@@ -1,5 +1,5 @@
 // The management API on the admin listener (contract section 4): health,
-// plugins, app tokens and metrics. Rooms routes arrive with the rooms part.
+// plugins, app tokens and metrics; the rooms routes go to the backend.
 //
 // Every route but GET /healthz needs `Authorization: Bearer <admin token>`,
 // compared in constant time; with no admin token configured, only
@@ -28,6 +28,8 @@ class AdminBackend {
   virtual PluginRuntime* plugins() = 0;  // nullptr when there is none
   virtual Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) = 0;
   virtual std::string metrics_text() = 0;
+  // The /api/v1/rooms routes, after the token check; answers `ex`.
+  virtual void rooms_http(const std::shared_ptr<net::HttpExchange>& ex) = 0;
 };
 
 class AdminApi {

@@ -47,6 +47,7 @@ struct hut_plugin {
   std::vector<std::unique_ptr<std::string[]>> owned_assets;
   std::map<uint64_t, hut::PluginTimer*> timers;
   bool closing = false;  // guarded by RuntimeImpl::post_mu_
+  uint64_t serial = 0;   // unique per instance, so late callbacks can tell a reload
 };
 
 namespace hut {
@@ -259,6 +260,15 @@ class RuntimeImpl final : public PluginRuntime {
                               void* arg, uint64_t* timer_id);
   static int host_timer_stop(hut_plugin* self, uint64_t timer_id);
   static int host_post(hut_plugin* self, hut_callback cb, void* arg);
+  static int host_room_post(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                            hut_room_done done, void* arg);
+  static int host_room_history(hut_plugin* self, const char* room, uint64_t before, int limit,
+                               hut_room_done done, void* arg);
+  static int host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
+                               size_t* json_len);
+  // Wraps a plugin's room callback so that it runs only while the same
+  // instance is loaded.
+  PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);
 
  private:
   // Everything known about one plugin name.
@@ -361,6 +371,7 @@ class RuntimeImpl final : public PluginRuntime {
   std::mutex post_mu_;
   std::vector<Posted> posted_;  // guarded by post_mu_
   bool shut_down_ = false;
+  uint64_t next_serial_ = 0;
 };
 
 namespace {
@@ -383,6 +394,9 @@ const hut_host kHost = {
     &RuntimeImpl::host_timer_start,
     &RuntimeImpl::host_timer_stop,
     &RuntimeImpl::host_post,
+    &RuntimeImpl::host_room_post,
+    &RuntimeImpl::host_room_history,
+    &RuntimeImpl::host_room_members,
 };
 
 }  // namespace
@@ -483,6 +497,7 @@ Status RuntimeImpl::start(Candidate c) {
   if (!config.ok()) return fail(std::string(config.status().message()));
 
   auto inst = std::make_unique<hut_plugin>();
+  inst->serial = ++next_serial_;
   inst->runtime = this;
   inst->name = c.name;
   inst->component = "plugin " + c.name;
@@ -1026,6 +1041,47 @@ int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, con
   if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
   return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
                                                      std::string_view(data, len));
+}
+
+PluginServices::RoomDone RuntimeImpl::room_done(hut_plugin* self, hut_room_done done, void* arg) {
+  if (done == nullptr) return nullptr;
+  std::string name = self->name;
+  uint64_t serial = self->serial;
+  return [this, name, serial, done, arg](int status, std::string json) {
+    hut_plugin* inst = loaded(name);
+    if (inst == nullptr || inst->serial != serial) return;
+    measured(inst, [&] {
+      done(inst, arg, status, json.c_str(), json.size());
+      return 0;
+    });
+  };
+}
+
+int RuntimeImpl::host_room_post(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                                hut_room_done done, void* arg) {
+  if (self == nullptr || room == nullptr || *room == '\0' || text == nullptr) return HUT_EINVAL;
+  return self->runtime->services_->room_post(self->name, room, text, data_json ? data_json : "",
+                                             self->runtime->room_done(self, done, arg));
+}
+
+int RuntimeImpl::host_room_history(hut_plugin* self, const char* room, uint64_t before, int limit,
+                                   hut_room_done done, void* arg) {
+  if (self == nullptr || room == nullptr || *room == '\0' || limit < 1 || limit > 200) return HUT_EINVAL;
+  return self->runtime->services_->room_history(room, before, limit,
+                                                self->runtime->room_done(self, done, arg));
+}
+
+int RuntimeImpl::host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
+                                   size_t* json_len) {
+  if (self == nullptr || room == nullptr || (buf == nullptr && buflen > 0)) return HUT_EINVAL;
+  std::string json;
+  int rc = self->runtime->services_->room_members(room, &json);
+  if (rc != HUT_OK) return rc;
+  if (json_len != nullptr) *json_len = json.size();
+  if (buflen < json.size()) return HUT_ERANGE;
+  if (!json.empty()) std::memcpy(buf, json.data(), json.size());
+  if (buflen > json.size()) buf[json.size()] = '\0';
+  return HUT_OK;
 }
 
 int RuntimeImpl::host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,

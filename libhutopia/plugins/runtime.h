@@ -80,6 +80,24 @@ class PluginServices {
   // Completes a pending PluginHttpRequest. The space adds X-Hutopia-Plugin
   // and X-Request-Id.
   virtual int http_respond(uint64_t request_id, PluginHttpResponse response) = 0;
+
+  // Rooms for plugins (ABI 1.1). `done` gets a HUT_* status and the result
+  // JSON, on the loop, later. The defaults answer HUT_ENOTSUP (no rooms).
+  using RoomDone = std::function<void(int status, std::string json)>;
+  virtual int room_post(std::string_view plugin, std::string_view room, std::string_view text,
+                        std::string_view data_json, RoomDone done) {
+    (void)plugin, (void)room, (void)text, (void)data_json, (void)done;
+    return HUT_ENOTSUP;
+  }
+  virtual int room_history(std::string_view room, uint64_t before, int limit, RoomDone done) {
+    (void)room, (void)before, (void)limit, (void)done;
+    return HUT_ENOTSUP;
+  }
+  // The members JSON array, or a HUT_* status.
+  virtual int room_members(std::string_view room, std::string* json) {
+    (void)room, (void)json;
+    return HUT_ENOTSUP;
+  }
 };
 
 // One embedded asset of a plugin, served at /plugins/<plugin>/<path>.

@@ -14,6 +14,8 @@
 #include "bus/protocol.h"
 #include "net/server.h"
 #include "plugins/runtime.h"
+#include "rooms/rooms.h"
+#include "store/store.h"
 #include "space/relay_keys.h"
 #include "space/routes.h"
 #include "util/log.h"
@@ -75,6 +77,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   std::unique_ptr<net::NetServer> net;
   std::unique_ptr<PluginRuntime> runtime;
   std::unique_ptr<admin::AdminApi> admin_api;
+  // The store and the rooms on it; the store is closed (or destroyed) before
+  // the rooms, whose callbacks it runs.
+  std::unique_ptr<Store> store;
+  std::unique_ptr<rooms::Rooms> rooms;
 
   struct PendingHttp {
     std::weak_ptr<net::HttpExchange> exchange;
@@ -98,7 +104,11 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   ~Impl() override {
     admin_api.reset();
     if (bus) bus->set_plugins(nullptr);
+    if (bus) bus->set_rooms(nullptr);
+    if (rooms) rooms->set_plugins(nullptr);
     net.reset();
+    store.reset();
+    rooms.reset();
     relay_keys.reset();
     if (runtime) runtime->shutdown();
     runtime.reset();
@@ -153,6 +163,20 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bus->set_unknown_key_handler(
         [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
 
+    Result<std::unique_ptr<Store>> st = open_store(loop, config.store.url);
+    if (!st.ok()) return Status::failed_precondition("store.url: " + std::string(st.status().message()));
+    store = std::move(*st);
+    rooms::Rooms::Options ro;
+    ro.post_rate = static_cast<double>(std::max<int64_t>(config.limits.post_rate, 1));
+    ro.post_burst = static_cast<double>(std::max<int64_t>(config.limits.post_burst, 1));
+    rooms = std::make_unique<rooms::Rooms>(ro, loop, store.get(), bus.get());
+    if (Status loaded = rooms->load(); !loaded.ok()) {
+      rooms.reset();
+      store.reset();
+      return Status::failed_precondition("store: " + std::string(loaded.message()));
+    }
+    bus->set_rooms(rooms.get());
+
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;
     po.data_dir = config.space.data_dir;
@@ -160,6 +184,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
     bus->set_plugins(runtime.get());
+    rooms->set_plugins(runtime.get());
 
     net::NetOptions no;
     no.public_host = pub->host;
@@ -172,6 +197,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
     if (!ns.ok()) {
       bus->set_plugins(nullptr);
+      rooms->set_plugins(nullptr);
       runtime->shutdown();
       runtime.reset();
       return ns.status();
@@ -232,12 +258,21 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       }
       pending_http.clear();
       bus->set_plugins(nullptr);
+      bus->set_rooms(nullptr);
+      rooms->set_plugins(nullptr);
       runtime->shutdown();
       drain_posts();
       close_async();
-      state = State::kStopped;
-      log_write(LogLevel::kInfo, "space", "stopped");
-      if (done) done();
+      auto finish = [this, done] {
+        state = State::kStopped;
+        log_write(LogLevel::kInfo, "space", "stopped");
+        if (done) done();
+      };
+      if (store) {
+        store->close(finish);
+      } else {
+        finish();
+      }
     });
   }
 
@@ -463,6 +498,28 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     Result<std::string> t = sign_token(*app_key, c);
     if (!t.ok()) return t.status();
     return AppToken{*t, c.exp * 1000};
+  }
+
+  int room_post(std::string_view plugin, std::string_view room, std::string_view text, std::string_view data_json,
+                RoomDone done) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_post(plugin, room, text, data_json, std::move(done));
+  }
+  int room_history(std::string_view room, uint64_t before, int limit, RoomDone done) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_history(room, before, limit, std::move(done));
+  }
+  int room_members(std::string_view room, std::string* json) override {
+    if (rooms == nullptr) return HUT_ENOTSUP;
+    return rooms->plugin_members(room, json);
+  }
+
+  void rooms_http(const std::shared_ptr<net::HttpExchange>& ex) override {
+    if (rooms == nullptr || state != State::kRunning) {
+      ex->respond(admin::json_error(503, "unavailable", "rooms are not available"));
+      return;
+    }
+    rooms->handle_admin(ex);
   }
 
   std::string metrics_text() override {

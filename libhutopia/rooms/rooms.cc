@@ -1,0 +1,889 @@
+#include "rooms/rooms.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "util/log.h"
+#include "util/random.h"
+
+namespace hut::rooms {
+namespace {
+
+using bus::ErrorCode;
+using bus::get_field;
+using bus::get_string;
+using bus::json_string;
+
+constexpr size_t kMaxRoomId = 64;
+
+std::string user_obj(const UserRecord& u) {
+  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
+  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
+  out += '}';
+  return out;
+}
+
+std::string message_json(const MessageRecord& m) {
+  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
+                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
+                    json_string(m.text);
+  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
+  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
+  out += '}';
+  return out;
+}
+
+// A non-negative integer field; nullopt when absent or not one.
+bool get_uint(const cJSON* root, const char* name, uint64_t* out) {
+  const cJSON* f = get_field(root, name);
+  if (f == nullptr || !cJSON_IsNumber(f)) return false;
+  double v = f->valuedouble;
+  if (!(v >= 0) || v > 9007199254740991.0 || std::floor(v) != v) return false;
+  *out = static_cast<uint64_t>(v);
+  return true;
+}
+
+bool valid_room_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRoomId) return false;
+  for (unsigned char c : id)
+    if (c < 0x21 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '%') return false;
+  return true;
+}
+
+}  // namespace
+
+Rooms::Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus)
+    : options_(options), loop_(loop), store_(store), bus_(bus) {}
+
+Status Rooms::load() {
+  Result<StoreState> st = store_->load_state();
+  if (!st.ok()) return st.status();
+  for (RoomRecord& r : st->rooms) {
+    std::string id = r.id;
+    rooms_[id].rec = std::move(r);
+  }
+  for (MemberRecord& m : st->members) {
+    auto it = rooms_.find(m.room);
+    if (it == rooms_.end()) continue;
+    users_[m.user.id] = m.user;
+    std::string uid = m.user.id;
+    it->second.members[uid] = std::move(m);
+  }
+  for (const ReadMarker& mk : st->read_markers) markers_[{mk.room, mk.user}] = mk.seq;
+  return Status();
+}
+
+// ---- helpers ----
+
+uint64_t Rooms::now_ms() {
+  uv_update_time(loop_);
+  return uv_now(loop_);
+}
+
+int64_t Rooms::wall_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Rooms::reply_ok(const Ctx& c, std::string_view fields) {
+  bus_->send_to_session(c.session, bus::make_ok(c.ref, fields));
+}
+
+void Rooms::reply_error(const Ctx& c, ErrorCode code, std::string_view message) {
+  bus_->send_to_session(c.session, bus::make_error(c.ref, code, message));
+}
+
+void Rooms::reply_status(const Ctx& c, const Status& st) {
+  ErrorCode code = ErrorCode::kInternal;
+  switch (st.code()) {
+    case Status::Code::kNotFound:
+      code = ErrorCode::kNotFound;
+      break;
+    case Status::Code::kAlreadyExists:
+      code = ErrorCode::kConflict;
+      break;
+    case Status::Code::kPermissionDenied:
+      code = ErrorCode::kForbidden;
+      break;
+    case Status::Code::kInvalidArgument:
+      code = ErrorCode::kBadRequest;
+      break;
+    case Status::Code::kFailedPrecondition:
+    case Status::Code::kUnavailable:
+      code = ErrorCode::kUnavailable;
+      break;
+    default:
+      break;
+  }
+  reply_error(c, code, st.message());
+}
+
+void Rooms::to_room(std::string_view room, const std::string& frame) {
+  bus_->send_event(EventTarget::kRoom, room, frame);
+}
+
+void Rooms::to_user(std::string_view user, const std::string& frame, std::string_view except_session) {
+  auto it = by_user_.find(std::string(user));
+  if (it == by_user_.end()) return;
+  std::vector<std::string> ids = it->second;
+  for (const std::string& sid : ids)
+    if (sid != except_session) bus_->send_to_session(sid, frame);
+}
+
+Rooms::Room* Rooms::find_room(std::string_view id) {
+  auto it = rooms_.find(std::string(id));
+  return it == rooms_.end() ? nullptr : &it->second;
+}
+
+const MemberRecord* Rooms::member(const Room& r, std::string_view user) const {
+  auto it = r.members.find(std::string(user));
+  return it == r.members.end() ? nullptr : &it->second;
+}
+
+bool Rooms::is_muted(const Room& r, const MemberRecord& m) {
+  if (r.rec.mute_all && m.role == Role::kMember) return true;
+  return m.mute_until.has_value() && *m.mute_until > wall_ms();
+}
+
+bool Rooms::online(std::string_view user) const { return by_user_.count(std::string(user)) != 0; }
+
+uint64_t Rooms::unread(const Room& r, std::string_view user) const {
+  auto it = markers_.find({r.rec.id, std::string(user)});
+  uint64_t marker = it == markers_.end() ? 0 : it->second;
+  return r.rec.last_seq > marker ? r.rec.last_seq - marker : 0;
+}
+
+UserRecord Rooms::user_record(std::string_view id) const {
+  auto it = users_.find(std::string(id));
+  if (it != users_.end()) return it->second;
+  UserRecord u;
+  u.id = std::string(id);
+  u.name = u.id;
+  return u;
+}
+
+UserRef Rooms::user_ref(std::string_view id) const {
+  UserRecord u = user_record(id);
+  return UserRef{u.id, u.name, u.avatar};
+}
+
+std::string Rooms::user_json(std::string_view id) const { return user_obj(user_record(id)); }
+
+std::string Rooms::members_json(const Room& r) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& [uid, m] : r.members) {
+    if (!first) out += ',';
+    first = false;
+    UserRecord u = user_record(uid);
+    out += R"({"id":)" + json_string(uid) + R"(,"name":)" + json_string(u.name) + R"(,"role":)" +
+           json_string(role_name(m.role)) + R"(,"online":)" + (online(uid) ? "true" : "false") +
+           R"(,"muted":)" + (is_muted(r, m) ? "true" : "false") + '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::set<std::string> Rooms::peers(std::string_view user) const {
+  std::set<std::string> out;
+  for (const auto& [id, r] : rooms_) {
+    if (r.members.count(std::string(user)) == 0) continue;
+    for (const auto& [uid, m] : r.members)
+      if (uid != user) out.insert(uid);
+  }
+  return out;
+}
+
+void Rooms::announce_presence(std::string_view user, bool is_online) {
+  std::string frame = R"({"op":"presence","user":)" + user_json(user) + R"(,"online":)" +
+                      (is_online ? "true" : "false") + '}';
+  for (const std::string& p : peers(user)) to_user(p, frame);
+  if (plugins_ != nullptr) {
+    if (is_online)
+      plugins_->user_online(user_ref(user));
+    else
+      plugins_->user_offline(user_ref(user));
+  }
+}
+
+// ---- RoomHooks ----
+
+std::string Rooms::welcome_rooms(const bus::Session& session) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& [id, r] : rooms_) {
+    if (r.members.count(session.user.id) == 0) continue;
+    if (!first) out += ',';
+    first = false;
+    out +=
+        R"({"room":)" + json_string(id) + R"(,"unread":)" + std::to_string(unread(r, session.user.id)) + '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::vector<std::string> Rooms::room_members(std::string_view room) {
+  std::vector<std::string> out;
+  Room* r = find_room(room);
+  if (r == nullptr) return out;
+  out.reserve(r->members.size());
+  for (const auto& [uid, m] : r->members) out.push_back(uid);
+  return out;
+}
+
+void Rooms::session_welcomed(bus::Session& session) {
+  const std::string& uid = session.user.id;
+  UserRecord& u = users_[uid];
+  u.id = uid;
+  u.name = session.user.name;
+  u.avatar = session.user.avatar;
+  SessionState& s = sessions_[session.id];
+  s.user = uid;
+  s.tokens = options_.post_burst;
+  s.refill_ms = now_ms();
+  auto& list = by_user_[uid];
+  list.push_back(session.id);
+  if (list.size() == 1) announce_presence(uid, true);
+}
+
+void Rooms::session_closed(bus::Session& session) {
+  auto it = sessions_.find(session.id);
+  if (it == sessions_.end()) return;
+  std::string uid = it->second.user;
+  sessions_.erase(it);
+  auto u = by_user_.find(uid);
+  if (u == by_user_.end()) return;
+  auto& v = u->second;
+  v.erase(std::remove(v.begin(), v.end(), session.id), v.end());
+  if (v.empty()) {
+    by_user_.erase(u);
+    announce_presence(uid, false);
+  }
+}
+
+void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
+  Ctx c{session.id, frame.ref_json, session.user};
+  const cJSON* root = frame.root.get();
+  switch (frame.op) {
+    case bus::Op::kRooms:
+      op_rooms(c);
+      return;
+    case bus::Op::kCreate:
+      op_create(c, root);
+      return;
+    case bus::Op::kJoin:
+      op_join(c, root);
+      return;
+    case bus::Op::kLeave:
+      op_leave(c, root);
+      return;
+    case bus::Op::kPost:
+      op_post(c, root);
+      return;
+    case bus::Op::kEdit:
+      op_edit(c, root);
+      return;
+    case bus::Op::kDelete:
+      op_delete(c, root);
+      return;
+    case bus::Op::kHistory:
+      op_history(c, root);
+      return;
+    case bus::Op::kRead:
+      op_read(c, root);
+      return;
+    case bus::Op::kTyping:
+      op_typing(c, root);
+      return;
+    case bus::Op::kMembers:
+      op_members(c, root);
+      return;
+    case bus::Op::kDm:
+      op_dm(c, root);
+      return;
+    case bus::Op::kKick:
+      op_kick(c, root);
+      return;
+    case bus::Op::kMute:
+      op_mute(c, root);
+      return;
+    case bus::Op::kUnmute:
+      op_unmute(c, root);
+      return;
+    case bus::Op::kMuteAll:
+      op_mute_all(c, root);
+      return;
+    case bus::Op::kRole:
+      op_role(c, root);
+      return;
+    default:
+      reply_error(c, ErrorCode::kBadRequest, "not a room op");
+      return;
+  }
+}
+
+Rooms::Room* Rooms::room_for(const Ctx& c, const cJSON* root, bool members_only) {
+  const char* id = get_string(root, "room");
+  if (id == nullptr) {
+    reply_error(c, ErrorCode::kBadRequest, "room must be a string");
+    return nullptr;
+  }
+  Room* r = find_room(id);
+  if (r == nullptr) {
+    reply_error(c, ErrorCode::kNotFound, std::string("no room named ") + id);
+    return nullptr;
+  }
+  if ((members_only || r->rec.is_private) && member(*r, c.user.id) == nullptr) {
+    reply_error(c, ErrorCode::kForbidden, "you are not a member of this room");
+    return nullptr;
+  }
+  return r;
+}
+
+bool Rooms::may_moderate(const Ctx& c, Room& r, std::string_view target, const MemberRecord** target_out) {
+  const MemberRecord* me = member(r, c.user.id);
+  if (me == nullptr || me->role < Role::kModerator) {
+    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
+    return false;
+  }
+  const MemberRecord* t = member(r, target);
+  if (t == nullptr) {
+    reply_error(c, ErrorCode::kNotFound, "that user is not a member of this room");
+    return false;
+  }
+  if (t->role >= me->role) {
+    reply_error(c, ErrorCode::kForbidden, "you may only act on members of a lower role");
+    return false;
+  }
+  *target_out = t;
+  return true;
+}
+
+// ---- ops ----
+
+void Rooms::op_rooms(const Ctx& c) {
+  std::string out = R"("rooms":[)";
+  bool first = true;
+  auto add = [&](const Room& r, const MemberRecord* m) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"room":)" + json_string(r.rec.id) + R"(,"topic":)" + json_string(r.rec.topic) +
+           R"(,"private":)" + (r.rec.is_private ? "true" : "false") + R"(,"role":)" +
+           (m != nullptr ? json_string(role_name(m->role)) : std::string("null")) + R"(,"unread":)" +
+           std::to_string(m != nullptr ? unread(r, c.user.id) : 0) + R"(,"last_seq":)" +
+           std::to_string(r.rec.last_seq) + '}';
+  };
+  for (const auto& [id, r] : rooms_)
+    if (const MemberRecord* m = member(r, c.user.id)) add(r, m);
+  for (const auto& [id, r] : rooms_)
+    if (!r.rec.is_private && member(r, c.user.id) == nullptr) add(r, nullptr);
+  out += ']';
+  reply_ok(c, out);
+}
+
+void Rooms::op_create(const Ctx& c, const cJSON* root) {
+  const char* id = get_string(root, "room");
+  const cJSON* priv = get_field(root, "private");
+  const cJSON* topic = get_field(root, "topic");
+  if (id == nullptr || (priv != nullptr && !cJSON_IsBool(priv)) ||
+      (topic != nullptr && !cJSON_IsString(topic))) {
+    reply_error(c, ErrorCode::kBadRequest,
+                "create needs a string room, and private (bool) and topic (string) when given");
+    return;
+  }
+  if (!valid_room_id(id)) {
+    reply_error(c, ErrorCode::kBadRequest, "a room id is 1 to 64 printable characters without / ? # %");
+    return;
+  }
+  if (rooms_.count(id) != 0 || creating_.count(id) != 0) {
+    reply_error(c, ErrorCode::kConflict, std::string("a room named ") + id + " exists");
+    return;
+  }
+  RoomRecord rec;
+  rec.id = id;
+  rec.topic = topic != nullptr ? topic->valuestring : "";
+  rec.is_private = priv != nullptr && cJSON_IsTrue(priv);
+  rec.created_ts = wall_ms();
+  MemberRecord m;
+  m.room = id;
+  m.user = user_record(c.user.id);
+  m.role = Role::kMaster;
+  m.joined_ts = rec.created_ts;
+  creating_.insert(id);
+  store_->create_room(rec, {m}, [this, c, rec, m](Status st) {
+    creating_.erase(rec.id);
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    Room& r = rooms_[rec.id];
+    r.rec = rec;
+    r.members[m.user.id] = m;
+    reply_ok(c, R"("room":)" + json_string(rec.id));
+  });
+}
+
+void Rooms::op_join(const Ctx& c, const cJSON* root) {
+  Room* r = room_for(c, root, false);
+  if (r == nullptr) return;
+  std::string id = r->rec.id;
+  auto answer = [this, c, id] {
+    Room* rr = find_room(id);
+    if (rr == nullptr) return;
+    const MemberRecord* m = member(*rr, c.user.id);
+    auto it = markers_.find({id, c.user.id});
+    uint64_t read_seq = it == markers_.end() ? 0 : it->second;
+    reply_ok(c, R"("room":)" + json_string(id) + R"(,"role":)" +
+                    json_string(role_name(m != nullptr ? m->role : Role::kMember)) + R"(,"last_seq":)" +
+                    std::to_string(rr->rec.last_seq) + R"(,"read_seq":)" + std::to_string(read_seq) +
+                    R"(,"members":)" + members_json(*rr));
+  };
+  if (member(*r, c.user.id) != nullptr) {
+    answer();
+    return;
+  }
+  MemberRecord m;
+  m.room = id;
+  m.user = user_record(c.user.id);
+  m.role = Role::kMember;
+  m.joined_ts = wall_ms();
+  store_->put_member(m, [this, c, id, m, answer](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    Room* rr = find_room(id);
+    if (rr == nullptr) {
+      reply_error(c, ErrorCode::kNotFound, "the room was removed");
+      return;
+    }
+    bool is_new = rr->members.count(m.user.id) == 0;
+    if (is_new) rr->members[m.user.id] = m;
+    answer();
+    if (is_new) {
+      to_room(id, R"({"op":"joined","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
+      if (plugins_ != nullptr) plugins_->member_joined(id, user_ref(c.user.id));
+    }
+  });
+}
+
+void Rooms::op_leave(const Ctx& c, const cJSON* root) {
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  std::string id = r->rec.id;
+  store_->remove_member(id, c.user.id, [this, c, id](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    reply_ok(c);
+    Room* rr = find_room(id);
+    if (rr == nullptr || rr->members.count(c.user.id) == 0) return;
+    to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
+    rr->members.erase(c.user.id);
+    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(c.user.id));
+  });
+}
+
+void Rooms::op_post(const Ctx& c, const cJSON* root) {
+  const char* text = get_string(root, "text");
+  if (get_string(root, "room") == nullptr || text == nullptr) {
+    reply_error(c, ErrorCode::kBadRequest, "post needs a string room and a string text");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  if (std::string_view(text).size() > options_.max_text) {
+    reply_error(c, ErrorCode::kTooLarge,
+                "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
+    return;
+  }
+  if (is_muted(*r, *member(*r, c.user.id))) {
+    reply_error(c, ErrorCode::kMuted, "you are muted in this room");
+    return;
+  }
+  auto si = sessions_.find(c.session);
+  if (si != sessions_.end()) {
+    SessionState& s = si->second;
+    uint64_t now = now_ms();
+    s.tokens = std::min(options_.post_burst,
+                        s.tokens + static_cast<double>(now - s.refill_ms) * options_.post_rate / 1000.0);
+    s.refill_ms = now;
+    if (s.tokens < 1) {
+      reply_error(c, ErrorCode::kRateLimited, "too many posts; slow down");
+      return;
+    }
+    s.tokens -= 1;
+  }
+  PostRequest req;
+  req.room = r->rec.id;
+  req.from = user_record(c.user.id);
+  req.text = text;
+  if (const cJSON* data = get_field(root, "data")) {
+    char* printed = cJSON_PrintUnformatted(data);
+    if (printed != nullptr) req.data_json = printed;
+    cJSON_free(printed);
+  }
+  if (plugins_ != nullptr) {
+    Status filtered = plugins_->filter_post(req.room, user_ref(c.user.id), &req.text, &req.data_json);
+    if (!filtered.ok()) {
+      reply_error(
+          c,
+          filtered.code() == Status::Code::kPermissionDenied ? ErrorCode::kForbidden : ErrorCode::kInternal,
+          filtered.message());
+      return;
+    }
+    if (req.text.size() > options_.max_text) {
+      reply_error(c, ErrorCode::kTooLarge, "the post is too large after the plugins rewrote it");
+      return;
+    }
+  }
+  MessageRecord msg;
+  msg.room = req.room;
+  msg.from = req.from;
+  msg.text = req.text;
+  msg.data_json = req.data_json;
+  store_->post(std::move(req), [this, c, msg](Result<PostResult> res) mutable {
+    if (!res.ok()) {
+      reply_status(c, res.status());
+      return;
+    }
+    msg.seq = res->seq;
+    msg.ts = res->ts;
+    Room* rr = find_room(msg.room);
+    if (rr != nullptr) {
+      rr->rec.last_seq = std::max(rr->rec.last_seq, msg.seq);
+      uint64_t& mk = markers_[{msg.room, c.user.id}];
+      mk = std::max(mk, msg.seq);
+    }
+    reply_ok(c, R"("seq":)" + std::to_string(msg.seq) + R"(,"ts":)" + std::to_string(msg.ts));
+    if (rr != nullptr) {
+      std::string ev = message_json(msg);
+      ev.insert(1, R"("op":"message",)");
+      to_room(msg.room, ev);
+    }
+  });
+}
+
+void Rooms::op_edit(const Ctx& c, const cJSON* root) {
+  uint64_t seq = 0;
+  const char* text = get_string(root, "text");
+  if (get_string(root, "room") == nullptr || text == nullptr || !get_uint(root, "seq", &seq)) {
+    reply_error(c, ErrorCode::kBadRequest, "edit needs a string room, a seq and a string text");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  if (std::string_view(text).size() > options_.max_text) {
+    reply_error(c, ErrorCode::kTooLarge,
+                "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
+    return;
+  }
+  std::string id = r->rec.id;
+  std::string t = text;
+  store_->edit(id, seq, t, 0, c.user.id, [this, c, id, seq, t](Result<int64_t> res) {
+    if (!res.ok()) {
+      if (res.status().code() == Status::Code::kPermissionDenied)
+        reply_error(c, ErrorCode::kForbidden, "only the author may edit a message");
+      else
+        reply_status(c, res.status());
+      return;
+    }
+    reply_ok(c);
+    to_room(id, R"({"op":"edited","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(seq) +
+                    R"(,"text":)" + json_string(t) + R"(,"edited_ts":)" + std::to_string(*res) + '}');
+  });
+}
+
+void Rooms::op_delete(const Ctx& c, const cJSON* root) {
+  uint64_t seq = 0;
+  if (get_string(root, "room") == nullptr || !get_uint(root, "seq", &seq)) {
+    reply_error(c, ErrorCode::kBadRequest, "delete needs a string room and a seq");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  std::string id = r->rec.id;
+  bool moderator = member(*r, c.user.id)->role >= Role::kModerator;
+  store_->delete_message(id, seq, moderator ? std::string() : c.user.id, [this, c, id, seq](Status st) {
+    if (!st.ok()) {
+      if (st.code() == Status::Code::kPermissionDenied)
+        reply_error(c, ErrorCode::kForbidden, "only the author or a moderator may delete a message");
+      else
+        reply_status(c, st);
+      return;
+    }
+    reply_ok(c);
+    to_room(id, R"({"op":"deleted","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(seq) + '}');
+  });
+}
+
+void Rooms::op_history(const Ctx& c, const cJSON* root) {
+  uint64_t before = 0, limit = 50;
+  if (get_string(root, "room") == nullptr ||
+      (get_field(root, "before") != nullptr && !get_uint(root, "before", &before)) ||
+      (get_field(root, "limit") != nullptr &&
+       (!get_uint(root, "limit", &limit) || limit < 1 || limit > 200))) {
+    reply_error(c, ErrorCode::kBadRequest,
+                "history needs a string room, before (a seq) and limit (1-200) when given");
+    return;
+  }
+  Room* r = room_for(c, root, false);
+  if (r == nullptr) return;
+  store_->history(r->rec.id, before, static_cast<int>(limit), [this, c](Result<HistoryPage> res) {
+    if (!res.ok()) {
+      reply_status(c, res.status());
+      return;
+    }
+    std::string out = R"("messages":[)";
+    for (size_t i = 0; i < res->messages.size(); ++i) {
+      if (i != 0) out += ',';
+      out += message_json(res->messages[i]);
+    }
+    out += R"(],"more":)";
+    out += res->more ? "true" : "false";
+    reply_ok(c, out);
+  });
+}
+
+void Rooms::op_read(const Ctx& c, const cJSON* root) {
+  uint64_t seq = 0;
+  if (get_string(root, "room") == nullptr || !get_uint(root, "seq", &seq)) {
+    reply_error(c, ErrorCode::kBadRequest, "read needs a string room and a seq");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  std::string id = r->rec.id;
+  store_->mark_read(id, c.user.id, seq, [this, c, id, seq](Result<uint64_t> res) {
+    if (!res.ok()) {
+      reply_status(c, res.status());
+      return;
+    }
+    Room* rr = find_room(id);
+    uint64_t capped = rr != nullptr ? std::min(seq, rr->rec.last_seq) : seq;
+    uint64_t& mk = markers_[{id, c.user.id}];
+    mk = std::max(mk, capped);
+    reply_ok(c, R"("unread":)" + std::to_string(*res));
+    to_user(c.user.id, R"({"op":"read","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(mk) + '}',
+            c.session);
+  });
+}
+
+void Rooms::op_typing(const Ctx& c, const cJSON* root) {
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  auto si = sessions_.find(c.session);
+  if (si != sessions_.end()) {
+    uint64_t now = now_ms();
+    auto [it, fresh] = si->second.last_typing_ms.try_emplace(r->rec.id, now);
+    if (!fresh) {
+      if (now - it->second < static_cast<uint64_t>(options_.typing_interval_ms)) {
+        reply_error(c, ErrorCode::kRateLimited, "typing is sent at most once a second per room");
+        return;
+      }
+      it->second = now;
+    }
+  }
+  reply_ok(c);
+  std::string ev =
+      R"({"op":"typing","room":)" + json_string(r->rec.id) + R"(,"user":)" + user_json(c.user.id) + '}';
+  for (const auto& [uid, m] : r->members)
+    if (uid != c.user.id) to_user(uid, ev);
+}
+
+void Rooms::op_members(const Ctx& c, const cJSON* root) {
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  reply_ok(c, R"("members":)" + members_json(*r));
+}
+
+void Rooms::op_dm(const Ctx& c, const cJSON* root) {
+  const char* other = get_string(root, "user");
+  if (other == nullptr || *other == '\0') {
+    reply_error(c, ErrorCode::kBadRequest, "dm needs a string user");
+    return;
+  }
+  if (c.user.id == other) {
+    reply_error(c, ErrorCode::kBadRequest, "a direct-message room needs another user");
+    return;
+  }
+  std::string new_id = "dm-" + random_token(12);
+  store_->open_dm(user_record(c.user.id), user_record(other), new_id, wall_ms(),
+                  [this, c](Result<DmResult> res) {
+                    if (!res.ok()) {
+                      reply_status(c, res.status());
+                      return;
+                    }
+                    const RoomRecord& rec = res->room;
+                    if (rooms_.count(rec.id) == 0) {
+                      // Created now (or by another process): read its two members from the key.
+                      Room& r = rooms_[rec.id];
+                      r.rec = rec;
+                    }
+                    Room& r = rooms_[rec.id];
+                    if (r.members.empty()) {
+                      std::string id = rec.id;
+                      store_->members(id, [this, c, id](Result<std::vector<MemberRecord>> ms) {
+                        Room* rr = find_room(id);
+                        if (ms.ok() && rr != nullptr)
+                          for (MemberRecord& m : *ms) rr->members[m.user.id] = m;
+                        reply_ok(c, R"("room":)" + json_string(id));
+                      });
+                      return;
+                    }
+                    reply_ok(c, R"("room":)" + json_string(rec.id));
+                  });
+}
+
+void Rooms::op_kick(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr) {
+    reply_error(c, ErrorCode::kBadRequest, "kick needs a string room and a string user");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  const MemberRecord* t = nullptr;
+  if (!may_moderate(c, *r, target, &t)) return;
+  std::string id = r->rec.id, uid = target;
+  store_->remove_member(id, uid, [this, c, id, uid](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    reply_ok(c);
+    Room* rr = find_room(id);
+    if (rr == nullptr || rr->members.count(uid) == 0) return;
+    to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + '}');
+    rr->members.erase(uid);
+    to_user(uid, R"({"op":"kicked","room":)" + json_string(id) + R"(,"by":)" + user_json(c.user.id) + '}');
+    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(uid));
+  });
+}
+
+void Rooms::op_mute(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  uint64_t seconds = 0;
+  bool has_seconds = get_field(root, "seconds") != nullptr;
+  if (get_string(root, "room") == nullptr || target == nullptr ||
+      (has_seconds && (!get_uint(root, "seconds", &seconds) || seconds == 0))) {
+    reply_error(c, ErrorCode::kBadRequest,
+                "mute needs a string room, a string user and seconds (> 0) when given");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  const MemberRecord* t = nullptr;
+  if (!may_moderate(c, *r, target, &t)) return;
+  int64_t until = has_seconds ? wall_ms() + static_cast<int64_t>(seconds) * 1000 : kMuteForever;
+  std::string id = r->rec.id, uid = target;
+  store_->set_mute(id, uid, until, [this, c, id, uid, until, has_seconds](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    Room* rr = find_room(id);
+    if (rr != nullptr) {
+      auto it = rr->members.find(uid);
+      if (it != rr->members.end()) it->second.mute_until = until;
+    }
+    std::string until_json = has_seconds ? std::to_string(until) : std::string("null");
+    reply_ok(c, R"("until":)" + until_json);
+    to_room(id, R"({"op":"muted","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) +
+                    R"(,"until":)" + until_json + '}');
+  });
+}
+
+void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr) {
+    reply_error(c, ErrorCode::kBadRequest, "unmute needs a string room and a string user");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  const MemberRecord* t = nullptr;
+  if (!may_moderate(c, *r, target, &t)) return;
+  std::string id = r->rec.id, uid = target;
+  store_->set_mute(id, uid, std::nullopt, [this, c, id, uid](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    Room* rr = find_room(id);
+    if (rr != nullptr) {
+      auto it = rr->members.find(uid);
+      if (it != rr->members.end()) it->second.mute_until.reset();
+    }
+    reply_ok(c);
+    to_room(id, R"({"op":"unmuted","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + '}');
+  });
+}
+
+void Rooms::op_mute_all(const Ctx& c, const cJSON* root) {
+  const cJSON* on = get_field(root, "on");
+  if (get_string(root, "room") == nullptr || on == nullptr || !cJSON_IsBool(on)) {
+    reply_error(c, ErrorCode::kBadRequest, "mute_all needs a string room and a bool on");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  if (member(*r, c.user.id)->role < Role::kModerator) {
+    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
+    return;
+  }
+  bool value = cJSON_IsTrue(on);
+  std::string id = r->rec.id;
+  store_->set_mute_all(id, value, [this, c, id, value](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    if (Room* rr = find_room(id)) rr->rec.mute_all = value;
+    reply_ok(c);
+    to_room(id, R"({"op":"muted_all","room":)" + json_string(id) + R"(,"on":)" + (value ? "true" : "false") +
+                    '}');
+  });
+}
+
+void Rooms::op_role(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  const char* role_s = get_string(root, "role");
+  Role role = Role::kMember;
+  if (get_string(root, "room") == nullptr || target == nullptr || role_s == nullptr ||
+      !parse_role(role_s, &role)) {
+    reply_error(c, ErrorCode::kBadRequest,
+                "role needs a string room, a string user and role member, moderator or master");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  if (member(*r, c.user.id)->role != Role::kMaster) {
+    reply_error(c, ErrorCode::kForbidden, "only a master may set roles");
+    return;
+  }
+  if (member(*r, target) == nullptr) {
+    reply_error(c, ErrorCode::kNotFound, "that user is not a member of this room");
+    return;
+  }
+  std::string id = r->rec.id, uid = target;
+  store_->set_role(id, uid, role, [this, c, id, uid, role](Status st) {
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    Room* rr = find_room(id);
+    if (rr != nullptr) {
+      auto it = rr->members.find(uid);
+      if (it != rr->members.end()) it->second.role = role;
+    }
+    reply_ok(c);
+    to_room(id, R"({"op":"role","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + R"(,"role":)" +
+                    json_string(role_name(role)) + '}');
+  });
+}
+
+}  // namespace hut::rooms

@@ -1,0 +1,161 @@
+// The chat rooms (contract section 2, room ops and events): room state in
+// memory, read once from the store at start, every change written through the
+// store and announced only after its commit.
+//
+// Thread: the loop thread only.
+// Ownership: the Space owns Rooms, the Store and the Bus; Rooms borrows the
+// store and the bus, which must outlive it. Store callbacks capture `this`, so
+// the store must be closed (or destroyed) before Rooms is destroyed.
+#ifndef HUTOPIA_ROOMS_ROOMS_H_
+#define HUTOPIA_ROOMS_ROOMS_H_
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/bus.h"
+#include "net/server.h"
+#include "store/store.h"
+
+namespace hut::rooms {
+
+class Rooms final : public bus::RoomHooks {
+ public:
+  struct Options {
+    double post_rate = 50;              // posts per second per session
+    double post_burst = 500;            // bucket size
+    int64_t typing_interval_ms = 1000;  // one typing op per room and session per interval
+    size_t max_text = 16384;            // bytes of UTF-8 in a post or edit
+  };
+
+  Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus);
+
+  // Reads rooms, members and read markers from the store. Before serving.
+  Status load();
+
+  // The plugins whose room hooks see joins, leaves, presence and posts;
+  // borrowed, nullptr for none (set it to nullptr before the runtime ends).
+  void set_plugins(PluginRuntime* plugins) { plugins_ = plugins; }
+
+  // RoomHooks.
+  void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
+  std::string welcome_rooms(const bus::Session& session) override;
+  std::vector<std::string> room_members(std::string_view room) override;
+  void session_welcomed(bus::Session& session) override;
+  void session_closed(bus::Session& session) override;
+
+  // The management API's rooms routes (contract section 4): `ex->path`
+  // starts with /api/v1/rooms; the caller has checked the admin token.
+  void handle_admin(const std::shared_ptr<net::HttpExchange>& ex);
+
+  // Rooms for plugins (ABI 1.1), with HUT_* results: a post as the plugin's
+  // bot user, a history page, the members JSON.
+  int plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
+                  std::string_view data_json, PluginServices::RoomDone done);
+  int plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done);
+  int plugin_members(std::string_view room, std::string* json);
+
+  size_t room_count() const { return rooms_.size(); }
+
+ private:
+  struct Room {
+    RoomRecord rec;
+    std::map<std::string, MemberRecord> members;  // by user id
+  };
+  struct SessionState {
+    std::string user;
+    double tokens = 0;
+    uint64_t refill_ms = 0;
+    std::unordered_map<std::string, uint64_t> last_typing_ms;  // by room
+  };
+  // What an op handler needs to answer.
+  struct Ctx {
+    std::string session;
+    std::string ref;
+    UserRef user;
+  };
+
+  void reply_ok(const Ctx& c, std::string_view fields = {});
+  void reply_error(const Ctx& c, bus::ErrorCode code, std::string_view message);
+  void reply_status(const Ctx& c, const Status& st);
+  void to_room(std::string_view room, const std::string& frame);
+  void to_user(std::string_view user, const std::string& frame, std::string_view except_session = {});
+
+  uint64_t now_ms();
+  int64_t wall_ms() const;
+  Room* find_room(std::string_view id);
+  const MemberRecord* member(const Room& r, std::string_view user) const;
+  bool is_muted(const Room& r, const MemberRecord& m);
+  bool online(std::string_view user) const;
+  uint64_t unread(const Room& r, std::string_view user) const;
+  std::string user_json(std::string_view id) const;
+  std::string members_json(const Room& r);
+  UserRecord user_record(std::string_view id) const;
+  std::set<std::string> peers(std::string_view user) const;
+  void announce_presence(std::string_view user, bool online);
+
+  // Common gate: the room exists (not_found) and, when private, the user is
+  // a member (forbidden). Returns nullptr after answering.
+  Room* room_for(const Ctx& c, const cJSON* root, bool members_only);
+  // Checks that the caller may moderate `target` in `r`; answers on refusal.
+  bool may_moderate(const Ctx& c, Room& r, std::string_view target, const MemberRecord** target_out);
+
+  void op_rooms(const Ctx& c);
+  void op_create(const Ctx& c, const cJSON* root);
+  void op_join(const Ctx& c, const cJSON* root);
+  void op_leave(const Ctx& c, const cJSON* root);
+  void op_post(const Ctx& c, const cJSON* root);
+  void op_edit(const Ctx& c, const cJSON* root);
+  void op_delete(const Ctx& c, const cJSON* root);
+  void op_history(const Ctx& c, const cJSON* root);
+  void op_read(const Ctx& c, const cJSON* root);
+  void op_typing(const Ctx& c, const cJSON* root);
+  void op_members(const Ctx& c, const cJSON* root);
+  void op_dm(const Ctx& c, const cJSON* root);
+  void op_kick(const Ctx& c, const cJSON* root);
+  void op_mute(const Ctx& c, const cJSON* root);
+  void op_unmute(const Ctx& c, const cJSON* root);
+  void op_mute_all(const Ctx& c, const cJSON* root);
+  void op_role(const Ctx& c, const cJSON* root);
+
+  using ExPtr = std::shared_ptr<net::HttpExchange>;
+  void admin_list(const ExPtr& ex);
+  void admin_create(const ExPtr& ex);
+  void admin_get(const ExPtr& ex, const std::string& room);
+  void admin_delete(const ExPtr& ex, const std::string& room);
+  void admin_put_member(const ExPtr& ex, const std::string& room, const std::string& user);
+  void admin_kick(const ExPtr& ex, const std::string& room, const std::string& user);
+  void admin_post(const ExPtr& ex, const std::string& room);
+  void admin_history(const ExPtr& ex, const std::string& room);
+  // Stores a post of someone who is not (necessarily) a member, then sends
+  // the message event; for the management API and plugins.
+  void post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
+               std::function<void(Result<PostResult>)> done);
+  // Drops a room from memory after telling its online members.
+  void remove_room(const std::string& room);
+
+  UserRef user_ref(std::string_view id) const;
+
+  Options options_;
+  PluginRuntime* plugins_ = nullptr;
+  uv_loop_t* loop_;
+  Store* store_;
+  bus::Bus* bus_;
+  std::map<std::string, Room> rooms_;
+  std::set<std::string> creating_;  // room ids whose create is not committed yet
+  std::map<std::pair<std::string, std::string>, uint64_t> markers_;    // (room, user) -> seq
+  std::unordered_map<std::string, SessionState> sessions_;             // by session id
+  std::unordered_map<std::string, std::vector<std::string>> by_user_;  // user -> session ids
+  std::unordered_map<std::string, UserRecord> users_;                  // names seen
+};
+
+}  // namespace hut::rooms
+
+#endif  // HUTOPIA_ROOMS_ROOMS_H_

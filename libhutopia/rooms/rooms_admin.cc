@@ -1,0 +1,452 @@
+// The management API's rooms routes (contract section 4).
+#include <cstdlib>
+
+#include "admin/admin_api.h"
+#include "rooms/rooms.h"
+
+namespace hut::rooms {
+namespace {
+
+using bus::get_field;
+using bus::get_string;
+using bus::json_string;
+using bus::JsonPtr;
+
+// The user the management API acts as when a body names nobody.
+UserRecord admin_user() {
+  UserRecord u;
+  u.id = "admin";
+  u.name = "Admin";
+  return u;
+}
+
+std::string user_obj(const UserRecord& u) {
+  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
+  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
+  out += '}';
+  return out;
+}
+
+net::HttpResponse status_response(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kNotFound:
+      return admin::json_error(404, "not_found", st.message());
+    case Status::Code::kAlreadyExists:
+      return admin::json_error(409, "conflict", st.message());
+    case Status::Code::kInvalidArgument:
+      return admin::json_error(400, "bad_request", st.message());
+    case Status::Code::kFailedPrecondition:
+    case Status::Code::kUnavailable:
+      return admin::json_error(503, "unavailable", st.message());
+    default:
+      return admin::json_error(500, "internal", st.message());
+  }
+}
+
+net::HttpResponse no_content() {
+  net::HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+// A query parameter's raw value; false when absent.
+bool query_param(std::string_view query, std::string_view name, std::string* out) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) {
+      *out = eq == std::string_view::npos ? std::string() : std::string(part.substr(eq + 1));
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+bool parse_uint(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 15) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  *out = std::strtoull(s.c_str(), nullptr, 10);
+  return true;
+}
+
+JsonPtr parse_body(const std::string& body) {
+  JsonPtr j(cJSON_ParseWithLength(body.data(), body.size()));
+  if (j && !cJSON_IsObject(j.get())) j.reset();
+  return j;
+}
+
+std::string message_json(const MessageRecord& m) {
+  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
+                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
+                    json_string(m.text);
+  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
+  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+void Rooms::handle_admin(const ExPtr& ex) {
+  constexpr std::string_view kPrefix = "/api/v1/rooms";
+  std::string_view rest = std::string_view(ex->path).substr(kPrefix.size());
+  const std::string& m = ex->method;
+  if (rest.empty() || rest == "/") {
+    if (m == "GET") return admin_list(ex);
+    if (m == "POST") return admin_create(ex);
+    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+  }
+  if (rest.front() != '/') return ex->respond(admin::json_error(404, "not_found", "no such route"));
+  rest.remove_prefix(1);
+  size_t slash = rest.find('/');
+  std::string room(rest.substr(0, slash));
+  std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  if (tail.empty()) {
+    if (m == "GET") return admin_get(ex, room);
+    if (m == "DELETE") return admin_delete(ex, room);
+    return ex->respond(admin::json_error(405, "bad_request", "use GET or DELETE"));
+  }
+  if (tail == "/messages") {
+    if (m == "GET") return admin_history(ex, room);
+    if (m == "POST") return admin_post(ex, room);
+    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+  }
+  constexpr std::string_view kMembers = "/members/";
+  if (tail.rfind(kMembers, 0) == 0 && tail.size() > kMembers.size()) {
+    std::string user(tail.substr(kMembers.size()));
+    if (user.find('/') != std::string::npos)
+      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+    if (m == "PUT") return admin_put_member(ex, room, user);
+    if (m == "DELETE") return admin_kick(ex, room, user);
+    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+  }
+  ex->respond(admin::json_error(404, "not_found", "no such route"));
+}
+
+void Rooms::admin_list(const ExPtr& ex) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& [id, r] : rooms_) {
+    size_t on = 0;
+    for (const auto& [uid, mem] : r.members)
+      if (online(uid)) ++on;
+    if (!first) out += ',';
+    first = false;
+    out += R"({"room":)" + json_string(id) + R"(,"private":)" + (r.rec.is_private ? "true" : "false") +
+           R"(,"topic":)" + json_string(r.rec.topic) + R"(,"members":)" + std::to_string(r.members.size()) +
+           R"(,"online":)" + std::to_string(on) + R"(,"last_seq":)" + std::to_string(r.rec.last_seq) + '}';
+  }
+  out += ']';
+  ex->respond(admin::json_response(200, out));
+}
+
+void Rooms::admin_get(const ExPtr& ex, const std::string& room) {
+  Room* r = find_room(room);
+  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  std::string out = R"({"room":)" + json_string(room) + R"(,"private":)" +
+                    (r->rec.is_private ? "true" : "false") + R"(,"topic":)" + json_string(r->rec.topic) +
+                    R"(,"last_seq":)" + std::to_string(r->rec.last_seq) + R"(,"members":[)";
+  bool first = true;
+  for (const auto& [uid, mem] : r->members) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"id":)" + json_string(uid) + R"(,"role":)" + json_string(role_name(mem.role)) + '}';
+  }
+  out += "]}";
+  ex->respond(admin::json_response(200, out));
+}
+
+void Rooms::admin_create(const ExPtr& ex) {
+  JsonPtr body = parse_body(ex->body);
+  const char* id = body ? get_string(body.get(), "room") : nullptr;
+  const cJSON* priv = body ? get_field(body.get(), "private") : nullptr;
+  const cJSON* topic = body ? get_field(body.get(), "topic") : nullptr;
+  const cJSON* master = body ? get_field(body.get(), "master") : nullptr;
+  const cJSON* members = body ? get_field(body.get(), "members") : nullptr;
+  bool bad = id == nullptr || (priv && !cJSON_IsBool(priv)) || (topic && !cJSON_IsString(topic)) ||
+             (master && !cJSON_IsString(master)) || (members && !cJSON_IsArray(members));
+  if (!bad && members) {
+    const cJSON* e = nullptr;
+    cJSON_ArrayForEach(e, members) bad = bad || !cJSON_IsString(e);
+  }
+  if (bad)
+    return ex->respond(admin::json_error(
+        400, "bad_request",
+        "the body is {room, private?: bool, topic?: string, master?: user id, members?: [user ids]}"));
+  std::string_view sid = id;
+  bool valid = !sid.empty() && sid.size() <= 64 && sid.find_first_of("/?#% ") == std::string_view::npos;
+  if (!valid)
+    return ex->respond(
+        admin::json_error(400, "bad_request", "a room id is 1 to 64 characters without / ? # % or space"));
+  if (rooms_.count(id) != 0 || creating_.count(id) != 0)
+    return ex->respond(admin::json_error(409, "conflict", "the room exists"));
+  RoomRecord rec;
+  rec.id = id;
+  rec.topic = topic ? topic->valuestring : "";
+  rec.is_private = priv && cJSON_IsTrue(priv);
+  rec.created_ts = wall_ms();
+  std::vector<MemberRecord> list;
+  auto add = [&](const std::string& uid, Role role) {
+    for (MemberRecord& mr : list)
+      if (mr.user.id == uid) {
+        if (role > mr.role) mr.role = role;
+        return;
+      }
+    MemberRecord mr;
+    mr.room = rec.id;
+    mr.user = user_record(uid);
+    mr.role = role;
+    mr.joined_ts = rec.created_ts;
+    list.push_back(mr);
+  };
+  if (master) add(master->valuestring, Role::kMaster);
+  if (members) {
+    const cJSON* e = nullptr;
+    cJSON_ArrayForEach(e, members) add(e->valuestring, Role::kMember);
+  }
+  creating_.insert(rec.id);
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  store_->create_room(rec, list, [this, weak, rec, list](Status st) {
+    creating_.erase(rec.id);
+    auto ex2 = weak.lock();
+    if (!st.ok()) {
+      if (ex2) ex2->respond(status_response(st));
+      return;
+    }
+    Room& r = rooms_[rec.id];
+    r.rec = rec;
+    for (const MemberRecord& mr : list) r.members[mr.user.id] = mr;
+    if (ex2) ex2->respond(admin::json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
+  });
+}
+
+void Rooms::remove_room(const std::string& room) {
+  Room* r = find_room(room);
+  if (r == nullptr) return;
+  to_room(room, R"({"op":"room_removed","room":)" + json_string(room) + '}');
+  for (const auto& [uid, mem] : r->members) markers_.erase({room, uid});
+  rooms_.erase(room);
+}
+
+void Rooms::admin_delete(const ExPtr& ex, const std::string& room) {
+  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  store_->delete_room(room, [this, weak, room](Status st) {
+    auto ex2 = weak.lock();
+    if (!st.ok()) {
+      if (ex2) ex2->respond(status_response(st));
+      return;
+    }
+    remove_room(room);
+    if (ex2) ex2->respond(no_content());
+  });
+}
+
+void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std::string& user) {
+  Room* r = find_room(room);
+  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  JsonPtr body = ex->body.empty() ? JsonPtr(cJSON_CreateObject()) : parse_body(ex->body);
+  const char* role_s = body ? get_string(body.get(), "role") : nullptr;
+  Role role = Role::kMember;
+  if (!body ||
+      (get_field(body.get(), "role") != nullptr && (role_s == nullptr || !parse_role(role_s, &role))))
+    return ex->respond(
+        admin::json_error(400, "bad_request", "the body is {role?: member, moderator or master}"));
+  const MemberRecord* existing = member(*r, user);
+  MemberRecord mr = existing != nullptr ? *existing : MemberRecord{};
+  bool is_new = existing == nullptr;
+  mr.room = room;
+  mr.user = user_record(user);
+  if (role_s != nullptr) mr.role = role;
+  if (is_new) mr.joined_ts = wall_ms();
+  bool role_changed = !is_new && role_s != nullptr && existing->role != role;
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  store_->put_member(mr, [this, weak, mr, is_new, role_changed](Status st) {
+    auto ex2 = weak.lock();
+    if (!st.ok()) {
+      if (ex2) ex2->respond(status_response(st));
+      return;
+    }
+    Room* rr = find_room(mr.room);
+    if (rr != nullptr) {
+      rr->members[mr.user.id] = mr;
+      if (is_new)
+        to_room(mr.room, R"({"op":"joined","room":)" + json_string(mr.room) + R"(,"user":)" +
+                             user_json(mr.user.id) + '}');
+      if (role_changed)
+        to_room(mr.room, R"({"op":"role","room":)" + json_string(mr.room) + R"(,"user":)" +
+                             user_json(mr.user.id) + R"(,"role":)" + json_string(role_name(mr.role)) + '}');
+    }
+    if (ex2)
+      ex2->respond(admin::json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
+                                                 json_string(mr.user.id) + R"(,"role":)" +
+                                                 json_string(role_name(mr.role)) + '}'));
+  });
+}
+
+void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::string& user) {
+  Room* r = find_room(room);
+  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (member(*r, user) == nullptr) return ex->respond(admin::json_error(404, "not_found", "not a member"));
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  store_->remove_member(room, user, [this, weak, room, user](Status st) {
+    auto ex2 = weak.lock();
+    if (!st.ok()) {
+      if (ex2) ex2->respond(status_response(st));
+      return;
+    }
+    Room* rr = find_room(room);
+    if (rr != nullptr && rr->members.count(user) != 0) {
+      to_room(room, R"({"op":"left","room":)" + json_string(room) + R"(,"user":)" + user_json(user) + '}');
+      rr->members.erase(user);
+      to_user(user,
+              R"({"op":"kicked","room":)" + json_string(room) + R"(,"by":)" + user_obj(admin_user()) + '}');
+    }
+    if (ex2) ex2->respond(no_content());
+  });
+}
+
+void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
+  Room* r = find_room(room);
+  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  JsonPtr body = parse_body(ex->body);
+  const char* text = body ? get_string(body.get(), "text") : nullptr;
+  const cJSON* from = body ? get_field(body.get(), "from") : nullptr;
+  UserRecord author = admin_user();
+  if (from != nullptr) {
+    const char* fid = get_string(from, "id");
+    const char* fname = get_string(from, "name");
+    const char* favatar = get_string(from, "avatar");
+    if (!cJSON_IsObject(from) || fid == nullptr || *fid == '\0') {
+      text = nullptr;
+    } else {
+      author.id = fid;
+      author.name = fname != nullptr ? fname : fid;
+      author.avatar = favatar != nullptr ? favatar : "";
+    }
+  }
+  if (text == nullptr)
+    return ex->respond(
+        admin::json_error(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
+  if (std::string_view(text).size() > options_.max_text)
+    return ex->respond(admin::json_error(413, "too_large", "a post holds at most 16 KiB of text"));
+  std::string data_json;
+  if (const cJSON* data = get_field(body.get(), "data")) {
+    char* printed = cJSON_PrintUnformatted(data);
+    if (printed != nullptr) data_json = printed;
+    cJSON_free(printed);
+  }
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  post_as(author, room, text, data_json, [weak](Result<PostResult> res) {
+    auto ex2 = weak.lock();
+    if (!ex2) return;
+    if (!res.ok()) return ex2->respond(status_response(res.status()));
+    ex2->respond(admin::json_response(
+        201, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}'));
+  });
+}
+
+void Rooms::post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
+                    std::function<void(Result<PostResult>)> done) {
+  PostRequest req;
+  req.room = room;
+  req.from = from;
+  req.text = text;
+  req.data_json = data_json;
+  MessageRecord msg;
+  msg.room = std::move(room);
+  msg.from = from;
+  msg.text = std::move(text);
+  msg.data_json = std::move(data_json);
+  store_->post(std::move(req), [this, msg, done](Result<PostResult> res) mutable {
+    if (res.ok()) {
+      msg.seq = res->seq;
+      msg.ts = res->ts;
+    }
+    done(res);
+    if (!res.ok()) return;
+    Room* rr = find_room(msg.room);
+    if (rr == nullptr) return;
+    rr->rec.last_seq = std::max(rr->rec.last_seq, msg.seq);
+    std::string ev = message_json(msg);
+    ev.insert(1, R"("op":"message",)");
+    to_room(msg.room, ev);
+  });
+}
+
+int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
+                       std::string_view data_json, PluginServices::RoomDone done) {
+  if (!data_json.empty() && !bus::is_json(data_json)) return HUT_EINVAL;
+  if (text.size() > options_.max_text) return HUT_ETOOBIG;
+  if (find_room(room) == nullptr) return HUT_ENOENT;
+  UserRecord bot;
+  bot.id = "plugin:" + std::string(plugin);
+  bot.name = std::string(plugin);
+  post_as(bot, std::string(room), std::string(text), std::string(data_json), [done](Result<PostResult> res) {
+    if (!done) return;
+    if (!res.ok()) {
+      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
+      return;
+    }
+    done(HUT_OK, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}');
+  });
+  return HUT_OK;
+}
+
+int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done) {
+  if (find_room(room) == nullptr) return HUT_ENOENT;
+  store_->history(std::string(room), before, limit, [done](Result<HistoryPage> res) {
+    if (!done) return;
+    if (!res.ok()) {
+      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
+      return;
+    }
+    std::string out = R"({"messages":[)";
+    for (size_t i = 0; i < res->messages.size(); ++i) {
+      if (i != 0) out += ',';
+      out += message_json(res->messages[i]);
+    }
+    out += R"(],"more":)";
+    out += res->more ? "true}" : "false}";
+    done(HUT_OK, out);
+  });
+  return HUT_OK;
+}
+
+int Rooms::plugin_members(std::string_view room, std::string* json) {
+  Room* r = find_room(room);
+  if (r == nullptr) return HUT_ENOENT;
+  *json = members_json(*r);
+  return HUT_OK;
+}
+
+void Rooms::admin_history(const ExPtr& ex, const std::string& room) {
+  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  uint64_t before = 0, limit = 50;
+  std::string v;
+  if ((query_param(ex->query, "before", &v) && !v.empty() && !parse_uint(v, &before)) ||
+      (query_param(ex->query, "limit", &v) && !v.empty() &&
+       (!parse_uint(v, &limit) || limit < 1 || limit > 200)))
+    return ex->respond(admin::json_error(400, "bad_request", "before is a seq, limit is 1 to 200"));
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  store_->history(room, before, static_cast<int>(limit), [weak](Result<HistoryPage> res) {
+    auto ex2 = weak.lock();
+    if (!ex2) return;
+    if (!res.ok()) return ex2->respond(status_response(res.status()));
+    std::string out = R"({"messages":[)";
+    for (size_t i = 0; i < res->messages.size(); ++i) {
+      if (i != 0) out += ',';
+      out += message_json(res->messages[i]);
+    }
+    out += R"(],"more":)";
+    out += res->more ? "true}" : "false}";
+    ex2->respond(admin::json_response(200, out));
+  });
+}
+
+}  // namespace hut::rooms

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Durability of posts: clients post as fast as they can, spaced is killed with
+SIGKILL, started again on the same data folder, and every post that got an
+`ok` must be in history with the seq it was given, in the order it was sent.
+Ends with "N passed, N failed".
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
+import hutspace  # noqa: E402
+
+CLIENTS = 3
+WINDOW = 64          # posts in flight per client
+RUN_SECONDS = 1.5    # posting time before the kill
+TIMEOUT = 5.0
+ROOM = "durable"
+
+
+async def connect(space, user):
+    token = space.jwt(user=user, name=user)
+    ws = await asyncio.wait_for(
+        websockets.connect(space.bus_url, extra_headers={"Authorization": f"Bearer {token}"},
+                           max_size=None, ping_interval=None, close_timeout=1), TIMEOUT)
+    msg = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    assert msg["op"] == "welcome", msg
+    return ws
+
+
+async def call(ws, frame):
+    await ws.send(json.dumps(frame))
+    for _ in range(10000):
+        msg = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if msg.get("ref") == frame["ref"]:
+            return msg
+    raise AssertionError("no answer")
+
+
+async def poster(space, k, acked, stop):
+    """Posts until the connection drops; acked[k] gets (index, seq) of every ok."""
+    ws = await connect(space, f"p{k}")
+    await call(ws, {"op": "join", "ref": "j", "room": ROOM})
+    sent = 0
+    inflight = 0
+    try:
+        for _ in range(10_000_000):
+            while inflight < WINDOW and not stop.is_set():
+                await ws.send(json.dumps({"op": "post", "ref": sent, "room": ROOM, "text": f"p{k}-{sent}"}))
+                sent += 1
+                inflight += 1
+            if inflight == 0:
+                break
+            msg = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            if msg.get("op") == "ok" and isinstance(msg.get("ref"), int):
+                acked[k].append((msg["ref"], msg["seq"]))
+                inflight -= 1
+            elif msg.get("op") == "error":
+                inflight -= 1
+    except (ConnectionClosed, OSError, asyncio.TimeoutError):
+        pass
+    return sent
+
+
+async def post_and_kill(space, acked):
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(poster(space, k, acked, stop)) for k in range(CLIENTS)]
+    await asyncio.sleep(RUN_SECONDS)
+    space.proc.kill()  # SIGKILL while posts are in flight
+    space.proc.wait(10)
+    stop.set()
+    return await asyncio.gather(*tasks)
+
+
+async def read_all(space):
+    ws = await connect(space, "reader")
+    stored = {}
+    before = 0
+    try:
+        for _ in range(100000):
+            frame = {"op": "history", "ref": "h", "room": ROOM, "limit": 200}
+            if before:
+                frame["before"] = before
+            msg = await call(ws, frame)
+            assert msg["op"] == "ok", msg
+            for m in msg["messages"]:
+                stored[m["seq"]] = m["text"]
+            if not msg["more"] or not msg["messages"]:
+                break
+            before = msg["messages"][0]["seq"]
+    finally:
+        await ws.close()
+    return stored
+
+
+def main():
+    hutspace.require_spaced()
+    space = hutspace.Spaced(limits={"post_rate": 1000000, "post_burst": 1000000})
+    passed = failed = 0
+    try:
+        space.start()
+        status, _, body = hutspace.http("POST", space.admin + "/api/v1/rooms", {"room": ROOM},
+                                        headers={"Authorization": f"Bearer {space.admin_token}"})
+        assert status == 201, (status, body)
+        acked = [[] for _ in range(CLIENTS)]
+        sent = asyncio.run(post_and_kill(space, acked))
+        total = sum(len(a) for a in acked)
+        print(f"sent {sum(sent)} posts, {total} got ok before SIGKILL")
+        space.start()
+        stored = asyncio.run(read_all(space))
+        problems = []
+        if total == 0:
+            problems.append("no post got an ok before the kill")
+        for k in range(CLIENTS):
+            last = 0
+            for index, seq in acked[k]:
+                if stored.get(seq) != f"p{k}-{index}":
+                    problems.append(f"seq {seq}: want p{k}-{index}, stored {stored.get(seq)!r}")
+                if seq <= last:
+                    problems.append(f"client {k}: seq {seq} after {last}, out of the order sent")
+                last = seq
+        seqs = sorted(stored)
+        if seqs != list(range(1, len(seqs) + 1)):
+            problems.append("stored seqs have gaps")
+        for p in problems[:20]:
+            print("problem:", p)
+        if problems:
+            failed += 1
+            print("FAIL acked_posts_survive_sigkill")
+        else:
+            passed += 1
+            print(f"ok   acked_posts_survive_sigkill ({len(stored)} stored, {total} acked)")
+    except Exception as e:  # noqa: BLE001
+        failed += 1
+        print(f"FAIL acked_posts_survive_sigkill: {type(e).__name__}: {e}")
+        print(space.log())
+    finally:
+        space.stop()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

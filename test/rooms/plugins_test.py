@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Plugins and rooms: the room hooks of the runtime (joined, left, online,
+offline, a post refused or rewritten) as clients see them, with the test
+plugin rooms_hooks.so and the first-party word filter moderation.so
+configured in its moderation.toml. Ends with "N passed, N failed".
+"""
+import asyncio
+import os
+import sys
+import tempfile
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
+import hutspace  # noqa: E402
+import rooms_test  # noqa: E402
+from rooms_test import Client, Failure, check  # noqa: E402
+
+cases = []
+
+
+def case(fn):
+    cases.append(fn)
+    return fn
+
+
+def admin(method, path, body=None):
+    space = rooms_test.space
+    return hutspace.http(method, space.admin + path, body,
+                         headers={"Authorization": f"Bearer {space.admin_token}"})[::2]
+
+
+@case
+async def hooks_see_presence_joins_and_leaves():
+    a = await Client.open("ann")
+    try:
+        ev = await a.event("widget", plugin="rooms_hooks")
+        check(ev["data"] == {"online": True}, f"online hook: {ev}")
+        await a.ok("create", room="hooks")
+        b = await Client.open("bob")
+        await b.ok("join", room="hooks")
+        ev = await a.event("widget", plugin="rooms_hooks", data={"joined": "bob"})
+        await b.ok("leave", room="hooks")
+        ev = await a.event("widget", plugin="rooms_hooks", data={"left": "bob"})
+        await b.close()
+    finally:
+        await a.close()
+
+
+@case
+async def the_word_filter_refuses_and_hooks_rewrite():
+    a, b = await Client.open("ann"), await Client.open("bob")
+    try:
+        await a.ok("create", room="words")
+        await b.ok("join", room="words")
+        got = await a.refused("forbidden", "post", room="words", text="buy SPAM now")
+        check(got["message"] == "no spam please", f"moderation's reason: {got}")
+        got = await a.refused("forbidden", "post", room="words", text="a forbidden thing")
+        check(got["message"] == "no forbidden words here", f"rooms_hooks' reason: {got}")
+        await b.no_event("message", room="words")
+        h = await b.ok("history", room="words")
+        check(h["messages"] == [], f"a refused post was stored: {h}")
+        await a.ok("post", room="words", text="please shout")
+        m = await b.event("message", room="words")
+        check(m["text"] == "PLEASE SHOUT" and m["data"] == {"shouted": True}, f"rewritten: {m}")
+        await a.ok("post", room="words", text="clean words")
+        m = await b.event("message", room="words")
+        check(m["text"] == "clean words", f"untouched: {m}")
+    finally:
+        await a.close()
+        await b.close()
+
+
+@case
+async def the_word_filter_masks_after_a_reload():
+    with open(rooms_test.TOML, "w") as f:
+        f.write('words = ["spam", "Scam"]\naction = "mask"\n')
+    status, body = admin("POST", "/api/v1/plugins/moderation/reload")
+    check(status == 200, f"reload: {status} {body}")
+    a = await Client.open("ann")
+    try:
+        await a.ok("join", room="words")
+        await a.ok("post", room="words", text="Spam or scam? spam!")
+        m = await a.event("message", room="words")
+        check(m["text"] == "**** or ****? ****!", f"masked: {m}")
+    finally:
+        await a.close()
+
+
+def widget(client, data):
+    return client.ok("widget", plugin="room_bot", data=data)
+
+
+@case
+async def a_plugin_posts_reads_and_lists_members():
+    a, b = await Client.open("ann"), await Client.open("bob")
+    try:
+        await a.ok("create", room="bots")
+        await b.ok("join", room="bots")
+        got = (await widget(a, {"do": "post", "room": "bots", "text": "beep"}))["data"]
+        check(isinstance(got.get("seq"), int) and isinstance(got.get("ts"), int), f"room_post: {got}")
+        for x in (a, b):
+            m = await x.event("message", room="bots")
+            check(m["from"] == {"id": "plugin:room_bot", "name": "room_bot"} and m["text"] == "beep" and
+                  m["data"] == {"bot": True} and m["seq"] == got["seq"], f"bot message: {m}")
+        await a.ok("post", room="bots", text="hi bot")
+        h = (await widget(b, {"do": "history", "room": "bots", "limit": 1}))["data"]
+        check([m["text"] for m in h["messages"]] == ["hi bot"] and h["more"], f"room_history: {h}")
+        mem = (await widget(b, {"do": "members", "room": "bots"}))["data"]
+        check(sorted(x["id"] for x in mem) == ["ann", "bob"] and all(x["online"] for x in mem), f"members: {mem}")
+        n = (await widget(a, {"do": "event", "room": "bots"}))["data"]
+        check(n == {"status": 0}, f"send_widget_event to the room: {n}")
+        ev = await b.event("widget", plugin="room_bot")
+        check(ev["data"] == {"hello": "bots"}, f"widget event: {ev}")
+        for what in ("post", "history", "members"):
+            got = (await widget(a, {"do": what, "room": "no-such-room", "text": "x"}))["data"]
+            check(got == {"status": -2}, f"{what} in a missing room: {got}")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def run_all():
+    passed = failed = 0
+    for fn in cases:
+        try:
+            await asyncio.wait_for(fn(), 60)
+            passed += 1
+            print(f"ok   {fn.__name__}")
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
+            if not isinstance(e, Failure):
+                traceback.print_exc(file=sys.stdout)
+    return passed, failed
+
+
+def main():
+    hutspace.require_spaced()
+    hooks_so = os.path.join(hutspace.build_root(), "test", "plugins", "rooms_hooks.so")
+    moderation_so = os.path.join(hutspace.build_root(), "plugins", "moderation.so")
+    bot_so = os.path.join(hutspace.build_root(), "test", "rooms", "room_bot.so")
+    if not all(os.path.exists(p) for p in (hooks_so, moderation_so, bot_so)):
+        print("skipped: rooms_hooks.so, moderation.so or room_bot.so is not built")
+        sys.exit(hutspace.SKIP)
+    conf_dir = tempfile.mkdtemp(prefix="hut-moderation-")
+    rooms_test.TOML = os.path.join(conf_dir, "moderation.toml")
+    with open(rooms_test.TOML, "w") as f:
+        f.write('words = ["spam"]\naction = "refuse"\nreason = "no spam please"\n')
+    space = hutspace.Spaced(extra_plugins=[hooks_so, bot_so, rooms_test.TOML])
+    rooms_test.space = space
+    space.start()
+    try:
+        names = [p["name"] for p in space.plugins() if p.get("state") == "loaded"]
+        if not {"moderation", "rooms_hooks", "room_bot"} <= set(names):
+            print(f"FAIL plugins not loaded: {space.plugins()}")
+            passed, failed = 0, 1
+        else:
+            passed, failed = asyncio.run(run_all())
+    finally:
+        alive = space.alive()
+        space.stop()
+        os.remove(rooms_test.TOML)
+        os.rmdir(conf_dir)
+    if failed:
+        print(space.log())
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 and alive else 1)
+
+
+if __name__ == "__main__":
+    main()
