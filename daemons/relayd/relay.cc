@@ -1,0 +1,769 @@
+#include "relay.h"
+
+#include <argon2.h>
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "token/json.h"
+#include "util/log.h"
+#include "util/random.h"
+
+namespace hut::relay {
+
+namespace {
+
+using token_json::JsonPtr;
+
+// argon2id parameters: OWASP's minimum (19 MiB, 2 passes, 1 lane).
+constexpr uint32_t kArgonTime = 2;
+constexpr uint32_t kArgonMemoryKiB = 19456;
+constexpr uint32_t kArgonLanes = 1;
+constexpr size_t kArgonSalt = 16;
+constexpr size_t kArgonHash = 32;
+constexpr int64_t kLeewayS = 30;
+const char kCookie[] = "hut_session";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+net::HttpResponse json_response(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+net::HttpResponse error(int status, const char* code, const std::string& message) {
+  JsonPtr root(cJSON_CreateObject());
+  cJSON* e = cJSON_AddObjectToObject(root.get(), "error");
+  cJSON_AddStringToObject(e, "code", code);
+  cJSON_AddStringToObject(e, "message", message.c_str());
+  return json_response(status, token_json::print(root.get()));
+}
+
+net::HttpResponse internal_error(const char* what) {
+  log_printf(LogLevel::kError, "relay", "%s", what);
+  return error(500, "internal", "the relay could not complete the request");
+}
+
+std::string read_file(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *ok = false;
+    return {};
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  *ok = true;
+  return s.str();
+}
+
+Status write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return Status::io_error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fflush(f) == 0) && ok;
+  ok = (fsync(fileno(f)) == 0) && ok;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::io_error("cannot write " + path);
+  return Status();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string sha256(std::string_view text) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out);
+  return std::string(reinterpret_cast<char*>(out), sizeof(out));
+}
+
+// A prepared statement with one owner.
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) s = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return s != nullptr; }
+  void text(int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void blob(int i, std::string_view v) {
+    sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void int64(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+  int step() { return sqlite3_step(s); }
+  std::string col_text(int i) {
+    const unsigned char* t = sqlite3_column_text(s, i);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s, i)))
+             : std::string();
+  }
+  bool col_null(int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
+  int64_t col_int(int i) { return sqlite3_column_int64(s, i); }
+};
+
+struct User {
+  std::string id;
+  std::string username;
+  std::string name;
+  bool has_avatar = false;
+};
+
+// Usernames: 3-32 of a-z 0-9 _ . -, starting with a letter.
+std::string username_rule_broken(const std::string& u) {
+  if (u.size() < 3 || u.size() > 32) return "a username has 3 to 32 characters";
+  if (u[0] < 'a' || u[0] > 'z') return "a username starts with a letter a-z";
+  for (char c : u) {
+    bool good = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!good) return "a username has only the characters a-z 0-9 _ . -";
+  }
+  return {};
+}
+
+// Counts UTF-8 code points (the body passed cJSON, so it is valid UTF-8).
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+std::string password_rule_broken(const std::string& p) {
+  size_t n = utf8_length(p);
+  if (n < 8 || n > 1024) return "a password has 8 to 1024 characters";
+  return {};
+}
+
+std::string name_rule_broken(const std::string& n) {
+  if (n.empty() || utf8_length(n) > 64) return "a name has 1 to 64 characters";
+  for (unsigned char c : n)
+    if (c < 0x20 || c == 0x7f) return "a name has no control characters";
+  return {};
+}
+
+// Space ids: 1-64 of a-z 0-9 _ . - (they appear in paths and in `aud`).
+std::string space_id_rule_broken(const std::string& id) {
+  if (id.empty() || id.size() > 64) return "a space id has 1 to 64 characters";
+  for (char c : id) {
+    bool good = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!good) return "a space id has only the characters a-z 0-9 _ . -";
+  }
+  return {};
+}
+
+// A space URL: http or https, a host, no userinfo, query or fragment.
+std::string space_url_rule_broken(const std::string& url) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+  } else {
+    return "a space url starts with http:// or https://";
+  }
+  if (url.size() > 2048) return "a space url has at most 2048 characters";
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '\\' || c == '@' || c == '?' || c == '#' || c == 0x7f)
+      return "a space url has no spaces, backslashes, userinfo, query or fragment";
+  }
+  if (rest.empty() || rest[0] == '/' || rest[0] == ':') return "a space url names a host";
+  return {};
+}
+
+std::string avatar_url(const std::string& issuer, const User& u) {
+  if (!u.has_avatar) return {};
+  std::string base = issuer;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/avatars/" + u.id;
+}
+
+void add_user_fields(cJSON* obj, const User& u, const std::string& issuer, bool with_username) {
+  cJSON_AddStringToObject(obj, "id", u.id.c_str());
+  if (with_username) cJSON_AddStringToObject(obj, "username", u.username.c_str());
+  cJSON_AddStringToObject(obj, "name", u.name.c_str());
+  if (u.has_avatar) cJSON_AddStringToObject(obj, "avatar", avatar_url(issuer, u).c_str());
+}
+
+std::string user_json(const User& u, const std::string& issuer) {
+  JsonPtr o(cJSON_CreateObject());
+  add_user_fields(o.get(), u, issuer, true);
+  return token_json::print(o.get());
+}
+
+bool load_user(sqlite3* db, const char* where_sql, std::string_view key, User* out) {
+  std::string sql =
+      std::string("SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE ") + where_sql;
+  Stmt st(db, sql.c_str());
+  if (!st.ok()) return false;
+  st.text(1, key);
+  if (st.step() != SQLITE_ROW) return false;
+  out->id = st.col_text(0);
+  out->username = st.col_text(1);
+  out->name = st.col_text(2);
+  out->has_avatar = st.col_int(3) != 0;
+  return true;
+}
+
+// The session token of a request: the Bearer header, else the cookie.
+std::string session_token(const Relay::Request& req) {
+  const std::string& a = req.authorization;
+  if (a.size() > 7 && (a.compare(0, 7, "Bearer ") == 0 || a.compare(0, 7, "bearer ") == 0))
+    return trim(a.substr(7));
+  std::string_view c = req.cookie;
+  while (!c.empty()) {
+    size_t semi = c.find(';');
+    std::string_view part = c.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    std::string prefix = std::string(kCookie) + "=";
+    if (part.rfind(prefix, 0) == 0) return std::string(part.substr(prefix.size()));
+    if (semi == std::string_view::npos) break;
+    c.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- keys
+
+Status RelayKeys::ensure() {
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::io_error("cannot create " + dir_);
+  bool ok = false;
+  std::string cur = trim(read_file(dir_ + "/current", &ok));
+  if (ok && !cur.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reload_locked();
+  }
+  Result<std::string> kid = rotate(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  return kid.ok() ? Status() : kid.status();
+}
+
+Result<std::string> RelayKeys::rotate(int64_t now_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::io_error("cannot create " + dir_);
+  bool ok = false;
+  std::string old = trim(read_file(dir_ + "/current", &ok));
+  std::string kid = random_token(12);
+  Result<Key> key = Key::generate_ed25519(kid);
+  if (!key.ok()) return key.status();
+  HUT_RETURN_IF_ERROR(key->save_pem_file(dir_ + "/" + kid + ".pem"));
+  if (ok && !old.empty())
+    HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/" + old + ".retired", std::to_string(now_s) + "\n"));
+  HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/current", kid + "\n"));
+  current_.reset();
+  current_stamp_.clear();
+  return kid;
+}
+
+Status RelayKeys::reload_locked() {
+  bool ok = false;
+  std::string kid = trim(read_file(dir_ + "/current", &ok));
+  if (!ok || kid.empty()) return Status::not_found("no current key in " + dir_);
+  if (current_ && current_stamp_ == kid) return Status();
+  Result<Key> key = Key::load_pem_file(dir_ + "/" + kid + ".pem", kid);
+  if (!key.ok()) return key.status();
+  current_ = *key;
+  current_stamp_ = kid;
+  return Status();
+}
+
+Result<Key> RelayKeys::signing_key() {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_RETURN_IF_ERROR(reload_locked());
+  return *current_;
+}
+
+Result<std::string> RelayKeys::jwks(int64_t now_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_RETURN_IF_ERROR(reload_locked());
+  KeySet set;
+  set.add(*current_);
+  uv_fs_t req;
+  int n = uv_fs_scandir(nullptr, &req, dir_.c_str(), 0, nullptr);
+  uv_dirent_t ent;
+  for (int i = 0; n > 0 && uv_fs_scandir_next(&req, &ent) != UV_EOF; ++i) {
+    std::string name = ent.name;
+    const std::string suffix = ".retired";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    std::string kid = name.substr(0, name.size() - suffix.size());
+    bool ok = false;
+    std::string when = trim(read_file(dir_ + "/" + name, &ok));
+    int64_t retired = ok ? std::strtoll(when.c_str(), nullptr, 10) : 0;
+    // Tokens signed up to `retired` live token_ttl; spaces allow the leeway.
+    if (retired + token_ttl_s_ + kLeewayS < now_s) continue;
+    Result<Key> key = Key::load_pem_file(dir_ + "/" + kid + ".pem", kid);
+    if (key.ok()) set.add(*key);
+  }
+  uv_fs_req_cleanup(&req);
+  return set.to_jwks();
+}
+
+// ---------------------------------------------------------------- store
+
+RelayStore::~RelayStore() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+Status RelayStore::open(const std::string& path) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return Status::io_error("cannot open " + path + ": " + sqlite3_errstr(rc));
+  chmod(path.c_str(), 0600);
+  sqlite3_busy_timeout(db_, 5000);
+  const char* setup = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+  char* err = nullptr;
+  if (sqlite3_exec(db_, setup, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    return Status::io_error(path + ": " + m);
+  }
+  // Migrations, in order; PRAGMA user_version counts those applied.
+  static const char* const kMigrations[] = {
+      "CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+      " password_hash TEXT NOT NULL, avatar_type TEXT, avatar BLOB, created_ms INTEGER NOT NULL);"
+      "CREATE TABLE sessions (hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE "
+      "CASCADE,"
+      " expires_ms INTEGER NOT NULL);"
+      "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
+      "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL,"
+      " owner_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL);",
+  };
+  Stmt v(db_, "PRAGMA user_version");
+  int version = (v.ok() && v.step() == SQLITE_ROW) ? static_cast<int>(v.col_int(0)) : 0;
+  for (int i = version; i < static_cast<int>(std::size(kMigrations)); ++i) {
+    std::string sql =
+        std::string("BEGIN;") + kMigrations[i] + "PRAGMA user_version=" + std::to_string(i + 1) + ";COMMIT;";
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Status::io_error(path + ": migration " + std::to_string(i + 1) + ": " + m);
+    }
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------- relay
+
+struct Relay::Job {
+  uv_work_t work;
+  Relay* relay;
+  std::shared_ptr<net::HttpExchange> exchange;
+  Request request;
+  net::HttpResponse response;
+};
+
+Relay::Relay(RelayConfig config, uv_loop_t* loop) : config_(std::move(config)), loop_(loop) {}
+
+Relay::~Relay() = default;
+
+Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop) {
+  std::unique_ptr<Relay> r(new Relay(std::move(config), loop));
+  const std::string& dir = r->config_.relay.data_dir;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::io_error("cannot create relay.data_dir " + dir + ": " + std::strerror(errno));
+  HUT_RETURN_IF_ERROR(r->store_.open(dir + "/relay.db"));
+  r->keys_ = std::make_unique<RelayKeys>(dir + "/keys", r->config_.relay.token_ttl);
+  HUT_RETURN_IF_ERROR(r->keys_->ensure());
+  return r;
+}
+
+Status Relay::start() {
+  Result<ListenAddress> addr = parse_listen_address(config_.relay.listen);
+  if (!addr.ok()) return addr.status();
+  net::NetOptions o;
+  o.public_host = addr->host;
+  o.public_port = addr->port;
+  o.admin_enabled = false;
+  // An avatar may have 1 MiB; a larger body gets 413 from the network layer.
+  o.max_body = 1 << 20;
+  o.ws_path = "/.no-websocket";
+  Result<std::unique_ptr<net::NetServer>> net = net::NetServer::create(loop_, o, this);
+  if (!net.ok()) return net.status();
+  net_ = std::move(*net);
+  host_ = addr->host;
+  port_ = net_->public_port();
+  return Status();
+}
+
+std::string Relay::public_url() const {
+  if (host_.find(':') != std::string::npos) return "http://[" + host_ + "]:" + std::to_string(port_);
+  return "http://" + host_ + ":" + std::to_string(port_);
+}
+
+void Relay::stop(std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_done_ = std::move(done);
+  if (!net_) {
+    net_down_ = true;
+    maybe_finish_stop();
+    return;
+  }
+  net_->shutdown(2000, [this] {
+    net_down_ = true;
+    maybe_finish_stop();
+  });
+}
+
+void Relay::maybe_finish_stop() {
+  if (!stopping_ || !net_down_ || pending_ > 0) return;
+  net_.reset();
+  if (stop_done_) {
+    auto d = std::move(stop_done_);
+    d();
+  }
+}
+
+void Relay::on_ws_open(net::WsConnection* conn) { conn->close(1008, "the relay has no WebSocket"); }
+
+void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
+  if (stopping_) {
+    exchange->respond(error(503, "unavailable", "the relay is shutting down"));
+    return;
+  }
+  auto* job = new Job();
+  job->relay = this;
+  job->exchange = exchange;
+  job->request.method = exchange->method;
+  job->request.path = exchange->path;
+  job->request.query = exchange->query;
+  job->request.body = exchange->body;
+  job->request.authorization = std::string(exchange->header("authorization"));
+  job->request.cookie = std::string(exchange->header("cookie"));
+  job->request.content_type = std::string(exchange->header("content-type"));
+  job->work.data = job;
+  ++pending_;
+  int rc = uv_queue_work(loop_, &job->work, run_job, after_job);
+  if (rc != 0) {
+    --pending_;
+    delete job;
+    exchange->respond(internal_error("cannot queue work"));
+  }
+}
+
+void Relay::run_job(uv_work_t* work) {
+  auto* job = static_cast<Job*>(work->data);
+  job->response = job->relay->handle(job->request);
+}
+
+void Relay::after_job(uv_work_t* work, int) {
+  std::unique_ptr<Job> job(static_cast<Job*>(work->data));
+  Relay* relay = job->relay;
+  --relay->pending_;
+  if (relay->net_) job->exchange->respond(std::move(job->response));
+  job->exchange.reset();
+  relay->maybe_finish_stop();
+}
+
+// Everything below runs on a pool thread.
+net::HttpResponse Relay::handle(const Request& req) {
+  const std::string& issuer = config_.relay.issuer;
+  sqlite3* db = store_.db();
+  const int64_t now = now_ms();
+
+  auto parse_body = [&](JsonPtr* out) -> bool {
+    *out = token_json::parse_strict(req.body);
+    return *out && cJSON_IsObject(out->get());
+  };
+  auto authenticate = [&](User* user, std::string* hash_out) -> bool {
+    std::string tok = session_token(req);
+    if (tok.empty() || tok.size() > 256) return false;
+    std::string hash = sha256(tok);
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT user_id FROM sessions WHERE hash = ? AND expires_ms > ?");
+    if (!st.ok()) return false;
+    st.blob(1, hash);
+    st.int64(2, now);
+    if (st.step() != SQLITE_ROW) return false;
+    std::string uid = st.col_text(0);
+    if (hash_out) *hash_out = hash;
+    return load_user(db, "id = ?", uid, user);
+  };
+  auto unauthenticated = [] {
+    net::HttpResponse r =
+        error(401, "unauthenticated", "a valid session is required (Authorization: Bearer)");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  };
+
+  const std::string& m = req.method;
+  const std::string& p = req.path;
+
+  if (p == "/.well-known/jwks.json") {
+    if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
+    Result<std::string> jwks = keys_->jwks(now / 1000);
+    if (!jwks.ok()) return internal_error(std::string(jwks.status().message()).c_str());
+    net::HttpResponse r;
+    r.body = *jwks;
+    r.headers.emplace_back("Cache-Control", "max-age=60");
+    return r;
+  }
+
+  if (p == "/api/v1/accounts") {
+    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+    if (!config_.relay.registration)
+      return error(403, "registration_closed", "this relay does not take new accounts");
+    JsonPtr body;
+    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
+    const char* username = token_json::get_string(body.get(), "username");
+    const char* password = token_json::get_string(body.get(), "password");
+    const char* name = token_json::get_string(body.get(), "name");
+    if (!username) return error(400, "bad_username", "username is a string");
+    if (!password) return error(400, "bad_password", "password is a string");
+    std::string broken = username_rule_broken(username);
+    if (!broken.empty()) return error(400, "bad_username", broken);
+    broken = password_rule_broken(password);
+    if (!broken.empty()) return error(400, "bad_password", broken);
+    cJSON* name_item = cJSON_GetObjectItemCaseSensitive(body.get(), "name");
+    if (name_item && !cJSON_IsNull(name_item) && !name) return error(400, "bad_name", "name is a string");
+    std::string display = name ? name : username;
+    broken = name_rule_broken(display);
+    if (!broken.empty()) return error(400, "bad_name", broken);
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      User existing;
+      if (load_user(db, "username = ?", username, &existing))
+        return error(409, "username_taken", "that username is taken");
+    }
+    unsigned char salt[kArgonSalt];
+    if (RAND_bytes(salt, sizeof(salt)) != 1) return internal_error("no random bytes");
+    char encoded[256];
+    std::string pw = password;
+    int rc = argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, pw.data(), pw.size(), salt,
+                                   sizeof(salt), kArgonHash, encoded, sizeof(encoded));
+    if (rc != ARGON2_OK) return internal_error(argon2_error_message(rc));
+    User u;
+    u.id = "u_" + random_hex(12);
+    u.username = username;
+    u.name = display;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)");
+    if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+    st.text(1, u.id);
+    st.text(2, u.username);
+    st.text(3, u.name);
+    st.text(4, encoded);
+    st.int64(5, now);
+    rc = st.step();
+    if (rc == SQLITE_CONSTRAINT) return error(409, "username_taken", "that username is taken");
+    if (rc != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    JsonPtr out(cJSON_CreateObject());
+    add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
+    return json_response(201, token_json::print(out.get()));
+  }
+
+  if (p == "/api/v1/sessions") {
+    if (m == "DELETE") {
+      User u;
+      std::string hash;
+      if (!authenticate(&u, &hash)) return unauthenticated();
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "DELETE FROM sessions WHERE hash = ?");
+      st.blob(1, hash);
+      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+      net::HttpResponse r;
+      r.status = 204;
+      r.content_type = "";
+      r.headers.emplace_back("Set-Cookie",
+                             std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+      return r;
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use POST or DELETE");
+    JsonPtr body;
+    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
+    const char* username = token_json::get_string(body.get(), "username");
+    const char* password = token_json::get_string(body.get(), "password");
+    if (!username || !password) return error(400, "bad_request", "username and password are strings");
+    std::string stored;
+    User u;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(
+          db,
+          "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
+      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+      st.text(1, username);
+      if (st.step() == SQLITE_ROW) {
+        found = true;
+        u.id = st.col_text(0);
+        u.username = st.col_text(1);
+        u.name = st.col_text(2);
+        u.has_avatar = st.col_int(3) != 0;
+        stored = st.col_text(4);
+      }
+    }
+    std::string pw = password;
+    if (pw.size() > 4096) return error(401, "bad_credentials", "wrong username or password");
+    bool good = found && argon2id_verify(stored.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+    if (!good) return error(401, "bad_credentials", "wrong username or password");
+    std::string tok = random_token(32);
+    int64_t expires = now + config_.relay.session_ttl * 1000;
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt del(db, "DELETE FROM sessions WHERE expires_ms <= ?");
+      del.int64(1, now);
+      del.step();
+      Stmt st(db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)");
+      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+      st.blob(1, sha256(tok));
+      st.text(2, u.id);
+      st.int64(3, expires);
+      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    }
+    JsonPtr out(cJSON_CreateObject());
+    cJSON_AddStringToObject(out.get(), "session", tok.c_str());
+    cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
+    add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
+    net::HttpResponse r = json_response(201, token_json::print(out.get()));
+    r.headers.emplace_back("Set-Cookie", std::string(kCookie) + "=" + tok + "; Path=/; Max-Age=" +
+                                             std::to_string(config_.relay.session_ttl) +
+                                             "; HttpOnly; SameSite=Lax");
+    return r;
+  }
+
+  if (p == "/api/v1/me") {
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    if (m == "GET") return json_response(200, user_json(u, issuer));
+    if (m != "PATCH") return error(405, "method_not_allowed", "use GET or PATCH");
+    JsonPtr body;
+    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
+    cJSON* name_item = cJSON_GetObjectItemCaseSensitive(body.get(), "name");
+    if (name_item) {
+      if (!cJSON_IsString(name_item)) return error(400, "bad_name", "name is a string");
+      std::string broken = name_rule_broken(name_item->valuestring);
+      if (!broken.empty()) return error(400, "bad_name", broken);
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "UPDATE users SET name = ? WHERE id = ?");
+      st.text(1, name_item->valuestring);
+      st.text(2, u.id);
+      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+      u.name = name_item->valuestring;
+    }
+    return json_response(200, user_json(u, issuer));
+  }
+
+  if (p.rfind("/api/v1/users/", 0) == 0) {
+    if (m != "GET") return error(405, "method_not_allowed", "use GET");
+    std::string id = p.substr(14);
+    User u;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    if (!load_user(db, "id = ?", id, &u)) return error(404, "not_found", "no such user");
+    JsonPtr o(cJSON_CreateObject());
+    add_user_fields(o.get(), u, issuer, true);
+    return json_response(200, token_json::print(o.get()));
+  }
+
+  if (p == "/api/v1/spaces") {
+    if (m == "GET") {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
+      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+      JsonPtr arr(cJSON_CreateArray());
+      while (st.step() == SQLITE_ROW) {
+        cJSON* o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", st.col_text(0).c_str());
+        cJSON_AddStringToObject(o, "name", st.col_text(1).c_str());
+        cJSON_AddStringToObject(o, "url", st.col_text(2).c_str());
+        cJSON_AddStringToObject(o, "owner", st.col_text(3).c_str());
+        cJSON_AddItemToArray(arr.get(), o);
+      }
+      return json_response(200, token_json::print(arr.get()));
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    JsonPtr body;
+    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
+    const char* id = token_json::get_string(body.get(), "id");
+    const char* name = token_json::get_string(body.get(), "name");
+    const char* url = token_json::get_string(body.get(), "url");
+    if (!id || !name || !url) return error(400, "bad_request", "id, name and url are strings");
+    std::string broken = space_id_rule_broken(id);
+    if (broken.empty()) broken = name_rule_broken(name);
+    if (broken.empty()) broken = space_url_rule_broken(url);
+    if (!broken.empty()) return error(400, "bad_space", broken);
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt own(db, "SELECT owner_id FROM spaces WHERE id = ?");
+    own.text(1, id);
+    if (own.step() == SQLITE_ROW && own.col_text(0) != u.id)
+      return error(409, "space_taken", "another user registered that space id");
+    Stmt st(db,
+            "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url");
+    st.text(1, id);
+    st.text(2, name);
+    st.text(3, url);
+    st.text(4, u.id);
+    st.int64(5, now);
+    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    JsonPtr o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "id", id);
+    cJSON_AddStringToObject(o.get(), "name", name);
+    cJSON_AddStringToObject(o.get(), "url", url);
+    cJSON_AddStringToObject(o.get(), "owner", u.id.c_str());
+    return json_response(201, token_json::print(o.get()));
+  }
+
+  const std::string sp = "/api/v1/spaces/";
+  const std::string tk = "/tokens";
+  if (p.rfind(sp, 0) == 0 && p.size() > sp.size() + tk.size() &&
+      p.compare(p.size() - tk.size(), tk.size(), tk) == 0) {
+    std::string space_id = p.substr(sp.size(), p.size() - sp.size() - tk.size());
+    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "SELECT 1 FROM spaces WHERE id = ?");
+      st.text(1, space_id);
+      if (st.step() != SQLITE_ROW) return error(404, "not_found", "no space with that id is registered");
+    }
+    Result<Key> key = keys_->signing_key();
+    if (!key.ok()) return internal_error(std::string(key.status().message()).c_str());
+    Claims c;
+    c.iss = issuer;
+    c.sub = u.id;
+    c.aud = space_id;
+    c.iat = now / 1000;
+    c.exp = c.iat + config_.relay.token_ttl;
+    c.jti = random_token(16);
+    c.name = u.name;
+    c.username = u.username;
+    c.avatar = avatar_url(issuer, u);
+    Result<std::string> token = sign_token(*key, c);
+    if (!token.ok()) return internal_error(std::string(token.status().message()).c_str());
+    JsonPtr o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "token", token->c_str());
+    cJSON_AddNumberToObject(o.get(), "expires_at", static_cast<double>(c.exp * 1000));
+    return json_response(200, token_json::print(o.get()));
+  }
+
+  return error(404, "not_found", "no such route");
+}
+
+}  // namespace hut::relay
