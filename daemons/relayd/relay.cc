@@ -241,6 +241,62 @@ std::string session_token(const Relay::Request& req) {
   return {};
 }
 
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// A PNG: the signature, IHDR first (13 bytes, non-zero size), chunks whose
+// lengths stay inside the body, at least one IDAT, and IEND as the last bytes.
+bool is_png(std::string_view b) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 + 25 + 12 || std::memcmp(b.data(), kSig, 8) != 0) return false;
+  const auto* d = reinterpret_cast<const unsigned char*>(b.data());
+  size_t pos = 8;
+  bool first = true, idat = false;
+  while (pos + 12 <= b.size()) {
+    uint32_t len = be32(d + pos);
+    std::string_view type(b.data() + pos + 4, 4);
+    if (len > b.size() - pos - 12) return false;
+    if (first) {
+      if (type != "IHDR" || len != 13 || be32(d + pos + 8) == 0 || be32(d + pos + 12) == 0) return false;
+      first = false;
+    }
+    if (type == "IDAT") idat = true;
+    pos += 12 + len;
+    if (type == "IEND") return len == 0 && idat && pos == b.size();
+  }
+  return false;
+}
+
+// A JPEG: SOI, marker segments with lengths inside the body, a frame header
+// (SOFn) before the first scan (SOS), and EOI as the last two bytes.
+bool is_jpeg(std::string_view b) {
+  const auto* d = reinterpret_cast<const unsigned char*>(b.data());
+  size_t n = b.size();
+  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8 || d[n - 2] != 0xFF || d[n - 1] != 0xD9) return false;
+  size_t pos = 2;
+  bool frame = false;
+  while (pos + 4 <= n) {
+    if (d[pos] != 0xFF) return false;
+    unsigned char marker = d[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD8 || marker == 0xD9 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
+      return false;
+    size_t len = (size_t{d[pos + 2]} << 8) | d[pos + 3];
+    if (len < 2 || pos + 2 + len > n) return false;
+    if ((marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)) {
+      if (len < 8) return false;
+      frame = true;
+    }
+    if (marker == 0xDA) return frame && pos + 2 + len <= n - 2;
+    pos += 2 + len;
+  }
+  return false;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- keys
@@ -665,6 +721,37 @@ net::HttpResponse Relay::handle(const Request& req) {
       u.name = name_item->valuestring;
     }
     return json_response(200, user_json(u, issuer));
+  }
+
+  if (p == "/api/v1/me/avatar") {
+    if (m != "PUT") return error(405, "method_not_allowed", "use PUT");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    const char* type = is_png(req.body) ? "image/png" : is_jpeg(req.body) ? "image/jpeg" : nullptr;
+    if (!type) return error(415, "unsupported_media_type", "an avatar is a PNG or JPEG image");
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "UPDATE users SET avatar_type = ?, avatar = ? WHERE id = ?");
+    st.text(1, type);
+    st.blob(2, req.body);
+    st.text(3, u.id);
+    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    u.has_avatar = true;
+    return json_response(200, user_json(u, issuer));
+  }
+
+  if (p.rfind("/avatars/", 0) == 0) {
+    if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT avatar_type, avatar FROM users WHERE id = ? AND avatar_type IS NOT NULL");
+    st.text(1, p.substr(9));
+    if (st.step() != SQLITE_ROW) return error(404, "not_found", "no such avatar");
+    net::HttpResponse r;
+    r.content_type = st.col_text(0);
+    const void* blob = sqlite3_column_blob(st.s, 1);
+    r.body.assign(static_cast<const char*>(blob), static_cast<size_t>(sqlite3_column_bytes(st.s, 1)));
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    return r;
   }
 
   if (p.rfind("/api/v1/users/", 0) == 0) {

@@ -9,10 +9,14 @@ import hmac
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
 import traceback
+import urllib.error
+import urllib.request
+import zlib
 
 import jwt
 import websockets
@@ -319,6 +323,87 @@ def sigterm_exits_zero():
         check(rc == 0, f"exit status {rc}")
     finally:
         r.cleanup()
+
+
+def png_bytes(width=2, height=2, pad=0):
+    """A real PNG (RGB, no filter), with an optional ancillary chunk of `pad` bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    if pad:
+        out += chunk(b"tEXt", b"c\x00" + b"x" * pad)
+    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def jpeg_bytes():
+    """A baseline JPEG of one grey pixel: SOI, JFIF, DQT, SOF0, DHT, SOS, scan, EOI."""
+    def seg(marker, data):
+        return b"\xff" + bytes([marker]) + struct.pack(">H", len(data) + 2) + data
+    app0 = seg(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    dqt = seg(0xDB, b"\x00" + bytes([1] * 64))
+    sof = seg(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
+    dht_dc = seg(0xC4, b"\x00" + bytes([1] + [0] * 15) + b"\x00")
+    dht_ac = seg(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00")
+    sos = seg(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    return b"\xff\xd8" + app0 + dqt + sof + dht_dc + dht_ac + sos + b"\x00" + b"\xff\xd9"
+
+
+@case
+def avatars():
+    user, session = new_user(name="Pic User")
+    png = png_bytes()
+    status, _, answer = relay.call("PUT", "/api/v1/me/avatar", raw=png, headers={"Content-Type": "image/png"})
+    check(status == 401, f"no session: {status}")
+    status, _, answer = relay.call("PUT", "/api/v1/me/avatar", raw=png, session=session)
+    check(status == 200, f"png: {status} {answer}")
+    status, headers, body = _get_raw(f"/avatars/{user['id']}")
+    check(status == 200 and body == png, f"served png: {status} {len(body)}")
+    check(headers.get("Content-Type", headers.get("content-type")) == "image/png", f"type {headers}")
+    status, _, me = relay.call("GET", "/api/v1/me", session=session)
+    check(me.get("avatar") == f"{ISSUER}/avatars/{user['id']}", f"avatar url in {me}")
+    own_test_space()
+    claims, _ = verify_with_jwks(mint(session, hutspace.SPACE_ID)["token"], hutspace.SPACE_ID)
+    check(claims.get("avatar") == f"{ISSUER}/avatars/{user['id']}", f"avatar claim {claims}")
+
+    jpg = jpeg_bytes()
+    status, _, answer = relay.call("PUT", "/api/v1/me/avatar", raw=jpg, session=session)
+    check(status == 200, f"jpeg: {status} {answer}")
+    status, headers, body = _get_raw(f"/avatars/{user['id']}")
+    check(status == 200 and body == jpg and "image/jpeg" in str(headers), f"served jpeg: {status} {headers}")
+
+    bad = {
+        "gif": b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+        "png signature then garbage": b"\x89PNG\r\n\x1a\n" + b"garbage" * 10,
+        "truncated png": png[:-12],
+        "png with trailing bytes": png + b"tail",
+        "jpeg markers only": b"\xff\xd8\xff\xd9",
+        "jpeg without frame": b"\xff\xd8" + jpg[2:].replace(b"\xff\xc0", b"\xff\xfe", 1),
+        "html": b"<html><script>alert(1)</script></html>",
+        "empty": b"",
+    }
+    for what, data in bad.items():
+        status, _, answer = relay.call("PUT", "/api/v1/me/avatar", raw=data, session=session)
+        check(status == 415, f"{what}: {status} {answer}")
+    big = png_bytes(pad=(1 << 20))
+    check(len(big) > (1 << 20), "big is over 1 MiB")
+    status, _, _ = relay.call("PUT", "/api/v1/me/avatar", raw=big, session=session)
+    check(status == 413, f"over 1 MiB: {status}")
+    near = png_bytes(pad=(1 << 20) - 200)
+    check(len(near) <= (1 << 20), f"near is {len(near)}")
+    status, _, _ = relay.call("PUT", "/api/v1/me/avatar", raw=near, session=session)
+    check(status == 200, f"just under 1 MiB: {status}")
+    status, _, _ = _get_raw("/avatars/u_nobody")
+    check(status == 404, f"unknown avatar: {status}")
+
+
+def _get_raw(path):
+    req = urllib.request.Request(relay.url + path, method="GET")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
 
 
 # ---- a real spaced trusting the relay ----
