@@ -297,6 +297,202 @@ bool is_jpeg(std::string_view b) {
   return false;
 }
 
+// application/x-www-form-urlencoded: '+' is a space, %XX a byte.
+std::string form_decode(std::string_view s, bool* bad) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%') {
+      int h = i + 2 < s.size() ? hex(s[i + 1]) : -1;
+      int l = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+      if (h < 0 || l < 0) {
+        *bad = true;
+        return {};
+      }
+      out.push_back(static_cast<char>(h * 16 + l));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+struct ParsedUrl {
+  std::string scheme;
+  std::string host;
+  std::string port;
+  std::string path;
+};
+
+// A strict reading of an absolute http(s) URL: printable ASCII only, no
+// backslash, no userinfo, no percent sign in the authority, no fragment, no
+// "." or ".." segment and no encoded dot, slash or backslash in the path.
+bool parse_url(std::string_view url, ParsedUrl* out) {
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '\\' || c == '#') return false;
+  }
+  size_t after;
+  if (url.rfind("http://", 0) == 0) {
+    out->scheme = "http";
+    after = 7;
+  } else if (url.rfind("https://", 0) == 0) {
+    out->scheme = "https";
+    after = 8;
+  } else {
+    return false;
+  }
+  size_t end = url.find_first_of("/?", after);
+  std::string_view authority =
+      url.substr(after, end == std::string_view::npos ? std::string_view::npos : end - after);
+  if (authority.empty() || authority.find_first_of("@%") != std::string_view::npos) return false;
+  std::string_view host = authority, port;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    host = authority.substr(0, close + 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) return false;
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  if (port.size() > 5) return false;
+  out->host.clear();
+  for (char c : host) out->host.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  std::string p(port);
+  while (p.size() > 1 && p[0] == '0') p.erase(0, 1);
+  if (p.empty()) p = out->scheme == "https" ? "443" : "80";
+  out->port = p;
+  std::string_view path = end == std::string_view::npos ? std::string_view() : url.substr(end);
+  size_t query = path.find('?');
+  if (query != std::string_view::npos) path = path.substr(0, query);
+  out->path = path.empty() ? "/" : std::string(path);
+  std::string lower;
+  for (char c : out->path) lower.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  if (lower.find("%2e") != std::string::npos || lower.find("%2f") != std::string::npos ||
+      lower.find("%5c") != std::string::npos)
+    return false;
+  for (size_t i = 0; i < out->path.size();) {
+    size_t next = out->path.find('/', i + 1);
+    std::string_view seg = std::string_view(out->path).substr(
+        i + 1, next == std::string::npos ? std::string::npos : next - i - 1);
+    if (seg == "." || seg == "..") return false;
+    if (next == std::string::npos) break;
+    i = next;
+  }
+  return true;
+}
+
+// Whether `url` lies under `base`: same scheme, host and port, and a path
+// that is base's path or continues it at a segment boundary.
+bool url_is_under(std::string_view url, std::string_view base) {
+  ParsedUrl u, b;
+  if (!parse_url(url, &u) || !parse_url(base, &b)) return false;
+  if (u.scheme != b.scheme || u.host != b.host || u.port != b.port) return false;
+  if (b.path.back() == '/') return u.path.rfind(b.path, 0) == 0;
+  return u.path == b.path || u.path.rfind(b.path + "/", 0) == 0;
+}
+
+net::HttpResponse html_response(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::move(body);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  return r;
+}
+
+const char kPageHead[] =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in - Hutopia</title>"
+    "<style>body{font:16px/1.4 system-ui,sans-serif;background:#f4f4f7;color:#222;margin:0}"
+    "main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
+    "box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.3rem;margin-top:0}"
+    "label{display:block;margin:.8rem 0 .2rem}input{width:100%;box-sizing:border-box;padding:.5rem;"
+    "font:inherit}.row{display:flex;gap:.5rem;margin-top:1.2rem}button{flex:1;padding:.6rem;font:inherit;"
+    "cursor:pointer}.err{color:#a00;background:#fee;padding:.5rem;border-radius:4px}small{color:#666}</style>"
+    "</head><body><main>";
+
+net::HttpResponse login_page(const std::string& space_id, const std::string& ret,
+                             const std::string& message) {
+  std::string b = kPageHead;
+  b += "<h1>Sign in to enter <em>" + html_escape(space_id) + "</em></h1>";
+  if (!message.empty()) b += "<p class=\"err\" role=\"alert\">" + html_escape(message) + "</p>";
+  b +=
+      "<form method=\"post\" action=\"/login\">"
+      "<input type=\"hidden\" name=\"space\" value=\"" +
+      html_escape(space_id) +
+      "\">"
+      "<input type=\"hidden\" name=\"return\" value=\"" +
+      html_escape(ret) +
+      "\">"
+      "<label for=\"u\">Username</label><input id=\"u\" name=\"username\" autocomplete=\"username\" required "
+      "minlength=\"3\" maxlength=\"32\">"
+      "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\" "
+      "autocomplete=\"current-password\" required minlength=\"8\" maxlength=\"1024\">"
+      "<label for=\"n\">Display name <small>(new accounts only, optional)</small></label>"
+      "<input id=\"n\" name=\"name\" maxlength=\"64\">"
+      "<div class=\"row\"><button name=\"action\" value=\"login\">Log in</button>"
+      "<button name=\"action\" value=\"register\">Create account</button></div></form>"
+      "<p><small>Usernames: 3 to 32 characters of a-z 0-9 _ . - starting with a letter. "
+      "Passwords: 8 to 1024 characters.</small></p></main></body></html>";
+  return html_response(200, std::move(b));
+}
+
+net::HttpResponse login_error_page(int status, const std::string& message) {
+  std::string b = kPageHead;
+  b += "<h1>Cannot sign in</h1><p class=\"err\">" + html_escape(message) + "</p></main></body></html>";
+  return html_response(status, std::move(b));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- keys
@@ -578,54 +774,153 @@ net::HttpResponse Relay::handle(const Request& req) {
     return r;
   }
 
-  if (p == "/api/v1/accounts") {
-    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+  // The outcome of a step shared by the JSON API and the login page.
+  struct Outcome {
+    int status = 0;  // 0: done
+    std::string code;
+    std::string message;
+  };
+  auto fail = [](int status, const char* code, std::string message) {
+    return Outcome{status, code, std::move(message)};
+  };
+  auto as_error = [](const Outcome& o) { return error(o.status, o.code.c_str(), o.message); };
+
+  auto create_account = [&](const char* username, const char* password, const char* name,
+                            User* out) -> Outcome {
     if (!config_.relay.registration)
-      return error(403, "registration_closed", "this relay does not take new accounts");
-    JsonPtr body;
-    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
-    const char* username = token_json::get_string(body.get(), "username");
-    const char* password = token_json::get_string(body.get(), "password");
-    const char* name = token_json::get_string(body.get(), "name");
-    if (!username) return error(400, "bad_username", "username is a string");
-    if (!password) return error(400, "bad_password", "password is a string");
+      return fail(403, "registration_closed", "this relay does not take new accounts");
+    if (!username) return fail(400, "bad_username", "username is a string");
+    if (!password) return fail(400, "bad_password", "password is a string");
     std::string broken = username_rule_broken(username);
-    if (!broken.empty()) return error(400, "bad_username", broken);
+    if (!broken.empty()) return fail(400, "bad_username", broken);
     broken = password_rule_broken(password);
-    if (!broken.empty()) return error(400, "bad_password", broken);
-    cJSON* name_item = cJSON_GetObjectItemCaseSensitive(body.get(), "name");
-    if (name_item && !cJSON_IsNull(name_item) && !name) return error(400, "bad_name", "name is a string");
-    std::string display = name ? name : username;
+    if (!broken.empty()) return fail(400, "bad_password", broken);
+    std::string display = (name && *name) ? name : username;
     broken = name_rule_broken(display);
-    if (!broken.empty()) return error(400, "bad_name", broken);
+    if (!broken.empty()) return fail(400, "bad_name", broken);
     {
       std::lock_guard<std::mutex> lock(store_.mutex());
       User existing;
       if (load_user(db, "username = ?", username, &existing))
-        return error(409, "username_taken", "that username is taken");
+        return fail(409, "username_taken", "that username is taken");
     }
     unsigned char salt[kArgonSalt];
-    if (RAND_bytes(salt, sizeof(salt)) != 1) return internal_error("no random bytes");
+    if (RAND_bytes(salt, sizeof(salt)) != 1) return fail(500, "internal", "no random bytes");
     char encoded[256];
     std::string pw = password;
     int rc = argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, pw.data(), pw.size(), salt,
                                    sizeof(salt), kArgonHash, encoded, sizeof(encoded));
-    if (rc != ARGON2_OK) return internal_error(argon2_error_message(rc));
+    if (rc != ARGON2_OK) return fail(500, "internal", argon2_error_message(rc));
     User u;
     u.id = "u_" + random_hex(12);
     u.username = username;
     u.name = display;
     std::lock_guard<std::mutex> lock(store_.mutex());
     Stmt st(db, "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)");
-    if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+    if (!st.ok()) return fail(500, "internal", "the store failed");
     st.text(1, u.id);
     st.text(2, u.username);
     st.text(3, u.name);
     st.text(4, encoded);
     st.int64(5, now);
     rc = st.step();
-    if (rc == SQLITE_CONSTRAINT) return error(409, "username_taken", "that username is taken");
-    if (rc != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    if (rc == SQLITE_CONSTRAINT) return fail(409, "username_taken", "that username is taken");
+    if (rc != SQLITE_DONE) return fail(500, "internal", "the store failed");
+    *out = u;
+    return {};
+  };
+
+  auto check_password = [&](const char* username, const char* password, User* out) -> Outcome {
+    if (!username || !password) return fail(400, "bad_request", "username and password are strings");
+    std::string stored;
+    User u;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(
+          db,
+          "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
+      if (!st.ok()) return fail(500, "internal", "the store failed");
+      st.text(1, username);
+      if (st.step() == SQLITE_ROW) {
+        found = true;
+        u.id = st.col_text(0);
+        u.username = st.col_text(1);
+        u.name = st.col_text(2);
+        u.has_avatar = st.col_int(3) != 0;
+        stored = st.col_text(4);
+      }
+    }
+    std::string pw = password;
+    bool good =
+        found && pw.size() <= 4096 && argon2id_verify(stored.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+    if (!good) return fail(401, "bad_credentials", "wrong username or password");
+    *out = u;
+    return {};
+  };
+
+  auto new_session = [&](const User& u, std::string* token, int64_t* expires) -> Outcome {
+    *token = random_token(32);
+    *expires = now + config_.relay.session_ttl * 1000;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt del(db, "DELETE FROM sessions WHERE expires_ms <= ?");
+    del.int64(1, now);
+    del.step();
+    Stmt st(db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)");
+    if (!st.ok()) return fail(500, "internal", "the store failed");
+    st.blob(1, sha256(*token));
+    st.text(2, u.id);
+    st.int64(3, *expires);
+    if (st.step() != SQLITE_DONE) return fail(500, "internal", "the store failed");
+    return {};
+  };
+  auto session_cookie = [&](const std::string& token) {
+    return std::string(kCookie) + "=" + token +
+           "; Path=/; Max-Age=" + std::to_string(config_.relay.session_ttl) + "; HttpOnly; SameSite=Lax";
+  };
+
+  // The registered URL of a space ("" when none).
+  auto space_url = [&](const std::string& space_id) -> std::string {
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT url FROM spaces WHERE id = ?");
+    st.text(1, space_id);
+    return st.step() == SQLITE_ROW ? st.col_text(0) : std::string();
+  };
+
+  auto mint = [&](const User& u, const std::string& space_id, std::string* token,
+                  int64_t* expires_ms) -> Outcome {
+    if (space_url(space_id).empty()) return fail(404, "not_found", "no space with that id is registered");
+    Result<Key> key = keys_->signing_key();
+    if (!key.ok()) return fail(500, "internal", std::string(key.status().message()));
+    Claims c;
+    c.iss = issuer;
+    c.sub = u.id;
+    c.aud = space_id;
+    c.iat = now / 1000;
+    c.exp = c.iat + config_.relay.token_ttl;
+    c.jti = random_token(16);
+    c.name = u.name;
+    c.username = u.username;
+    c.avatar = avatar_url(issuer, u);
+    Result<std::string> signed_token = sign_token(*key, c);
+    if (!signed_token.ok()) return fail(500, "internal", std::string(signed_token.status().message()));
+    *token = *signed_token;
+    *expires_ms = c.exp * 1000;
+    return {};
+  };
+
+  if (p == "/api/v1/accounts") {
+    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+    JsonPtr body;
+    if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
+    cJSON* name_item = cJSON_GetObjectItemCaseSensitive(body.get(), "name");
+    const char* name = token_json::get_string(body.get(), "name");
+    if (name_item && !cJSON_IsNull(name_item) && !name) return error(400, "bad_name", "name is a string");
+    if (name && !*name) return error(400, "bad_name", "a name has 1 to 64 characters");
+    User u;
+    Outcome o = create_account(token_json::get_string(body.get(), "username"),
+                               token_json::get_string(body.get(), "password"), name, &u);
+    if (o.status) return as_error(o);
     JsonPtr out(cJSON_CreateObject());
     add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
     return json_response(201, token_json::print(out.get()));
@@ -650,55 +945,118 @@ net::HttpResponse Relay::handle(const Request& req) {
     if (m != "POST") return error(405, "method_not_allowed", "use POST or DELETE");
     JsonPtr body;
     if (!parse_body(&body)) return error(400, "bad_request", "the body is a JSON object");
-    const char* username = token_json::get_string(body.get(), "username");
-    const char* password = token_json::get_string(body.get(), "password");
-    if (!username || !password) return error(400, "bad_request", "username and password are strings");
-    std::string stored;
     User u;
-    bool found = false;
-    {
-      std::lock_guard<std::mutex> lock(store_.mutex());
-      Stmt st(
-          db,
-          "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
-      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
-      st.text(1, username);
-      if (st.step() == SQLITE_ROW) {
-        found = true;
-        u.id = st.col_text(0);
-        u.username = st.col_text(1);
-        u.name = st.col_text(2);
-        u.has_avatar = st.col_int(3) != 0;
-        stored = st.col_text(4);
-      }
-    }
-    std::string pw = password;
-    if (pw.size() > 4096) return error(401, "bad_credentials", "wrong username or password");
-    bool good = found && argon2id_verify(stored.c_str(), pw.data(), pw.size()) == ARGON2_OK;
-    if (!good) return error(401, "bad_credentials", "wrong username or password");
-    std::string tok = random_token(32);
-    int64_t expires = now + config_.relay.session_ttl * 1000;
-    {
-      std::lock_guard<std::mutex> lock(store_.mutex());
-      Stmt del(db, "DELETE FROM sessions WHERE expires_ms <= ?");
-      del.int64(1, now);
-      del.step();
-      Stmt st(db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)");
-      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
-      st.blob(1, sha256(tok));
-      st.text(2, u.id);
-      st.int64(3, expires);
-      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
-    }
+    Outcome o = check_password(token_json::get_string(body.get(), "username"),
+                               token_json::get_string(body.get(), "password"), &u);
+    if (o.status) return as_error(o);
+    std::string tok;
+    int64_t expires = 0;
+    o = new_session(u, &tok, &expires);
+    if (o.status) return as_error(o);
     JsonPtr out(cJSON_CreateObject());
     cJSON_AddStringToObject(out.get(), "session", tok.c_str());
     cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
     add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
     net::HttpResponse r = json_response(201, token_json::print(out.get()));
-    r.headers.emplace_back("Set-Cookie", std::string(kCookie) + "=" + tok + "; Path=/; Max-Age=" +
-                                             std::to_string(config_.relay.session_ttl) +
-                                             "; HttpOnly; SameSite=Lax");
+    r.headers.emplace_back("Set-Cookie", session_cookie(tok));
     return r;
+  }
+
+  if (p == "/login") {
+    // lws has already percent-decoded each query argument; they are not
+    // decoded again. A fragment that is neither space= nor return= after
+    // return= belonged to the return URL (an encoded '&').
+    std::string space_id, ret;
+    bool have_space = false, have_return = false, dup = false, in_return = false;
+    std::string_view q = req.query;
+    std::vector<std::string> fields;
+    if (m == "POST") q = req.body;
+    bool bad_encoding = false;
+    for (size_t start = 0; start <= q.size();) {
+      size_t amp = q.find('&', start);
+      std::string_view part =
+          q.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+      start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
+      fields.emplace_back(part);
+    }
+    std::string username, password, name, action;
+    for (std::string& f : fields) {
+      if (m == "POST") {
+        size_t eq = f.find('=');
+        std::string key = form_decode(f.substr(0, eq == std::string::npos ? f.size() : eq), &bad_encoding);
+        std::string value =
+            eq == std::string::npos ? std::string() : form_decode(f.substr(eq + 1), &bad_encoding);
+        std::string* slot = key == "space"      ? &space_id
+                            : key == "return"   ? &ret
+                            : key == "username" ? &username
+                            : key == "password" ? &password
+                            : key == "name"     ? &name
+                            : key == "action"   ? &action
+                                                : nullptr;
+        if (!slot) continue;
+        if ((key == "space" && have_space) || (key == "return" && have_return)) dup = true;
+        if (key == "space") have_space = true;
+        if (key == "return") have_return = true;
+        *slot = value;
+        continue;
+      }
+      if (f.rfind("space=", 0) == 0) {
+        dup = dup || have_space;
+        have_space = true;
+        space_id = f.substr(6);
+        in_return = false;
+      } else if (f.rfind("return=", 0) == 0) {
+        dup = dup || have_return;
+        have_return = true;
+        ret = f.substr(7);
+        in_return = true;
+      } else if (in_return) {
+        ret += "&" + f;
+      }
+    }
+    if (dup || bad_encoding || !have_space || !have_return)
+      return login_error_page(400,
+                              "This sign-in link is malformed: it needs one space and one return address.");
+    std::string registered = space_url(space_id);
+    if (registered.empty())
+      return login_error_page(404, "No space with that id is registered on this relay.");
+    if (!url_is_under(ret, registered))
+      return login_error_page(400,
+                              "The return address is not part of the space's registered address; "
+                              "this relay sends tokens only to the space itself.");
+    auto redirect_with_token = [&](const User& u, const std::string& session) -> net::HttpResponse {
+      std::string token;
+      int64_t expires = 0;
+      Outcome o = mint(u, space_id, &token, &expires);
+      if (o.status) return login_error_page(o.status, o.message);
+      net::HttpResponse r;
+      r.status = 302;
+      r.content_type = "text/plain";
+      r.headers.emplace_back("Location", ret + "#token=" + token);
+      r.headers.emplace_back("Cache-Control", "no-store");
+      r.headers.emplace_back("Referrer-Policy", "no-referrer");
+      if (!session.empty()) r.headers.emplace_back("Set-Cookie", session_cookie(session));
+      return r;
+    };
+    if (m == "GET" || m == "HEAD") {
+      User u;
+      if (authenticate(&u, nullptr)) return redirect_with_token(u, "");
+      return login_page(space_id, ret, "");
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
+    User u;
+    Outcome o = action == "register" ? create_account(username.c_str(), password.c_str(), name.c_str(), &u)
+                                     : check_password(username.c_str(), password.c_str(), &u);
+    if (o.status) {
+      net::HttpResponse page = login_page(space_id, ret, o.message);
+      page.status = o.status;
+      return page;
+    }
+    std::string session;
+    int64_t expires = 0;
+    o = new_session(u, &session, &expires);
+    if (o.status) return login_error_page(o.status, o.message);
+    return redirect_with_token(u, session);
   }
 
   if (p == "/api/v1/me") {
@@ -793,6 +1151,9 @@ net::HttpResponse Relay::handle(const Request& req) {
     std::string broken = space_id_rule_broken(id);
     if (broken.empty()) broken = name_rule_broken(name);
     if (broken.empty()) broken = space_url_rule_broken(url);
+    ParsedUrl parsed;
+    if (broken.empty() && !parse_url(url, &parsed))
+      broken = "a space url is an absolute http(s) URL without dot segments or encoded slashes";
     if (!broken.empty()) return error(400, "bad_space", broken);
     std::lock_guard<std::mutex> lock(store_.mutex());
     Stmt own(db, "SELECT owner_id FROM spaces WHERE id = ?");
@@ -824,30 +1185,14 @@ net::HttpResponse Relay::handle(const Request& req) {
     if (m != "POST") return error(405, "method_not_allowed", "use POST");
     User u;
     if (!authenticate(&u, nullptr)) return unauthenticated();
-    {
-      std::lock_guard<std::mutex> lock(store_.mutex());
-      Stmt st(db, "SELECT 1 FROM spaces WHERE id = ?");
-      st.text(1, space_id);
-      if (st.step() != SQLITE_ROW) return error(404, "not_found", "no space with that id is registered");
-    }
-    Result<Key> key = keys_->signing_key();
-    if (!key.ok()) return internal_error(std::string(key.status().message()).c_str());
-    Claims c;
-    c.iss = issuer;
-    c.sub = u.id;
-    c.aud = space_id;
-    c.iat = now / 1000;
-    c.exp = c.iat + config_.relay.token_ttl;
-    c.jti = random_token(16);
-    c.name = u.name;
-    c.username = u.username;
-    c.avatar = avatar_url(issuer, u);
-    Result<std::string> token = sign_token(*key, c);
-    if (!token.ok()) return internal_error(std::string(token.status().message()).c_str());
-    JsonPtr o(cJSON_CreateObject());
-    cJSON_AddStringToObject(o.get(), "token", token->c_str());
-    cJSON_AddNumberToObject(o.get(), "expires_at", static_cast<double>(c.exp * 1000));
-    return json_response(200, token_json::print(o.get()));
+    std::string token;
+    int64_t expires = 0;
+    Outcome o = mint(u, space_id, &token, &expires);
+    if (o.status) return as_error(o);
+    JsonPtr out(cJSON_CreateObject());
+    cJSON_AddStringToObject(out.get(), "token", token.c_str());
+    cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
+    return json_response(200, token_json::print(out.get()));
   }
 
   return error(404, "not_found", "no such route");
