@@ -632,6 +632,40 @@ def spaced_admits_relay_tokens_and_refuses_forgeries():
 
 
 @case
+def sign_in_from_the_space_through_the_relay_login():
+    """spaced's /login -> the relay's login page -> back to the space with #token=, admitted on the bus."""
+    own_test_space()
+    space = RelaySpaced(relay.url + "/.well-known/jwks.json")
+    space.start()
+    try:
+        status, _, answer = relay.call("POST", "/api/v1/spaces",
+                                       {"id": hutspace.SPACE_ID, "name": "Test", "url": space.public},
+                                       session=SPACE_OWNER[0])
+        check(status == 201, f"re-register with the real URL: {status} {answer}")
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(space.public + "/login", timeout=10) as resp:
+                status, loc = resp.status, resp.headers.get("Location")
+        except urllib.error.HTTPError as e:
+            status, loc = e.code, e.headers.get("Location")
+        check(status == 302 and loc and loc.startswith(ISSUER + "/login?"), f"space /login: {status} {loc}")
+        path = loc[len(ISSUER):]  # the issuer is a name; the relay listens on relay.url
+        username = fresh_name()
+        relay.register(username, name="Via Login")
+        status, _, text = raw_request("GET", path)
+        check(status == 200 and "<form" in text, f"relay login page: {status}")
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        status, headers, text = post_login(q["space"][0], q["return"][0], username, "correct horse")
+        check(status == 302, f"login: {status} {text[:200]}")
+        back = headers["Location"]
+        check(back.startswith(space.public + "/#token="), f"back to the space: {back}")
+        ok, result, msg = admitted(space, back.split("#token=", 1)[1])
+        check(ok and msg["user"]["name"] == "Via Login", f"admitted: {result} {msg}")
+    finally:
+        space.stop()
+
+
+@case
 def rotation_and_relay_down():
     user, session = new_user(name="Rot User")
     own_test_space()
