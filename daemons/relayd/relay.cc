@@ -450,6 +450,7 @@ void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
   job->request.authorization = std::string(exchange->header("authorization"));
   job->request.cookie = std::string(exchange->header("cookie"));
   job->request.content_type = std::string(exchange->header("content-type"));
+  job->request.origin = std::string(exchange->header("origin"));
   job->work.data = job;
   ++pending_;
   int rc = uv_queue_work(loop_, &job->work, run_job, after_job);
@@ -783,6 +784,14 @@ net::HttpResponse Relay::handle(const Request& req) {
       return login_page(space_id, ret, "");
     }
     if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
+    // A form posted from another site is refused (login CSRF): browsers
+    // send Origin with every form POST; the relay's own is its issuer's.
+    if (!req.origin.empty()) {
+      ParsedUrl origin, own;
+      bool same = parse_url(req.origin, &origin) && parse_url(issuer, &own) && origin.scheme == own.scheme &&
+                  origin.host == own.host && origin.port == own.port;
+      if (!same) return login_error_page(403, "This form was sent from another site.");
+    }
     User u;
     Outcome o = action == "register" ? create_account(username.c_str(), password.c_str(), name.c_str(), &u)
                                      : check_password(username.c_str(), password.c_str(), &u);

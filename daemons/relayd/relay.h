@@ -100,6 +100,7 @@ class Relay : public net::NetHandler {
     std::string authorization;
     std::string cookie;
     std::string content_type;
+    std::string origin;
   };
 
  private:

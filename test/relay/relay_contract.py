@@ -500,6 +500,23 @@ def login_page_logs_in_and_redirects_with_a_token():
     check(claims["name"] == "<b>New</b>", f"{claims}")
 
 
+@case
+def login_form_from_another_site_is_refused():
+    sid = login_space()
+    ret = "http://127.0.0.1:9123/app"
+    username = fresh_name()
+    relay.register(username)
+    form = urllib.parse.urlencode({"space": sid, "return": ret, "username": username, "password": "correct horse",
+                                   "action": "login"}).encode()
+    for origin in ["http://evil.example", "null", "http://relay.test:81", "https://relay.test"]:
+        status, rh, _ = raw_request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded",
+                                                             "Origin": origin})
+        check(status == 403 and "Location" not in rh, f"Origin {origin}: {status}")
+    status, rh, _ = raw_request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded",
+                                                         "Origin": ISSUER})
+    check(status == 302 and rh["Location"].startswith(ret + "#token="), f"own origin: {status}")
+
+
 def html_escape_ok(text, ret):
     return ret.replace("&", "&amp;") in text
 
