@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs Hutopia from a fresh clone: installs what is missing, builds, starts
-# spaced with the first-party plugins on SQLite, and prints the URL to open.
+# relayd and spaced (with the first-party plugins, on SQLite), makes a demo
+# account on the relay, registers the space there, and prints the URLs to open.
 #
 #   scripts/run.sh              build and run; Ctrl-C stops it cleanly
 #   scripts/run.sh link [NAME]  another sign-in link for a running space
 #
-# State lives in var/ (the space's SQLite files, the admin token and the app
-# secret, made once). Any key of examples/spaced.toml can be overridden with
+# State lives in var/ (the space's and the relay's SQLite files, the admin
+# token, the app secret and the demo password, made once). HUTOPIA_RUN_RELAY=0
+# runs the space alone, with app-token links only. Any key of examples/spaced.toml can be overridden with
 # HUTOPIA_<SECTION>_<KEY>, e.g. HUTOPIA_SPACE_LISTEN=127.0.0.1:9090.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,9 +24,15 @@ export HUTOPIA_ADMIN_TOKEN=${HUTOPIA_ADMIN_TOKEN:-$(secret_file admin_token)}
 export HUTOPIA_AUTH_APP_SECRET=${HUTOPIA_AUTH_APP_SECRET:-$(secret_file app_secret)}
 export HUTOPIA_AUTH_APP_ISSUER=${HUTOPIA_AUTH_APP_ISSUER:-hutopia-run}
 export HUTOPIA_SPACE_PLUGINS_DIR=${HUTOPIA_SPACE_PLUGINS_DIR:-build/run/plugins}
-# No relay runs yet: sign-in links are app tokens from the management API.
-export HUTOPIA_AUTH_RELAY_ISSUER=${HUTOPIA_AUTH_RELAY_ISSUER:-}
-export HUTOPIA_AUTH_RELAY_JWKS=${HUTOPIA_AUTH_RELAY_JWKS:-}
+run_relay=${HUTOPIA_RUN_RELAY:-1}
+relay_url=http://127.0.0.1:8700   # examples/relayd.toml: listen and issuer
+if [ "$run_relay" = 1 ]; then
+  export HUTOPIA_AUTH_RELAY_ISSUER=${HUTOPIA_AUTH_RELAY_ISSUER:-$relay_url}
+  export HUTOPIA_AUTH_RELAY_JWKS=${HUTOPIA_AUTH_RELAY_JWKS:-$relay_url/.well-known/jwks.json}
+else
+  export HUTOPIA_AUTH_RELAY_ISSUER=${HUTOPIA_AUTH_RELAY_ISSUER:-}
+  export HUTOPIA_AUTH_RELAY_JWKS=${HUTOPIA_AUTH_RELAY_JWKS:-}
+fi
 
 link() {  # prints a sign-in URL: an app token from the management API in the fragment
   local name=${1:-Demo user} public admin body
@@ -48,10 +56,23 @@ if [ ! -f build/run/build.ninja ]; then
 fi
 meson compile -C build/run >/dev/null
 
+relay_pid=
+if [ "$run_relay" = 1 ]; then
+  : > var/run/relayd.out
+  build/run/daemons/relayd/relayd --config examples/relayd.toml > var/run/relayd.out &
+  relay_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^listening on' var/run/relayd.out && break
+    kill -0 $relay_pid 2>/dev/null || { echo "relayd did not start (see the messages above)"; exit 1; }
+    sleep 0.1
+  done
+  cat var/run/relayd.out
+fi
+
 : > var/run/spaced.out
 build/run/daemons/spaced/spaced --config examples/spaced.toml > var/run/spaced.out &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $relay_pid 2>/dev/null; wait $pid $relay_pid' INT TERM
 for _ in $(seq 100); do
   [ "$(grep -c '^listening on' var/run/spaced.out)" -ge 2 ] && break
   kill -0 $pid 2>/dev/null || { echo "spaced did not start (see the messages above)"; exit 1; }
@@ -59,12 +80,52 @@ for _ in $(seq 100); do
 done
 cat var/run/spaced.out
 url=$(link "Demo user")
+
+relay_msg=
+if [ "$run_relay" = 1 ]; then
+  # The demo account and the space's entry in the relay's directory.
+  demo_password=$(secret_file demo_password)
+  public=$(sed -n 's/^listening on //p' var/run/spaced.out | sed -n 1p)
+  space_id=${HUTOPIA_SPACE_ID:-$(sed -n 's/^id = "\([^"]*\)".*/\1/p' examples/spaced.toml | head -1)}
+  space_name=${HUTOPIA_SPACE_NAME:-Demo space}
+  relay_msg=$(/usr/bin/python3 - "$relay_url" "$demo_password" "$space_id" "$space_name" "$public" <<'PY'
+import json, sys, urllib.error, urllib.request
+relay, password, space_id, space_name, public = sys.argv[1:6]
+def call(method, path, body, session=None):
+    headers = {"Content-Type": "application/json"}
+    if session:
+        headers["Authorization"] = "Bearer " + session
+    req = urllib.request.Request(relay + path, json.dumps(body).encode(), headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+status, answer = call("POST", "/api/v1/accounts", {"username": "demo", "password": password, "name": "Demo"})
+if status not in (201, 409):
+    sys.exit(f"cannot create the demo account: {status} {answer}")
+status, answer = call("POST", "/api/v1/sessions", {"username": "demo", "password": password})
+if status != 201:
+    sys.exit(f"cannot log in as demo: {status} {answer}")
+status, answer = call("POST", "/api/v1/spaces", {"id": space_id, "name": space_name, "url": public},
+                      answer["session"])
+if status != 201:
+    sys.exit(f"cannot register the space on the relay: {status} {answer}")
+print(f"""Through the relay (log in as demo / {password}, or create an account):
+
+  {public}/login
+""")
+PY
+) || relay_msg="(the relay could not be set up; the app-token link above still works)"
+fi
 cat <<MSG
 
 Hutopia is running: spaced with the plugins in build/run/plugins ($(ls build/run/plugins/*.so | xargs -n1 basename | tr '\n' ' '))
 Open this sign-in link in a browser (valid for 5 minutes, good for one visit):
 
   $url
+
+$relay_msg
 
 Another link (another person):  scripts/run.sh link "Ada Lovelace"
 Stop: Ctrl-C

@@ -1,0 +1,939 @@
+#include "relay.h"
+
+#include <argon2.h>
+#include <cjson/cJSON.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "relay/rules.h"
+#include "token/json.h"
+#include "util/log.h"
+#include "util/random.h"
+
+namespace hut::relay {
+
+namespace {
+
+using token_json::JsonPtr;
+
+// argon2id parameters: OWASP's minimum (19 MiB, 2 passes, 1 lane).
+constexpr uint32_t kArgonTime = 2;
+constexpr uint32_t kArgonMemoryKiB = 19456;
+constexpr uint32_t kArgonLanes = 1;
+constexpr size_t kArgonSalt = 16;
+constexpr size_t kArgonHash = 32;
+constexpr int64_t kLeewayS = 30;
+const char kCookie[] = "hut_session";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+net::HttpResponse json_response(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+net::HttpResponse error(int status, const char* code, const std::string& message) {
+  JsonPtr root(cJSON_CreateObject());
+  cJSON* e = cJSON_AddObjectToObject(root.get(), "error");
+  cJSON_AddStringToObject(e, "code", code);
+  cJSON_AddStringToObject(e, "message", message.c_str());
+  return json_response(status, token_json::print(root.get()));
+}
+
+net::HttpResponse internal_error(const char* what) {
+  log_printf(LogLevel::kError, "relay", "%s", what);
+  return error(500, "internal", "the relay could not complete the request");
+}
+
+std::string read_file(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *ok = false;
+    return {};
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  *ok = true;
+  return s.str();
+}
+
+Status write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return Status::io_error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fflush(f) == 0) && ok;
+  ok = (fsync(fileno(f)) == 0) && ok;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::io_error("cannot write " + path);
+  return Status();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string sha256(std::string_view text) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out);
+  return std::string(reinterpret_cast<char*>(out), sizeof(out));
+}
+
+// A prepared statement with one owner.
+struct Stmt {
+  sqlite3_stmt* s = nullptr;
+  Stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) s = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return s != nullptr; }
+  void text(int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void blob(int i, std::string_view v) {
+    sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void int64(int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+  int step() { return sqlite3_step(s); }
+  std::string col_text(int i) {
+    const unsigned char* t = sqlite3_column_text(s, i);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s, i)))
+             : std::string();
+  }
+  bool col_null(int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
+  int64_t col_int(int i) { return sqlite3_column_int64(s, i); }
+};
+
+struct User {
+  std::string id;
+  std::string username;
+  std::string name;
+  bool has_avatar = false;
+};
+
+std::string avatar_url(const std::string& issuer, const User& u) {
+  if (!u.has_avatar) return {};
+  std::string base = issuer;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/avatars/" + u.id;
+}
+
+void add_user_fields(cJSON* obj, const User& u, const std::string& issuer, bool with_username) {
+  cJSON_AddStringToObject(obj, "id", u.id.c_str());
+  if (with_username) cJSON_AddStringToObject(obj, "username", u.username.c_str());
+  cJSON_AddStringToObject(obj, "name", u.name.c_str());
+  if (u.has_avatar) cJSON_AddStringToObject(obj, "avatar", avatar_url(issuer, u).c_str());
+}
+
+std::string user_json(const User& u, const std::string& issuer) {
+  JsonPtr o(cJSON_CreateObject());
+  add_user_fields(o.get(), u, issuer, true);
+  return token_json::print(o.get());
+}
+
+bool load_user(sqlite3* db, const char* where_sql, std::string_view key, User* out) {
+  std::string sql =
+      std::string("SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE ") + where_sql;
+  Stmt st(db, sql.c_str());
+  if (!st.ok()) return false;
+  st.text(1, key);
+  if (st.step() != SQLITE_ROW) return false;
+  out->id = st.col_text(0);
+  out->username = st.col_text(1);
+  out->name = st.col_text(2);
+  out->has_avatar = st.col_int(3) != 0;
+  return true;
+}
+
+// The session token of a request: the Bearer header, else the cookie.
+std::string session_token(const Relay::Request& req) {
+  const std::string& a = req.authorization;
+  if (a.size() > 7 && (a.compare(0, 7, "Bearer ") == 0 || a.compare(0, 7, "bearer ") == 0))
+    return trim(a.substr(7));
+  std::string_view c = req.cookie;
+  while (!c.empty()) {
+    size_t semi = c.find(';');
+    std::string_view part = c.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    std::string prefix = std::string(kCookie) + "=";
+    if (part.rfind(prefix, 0) == 0) return std::string(part.substr(prefix.size()));
+    if (semi == std::string_view::npos) break;
+    c.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+net::HttpResponse html_response(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::move(body);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  return r;
+}
+
+const char kPageHead[] =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in - Hutopia</title>"
+    "<style>body{font:16px/1.4 system-ui,sans-serif;background:#f4f4f7;color:#222;margin:0}"
+    "main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
+    "box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.3rem;margin-top:0}"
+    "label{display:block;margin:.8rem 0 .2rem}input{width:100%;box-sizing:border-box;padding:.5rem;"
+    "font:inherit}.row{display:flex;gap:.5rem;margin-top:1.2rem}button{flex:1;padding:.6rem;font:inherit;"
+    "cursor:pointer}.err{color:#a00;background:#fee;padding:.5rem;border-radius:4px}small{color:#666}</style>"
+    "</head><body><main>";
+
+net::HttpResponse login_page(const std::string& space_id, const std::string& ret,
+                             const std::string& message) {
+  std::string b = kPageHead;
+  b += "<h1>Sign in to enter <em>" + html_escape(space_id) + "</em></h1>";
+  if (!message.empty()) b += "<p class=\"err\" role=\"alert\">" + html_escape(message) + "</p>";
+  b +=
+      "<form method=\"post\" action=\"/login\">"
+      "<input type=\"hidden\" name=\"space\" value=\"" +
+      html_escape(space_id) +
+      "\">"
+      "<input type=\"hidden\" name=\"return\" value=\"" +
+      html_escape(ret) +
+      "\">"
+      "<label for=\"u\">Username</label><input id=\"u\" name=\"username\" autocomplete=\"username\" required "
+      "minlength=\"3\" maxlength=\"32\">"
+      "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\" "
+      "autocomplete=\"current-password\" required minlength=\"8\" maxlength=\"1024\">"
+      "<label for=\"n\">Display name <small>(new accounts only, optional)</small></label>"
+      "<input id=\"n\" name=\"name\" maxlength=\"64\">"
+      "<div class=\"row\"><button name=\"action\" value=\"login\">Log in</button>"
+      "<button name=\"action\" value=\"register\">Create account</button></div></form>"
+      "<p><small>Usernames: 3 to 32 characters of a-z 0-9 _ . - starting with a letter. "
+      "Passwords: 8 to 1024 characters.</small></p></main></body></html>";
+  return html_response(200, std::move(b));
+}
+
+net::HttpResponse login_error_page(int status, const std::string& message) {
+  std::string b = kPageHead;
+  b += "<h1>Cannot sign in</h1><p class=\"err\">" + html_escape(message) + "</p></main></body></html>";
+  return html_response(status, std::move(b));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- keys
+
+Status RelayKeys::ensure() {
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::io_error("cannot create " + dir_);
+  bool ok = false;
+  std::string cur = trim(read_file(dir_ + "/current", &ok));
+  if (ok && !cur.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reload_locked();
+  }
+  Result<std::string> kid = rotate(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  return kid.ok() ? Status() : kid.status();
+}
+
+Result<std::string> RelayKeys::rotate(int64_t now_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return Status::io_error("cannot create " + dir_);
+  bool ok = false;
+  std::string old = trim(read_file(dir_ + "/current", &ok));
+  std::string kid = random_token(12);
+  Result<Key> key = Key::generate_ed25519(kid);
+  if (!key.ok()) return key.status();
+  HUT_RETURN_IF_ERROR(key->save_pem_file(dir_ + "/" + kid + ".pem"));
+  if (ok && !old.empty())
+    HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/" + old + ".retired", std::to_string(now_s) + "\n"));
+  HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/current", kid + "\n"));
+  current_.reset();
+  current_stamp_.clear();
+  return kid;
+}
+
+Status RelayKeys::reload_locked() {
+  bool ok = false;
+  std::string kid = trim(read_file(dir_ + "/current", &ok));
+  if (!ok || kid.empty()) return Status::not_found("no current key in " + dir_);
+  if (current_ && current_stamp_ == kid) return Status();
+  Result<Key> key = Key::load_pem_file(dir_ + "/" + kid + ".pem", kid);
+  if (!key.ok()) return key.status();
+  current_ = *key;
+  current_stamp_ = kid;
+  return Status();
+}
+
+Result<Key> RelayKeys::signing_key() {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_RETURN_IF_ERROR(reload_locked());
+  return *current_;
+}
+
+Result<std::string> RelayKeys::jwks(int64_t now_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HUT_RETURN_IF_ERROR(reload_locked());
+  KeySet set;
+  set.add(*current_);
+  uv_fs_t req;
+  int n = uv_fs_scandir(nullptr, &req, dir_.c_str(), 0, nullptr);
+  uv_dirent_t ent;
+  for (int i = 0; n > 0 && uv_fs_scandir_next(&req, &ent) != UV_EOF; ++i) {
+    std::string name = ent.name;
+    const std::string suffix = ".retired";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    std::string kid = name.substr(0, name.size() - suffix.size());
+    bool ok = false;
+    std::string when = trim(read_file(dir_ + "/" + name, &ok));
+    int64_t retired = ok ? std::strtoll(when.c_str(), nullptr, 10) : 0;
+    // Tokens signed up to `retired` live token_ttl; spaces allow the leeway.
+    if (retired + token_ttl_s_ + kLeewayS < now_s) continue;
+    Result<Key> key = Key::load_pem_file(dir_ + "/" + kid + ".pem", kid);
+    if (key.ok()) set.add(*key);
+  }
+  uv_fs_req_cleanup(&req);
+  return set.to_jwks();
+}
+
+// ---------------------------------------------------------------- store
+
+RelayStore::~RelayStore() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+Status RelayStore::open(const std::string& path) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return Status::io_error("cannot open " + path + ": " + sqlite3_errstr(rc));
+  chmod(path.c_str(), 0600);
+  sqlite3_busy_timeout(db_, 5000);
+  const char* setup = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+  char* err = nullptr;
+  if (sqlite3_exec(db_, setup, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    return Status::io_error(path + ": " + m);
+  }
+  // Migrations, in order; PRAGMA user_version counts those applied.
+  static const char* const kMigrations[] = {
+      "CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+      " password_hash TEXT NOT NULL, avatar_type TEXT, avatar BLOB, created_ms INTEGER NOT NULL);"
+      "CREATE TABLE sessions (hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE "
+      "CASCADE,"
+      " expires_ms INTEGER NOT NULL);"
+      "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
+      "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL,"
+      " owner_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL);",
+  };
+  Stmt v(db_, "PRAGMA user_version");
+  int version = (v.ok() && v.step() == SQLITE_ROW) ? static_cast<int>(v.col_int(0)) : 0;
+  for (int i = version; i < static_cast<int>(std::size(kMigrations)); ++i) {
+    std::string sql =
+        std::string("BEGIN;") + kMigrations[i] + "PRAGMA user_version=" + std::to_string(i + 1) + ";COMMIT;";
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "?";
+      sqlite3_free(err);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Status::io_error(path + ": migration " + std::to_string(i + 1) + ": " + m);
+    }
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------- relay
+
+struct Relay::Job {
+  uv_work_t work;
+  Relay* relay;
+  std::shared_ptr<net::HttpExchange> exchange;
+  Request request;
+  net::HttpResponse response;
+};
+
+Relay::Relay(RelayConfig config, uv_loop_t* loop) : config_(std::move(config)), loop_(loop) {}
+
+Relay::~Relay() = default;
+
+Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop) {
+  std::unique_ptr<Relay> r(new Relay(std::move(config), loop));
+  const std::string& dir = r->config_.relay.data_dir;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::io_error("cannot create relay.data_dir " + dir + ": " + std::strerror(errno));
+  HUT_RETURN_IF_ERROR(r->store_.open(dir + "/relay.db"));
+  r->keys_ = std::make_unique<RelayKeys>(dir + "/keys", r->config_.relay.token_ttl);
+  HUT_RETURN_IF_ERROR(r->keys_->ensure());
+  return r;
+}
+
+Status Relay::start() {
+  Result<ListenAddress> addr = parse_listen_address(config_.relay.listen);
+  if (!addr.ok()) return addr.status();
+  net::NetOptions o;
+  o.public_host = addr->host;
+  o.public_port = addr->port;
+  o.admin_enabled = false;
+  // An avatar may have 1 MiB; a larger body gets 413 from the network layer.
+  o.max_body = 1 << 20;
+  o.ws_path = "/.no-websocket";
+  Result<std::unique_ptr<net::NetServer>> net = net::NetServer::create(loop_, o, this);
+  if (!net.ok()) return net.status();
+  net_ = std::move(*net);
+  host_ = addr->host;
+  port_ = net_->public_port();
+  return Status();
+}
+
+std::string Relay::public_url() const {
+  if (host_.find(':') != std::string::npos) return "http://[" + host_ + "]:" + std::to_string(port_);
+  return "http://" + host_ + ":" + std::to_string(port_);
+}
+
+void Relay::stop(std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_done_ = std::move(done);
+  if (!net_) {
+    net_down_ = true;
+    maybe_finish_stop();
+    return;
+  }
+  net_->shutdown(2000, [this] {
+    net_down_ = true;
+    maybe_finish_stop();
+  });
+}
+
+void Relay::maybe_finish_stop() {
+  if (!stopping_ || !net_down_ || pending_ > 0) return;
+  net_.reset();
+  if (stop_done_) {
+    auto d = std::move(stop_done_);
+    d();
+  }
+}
+
+void Relay::on_ws_open(net::WsConnection* conn) { conn->close(1008, "the relay has no WebSocket"); }
+
+void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
+  if (stopping_) {
+    exchange->respond(error(503, "unavailable", "the relay is shutting down"));
+    return;
+  }
+  auto* job = new Job();
+  job->relay = this;
+  job->exchange = exchange;
+  job->request.method = exchange->method;
+  job->request.path = exchange->path;
+  job->request.query = exchange->query;
+  job->request.body = exchange->body;
+  job->request.authorization = std::string(exchange->header("authorization"));
+  job->request.cookie = std::string(exchange->header("cookie"));
+  job->request.content_type = std::string(exchange->header("content-type"));
+  job->request.origin = std::string(exchange->header("origin"));
+  job->work.data = job;
+  ++pending_;
+  int rc = uv_queue_work(loop_, &job->work, run_job, after_job);
+  if (rc != 0) {
+    --pending_;
+    delete job;
+    exchange->respond(internal_error("cannot queue work"));
+  }
+}
+
+void Relay::run_job(uv_work_t* work) {
+  auto* job = static_cast<Job*>(work->data);
+  job->response = job->relay->handle(job->request);
+}
+
+void Relay::after_job(uv_work_t* work, int) {
+  std::unique_ptr<Job> job(static_cast<Job*>(work->data));
+  Relay* relay = job->relay;
+  --relay->pending_;
+  if (relay->net_) job->exchange->respond(std::move(job->response));
+  job->exchange.reset();
+  relay->maybe_finish_stop();
+}
+
+// Everything below runs on a pool thread.
+net::HttpResponse Relay::handle(const Request& req) {
+  const std::string& issuer = config_.relay.issuer;
+  sqlite3* db = store_.db();
+  const int64_t now = now_ms();
+
+  auto authenticate = [&](User* user, std::string* hash_out) -> bool {
+    std::string tok = session_token(req);
+    if (tok.empty() || tok.size() > 256) return false;
+    std::string hash = sha256(tok);
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT user_id FROM sessions WHERE hash = ? AND expires_ms > ?");
+    if (!st.ok()) return false;
+    st.blob(1, hash);
+    st.int64(2, now);
+    if (st.step() != SQLITE_ROW) return false;
+    std::string uid = st.col_text(0);
+    if (hash_out) *hash_out = hash;
+    return load_user(db, "id = ?", uid, user);
+  };
+  auto unauthenticated = [] {
+    net::HttpResponse r =
+        error(401, "unauthenticated", "a valid session is required (Authorization: Bearer)");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  };
+
+  const std::string& m = req.method;
+  const std::string& p = req.path;
+
+  if (p == "/.well-known/jwks.json") {
+    if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
+    Result<std::string> jwks = keys_->jwks(now / 1000);
+    if (!jwks.ok()) return internal_error(std::string(jwks.status().message()).c_str());
+    net::HttpResponse r;
+    r.body = *jwks;
+    r.headers.emplace_back("Cache-Control", "max-age=60");
+    return r;
+  }
+
+  // The outcome of a step shared by the JSON API and the login page.
+  struct Outcome {
+    int status = 0;  // 0: done
+    std::string code;
+    std::string message;
+  };
+  auto fail = [](int status, const char* code, std::string message) {
+    return Outcome{status, code, std::move(message)};
+  };
+  auto as_error = [](const Outcome& o) { return error(o.status, o.code.c_str(), o.message); };
+
+  auto create_account = [&](const char* username, const char* password, const char* name,
+                            User* out) -> Outcome {
+    if (!config_.relay.registration)
+      return fail(403, "registration_closed", "this relay does not take new accounts");
+    if (!username) return fail(400, "bad_username", "username is a string");
+    if (!password) return fail(400, "bad_password", "password is a string");
+    std::string broken = username_rule_broken(username);
+    if (!broken.empty()) return fail(400, "bad_username", broken);
+    broken = password_rule_broken(password);
+    if (!broken.empty()) return fail(400, "bad_password", broken);
+    std::string display = (name && *name) ? name : username;
+    broken = name_rule_broken(display);
+    if (!broken.empty()) return fail(400, "bad_name", broken);
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      User existing;
+      if (load_user(db, "username = ?", username, &existing))
+        return fail(409, "username_taken", "that username is taken");
+    }
+    unsigned char salt[kArgonSalt];
+    if (RAND_bytes(salt, sizeof(salt)) != 1) return fail(500, "internal", "no random bytes");
+    char encoded[256];
+    std::string pw = password;
+    int rc = argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, pw.data(), pw.size(), salt,
+                                   sizeof(salt), kArgonHash, encoded, sizeof(encoded));
+    if (rc != ARGON2_OK) return fail(500, "internal", argon2_error_message(rc));
+    User u;
+    u.id = "u_" + random_hex(12);
+    u.username = username;
+    u.name = display;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)");
+    if (!st.ok()) return fail(500, "internal", "the store failed");
+    st.text(1, u.id);
+    st.text(2, u.username);
+    st.text(3, u.name);
+    st.text(4, encoded);
+    st.int64(5, now);
+    rc = st.step();
+    if (rc == SQLITE_CONSTRAINT) return fail(409, "username_taken", "that username is taken");
+    if (rc != SQLITE_DONE) return fail(500, "internal", "the store failed");
+    *out = u;
+    return {};
+  };
+
+  auto check_password = [&](const char* username, const char* password, User* out) -> Outcome {
+    if (!username || !password) return fail(400, "bad_request", "username and password are strings");
+    std::string stored;
+    User u;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(
+          db,
+          "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
+      if (!st.ok()) return fail(500, "internal", "the store failed");
+      st.text(1, username);
+      if (st.step() == SQLITE_ROW) {
+        found = true;
+        u.id = st.col_text(0);
+        u.username = st.col_text(1);
+        u.name = st.col_text(2);
+        u.has_avatar = st.col_int(3) != 0;
+        stored = st.col_text(4);
+      }
+    }
+    std::string pw = password;
+    bool good =
+        found && pw.size() <= 4096 && argon2id_verify(stored.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+    if (!good) return fail(401, "bad_credentials", "wrong username or password");
+    *out = u;
+    return {};
+  };
+
+  auto new_session = [&](const User& u, std::string* token, int64_t* expires) -> Outcome {
+    *token = random_token(32);
+    *expires = now + config_.relay.session_ttl * 1000;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt del(db, "DELETE FROM sessions WHERE expires_ms <= ?");
+    del.int64(1, now);
+    del.step();
+    Stmt st(db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)");
+    if (!st.ok()) return fail(500, "internal", "the store failed");
+    st.blob(1, sha256(*token));
+    st.text(2, u.id);
+    st.int64(3, *expires);
+    if (st.step() != SQLITE_DONE) return fail(500, "internal", "the store failed");
+    return {};
+  };
+  auto session_cookie = [&](const std::string& token) {
+    return std::string(kCookie) + "=" + token +
+           "; Path=/; Max-Age=" + std::to_string(config_.relay.session_ttl) + "; HttpOnly; SameSite=Lax";
+  };
+
+  // The registered URL of a space ("" when none).
+  auto space_url = [&](const std::string& space_id) -> std::string {
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT url FROM spaces WHERE id = ?");
+    st.text(1, space_id);
+    return st.step() == SQLITE_ROW ? st.col_text(0) : std::string();
+  };
+
+  auto mint = [&](const User& u, const std::string& space_id, std::string* token,
+                  int64_t* expires_ms) -> Outcome {
+    if (space_url(space_id).empty()) return fail(404, "not_found", "no space with that id is registered");
+    Result<Key> key = keys_->signing_key();
+    if (!key.ok()) return fail(500, "internal", std::string(key.status().message()));
+    Claims c;
+    c.iss = issuer;
+    c.sub = u.id;
+    c.aud = space_id;
+    c.iat = now / 1000;
+    c.exp = c.iat + config_.relay.token_ttl;
+    c.jti = random_token(16);
+    c.name = u.name;
+    c.username = u.username;
+    c.avatar = avatar_url(issuer, u);
+    Result<std::string> signed_token = sign_token(*key, c);
+    if (!signed_token.ok()) return fail(500, "internal", std::string(signed_token.status().message()));
+    *token = *signed_token;
+    *expires_ms = c.exp * 1000;
+    return {};
+  };
+
+  if (p == "/api/v1/accounts") {
+    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+    if (!config_.relay.registration)
+      return error(403, "registration_closed", "this relay does not take new accounts");
+    AccountBody body;
+    BodyError bad;
+    if (!parse_account_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+    User u;
+    Outcome o = create_account(body.username.c_str(), body.password.c_str(),
+                               body.name ? body.name->c_str() : nullptr, &u);
+    if (o.status) return as_error(o);
+    JsonPtr out(cJSON_CreateObject());
+    add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
+    return json_response(201, token_json::print(out.get()));
+  }
+
+  if (p == "/api/v1/sessions") {
+    if (m == "DELETE") {
+      User u;
+      std::string hash;
+      if (!authenticate(&u, &hash)) return unauthenticated();
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "DELETE FROM sessions WHERE hash = ?");
+      st.blob(1, hash);
+      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+      net::HttpResponse r;
+      r.status = 204;
+      r.content_type = "";
+      r.headers.emplace_back("Set-Cookie",
+                             std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+      return r;
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use POST or DELETE");
+    CredentialsBody body;
+    BodyError bad;
+    if (!parse_credentials_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+    User u;
+    Outcome o = check_password(body.username.c_str(), body.password.c_str(), &u);
+    if (o.status) return as_error(o);
+    std::string tok;
+    int64_t expires = 0;
+    o = new_session(u, &tok, &expires);
+    if (o.status) return as_error(o);
+    JsonPtr out(cJSON_CreateObject());
+    cJSON_AddStringToObject(out.get(), "session", tok.c_str());
+    cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
+    add_user_fields(cJSON_AddObjectToObject(out.get(), "user"), u, issuer, true);
+    net::HttpResponse r = json_response(201, token_json::print(out.get()));
+    r.headers.emplace_back("Set-Cookie", session_cookie(tok));
+    return r;
+  }
+
+  if (p == "/login") {
+    // lws has already percent-decoded each query argument; they are not
+    // decoded again. A fragment that is neither space= nor return= after
+    // return= belonged to the return URL (an encoded '&').
+    std::string space_id, ret;
+    bool have_space = false, have_return = false, dup = false, in_return = false;
+    std::string_view q = req.query;
+    std::vector<std::string> fields;
+    if (m == "POST") q = req.body;
+    bool bad_encoding = false;
+    for (size_t start = 0; start <= q.size();) {
+      size_t amp = q.find('&', start);
+      std::string_view part =
+          q.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+      start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
+      fields.emplace_back(part);
+    }
+    std::string username, password, name, action;
+    for (std::string& f : fields) {
+      if (m == "POST") {
+        size_t eq = f.find('=');
+        std::string key = form_decode(f.substr(0, eq == std::string::npos ? f.size() : eq), &bad_encoding);
+        std::string value =
+            eq == std::string::npos ? std::string() : form_decode(f.substr(eq + 1), &bad_encoding);
+        std::string* slot = key == "space"      ? &space_id
+                            : key == "return"   ? &ret
+                            : key == "username" ? &username
+                            : key == "password" ? &password
+                            : key == "name"     ? &name
+                            : key == "action"   ? &action
+                                                : nullptr;
+        if (!slot) continue;
+        if ((key == "space" && have_space) || (key == "return" && have_return)) dup = true;
+        if (key == "space") have_space = true;
+        if (key == "return") have_return = true;
+        *slot = value;
+        continue;
+      }
+      if (f.rfind("space=", 0) == 0) {
+        dup = dup || have_space;
+        have_space = true;
+        space_id = f.substr(6);
+        in_return = false;
+      } else if (f.rfind("return=", 0) == 0) {
+        dup = dup || have_return;
+        have_return = true;
+        ret = f.substr(7);
+        in_return = true;
+      } else if (in_return) {
+        ret += "&" + f;
+      }
+    }
+    if (dup || bad_encoding || !have_space || !have_return)
+      return login_error_page(400,
+                              "This sign-in link is malformed: it needs one space and one return address.");
+    std::string registered = space_url(space_id);
+    if (registered.empty())
+      return login_error_page(404, "No space with that id is registered on this relay.");
+    if (!url_is_under(ret, registered))
+      return login_error_page(400,
+                              "The return address is not part of the space's registered address; "
+                              "this relay sends tokens only to the space itself.");
+    auto redirect_with_token = [&](const User& u, const std::string& session) -> net::HttpResponse {
+      std::string token;
+      int64_t expires = 0;
+      Outcome o = mint(u, space_id, &token, &expires);
+      if (o.status) return login_error_page(o.status, o.message);
+      net::HttpResponse r;
+      r.status = 302;
+      r.content_type = "text/plain";
+      r.headers.emplace_back("Location", ret + "#token=" + token);
+      r.headers.emplace_back("Cache-Control", "no-store");
+      r.headers.emplace_back("Referrer-Policy", "no-referrer");
+      if (!session.empty()) r.headers.emplace_back("Set-Cookie", session_cookie(session));
+      return r;
+    };
+    if (m == "GET" || m == "HEAD") {
+      User u;
+      if (authenticate(&u, nullptr)) return redirect_with_token(u, "");
+      return login_page(space_id, ret, "");
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
+    // A form posted from another site is refused (login CSRF): browsers
+    // send Origin with every form POST; the relay's own is its issuer's.
+    if (!req.origin.empty()) {
+      ParsedUrl origin, own;
+      bool same = parse_url(req.origin, &origin) && parse_url(issuer, &own) && origin.scheme == own.scheme &&
+                  origin.host == own.host && origin.port == own.port;
+      if (!same) return login_error_page(403, "This form was sent from another site.");
+    }
+    User u;
+    Outcome o = action == "register" ? create_account(username.c_str(), password.c_str(), name.c_str(), &u)
+                                     : check_password(username.c_str(), password.c_str(), &u);
+    if (o.status) {
+      net::HttpResponse page = login_page(space_id, ret, o.message);
+      page.status = o.status;
+      return page;
+    }
+    std::string session;
+    int64_t expires = 0;
+    o = new_session(u, &session, &expires);
+    if (o.status) return login_error_page(o.status, o.message);
+    return redirect_with_token(u, session);
+  }
+
+  if (p == "/api/v1/me") {
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    if (m == "GET") return json_response(200, user_json(u, issuer));
+    if (m != "PATCH") return error(405, "method_not_allowed", "use GET or PATCH");
+    ProfileBody body;
+    BodyError bad;
+    if (!parse_profile_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+    if (body.name) {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "UPDATE users SET name = ? WHERE id = ?");
+      st.text(1, *body.name);
+      st.text(2, u.id);
+      if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+      u.name = *body.name;
+    }
+    return json_response(200, user_json(u, issuer));
+  }
+
+  if (p == "/api/v1/me/avatar") {
+    if (m != "PUT") return error(405, "method_not_allowed", "use PUT");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    const char* type = is_png(req.body) ? "image/png" : is_jpeg(req.body) ? "image/jpeg" : nullptr;
+    if (!type) return error(415, "unsupported_media_type", "an avatar is a PNG or JPEG image");
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "UPDATE users SET avatar_type = ?, avatar = ? WHERE id = ?");
+    st.text(1, type);
+    st.blob(2, req.body);
+    st.text(3, u.id);
+    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    u.has_avatar = true;
+    return json_response(200, user_json(u, issuer));
+  }
+
+  if (p.rfind("/avatars/", 0) == 0) {
+    if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT avatar_type, avatar FROM users WHERE id = ? AND avatar_type IS NOT NULL");
+    st.text(1, p.substr(9));
+    if (st.step() != SQLITE_ROW) return error(404, "not_found", "no such avatar");
+    net::HttpResponse r;
+    r.content_type = st.col_text(0);
+    const void* blob = sqlite3_column_blob(st.s, 1);
+    r.body.assign(static_cast<const char*>(blob), static_cast<size_t>(sqlite3_column_bytes(st.s, 1)));
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    return r;
+  }
+
+  if (p.rfind("/api/v1/users/", 0) == 0) {
+    if (m != "GET") return error(405, "method_not_allowed", "use GET");
+    std::string id = p.substr(14);
+    User u;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    if (!load_user(db, "id = ?", id, &u)) return error(404, "not_found", "no such user");
+    JsonPtr o(cJSON_CreateObject());
+    add_user_fields(o.get(), u, issuer, true);
+    return json_response(200, token_json::print(o.get()));
+  }
+
+  if (p == "/api/v1/spaces") {
+    if (m == "GET") {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
+      if (!st.ok()) return internal_error(sqlite3_errmsg(db));
+      JsonPtr arr(cJSON_CreateArray());
+      while (st.step() == SQLITE_ROW) {
+        cJSON* o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", st.col_text(0).c_str());
+        cJSON_AddStringToObject(o, "name", st.col_text(1).c_str());
+        cJSON_AddStringToObject(o, "url", st.col_text(2).c_str());
+        cJSON_AddStringToObject(o, "owner", st.col_text(3).c_str());
+        cJSON_AddItemToArray(arr.get(), o);
+      }
+      return json_response(200, token_json::print(arr.get()));
+    }
+    if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    SpaceBody body;
+    BodyError bad;
+    if (!parse_space_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+    const char* id = body.id.c_str();
+    const char* name = body.name.c_str();
+    const char* url = body.url.c_str();
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt own(db, "SELECT owner_id FROM spaces WHERE id = ?");
+    own.text(1, id);
+    if (own.step() == SQLITE_ROW && own.col_text(0) != u.id)
+      return error(409, "space_taken", "another user registered that space id");
+    Stmt st(db,
+            "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url");
+    st.text(1, id);
+    st.text(2, name);
+    st.text(3, url);
+    st.text(4, u.id);
+    st.int64(5, now);
+    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    JsonPtr o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "id", id);
+    cJSON_AddStringToObject(o.get(), "name", name);
+    cJSON_AddStringToObject(o.get(), "url", url);
+    cJSON_AddStringToObject(o.get(), "owner", u.id.c_str());
+    return json_response(201, token_json::print(o.get()));
+  }
+
+  const std::string sp = "/api/v1/spaces/";
+  const std::string tk = "/tokens";
+  if (p.rfind(sp, 0) == 0 && p.size() > sp.size() + tk.size() &&
+      p.compare(p.size() - tk.size(), tk.size(), tk) == 0) {
+    std::string space_id = p.substr(sp.size(), p.size() - sp.size() - tk.size());
+    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+    User u;
+    if (!authenticate(&u, nullptr)) return unauthenticated();
+    std::string token;
+    int64_t expires = 0;
+    Outcome o = mint(u, space_id, &token, &expires);
+    if (o.status) return as_error(o);
+    JsonPtr out(cJSON_CreateObject());
+    cJSON_AddStringToObject(out.get(), "token", token.c_str());
+    cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
+    return json_response(200, token_json::print(out.get()));
+  }
+
+  return error(404, "not_found", "no such route");
+}
+
+}  // namespace hut::relay

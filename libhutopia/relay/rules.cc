@@ -1,0 +1,350 @@
+#include "relay/rules.h"
+
+#include <cjson/cJSON.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "token/json.h"
+
+namespace hut::relay {
+
+// Usernames: 3-32 of a-z 0-9 _ . -, starting with a letter.
+std::string username_rule_broken(const std::string& u) {
+  if (u.size() < 3 || u.size() > 32) return "a username has 3 to 32 characters";
+  if (u[0] < 'a' || u[0] > 'z') return "a username starts with a letter a-z";
+  for (char c : u) {
+    bool good = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!good) return "a username has only the characters a-z 0-9 _ . -";
+  }
+  return {};
+}
+
+// Counts UTF-8 code points (the body passed cJSON, so it is valid UTF-8).
+namespace {
+
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::string password_rule_broken(const std::string& p) {
+  size_t n = utf8_length(p);
+  if (n < 8 || n > 1024) return "a password has 8 to 1024 characters";
+  return {};
+}
+
+std::string name_rule_broken(const std::string& n) {
+  if (n.empty() || utf8_length(n) > 64) return "a name has 1 to 64 characters";
+  for (unsigned char c : n)
+    if (c < 0x20 || c == 0x7f) return "a name has no control characters";
+  return {};
+}
+
+// Space ids: 1-64 of a-z 0-9 _ . - (they appear in paths and in `aud`).
+std::string space_id_rule_broken(const std::string& id) {
+  if (id.empty() || id.size() > 64) return "a space id has 1 to 64 characters";
+  for (char c : id) {
+    bool good = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!good) return "a space id has only the characters a-z 0-9 _ . -";
+  }
+  return {};
+}
+
+// A space URL: http or https, a host, no userinfo, query or fragment.
+std::string space_url_rule_broken(const std::string& url) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    rest = url.substr(8);
+  } else {
+    return "a space url starts with http:// or https://";
+  }
+  if (url.size() > 2048) return "a space url has at most 2048 characters";
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '\\' || c == '@' || c == '?' || c == '#' || c == 0x7f)
+      return "a space url has no spaces, backslashes, userinfo, query or fragment";
+  }
+  if (rest.empty() || rest[0] == '/' || rest[0] == ':') return "a space url names a host";
+  return {};
+}
+
+namespace {
+
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+}  // namespace
+
+// A PNG: the signature, IHDR first (13 bytes, non-zero size), chunks whose
+// lengths stay inside the body, at least one IDAT, and IEND as the last bytes.
+bool is_png(std::string_view b) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 + 25 + 12 || std::memcmp(b.data(), kSig, 8) != 0) return false;
+  const auto* d = reinterpret_cast<const unsigned char*>(b.data());
+  size_t pos = 8;
+  bool first = true, idat = false;
+  while (pos + 12 <= b.size()) {
+    uint32_t len = be32(d + pos);
+    std::string_view type(b.data() + pos + 4, 4);
+    if (len > b.size() - pos - 12) return false;
+    if (first) {
+      if (type != "IHDR" || len != 13 || be32(d + pos + 8) == 0 || be32(d + pos + 12) == 0) return false;
+      first = false;
+    }
+    if (type == "IDAT") idat = true;
+    pos += 12 + len;
+    if (type == "IEND") return len == 0 && idat && pos == b.size();
+  }
+  return false;
+}
+
+// A JPEG: SOI, marker segments with lengths inside the body, a frame header
+// (SOFn) before the first scan (SOS), and EOI as the last two bytes.
+bool is_jpeg(std::string_view b) {
+  const auto* d = reinterpret_cast<const unsigned char*>(b.data());
+  size_t n = b.size();
+  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8 || d[n - 2] != 0xFF || d[n - 1] != 0xD9) return false;
+  size_t pos = 2;
+  bool frame = false;
+  while (pos + 4 <= n) {
+    if (d[pos] != 0xFF) return false;
+    unsigned char marker = d[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD8 || marker == 0xD9 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
+      return false;
+    size_t len = (size_t{d[pos + 2]} << 8) | d[pos + 3];
+    if (len < 2 || pos + 2 + len > n) return false;
+    if ((marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)) {
+      if (len < 8) return false;
+      frame = true;
+    }
+    if (marker == 0xDA) return frame && pos + 2 + len <= n - 2;
+    pos += 2 + len;
+  }
+  return false;
+}
+
+// application/x-www-form-urlencoded: '+' is a space, %XX a byte.
+std::string form_decode(std::string_view s, bool* bad) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%') {
+      int h = i + 2 < s.size() ? hex(s[i + 1]) : -1;
+      int l = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+      if (h < 0 || l < 0) {
+        *bad = true;
+        return {};
+      }
+      out.push_back(static_cast<char>(h * 16 + l));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool parse_url(std::string_view url, ParsedUrl* out) {
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '\\' || c == '#') return false;
+  }
+  size_t after;
+  if (url.rfind("http://", 0) == 0) {
+    out->scheme = "http";
+    after = 7;
+  } else if (url.rfind("https://", 0) == 0) {
+    out->scheme = "https";
+    after = 8;
+  } else {
+    return false;
+  }
+  size_t end = url.find_first_of("/?", after);
+  std::string_view authority =
+      url.substr(after, end == std::string_view::npos ? std::string_view::npos : end - after);
+  if (authority.empty() || authority.find_first_of("@%") != std::string_view::npos) return false;
+  std::string_view host = authority, port;
+  if (authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    host = authority.substr(0, close + 1);
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) return false;
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  if (port.size() > 5) return false;
+  out->host.clear();
+  for (char c : host) out->host.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  std::string p(port);
+  while (p.size() > 1 && p[0] == '0') p.erase(0, 1);
+  if (p.empty()) p = out->scheme == "https" ? "443" : "80";
+  out->port = p;
+  std::string_view path = end == std::string_view::npos ? std::string_view() : url.substr(end);
+  size_t query = path.find('?');
+  if (query != std::string_view::npos) path = path.substr(0, query);
+  out->path = path.empty() ? "/" : std::string(path);
+  std::string lower;
+  for (char c : out->path) lower.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  if (lower.find("%2e") != std::string::npos || lower.find("%2f") != std::string::npos ||
+      lower.find("%5c") != std::string::npos)
+    return false;
+  for (size_t i = 0; i < out->path.size();) {
+    size_t next = out->path.find('/', i + 1);
+    std::string_view seg = std::string_view(out->path).substr(
+        i + 1, next == std::string::npos ? std::string::npos : next - i - 1);
+    if (seg == "." || seg == "..") return false;
+    if (next == std::string::npos) break;
+    i = next;
+  }
+  return true;
+}
+
+bool url_is_under(std::string_view url, std::string_view base) {
+  ParsedUrl u, b;
+  if (!parse_url(url, &u) || !parse_url(base, &b)) return false;
+  if (u.scheme != b.scheme || u.host != b.host || u.port != b.port) return false;
+  if (b.path.back() == '/') return u.path.rfind(b.path, 0) == 0;
+  return u.path == b.path || u.path.rfind(b.path + "/", 0) == 0;
+}
+
+namespace {
+
+bool fail(BodyError* e, const char* code, std::string message) {
+  e->code = code;
+  e->message = std::move(message);
+  return false;
+}
+
+token_json::JsonPtr parse_object(std::string_view body) {
+  token_json::JsonPtr json = token_json::parse_strict(body);
+  if (json && !cJSON_IsObject(json.get())) json.reset();
+  return json;
+}
+
+}  // namespace
+
+bool parse_account_body(std::string_view body, AccountBody* out, BodyError* error) {
+  token_json::JsonPtr json = parse_object(body);
+  if (!json) return fail(error, "bad_request", "the body is a JSON object");
+  const char* username = token_json::get_string(json.get(), "username");
+  const char* password = token_json::get_string(json.get(), "password");
+  if (!username) return fail(error, "bad_username", "username is a string");
+  if (!password) return fail(error, "bad_password", "password is a string");
+  out->username = username;
+  out->password = password;
+  std::string broken = username_rule_broken(out->username);
+  if (!broken.empty()) return fail(error, "bad_username", broken);
+  broken = password_rule_broken(out->password);
+  if (!broken.empty()) return fail(error, "bad_password", broken);
+  cJSON* name = cJSON_GetObjectItemCaseSensitive(json.get(), "name");
+  out->name.reset();
+  if (name && !cJSON_IsNull(name)) {
+    if (!cJSON_IsString(name)) return fail(error, "bad_name", "name is a string");
+    out->name = name->valuestring;
+    broken = name_rule_broken(*out->name);
+    if (!broken.empty()) return fail(error, "bad_name", broken);
+  }
+  return true;
+}
+
+bool parse_credentials_body(std::string_view body, CredentialsBody* out, BodyError* error) {
+  token_json::JsonPtr json = parse_object(body);
+  if (!json) return fail(error, "bad_request", "the body is a JSON object");
+  const char* username = token_json::get_string(json.get(), "username");
+  const char* password = token_json::get_string(json.get(), "password");
+  if (!username || !password) return fail(error, "bad_request", "username and password are strings");
+  out->username = username;
+  out->password = password;
+  return true;
+}
+
+bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* error) {
+  token_json::JsonPtr json = parse_object(body);
+  if (!json) return fail(error, "bad_request", "the body is a JSON object");
+  cJSON* name = cJSON_GetObjectItemCaseSensitive(json.get(), "name");
+  out->name.reset();
+  if (name) {
+    if (!cJSON_IsString(name)) return fail(error, "bad_name", "name is a string");
+    out->name = name->valuestring;
+    std::string broken = name_rule_broken(*out->name);
+    if (!broken.empty()) return fail(error, "bad_name", broken);
+  }
+  return true;
+}
+
+bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error) {
+  token_json::JsonPtr json = parse_object(body);
+  if (!json) return fail(error, "bad_request", "the body is a JSON object");
+  const char* id = token_json::get_string(json.get(), "id");
+  const char* name = token_json::get_string(json.get(), "name");
+  const char* url = token_json::get_string(json.get(), "url");
+  if (!id || !name || !url) return fail(error, "bad_request", "id, name and url are strings");
+  out->id = id;
+  out->name = name;
+  out->url = url;
+  std::string broken = space_id_rule_broken(out->id);
+  if (broken.empty()) broken = name_rule_broken(out->name);
+  if (broken.empty()) broken = space_url_rule_broken(out->url);
+  ParsedUrl parsed;
+  if (broken.empty() && !parse_url(out->url, &parsed))
+    broken = "a space url is an absolute http(s) URL without dot segments or encoded slashes";
+  if (!broken.empty()) return fail(error, "bad_space", broken);
+  return true;
+}
+
+}  // namespace hut::relay

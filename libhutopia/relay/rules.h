@@ -1,0 +1,83 @@
+// The relay's rules and request parsing, free of I/O so that they can be
+// tested and fuzzed alone: account, name and space rules, the JSON bodies of
+// the API, form decoding, the strict URL reading behind the login page's
+// redirect check, and the avatar format checks.
+// Thread safety: any thread; nothing here has state.
+#ifndef HUTOPIA_RELAY_RULES_H_
+#define HUTOPIA_RELAY_RULES_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hut::relay {
+
+// Each returns "" when `s` is fine, else the rule it breaks (for the message).
+std::string username_rule_broken(const std::string& s);   // 3-32 of a-z 0-9 _ . -, a letter first
+std::string password_rule_broken(const std::string& s);   // 8-1024 characters
+std::string name_rule_broken(const std::string& s);       // 1-64 characters, no control characters
+std::string space_id_rule_broken(const std::string& s);   // 1-64 of a-z 0-9 _ . -
+std::string space_url_rule_broken(const std::string& s);  // http(s), a host, no userinfo/query/fragment
+
+// A refused body: the error code and the message naming the rule.
+struct BodyError {
+  std::string code;
+  std::string message;
+};
+
+// POST /api/v1/accounts: {username, password, name?}; the rules are checked.
+struct AccountBody {
+  std::string username;
+  std::string password;
+  std::optional<std::string> name;
+};
+bool parse_account_body(std::string_view body, AccountBody* out, BodyError* error);
+
+// POST /api/v1/sessions: {username, password}, both strings (no rules: a
+// login only compares).
+struct CredentialsBody {
+  std::string username;
+  std::string password;
+};
+bool parse_credentials_body(std::string_view body, CredentialsBody* out, BodyError* error);
+
+// PATCH /api/v1/me: {name?}.
+struct ProfileBody {
+  std::optional<std::string> name;
+};
+bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* error);
+
+// POST /api/v1/spaces: {id, name, url}; the rules are checked, and the url
+// must pass parse_url.
+struct SpaceBody {
+  std::string id;
+  std::string name;
+  std::string url;
+};
+bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error);
+
+// application/x-www-form-urlencoded value decoding; sets *bad on a broken escape.
+std::string form_decode(std::string_view s, bool* bad);
+std::string html_escape(std::string_view s);
+
+// A strict reading of an absolute http(s) URL: printable ASCII only, no
+// backslash, no userinfo, no percent sign in the authority, no fragment, no
+// "." or ".." segment and no encoded dot, slash or backslash in the path.
+struct ParsedUrl {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // lower case
+  std::string port;    // decimal, the scheme's default when absent
+  std::string path;    // "/" at least, without the query
+};
+bool parse_url(std::string_view url, ParsedUrl* out);
+// Whether `url` lies under `base`: same scheme, host and port, and a path
+// that is base's path or continues it at a segment boundary.
+bool url_is_under(std::string_view url, std::string_view base);
+
+// Whether `b` is structurally a PNG, or a JPEG (see docs/relay.md).
+bool is_png(std::string_view b);
+bool is_jpeg(std::string_view b);
+
+}  // namespace hut::relay
+
+#endif  // HUTOPIA_RELAY_RULES_H_

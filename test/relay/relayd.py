@@ -1,0 +1,127 @@
+"""Runs a real relayd for the Python tests: a temporary configuration on port 0
+and helpers for its HTTP API. Exits with 77 (meson's "skipped") when relayd is
+not built."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
+import hutspace  # noqa: E402
+
+ISSUER = "http://relay.test"
+
+
+def relayd_path():
+    return os.path.join(hutspace.build_root(), "daemons", "relayd", "relayd")
+
+
+class Relayd:
+    def __init__(self, session_ttl=None, token_ttl=None, tmp=None):
+        self.binary = relayd_path()
+        if not os.access(self.binary, os.X_OK):
+            print(f"skipped: relayd is not built ({self.binary})")
+            sys.exit(hutspace.SKIP)
+        self.tmp = tmp or tempfile.mkdtemp(prefix="hut-relayd-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.session_ttl = session_ttl
+        self.token_ttl = token_ttl
+        self.proc = None
+        self.url = None
+        self.output = []
+
+    @property
+    def config_path(self):
+        return os.path.join(self.tmp, "relayd.toml")
+
+    def start(self):
+        lines = ["[relay]", 'listen = "127.0.0.1:0"', f'issuer = "{ISSUER}"', f'data_dir = "{self.data_dir}"']
+        if self.session_ttl is not None:
+            lines.append(f"session_ttl = {self.session_ttl}")
+        if self.token_ttl is not None:
+            lines.append(f"token_ttl = {self.token_ttl}")
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUTOPIA_")}
+        self.proc = subprocess.Popen([self.binary, "--config", self.config_path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
+                                     errors="replace")
+        found = threading.Event()
+
+        def reader():
+            for line in self.proc.stdout:
+                self.output.append(line.rstrip("\n"))
+                m = re.search(r"listening on (http://\S+)", line)
+                if m:
+                    self.url = m.group(1).rstrip("/")
+                    found.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        found.wait(20)
+        if not found.is_set():
+            self.terminate()
+            raise RuntimeError("relayd did not print 'listening on':\n" + "\n".join(self.output))
+        return self
+
+    def terminate(self, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                return None
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.terminate()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def call(self, method, path, body=None, session=None, headers=None, raw=None):
+        h = dict(headers or {})
+        if session:
+            h["Authorization"] = f"Bearer {session}"
+        if raw is not None:
+            import urllib.request
+            import urllib.error
+            req = urllib.request.Request(self.url + path, data=raw, method=method, headers=h)
+            try:
+                with urllib.request.urlopen(req, timeout=20) as resp:
+                    return resp.status, dict(resp.headers), resp.read()
+            except urllib.error.HTTPError as e:
+                return e.code, dict(e.headers), e.read()
+        return hutspace.http(method, self.url + path, body, headers=h, timeout=30)
+
+    def register(self, username, password="correct horse", name=None):
+        body = {"username": username, "password": password}
+        if name is not None:
+            body["name"] = name
+        return self.call("POST", "/api/v1/accounts", body)
+
+    def login(self, username, password="correct horse"):
+        status, _, answer = self.call("POST", "/api/v1/sessions", {"username": username, "password": password})
+        if status != 201:
+            raise RuntimeError(f"login {username}: {status} {answer!r}")
+        return answer["session"]
+
+    def rotate_key(self):
+        out = subprocess.run([self.binary, "rotate-key", "--config", self.config_path], capture_output=True,
+                             text=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError("rotate-key: " + out.stderr)
+        return out.stdout
+
+
+def wait_until(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
