@@ -46,7 +46,10 @@ extra=()
   { cat "$tmp/cc.log" >&2; fail "the out-of-tree program does not compile with pkg-config's flags"; }
 
 export LD_LIBRARY_PATH=$dest$libdir
-LD_TRACE_LOADED_OBJECTS=1 "$tmp/outoftree" | grep -q "libhutopia.so.* => $dest$libdir/" ||
+# Read the whole list first: grep -q would stop reading early, and under
+# pipefail the loader's SIGPIPE would fail the check.
+loaded=$(LD_TRACE_LOADED_OBJECTS=1 "$tmp/outoftree")
+grep -q "libhutopia.so.* => $dest$libdir/" <<<"$loaded" ||
   fail "the program does not load the installed libhutopia"
 "$tmp/outoftree" >"$tmp/out.txt" 2>"$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "the program failed"; }
 
