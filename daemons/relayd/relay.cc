@@ -33,6 +33,22 @@ constexpr size_t kArgonHash = 32;
 constexpr int64_t kLeewayS = 30;
 const char kCookie[] = "hut_session";
 
+// An argon2id hash, with the parameters above, of a random password nobody
+// knows: what a login for an unknown username is verified against. Made once,
+// on the first such login (thread-safe static initialization).
+const std::string& unknown_user_hash() {
+  static const std::string hash = [] {
+    unsigned char secret[32];
+    unsigned char salt[kArgonSalt];
+    char encoded[256] = {0};
+    if (RAND_bytes(secret, sizeof(secret)) == 1 && RAND_bytes(salt, sizeof(salt)) == 1)
+      argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, secret, sizeof(secret), salt, sizeof(salt),
+                            kArgonHash, encoded, sizeof(encoded));
+    return std::string(encoded);
+  }();
+  return hash;
+}
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -592,9 +608,12 @@ net::HttpResponse Relay::handle(const Request& req) {
         stored = st.col_text(4);
       }
     }
+    // An unknown username costs the same argon2id verification as a known one,
+    // so the answer's timing does not tell whether the account exists.
     std::string pw = password;
-    bool good =
-        found && pw.size() <= 4096 && argon2id_verify(stored.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+    const std::string& hash = found ? stored : unknown_user_hash();
+    bool verified = pw.size() <= 4096 && argon2id_verify(hash.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+    bool good = found && verified;
     if (!good) return fail(401, "bad_credentials", "wrong username or password");
     *out = u;
     return {};
