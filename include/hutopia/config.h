@@ -53,12 +53,12 @@ struct SpaceConfig {
     std::string url = "sqlite://var/space/space.db";
   } store;
   struct Limits {
-    int64_t max_message = 65536;       // bytes, a whole message (1009 over it)
-    int64_t bad_frames = 20;           // bad frames ...
-    int64_t bad_frame_window = 10;     // ... within this many seconds: 1008
-    int64_t backpressure = 1048576;    // unsent bytes per connection: 4008
-    int64_t hello_timeout = 10;        // seconds
-    int64_t post_rate = 50;            // posts per second per session
+    int64_t max_message = 65536;     // bytes, a whole message (1009 over it)
+    int64_t bad_frames = 20;         // bad frames ...
+    int64_t bad_frame_window = 10;   // ... within this many seconds: 1008
+    int64_t backpressure = 1048576;  // unsent bytes per connection: 4008
+    int64_t hello_timeout = 10;      // seconds
+    int64_t post_rate = 50;          // posts per second per session
     int64_t post_burst = 500;
     int64_t max_connections = 100000;
   } limits;
@@ -81,8 +81,10 @@ HUT_EXPORT Result<SpaceConfig> parse_space_config(std::string_view toml_text, st
 HUT_EXPORT Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
                                                   const EnvLookup& env);
 // Reads and parses a file.
-HUT_EXPORT Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env = process_env());
-HUT_EXPORT Result<RelayConfig> load_relay_config(const std::string& path, const EnvLookup& env = process_env());
+HUT_EXPORT Result<SpaceConfig> load_space_config(const std::string& path,
+                                                 const EnvLookup& env = process_env());
+HUT_EXPORT Result<RelayConfig> load_relay_config(const std::string& path,
+                                                 const EnvLookup& env = process_env());
 
 // "host:port" -> parts. Accepts "[::1]:80". Port 0 means any free port.
 struct ListenAddress {

@@ -23,18 +23,18 @@ class Status {
  public:
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument = 1,    // the caller's input is malformed
-    kNotFound = 2,           // the thing named does not exist
-    kAlreadyExists = 3,      // a conflict with something that exists
-    kPermissionDenied = 4,   // known caller, not allowed
-    kUnauthenticated = 5,    // the caller could not be identified
-    kResourceExhausted = 6,  // a limit was reached
-    kFailedPrecondition = 7, // the system is not in a state for this
-    kUnavailable = 8,        // try again later
-    kIOError = 9,            // the operating system said no
-    kCorruption = 10,        // stored data is damaged
-    kNotSupported = 11,      // a valid request that this build cannot do
-    kInternal = 12,          // a bug
+    kInvalidArgument = 1,     // the caller's input is malformed
+    kNotFound = 2,            // the thing named does not exist
+    kAlreadyExists = 3,       // a conflict with something that exists
+    kPermissionDenied = 4,    // known caller, not allowed
+    kUnauthenticated = 5,     // the caller could not be identified
+    kResourceExhausted = 6,   // a limit was reached
+    kFailedPrecondition = 7,  // the system is not in a state for this
+    kUnavailable = 8,         // try again later
+    kIOError = 9,             // the operating system said no
+    kCorruption = 10,         // stored data is damaged
+    kNotSupported = 11,       // a valid request that this build cannot do
+    kInternal = 12,           // a bug
   };
 
   Status() noexcept = default;
@@ -63,7 +63,9 @@ class Status {
   bool ok() const noexcept { return state_ == nullptr; }
   Code code() const noexcept { return state_ ? state_->code : Code::kOk; }
   // The message for a person; empty when ok. Borrowed: valid while *this lives.
-  std::string_view message() const noexcept { return state_ ? std::string_view(state_->message) : std::string_view(); }
+  std::string_view message() const noexcept {
+    return state_ ? std::string_view(state_->message) : std::string_view();
+  }
 
   // "OK", or the code's name, a colon and the message.
   std::string to_string() const {
@@ -76,19 +78,32 @@ class Status {
 
   static std::string_view code_name(Code code) noexcept {
     switch (code) {
-      case Code::kOk: return "OK";
-      case Code::kInvalidArgument: return "Invalid argument";
-      case Code::kNotFound: return "Not found";
-      case Code::kAlreadyExists: return "Already exists";
-      case Code::kPermissionDenied: return "Permission denied";
-      case Code::kUnauthenticated: return "Unauthenticated";
-      case Code::kResourceExhausted: return "Resource exhausted";
-      case Code::kFailedPrecondition: return "Failed precondition";
-      case Code::kUnavailable: return "Unavailable";
-      case Code::kIOError: return "IO error";
-      case Code::kCorruption: return "Corruption";
-      case Code::kNotSupported: return "Not supported";
-      case Code::kInternal: return "Internal";
+      case Code::kOk:
+        return "OK";
+      case Code::kInvalidArgument:
+        return "Invalid argument";
+      case Code::kNotFound:
+        return "Not found";
+      case Code::kAlreadyExists:
+        return "Already exists";
+      case Code::kPermissionDenied:
+        return "Permission denied";
+      case Code::kUnauthenticated:
+        return "Unauthenticated";
+      case Code::kResourceExhausted:
+        return "Resource exhausted";
+      case Code::kFailedPrecondition:
+        return "Failed precondition";
+      case Code::kUnavailable:
+        return "Unavailable";
+      case Code::kIOError:
+        return "IO error";
+      case Code::kCorruption:
+        return "Corruption";
+      case Code::kNotSupported:
+        return "Not supported";
+      case Code::kInternal:
+        return "Internal";
     }
     return "Unknown";
   }
@@ -113,7 +128,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) v_ = Status::internal("Result built from an ok Status");
   }
@@ -140,9 +155,9 @@ class Result {
 }  // namespace hut
 
 // Returns early from the enclosing function when `expr` is not ok.
-#define HUT_RETURN_IF_ERROR(expr)            \
-  do {                                       \
-    ::hut::Status hut_status_ = (expr);      \
+#define HUT_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::hut::Status hut_status_ = (expr);        \
     if (!hut_status_.ok()) return hut_status_; \
   } while (0)
 

@@ -145,9 +145,9 @@ HUT_EXPORT Result<std::string> sign_jws(const Key& key, std::string_view payload
 class HUT_EXPORT TokenVerifier {
  public:
   struct Options {
-    std::string audience;         // the space id
-    int64_t leeway_s = 30;        // clamped to [0, 30]
-    int64_t max_lifetime_s = 300; // exp - iat at most this
+    std::string audience;          // the space id
+    int64_t leeway_s = 30;         // clamped to [0, 30]
+    int64_t max_lifetime_s = 300;  // exp - iat at most this
   };
 
   explicit TokenVerifier(Options options);
@@ -192,7 +192,7 @@ class HUT_EXPORT ReplayCache {
   void expire(int64_t now_s);
   size_t capacity_;
   int64_t leeway_s_;
-  std::unordered_map<std::string, int64_t> entries_;  // key -> forget-after time
+  std::unordered_map<std::string, int64_t> entries_;   // key -> forget-after time
   std::vector<std::pair<int64_t, std::string>> heap_;  // min-heap on time
 };
 

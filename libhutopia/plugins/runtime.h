@@ -43,10 +43,10 @@ struct WidgetRequest {
 
 // An HTTP request for /api/<plugin>/<path>.
 struct PluginHttpRequest {
-  uint64_t request_id = 0;  // the space's handle for the response
-  std::string method;       // "GET", "POST", ...
-  std::string path;         // what follows /api/<plugin>, starting with "/"
-  std::string query;        // without the "?", may be empty
+  uint64_t request_id = 0;                                   // the space's handle for the response
+  std::string method;                                        // "GET", "POST", ...
+  std::string path;                                          // what follows /api/<plugin>, starting with "/"
+  std::string query;                                         // without the "?", may be empty
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
   std::string x_request_id;
@@ -102,9 +102,9 @@ class PluginServices {
 
 // One embedded asset of a plugin, served at /plugins/<plugin>/<path>.
 struct PluginAsset {
-  std::string_view path;          // relative, no leading "/"
+  std::string_view path;  // relative, no leading "/"
   std::string_view content_type;
-  std::string_view data;          // borrowed from the loaded library
+  std::string_view data;  // borrowed from the loaded library
 };
 
 struct WidgetInfo {
@@ -126,9 +126,9 @@ struct PluginInfo {
 // Per-plugin counters for /metrics.
 struct PluginStats {
   std::string name;
-  uint64_t calls = 0;        // hook invocations
-  uint64_t errors = 0;       // hooks that returned an error
-  uint64_t time_ns = 0;      // time spent inside hooks
+  uint64_t calls = 0;    // hook invocations
+  uint64_t errors = 0;   // hooks that returned an error
+  uint64_t time_ns = 0;  // time spent inside hooks
 };
 
 class PluginRuntime {

@@ -8,13 +8,16 @@ namespace hut {
 
 std::string base64url_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   while (!out.empty() && out.back() == '=') out.pop_back();
   for (char& c : out) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
   }
   return out;
 }
@@ -24,16 +27,21 @@ Result<std::string> base64url_decode(std::string_view text) {
   std::string std_text;
   std_text.reserve(text.size() + 3);
   for (char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) std_text += c;
-    else if (c == '-') std_text += '+';
-    else if (c == '_') std_text += '/';
-    else return Status::invalid_argument("bad base64url character");
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      std_text += c;
+    else if (c == '-')
+      std_text += '+';
+    else if (c == '_')
+      std_text += '/';
+    else
+      return Status::invalid_argument("bad base64url character");
   }
   size_t pad = (4 - std_text.size() % 4) % 4;
   std_text.append(pad, '=');
   std::string out(std_text.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(std_text.data()), static_cast<int>(std_text.size()));
+                          reinterpret_cast<const unsigned char*>(std_text.data()),
+                          static_cast<int>(std_text.size()));
   if (n < 0) return Status::invalid_argument("bad base64url");
   out.resize(static_cast<size_t>(n) - pad);
   // Only the canonical encoding is accepted: unused low bits must be zero.

@@ -25,10 +25,14 @@ std::atomic<int>& level_store() {
 
 const char* level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "?";
 }
@@ -39,11 +43,16 @@ void set_log_level(LogLevel level) { level_store().store(static_cast<int>(level)
 LogLevel log_level() { return static_cast<LogLevel>(level_store().load()); }
 
 bool parse_log_level(std::string_view name, LogLevel* out) {
-  if (name == "debug") *out = LogLevel::kDebug;
-  else if (name == "info") *out = LogLevel::kInfo;
-  else if (name == "warn") *out = LogLevel::kWarn;
-  else if (name == "error") *out = LogLevel::kError;
-  else return false;
+  if (name == "debug")
+    *out = LogLevel::kDebug;
+  else if (name == "info")
+    *out = LogLevel::kInfo;
+  else if (name == "warn")
+    *out = LogLevel::kWarn;
+  else if (name == "error")
+    *out = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
@@ -54,8 +63,9 @@ void log_write(LogLevel level, std::string_view component, std::string_view mess
   tm utc{};
   gmtime_r(&ts.tv_sec, &utc);
   char stamp[96];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ts.tv_nsec / 1000000));
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(ts.tv_nsec / 1000000));
   std::string line;
   line.reserve(64 + component.size() + message.size());
   line += stamp;

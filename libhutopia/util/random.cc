@@ -2,8 +2,8 @@
 
 #include <openssl/rand.h>
 
-#include <cstdlib>
 #include <hutopia/token.h>
+#include <cstdlib>
 #include <string>
 
 namespace hut {
