@@ -206,7 +206,9 @@ net::HttpResponse html_response(int status, std::string body) {
   r.headers.emplace_back("X-Frame-Options", "DENY");
   r.headers.emplace_back("Content-Security-Policy",
                          "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  // Not no-referrer: under it browsers send "Origin: null" with the page's own
+  // form POST, which the login CSRF check must refuse.
+  r.headers.emplace_back("Referrer-Policy", "same-origin");
   return r;
 }
 

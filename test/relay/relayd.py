@@ -22,7 +22,7 @@ def relayd_path():
 
 
 class Relayd:
-    def __init__(self, session_ttl=None, token_ttl=None, tmp=None):
+    def __init__(self, session_ttl=None, token_ttl=None, tmp=None, listen="127.0.0.1:0", issuer=ISSUER):
         self.binary = relayd_path()
         if not os.access(self.binary, os.X_OK):
             print(f"skipped: relayd is not built ({self.binary})")
@@ -31,6 +31,8 @@ class Relayd:
         self.data_dir = os.path.join(self.tmp, "data")
         self.session_ttl = session_ttl
         self.token_ttl = token_ttl
+        self.listen = listen
+        self.issuer = issuer
         self.proc = None
         self.url = None
         self.output = []
@@ -40,7 +42,7 @@ class Relayd:
         return os.path.join(self.tmp, "relayd.toml")
 
     def start(self):
-        lines = ["[relay]", 'listen = "127.0.0.1:0"', f'issuer = "{ISSUER}"', f'data_dir = "{self.data_dir}"']
+        lines = ["[relay]", f'listen = "{self.listen}"', f'issuer = "{self.issuer}"', f'data_dir = "{self.data_dir}"']
         if self.session_ttl is not None:
             lines.append(f"session_ttl = {self.session_ttl}")
         if self.token_ttl is not None:
