@@ -1410,7 +1410,9 @@ int Bench::run() {
   void* loops[] = {&loop_};
   // Receive buffers sized to the replies: large enough for a whole echo
   // reply in one read, small for the connection-count modes.
-  size_t rx = o_.mode == Mode::kEcho ? std::clamp<size_t>(out_.size() + 256, 4096, 65536) : 4096;
+  size_t rx = o_.mode == Mode::kEcho     ? std::clamp<size_t>(out_.size() + 256, 4096, 65536)
+              : o_.mode == Mode::kFanout ? 65536
+                                         : 4096;
   const lws_protocols protocols[] = {
       {"hut-bench", lws_callback, 0, rx, 0, nullptr, rx},
       {nullptr, nullptr, 0, 0, 0, nullptr, 0},
