@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -42,7 +43,7 @@ constexpr double kMaxSeconds = 3600;
 constexpr long kMaxPayload = 16 * 1024 * 1024;
 constexpr size_t kMaxMessage = 32 * 1024 * 1024;
 
-enum class Mode { kEcho, kIdle, kStorm };
+enum class Mode { kEcho, kIdle, kStorm, kFanout };
 
 struct Options {
   Mode mode = Mode::kEcho;
@@ -64,6 +65,9 @@ struct Options {
   std::string plugin = "echo";
   std::string subprotocol = "hutopia.v1";
   long token_ttl_s = 120;
+  long posters = 1;
+  double rate = 0;   // fanout: posts/s offered in all; 0: closed loop
+  std::string room;  // fanout: default bench-<pid>
   bool quiet = false;
 };
 
@@ -84,6 +88,14 @@ void print_help() {
       "  storm   opens N authenticated connections as fast as it can (at most\n"
       "          --concurrency handshakes in flight) and reports the time until\n"
       "          the last welcome and the rate.\n"
+      "  fanout  N connections (distinct users) join one room (the first creates\n"
+      "          it); the first --posters of them post in it, each in a closed\n"
+      "          loop (the next post on the previous one's ok) or, with --rate,\n"
+      "          at that many posts/s offered in all. Each post carries its send\n"
+      "          time in `data`; after the warm-up it counts, for the duration,\n"
+      "          `message` events received by all connections (deliveries/s),\n"
+      "          posts acknowledged (posts/s), post-to-delivery latency and\n"
+      "          post-to-ok latency percentiles.\n"
       "\n"
       "target:\n"
       "  --host ADDR          IPv4 or IPv6 loopback address (default 127.0.0.1)\n"
@@ -106,8 +118,12 @@ void print_help() {
       "                       at most %ld)\n"
       "  -p, --payload BYTES  echo payload size (default 64)\n"
       "  --plugin NAME        plugin that echo addresses (default echo)\n"
-      "  -d, --duration S     echo: measured seconds (default 5)\n"
-      "  -w, --warmup S       echo: seconds before measuring (default 1)\n"
+      "  --posters P          fanout: posting connections (default 1)\n"
+      "  --rate R             fanout: posts/s offered across the posters (default:\n"
+      "                       closed loop, one post outstanding per poster)\n"
+      "  --room ID            fanout: room to create (default bench-<pid>)\n"
+      "  -d, --duration S     echo, fanout: measured seconds (default 5)\n"
+      "  -w, --warmup S       echo, fanout: seconds before measuring (default 1)\n"
       "  --concurrency K      handshakes in flight at once (default 512)\n"
       "  --hold S             idle: seconds to hold before reading RSS (default 2)\n"
       "  --server-pid PID     server process for RSS and CPU figures (default:\n"
@@ -168,7 +184,10 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     kConcurrency,
     kHold,
     kServerPid,
-    kTimeout
+    kTimeout,
+    kPosters,
+    kRate,
+    kRoom
   };
   static const option kLong[] = {
       {"host", required_argument, nullptr, kHost},
@@ -189,6 +208,9 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       {"hold", required_argument, nullptr, kHold},
       {"server-pid", required_argument, nullptr, kServerPid},
       {"timeout", required_argument, nullptr, kTimeout},
+      {"posters", required_argument, nullptr, kPosters},
+      {"rate", required_argument, nullptr, kRate},
+      {"room", required_argument, nullptr, kRoom},
       {"quiet", no_argument, nullptr, 'q'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -258,6 +280,15 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       case kTimeout:
         good = parse_seconds(optarg, 1, kMaxSeconds, &o->timeout_s);
         break;
+      case kPosters:
+        good = parse_long(optarg, 1, kMaxConnections, &o->posters);
+        break;
+      case kRate:
+        good = parse_seconds(optarg, 1, 1e7, &o->rate);
+        break;
+      case kRoom:
+        o->room = optarg;
+        break;
       case 'q':
         o->quiet = true;
         break;
@@ -273,7 +304,7 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     }
   }
   if (optind != argc - 1) {
-    std::fprintf(stderr, "hut-bench: give exactly one mode: echo, idle or storm\n");
+    std::fprintf(stderr, "hut-bench: give exactly one mode: echo, idle, storm or fanout\n");
     return false;
   }
   std::string_view mode = argv[optind];
@@ -283,8 +314,10 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     o->mode = Mode::kIdle;
   } else if (mode == "storm") {
     o->mode = Mode::kStorm;
+  } else if (mode == "fanout") {
+    o->mode = Mode::kFanout;
   } else {
-    std::fprintf(stderr, "hut-bench: unknown mode '%s' (echo, idle, storm)\n", argv[optind]);
+    std::fprintf(stderr, "hut-bench: unknown mode '%s' (echo, idle, storm, fanout)\n", argv[optind]);
     return false;
   }
   if (!port_given) {
@@ -295,7 +328,20 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     std::fprintf(stderr, "hut-bench: %s is not a loopback address (127.0.0.0/8 or ::1)\n", o->host.c_str());
     return false;
   }
-  if (o->connections < 0) o->connections = o->mode == Mode::kEcho ? 100 : 10000;
+  if (o->connections < 0) {
+    o->connections = o->mode == Mode::kEcho ? 100 : o->mode == Mode::kFanout ? 1000 : 10000;
+  }
+  if (o->mode == Mode::kFanout) {
+    if (o->raw) {
+      std::fprintf(stderr, "hut-bench: fanout needs the bus (no --raw)\n");
+      return false;
+    }
+    if (o->posters > o->connections) {
+      std::fprintf(stderr, "hut-bench: --posters is more than --connections\n");
+      return false;
+    }
+    if (o->room.empty()) o->room = "bench-" + std::to_string(static_cast<long>(getpid()));
+  }
   if (o->path.empty()) o->path = o->raw ? "/" : "/bus";
   if (o->path[0] != '/') {
     std::fprintf(stderr, "hut-bench: --path must start with /\n");
@@ -315,7 +361,10 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     // Connecting is given a second per 500 connections on top of a fixed
     // allowance; the rest is the run's own time.
     double connect = 30 + static_cast<double>(o->connections) / 500;
-    double own = o->mode == Mode::kEcho   ? o->warmup_s + o->duration_s
+    // Joining: each join's `joined` event goes to every member so far.
+    double own = o->mode == Mode::kEcho ? o->warmup_s + o->duration_s
+                 : o->mode == Mode::kFanout
+                     ? o->warmup_s + o->duration_s + 10 + static_cast<double>(o->connections) / 100
                  : o->mode == Mode::kIdle ? o->hold_s
                                           : 0;
     o->timeout_s = std::min(kMaxSeconds, connect + own + 10);
@@ -481,6 +530,13 @@ struct Conn {
   bool awaiting = false;    // a request is outstanding
   bool want_hello = false;  // hello waits for WRITEABLE
   bool want_send = false;   // the next request waits for WRITEABLE
+  // fanout: the create or join waiting to be written, what the connection
+  // awaits an answer to, posts owed (to be written) and the send times of
+  // posts written and not yet answered (answers come in order).
+  std::string pending;
+  enum class Step { kNone, kCreating, kJoining, kPosting } step = Step::kNone;
+  uint64_t owed = 0;
+  std::deque<uint64_t> post_sent_ns;
 };
 
 // The whole run: options, the loop, the lws context, the connections and the
@@ -506,6 +562,11 @@ class Bench {
   void on_failed(Conn& c, std::string_view why);
   void on_closed(Conn& c);
   void on_reply(Conn& c, bool ok, std::string_view error_code);
+  int on_fanout_message(Conn& c, std::string_view msg);
+  int fanout_flush(Conn& c);
+  void fanout_start();
+  void fanout_all_joined();
+  static void on_rate_tick(uv_timer_t* t);
   int send_hello(Conn& c);
   int send_request(Conn& c);
   void check_connected();
@@ -520,13 +581,14 @@ class Bench {
   int report();
   void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-  enum class Phase { kConnecting, kWarmup, kMeasuring, kHolding, kDone };
+  enum class Phase { kConnecting, kJoining, kWarmup, kMeasuring, kHolding, kDone };
 
   Options o_;
   uv_loop_t loop_{};
   uv_timer_t phase_timer_{};
   uv_timer_t hard_timer_{};
   uv_timer_t stop_timer_{};
+  uv_timer_t rate_timer_{};  // fanout with --rate: offers posts every millisecond
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   lws_context* context_ = nullptr;
@@ -534,7 +596,8 @@ class Bench {
   std::vector<unsigned char> out_;  // frame scratch, LWS_PRE headroom in front
   std::string head_;                // request text before the ref
   std::string tail_;                // request text after the ref
-  Histogram hist_;
+  Histogram hist_;                  // echo: request to reply; fanout: post to delivery
+  Histogram post_hist_;             // fanout: post to ok
 
   Phase phase_ = Phase::kConnecting;
   bool stopping_ = false;
@@ -549,6 +612,14 @@ class Bench {
   size_t dropped_ = 0;    // ready connections the server closed
   uint64_t replies_ = 0;  // replies counted while measuring
   uint64_t error_replies_ = 0;
+  size_t joined_ = 0;           // fanout: members in the room
+  size_t join_answers_ = 0;     // fanout: joins answered, ok or not
+  uint64_t deliveries_ = 0;     // fanout: message events counted while measuring
+  uint64_t posts_ok_ = 0;       // fanout: post oks counted while measuring
+  uint64_t posts_offered_ = 0;  // fanout --rate: posts handed to posters so far
+  uint64_t posts_dropped_ = 0;  // fanout --rate: posts not offered (a poster too far behind)
+  size_t next_poster_ = 0;
+  uint64_t rate_start_ns_ = 0;
   uint64_t unexpected_ = 0;                 // frames that answer nothing outstanding
   std::map<std::string, uint64_t> errors_;  // why, and how often
 
@@ -733,6 +804,7 @@ int Bench::on_writeable(Conn& c) {
     c.want_hello = false;
     return send_hello(c);
   }
+  if (o_.mode == Mode::kFanout) return c.state == ConnState::kReady ? fanout_flush(c) : 0;
   if (c.want_send && c.state == ConnState::kReady) {
     c.want_send = false;
     return send_request(c);
@@ -767,6 +839,7 @@ bool has_member(std::string_view msg, std::string_view needle) {
 int Bench::on_message(Conn& c, std::string_view msg) {
   if (stopping_) return 0;
   if (c.state == ConnState::kReady) {
+    if (o_.mode == Mode::kFanout) return on_fanout_message(c, msg);
     if (o_.raw) {
       if (!c.awaiting) {
         ++unexpected_;
@@ -903,7 +976,186 @@ void Bench::check_connected() {
       phase_ = Phase::kWarmup;
       start_timer(&phase_timer_, o_.warmup_s);
       break;
+    case Mode::kFanout:
+      fanout_start();
+      break;
   }
+}
+
+// Fan-out, step 1: the first ready connection creates the room.
+void Bench::fanout_start() {
+  phase_ = Phase::kJoining;
+  for (Conn& c : conns_) {
+    if (c.state != ConnState::kReady) continue;
+    c.pending = "{\"op\":\"create\",\"room\":\"" + o_.room + "\",\"ref\":\"create\"}";
+    c.step = Conn::Step::kCreating;
+    if (fanout_flush(c) < 0) request_stop("write failed");
+    return;
+  }
+}
+
+// Writes what the connection has to say, as far as the socket takes it: the
+// create or join first, then owed posts.
+int Bench::fanout_flush(Conn& c) {
+  if (stopping_ || !c.wsi) return 0;
+  if (!c.pending.empty()) {
+    if (lws_send_pipe_choked(c.wsi)) {
+      lws_callback_on_writable(c.wsi);
+      return 0;
+    }
+    size_t n = c.pending.size();
+    if (out_.size() < LWS_PRE + n) out_.resize(LWS_PRE + n);
+    std::memcpy(out_.data() + LWS_PRE, c.pending.data(), n);
+    c.pending.clear();
+    if (lws_write(c.wsi, out_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < 0) return -1;
+  }
+  while (c.owed > 0 && !stopping_) {
+    if (lws_send_pipe_choked(c.wsi)) {
+      lws_callback_on_writable(c.wsi);
+      return 0;
+    }
+    --c.owed;
+    c.ref++;
+    uint64_t now = uv_hrtime();
+    unsigned char* p = out_.data() + LWS_PRE;
+    std::memcpy(p, head_.data(), head_.size());
+    size_t n = head_.size();
+    n += static_cast<size_t>(std::snprintf(reinterpret_cast<char*>(p + n), 64,
+                                           "%" PRIu64 ",\"data\":{\"t\":\"%" PRIu64 "\"}", c.ref, now));
+    std::memcpy(p + n, tail_.data(), tail_.size());
+    n += tail_.size();
+    c.post_sent_ns.push_back(now);
+    if (lws_write(c.wsi, p, n, LWS_WRITE_TEXT) < 0) return -1;
+  }
+  return 0;
+}
+
+// Fan-out, step 3: everyone is in; posting starts with the warm-up.
+void Bench::fanout_all_joined() {
+  log("joined %zu of %zu members to %s\n", joined_, ready_, o_.room.c_str());
+  if (joined_ == 0) {
+    request_stop("nobody joined");
+    return;
+  }
+  phase_ = Phase::kWarmup;
+  start_timer(&phase_timer_, o_.warmup_s);
+  if (o_.rate > 0) {
+    rate_start_ns_ = uv_hrtime();
+    uv_timer_start(&rate_timer_, on_rate_tick, 1, 1);
+    return;
+  }
+  for (size_t i = 0; i < conns_.size() && i < static_cast<size_t>(o_.posters); ++i) {
+    Conn& c = conns_[i];
+    if (c.state != ConnState::kReady) continue;
+    c.step = Conn::Step::kPosting;
+    c.owed = 1;
+    if (fanout_flush(c) < 0) note_error("write failed");
+  }
+}
+
+// Offers the posts due by now at --rate, round robin over the posters. A
+// poster more than 100,000 posts behind is not offered more (counted).
+void Bench::on_rate_tick(uv_timer_t* t) {
+  Bench* b = static_cast<Bench*>(t->data);
+  if (b->stopping_) return;
+  const size_t posters = std::min(static_cast<size_t>(b->o_.posters), b->conns_.size());
+  const double elapsed = static_cast<double>(uv_hrtime() - b->rate_start_ns_) / 1e9;
+  const auto target = static_cast<uint64_t>(elapsed * b->o_.rate);
+  while (b->posts_offered_ < target) {
+    ++b->posts_offered_;
+    Conn& c = b->conns_[b->next_poster_];
+    b->next_poster_ = (b->next_poster_ + 1) % posters;
+    if (c.state != ConnState::kReady) continue;
+    c.step = Conn::Step::kPosting;
+    if (c.owed + c.post_sent_ns.size() >= 100000) {
+      ++b->posts_dropped_;
+      continue;
+    }
+    ++c.owed;
+  }
+  for (size_t i = 0; i < posters; ++i) {
+    Conn& c = b->conns_[i];
+    if (c.state == ConnState::kReady && c.owed > 0 && b->fanout_flush(c) < 0) b->note_error("write failed");
+  }
+}
+
+// A frame on a ready fan-out connection: a `message` event (a delivery), an
+// answer to this connection's create, join or post, or another event
+// (joined, presence), which is ignored.
+int Bench::on_fanout_message(Conn& c, std::string_view msg) {
+  const uint64_t now = uv_hrtime();
+  if (msg.find("\"op\":\"message\"") != std::string_view::npos) {
+    // The stamp is the only "t" member: the text is all 'x' and the other
+    // members have longer names.
+    size_t at = msg.find("\"t\":\"");
+    if (at == std::string_view::npos) {
+      ++unexpected_;
+      return 0;
+    }
+    uint64_t sent = 0;
+    for (size_t i = at + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i) {
+      sent = sent * 10 + static_cast<uint64_t>(msg[i] - '0');
+    }
+    if (phase_ == Phase::kMeasuring) {
+      ++deliveries_;
+      hist_.record(now > sent ? now - sent : 0);
+    }
+    return 0;
+  }
+  const bool ok = msg.find("\"op\":\"ok\"") != std::string_view::npos;
+  if (!ok && msg.find("\"op\":\"error\"") == std::string_view::npos) return 0;
+  if (!ok) {
+    ++error_replies_;
+    cJSON* root = cJSON_ParseWithLength(msg.data(), msg.size());
+    const char* code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "code"));
+    note_error("error reply: " + std::string(code ? code : "?"));
+    cJSON_Delete(root);
+  }
+  switch (c.step) {
+    case Conn::Step::kCreating:
+      c.step = Conn::Step::kNone;
+      if (!ok) {
+        request_stop("the room could not be created");
+        return 0;
+      }
+      joined_ = 1;
+      join_answers_ = 1;
+      for (Conn& other : conns_) {
+        if (&other == &c || other.state != ConnState::kReady) continue;
+        other.pending = "{\"op\":\"join\",\"room\":\"" + o_.room + "\",\"ref\":\"join\"}";
+        other.step = Conn::Step::kJoining;
+        if (fanout_flush(other) < 0) note_error("write failed");
+      }
+      if (join_answers_ == ready_) fanout_all_joined();
+      return 0;
+    case Conn::Step::kJoining:
+      c.step = Conn::Step::kNone;
+      ++join_answers_;
+      if (ok) ++joined_;
+      if (join_answers_ == ready_) fanout_all_joined();
+      return 0;
+    case Conn::Step::kPosting: {
+      if (c.post_sent_ns.empty()) {
+        ++unexpected_;
+        return 0;
+      }
+      uint64_t sent = c.post_sent_ns.front();
+      c.post_sent_ns.pop_front();
+      if (phase_ == Phase::kMeasuring && ok) {
+        ++posts_ok_;
+        post_hist_.record(now - sent);
+      }
+      if (o_.rate == 0 && !stopping_ && phase_ != Phase::kDone) {
+        c.owed = 1;
+        return fanout_flush(c);
+      }
+      return 0;
+    }
+    case Conn::Step::kNone:
+      ++unexpected_;
+      return 0;
+  }
+  return 0;
 }
 
 void Bench::on_timer(uv_timer_t* t) {
@@ -921,7 +1173,10 @@ void Bench::on_timer(uv_timer_t* t) {
   switch (b->phase_) {
     case Phase::kWarmup:
       b->hist_.reset();
+      b->post_hist_.reset();
       b->replies_ = 0;
+      b->deliveries_ = 0;
+      b->posts_ok_ = 0;
       b->phase_ = Phase::kMeasuring;
       b->measure_start_ns_ = uv_hrtime();
       b->sample_cpu(&b->server_ticks_start_, &b->self_usage_start_);
@@ -961,7 +1216,7 @@ void Bench::request_stop(std::string_view why) {
 }
 
 void Bench::stop_now() {
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &rate_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
@@ -993,8 +1248,22 @@ std::pair<double, double> Bench::cpu_pct(double secs) const {
 
 double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+const char* mode_name(Mode m) {
+  switch (m) {
+    case Mode::kEcho:
+      return "echo";
+    case Mode::kIdle:
+      return "idle";
+    case Mode::kStorm:
+      return "storm";
+    case Mode::kFanout:
+      return "fanout";
+  }
+  return "?";
+}
+
 int Bench::report() {
-  const char* mode = o_.mode == Mode::kEcho ? "echo" : o_.mode == Mode::kIdle ? "idle" : "storm";
+  const char* mode = mode_name(o_.mode);
   const uint64_t errors = failed_ + dropped_ + error_replies_ + (timed_out_ ? 1 : 0) + (interrupted_ ? 1 : 0);
   const double connect_s = connected_ns_ ? static_cast<double>(connected_ns_ - start_ns_) / 1e9 : 0;
   if (!errors_.empty()) {
@@ -1004,7 +1273,7 @@ int Bench::report() {
   std::string result = "result mode=" + std::string(mode) + (o_.raw ? " target=raw" : " target=bus") +
                        " connections=" + std::to_string(conns_.size()) + " ready=" + std::to_string(ready_) +
                        " failed=" + std::to_string(failed_);
-  char buf[512];
+  char buf[1024];
   if (o_.mode == Mode::kEcho) {
     double secs = measure_end_ns_ > measure_start_ns_
                       ? static_cast<double>(measure_end_ns_ - measure_start_ns_) / 1e9
@@ -1022,6 +1291,36 @@ int Bench::report() {
                   " p999_us=%.1f max_us=%.1f server_cpu_pct=%.0f client_cpu_pct=%.0f",
                   o_.payload, secs, replies_, rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)),
                   us(hist_.quantile(0.99)), us(hist_.quantile(0.999)), us(hist_.max()), server_cpu, self_cpu);
+    result += buf;
+  } else if (o_.mode == Mode::kFanout) {
+    double secs = measure_end_ns_ > measure_start_ns_
+                      ? static_cast<double>(measure_end_ns_ - measure_start_ns_) / 1e9
+                      : 0;
+    double post_rate = secs > 0 ? static_cast<double>(posts_ok_) / secs : 0;
+    double delivery_rate = secs > 0 ? static_cast<double>(deliveries_) / secs : 0;
+    auto [server_cpu, self_cpu] = cpu_pct(secs);
+    log("fanout: %zu members in %s, %ld poster(s), %s\n", joined_, o_.room.c_str(), o_.posters,
+        o_.rate > 0 ? ("offered " + std::to_string(static_cast<long>(o_.rate)) + " posts/s").c_str()
+                    : "closed loop");
+    log("fanout: %" PRIu64 " posts ok in %.2f s: %.0f posts/s; %" PRIu64 " deliveries: %.0f deliveries/s\n",
+        posts_ok_, secs, post_rate, deliveries_, delivery_rate);
+    log("post to delivery (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(hist_.quantile(0.5)),
+        us(hist_.quantile(0.9)), us(hist_.quantile(0.99)), us(hist_.max()));
+    log("post to ok (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(post_hist_.quantile(0.5)),
+        us(post_hist_.quantile(0.9)), us(post_hist_.quantile(0.99)), us(post_hist_.max()));
+    if (posts_dropped_)
+      log("fanout: %" PRIu64 " posts not offered (a poster 100,000 behind)\n", posts_dropped_);
+    if (server_cpu >= 0) log("cpu: server %.0f %%, hut-bench %.0f %%\n", server_cpu, self_cpu);
+    std::snprintf(buf, sizeof buf,
+                  " members=%zu posters=%ld offered_rate=%.0f payload=%ld seconds=%.2f posts=%" PRIu64
+                  " post_rate=%.0f deliveries=%" PRIu64
+                  " delivery_rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+                  " ok_p50_us=%.1f ok_p90_us=%.1f ok_p99_us=%.1f ok_max_us=%.1f not_offered=%" PRIu64
+                  " server_cpu_pct=%.0f client_cpu_pct=%.0f",
+                  joined_, o_.posters, o_.rate, o_.payload, secs, posts_ok_, post_rate, deliveries_,
+                  delivery_rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)), us(hist_.quantile(0.99)),
+                  us(hist_.max()), us(post_hist_.quantile(0.5)), us(post_hist_.quantile(0.9)),
+                  us(post_hist_.quantile(0.99)), us(post_hist_.max()), posts_dropped_, server_cpu, self_cpu);
     result += buf;
   } else if (o_.mode == Mode::kStorm) {
     double rate = connect_s > 0 ? static_cast<double>(ready_) / connect_s : 0;
@@ -1086,13 +1385,16 @@ int Bench::run() {
   }
 
   if (!o_.raw && !mint_tokens()) return 1;
-  if (o_.raw) {
+  if (o_.mode == Mode::kFanout) {
+    head_ = "{\"op\":\"post\",\"room\":\"" + o_.room + "\",\"ref\":";
+    tail_ = ",\"text\":\"" + std::string(static_cast<size_t>(o_.payload), 'x') + "\"}";
+  } else if (o_.raw) {
     tail_.assign(static_cast<size_t>(o_.payload), 'x');
   } else {
     head_ = "{\"op\":\"widget\",\"plugin\":\"" + o_.plugin + "\",\"ref\":";
     tail_ = ",\"data\":\"" + std::string(static_cast<size_t>(o_.payload), 'x') + "\"}";
   }
-  size_t biggest = std::max(head_.size() + 24 + tail_.size(), size_t{4096});
+  size_t biggest = std::max(head_.size() + 64 + tail_.size(), size_t{4096});
   for (const Conn& c : conns_) biggest = std::max(biggest, c.token.size());
   out_.resize(LWS_PRE + biggest);
 
@@ -1108,7 +1410,9 @@ int Bench::run() {
   void* loops[] = {&loop_};
   // Receive buffers sized to the replies: large enough for a whole echo
   // reply in one read, small for the connection-count modes.
-  size_t rx = o_.mode == Mode::kEcho ? std::clamp<size_t>(out_.size() + 256, 4096, 65536) : 4096;
+  size_t rx = o_.mode == Mode::kEcho     ? std::clamp<size_t>(out_.size() + 256, 4096, 65536)
+              : o_.mode == Mode::kFanout ? 65536
+                                         : 4096;
   const lws_protocols protocols[] = {
       {"hut-bench", lws_callback, 0, rx, 0, nullptr, rx},
       {nullptr, nullptr, 0, 0, 0, nullptr, 0},
@@ -1133,7 +1437,7 @@ int Bench::run() {
     return 1;
   }
 
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &rate_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -1145,11 +1449,8 @@ int Bench::run() {
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   start_timer(&hard_timer_, o_.timeout_s);
 
-  log("hut-bench %s: %ld connections to %s:%d%s (%s)\n",
-      o_.mode == Mode::kEcho   ? "echo"
-      : o_.mode == Mode::kIdle ? "idle"
-                               : "storm",
-      o_.connections, o_.host.c_str(), o_.port, o_.path.c_str(), o_.raw ? "raw" : "bus");
+  log("hut-bench %s: %ld connections to %s:%d%s (%s)\n", mode_name(o_.mode), o_.connections, o_.host.c_str(),
+      o_.port, o_.path.c_str(), o_.raw ? "raw" : "bus");
   start_ns_ = uv_hrtime();
   if (o_.mode == Mode::kStorm) sample_cpu(&server_ticks_start_, &self_usage_start_);
   connect_more();

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One fan-out measurement: a fresh spaced (fresh data dir, high post limits)
+# pinned to CPU 0, hut-bench fanout pinned to CPU 1 with the given options;
+# prints hut-bench's output. Loopback only; the server is stopped here.
+#
+#   bench/fanout.sh -c 1000 -w 1 -d 5                  # 1,000 members, one poster
+#   bench/fanout.sh -c 10 --rate 10000 -w 1 -d 5       # 10,000 posts/s offered
+#
+# Environment: HUT_BENCH_BUILD (default build/release).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+build=${HUT_BENCH_BUILD:-build/release}
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" --wrap-mode=nodownload -Dbuildtype=release -Dtests=false >/dev/null
+fi
+meson compile -C "$build" -j 2 bench/hut-bench daemons/spaced/spaced >/dev/null
+ulimit -n "$(ulimit -Hn)"
+pin_server=(taskset -c 0)
+pin_client=(taskset -c 1)
+[ "$(nproc)" -ge 2 ] || { pin_server=(); pin_client=(); echo "fanout.sh: one CPU only: no pinning" >&2; }
+
+work=$(mktemp -d /tmp/hut-fanout.XXXXXX)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkdir -p "$work/data" "$work/plugins"
+cat >"$work/spaced.toml" <<TOML
+[space]
+id = "bench"
+name = "Benchmark space"
+listen = "127.0.0.1:0"
+data_dir = "$work/data"
+plugins_dir = "$work/plugins"
+
+[auth]
+app_issuer = "hut-bench"
+
+[store]
+url = "sqlite://$work/data/space.db"
+TOML
+HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
+  "${pin_server[@]}" "$build/daemons/spaced/spaced" --config "$work/spaced.toml" >"$work/spaced.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 200); do
+  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/spaced.log" | head -n 1 || true)
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "fanout.sh: spaced did not start:" >&2; cat "$work/spaced.log" >&2; exit 1; }
+sleep 0.3
+rc=0
+timeout 900 "${pin_client[@]}" "$build/bench/hut-bench" fanout --port "$port" --server-pid "$server_pid" \
+  --secret "$secret" --issuer hut-bench --audience bench "$@" || rc=$?
+kill -0 "$server_pid" 2>/dev/null || { echo "fanout.sh: spaced exited during the run:" >&2; tail -n 20 "$work/spaced.log" >&2; }
+exit "$rc"
