@@ -42,8 +42,8 @@ const std::string& unknown_user_hash() {
     unsigned char salt[kArgonSalt];
     char encoded[256] = {0};
     if (RAND_bytes(secret, sizeof(secret)) == 1 && RAND_bytes(salt, sizeof(salt)) == 1)
-      argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, secret, sizeof(secret), salt, sizeof(salt),
-                            kArgonHash, encoded, sizeof(encoded));
+      argon2id_hash_encoded(kArgonTime, kArgonMemoryKiB, kArgonLanes, secret, sizeof(secret), salt,
+                            sizeof(salt), kArgonHash, encoded, sizeof(encoded));
     return std::string(encoded);
   }();
   return hash;

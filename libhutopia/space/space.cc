@@ -15,9 +15,9 @@
 #include "net/server.h"
 #include "plugins/runtime.h"
 #include "rooms/rooms.h"
-#include "store/store.h"
 #include "space/relay_keys.h"
 #include "space/routes.h"
+#include "store/store.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -500,8 +500,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return AppToken{*t, c.exp * 1000};
   }
 
-  int room_post(std::string_view plugin, std::string_view room, std::string_view text, std::string_view data_json,
-                RoomDone done) override {
+  int room_post(std::string_view plugin, std::string_view room, std::string_view text,
+                std::string_view data_json, RoomDone done) override {
     if (rooms == nullptr) return HUT_ENOTSUP;
     return rooms->plugin_post(plugin, room, text, data_json, std::move(done));
   }
