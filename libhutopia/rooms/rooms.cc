@@ -17,23 +17,6 @@ using bus::json_string;
 
 constexpr size_t kMaxRoomId = 64;
 
-std::string user_obj(const UserRecord& u) {
-  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
-  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
-  out += '}';
-  return out;
-}
-
-std::string message_json(const MessageRecord& m) {
-  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
-                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
-                    json_string(m.text);
-  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
-  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
-  out += '}';
-  return out;
-}
-
 // A non-negative integer field; nullopt when absent or not one.
 bool get_uint(const cJSON* root, const char* name, uint64_t* out) {
   const cJSON* f = get_field(root, name);
@@ -52,6 +35,23 @@ bool valid_room_id(std::string_view id) {
 }
 
 }  // namespace
+
+std::string user_obj(const UserRecord& u) {
+  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
+  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
+  out += '}';
+  return out;
+}
+
+std::string message_json(const MessageRecord& m) {
+  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
+                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
+                    json_string(m.text);
+  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
+  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
+  out += '}';
+  return out;
+}
 
 Rooms::Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus)
     : options_(options), loop_(loop), store_(store), bus_(bus) {}

@@ -26,6 +26,12 @@
 
 namespace hut::rooms {
 
+// The contract's user object, {"id","name","avatar"?}, as JSON text.
+std::string user_obj(const UserRecord& u);
+// The one shape of a message in `history`, `message` events and the
+// management API: {"room","seq","ts","from","text","data"?,"edited_ts"?}.
+std::string message_json(const MessageRecord& m);
+
 class Rooms final : public bus::RoomHooks {
  public:
   struct Options {

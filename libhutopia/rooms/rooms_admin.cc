@@ -20,13 +20,6 @@ UserRecord admin_user() {
   return u;
 }
 
-std::string user_obj(const UserRecord& u) {
-  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
-  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
-  out += '}';
-  return out;
-}
-
 net::HttpResponse status_response(const Status& st) {
   switch (st.code()) {
     case Status::Code::kNotFound:
@@ -78,16 +71,6 @@ JsonPtr parse_body(const std::string& body) {
   JsonPtr j(cJSON_ParseWithLength(body.data(), body.size()));
   if (j && !cJSON_IsObject(j.get())) j.reset();
   return j;
-}
-
-std::string message_json(const MessageRecord& m) {
-  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
-                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
-                    json_string(m.text);
-  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
-  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
-  out += '}';
-  return out;
 }
 
 }  // namespace
