@@ -10,8 +10,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <string>
 
+#include "common/cli.h"
 #include "relay.h"
 
 namespace {
@@ -54,34 +56,11 @@ void on_signal(uv_signal_t* handle, int signum) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  bool rotate = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--version") {
-      std::printf("relayd %s\n", HUT_VERSION_STRING);
-      return 0;
-    }
-    if (arg == "rotate-key" && i == 1) {
-      rotate = true;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config_path = arg.substr(9);
-    } else {
-      std::fprintf(stderr, "relayd: unknown argument %s\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fprintf(stderr, "relayd: --config <file> is required\n%s", kUsage);
-    return 2;
-  }
-  hut::Result<hut::RelayConfig> config = hut::load_relay_config(config_path);
+  hut::daemon::Args args;
+  if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "relayd", kUsage, {"rotate-key"}, &args))
+    return *code;
+  const bool rotate = args.command == "rotate-key";
+  hut::Result<hut::RelayConfig> config = hut::load_relay_config(args.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "relayd: %s\n", std::string(config.status().message()).c_str());
     return 2;

@@ -8,7 +8,10 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+
+#include "common/cli.h"
 
 namespace {
 
@@ -45,32 +48,11 @@ void on_signal(uv_signal_t* handle, int signum) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--version") {
-      std::printf("spaced %s\n", HUT_VERSION_STRING);
-      return 0;
-    }
-    if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config_path = arg.substr(9);
-    } else {
-      std::fprintf(stderr, "spaced: unknown argument %s\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fprintf(stderr, "spaced: --config <file> is required\n%s", kUsage);
-    return 2;
-  }
+  hut::daemon::Args args;
+  if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "spaced", kUsage, {}, &args))
+    return *code;
 
-  hut::Result<hut::SpaceConfig> config = hut::load_space_config(config_path);
+  hut::Result<hut::SpaceConfig> config = hut::load_space_config(args.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "spaced: %s\n", std::string(config.status().message()).c_str());
     return 2;

@@ -1,0 +1,41 @@
+#include "cli.h"
+
+#include <hutopia/version.h>
+
+#include <cstdio>
+
+namespace hut::daemon {
+
+std::optional<int> parse_args(int argc, char** argv, const char* name, const char* usage,
+                              std::initializer_list<std::string_view> commands, Args* out) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("%s %s\n", name, HUT_VERSION_STRING);
+      return 0;
+    }
+    bool is_command = false;
+    for (std::string_view c : commands) is_command = is_command || (i == 1 && arg == c);
+    if (is_command) {
+      out->command = arg;
+    } else if (arg == "--config" && i + 1 < argc) {
+      out->config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      out->config_path = arg.substr(9);
+    } else {
+      std::fprintf(stderr, "%s: unknown argument %s\n%s", name, arg.c_str(), usage);
+      return 2;
+    }
+  }
+  if (out->config_path.empty()) {
+    std::fprintf(stderr, "%s: --config <file> is required\n%s", name, usage);
+    return 2;
+  }
+  return std::nullopt;
+}
+
+}  // namespace hut::daemon

@@ -1,0 +1,29 @@
+// The command line both daemons share: `--config <file>` (or --config=<file>),
+// `--help`, `--version`, and an optional command word first (relayd's
+// `rotate-key`).
+#ifndef HUTOPIA_DAEMONS_COMMON_CLI_H_
+#define HUTOPIA_DAEMONS_COMMON_CLI_H_
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hut::daemon {
+
+struct Args {
+  std::string config_path;
+  std::string command;  // one of `commands`, or empty
+};
+
+// Parses argv into *out. Returns std::nullopt when the daemon should go on;
+// otherwise the exit code it should return with at once: 0 after --help or
+// --version (printed to stdout), 2 after a usage error (printed to stderr
+// with the usage). `name` prefixes messages; `commands` are the words allowed
+// as the first argument.
+std::optional<int> parse_args(int argc, char** argv, const char* name, const char* usage,
+                              std::initializer_list<std::string_view> commands, Args* out);
+
+}  // namespace hut::daemon
+
+#endif  // HUTOPIA_DAEMONS_COMMON_CLI_H_
