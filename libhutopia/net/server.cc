@@ -21,6 +21,13 @@ constexpr int kCloseWriteTimeoutS = 5;
 // The close opcode; lws_write() takes it though the enum leaves it out.
 constexpr int kWriteClose = 4;
 constexpr int kCloseAckTimeoutS = 3;
+// At most this much output goes to lws in one write; what the kernel does
+// not take of it, lws copies and finishes first.
+constexpr size_t kWriteChunk = 256 * 1024;
+// A connection keeps an output buffer up to this capacity between turns;
+// bigger ones are released once written, so idle connections cost nothing.
+constexpr size_t kKeepOutputCapacity = 4096;
+constexpr size_t kKeepDirtyCapacity = 65536;
 
 // No lws validity (idle ping and hang-up) timers: lws keeps every timer of a
 // context in one sorted list, so arming one per connection made accepting N
@@ -134,35 +141,42 @@ void HttpExchange::respond(HttpResponse response) {
   lws_callback_on_writable(wsi_);
 }
 
-void WsConnection::send(const FramePtr& frame) {
+void WsConnection::send_view(std::string_view payload) {
   if (close_code_ != 0 || wsi_ == nullptr) return;
-  // lws_partial_buffered() is a flag; lws_send_pipe_choked() would poll()
-  // the socket for every frame. A write the kernel takes only in part is
-  // kept by lws and finished before the next WRITEABLE callback, so frames
-  // after it queue here until then.
-  if (queue_head_ == queue_.size() && !lws_partial_buffered(wsi_)) {
-    int n = lws_write(wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
-    if (n < static_cast<int>(frame->size())) {
-      close_code_ = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
-      lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-      return;
-    }
-    server_->counters_.frames_out++;
-    server_->counters_.bytes_out += frame->size();
-    return;
+  // A server frame: FIN and the text opcode, then the length, no mask.
+  unsigned char header[10];
+  size_t header_len;
+  const size_t n = payload.size();
+  header[0] = 0x81;
+  if (n < 126) {
+    header[1] = static_cast<unsigned char>(n);
+    header_len = 2;
+  } else if (n < 65536) {
+    header[1] = 126;
+    header[2] = static_cast<unsigned char>(n >> 8);
+    header[3] = static_cast<unsigned char>(n);
+    header_len = 4;
+  } else {
+    header[1] = 127;
+    for (int i = 0; i < 8; ++i)
+      header[2 + i] = static_cast<unsigned char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
+    header_len = 10;
   }
-  queue_.push_back(frame);
-  queued_bytes_ += frame->size();
+  out_.append(reinterpret_cast<const char*>(header), header_len);
+  out_.append(payload.data(), payload.size());
+  queued_bytes_ += header_len + n;
+  server_->counters_.frames_out++;
+  server_->counters_.bytes_out += n;
   if (queued_bytes_ > server_->options_.backpressure) {
     // Nobody waits for this reader: drop what it did not take and close.
-    std::vector<FramePtr>().swap(queue_);
-    queue_head_ = 0;
+    std::string().swap(out_);
+    out_head_ = 0;
     queued_bytes_ = 0;
     server_->counters_.closed_slow++;
     close(4008, "too slow: unread output over the limit");
     return;
   }
-  lws_callback_on_writable(wsi_);
+  if (dirty_index_ == kNotDirty) server_->mark_dirty(this);
 }
 
 void WsConnection::close(int code, std::string_view reason) {
@@ -266,6 +280,21 @@ Status NetServer::init() {
   ci.user = this;
   client_vhost_ = lws_create_vhost(context(), &ci);
   if (client_vhost_ == nullptr) return Status::unavailable("cannot create the client vhost");
+
+  flusher_ = new Flusher;
+  flusher_->server = this;
+  uv_check_init(loop_, &flusher_->check);
+  uv_idle_init(loop_, &flusher_->idle);
+  flusher_->check.data = flusher_;
+  flusher_->idle.data = flusher_;
+  flusher_->open_handles = 2;
+  // Neither handle keeps the loop alive on its own.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flusher_->check));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flusher_->idle));
+  uv_check_start(&flusher_->check, [](uv_check_t* h) {
+    auto* f = static_cast<Flusher*>(h->data);
+    if (f->server != nullptr) f->server->flush_dirty();
+  });
   return Status();
 }
 
@@ -404,6 +433,7 @@ void reap_later(uv_loop_t* loop, AnchorT* anchor) {
 }  // namespace
 
 NetServer::~NetServer() {
+  close_flusher();
   for (auto& [raw, get] : gets_) get->done = nullptr;
   for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
   http_.clear();
@@ -704,6 +734,10 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       conns_.erase(it);
       lws_set_opaque_user_data(wsi, nullptr);
       conn->wsi_ = nullptr;
+      if (conn->dirty_index_ != WsConnection::kNotDirty) {
+        dirty_[conn->dirty_index_] = nullptr;
+        conn->dirty_index_ = WsConnection::kNotDirty;
+      }
       if (conn->close_code_ == 0) conn->close_code_ = LWS_CLOSE_STATUS_NO_STATUS;
       handler_->on_ws_close(conn.get());
       return 0;
@@ -750,26 +784,88 @@ int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
 }
 
 int NetServer::on_ws_writeable(WsConnection* conn) {
-  bool first = true;
-  while (conn->queue_head_ < conn->queue_.size()) {
-    if (!first && lws_send_pipe_choked(conn->wsi_)) {
-      lws_callback_on_writable(conn->wsi_);
-      return 0;
-    }
-    first = false;
-    FramePtr frame = std::move(conn->queue_[conn->queue_head_++]);
-    if (conn->queue_head_ == conn->queue_.size()) {
-      conn->queue_.clear();
-      conn->queue_head_ = 0;
-    }
-    conn->queued_bytes_ -= frame->size();
-    int n = lws_write(conn->wsi_, frame->payload(), frame->size(), LWS_WRITE_TEXT);
-    if (n < static_cast<int>(frame->size())) return -1;
-    counters_.frames_out++;
-    counters_.bytes_out += frame->size();
-  }
-  if (conn->close_code_ != 0 && !conn->close_sent_) return send_close_frame(conn);
+  if (write_out(conn) < 0) return -1;
+  if (conn->close_code_ != 0 && !conn->close_sent_ && conn->queued_bytes_ == 0) return send_close_frame(conn);
   return 0;
+}
+
+int NetServer::write_out(WsConnection* conn) {
+  if (conn->queued_bytes_ == 0 || conn->wsi_ == nullptr) return 0;
+  // lws keeps what the kernel did not take of a write and finishes it
+  // before the next WRITEABLE callback; until then the output waits here,
+  // so lws never holds more than one chunk.
+  if (lws_partial_buffered(conn->wsi_)) {
+    lws_callback_on_writable(conn->wsi_);
+    return 0;
+  }
+  size_t n = std::min(conn->queued_bytes_, kWriteChunk);
+  // The frames are encoded already: LWS_WRITE_RAW hands the bytes on as
+  // they are.
+  int w = lws_write(conn->wsi_, reinterpret_cast<unsigned char*>(conn->out_.data() + conn->out_head_), n,
+                    LWS_WRITE_RAW);
+  if (w < 0) return -1;
+  conn->out_head_ += n;
+  conn->queued_bytes_ -= n;
+  if (conn->queued_bytes_ == 0) {
+    if (conn->out_.capacity() > kKeepOutputCapacity) {
+      std::string().swap(conn->out_);
+    } else {
+      conn->out_.clear();
+    }
+    conn->out_head_ = 0;
+  } else {
+    lws_callback_on_writable(conn->wsi_);
+  }
+  return 0;
+}
+
+void NetServer::mark_dirty(WsConnection* conn) {
+  if (flusher_ == nullptr) {
+    // No loop turn to wait for (the server is going): write now.
+    if (write_out(conn) < 0) conn->close_code_ = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+    return;
+  }
+  if (dirty_.empty()) uv_idle_start(&flusher_->idle, [](uv_idle_t*) {});
+  conn->dirty_index_ = dirty_.size();
+  dirty_.push_back(conn);
+}
+
+void NetServer::flush_dirty() {
+  if (flusher_ != nullptr) uv_idle_stop(&flusher_->idle);
+  // Writing calls back into nothing of ours, so the list does not grow here;
+  // the index loop is there for safety all the same.
+  std::vector<WsConnection*> dirty;
+  dirty.swap(dirty_);
+  for (size_t i = 0; i < dirty.size(); ++i) {
+    WsConnection* conn = dirty[i];
+    if (conn == nullptr) continue;
+    conn->dirty_index_ = WsConnection::kNotDirty;
+    if (conn->wsi_ == nullptr) continue;
+    if (write_out(conn) < 0) {
+      conn->close_code_ = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+      lws_set_timeout(conn->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+  }
+  dirty.clear();
+  if (dirty_.empty() && dirty.capacity() <= kKeepDirtyCapacity) dirty_.swap(dirty);
+}
+
+void NetServer::close_flusher() {
+  if (flusher_ == nullptr) return;
+  for (WsConnection* conn : dirty_)
+    if (conn != nullptr) conn->dirty_index_ = WsConnection::kNotDirty;
+  dirty_.clear();
+  Flusher* f = flusher_;
+  flusher_ = nullptr;
+  f->server = nullptr;
+  uv_check_stop(&f->check);
+  uv_idle_stop(&f->idle);
+  auto on_closed = [](uv_handle_t* h) {
+    auto* fl = static_cast<Flusher*>(h->data);
+    if (--fl->open_handles == 0) delete fl;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&f->check), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&f->idle), on_closed);
 }
 
 // lws 4.1 drops the connection without a close frame when WRITEABLE returns
@@ -793,7 +889,7 @@ int NetServer::send_close_frame(WsConnection* conn) {
 
 int NetServer::finish_close_if_due(WsConnection* conn) {
   if (conn->close_code_ == 0 || conn->close_sent_ || conn->wsi_ == nullptr) return 0;
-  if (conn->queue_head_ < conn->queue_.size() || lws_send_pipe_choked(conn->wsi_)) {
+  if (conn->queued_bytes_ != 0 || lws_send_pipe_choked(conn->wsi_)) {
     lws_callback_on_writable(conn->wsi_);
     return 0;
   }
@@ -840,6 +936,7 @@ void NetServer::shutdown_tick() {
   uv_close(reinterpret_cast<uv_handle_t*>(shutdown_timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   shutdown_timer_ = nullptr;
+  close_flusher();
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   if (done) done();

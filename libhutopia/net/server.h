@@ -87,11 +87,13 @@ class WsConnection {
   const std::string& authorization() const { return authorization_; }
   const std::string& peer() const { return peer_; }
 
-  // Queues or writes a frame. Writes at once when nothing is queued and the
-  // socket takes it; otherwise queues, and closes with 4008 when the queue
-  // exceeds the backpressure limit.
-  void send(const FramePtr& frame);
-  void send_text(std::string_view text) { send(OutFrame::text(text)); }
+  // Appends a frame to the connection's output. The output of every
+  // connection is written at the end of the loop turn, one write per
+  // connection for all the frames of the turn; closes with 4008 when the
+  // unwritten output exceeds the backpressure limit.
+  void send(const FramePtr& frame) { send_view(frame->view()); }
+  void send_text(std::string_view text) { send_view(text); }
+  void send_view(std::string_view payload);
   // Closes with `code` after what is already queued. Later sends are dropped.
   void close(int code, std::string_view reason);
   bool closing() const { return close_code_ != 0; }
@@ -110,11 +112,15 @@ class WsConnection {
   uint64_t id_ = 0;
   std::string authorization_;
   std::string peer_;
-  // Frames waiting for WRITEABLE, from queue_head_ on. A vector, because an
-  // empty std::deque still allocates about 600 bytes per connection.
-  std::vector<FramePtr> queue_;
-  size_t queue_head_ = 0;
+  // Encoded frames (header and payload) not yet handed to lws, from
+  // out_head_ on. Released when written out, so an idle connection keeps no
+  // buffer.
+  std::string out_;
+  size_t out_head_ = 0;
   size_t queued_bytes_ = 0;
+  // Where the connection sits in NetServer::dirty_, or kNotDirty.
+  static constexpr size_t kNotDirty = static_cast<size_t>(-1);
+  size_t dirty_index_ = kNotDirty;
   std::string message_;
   bool in_message_ = false;
   int close_code_ = 0;
@@ -226,6 +232,12 @@ class NetServer {
   void http_closed(struct lws* wsi);
   int on_ws_receive(WsConnection* conn, const char* in, size_t len);
   int on_ws_writeable(WsConnection* conn);
+  // Hands (part of) a connection's output to lws; asks for WRITEABLE when
+  // lws still holds an earlier write or output is left. -1: the write failed.
+  int write_out(WsConnection* conn);
+  void mark_dirty(WsConnection* conn);
+  void flush_dirty();
+  void close_flusher();
   // Writes the close frame once a close was asked for and the queue is
   // empty; otherwise waits for WRITEABLE. Returns -1 when the write failed.
   int finish_close_if_due(WsConnection* conn);
@@ -263,6 +275,19 @@ class NetServer {
   std::unordered_map<struct lws*, std::string> pending_auth_;  // from the upgrade request
   std::unordered_map<struct lws*, std::shared_ptr<HttpExchange>> http_;
   NetCounters counters_;
+  // Connections with output appended during this loop turn (nullptr where
+  // one closed meanwhile). A check handle writes them after the poll phase;
+  // an idle handle, active while the list is not empty, keeps the poll from
+  // blocking when output was appended outside it (timers). Heap, freed by
+  // the close callbacks.
+  std::vector<WsConnection*> dirty_;
+  struct Flusher {
+    uv_check_t check;
+    uv_idle_t idle;
+    NetServer* server = nullptr;
+    int open_handles = 0;
+  };
+  Flusher* flusher_ = nullptr;
 
   bool shutting_down_ = false;
   bool context_destroy_started_ = false;
