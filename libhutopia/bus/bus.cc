@@ -402,12 +402,13 @@ size_t Bus::send_event(EventTarget target, std::string_view target_id, std::stri
     }
     case EventTarget::kRoom: {
       if (rooms_ == nullptr) break;
-      for (const std::string& uid : rooms_->room_members(target_id)) {
+      // Delivering only appends to output buffers: no session comes or goes
+      // meanwhile, so the lists are walked in place.
+      rooms_->for_each_member(target_id, [&](const std::string& uid) {
         auto u = by_user_.find(uid);
-        if (u == by_user_.end()) continue;
-        std::vector<Session*> copy = u->second;
-        for (Session* s : copy) deliver(s);
-      }
+        if (u == by_user_.end()) return;
+        for (Session* s : u->second) deliver(s);
+      });
       break;
     }
     case EventTarget::kEveryone: {

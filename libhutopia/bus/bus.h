@@ -48,8 +48,9 @@ class RoomHooks {
   virtual void handle_op(Session& session, const ClientFrame& frame) = 0;
   // The welcome's "rooms" value: a JSON array text, e.g. [{"room":"x","unread":2}].
   virtual std::string welcome_rooms(const Session& session) = 0;
-  // The user ids of a room's members.
-  virtual std::vector<std::string> room_members(std::string_view room) = 0;
+  // Calls `fn` with the user id of each of a room's members. `fn` must not
+  // change the room's membership.
+  virtual void for_each_member(std::string_view room, const std::function<void(const std::string&)>& fn) = 0;
   virtual void session_welcomed(Session& session) = 0;
   virtual void session_closed(Session& session) = 0;
 };

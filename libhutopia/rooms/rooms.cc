@@ -224,13 +224,10 @@ std::string Rooms::welcome_rooms(const bus::Session& session) {
   return out;
 }
 
-std::vector<std::string> Rooms::room_members(std::string_view room) {
-  std::vector<std::string> out;
+void Rooms::for_each_member(std::string_view room, const std::function<void(const std::string&)>& fn) {
   Room* r = find_room(room);
-  if (r == nullptr) return out;
-  out.reserve(r->members.size());
-  for (const auto& [uid, m] : r->members) out.push_back(uid);
-  return out;
+  if (r == nullptr) return;
+  for (const auto& [uid, m] : r->members) fn(uid);
 }
 
 void Rooms::session_welcomed(bus::Session& session) {

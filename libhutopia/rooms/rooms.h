@@ -53,7 +53,7 @@ class Rooms final : public bus::RoomHooks {
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
   std::string welcome_rooms(const bus::Session& session) override;
-  std::vector<std::string> room_members(std::string_view room) override;
+  void for_each_member(std::string_view room, const std::function<void(const std::string&)>& fn) override;
   void session_welcomed(bus::Session& session) override;
   void session_closed(bus::Session& session) override;
 
