@@ -45,8 +45,8 @@ struct Options {
   std::string subprotocol = "hutopia.v1";
   long token_ttl_s = 120;
   long posters = 1;
-  double rate = 0;   // fanout: posts/s offered in all; 0: closed loop
-  std::string room;  // fanout: default bench-<pid>
+  double rate = 0;     // fanout: posts/s offered in all; 0: closed loop
+  std::string room;    // fanout: default bench-<pid>
   long inflight = 64;  // fanout: posts written and not yet answered, per poster
   long threads = 1;    // fanout: loops (threads) the connections are spread over
   bool quiet = false;

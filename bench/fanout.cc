@@ -42,10 +42,10 @@
 namespace hut::bench {
 namespace {
 
-constexpr size_t kReadChunk = 256 * 1024;   // bytes asked of the socket per read
-constexpr size_t kMaxHead = 16 * 1024;      // the server's HTTP answer
-constexpr uint64_t kMaxBacklog = 100000;    // --rate: posts owed by one poster
-constexpr double kDrainSeconds = 10;        // after measuring: outstanding answers
+constexpr size_t kReadChunk = 256 * 1024;  // bytes asked of the socket per read
+constexpr size_t kMaxHead = 16 * 1024;     // the server's HTTP answer
+constexpr uint64_t kMaxBacklog = 100000;   // --rate: posts owed by one poster
+constexpr double kDrainSeconds = 10;       // after measuring: outstanding answers
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 enum Stage : int { kConnect, kJoin, kRun, kDrain, kStop };
@@ -252,6 +252,7 @@ class Worker {
   bool posting_ = false;
   bool shut_ = false;
   uint64_t post_start_ns_ = 0;
+  uint64_t read_ns_ = 0;  // when the bytes being walked were read
   // Worker 0 only.
   bool create_sent_ = false;
   uint64_t drain_deadline_ns_ = 0;
@@ -508,6 +509,8 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/
     w.lost(m, nread == UV_EOF ? "the server closed the connection" : uv_strerror(static_cast<int>(nread)));
     return;
   }
+  // One clock reading per read: the frames in it arrived together.
+  w.read_ns_ = uv_hrtime();
   size_t total = m.carry.size() + static_cast<size_t>(nread);
   size_t used = w.consume(m, w.buf_.data(), total);
   if (!m.open) return;
@@ -665,14 +668,10 @@ void Worker::on_text(Member& m, std::string_view msg) {
 void Worker::on_bus_frame(Member& m, std::string_view msg) {
   constexpr std::string_view kMessage = R"({"op":"message",)";
   constexpr std::string_view kSeq = R"("seq":)";
-  std::string op;
-  if (msg.substr(0, kMessage.size()) == kMessage) {
-    op = "message";
-  } else {
-    op = op_of(msg);
-  }
-  const uint64_t now = uv_hrtime();
-  if (op == "message") {
+  const bool message = msg.substr(0, kMessage.size()) == kMessage;
+  const std::string op = message ? std::string() : op_of(msg);
+  const uint64_t now = read_ns_;
+  if (message || op == "message") {
     ++m.delivered;
     deliveries.add();
     size_t at = msg.find(kSeq);
@@ -699,9 +698,8 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
   }
   constexpr std::string_view kRef = R"("ref":)";
   size_t at = msg.find(kRef);
-  const bool numeric =
-      at != std::string_view::npos && at + kRef.size() < msg.size() && msg[at + kRef.size()] >= '0' &&
-      msg[at + kRef.size()] <= '9';
+  const bool numeric = at != std::string_view::npos && at + kRef.size() < msg.size() &&
+                       msg[at + kRef.size()] >= '0' && msg[at + kRef.size()] <= '9';
   if (numeric && m.poster && m.answered < m.next_ref) {
     uint64_t ref = digits_at(msg, at + kRef.size());
     ++m.answered;
@@ -749,7 +747,8 @@ void Worker::on_ready(Member& m) {
 }
 
 void Worker::fail(Member& m, std::string_view why) {
-  if (m.state != State::kConnecting && m.state != State::kUpgrading && m.state != State::kAuthenticating) return;
+  if (m.state != State::kConnecting && m.state != State::kUpgrading && m.state != State::kAuthenticating)
+    return;
   m.state = State::kFailed;
   --handshakes_;
   failed.add();
@@ -766,6 +765,8 @@ void Worker::lost(Member& m, std::string_view why) {
     return;
   }
   m.state = State::kClosed;
+  if (m.step == Member::Step::kJoining) join_answers.add();  // the run need not wait for it
+  m.step = Member::Step::kNone;
   if (s_.stage.load() != kStop) {
     dropped.add();
     note_error("server closed a ready connection: " + std::string(why));
@@ -988,10 +989,12 @@ int run_fanout(const Options& o) {
   lead.server_pid = o.server_pid ? o.server_pid : find_listener_pid(o.port);
   if (!o.quiet) {
     if (lead.server_pid) {
-      std::printf("server pid %ld%s\n", lead.server_pid, o.server_pid ? "" : " (found from the listening port)");
+      std::printf("server pid %ld%s\n", lead.server_pid,
+                  o.server_pid ? "" : " (found from the listening port)");
     }
-    std::printf("hut-bench fanout: %ld connections to %s:%d%s over %zu thread(s), %ld poster(s), window %ld\n",
-                o.connections, o.host.c_str(), o.port, o.path.c_str(), threads, o.posters, o.inflight);
+    std::printf(
+        "hut-bench fanout: %ld connections to %s:%d%s over %zu thread(s), %ld poster(s), window %ld\n",
+        o.connections, o.host.c_str(), o.port, o.path.c_str(), threads, o.posters, o.inflight);
     std::fflush(stdout);
   }
 
@@ -1001,8 +1004,8 @@ int run_fanout(const Options& o) {
   for (std::thread& t : others) t.join();
 
   // Every thread has ended: the Workers' plain members are safe to read.
-  uint64_t ready = 0, failed = 0, joined = 0, all_deliveries = 0, all_posts = 0, dropped = 0, error_replies = 0,
-           unexpected = 0, not_offered = 0, reordered = 0, members_off = 0;
+  uint64_t ready = 0, failed = 0, joined = 0, all_deliveries = 0, all_posts = 0, dropped = 0,
+           error_replies = 0, unexpected = 0, not_offered = 0, reordered = 0, members_off = 0;
   uint64_t member_min = UINT64_MAX, member_max = 0;
   Histogram delivery_hist, ok_hist;
   std::map<std::string, uint64_t> errors;
@@ -1059,42 +1062,48 @@ int run_fanout(const Options& o) {
     say(o.quiet, "problems:\n");
     for (const auto& [what, count] : errors) say(o.quiet, "  %6" PRIu64 "  %s\n", count, what.c_str());
   }
-  std::string offered = o.rate > 0 ? "offered " + std::to_string(static_cast<long>(o.rate)) + " posts/s"
-                                   : "closed loop";
-  say(o.quiet, "fanout: %" PRIu64 " members in %s, %ld poster(s), %s, window %ld\n", joined, o.room.c_str(), o.posters,
-      offered.c_str(), o.inflight);
-  say(o.quiet, "fanout: %" PRIu64 " posts ok in %.2f s: %.0f posts/s; %" PRIu64 " deliveries: %.0f deliveries/s\n", posts,
-      secs, post_rate, deliveries, delivery_rate);
-  say(o.quiet, "post to delivery (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(delivery_hist.quantile(0.5)),
-      us(delivery_hist.quantile(0.9)), us(delivery_hist.quantile(0.99)), us(delivery_hist.max()));
+  std::string offered =
+      o.rate > 0 ? "offered " + std::to_string(static_cast<long>(o.rate)) + " posts/s" : "closed loop";
+  say(o.quiet, "fanout: %" PRIu64 " members in %s, %ld poster(s), %s, window %ld\n", joined, o.room.c_str(),
+      o.posters, offered.c_str(), o.inflight);
+  say(o.quiet,
+      "fanout: %" PRIu64 " posts ok in %.2f s: %.0f posts/s; %" PRIu64 " deliveries: %.0f deliveries/s\n",
+      posts, secs, post_rate, deliveries, delivery_rate);
+  say(o.quiet, "post to delivery (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
+      us(delivery_hist.quantile(0.5)), us(delivery_hist.quantile(0.9)), us(delivery_hist.quantile(0.99)),
+      us(delivery_hist.max()));
   say(o.quiet, "post to ok (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(ok_hist.quantile(0.5)),
       us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)), us(ok_hist.max()));
-  say(o.quiet, "whole run: %" PRIu64 " posts ok, %" PRIu64 " deliveries (%" PRIu64 " expected); per member %" PRIu64
+  say(o.quiet,
+      "whole run: %" PRIu64 " posts ok, %" PRIu64 " deliveries (%" PRIu64 " expected); per member %" PRIu64
       " to %" PRIu64 "\n",
       all_posts, all_deliveries, expected, member_min, member_max);
-  if (not_offered) say(o.quiet, "fanout: %" PRIu64 " posts not offered (a poster %" PRIu64 " behind)\n", not_offered, kMaxBacklog);
+  if (not_offered)
+    say(o.quiet, "fanout: %" PRIu64 " posts not offered (a poster %" PRIu64 " behind)\n", not_offered,
+        kMaxBacklog);
   if (server_pct >= 0) {
-    say(o.quiet, "cpu: server %.0f %%, hut-bench %.0f %%; deliveries per CPU-second: server %.0f, hut-bench %.0f\n",
+    say(o.quiet,
+        "cpu: server %.0f %%, hut-bench %.0f %%; deliveries per CPU-second: server %.0f, hut-bench %.0f\n",
         server_pct, client_pct, per_server_s, per_client_s);
   }
   char buf[1536];
-  std::snprintf(buf, sizeof buf,
-                "result mode=fanout target=bus connections=%ld ready=%" PRIu64 " failed=%" PRIu64
-                " members=%" PRIu64 " posters=%ld inflight=%ld threads=%zu offered_rate=%.0f payload=%ld"
-                " seconds=%.2f posts=%" PRIu64 " post_rate=%.0f deliveries=%" PRIu64
-                " delivery_rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
-                " ok_p50_us=%.1f ok_p90_us=%.1f ok_p99_us=%.1f ok_max_us=%.1f not_offered=%" PRIu64
-                " server_cpu_pct=%.0f client_cpu_pct=%.0f deliveries_per_server_cpu_s=%.0f"
-                " deliveries_per_client_cpu_s=%.0f all_posts=%" PRIu64 " all_deliveries=%" PRIu64
-                " member_min=%" PRIu64 " member_max=%" PRIu64 " reordered=%" PRIu64 " dropped=%" PRIu64
-                " error_replies=%" PRIu64 " unexpected=%" PRIu64 " errors=%" PRIu64,
-                o.connections, ready, failed, joined, o.posters, o.inflight, threads, o.rate, o.payload, secs,
-                posts, post_rate, deliveries, delivery_rate, us(delivery_hist.quantile(0.5)),
-                us(delivery_hist.quantile(0.9)), us(delivery_hist.quantile(0.99)), us(delivery_hist.max()),
-                us(ok_hist.quantile(0.5)), us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)),
-                us(ok_hist.max()), not_offered, server_pct, client_pct, per_server_s, per_client_s, all_posts,
-                all_deliveries, member_min, member_max, reordered, dropped, error_replies, unexpected,
-                error_count);
+  std::snprintf(
+      buf, sizeof buf,
+      "result mode=fanout target=bus connections=%ld ready=%" PRIu64 " failed=%" PRIu64 " members=%" PRIu64
+      " posters=%ld inflight=%ld threads=%zu offered_rate=%.0f payload=%ld"
+      " seconds=%.2f posts=%" PRIu64 " post_rate=%.0f deliveries=%" PRIu64
+      " delivery_rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+      " ok_p50_us=%.1f ok_p90_us=%.1f ok_p99_us=%.1f ok_max_us=%.1f not_offered=%" PRIu64
+      " server_cpu_pct=%.0f client_cpu_pct=%.0f deliveries_per_server_cpu_s=%.0f"
+      " deliveries_per_client_cpu_s=%.0f all_posts=%" PRIu64 " all_deliveries=%" PRIu64 " member_min=%" PRIu64
+      " member_max=%" PRIu64 " reordered=%" PRIu64 " dropped=%" PRIu64 " error_replies=%" PRIu64
+      " unexpected=%" PRIu64 " errors=%" PRIu64,
+      o.connections, ready, failed, joined, o.posters, o.inflight, threads, o.rate, o.payload, secs, posts,
+      post_rate, deliveries, delivery_rate, us(delivery_hist.quantile(0.5)), us(delivery_hist.quantile(0.9)),
+      us(delivery_hist.quantile(0.99)), us(delivery_hist.max()), us(ok_hist.quantile(0.5)),
+      us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)), us(ok_hist.max()), not_offered, server_pct,
+      client_pct, per_server_s, per_client_s, all_posts, all_deliveries, member_min, member_max, reordered,
+      dropped, error_replies, unexpected, error_count);
   std::printf("%s\n", buf);
   std::fflush(stdout);
   return error_count == 0 ? 0 : 1;

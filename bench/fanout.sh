@@ -3,8 +3,15 @@
 # pinned to CPU 0, hut-bench fanout pinned to CPU 1 with the given options;
 # prints hut-bench's output. Loopback only; the server is stopped here.
 #
-#   bench/fanout.sh -c 1000 -w 1 -d 5                  # 1,000 members, one poster
-#   bench/fanout.sh -c 10 --rate 10000 -w 1 -d 5       # 10,000 posts/s offered
+#   bench/fanout.sh -c 1000 -w 1 -d 5                  # 1,000 members, one poster, window 64
+#   bench/fanout.sh -c 1000 --inflight 1 -w 1 -d 5     # one post at a time (commit latency)
+#   bench/fanout.sh -c 10 --posters 10 --rate 10000 -w 1 -d 5   # 10,000 posts/s offered
+#   bench/fanout.sh -c 10000 --threads 2 -w 1 -d 5     # the client on two loops (more cores)
+#
+# Any hut-bench fanout option passes through (--inflight K posts in flight per
+# poster, default 64; --threads T client loops, default 1). With --threads T > 1
+# the client is pinned to CPUs 1..T when there are that many, else it is not
+# pinned (and shares CPU 0 with the server: say so beside the figures).
 #
 # Environment: HUT_BENCH_BUILD (default build/release).
 set -euo pipefail
@@ -18,6 +25,16 @@ meson compile -C "$build" -j 2 bench/hut-bench daemons/spaced/spaced >/dev/null
 ulimit -n "$(ulimit -Hn)"
 pin_server=(taskset -c 0)
 pin_client=(taskset -c 1)
+threads=1
+prev=
+for a in "$@"; do
+  [ "$prev" = --threads ] && threads=$a
+  case $a in --threads=*) threads=${a#--threads=} ;; esac
+  prev=$a
+done
+if [ "$threads" -gt 1 ] 2>/dev/null; then
+  if [ "$(nproc)" -gt "$threads" ]; then pin_client=(taskset -c "1-$threads"); else pin_client=(); fi
+fi
 [ "$(nproc)" -ge 2 ] || { pin_server=(); pin_client=(); echo "fanout.sh: one CPU only: no pinning" >&2; }
 
 work=$(mktemp -d /tmp/hut-fanout.XXXXXX)

@@ -127,7 +127,6 @@ void print_help() {
       kMaxConnections);
 }
 
-
 bool parse_seconds(const char* text, double lo, double hi, double* out) {
   char* end = nullptr;
   errno = 0;
@@ -362,7 +361,6 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
   }
   return true;
 }
-
 
 // No validity checks (idle pings and hang-ups). lws's default policy arms a
 // timer per connection, and lws keeps its timers in one sorted list: with
@@ -1015,8 +1013,7 @@ int Bench::run() {
   void* loops[] = {&loop_};
   // Receive buffers sized to the replies: large enough for a whole echo
   // reply in one read, small for the connection-count modes.
-  size_t rx = o_.mode == Mode::kEcho     ? std::clamp<size_t>(out_.size() + 256, 4096, 65536)
-                                         : 4096;
+  size_t rx = o_.mode == Mode::kEcho ? std::clamp<size_t>(out_.size() + 256, 4096, 65536) : 4096;
   const lws_protocols protocols[] = {
       {"hut-bench", lws_callback, 0, rx, 0, nullptr, rx},
       {nullptr, nullptr, 0, 0, 0, nullptr, 0},
