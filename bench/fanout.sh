@@ -52,6 +52,21 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The admin listener gets a free port chosen here (below the ephemeral range,
+# where the client's own sockets could take it), so that the other
+# `listening on` line is the bus's.
+admin_port=$(/usr/bin/python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for port in random.sample(range(10000, low), 200):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+')
 mkdir -p "$work/data" "$work/plugins"
 cat >"$work/spaced.toml" <<TOML
 [space]
@@ -60,6 +75,9 @@ name = "Benchmark space"
 listen = "127.0.0.1:0"
 data_dir = "$work/data"
 plugins_dir = "$work/plugins"
+
+[admin]
+listen = "127.0.0.1:$admin_port"
 
 [auth]
 app_issuer = "hut-bench"
@@ -72,7 +90,7 @@ HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_
 server_pid=$!
 port=
 for _ in $(seq 200); do
-  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/spaced.log" | head -n 1 || true)
+  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/spaced.log" | grep -vx "$admin_port" | head -n 1 || true)
   [ -n "$port" ] && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.05

@@ -351,10 +351,11 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     // Connecting is given a second per 500 connections on top of a fixed
     // allowance; the rest is the run's own time.
     double connect = 30 + static_cast<double>(o->connections) / 500;
-    // Joining: each join's `joined` event goes to every member so far.
+    // Joining: each join's `joined` event goes to every member so far;
+    // fanout also waits up to 10 s for the last answers after measuring.
     double own = o->mode == Mode::kEcho ? o->warmup_s + o->duration_s
                  : o->mode == Mode::kFanout
-                     ? o->warmup_s + o->duration_s + 10 + static_cast<double>(o->connections) / 100
+                     ? o->warmup_s + o->duration_s + 20 + static_cast<double>(o->connections) / 100
                  : o->mode == Mode::kIdle ? o->hold_s
                                           : 0;
     o->timeout_s = std::min(kMaxSeconds, connect + own + 10);
