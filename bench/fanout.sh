@@ -13,7 +13,9 @@
 # the client is pinned to CPUs 1..T when there are that many, else it is not
 # pinned (and shares CPU 0 with the server: say so beside the figures).
 #
-# Environment: HUT_BENCH_BUILD (default build/release).
+# Environment: HUT_BENCH_BUILD (default build/release); HUT_BENCH_SERVER=feed
+# runs against bench/fanout_feed.py instead of spaced, to measure the client
+# by itself.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -85,8 +87,13 @@ app_issuer = "hut-bench"
 [store]
 url = "sqlite://$work/data/space.db"
 TOML
-HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
-  "${pin_server[@]}" "$build/daemons/spaced/spaced" --config "$work/spaced.toml" >"$work/spaced.log" 2>&1 &
+if [ "${HUT_BENCH_SERVER:-spaced}" = feed ]; then
+  # The stand-in that measures hut-bench by itself (bench/fanout_feed.py).
+  "${pin_server[@]}" /usr/bin/python3 "$root/bench/fanout_feed.py" 0 >"$work/spaced.log" 2>&1 &
+else
+  HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
+    "${pin_server[@]}" "$build/daemons/spaced/spaced" --config "$work/spaced.toml" >"$work/spaced.log" 2>&1 &
+fi
 server_pid=$!
 port=
 for _ in $(seq 200); do
