@@ -34,42 +34,23 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.h"
+#include "fanout.h"
+
 namespace hut {
 namespace {
 
-// Bounds that keep every run finite whatever the command line says.
-constexpr long kMaxConnections = 100000;
-constexpr double kMaxSeconds = 3600;
-constexpr long kMaxPayload = 16 * 1024 * 1024;
-constexpr size_t kMaxMessage = 32 * 1024 * 1024;
-
-enum class Mode { kEcho, kIdle, kStorm, kFanout };
-
-struct Options {
-  Mode mode = Mode::kEcho;
-  std::string host = "127.0.0.1";
-  int port = 0;
-  std::string path;  // default: "/bus", or "/" with --raw
-  bool raw = false;
-  long connections = -1;  // default: 100 for echo, 10000 otherwise
-  long payload = 64;
-  double duration_s = 5;
-  double warmup_s = 1;
-  long concurrency = 512;
-  double hold_s = 2;
-  double timeout_s = 0;  // 0: derived from the other times
-  long server_pid = 0;
-  std::string secret;
-  std::string issuer;
-  std::string audience;
-  std::string plugin = "echo";
-  std::string subprotocol = "hutopia.v1";
-  long token_ttl_s = 120;
-  long posters = 1;
-  double rate = 0;   // fanout: posts/s offered in all; 0: closed loop
-  std::string room;  // fanout: default bench-<pid>
-  bool quiet = false;
-};
+using bench::find_listener_pid;
+using bench::Histogram;
+using bench::kMaxConnections;
+using bench::kMaxMessage;
+using bench::kMaxPayload;
+using bench::kMaxSeconds;
+using bench::Mode;
+using bench::Options;
+using bench::parse_long;
+using bench::read_cpu_ticks;
+using bench::read_status_kb;
 
 void print_help() {
   std::printf(
@@ -88,14 +69,17 @@ void print_help() {
       "  storm   opens N authenticated connections as fast as it can (at most\n"
       "          --concurrency handshakes in flight) and reports the time until\n"
       "          the last welcome and the rate.\n"
-      "  fanout  N connections (distinct users) join one room (the first creates\n"
-      "          it); the first --posters of them post in it, each in a closed\n"
-      "          loop (the next post on the previous one's ok) or, with --rate,\n"
-      "          at that many posts/s offered in all. Each post carries its send\n"
-      "          time in `data`; after the warm-up it counts, for the duration,\n"
-      "          `message` events received by all connections (deliveries/s),\n"
-      "          posts acknowledged (posts/s), post-to-delivery latency and\n"
-      "          post-to-ok latency percentiles.\n"
+      "  fanout  N connections (distinct users, default 1000) join one room (the\n"
+      "          first creates it); the first --posters of them post in it, each\n"
+      "          keeping up to --inflight posts unanswered: in a closed loop (a new\n"
+      "          post on each ok) or, with --rate, at that many posts/s offered in\n"
+      "          all. Each post carries its send time in `data`; after the warm-up\n"
+      "          it counts, for the duration, `message` events received by all\n"
+      "          connections (deliveries/s), posts acknowledged (posts/s),\n"
+      "          post-to-delivery and post-to-ok latency percentiles; then it waits\n"
+      "          for the last answers and checks that every member got every post\n"
+      "          exactly once. Its connections use hut-bench's own small WebSocket\n"
+      "          client, not libwebsockets (token in the Authorization header).\n"
       "\n"
       "target:\n"
       "  --host ADDR          IPv4 or IPv6 loopback address (default 127.0.0.1)\n"
@@ -114,13 +98,18 @@ void print_help() {
       "  --token-ttl SECONDS  token lifetime, exp - iat (default 120)\n"
       "\n"
       "load:\n"
-      "  -c, --connections N  connections (default 100 for echo, 10000 otherwise;\n"
+      "  -c, --connections N  connections (default 100 for echo, 1000 for fanout,\n"
+      "                       10000 otherwise;\n"
       "                       at most %ld)\n"
       "  -p, --payload BYTES  echo payload size (default 64)\n"
       "  --plugin NAME        plugin that echo addresses (default echo)\n"
       "  --posters P          fanout: posting connections (default 1)\n"
       "  --rate R             fanout: posts/s offered across the posters (default:\n"
-      "                       closed loop, one post outstanding per poster)\n"
+      "                       closed loop)\n"
+      "  --inflight K         fanout: posts written and not yet answered, per\n"
+      "                       poster, at most (default 64; 1 waits for each ok)\n"
+      "  --threads T          fanout: spread the connections over T threads, each\n"
+      "                       with its own loop (default 1)\n"
       "  --room ID            fanout: room to create (default bench-<pid>)\n"
       "  -d, --duration S     echo, fanout: measured seconds (default 5)\n"
       "  -w, --warmup S       echo, fanout: seconds before measuring (default 1)\n"
@@ -136,15 +125,6 @@ void print_help() {
       "Exit status: 0 when every connection and every request succeeded, 1 when\n"
       "anything failed or the hard timeout struck, 2 for a bad command line.\n",
       kMaxConnections);
-}
-
-bool parse_long(const char* text, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) return false;
-  *out = v;
-  return true;
 }
 
 bool parse_seconds(const char* text, double lo, double hi, double* out) {
@@ -187,7 +167,9 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     kTimeout,
     kPosters,
     kRate,
-    kRoom
+    kRoom,
+    kInflight,
+    kThreads
   };
   static const option kLong[] = {
       {"host", required_argument, nullptr, kHost},
@@ -211,6 +193,8 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       {"posters", required_argument, nullptr, kPosters},
       {"rate", required_argument, nullptr, kRate},
       {"room", required_argument, nullptr, kRoom},
+      {"inflight", required_argument, nullptr, kInflight},
+      {"threads", required_argument, nullptr, kThreads},
       {"quiet", no_argument, nullptr, 'q'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -289,6 +273,12 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       case kRoom:
         o->room = optarg;
         break;
+      case kInflight:
+        good = parse_long(optarg, 1, 100000, &o->inflight);
+        break;
+      case kThreads:
+        good = parse_long(optarg, 1, 64, &o->threads);
+        break;
       case 'q':
         o->quiet = true;
         break;
@@ -361,153 +351,16 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     // Connecting is given a second per 500 connections on top of a fixed
     // allowance; the rest is the run's own time.
     double connect = 30 + static_cast<double>(o->connections) / 500;
-    // Joining: each join's `joined` event goes to every member so far.
+    // Joining: each join's `joined` event goes to every member so far;
+    // fanout also waits up to 10 s for the last answers after measuring.
     double own = o->mode == Mode::kEcho ? o->warmup_s + o->duration_s
                  : o->mode == Mode::kFanout
-                     ? o->warmup_s + o->duration_s + 10 + static_cast<double>(o->connections) / 100
+                     ? o->warmup_s + o->duration_s + 20 + static_cast<double>(o->connections) / 100
                  : o->mode == Mode::kIdle ? o->hold_s
                                           : 0;
     o->timeout_s = std::min(kMaxSeconds, connect + own + 10);
   }
   return true;
-}
-
-// Latencies in nanoseconds in log-linear buckets: exact below 128 ns, then
-// 64 buckets per power of two, so a reported value is within 1.6 % of the
-// true one. Not synchronized: the loop thread owns it.
-class Histogram {
- public:
-  void record(uint64_t v) {
-    ++counts_[index(v)];
-    ++count_;
-    max_ = std::max(max_, v);
-  }
-  void reset() {
-    counts_.fill(0);
-    count_ = 0;
-    max_ = 0;
-  }
-  uint64_t count() const { return count_; }
-  uint64_t max() const { return max_; }
-  // The smallest recorded bucket bound with at least `q` of the values at or
-  // below it (0 < q <= 1); 0 when empty.
-  uint64_t quantile(double q) const {
-    if (count_ == 0) return 0;
-    auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
-    rank = std::clamp<uint64_t>(rank, 1, count_);
-    uint64_t seen = 0;
-    for (size_t i = 0; i < counts_.size(); ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return std::min(upper(i), max_);
-    }
-    return max_;
-  }
-
- private:
-  static constexpr int kSubBits = 7;
-  static constexpr size_t kBuckets = (64 - kSubBits + 2) * 64;
-
-  static size_t index(uint64_t v) {
-    if (v < (1u << kSubBits)) return static_cast<size_t>(v);
-    int msb = 63 - __builtin_clzll(v);
-    int shift = msb - (kSubBits - 1);
-    return static_cast<size_t>(shift + 1) * 64 + static_cast<size_t>((v >> shift) - 64);
-  }
-  static uint64_t upper(size_t i) {
-    if (i < (1u << kSubBits)) return i;
-    size_t shift = i / 64 - 1;
-    uint64_t sub = i % 64 + 64;
-    return ((sub + 1) << shift) - 1;
-  }
-
-  std::array<uint64_t, kBuckets> counts_{};
-  uint64_t count_ = 0;
-  uint64_t max_ = 0;
-};
-
-// Reads a "Key:   123 kB" line of /proc/<pid>/status; -1 when unreadable.
-long read_status_kb(long pid, const char* key) {
-  std::string path = pid > 0 ? "/proc/" + std::to_string(pid) + "/status" : "/proc/self/status";
-  std::ifstream in(path);
-  std::string line;
-  size_t key_len = std::strlen(key);
-  while (std::getline(in, line)) {
-    if (line.compare(0, key_len, key) == 0 && line.size() > key_len && line[key_len] == ':') {
-      return std::strtol(line.c_str() + key_len + 1, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
-// utime + stime of a process in clock ticks; -1 when unreadable.
-long long read_cpu_ticks(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t paren = text.rfind(')');
-  if (paren == std::string::npos) return -1;
-  // Fields after the command: state is field 3; utime and stime are 14 and 15.
-  const char* p = text.c_str() + paren + 1;
-  long long utime = 0;
-  long long stime = 0;
-  for (int field = 3; field <= 15; ++field) {
-    while (*p == ' ') ++p;
-    if (*p == '\0') return -1;
-    if (field == 14) utime = std::strtoll(p, nullptr, 10);
-    if (field == 15) stime = std::strtoll(p, nullptr, 10);
-    while (*p != ' ' && *p != '\0') ++p;
-  }
-  return utime + stime;
-}
-
-// The pid of the process holding a listening TCP socket on `port`, from
-// /proc/net/tcp{,6} and /proc/*/fd; 0 when none is found (or not visible).
-long find_listener_pid(int port) {
-  std::vector<std::string> inodes;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      char local[128] = {};
-      char remote[128] = {};
-      unsigned state = 0;
-      unsigned long inode = 0;
-      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-      if (std::sscanf(line.c_str(), " %*d: %127s %127s %x %*s %*s %*s %*d %*d %lu", local, remote, &state,
-                      &inode) != 4)
-        continue;
-      const char* colon = std::strrchr(local, ':');
-      if (!colon || state != 0x0A) continue;
-      if (std::strtol(colon + 1, nullptr, 16) == port)
-        inodes.push_back("socket:[" + std::to_string(inode) + "]");
-    }
-  }
-  if (inodes.empty()) return 0;
-  DIR* proc = opendir("/proc");
-  if (!proc) return 0;
-  long found = 0;
-  while (dirent* e = readdir(proc)) {
-    long pid = 0;
-    if (!parse_long(e->d_name, 1, 1L << 30, &pid)) continue;
-    std::string fd_dir = std::string("/proc/") + e->d_name + "/fd";
-    DIR* fds = opendir(fd_dir.c_str());
-    if (!fds) continue;
-    while (dirent* f = readdir(fds)) {
-      char target[64];
-      std::string link = fd_dir + "/" + f->d_name;
-      ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
-      if (n <= 0) continue;
-      target[n] = '\0';
-      if (std::find(inodes.begin(), inodes.end(), target) != inodes.end()) {
-        found = pid;
-        break;
-      }
-    }
-    closedir(fds);
-    if (found) break;
-  }
-  closedir(proc);
-  return found;
 }
 
 // No validity checks (idle pings and hang-ups). lws's default policy arms a
@@ -530,13 +383,6 @@ struct Conn {
   bool awaiting = false;    // a request is outstanding
   bool want_hello = false;  // hello waits for WRITEABLE
   bool want_send = false;   // the next request waits for WRITEABLE
-  // fanout: the create or join waiting to be written, what the connection
-  // awaits an answer to, posts owed (to be written) and the send times of
-  // posts written and not yet answered (answers come in order).
-  std::string pending;
-  enum class Step { kNone, kCreating, kJoining, kPosting } step = Step::kNone;
-  uint64_t owed = 0;
-  std::deque<uint64_t> post_sent_ns;
 };
 
 // The whole run: options, the loop, the lws context, the connections and the
@@ -562,11 +408,6 @@ class Bench {
   void on_failed(Conn& c, std::string_view why);
   void on_closed(Conn& c);
   void on_reply(Conn& c, bool ok, std::string_view error_code);
-  int on_fanout_message(Conn& c, std::string_view msg);
-  int fanout_flush(Conn& c);
-  void fanout_start();
-  void fanout_all_joined();
-  static void on_rate_tick(uv_timer_t* t);
   int send_hello(Conn& c);
   int send_request(Conn& c);
   void check_connected();
@@ -588,7 +429,6 @@ class Bench {
   uv_timer_t phase_timer_{};
   uv_timer_t hard_timer_{};
   uv_timer_t stop_timer_{};
-  uv_timer_t rate_timer_{};  // fanout with --rate: offers posts every millisecond
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   lws_context* context_ = nullptr;
@@ -596,8 +436,7 @@ class Bench {
   std::vector<unsigned char> out_;  // frame scratch, LWS_PRE headroom in front
   std::string head_;                // request text before the ref
   std::string tail_;                // request text after the ref
-  Histogram hist_;                  // echo: request to reply; fanout: post to delivery
-  Histogram post_hist_;             // fanout: post to ok
+  Histogram hist_;                  // echo: request to reply
 
   Phase phase_ = Phase::kConnecting;
   bool stopping_ = false;
@@ -612,14 +451,6 @@ class Bench {
   size_t dropped_ = 0;    // ready connections the server closed
   uint64_t replies_ = 0;  // replies counted while measuring
   uint64_t error_replies_ = 0;
-  size_t joined_ = 0;           // fanout: members in the room
-  size_t join_answers_ = 0;     // fanout: joins answered, ok or not
-  uint64_t deliveries_ = 0;     // fanout: message events counted while measuring
-  uint64_t posts_ok_ = 0;       // fanout: post oks counted while measuring
-  uint64_t posts_offered_ = 0;  // fanout --rate: posts handed to posters so far
-  uint64_t posts_dropped_ = 0;  // fanout --rate: posts not offered (a poster too far behind)
-  size_t next_poster_ = 0;
-  uint64_t rate_start_ns_ = 0;
   uint64_t unexpected_ = 0;                 // frames that answer nothing outstanding
   std::map<std::string, uint64_t> errors_;  // why, and how often
 
@@ -804,7 +635,6 @@ int Bench::on_writeable(Conn& c) {
     c.want_hello = false;
     return send_hello(c);
   }
-  if (o_.mode == Mode::kFanout) return c.state == ConnState::kReady ? fanout_flush(c) : 0;
   if (c.want_send && c.state == ConnState::kReady) {
     c.want_send = false;
     return send_request(c);
@@ -839,7 +669,6 @@ bool has_member(std::string_view msg, std::string_view needle) {
 int Bench::on_message(Conn& c, std::string_view msg) {
   if (stopping_) return 0;
   if (c.state == ConnState::kReady) {
-    if (o_.mode == Mode::kFanout) return on_fanout_message(c, msg);
     if (o_.raw) {
       if (!c.awaiting) {
         ++unexpected_;
@@ -976,186 +805,9 @@ void Bench::check_connected() {
       phase_ = Phase::kWarmup;
       start_timer(&phase_timer_, o_.warmup_s);
       break;
-    case Mode::kFanout:
-      fanout_start();
+    case Mode::kFanout:  // run_fanout() has its own client
       break;
   }
-}
-
-// Fan-out, step 1: the first ready connection creates the room.
-void Bench::fanout_start() {
-  phase_ = Phase::kJoining;
-  for (Conn& c : conns_) {
-    if (c.state != ConnState::kReady) continue;
-    c.pending = "{\"op\":\"create\",\"room\":\"" + o_.room + "\",\"ref\":\"create\"}";
-    c.step = Conn::Step::kCreating;
-    if (fanout_flush(c) < 0) request_stop("write failed");
-    return;
-  }
-}
-
-// Writes what the connection has to say, as far as the socket takes it: the
-// create or join first, then owed posts.
-int Bench::fanout_flush(Conn& c) {
-  if (stopping_ || !c.wsi) return 0;
-  if (!c.pending.empty()) {
-    if (lws_send_pipe_choked(c.wsi)) {
-      lws_callback_on_writable(c.wsi);
-      return 0;
-    }
-    size_t n = c.pending.size();
-    if (out_.size() < LWS_PRE + n) out_.resize(LWS_PRE + n);
-    std::memcpy(out_.data() + LWS_PRE, c.pending.data(), n);
-    c.pending.clear();
-    if (lws_write(c.wsi, out_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < 0) return -1;
-  }
-  while (c.owed > 0 && !stopping_) {
-    if (lws_send_pipe_choked(c.wsi)) {
-      lws_callback_on_writable(c.wsi);
-      return 0;
-    }
-    --c.owed;
-    c.ref++;
-    uint64_t now = uv_hrtime();
-    unsigned char* p = out_.data() + LWS_PRE;
-    std::memcpy(p, head_.data(), head_.size());
-    size_t n = head_.size();
-    n += static_cast<size_t>(std::snprintf(reinterpret_cast<char*>(p + n), 64,
-                                           "%" PRIu64 ",\"data\":{\"t\":\"%" PRIu64 "\"}", c.ref, now));
-    std::memcpy(p + n, tail_.data(), tail_.size());
-    n += tail_.size();
-    c.post_sent_ns.push_back(now);
-    if (lws_write(c.wsi, p, n, LWS_WRITE_TEXT) < 0) return -1;
-  }
-  return 0;
-}
-
-// Fan-out, step 3: everyone is in; posting starts with the warm-up.
-void Bench::fanout_all_joined() {
-  log("joined %zu of %zu members to %s\n", joined_, ready_, o_.room.c_str());
-  if (joined_ == 0) {
-    request_stop("nobody joined");
-    return;
-  }
-  phase_ = Phase::kWarmup;
-  start_timer(&phase_timer_, o_.warmup_s);
-  if (o_.rate > 0) {
-    rate_start_ns_ = uv_hrtime();
-    uv_timer_start(&rate_timer_, on_rate_tick, 1, 1);
-    return;
-  }
-  for (size_t i = 0; i < conns_.size() && i < static_cast<size_t>(o_.posters); ++i) {
-    Conn& c = conns_[i];
-    if (c.state != ConnState::kReady) continue;
-    c.step = Conn::Step::kPosting;
-    c.owed = 1;
-    if (fanout_flush(c) < 0) note_error("write failed");
-  }
-}
-
-// Offers the posts due by now at --rate, round robin over the posters. A
-// poster more than 100,000 posts behind is not offered more (counted).
-void Bench::on_rate_tick(uv_timer_t* t) {
-  Bench* b = static_cast<Bench*>(t->data);
-  if (b->stopping_) return;
-  const size_t posters = std::min(static_cast<size_t>(b->o_.posters), b->conns_.size());
-  const double elapsed = static_cast<double>(uv_hrtime() - b->rate_start_ns_) / 1e9;
-  const auto target = static_cast<uint64_t>(elapsed * b->o_.rate);
-  while (b->posts_offered_ < target) {
-    ++b->posts_offered_;
-    Conn& c = b->conns_[b->next_poster_];
-    b->next_poster_ = (b->next_poster_ + 1) % posters;
-    if (c.state != ConnState::kReady) continue;
-    c.step = Conn::Step::kPosting;
-    if (c.owed + c.post_sent_ns.size() >= 100000) {
-      ++b->posts_dropped_;
-      continue;
-    }
-    ++c.owed;
-  }
-  for (size_t i = 0; i < posters; ++i) {
-    Conn& c = b->conns_[i];
-    if (c.state == ConnState::kReady && c.owed > 0 && b->fanout_flush(c) < 0) b->note_error("write failed");
-  }
-}
-
-// A frame on a ready fan-out connection: a `message` event (a delivery), an
-// answer to this connection's create, join or post, or another event
-// (joined, presence), which is ignored.
-int Bench::on_fanout_message(Conn& c, std::string_view msg) {
-  const uint64_t now = uv_hrtime();
-  if (msg.find("\"op\":\"message\"") != std::string_view::npos) {
-    // The stamp is the only "t" member: the text is all 'x' and the other
-    // members have longer names.
-    size_t at = msg.find("\"t\":\"");
-    if (at == std::string_view::npos) {
-      ++unexpected_;
-      return 0;
-    }
-    uint64_t sent = 0;
-    for (size_t i = at + 5; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i) {
-      sent = sent * 10 + static_cast<uint64_t>(msg[i] - '0');
-    }
-    if (phase_ == Phase::kMeasuring) {
-      ++deliveries_;
-      hist_.record(now > sent ? now - sent : 0);
-    }
-    return 0;
-  }
-  const bool ok = msg.find("\"op\":\"ok\"") != std::string_view::npos;
-  if (!ok && msg.find("\"op\":\"error\"") == std::string_view::npos) return 0;
-  if (!ok) {
-    ++error_replies_;
-    cJSON* root = cJSON_ParseWithLength(msg.data(), msg.size());
-    const char* code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "code"));
-    note_error("error reply: " + std::string(code ? code : "?"));
-    cJSON_Delete(root);
-  }
-  switch (c.step) {
-    case Conn::Step::kCreating:
-      c.step = Conn::Step::kNone;
-      if (!ok) {
-        request_stop("the room could not be created");
-        return 0;
-      }
-      joined_ = 1;
-      join_answers_ = 1;
-      for (Conn& other : conns_) {
-        if (&other == &c || other.state != ConnState::kReady) continue;
-        other.pending = "{\"op\":\"join\",\"room\":\"" + o_.room + "\",\"ref\":\"join\"}";
-        other.step = Conn::Step::kJoining;
-        if (fanout_flush(other) < 0) note_error("write failed");
-      }
-      if (join_answers_ == ready_) fanout_all_joined();
-      return 0;
-    case Conn::Step::kJoining:
-      c.step = Conn::Step::kNone;
-      ++join_answers_;
-      if (ok) ++joined_;
-      if (join_answers_ == ready_) fanout_all_joined();
-      return 0;
-    case Conn::Step::kPosting: {
-      if (c.post_sent_ns.empty()) {
-        ++unexpected_;
-        return 0;
-      }
-      uint64_t sent = c.post_sent_ns.front();
-      c.post_sent_ns.pop_front();
-      if (phase_ == Phase::kMeasuring && ok) {
-        ++posts_ok_;
-        post_hist_.record(now - sent);
-      }
-      if (o_.rate == 0 && !stopping_ && phase_ != Phase::kDone) {
-        c.owed = 1;
-        return fanout_flush(c);
-      }
-      return 0;
-    }
-    case Conn::Step::kNone:
-      ++unexpected_;
-      return 0;
-  }
-  return 0;
 }
 
 void Bench::on_timer(uv_timer_t* t) {
@@ -1173,10 +825,7 @@ void Bench::on_timer(uv_timer_t* t) {
   switch (b->phase_) {
     case Phase::kWarmup:
       b->hist_.reset();
-      b->post_hist_.reset();
       b->replies_ = 0;
-      b->deliveries_ = 0;
-      b->posts_ok_ = 0;
       b->phase_ = Phase::kMeasuring;
       b->measure_start_ns_ = uv_hrtime();
       b->sample_cpu(&b->server_ticks_start_, &b->self_usage_start_);
@@ -1216,7 +865,7 @@ void Bench::request_stop(std::string_view why) {
 }
 
 void Bench::stop_now() {
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &rate_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
@@ -1292,36 +941,6 @@ int Bench::report() {
                   o_.payload, secs, replies_, rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)),
                   us(hist_.quantile(0.99)), us(hist_.quantile(0.999)), us(hist_.max()), server_cpu, self_cpu);
     result += buf;
-  } else if (o_.mode == Mode::kFanout) {
-    double secs = measure_end_ns_ > measure_start_ns_
-                      ? static_cast<double>(measure_end_ns_ - measure_start_ns_) / 1e9
-                      : 0;
-    double post_rate = secs > 0 ? static_cast<double>(posts_ok_) / secs : 0;
-    double delivery_rate = secs > 0 ? static_cast<double>(deliveries_) / secs : 0;
-    auto [server_cpu, self_cpu] = cpu_pct(secs);
-    log("fanout: %zu members in %s, %ld poster(s), %s\n", joined_, o_.room.c_str(), o_.posters,
-        o_.rate > 0 ? ("offered " + std::to_string(static_cast<long>(o_.rate)) + " posts/s").c_str()
-                    : "closed loop");
-    log("fanout: %" PRIu64 " posts ok in %.2f s: %.0f posts/s; %" PRIu64 " deliveries: %.0f deliveries/s\n",
-        posts_ok_, secs, post_rate, deliveries_, delivery_rate);
-    log("post to delivery (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(hist_.quantile(0.5)),
-        us(hist_.quantile(0.9)), us(hist_.quantile(0.99)), us(hist_.max()));
-    log("post to ok (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", us(post_hist_.quantile(0.5)),
-        us(post_hist_.quantile(0.9)), us(post_hist_.quantile(0.99)), us(post_hist_.max()));
-    if (posts_dropped_)
-      log("fanout: %" PRIu64 " posts not offered (a poster 100,000 behind)\n", posts_dropped_);
-    if (server_cpu >= 0) log("cpu: server %.0f %%, hut-bench %.0f %%\n", server_cpu, self_cpu);
-    std::snprintf(buf, sizeof buf,
-                  " members=%zu posters=%ld offered_rate=%.0f payload=%ld seconds=%.2f posts=%" PRIu64
-                  " post_rate=%.0f deliveries=%" PRIu64
-                  " delivery_rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
-                  " ok_p50_us=%.1f ok_p90_us=%.1f ok_p99_us=%.1f ok_max_us=%.1f not_offered=%" PRIu64
-                  " server_cpu_pct=%.0f client_cpu_pct=%.0f",
-                  joined_, o_.posters, o_.rate, o_.payload, secs, posts_ok_, post_rate, deliveries_,
-                  delivery_rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)), us(hist_.quantile(0.99)),
-                  us(hist_.max()), us(post_hist_.quantile(0.5)), us(post_hist_.quantile(0.9)),
-                  us(post_hist_.quantile(0.99)), us(post_hist_.max()), posts_dropped_, server_cpu, self_cpu);
-    result += buf;
   } else if (o_.mode == Mode::kStorm) {
     double rate = connect_s > 0 ? static_cast<double>(ready_) / connect_s : 0;
     auto [server_cpu, self_cpu] = cpu_pct(connect_s);
@@ -1370,25 +989,10 @@ int Bench::run() {
   for (size_t i = 0; i < conns_.size(); ++i) conns_[i].index = i;
 
   // One descriptor per connection, plus lws's own and a margin.
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rlim_t want = static_cast<rlim_t>(o_.connections) + 256;
-    if (rl.rlim_cur < want) {
-      rl.rlim_cur = std::min(want, rl.rlim_max);
-      setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur < want) {
-      std::fprintf(stderr, "hut-bench: the open-file limit (%llu) is below %ld connections + 256\n",
-                   static_cast<unsigned long long>(rl.rlim_cur), o_.connections);
-      return 1;
-    }
-  }
+  if (!bench::raise_fd_limit(o_.connections)) return 1;
 
   if (!o_.raw && !mint_tokens()) return 1;
-  if (o_.mode == Mode::kFanout) {
-    head_ = "{\"op\":\"post\",\"room\":\"" + o_.room + "\",\"ref\":";
-    tail_ = ",\"text\":\"" + std::string(static_cast<size_t>(o_.payload), 'x') + "\"}";
-  } else if (o_.raw) {
+  if (o_.raw) {
     tail_.assign(static_cast<size_t>(o_.payload), 'x');
   } else {
     head_ = "{\"op\":\"widget\",\"plugin\":\"" + o_.plugin + "\",\"ref\":";
@@ -1410,9 +1014,7 @@ int Bench::run() {
   void* loops[] = {&loop_};
   // Receive buffers sized to the replies: large enough for a whole echo
   // reply in one read, small for the connection-count modes.
-  size_t rx = o_.mode == Mode::kEcho     ? std::clamp<size_t>(out_.size() + 256, 4096, 65536)
-              : o_.mode == Mode::kFanout ? 65536
-                                         : 4096;
+  size_t rx = o_.mode == Mode::kEcho ? std::clamp<size_t>(out_.size() + 256, 4096, 65536) : 4096;
   const lws_protocols protocols[] = {
       {"hut-bench", lws_callback, 0, rx, 0, nullptr, rx},
       {nullptr, nullptr, 0, 0, 0, nullptr, 0},
@@ -1437,7 +1039,7 @@ int Bench::run() {
     return 1;
   }
 
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &rate_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -1476,6 +1078,7 @@ int main(int argc, char** argv) {
     hut::print_help();
     return 0;
   }
+  if (options.mode == hut::bench::Mode::kFanout) return hut::bench::run_fanout(options);
   hut::Bench bench(std::move(options));
   return bench.run();
 }

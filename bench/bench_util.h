@@ -1,0 +1,132 @@
+// Pieces of hut-bench shared by its modes: the options, the latency
+// histogram and the /proc readers. Everything here is used from one thread at
+// a time; see hut_bench.cc and fanout.cc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace hut::bench {
+
+// Bounds that keep every run finite whatever the command line says.
+constexpr long kMaxConnections = 100000;
+constexpr double kMaxSeconds = 3600;
+constexpr long kMaxPayload = 16 * 1024 * 1024;
+constexpr size_t kMaxMessage = 32 * 1024 * 1024;
+
+// What hut-bench measures; docs/benchmarks.md describes each.
+enum class Mode { kEcho, kIdle, kStorm, kFanout };
+
+// The command line, parsed by hut_bench.cc.
+struct Options {
+  Mode mode = Mode::kEcho;
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string path;  // default: "/bus", or "/" with --raw
+  bool raw = false;
+  long connections = -1;  // default: 100 for echo, 10000 otherwise
+  long payload = 64;
+  double duration_s = 5;
+  double warmup_s = 1;
+  long concurrency = 512;
+  double hold_s = 2;
+  double timeout_s = 0;  // 0: derived from the other times
+  long server_pid = 0;
+  std::string secret;
+  std::string issuer;
+  std::string audience;
+  std::string plugin = "echo";
+  std::string subprotocol = "hutopia.v1";
+  long token_ttl_s = 120;
+  long posters = 1;
+  double rate = 0;     // fanout: posts/s offered in all; 0: closed loop
+  std::string room;    // fanout: default bench-<pid>
+  long inflight = 64;  // fanout: posts written and not yet answered, per poster
+  long threads = 1;    // fanout: loops (threads) the connections are spread over
+  bool quiet = false;
+};
+
+// Latencies in nanoseconds in log-linear buckets: exact below 128 ns, then
+// 64 buckets per power of two, so a reported value is within 1.6 % of the
+// true one. Not synchronized: the loop thread owns it.
+class Histogram {
+ public:
+  void record(uint64_t v) {
+    ++counts_[index(v)];
+    ++count_;
+    max_ = std::max(max_, v);
+  }
+  // Adds another histogram's values to this one.
+  void merge(const Histogram& other) {
+    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    count_ += other.count_;
+    max_ = std::max(max_, other.max_);
+  }
+  void reset() {
+    counts_.fill(0);
+    count_ = 0;
+    max_ = 0;
+  }
+  uint64_t count() const { return count_; }
+  uint64_t max() const { return max_; }
+  // The smallest recorded bucket bound with at least `q` of the values at or
+  // below it (0 < q <= 1); 0 when empty.
+  uint64_t quantile(double q) const {
+    if (count_ == 0) return 0;
+    auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
+    rank = std::clamp<uint64_t>(rank, 1, count_);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return std::min(upper(i), max_);
+    }
+    return max_;
+  }
+
+ private:
+  static constexpr int kSubBits = 7;
+  static constexpr size_t kBuckets = (64 - kSubBits + 2) * 64;
+
+  static size_t index(uint64_t v) {
+    if (v < (1u << kSubBits)) return static_cast<size_t>(v);
+    int msb = 63 - __builtin_clzll(v);
+    int shift = msb - (kSubBits - 1);
+    return static_cast<size_t>(shift + 1) * 64 + static_cast<size_t>((v >> shift) - 64);
+  }
+  static uint64_t upper(size_t i) {
+    if (i < (1u << kSubBits)) return i;
+    size_t shift = i / 64 - 1;
+    uint64_t sub = i % 64 + 64;
+    return ((sub + 1) << shift) - 1;
+  }
+
+  std::array<uint64_t, kBuckets> counts_{};
+  uint64_t count_ = 0;
+  uint64_t max_ = 0;
+};
+
+// Parses a whole decimal number in [lo, hi]; false when it is not one.
+bool parse_long(const char* text, long lo, long hi, long* out);
+
+// Reads a "Key:   123 kB" line of /proc/<pid>/status (pid 0: this process);
+// -1 when unreadable.
+long read_status_kb(long pid, const char* key);
+
+// utime + stime of a process in clock ticks; -1 when unreadable.
+long long read_cpu_ticks(long pid);
+
+// Raises this process's open-file limit to `connections` + 256 if the hard
+// limit allows; prints the problem and returns false when it does not.
+bool raise_fd_limit(long connections);
+
+// The pid of the process holding a listening TCP socket on `port`, from
+// /proc/net/tcp{,6} and /proc/*/fd; 0 when none is found (or not visible).
+long find_listener_pid(int port);
+
+}  // namespace hut::bench
