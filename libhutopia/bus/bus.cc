@@ -346,11 +346,11 @@ int Bus::reply(uint64_t request_id, std::string_view data_json) {
   // A pending request never outlives its session (on_close drops them).
   Session* s = p.session;
   if (s == nullptr || s->conn == nullptr) return HUT_ENOENT;
-  // The plugin's data text is spliced in as it is: one copy, into the frame.
+  // The plugin's data text is spliced in as it is: one copy, into the output.
   if (p.ref_json.empty())
-    s->conn->send(net::OutFrame::concat({R"({"op":"ok","data":)", data_json, "}"}));
+    s->conn->send_pieces({R"({"op":"ok","data":)", data_json, "}"});
   else
-    s->conn->send(net::OutFrame::concat({R"({"op":"ok","ref":)", p.ref_json, R"(,"data":)", data_json, "}"}));
+    s->conn->send_pieces({R"({"op":"ok","ref":)", p.ref_json, R"(,"data":)", data_json, "}"});
   return HUT_OK;
 }
 
@@ -379,12 +379,10 @@ bool Bus::send_to_session(std::string_view session_id, std::string_view frame_js
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {
   counters_.events++;
-  net::FramePtr frame;
   size_t n = 0;
   auto deliver = [&](Session* s) {
     if (!s->welcomed || s->conn == nullptr) return;
-    if (!frame) frame = net::OutFrame::text(frame_json);
-    s->conn->send(frame);
+    s->conn->send_text(frame_json);
     ++n;
   };
   switch (target) {

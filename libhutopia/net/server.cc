@@ -141,12 +141,13 @@ void HttpExchange::respond(HttpResponse response) {
   lws_callback_on_writable(wsi_);
 }
 
-void WsConnection::send_view(std::string_view payload) {
+void WsConnection::send_pieces(std::initializer_list<std::string_view> pieces) {
   if (close_code_ != 0 || wsi_ == nullptr) return;
   // A server frame: FIN and the text opcode, then the length, no mask.
   unsigned char header[10];
   size_t header_len;
-  const size_t n = payload.size();
+  size_t n = 0;
+  for (std::string_view p : pieces) n += p.size();
   header[0] = 0x81;
   if (n < 126) {
     header[1] = static_cast<unsigned char>(n);
@@ -163,7 +164,7 @@ void WsConnection::send_view(std::string_view payload) {
     header_len = 10;
   }
   out_.append(reinterpret_cast<const char*>(header), header_len);
-  out_.append(payload.data(), payload.size());
+  for (std::string_view p : pieces) out_.append(p.data(), p.size());
   queued_bytes_ += header_len + n;
   server_->counters_.frames_out++;
   server_->counters_.bytes_out += n;

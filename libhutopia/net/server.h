@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,7 +33,6 @@
 
 #include <hutopia/status.h>
 
-#include "net/frame.h"
 #include "net/lws.h"
 
 namespace hut::net {
@@ -91,9 +91,9 @@ class WsConnection {
   // connection is written at the end of the loop turn, one write per
   // connection for all the frames of the turn; closes with 4008 when the
   // unwritten output exceeds the backpressure limit.
-  void send(const FramePtr& frame) { send_view(frame->view()); }
-  void send_text(std::string_view text) { send_view(text); }
-  void send_view(std::string_view payload);
+  void send_text(std::string_view text) { send_pieces({text}); }
+  // One text frame made of the pieces one after the other.
+  void send_pieces(std::initializer_list<std::string_view> pieces);
   // Closes with `code` after what is already queued. Later sends are dropped.
   void close(int code, std::string_view reason);
   bool closing() const { return close_code_ != 0; }
