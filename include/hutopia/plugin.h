@@ -348,11 +348,14 @@ typedef struct hut_host {
   /* ---- ABI 1.1: rooms. Check with HUT_HOST_HAS before use. ---- */
 
   /* Posts to a room as the plugin's bot user {"id":"plugin:<name>","name":
-   * "<name>"}; the message reaches the members like any other post (plugins'
-   * post filters are not asked). `data_json` may be NULL. done (may be NULL)
-   * gets {"seq":N,"ts":T} after the post is durable. OWNERSHIP: everything
-   * copied. RETURNS HUT_EINVAL, HUT_ENOENT for no such room, HUT_ETOOBIG for
-   * text over 16 KiB, HUT_ENOTSUP in a space without rooms. */
+   * "<name>"}; the message reaches the members like any other post. The
+   * on_post hooks of the other plugins see it first and may rewrite or refuse
+   * it (the posting plugin's own on_post is not called). `data_json` may be
+   * NULL. done (may be NULL) gets {"seq":N,"ts":T} after the post is durable.
+   * OWNERSHIP: everything copied. RETURNS HUT_EINVAL, HUT_ENOENT for no such
+   * room, HUT_ETOOBIG for text over 16 KiB (also after a rewrite), HUT_EPERM
+   * when a plugin's on_post refused it (the reason is logged), HUT_ESTATE when
+   * called from inside an on_post hook, HUT_ENOTSUP in a space without rooms. */
   int (*room_post)(hut_plugin* self, const char* room, const char* text, const char* data_json,
                    hut_room_done done, void* arg);
 

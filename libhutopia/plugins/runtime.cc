@@ -236,8 +236,8 @@ class RuntimeImpl final : public PluginRuntime {
   }
   void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
   void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
-  Status filter_post(std::string_view room, const UserRef& from, std::string* text,
-                     std::string* data_json) override;
+  Status filter_post(std::string_view room, const UserRef& from, std::string* text, std::string* data_json,
+                     std::string_view skip_plugin) override;
 
   // ---- The host table's functions, called by plugins. ----
   static void host_log(hut_plugin* self, int level, const char* message);
@@ -924,11 +924,11 @@ void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
 }
 
 Status RuntimeImpl::filter_post(std::string_view room, const UserRef& from, std::string* text,
-                                std::string* data_json) {
+                                std::string* data_json, std::string_view skip_plugin) {
   std::string room_s(room);
   hut_user u = c_user(from);
   for (hut_plugin* inst : loaded_in_order()) {
-    if (inst->hooks.on_post == nullptr) continue;
+    if (inst->hooks.on_post == nullptr || inst->name == skip_plugin) continue;
     const char* text_in = text->c_str();
     const char* data_in = data_json->empty() ? nullptr : data_json->c_str();
     hut_post post{room_s.c_str(), &u, text_in, data_in, nullptr};

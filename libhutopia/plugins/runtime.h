@@ -195,9 +195,10 @@ class PluginRuntime {
   // A post about to be stored: every plugin with on_post sees it in load
   // order and may rewrite `text` and `data_json` (empty: no data) in place.
   // kPermissionDenied with the plugin's reason when one refuses it; the later
-  // plugins are then not asked.
+  // plugins are then not asked. The plugin named `skip_plugin` (the author of
+  // a plugin's own post; empty for none) is not asked.
   virtual Status filter_post(std::string_view room, const UserRef& from, std::string* text,
-                             std::string* data_json) = 0;
+                             std::string* data_json, std::string_view skip_plugin) = 0;
 };
 
 }  // namespace hut

@@ -16,6 +16,9 @@ using bus::get_string;
 using bus::json_string;
 
 constexpr size_t kMaxRoomId = 64;
+// How long an ended mute waits when a write that may change it is in flight,
+// or when clearing it failed.
+constexpr int64_t kMuteRetryMs = 1000;
 
 // A non-negative integer field; nullopt when absent or not one.
 bool get_uint(const cJSON* root, const char* name, uint64_t* out) {
@@ -56,6 +59,14 @@ std::string message_json(const MessageRecord& m) {
 Rooms::Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus)
     : options_(options), loop_(loop), store_(store), bus_(bus) {}
 
+Rooms::~Rooms() {
+  if (mute_timer_ != nullptr) {
+    mute_timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(mute_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+}
+
 Status Rooms::load() {
   Result<StoreState> st = store_->load_state();
   if (!st.ok()) return st.status();
@@ -68,9 +79,15 @@ Status Rooms::load() {
     if (it == rooms_.end()) continue;
     users_[m.user.id] = m.user;
     std::string uid = m.user.id;
+    watch_mute(m.room, uid, m.mute_until);
     it->second.members[uid] = std::move(m);
   }
   for (const ReadMarker& mk : st->read_markers) markers_[{mk.room, mk.user}] = mk.seq;
+  // Sorted by room, then seq: each room's list comes out ascending.
+  for (const MessageRef& d : st->deleted) {
+    auto it = rooms_.find(d.room);
+    if (it != rooms_.end()) it->second.deleted.push_back(d.seq);
+  }
   return Status();
 }
 
@@ -152,7 +169,11 @@ bool Rooms::online(std::string_view user) const { return by_user_.count(std::str
 uint64_t Rooms::unread(const Room& r, std::string_view user) const {
   auto it = markers_.find({r.rec.id, std::string(user)});
   uint64_t marker = it == markers_.end() ? 0 : it->second;
-  return r.rec.last_seq > marker ? r.rec.last_seq - marker : 0;
+  if (r.rec.last_seq <= marker) return 0;
+  auto after = std::upper_bound(r.deleted.begin(), r.deleted.end(), marker);
+  uint64_t deleted = static_cast<uint64_t>(r.deleted.end() - after);
+  uint64_t total = r.rec.last_seq - marker;
+  return total > deleted ? total - deleted : 0;
 }
 
 UserRecord Rooms::user_record(std::string_view id) const {
@@ -523,19 +544,12 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
     if (printed != nullptr) req.data_json = printed;
     cJSON_free(printed);
   }
-  if (plugins_ != nullptr) {
-    Status filtered = plugins_->filter_post(req.room, user_ref(c.user.id), &req.text, &req.data_json);
-    if (!filtered.ok()) {
-      reply_error(
-          c,
-          filtered.code() == Status::Code::kPermissionDenied ? ErrorCode::kForbidden : ErrorCode::kInternal,
-          filtered.message());
-      return;
-    }
-    if (req.text.size() > options_.max_text) {
-      reply_error(c, ErrorCode::kTooLarge, "the post is too large after the plugins rewrote it");
-      return;
-    }
+  if (Status filtered = filter_post(req.room, req.from, {}, &req.text, &req.data_json); !filtered.ok()) {
+    ErrorCode code = ErrorCode::kInternal;
+    if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
+    if (filtered.code() == Status::Code::kResourceExhausted) code = ErrorCode::kTooLarge;
+    reply_error(c, code, filtered.message());
+    return;
   }
   MessageRecord msg;
   msg.room = req.room;
@@ -611,6 +625,10 @@ void Rooms::op_delete(const Ctx& c, const cJSON* root) {
       else
         reply_status(c, st);
       return;
+    }
+    if (Room* rr = find_room(id)) {
+      auto at = std::lower_bound(rr->deleted.begin(), rr->deleted.end(), seq);
+      if (at == rr->deleted.end() || *at != seq) rr->deleted.insert(at, seq);
     }
     reply_ok(c);
     to_room(id, R"({"op":"deleted","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(seq) + '}');
@@ -726,7 +744,10 @@ void Rooms::op_dm(const Ctx& c, const cJSON* root) {
                       store_->members(id, [this, c, id](Result<std::vector<MemberRecord>> ms) {
                         Room* rr = find_room(id);
                         if (ms.ok() && rr != nullptr)
-                          for (MemberRecord& m : *ms) rr->members[m.user.id] = m;
+                          for (MemberRecord& m : *ms) {
+                            watch_mute(id, m.user.id, m.mute_until);
+                            rr->members[m.user.id] = m;
+                          }
                         reply_ok(c, R"("room":)" + json_string(id));
                       });
                       return;
@@ -777,7 +798,9 @@ void Rooms::op_mute(const Ctx& c, const cJSON* root) {
   if (!may_moderate(c, *r, target, &t)) return;
   int64_t until = has_seconds ? wall_ms() + static_cast<int64_t>(seconds) * 1000 : kMuteForever;
   std::string id = r->rec.id, uid = target;
+  mute_write_begin(id, uid);
   store_->set_mute(id, uid, until, [this, c, id, uid, until, has_seconds](Status st) {
+    mute_write_end(id, uid);
     if (!st.ok()) {
       reply_status(c, st);
       return;
@@ -785,7 +808,10 @@ void Rooms::op_mute(const Ctx& c, const cJSON* root) {
     Room* rr = find_room(id);
     if (rr != nullptr) {
       auto it = rr->members.find(uid);
-      if (it != rr->members.end()) it->second.mute_until = until;
+      if (it != rr->members.end()) {
+        it->second.mute_until = until;
+        watch_mute(id, uid, until);
+      }
     }
     std::string until_json = has_seconds ? std::to_string(until) : std::string("null");
     reply_ok(c, R"("until":)" + until_json);
@@ -805,7 +831,9 @@ void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
   const MemberRecord* t = nullptr;
   if (!may_moderate(c, *r, target, &t)) return;
   std::string id = r->rec.id, uid = target;
+  mute_write_begin(id, uid);
   store_->set_mute(id, uid, std::nullopt, [this, c, id, uid](Status st) {
+    mute_write_end(id, uid);
     if (!st.ok()) {
       reply_status(c, st);
       return;
@@ -880,6 +908,103 @@ void Rooms::op_role(const Ctx& c, const cJSON* root) {
     reply_ok(c);
     to_room(id, R"({"op":"role","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + R"(,"role":)" +
                     json_string(role_name(role)) + '}');
+  });
+}
+
+// ---- mutes that end ----
+
+void Rooms::watch_mute(const std::string& room, const std::string& user, std::optional<int64_t> until) {
+  if (!until.has_value() || *until == kMuteForever) return;
+  expiries_.emplace(*until, *until, room, user);
+  arm_mute_timer();
+}
+
+Status Rooms::filter_post(std::string_view room, const UserRecord& from, std::string_view skip_plugin,
+                          std::string* text, std::string* data_json) {
+  if (plugins_ == nullptr) return Status();
+  ++filtering_;
+  Status st =
+      plugins_->filter_post(room, UserRef{from.id, from.name, from.avatar}, text, data_json, skip_plugin);
+  --filtering_;
+  if (!st.ok()) return st;
+  if (text->size() > options_.max_text)
+    return Status::resource_exhausted("the post is over " + std::to_string(options_.max_text) +
+                                      " bytes after a plugin rewrote it");
+  return Status();
+}
+
+void Rooms::mute_write_begin(const std::string& room, const std::string& user) {
+  ++mute_writes_[{room, user}];
+}
+
+void Rooms::mute_write_end(const std::string& room, const std::string& user) {
+  auto it = mute_writes_.find({room, user});
+  if (it != mute_writes_.end() && --it->second <= 0) mute_writes_.erase(it);
+}
+
+void Rooms::arm_mute_timer() {
+  if (mute_timer_ == nullptr) {
+    mute_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, mute_timer_);
+    uv_unref(reinterpret_cast<uv_handle_t*>(mute_timer_));
+    mute_timer_->data = this;
+  }
+  if (expiries_.empty()) {
+    uv_timer_stop(mute_timer_);
+    return;
+  }
+  // At most an hour ahead, so that a change of the wall clock is caught up.
+  constexpr int64_t kMaxWaitMs = 3600 * 1000;
+  int64_t wait = std::clamp<int64_t>(std::get<0>(*expiries_.begin()) - wall_ms(), 0, kMaxWaitMs);
+  uv_timer_start(
+      mute_timer_,
+      [](uv_timer_t* h) {
+        if (h->data != nullptr) static_cast<Rooms*>(h->data)->expire_mutes();
+      },
+      static_cast<uint64_t>(wait), 0);
+}
+
+void Rooms::expire_mutes() {
+  int64_t now = wall_ms();
+  std::vector<Expiry> retry;
+  while (!expiries_.empty() && std::get<0>(*expiries_.begin()) <= now) {
+    auto [due, until, room, user] = *expiries_.begin();
+    expiries_.erase(expiries_.begin());
+    Room* r = find_room(room);
+    if (r == nullptr) continue;
+    auto m = r->members.find(user);
+    // A member who left, or whose mute was changed since: nothing ends here.
+    if (m == r->members.end() || m->second.mute_until != until) continue;
+    if (mute_writes_.count({room, user}) != 0) {
+      retry.emplace_back(now + kMuteRetryMs, until, room, user);
+      continue;
+    }
+    clear_expired_mute(room, user, until);
+  }
+  for (Expiry& e : retry) expiries_.insert(std::move(e));
+  arm_mute_timer();
+}
+
+void Rooms::clear_expired_mute(const std::string& room, const std::string& user, int64_t until) {
+  mute_write_begin(room, user);
+  store_->set_mute(room, user, std::nullopt, [this, room, user, until](Status st) {
+    mute_write_end(room, user);
+    if (!st.ok()) {
+      // kNotFound: the member or the room is gone; kFailedPrecondition: the
+      // store is closing. Anything else is tried again a little later.
+      if (st.code() == Status::Code::kNotFound || st.code() == Status::Code::kFailedPrecondition) return;
+      log_write(LogLevel::kWarn, "rooms",
+                "cannot end the mute of " + user + " in " + room + ": " + std::string(st.message()));
+      expiries_.emplace(wall_ms() + kMuteRetryMs, until, room, user);
+      arm_mute_timer();
+      return;
+    }
+    Room* r = find_room(room);
+    if (r == nullptr) return;
+    auto m = r->members.find(user);
+    if (m == r->members.end() || m->second.mute_until != until) return;
+    m->second.mute_until.reset();
+    to_room(room, R"({"op":"unmuted","room":)" + json_string(room) + R"(,"user":)" + user_json(user) + '}');
   });
 }
 

@@ -5,7 +5,9 @@
 // Thread: the loop thread only.
 // Ownership: the Space owns Rooms, the Store and the Bus; Rooms borrows the
 // store and the bus, which must outlive it. Store callbacks capture `this`, so
-// the store must be closed (or destroyed) before Rooms is destroyed.
+// the store must be closed (or destroyed) before Rooms is destroyed. Rooms
+// owns one timer for the mutes that end (unreferenced: it never keeps the loop
+// alive); the destructor closes it, and the loop must run once more to free it.
 #ifndef HUTOPIA_ROOMS_ROOMS_H_
 #define HUTOPIA_ROOMS_ROOMS_H_
 
@@ -17,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -42,8 +45,12 @@ class Rooms final : public bus::RoomHooks {
   };
 
   Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus);
+  ~Rooms() override;
+  Rooms(const Rooms&) = delete;
+  Rooms& operator=(const Rooms&) = delete;
 
-  // Reads rooms, members and read markers from the store. Before serving.
+  // Reads rooms, members, read markers and deleted seqs from the store, and
+  // arms the timer for the mutes that end. Before serving.
   Status load();
 
   // The plugins whose room hooks see joins, leaves, presence and posts;
@@ -74,7 +81,12 @@ class Rooms final : public bus::RoomHooks {
   struct Room {
     RoomRecord rec;
     std::map<std::string, MemberRecord> members;  // by user id
+    std::vector<uint64_t> deleted;                // seqs of deleted messages, ascending
   };
+  // A mute that ends: when `due` (wall ms) passes, the mute that ends at
+  // `until` is cleared in the store and `unmuted` is sent, unless the member's
+  // mute changed meanwhile. `due` is later than `until` for a retry.
+  using Expiry = std::tuple<int64_t, int64_t, std::string, std::string>;  // due, until, room, user
   struct SessionState {
     std::string user;
     double tokens = 0;
@@ -144,6 +156,20 @@ class Rooms final : public bus::RoomHooks {
   // the message event; for the management API and plugins.
   void post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
                std::function<void(Result<PostResult>)> done);
+  // Runs the plugins' post filters (all but `skip_plugin`) on a post about to
+  // be stored: kPermissionDenied with the plugin's reason when one refuses
+  // it, kResourceExhausted when a rewrite is over the size limit.
+  Status filter_post(std::string_view room, const UserRecord& from, std::string_view skip_plugin,
+                     std::string* text, std::string* data_json);
+
+  // Mutes that end (see Expiry). Writes that may change a member's mute are
+  // counted while in flight; an expiry waits for them.
+  void watch_mute(const std::string& room, const std::string& user, std::optional<int64_t> until);
+  void mute_write_begin(const std::string& room, const std::string& user);
+  void mute_write_end(const std::string& room, const std::string& user);
+  void arm_mute_timer();
+  void expire_mutes();
+  void clear_expired_mute(const std::string& room, const std::string& user, int64_t until);
   // Drops a room from memory after telling its online members.
   void remove_room(const std::string& room);
 
@@ -160,6 +186,10 @@ class Rooms final : public bus::RoomHooks {
   std::unordered_map<std::string, SessionState> sessions_;             // by session id
   std::unordered_map<std::string, std::vector<std::string>> by_user_;  // user -> session ids
   std::unordered_map<std::string, UserRecord> users_;                  // names seen
+  std::set<Expiry> expiries_;                                          // earliest first
+  std::map<std::pair<std::string, std::string>, int> mute_writes_;     // (room, user) -> in flight
+  uv_timer_t* mute_timer_ = nullptr;                                   // heap; freed by its close callback
+  int filtering_ = 0;  // > 0 while the plugins' post filters run
 };
 
 }  // namespace hut::rooms

@@ -3,6 +3,7 @@
 
 #include "admin/admin_api.h"
 #include "rooms/rooms.h"
+#include "util/log.h"
 
 namespace hut::rooms {
 namespace {
@@ -245,11 +246,17 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
   bool is_new = existing == nullptr;
   mr.room = room;
   mr.user = user_record(user);
+  // A mute that ended is not written back (its clearing may be in flight).
+  if (mr.mute_until.has_value() && *mr.mute_until != kMuteForever && *mr.mute_until <= wall_ms())
+    mr.mute_until.reset();
   if (role_s != nullptr) mr.role = role;
   if (is_new) mr.joined_ts = wall_ms();
   bool role_changed = !is_new && role_s != nullptr && existing->role != role;
   std::weak_ptr<net::HttpExchange> weak = ex;
+  // The record written carries the member's mute as it stands now.
+  mute_write_begin(mr.room, mr.user.id);
   store_->put_member(mr, [this, weak, mr, is_new, role_changed](Status st) {
+    mute_write_end(mr.room, mr.user.id);
     auto ex2 = weak.lock();
     if (!st.ok()) {
       if (ex2) ex2->respond(status_response(st));
@@ -258,6 +265,7 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
     Room* rr = find_room(mr.room);
     if (rr != nullptr) {
       rr->members[mr.user.id] = mr;
+      watch_mute(mr.room, mr.user.id, mr.mute_until);
       if (is_new)
         to_room(mr.room, R"({"op":"joined","room":)" + json_string(mr.room) + R"(,"user":)" +
                              user_json(mr.user.id) + '}');
@@ -324,8 +332,16 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     if (printed != nullptr) data_json = printed;
     cJSON_free(printed);
   }
+  std::string text_s = text;
+  if (Status filtered = filter_post(room, author, {}, &text_s, &data_json); !filtered.ok()) {
+    if (filtered.code() == Status::Code::kPermissionDenied)
+      return ex->respond(admin::json_error(403, "forbidden", filtered.message()));
+    if (filtered.code() == Status::Code::kResourceExhausted)
+      return ex->respond(admin::json_error(413, "too_large", filtered.message()));
+    return ex->respond(admin::json_error(500, "internal", filtered.message()));
+  }
   std::weak_ptr<net::HttpExchange> weak = ex;
-  post_as(author, room, text, data_json, [weak](Result<PostResult> res) {
+  post_as(author, room, std::move(text_s), std::move(data_json), [weak](Result<PostResult> res) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (!res.ok()) return ex2->respond(status_response(res.status()));
@@ -364,13 +380,24 @@ void Rooms::post_as(const UserRecord& from, std::string room, std::string text, 
 
 int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
                        std::string_view data_json, PluginServices::RoomDone done) {
+  // A post from inside a post filter could start an endless chain of posts.
+  if (filtering_ > 0) return HUT_ESTATE;
   if (!data_json.empty() && !bus::is_json(data_json)) return HUT_EINVAL;
   if (text.size() > options_.max_text) return HUT_ETOOBIG;
   if (find_room(room) == nullptr) return HUT_ENOENT;
   UserRecord bot;
   bot.id = "plugin:" + std::string(plugin);
   bot.name = std::string(plugin);
-  post_as(bot, std::string(room), std::string(text), std::string(data_json), [done](Result<PostResult> res) {
+  std::string text_s(text), data_s(data_json);
+  if (Status filtered = filter_post(room, bot, plugin, &text_s, &data_s); !filtered.ok()) {
+    log_write(LogLevel::kInfo, "rooms",
+              "a post of plugin " + std::string(plugin) + " in " + std::string(room) +
+                  " was refused: " + std::string(filtered.message()));
+    if (filtered.code() == Status::Code::kPermissionDenied) return HUT_EPERM;
+    if (filtered.code() == Status::Code::kResourceExhausted) return HUT_ETOOBIG;
+    return HUT_EINTERNAL;
+  }
+  post_as(bot, std::string(room), std::move(text_s), std::move(data_s), [done](Result<PostResult> res) {
     if (!done) return;
     if (!res.ok()) {
       done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());

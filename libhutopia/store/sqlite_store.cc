@@ -584,6 +584,14 @@ class SqliteStore final : public Store {
       }
       HUT_RETURN_IF_ERROR(q.status());
     }
+    {
+      // The partial index messages_deleted holds exactly these rows.
+      Query q(c,
+              "SELECT r.id, m.seq FROM messages m JOIN rooms r ON r.rid = m.rid WHERE m.deleted = 1 "
+              "ORDER BY r.id, m.seq");
+      while (q.step()) state.deleted.push_back(MessageRef{q.str(0), static_cast<uint64_t>(q.i64(1))});
+      HUT_RETURN_IF_ERROR(q.status());
+    }
     HUT_RETURN_IF_ERROR(c.exec("COMMIT"));
     return state;
   }

@@ -90,11 +90,19 @@ struct ReadMarker {
   uint64_t seq = 0;
 };
 
+// A message named by its room and seq.
+struct MessageRef {
+  std::string room;
+  uint64_t seq = 0;
+};
+
 // Everything the rooms layer keeps in memory, read once at start-up.
 struct StoreState {
   std::vector<RoomRecord> rooms;
   std::vector<MemberRecord> members;
   std::vector<ReadMarker> read_markers;
+  // The deleted messages, by room then seq (for exact unread counts).
+  std::vector<MessageRef> deleted;
 };
 
 struct PostRequest {
@@ -155,8 +163,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Rooms, members, mutes, last_seq and read markers, read synchronously. For
-  // start-up, before the loop serves; may be called from any thread.
+  // Rooms, members, mutes, last_seq, read markers and the seqs of deleted
+  // messages, read synchronously. For start-up, before the loop serves; may be
+  // called from any thread.
   virtual Result<StoreState> load_state() = 0;
 
   // --- Writes. Each callback runs on the loop thread after the commit. ---

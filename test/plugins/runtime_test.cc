@@ -573,20 +573,23 @@ TEST_CASE("plugins: room hooks see joins, leaves, presence, and may refuse or re
 
   std::string text = "hello there";
   std::string data = R"({"keep":1})";
-  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(rt.filter_post("lobby", ada, &text, &data, "").ok());
   CHECK(text == "hello there");
   CHECK(data == R"({"keep":1})");
 
   text = "please shout this";
   data.clear();
-  CHECK(rt.filter_post("lobby", ada, &text, &data).ok());
+  CHECK(rt.filter_post("lobby", ada, &text, &data, "").ok());
   CHECK(text == "PLEASE SHOUT THIS");
   CHECK(data == R"({"shouted":true})");
 
   text = "a forbidden word";
-  Status st = rt.filter_post("lobby", ada, &text, &data);
+  Status st = rt.filter_post("lobby", ada, &text, &data, "");
   CHECK(st.code() == Status::Code::kPermissionDenied);
   CHECK(st.message() == "no forbidden words here");
+  CHECK(text == "a forbidden word");
+  // A plugin's own post is not filtered by that plugin.
+  CHECK(rt.filter_post("lobby", ada, &text, &data, "rooms_hooks").ok());
   CHECK(text == "a forbidden word");
 
   CHECK(f.stats("rooms_hooks").calls == 7);

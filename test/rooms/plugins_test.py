@@ -73,6 +73,63 @@ async def the_word_filter_refuses_and_hooks_rewrite():
 
 
 @case
+async def api_posts_pass_the_filters():
+    a = await Client.open("ann")
+    try:
+        await a.ok("create", room="api-words")
+        status, body = admin("POST", "/api/v1/rooms/api-words/messages", {"text": "cheap spam here"})
+        check(status == 403 and body == {"error": {"code": "forbidden", "message": "no spam please"}},
+              f"refused API post: {status} {body}")
+        status, body = admin("POST", "/api/v1/rooms/api-words/messages",
+                             {"text": "a forbidden thing", "from": {"id": "shop", "name": "Shop"}})
+        check(status == 403 and body["error"]["message"] == "no forbidden words here", f"refused: {status} {body}")
+        await a.no_event("message", room="api-words")
+        status, body = admin("GET", "/api/v1/rooms/api-words/messages")
+        check(status == 200 and body["messages"] == [], f"a refused API post was stored: {body}")
+        status, body = admin("POST", "/api/v1/rooms/api-words/messages", {"text": "please shout", "data": [1]})
+        check(status == 201, f"rewritten API post: {status} {body}")
+        m = await a.event("message", room="api-words")
+        check(m["text"] == "PLEASE SHOUT" and m["data"] == {"shouted": True} and m["seq"] == body["seq"],
+              f"rewritten: {m}")
+    finally:
+        await a.close()
+
+
+@case
+async def plugin_posts_pass_the_other_plugins_filters():
+    a = await Client.open("ann")
+    try:
+        await a.ok("create", room="bot-words")
+        got = (await widget(a, {"do": "post", "room": "bot-words", "text": "spam spam"}))["data"]
+        check(got == {"status": -8}, f"room_post refused by moderation: {got}")
+        got = (await widget(a, {"do": "post", "room": "bot-words", "text": "forbidden"}))["data"]
+        check(got == {"status": -8}, f"room_post refused by rooms_hooks: {got}")
+        await a.no_event("message", room="bot-words")
+        got = (await widget(a, {"do": "post", "room": "bot-words", "text": "shout"}))["data"]
+        m = await a.event("message", room="bot-words")
+        check(m["text"] == "SHOUT" and m["data"] == {"shouted": True} and m["seq"] == got.get("seq"),
+              f"a plugin's post rewritten: {got} {m}")
+        # room_bot refuses "robots" in the posts of others, not in its own.
+        got = await a.refused("forbidden", "post", room="bot-words", text="robots are here")
+        check(got["message"] == "room_bot: no robots talk", f"room_bot's reason: {got}")
+        got = (await widget(a, {"do": "post", "room": "bot-words", "text": "robots are here"}))["data"]
+        check(isinstance(got.get("seq"), int), f"room_bot's own post: {got}")
+        m = await a.event("message", room="bot-words")
+        check(m["text"] == "robots are here" and m["from"]["id"] == "plugin:room_bot", f"own post: {m}")
+        status, body = admin("POST", "/api/v1/rooms/bot-words/messages", {"text": "robots"})
+        check(status == 403 and body["error"]["message"] == "room_bot: no robots talk", f"API: {status} {body}")
+        # A post from inside a filter is refused, so filters cannot start a chain of posts.
+        await a.ok("post", room="bot-words", text="echo me")
+        m = await a.event("message", room="bot-words")
+        check(m["text"] == "echo me", f"echo me: {m}")
+        got = (await widget(a, {"do": "echo_rc", "room": "bot-words"}))["data"]
+        check(got == {"status": -4}, f"room_post inside on_post: {got}")
+        await a.no_event("message", room="bot-words")
+    finally:
+        await a.close()
+
+
+@case
 async def the_word_filter_masks_after_a_reload():
     with open(rooms_test.TOML, "w") as f:
         f.write('words = ["spam", "Scam"]\naction = "mask"\n')

@@ -6,6 +6,7 @@ over python3-websockets. Ends with "N passed, N failed".
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -312,6 +313,7 @@ async def moderation_rules_both_ways():
         check(any(x["id"] == "cat" and x["muted"] for x in m["members"]), f"members: {m}")
         await asyncio.sleep(1.3)
         await c.ok("post", room=r, text="free again")
+        await c.event("unmuted", room=r)
         # Mute with no end, then unmute.
         got = await b.ok("mute", room=r, user="cat")
         check(got["until"] is None, f"mute forever: {got}")
@@ -391,6 +393,127 @@ async def post_rate_limit():
         check(oks >= 10 and limited >= 1 and oks + limited == 15, f"{oks} ok, {limited} rate_limited")
     finally:
         await a.close()
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def stored_mute(room, user):
+    """The member's mute_until as the store holds it (None: not muted)."""
+    db = sqlite3.connect(os.path.join(space.tmp, "data", "space.db"), timeout=5)
+    try:
+        row = db.execute("SELECT m.mute_until FROM members m JOIN rooms r ON r.rid = m.rid "
+                         "JOIN users u ON u.uid = m.uid WHERE r.id = ? AND u.id = ?", (room, user)).fetchone()
+    finally:
+        db.close()
+    check(row is not None, f"{user} is not a member of {room} in the store")
+    return row[0]
+
+
+@case
+async def a_mute_that_ends_sends_unmuted_to_every_member():
+    a, b, c1, c2 = await clients("ann", "bob", "cat", "cat")
+    try:
+        r = room_name("mute-end")
+        await a.ok("create", room=r)
+        await b.ok("join", room=r)
+        await c1.ok("join", room=r)
+        until = (await a.ok("mute", room=r, user="cat", seconds=1))["until"]
+        await c1.refused("muted", "post", room=r, text="x")
+        ev = await c2.event("unmuted", timeout=4, room=r)
+        arrived = now_ms()
+        check(ev == {"op": "unmuted", "room": r, "user": {"id": "cat", "name": "CAT"}}, f"unmuted: {ev}")
+        check(until - 20 <= arrived <= until + 2500, f"unmuted at {arrived}, the mute ended at {until}")
+        for x in (a, b, c1):
+            await x.event("unmuted", timeout=1, room=r)
+        check(stored_mute(r, "cat") is None, "the ended mute is still in the store")
+        await c1.ok("post", room=r, text="free again")
+        m = await b.ok("members", room=r)
+        check(any(x["id"] == "cat" and not x["muted"] for x in m["members"]), f"members: {m}")
+        await c1.no_event("unmuted", room=r)
+        # A mute replaced before it ends is not ended by the old end.
+        await a.ok("mute", room=r, user="cat", seconds=1)
+        await a.ok("mute", room=r, user="cat")
+        await c1.no_event("unmuted", wait=1.5, room=r)
+        await c1.refused("muted", "post", room=r, text="still muted")
+        check(stored_mute(r, "cat") is not None, "the mute with no end was cleared")
+        await a.ok("unmute", room=r, user="cat")
+        await c1.event("unmuted", room=r)
+        await c1.no_event("unmuted", room=r)
+    finally:
+        for x in (a, b, c1, c2):
+            await x.close()
+
+
+@case
+async def a_mute_running_at_a_restart_still_ends():
+    a, c = await clients("ann", "cat")
+    r = room_name("mute-restart")
+    await a.ok("create", room=r)
+    await c.ok("join", room=r)
+    until = (await a.ok("mute", room=r, user="cat", seconds=6))["until"]
+    await a.close()
+    await c.close()
+    status = space.terminate()
+    check(status == 0, f"spaced with a running mute exited with {status}")
+    space.start()
+    a, c = await clients("ann", "cat")
+    try:
+        check(now_ms() < until - 500, "the restart took longer than the mute")
+        await c.refused("muted", "post", room=r, text="x")
+        ev = await c.event("unmuted", timeout=(until - now_ms()) / 1000 + 3, room=r)
+        arrived = now_ms()
+        check(ev["user"]["id"] == "cat" and until - 20 <= arrived <= until + 2500,
+              f"unmuted {ev} at {arrived}, the mute ended at {until}")
+        await a.event("unmuted", timeout=1, room=r)
+        check(stored_mute(r, "cat") is None, "the ended mute is still in the store")
+        await c.ok("post", room=r, text="after the restart")
+    finally:
+        await a.close()
+        await c.close()
+
+
+def unread_of(rooms, r):
+    mine = [x["unread"] for x in rooms if x["room"] == r]
+    check(len(mine) == 1, f"{r} in {rooms}")
+    return mine[0]
+
+
+@case
+async def unread_counts_leave_deleted_messages_out():
+    a, b = await clients("ann", "bob")
+    r = room_name("unread")
+    try:
+        await a.ok("create", room=r)
+        await b.ok("join", room=r)
+        for i in range(5):
+            await a.ok("post", room=r, text=f"u{i}")
+        check((await b.ok("read", room=r, seq=2))["unread"] == 3, "read 2 of 5")
+        await a.ok("delete", room=r, seq=4)
+        await a.ok("delete", room=r, seq=1)  # below bob's marker: no change
+        await b.event("deleted", room=r, seq=1)
+        b2 = await Client.open("bob")
+        got = unread_of(b2.welcome["rooms"], r)
+        await b2.close()
+        check(got == 2, f"welcome unread after a delete: {got}")
+        got = unread_of((await b.ok("rooms"))["rooms"], r)
+        check(got == 2, f"rooms unread after a delete: {got}")
+        check((await b.ok("read", room=r, seq=2))["unread"] == 2, "read's unread after a delete")
+        check(unread_of((await a.ok("rooms"))["rooms"], r) == 0, "the poster has unread messages")
+    finally:
+        await a.close()
+        await b.close()
+    space.terminate()
+    space.start()
+    b = await Client.open("bob")
+    try:
+        got = unread_of(b.welcome["rooms"], r)
+        check(got == 2, f"welcome unread after a restart: {got}")
+        check((await b.ok("read", room=r, seq=3))["unread"] == 1, "read 3 after a restart")
+        check(unread_of((await b.ok("rooms"))["rooms"], r) == 1, "rooms unread after reading more")
+    finally:
+        await b.close()
 
 
 @case

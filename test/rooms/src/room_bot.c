@@ -2,7 +2,11 @@
  * {"do":"post","room":R,"text":T}, {"do":"history","room":R,"limit":N},
  * {"do":"members","room":R} and {"do":"event","room":R}: it posts as its bot
  * user, reads history or members, or sends {"hello":R} to the room's
- * members, and answers with what the host gave back ({"status":N} on errors). */
+ * members, and answers with what the host gave back ({"status":N} on errors).
+ * {"do":"echo_rc","room":R} answers {"status":N}, what room_post returned when called
+ * from its on_post hook. Its on_post refuses a text with "robots" in it (its
+ * own posts are not shown to it) and tries to post again for a text with
+ * "echo me" in it. */
 #include <cjson/cJSON.h>
 #include <hutopia/plugin.h>
 #include <stdint.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 
 static const hut_host* host;
+static int echo_rc = 1; /* 1: on_post has not tried yet */
 static const hut_plugin_descriptor descriptor = {
     .abi_major = HUT_PLUGIN_ABI_MAJOR, .abi_minor = 1, .name = "room_bot", .version = "1"};
 
@@ -56,6 +61,8 @@ static int on_widget(hut_plugin* self, void* user_data, const hut_widget_request
       if (rc == HUT_OK) rc = host->reply(self, req->request_id, buf, len);
       free(buf);
     }
+  } else if (strcmp(what->valuestring, "echo_rc") == 0) {
+    rc = reply_status(self, req->request_id, echo_rc);
   } else if (strcmp(what->valuestring, "event") == 0) {
     char msg[256];
     int n = snprintf(msg, sizeof msg, "{\"hello\":\"%s\"}", room->valuestring);
@@ -64,6 +71,17 @@ static int on_widget(hut_plugin* self, void* user_data, const hut_widget_request
   }
   cJSON_Delete(j);
   if (rc < 0) reply_status(self, req->request_id, rc);
+  return HUT_OK;
+}
+
+static int on_post(hut_plugin* self, void* user_data, hut_post* post) {
+  (void)user_data;
+  if (strstr(post->text, "robots") != NULL) {
+    post->refusal = "room_bot: no robots talk";
+    return HUT_EPERM;
+  }
+  if (strstr(post->text, "echo me") != NULL)
+    echo_rc = host->room_post(self, post->room, "echo", NULL, NULL, NULL);
   return HUT_OK;
 }
 
@@ -77,5 +95,6 @@ HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* h, hut_plugin* self, const
   }
   hut_hooks hooks = {0};
   hooks.on_widget = on_widget;
+  hooks.on_post = on_post;
   return host->register_hooks(self, &hooks, sizeof hooks);
 }
