@@ -4,8 +4,10 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "net/http_client.h"
 #include "plugin_fixture.h"
@@ -25,6 +27,7 @@ class WriteLock {
  public:
   explicit WriteLock(const std::string& path) {
     ok_ = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+          sqlite3_busy_timeout(db_, 5000) == SQLITE_OK &&
           sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
   }
   ~WriteLock() { release(); }
@@ -105,6 +108,32 @@ TEST_CASE("plugins kv: writes are read back at once and committed in groups by t
   CHECK(f.stats("kv").kv_failed_writes == 0);
   // Nothing was written next to the store.
   CHECK(!std::filesystem::exists(f.data_dir() + "/plugins.db"));
+}
+
+TEST_CASE("plugins kv: the acknowledgement of an older write keeps a newer one of the same key visible") {
+  PluginFixture f;
+  f.add("kv");
+  REQUIRE(f.start().load("kv").ok());
+  Asker ask{f};
+  CHECK(ask(R"({"op":"put","key":"a","value":"one"})").ok);
+  // The writer commits it; its callback waits for the loop, which does not run.
+  for (int i = 0; i < 1000 && f.store().stats().writes < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(f.store().stats().writes == 1);
+  WriteLock lock(f.store_path());
+  REQUIRE(lock.ok());
+  CHECK(ask(R"({"op":"put","key":"a","value":"two"})").ok);
+  // The first write's callback runs; the second write is still in flight.
+  REQUIRE(f.run_until([&] { return f.store().stats().pending_writes == 1; }));
+  CHECK(ask(R"({"op":"get","key":"a"})").data == R"({"value":"two"})");
+  std::string stored;
+  REQUIRE(f.store().kv_get_now("kv", "a", &stored).ok());
+  CHECK(stored == "one");
+  lock.release();
+  REQUIRE(f.run_until([&] { return f.store().stats().pending_writes == 0; }, 10000));
+  REQUIRE(f.store().kv_get_now("kv", "a", &stored).ok());
+  CHECK(stored == "two");
+  CHECK(ask(R"({"op":"get","key":"a"})").data == R"({"value":"two"})");
 }
 
 TEST_CASE("plugins kv: writes in flight survive a store destroyed without close, and a restart") {
