@@ -6,6 +6,13 @@
 // and the cross-thread async handle are heap objects freed in their libuv close
 // callbacks, so they may outlive the runtime by one loop turn.
 //
+// The plugins' key-value data lives in the space's Store. kv_put/kv_delete
+// record the write in an overlay (KvOverlay), submit it to the store's writer
+// thread and return at once; the store's callback drops the overlay entry once
+// the write is committed, unless a newer write of the same key replaced it.
+// kv_get reads the overlay first, then the store (Store::kv_get_now). The
+// runtime owns the overlay; the store's callbacks hold only a weak reference.
+//
 // Thread: the loop thread, except host_post and host_log (any thread), which
 // touch only the post queue under post_mu_ and the logger.
 #include "plugins/runtime.h"
@@ -20,11 +27,12 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
-#include "plugins/kv_store.h"
 #include "plugins/toml_json.h"
+#include "store/store.h"
 #include "util/log.h"
 
 namespace hut {
@@ -175,8 +183,8 @@ void close_timer(PluginTimer* t) {
 
 class RuntimeImpl final : public PluginRuntime {
  public:
-  RuntimeImpl(uv_loop_t* loop, PluginServices* services, Options options, std::unique_ptr<KvStore> kv)
-      : loop_(loop), services_(services), options_(std::move(options)), kv_(std::move(kv)) {}
+  RuntimeImpl(uv_loop_t* loop, PluginServices* services, Options options)
+      : loop_(loop), services_(services), options_(std::move(options)), store_(options_.store) {}
   ~RuntimeImpl() override { shutdown(); }
 
   Status start_async() {
@@ -193,6 +201,9 @@ class RuntimeImpl final : public PluginRuntime {
     uv_unref(reinterpret_cast<uv_handle_t*>(async_));
     return Status::ok_status();
   }
+
+  // Imports <data_dir>/plugins.db of older versions into the store, once.
+  Status import_old_kv();
 
   void load_all() override;
   Status load(std::string_view name) override;
@@ -218,7 +229,7 @@ class RuntimeImpl final : public PluginRuntime {
   std::vector<PluginStats> stats() const override {
     std::vector<PluginStats> out;
     for (const auto& [name, rec] : records_) {
-      if (rec.inst || rec.stats.calls > 0) out.push_back(rec.stats);
+      if (rec.inst || rec.stats.calls > 0 || rec.stats.kv_failed_writes > 0) out.push_back(rec.stats);
     }
     return out;
   }
@@ -358,10 +369,35 @@ class RuntimeImpl final : public PluginRuntime {
 
   friend void timer_fired(uv_timer_t* h);
 
+  // A write of one key that the store has not acknowledged yet: the value,
+  // or none for a delete.
+  struct KvPending {
+    uint64_t generation = 0;
+    std::optional<std::string> value;
+  };
+  // The unacknowledged writes by plugin name, then key. Keyed by name, not
+  // instance: a plugin's data (and its writes in flight) outlive a reload.
+  struct KvOverlay {
+    std::map<std::string, std::unordered_map<std::string, KvPending>, std::less<>> plugins;
+    uint64_t next_generation = 0;
+  };
+
+  // The pending write of (plugin, key), or null.
+  const KvPending* kv_pending(const std::string& plugin, const std::string& key) const;
+  // Records the write in the overlay and submits it to the store. HUT_OK, or
+  // HUT_EIO when the store refused it at once (it is closed).
+  int kv_write(const hut_plugin* inst, std::string key, std::optional<std::string> value);
+  // The store's answer to the write of `generation`.
+  void kv_acknowledged(const std::string& plugin, const std::string& key, uint64_t generation, bool erase,
+                       const Status& status);
+
   uv_loop_t* loop_;
   PluginServices* services_;
   Options options_;
-  std::unique_ptr<KvStore> kv_;
+  Store* store_;
+  std::shared_ptr<KvOverlay> kv_overlay_ = std::make_shared<KvOverlay>();
+  uint64_t kv_submitting_ = 0;  // the generation kv_write is submitting, 0 outside it
+  bool kv_refused_ = false;     // the store failed kv_submitting_ at once
   std::map<std::string, Record, std::less<>> records_;
   std::vector<std::string> order_;  // loaded plugins, in load order
   std::unordered_map<uint64_t, PendingWidget> pending_widgets_;
@@ -1100,20 +1136,80 @@ int kv_key_check(const char* key) {
 
 }  // namespace
 
+const RuntimeImpl::KvPending* RuntimeImpl::kv_pending(const std::string& plugin,
+                                                      const std::string& key) const {
+  auto p = kv_overlay_->plugins.find(plugin);
+  if (p == kv_overlay_->plugins.end()) return nullptr;
+  auto k = p->second.find(key);
+  return k == p->second.end() ? nullptr : &k->second;
+}
+
+int RuntimeImpl::kv_write(const hut_plugin* inst, std::string key, std::optional<std::string> value) {
+  KvOverlay& overlay = *kv_overlay_;
+  uint64_t generation = ++overlay.next_generation;
+  bool erase = !value.has_value();
+  overlay.plugins[inst->name].insert_or_assign(key, KvPending{generation, value});
+  // The overlay is owned by this runtime alone: when the weak reference
+  // cannot be locked, the runtime is gone and so is `this`.
+  Store::DoneCallback done = [this, weak = std::weak_ptr<KvOverlay>(kv_overlay_), plugin = inst->name, key,
+                              generation, erase](Status status) {
+    if (auto alive = weak.lock()) kv_acknowledged(plugin, key, generation, erase, status);
+  };
+  kv_submitting_ = generation;
+  kv_refused_ = false;
+  if (value) {
+    store_->kv_put(inst->name, std::move(key), std::move(*value), std::move(done));
+  } else {
+    store_->kv_delete(inst->name, std::move(key), std::move(done));
+  }
+  kv_submitting_ = 0;
+  return kv_refused_ ? HUT_EIO : HUT_OK;
+}
+
+void RuntimeImpl::kv_acknowledged(const std::string& plugin, const std::string& key, uint64_t generation,
+                                  bool erase, const Status& status) {
+  auto p = kv_overlay_->plugins.find(plugin);
+  if (p != kv_overlay_->plugins.end()) {
+    auto k = p->second.find(key);
+    if (k != p->second.end() && k->second.generation == generation) {
+      p->second.erase(k);
+      if (p->second.empty()) kv_overlay_->plugins.erase(p);
+    }
+  }
+  // A delete that found nothing: a put before it failed; the key is absent
+  // either way.
+  if (status.ok() || (erase && status.is_not_found())) return;
+  if (generation == kv_submitting_) {
+    kv_refused_ = true;  // kv_write returns HUT_EIO: the plugin learns of it
+  } else {
+    record(plugin).stats.kv_failed_writes++;
+  }
+  log_printf(LogLevel::kError, "plugins", "plugin %s: the key-value %s of key '%s' was not stored: %s",
+             plugin.c_str(), erase ? "delete" : "write", key.c_str(), status.to_string().c_str());
+}
+
 int RuntimeImpl::host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len) {
   if (self == nullptr || (buf == nullptr && buflen > 0)) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
-  std::string value;
-  Status st = self->runtime->kv_->get(self->name, key, &value);
-  if (st.is_not_found()) return HUT_ENOENT;
-  if (!st.ok()) {
-    log_write(LogLevel::kError, self->component, st.to_string());
-    return HUT_EIO;
+  RuntimeImpl* rt = self->runtime;
+  std::string key_s(key);
+  std::string stored;
+  const std::string* value = &stored;
+  if (const KvPending* p = rt->kv_pending(self->name, key_s)) {
+    if (!p->value) return HUT_ENOENT;
+    value = &*p->value;
+  } else {
+    Status st = rt->store_->kv_get_now(self->name, key_s, &stored);
+    if (st.is_not_found()) return HUT_ENOENT;
+    if (!st.ok()) {
+      log_write(LogLevel::kError, self->component, "kv_get '" + key_s + "': " + st.to_string());
+      return HUT_EIO;
+    }
   }
-  if (value_len) *value_len = value.size();
-  if (buflen < value.size()) return HUT_ERANGE;
-  if (!value.empty()) std::memcpy(buf, value.data(), value.size());
-  if (buflen > value.size()) static_cast<char*>(buf)[value.size()] = '\0';
+  if (value_len) *value_len = value->size();
+  if (buflen < value->size()) return HUT_ERANGE;
+  if (!value->empty()) std::memcpy(buf, value->data(), value->size());
+  if (buflen > value->size()) static_cast<char*>(buf)[value->size()] = '\0';
   return HUT_OK;
 }
 
@@ -1121,25 +1217,27 @@ int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* valu
   if (self == nullptr || (value == nullptr && value_len > 0)) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
   if (value_len > kMaxValueLen) return HUT_ETOOBIG;
-  Status st = self->runtime->kv_->put(
-      self->name, key, std::string_view(static_cast<const char*>(value), value ? value_len : 0));
-  if (!st.ok()) {
-    log_write(LogLevel::kError, self->component, st.to_string());
-    return HUT_EIO;
-  }
-  return HUT_OK;
+  std::string v = value_len > 0 ? std::string(static_cast<const char*>(value), value_len) : std::string();
+  return self->runtime->kv_write(self, key, std::move(v));
 }
 
 int RuntimeImpl::host_kv_delete(hut_plugin* self, const char* key) {
   if (self == nullptr) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
-  Status st = self->runtime->kv_->erase(self->name, key);
-  if (st.is_not_found()) return HUT_ENOENT;
-  if (!st.ok()) {
-    log_write(LogLevel::kError, self->component, st.to_string());
-    return HUT_EIO;
+  RuntimeImpl* rt = self->runtime;
+  std::string key_s(key);
+  // Absent: a pending delete, or nothing pending and nothing stored.
+  if (const KvPending* p = rt->kv_pending(self->name, key_s)) {
+    if (!p->value) return HUT_ENOENT;
+  } else {
+    Status st = rt->store_->kv_get_now(self->name, key_s, nullptr);
+    if (st.is_not_found()) return HUT_ENOENT;
+    if (!st.ok()) {
+      log_write(LogLevel::kError, self->component, "kv_delete '" + key_s + "': " + st.to_string());
+      return HUT_EIO;
+    }
   }
-  return HUT_OK;
+  return rt->kv_write(self, std::move(key_s), std::nullopt);
 }
 
 int RuntimeImpl::host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size) {
@@ -1232,17 +1330,48 @@ int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
 
 // ---- Creation --------------------------------------------------------------
 
+Status RuntimeImpl::import_old_kv() {
+  if (options_.data_dir.empty()) return Status::ok_status();
+  const std::string file = options_.data_dir + "/plugins.db";
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return Status::ok_status();
+  Result<uint64_t> added = store_->import_plugin_kv(file);
+  if (!added.ok()) {
+    return Status::failed_precondition("cannot import the plugins' key-value data of " + file + ": " +
+                                       std::string(added.status().message()) +
+                                       " (move the file away to start without it)");
+  }
+  // The import committed; renamed, the file is not imported again. SQLite
+  // removes the WAL and shared-memory files when the import's connection
+  // closes; should they remain, they follow the file so that they stay a pair.
+  const std::string renamed = file + ".imported";
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (*suffix != '\0' && !std::filesystem::exists(file + suffix, ec)) continue;
+    std::filesystem::rename(file + suffix, renamed + suffix, ec);
+    if (ec) {
+      return Status::io_error("imported " + file + " but cannot rename it to " + renamed + ": " +
+                              ec.message());
+    }
+  }
+  log_printf(LogLevel::kInfo, "plugins",
+             "imported %llu key-value entries of %s into the store (existing entries kept); the file is "
+             "now %s",
+             static_cast<unsigned long long>(*added), file.c_str(), renamed.c_str());
+  return Status::ok_status();
+}
+
 Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, PluginServices* services,
                                                              Options options) {
   if (loop == nullptr || services == nullptr)
     return Status::invalid_argument("a plugin runtime needs a loop and services");
-  if (options.data_dir.empty()) return Status::invalid_argument("a plugin runtime needs a data_dir");
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return Status::io_error("cannot create " + options.data_dir + ": " + ec.message());
-  Result<std::unique_ptr<KvStore>> kv = KvStore::open(options.data_dir + "/plugins.db");
-  if (!kv.ok()) return kv.status();
-  auto rt = std::make_unique<RuntimeImpl>(loop, services, std::move(options), std::move(*kv));
+  if (options.store == nullptr) return Status::invalid_argument("a plugin runtime needs a store");
+  if (!options.data_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    if (ec) return Status::io_error("cannot create " + options.data_dir + ": " + ec.message());
+  }
+  auto rt = std::make_unique<RuntimeImpl>(loop, services, std::move(options));
+  HUT_RETURN_IF_ERROR(rt->import_old_kv());
   HUT_RETURN_IF_ERROR(rt->start_async());
   return std::unique_ptr<PluginRuntime>(std::move(rt));
 }

@@ -27,6 +27,8 @@
 
 namespace hut {
 
+class Store;
+
 struct UserRef {
   std::string id;
   std::string name;
@@ -129,13 +131,23 @@ struct PluginStats {
   uint64_t calls = 0;    // hook invocations
   uint64_t errors = 0;   // hooks that returned an error
   uint64_t time_ns = 0;  // time spent inside hooks
+  // kv_put/kv_delete calls that returned HUT_OK but whose write the store
+  // could not commit (each is logged with the plugin and key).
+  uint64_t kv_failed_writes = 0;
 };
 
 class PluginRuntime {
  public:
   struct Options {
     std::string plugins_dir;
-    std::string data_dir;  // the per-plugin key-value store lives here (plugins.db)
+    // Created when missing. Older versions kept the plugins' key-value data
+    // here in plugins.db: create() imports that file into the store once and
+    // renames it plugins.db.imported. Empty: nothing to import.
+    std::string data_dir;
+    // Holds the plugins' key-value data (required). Borrowed: it must stay
+    // open until shutdown() returned; the runtime submits no write to it
+    // afterwards, and its callbacks may come back after the runtime is gone.
+    Store* store = nullptr;
   };
 
   // `loop` and `services` are borrowed and must outlive the runtime.

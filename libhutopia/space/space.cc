@@ -107,10 +107,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (bus) bus->set_rooms(nullptr);
     if (rooms) rooms->set_plugins(nullptr);
     net.reset();
+    // Plugins may write their key-value data until their fini returned; the
+    // store (destroyed next) commits what is queued, and drops the callbacks.
+    if (runtime) runtime->shutdown();
     store.reset();
     rooms.reset();
     relay_keys.reset();
-    if (runtime) runtime->shutdown();
     runtime.reset();
     bus.reset();
     close_async();
@@ -180,6 +182,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;
     po.data_dir = config.space.data_dir;
+    po.store = store.get();
     Result<std::unique_ptr<PluginRuntime>> rt = PluginRuntime::create(loop, this, po);
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
@@ -568,6 +571,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
         std::snprintf(buf, sizeof buf, "%.9f", static_cast<double>(s.time_ns) / 1e9);
         out += "hutopia_plugin_seconds_total{plugin=" + bus::json_string(s.name) + "} " + buf + "\n";
       }
+      out +=
+          "# HELP hutopia_plugin_kv_failed_writes_total Key-value writes the store could not commit, per "
+          "plugin.\n# TYPE hutopia_plugin_kv_failed_writes_total counter\n";
+      for (const auto& s : stats)
+        out += "hutopia_plugin_kv_failed_writes_total{plugin=" + bus::json_string(s.name) + "} " +
+               std::to_string(s.kv_failed_writes) + "\n";
     }
     return out;
   }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -86,6 +87,8 @@ constexpr int kCheckpointFrames = 1000;
 constexpr int kInlineCheckpointFrames = 4000;
 // The checkpoint thread's pause between two checkpoints.
 constexpr auto kCheckpointPause = std::chrono::milliseconds(50);
+// How long kv_get_now() (on the loop thread) waits for a lock, in ms.
+constexpr int kLoopReadBusyMs = 50;
 
 int64_t now_ms() {
   timespec ts{};
@@ -536,8 +539,9 @@ class SqliteStore final : public Store {
     }
   }
 
-  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
-               std::unique_ptr<Conn> checkpointer) {
+  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader, std::unique_ptr<Conn> checkpointer,
+               std::unique_ptr<Conn> loop_reader) {
+    loop_reader_ = std::move(loop_reader);
     async_ = new uv_async_t;
     int rc = uv_async_init(loop_, async_, [](uv_async_t* h) {
       if (h->data) static_cast<SqliteStore*>(h->data)->on_async();
@@ -979,6 +983,60 @@ class SqliteStore final : public Store {
         std::move(done));
   }
 
+  // --- For the plugin runtime ---
+
+  Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) override {
+    if (closing_ || loop_reader_ == nullptr) return Status::failed_precondition("the store is closed");
+    // Two statements: a presence test does not read the value. The Query's
+    // reset ends the read transaction, so the next call sees newer commits.
+    Query q(*loop_reader_, value != nullptr ? "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2"
+                                            : "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
+    q.bind(1, plugin).bind(2, key);
+    if (q.step()) {
+      if (value != nullptr) *value = q.blob(0);
+      return Status();
+    }
+    HUT_RETURN_IF_ERROR(q.status());
+    return Status::not_found("plugin " + std::string(plugin) + " holds no key '" + std::string(key) + "'");
+  }
+
+  Result<uint64_t> import_plugin_kv(const std::string& file) override {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) return Status::not_found("no file " + file);
+    auto conn = Conn::open(path_, false, options_.busy_timeout_ms);
+    if (!conn.ok()) return conn.status();
+    Conn& c = **conn;
+    HUT_RETURN_IF_ERROR(c.exec("PRAGMA synchronous = FULL"));
+    {
+      // Opened read-write, so that SQLite folds a WAL left by a crash into
+      // the file before it is read.
+      Query q(c, "ATTACH DATABASE ?1 AS old");
+      HUT_RETURN_IF_ERROR(with_context(q.bind(1, file).run(), "cannot open " + file + ": "));
+    }
+    {
+      Query q(c, "SELECT count(*) FROM old.sqlite_schema WHERE type = 'table' AND name = 'plugin_kv'");
+      if (!q.step()) return with_context(q.status(), "cannot read " + file + ": ");
+      if (q.i64(0) == 0) return uint64_t{0};  // an older version that never stored a value
+    }
+    HUT_RETURN_IF_ERROR(c.exec("BEGIN IMMEDIATE"));
+    Status s;
+    uint64_t added = 0;
+    {
+      Query q(c,
+              "INSERT INTO main.plugin_kv (plugin, key, value) "
+              "SELECT plugin, key, value FROM old.plugin_kv WHERE true "
+              "ON CONFLICT (plugin, key) DO NOTHING");
+      s = q.run();
+      if (s.ok()) added = static_cast<uint64_t>(c.changes());
+    }
+    if (s.ok()) s = c.exec("COMMIT");
+    if (!s.ok()) {
+      if (!sqlite3_get_autocommit(c.db())) (void)c.exec("ROLLBACK");
+      return with_context(s, "cannot import " + file + ": ");
+    }
+    return added;
+  }
+
   // --- Life ---
 
   void close(std::function<void()> done) override {
@@ -1299,6 +1357,7 @@ class SqliteStore final : public Store {
     checkpointer_.conn.reset();
     writer_.conn.reset();
     reader_.conn.reset();
+    loop_reader_.reset();
     threads_joined_ = true;
   }
 
@@ -1309,7 +1368,9 @@ class SqliteStore final : public Store {
 
   Worker writer_;
   Worker reader_;
-  Worker checkpointer_;             // its queue stays empty
+  Worker checkpointer_;  // its queue stays empty
+  // kv_get_now()'s read-only connection; loop thread only.
+  std::unique_ptr<Conn> loop_reader_;
   bool checkpoint_wanted_ = false;  // guarded by checkpointer_.mu
 
   std::mutex done_mu_;
@@ -1445,8 +1506,13 @@ Result<std::unique_ptr<Store>> open_sqlite_store(uv_loop_t* loop, const std::str
   auto checkpointer = Conn::open(path, false, options.busy_timeout_ms);
   if (!checkpointer.ok()) return checkpointer.status();
   HUT_RETURN_IF_ERROR((*checkpointer)->exec("PRAGMA synchronous = FULL"));
+  // The loop thread's point reads must not wait long for a lock (WAL readers
+  // wait only in rare moments, such as a recovery by another process).
+  auto loop_reader = Conn::open(path, true, kLoopReadBusyMs);
+  if (!loop_reader.ok()) return loop_reader.status();
   auto store = std::make_unique<SqliteStore>(loop, path, options);
-  HUT_RETURN_IF_ERROR(store->start(std::move(*writer), std::move(*reader), std::move(*checkpointer)));
+  HUT_RETURN_IF_ERROR(store->start(std::move(*writer), std::move(*reader), std::move(*checkpointer),
+                                   std::move(*loop_reader)));
   return std::unique_ptr<Store>(std::move(store));
 }
 

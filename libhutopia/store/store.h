@@ -5,10 +5,11 @@
 // A Store is opened from a URL (`sqlite://<path>`; PostgreSQL comes later
 // behind this same interface) and bound to one libuv loop.
 //
-// Threads: every method except load_state() is called on the loop thread and
-// never blocks it. Writes are queued to one writer thread that commits them in
-// groups (every write queued at that moment, one transaction); their callbacks
-// run afterwards on the loop thread, in submission order, only once the
+// Threads: every method except load_state() and import_plugin_kv() is called
+// on the loop thread and never blocks it (kv_get_now() is one indexed read).
+// Writes are queued to one writer thread that commits them in groups (every
+// write queued at that moment, one transaction); their callbacks run
+// afterwards on the loop thread, in submission order, only once the
 // transaction that holds them is durable. Reads run on a reader thread with a
 // connection of their own and complete on the loop thread as well. A read sees
 // every write whose callback ran before the read was submitted; whether it
@@ -233,6 +234,25 @@ class Store {
   virtual void unread_counts(std::string user, Callback<std::vector<RoomUnread>> done) = 0;
   // kNotFound when the key holds nothing.
   virtual void kv_get(std::string plugin, std::string key, Callback<std::string> done) = 0;
+
+  // --- For the plugin runtime, whose key-value ABI is synchronous. ---
+
+  // The one read that runs on the loop thread and answers at once: a
+  // primary-key lookup of one plugin value, on a read-only connection used by
+  // this method alone (WAL lets it read while the writer commits; it waits at
+  // most a few milliseconds for a lock). It sees every write whose callback
+  // ran; whether it sees writes still in flight is not defined. kNotFound
+  // when the key holds nothing; `value` may be null to test presence only.
+  // kFailedPrecondition once close() was called.
+  virtual Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) = 0;
+  // Copies the rows of the key-value file of older versions (an SQLite file
+  // with a table plugin_kv(plugin, key, value)) into the store, in one
+  // transaction; a key the store holds already keeps the store's value. The
+  // result is the number of rows added. kNotFound when there is no such file;
+  // the file is left as it was (its WAL, if any, is folded into it). For
+  // start-up, before the loop serves: it runs on the calling thread, on a
+  // connection of its own.
+  virtual Result<uint64_t> import_plugin_kv(const std::string& path) = 0;
 
   // Commits every write queued so far, stops the threads and then calls
   // `done` on the loop thread. Writes and reads submitted afterwards fail with

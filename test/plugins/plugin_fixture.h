@@ -1,6 +1,7 @@
 // What the plugin tests share: the space's side of the plugin seam, which
 // records what plugins asked of it, and a fixture that runs the real runtime
-// on a real libuv loop over a temporary plugins folder and data folder.
+// on a real libuv loop over a temporary plugins folder and data folder, with
+// a real store (an SQLite file in the data folder) for the key-value data.
 //
 // Thread: the test thread runs the loop; Recorder is called on it.
 #ifndef HUTOPIA_TEST_PLUGINS_PLUGIN_FIXTURE_H_
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "plugins/runtime.h"
+#include "store/store.h"
 #include "test_util.h"
 
 namespace hut::test {
@@ -99,9 +101,7 @@ class PluginFixture {
  public:
   PluginFixture() { uv_loop_init(&loop_); }
   ~PluginFixture() {
-    runtime_.reset();
-    for (int i = 0; i < 10 && uv_run(&loop_, UV_RUN_NOWAIT) != 0; ++i) {
-    }
+    stop();
     // Every handle of the runtime is closed once it is gone.
     CHECK(uv_loop_close(&loop_) == 0);
   }
@@ -125,23 +125,54 @@ class PluginFixture {
     write_file(plugins_.file(plugin + ".toml"), toml);
   }
 
+  // Opens the store and creates the runtime; a runtime that cannot be
+  // created (its status in create_status()) throws.
   PluginRuntime& start() {
+    if (!store_) {
+      auto st = open_store(&loop_, "sqlite://" + store_path());
+      if (!st.ok()) throw std::runtime_error(st.status().to_string());
+      store_ = std::move(*st);
+    }
     PluginRuntime::Options options;
     options.plugins_dir = plugins_.path();
-    options.data_dir = data_.path() + "/space";
+    options.data_dir = data_dir();
+    options.store = store_.get();
     auto rt = PluginRuntime::create(&loop_, &services, options);
+    create_status_ = rt.status();
     if (!rt.ok()) throw std::runtime_error(rt.status().to_string());
     runtime_ = std::move(*rt);
     return *runtime_;
   }
-  // Ends the runtime and starts a new one on the same folders.
-  PluginRuntime& restart() {
+  // Shuts the runtime down, closes the store (which commits every write in
+  // flight and runs their callbacks), then destroys both: the way a space
+  // stops.
+  // With `close_store` false the store is destroyed without close(), as a
+  // space destroyed while running does: it commits the queued writes and
+  // drops their callbacks.
+  void stop(bool close_store = true) {
+    if (runtime_) runtime_->shutdown();
+    if (store_ && close_store) {
+      bool closed = false;
+      store_->close([&] { closed = true; });
+      run_until([&] { return closed; }, 10000);
+      CHECK(closed);
+    }
+    store_.reset();
     runtime_.reset();
     for (int i = 0; i < 10 && uv_run(&loop_, UV_RUN_NOWAIT) != 0; ++i) {
     }
+  }
+  // Stops as above and starts a new store and runtime on the same folders.
+  PluginRuntime& restart() {
+    stop();
     return start();
   }
   PluginRuntime& rt() { return *runtime_; }
+  Store& store() { return *store_; }
+  const Status& create_status() const { return create_status_; }
+  // The runtime's data folder and the store's file.
+  std::string data_dir() const { return data_.path() + "/space"; }
+  std::string store_path() const { return data_.path() + "/space/space.db"; }
 
   // Runs the loop until pred() holds or `ms` passed; returns pred().
   bool run_until(const std::function<bool()>& pred, int ms = 3000) {
@@ -218,7 +249,9 @@ class PluginFixture {
   uv_loop_t loop_;
   TempDir plugins_;
   TempDir data_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<PluginRuntime> runtime_;
+  Status create_status_;
   uint64_t next_id_ = 1;
 };
 

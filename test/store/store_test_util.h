@@ -3,6 +3,7 @@
 #ifndef HUTOPIA_TEST_STORE_STORE_TEST_UTIL_H_
 #define HUTOPIA_TEST_STORE_STORE_TEST_UTIL_H_
 
+#include <sqlite3.h>
 #include <uv.h>
 
 #include <chrono>
@@ -10,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "store/store.h"
 #include "test_util.h"
@@ -86,6 +89,48 @@ class StoreFixture {
   uv_timer_t tick_{};
   std::unique_ptr<Store> store_;
 };
+
+// Writes a key-value file as versions before the store kept the plugins'
+// data did (<data_dir>/plugins.db: WAL mode, synchronous NORMAL, one table),
+// with the same SQL they ran. `rows` are (plugin, key, value). With
+// `leave_wal`, the connection does not checkpoint when it closes, so the rows
+// stay in the -wal file beside it, as after a crash. False on any error.
+inline bool write_old_plugins_db(const std::string& path,
+                                 const std::vector<std::tuple<std::string, std::string, std::string>>& rows,
+                                 bool leave_wal = false) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    sqlite3_close_v2(db);
+    return false;
+  }
+  bool ok = sqlite3_exec(db,
+                         "PRAGMA journal_mode=WAL;"
+                         "PRAGMA synchronous=NORMAL;"
+                         "CREATE TABLE IF NOT EXISTS plugin_kv ("
+                         " plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
+                         " PRIMARY KEY (plugin, key)) WITHOUT ROWID;",
+                         nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_stmt* put = nullptr;
+  ok = ok &&
+       sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3)", -1,
+                          &put, nullptr) == SQLITE_OK;
+  static const char kEmpty = 0;
+  for (const auto& [plugin, key, value] : rows) {
+    if (!ok) break;
+    sqlite3_bind_text(put, 1, plugin.data(), static_cast<int>(plugin.size()), SQLITE_STATIC);
+    sqlite3_bind_text(put, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(put, 3, value.empty() ? &kEmpty : value.data(), static_cast<int>(value.size()),
+                      SQLITE_STATIC);
+    ok = sqlite3_step(put) == SQLITE_DONE;
+    sqlite3_reset(put);
+  }
+  sqlite3_finalize(put);
+  if (leave_wal) {
+    int on = 0;
+    ok = ok && sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &on) == SQLITE_OK && on == 1;
+  }
+  return sqlite3_close(db) == SQLITE_OK && ok;
+}
 
 }  // namespace hut::test
 
