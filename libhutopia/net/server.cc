@@ -24,9 +24,6 @@ constexpr int kCloseAckTimeoutS = 3;
 // At most this much output goes to lws in one write; what the kernel does
 // not take of it, lws copies and finishes first.
 constexpr size_t kWriteChunk = 256 * 1024;
-// A connection keeps an output buffer up to this capacity between turns;
-// bigger ones are released once written, so idle connections cost nothing.
-constexpr size_t kKeepOutputCapacity = 4096;
 constexpr size_t kKeepDirtyCapacity = 65536;
 
 // No lws validity (idle ping and hang-up) timers: lws keeps every timer of a
@@ -808,11 +805,9 @@ int NetServer::write_out(WsConnection* conn) {
   conn->out_head_ += n;
   conn->queued_bytes_ -= n;
   if (conn->queued_bytes_ == 0) {
-    if (conn->out_.capacity() > kKeepOutputCapacity) {
-      std::string().swap(conn->out_);
-    } else {
-      conn->out_.clear();
-    }
+    // Released, not kept: a buffer kept by every connection that ever got
+    // a frame would be most of an idle connection's memory.
+    std::string().swap(conn->out_);
     conn->out_head_ = 0;
   } else {
     lws_callback_on_writable(conn->wsi_);
