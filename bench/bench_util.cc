@@ -4,12 +4,15 @@
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -119,6 +122,39 @@ bool raise_fd_limit(long connections) {
     return false;
   }
   return true;
+}
+
+bool TokenMinter::init(const Options& o) {
+  Result<Key> key = Key::hs256(o.secret);
+  if (!key.ok()) {
+    std::fprintf(stderr, "hut-bench: %s\n", key.status().to_string().c_str());
+    return false;
+  }
+  o_ = &o;
+  key_ = std::move(*key);
+  char run_id[64];
+  std::snprintf(run_id, sizeof run_id, "bench-%ld-%" PRIu64, static_cast<long>(getpid()), uv_hrtime());
+  run_id_ = run_id;
+  now_ = static_cast<int64_t>(std::time(nullptr));
+  return true;
+}
+
+std::string TokenMinter::token(size_t i) const {
+  Claims claims;
+  claims.iss = o_->issuer;
+  claims.aud = o_->audience;
+  claims.sub = "bench-" + std::to_string(i);
+  claims.name = "Bench " + std::to_string(i);
+  claims.username = "bench" + std::to_string(i);
+  claims.jti = run_id_ + "-" + std::to_string(i);
+  claims.iat = now_;
+  claims.exp = now_ + o_->token_ttl_s;
+  Result<std::string> token = sign_token(*key_, claims);
+  if (!token.ok()) {
+    std::fprintf(stderr, "hut-bench: cannot sign a token: %s\n", token.status().to_string().c_str());
+    return {};
+  }
+  return *token;
 }
 
 }  // namespace hut::bench

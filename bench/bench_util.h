@@ -10,7 +10,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include <hutopia/token.h>
 
 namespace hut::bench {
 
@@ -109,6 +112,22 @@ class Histogram {
   std::array<uint64_t, kBuckets> counts_{};
   uint64_t count_ = 0;
   uint64_t max_ = 0;
+};
+
+// Signs the app tokens of one run: connection i is user bench-<i>, and each
+// token's jti is unique per run and connection without a random draw.
+class TokenMinter {
+ public:
+  // False (the problem printed) when the secret is not a usable HS256 key.
+  bool init(const Options& o);
+  // Connection i's token; "" (the problem printed) when signing failed.
+  std::string token(size_t i) const;
+
+ private:
+  const Options* o_ = nullptr;
+  std::optional<Key> key_;
+  std::string run_id_;
+  int64_t now_ = 0;
 };
 
 // Parses a whole decimal number in [lo, hi]; false when it is not one.

@@ -915,14 +915,8 @@ double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 // accept value, a fresh single-use token) before any clock starts.
 bool prepare(Shared& s) {
   const Options& o = s.o;
-  Result<Key> key = Key::hs256(o.secret);
-  if (!key.ok()) {
-    std::fprintf(stderr, "hut-bench: %s\n", key.status().to_string().c_str());
-    return false;
-  }
-  char run_id[64];
-  std::snprintf(run_id, sizeof run_id, "bench-%ld-%" PRIu64, static_cast<long>(getpid()), uv_hrtime());
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  TokenMinter minter;
+  if (!minter.init(o)) return false;
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   for (size_t i = 0; i < static_cast<size_t>(o.connections); ++i) {
     Worker& w = *s.workers[i % s.workers.size()];
@@ -933,20 +927,8 @@ bool prepare(Shared& s) {
       m.poster = true;
       m.sent_ns.assign(static_cast<size_t>(o.inflight), 0);
     }
-    Claims claims;
-    claims.iss = o.issuer;
-    claims.aud = o.audience;
-    claims.sub = "bench-" + std::to_string(i);
-    claims.name = "Bench " + std::to_string(i);
-    claims.username = "bench" + std::to_string(i);
-    claims.jti = std::string(run_id) + "-" + std::to_string(i);
-    claims.iat = now;
-    claims.exp = now + o.token_ttl_s;
-    Result<std::string> token = sign_token(*key, claims);
-    if (!token.ok()) {
-      std::fprintf(stderr, "hut-bench: cannot sign a token: %s\n", token.status().to_string().c_str());
-      return false;
-    }
+    const std::string token = minter.token(i);
+    if (token.empty()) return false;
     unsigned char nonce[16];
     if (RAND_bytes(nonce, sizeof nonce) != 1) return false;
     std::string ws_key = base64(nonce, sizeof nonce);
@@ -960,7 +942,7 @@ bool prepare(Shared& s) {
                 "Sec-WebSocket-Key: " +
                 ws_key + "\r\n";
     if (!o.subprotocol.empty()) m.request += "Sec-WebSocket-Protocol: " + o.subprotocol + "\r\n";
-    m.request += "Authorization: Bearer " + *token + "\r\n\r\n";
+    m.request += "Authorization: Bearer " + token + "\r\n\r\n";
   }
   s.create_frame = R"({"op":"create","room":")" + o.room + R"(","ref":"create"})";
   s.join_frame = R"({"op":"join","room":")" + o.room + R"(","ref":"join"})";

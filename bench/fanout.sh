@@ -57,18 +57,7 @@ secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # The admin listener gets a free port chosen here (below the ephemeral range,
 # where the client's own sockets could take it), so that the other
 # `listening on` line is the bus's.
-admin_port=$(/usr/bin/python3 -c '
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for port in random.sample(range(10000, low), 200):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port)); print(port); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-')
+admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
 mkdir -p "$work/data" "$work/plugins"
 cat >"$work/spaced.toml" <<TOML
 [space]

@@ -51,6 +51,7 @@ using bench::Options;
 using bench::parse_long;
 using bench::read_cpu_ticks;
 using bench::read_status_kb;
+using bench::TokenMinter;
 
 void print_help() {
   std::printf(
@@ -481,31 +482,12 @@ void Bench::log(const char* fmt, ...) {
 void Bench::note_error(std::string_view what) { ++errors_[std::string(what)]; }
 
 bool Bench::mint_tokens() {
-  Result<Key> key = Key::hs256(o_.secret);
-  if (!key.ok()) {
-    std::fprintf(stderr, "hut-bench: %s\n", key.status().to_string().c_str());
-    return false;
-  }
-  // jti: unique per run and connection without a random draw per token.
-  char run_id[64];
-  std::snprintf(run_id, sizeof run_id, "bench-%ld-%" PRIu64, static_cast<long>(getpid()), uv_hrtime());
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  TokenMinter minter;
+  if (!minter.init(o_)) return false;
   for (Conn& c : conns_) {
-    Claims claims;
-    claims.iss = o_.issuer;
-    claims.aud = o_.audience;
-    claims.sub = "bench-" + std::to_string(c.index);
-    claims.name = "Bench " + std::to_string(c.index);
-    claims.username = "bench" + std::to_string(c.index);
-    claims.jti = std::string(run_id) + "-" + std::to_string(c.index);
-    claims.iat = now;
-    claims.exp = now + o_.token_ttl_s;
-    Result<std::string> token = sign_token(*key, claims);
-    if (!token.ok()) {
-      std::fprintf(stderr, "hut-bench: cannot sign a token: %s\n", token.status().to_string().c_str());
-      return false;
-    }
-    c.token = "{\"op\":\"hello\",\"token\":\"" + *token + "\"}";
+    std::string token = minter.token(c.index);
+    if (token.empty()) return false;
+    c.token = "{\"op\":\"hello\",\"token\":\"" + token + "\"}";
   }
   return true;
 }

@@ -96,18 +96,7 @@ space_id=bench
 # spaced prints a `listening on` line for each listener: the admin listener
 # gets a port chosen here so that the other line is the bus's. It is below the
 # ephemeral range, where the client's own sockets could take it.
-admin_port=$(/usr/bin/python3 -c '
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for port in random.sample(range(10000, low), 200):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port)); print(port); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-')
+admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
 write_spaced_config() {
   local dir=$work/spaced-$1
   rm -rf "$dir"
