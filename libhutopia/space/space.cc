@@ -551,32 +551,23 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     metric("hutopia_closed_too_big_total", "counter", "Connections closed with 1009.", nc.closed_too_big);
     if (runtime != nullptr) {
       auto stats = runtime->stats();
-      out +=
-          "# HELP hutopia_plugin_calls_total Hook calls per plugin.\n# TYPE hutopia_plugin_calls_total "
-          "counter\n";
-      for (const auto& s : stats)
-        out += "hutopia_plugin_calls_total{plugin=" + bus::json_string(s.name) + "} " +
-               std::to_string(s.calls) + "\n";
-      out +=
-          "# HELP hutopia_plugin_errors_total Hook calls that failed, per plugin.\n"
-          "# TYPE hutopia_plugin_errors_total counter\n";
-      for (const auto& s : stats)
-        out += "hutopia_plugin_errors_total{plugin=" + bus::json_string(s.name) + "} " +
-               std::to_string(s.errors) + "\n";
-      out +=
-          "# HELP hutopia_plugin_seconds_total Time spent in hooks per plugin.\n"
-          "# TYPE hutopia_plugin_seconds_total counter\n";
-      for (const auto& s : stats) {
+      auto per_plugin = [&](const char* name, const char* help, auto value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+        for (const auto& s : stats)
+          out += std::string(name) + "{plugin=" + bus::json_string(s.name) + "} " + value(s) + "\n";
+      };
+      per_plugin("hutopia_plugin_calls_total", "Hook calls per plugin.",
+                 [](const auto& s) { return std::to_string(s.calls); });
+      per_plugin("hutopia_plugin_errors_total", "Hook calls that failed, per plugin.",
+                 [](const auto& s) { return std::to_string(s.errors); });
+      per_plugin("hutopia_plugin_seconds_total", "Time spent in hooks per plugin.", [](const auto& s) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.9f", static_cast<double>(s.time_ns) / 1e9);
-        out += "hutopia_plugin_seconds_total{plugin=" + bus::json_string(s.name) + "} " + buf + "\n";
-      }
-      out +=
-          "# HELP hutopia_plugin_kv_failed_writes_total Key-value writes the store could not commit, per "
-          "plugin.\n# TYPE hutopia_plugin_kv_failed_writes_total counter\n";
-      for (const auto& s : stats)
-        out += "hutopia_plugin_kv_failed_writes_total{plugin=" + bus::json_string(s.name) + "} " +
-               std::to_string(s.kv_failed_writes) + "\n";
+        return std::string(buf);
+      });
+      per_plugin("hutopia_plugin_kv_failed_writes_total",
+                 "Key-value writes the store could not commit, per plugin.",
+                 [](const auto& s) { return std::to_string(s.kv_failed_writes); });
     }
     return out;
   }
