@@ -2,6 +2,11 @@
 """Durability of posts: clients post as fast as they can, spaced is killed with
 SIGKILL, started again on the same data folder, and every post that got an
 `ok` must be in history with the seq it was given, in the order it was sent.
+
+spaced answers a Python client's posts faster than the client sends them, so
+to be sure the kill lands while posts are being read, committed or answered,
+each client sends a last burst without waiting and spaced is killed right
+after it: the test requires posts without an `ok` at the kill.
 Ends with "N passed, N failed".
 """
 import asyncio
@@ -19,6 +24,7 @@ import hutspace  # noqa: E402
 
 CLIENTS = 3
 WINDOW = 64          # posts in flight per client
+BURST = 500          # posts each client sends just before the kill
 RUN_SECONDS = 1.5    # posting time before the kill
 TIMEOUT = 5.0
 ROOM = "durable"
@@ -43,21 +49,36 @@ async def call(ws, frame):
     raise AssertionError("no answer")
 
 
-async def poster(space, k, acked, stop):
-    """Posts until the connection drops; acked[k] gets (index, seq) of every ok."""
+async def poster(space, k, acked, stop, burst, burst_sent, kill):
+    """Posts until the connection drops; acked[k] gets (index, seq) of every ok.
+    When `burst` is set, sends BURST posts at once and sets burst_sent[k]; the
+    last client to finish its burst calls kill() right after its last send."""
     ws = await connect(space, f"p{k}")
     await call(ws, {"op": "join", "ref": "j", "room": ROOM})
     sent = 0
     inflight = 0
     try:
         for _ in range(10_000_000):
-            while inflight < WINDOW and not stop.is_set():
+            if burst.is_set() and not burst_sent[k].is_set():
+                for _ in range(BURST):
+                    await ws.send(json.dumps({"op": "post", "ref": sent, "room": ROOM, "text": f"p{k}-{sent}"}))
+                    sent += 1
+                    inflight += 1
+                burst_sent[k].set()
+                if all(e.is_set() for e in burst_sent):
+                    kill()
+            while inflight < WINDOW and not stop.is_set() and not burst.is_set():
                 await ws.send(json.dumps({"op": "post", "ref": sent, "room": ROOM, "text": f"p{k}-{sent}"}))
                 sent += 1
                 inflight += 1
             if inflight == 0:
                 break
-            msg = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            try:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 0.05 if not burst.is_set() else TIMEOUT))
+            except asyncio.TimeoutError:
+                if burst.is_set() and burst_sent[k].is_set():
+                    raise
+                continue
             if msg.get("op") == "ok" and isinstance(msg.get("ref"), int):
                 acked[k].append((msg["ref"], msg["seq"]))
                 inflight -= 1
@@ -70,9 +91,15 @@ async def poster(space, k, acked, stop):
 
 async def post_and_kill(space, acked):
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(poster(space, k, acked, stop)) for k in range(CLIENTS)]
+    burst = asyncio.Event()
+    burst_sent = [asyncio.Event() for _ in range(CLIENTS)]
+    tasks = [asyncio.create_task(poster(space, k, acked, stop, burst, burst_sent, space.proc.kill))
+             for k in range(CLIENTS)]
     await asyncio.sleep(RUN_SECONDS)
-    space.proc.kill()  # SIGKILL while posts are in flight
+    burst.set()
+    # The last burst's sender sends SIGKILL while that burst is being read
+    # and committed.
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in burst_sent)), TIMEOUT)
     space.proc.wait(10)
     stop.set()
     return await asyncio.gather(*tasks)
@@ -112,11 +139,14 @@ def main():
         sent = asyncio.run(post_and_kill(space, acked))
         total = sum(len(a) for a in acked)
         print(f"sent {sum(sent)} posts, {total} got ok before SIGKILL")
+        unanswered = sum(sent) - total
         space.start()
         stored = asyncio.run(read_all(space))
         problems = []
         if total == 0:
             problems.append("no post got an ok before the kill")
+        if unanswered <= 0:
+            problems.append("every post had its ok before the kill: the kill did not land mid-flight")
         for k in range(CLIENTS):
             last = 0
             for index, seq in acked[k]:
@@ -128,6 +158,22 @@ def main():
         seqs = sorted(stored)
         if seqs != list(range(1, len(seqs) + 1)):
             problems.append("stored seqs have gaps")
+        # Posts stored without an ok (committed, answer lost in the kill) must
+        # still be posts that were sent, each once, in each client's order.
+        last_index = [-1] * CLIENTS
+        for seq in seqs:
+            try:
+                k, index = stored[seq][1:].split("-")
+                k, index = int(k), int(index)
+            except ValueError:
+                problems.append(f"seq {seq}: unexpected text {stored[seq]!r}")
+                continue
+            if not 0 <= k < CLIENTS or index >= sent[k] or index <= last_index[k]:
+                problems.append(f"seq {seq}: {stored[seq]!r} was not sent, or is out of order")
+            else:
+                last_index[k] = index
+        print(f"{len(stored) - total} posts stored without an ok, "
+              f"{sum(sent) - len(stored)} sent and not stored")
         for p in problems[:20]:
             print("problem:", p)
         if problems:
