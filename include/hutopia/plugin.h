@@ -302,8 +302,11 @@ typedef struct hut_host {
    * follows the value. RETURNS HUT_ENOENT when the key is absent, HUT_ERANGE
    * when buflen < *value_len (call again with a bigger buffer), HUT_EIO. */
   int (*kv_get)(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len);
-  /* Stores value (value_len bytes) under key. RETURNS HUT_EINVAL, HUT_ETOOBIG,
-   * HUT_EIO. */
+  /* Stores value (value_len bytes) under key. The value is visible to kv_get
+   * at once; it is written to the space's store on its writer thread and is
+   * durable once that commit is done, shortly after the call returns. A commit
+   * that fails is logged and counted (hutopia_plugin_kv_failed_writes_total).
+   * RETURNS HUT_EINVAL, HUT_ETOOBIG, HUT_EIO (the store is closed). */
   int (*kv_put)(hut_plugin* self, const char* key, const void* value, size_t value_len);
   /* RETURNS HUT_ENOENT when the key was absent, HUT_EIO. */
   int (*kv_delete)(hut_plugin* self, const char* key);
