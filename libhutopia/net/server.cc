@@ -31,6 +31,21 @@ constexpr size_t kKeepDirtyCapacity = 65536;
 // connections cost O(N^2). The bus keeps its own timers (the hello timeout).
 const lws_retry_bo_t kNoIdleChecks = {};
 
+// The callback reasons of an HTTP exchange, on either listener.
+bool is_http_reason(enum lws_callback_reasons reason) {
+  switch (reason) {
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP_BODY:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
 uint64_t now_ms(uv_loop_t* loop) {
   uv_update_time(loop);
   return uv_now(loop);
@@ -467,14 +482,8 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
                                size_t len) {
   NetServer* self = from_wsi(wsi);
   if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  if (is_http_reason(reason)) return self->http_callback(Listener::kPublic, wsi, reason, in, len);
   switch (reason) {
-    case LWS_CALLBACK_HTTP:
-    case LWS_CALLBACK_HTTP_BODY:
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-    case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-      return self->http_callback(Listener::kPublic, wsi, reason, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -497,14 +506,8 @@ int NetServer::admin_callback(struct lws* wsi, enum lws_callback_reasons reason,
                               size_t len) {
   NetServer* self = from_wsi(wsi);
   if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  if (is_http_reason(reason)) return self->http_callback(Listener::kAdmin, wsi, reason, in, len);
   switch (reason) {
-    case LWS_CALLBACK_HTTP:
-    case LWS_CALLBACK_HTTP_BODY:
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-    case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-      return self->http_callback(Listener::kAdmin, wsi, reason, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
       return 1;  // no WebSocket on the admin listener
     default:
