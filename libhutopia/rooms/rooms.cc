@@ -56,6 +56,17 @@ std::string message_json(const MessageRecord& m) {
   return out;
 }
 
+std::string history_fields(const HistoryPage& page) {
+  std::string out = R"("messages":[)";
+  for (size_t i = 0; i < page.messages.size(); ++i) {
+    if (i != 0) out += ',';
+    out += message_json(page.messages[i]);
+  }
+  out += R"(],"more":)";
+  out += page.more ? "true" : "false";
+  return out;
+}
+
 Rooms::Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus)
     : options_(options), loop_(loop), store_(store), bus_(bus) {}
 
@@ -205,6 +216,31 @@ std::string Rooms::members_json(const Room& r) {
   }
   out += ']';
   return out;
+}
+
+std::string Rooms::member_event(std::string_view op, std::string_view room, std::string_view uid,
+                                std::string_view extra) const {
+  std::string out =
+      R"({"op":)" + json_string(op) + R"(,"room":)" + json_string(room) + R"(,"user":)" + user_json(uid);
+  out += extra;
+  out += '}';
+  return out;
+}
+
+void Rooms::member_added(const std::string& room, const MemberRecord& m) {
+  to_room(room, member_event("joined", room, m.user.id));
+  if (plugins_ != nullptr) plugins_->member_joined(room, user_ref(m.user.id));
+}
+
+void Rooms::member_removed(const std::string& room, const std::string& uid, std::string_view kicked_by) {
+  Room* r = find_room(room);
+  if (r == nullptr || r->members.count(uid) == 0) return;
+  to_room(room, member_event("left", room, uid));
+  r->members.erase(uid);
+  if (!kicked_by.empty())
+    to_user(uid,
+            R"({"op":"kicked","room":)" + json_string(room) + R"(,"by":)" + std::string(kicked_by) + '}');
+  if (plugins_ != nullptr) plugins_->member_left(room, user_ref(uid));
 }
 
 std::set<std::string> Rooms::peers(std::string_view user) const {
@@ -360,23 +396,29 @@ Rooms::Room* Rooms::room_for(const Ctx& c, const cJSON* root, bool members_only)
   return r;
 }
 
-bool Rooms::may_moderate(const Ctx& c, Room& r, std::string_view target, const MemberRecord** target_out) {
-  const MemberRecord* me = member(r, c.user.id);
+Rooms::Room* Rooms::moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr || !args_ok) {
+    reply_error(c, ErrorCode::kBadRequest, usage);
+    return nullptr;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return nullptr;
+  const MemberRecord* me = member(*r, c.user.id);
   if (me == nullptr || me->role < Role::kModerator) {
     reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
-    return false;
+    return nullptr;
   }
-  const MemberRecord* t = member(r, target);
+  const MemberRecord* t = member(*r, target);
   if (t == nullptr) {
     reply_error(c, ErrorCode::kNotFound, "that user is not a member of this room");
-    return false;
+    return nullptr;
   }
   if (t->role >= me->role) {
     reply_error(c, ErrorCode::kForbidden, "you may only act on members of a lower role");
-    return false;
+    return nullptr;
   }
-  *target_out = t;
-  return true;
+  return r;
 }
 
 // ---- ops ----
@@ -480,10 +522,7 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
     bool is_new = rr->members.count(m.user.id) == 0;
     if (is_new) rr->members[m.user.id] = m;
     answer();
-    if (is_new) {
-      to_room(id, R"({"op":"joined","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
-      if (plugins_ != nullptr) plugins_->member_joined(id, user_ref(c.user.id));
-    }
+    if (is_new) member_added(id, m);
   });
 }
 
@@ -497,11 +536,7 @@ void Rooms::op_leave(const Ctx& c, const cJSON* root) {
       return;
     }
     reply_ok(c);
-    Room* rr = find_room(id);
-    if (rr == nullptr || rr->members.count(c.user.id) == 0) return;
-    to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(c.user.id) + '}');
-    rr->members.erase(c.user.id);
-    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(c.user.id));
+    member_removed(id, c.user.id);
   });
 }
 
@@ -652,14 +687,7 @@ void Rooms::op_history(const Ctx& c, const cJSON* root) {
       reply_status(c, res.status());
       return;
     }
-    std::string out = R"("messages":[)";
-    for (size_t i = 0; i < res->messages.size(); ++i) {
-      if (i != 0) out += ',';
-      out += message_json(res->messages[i]);
-    }
-    out += R"(],"more":)";
-    out += res->more ? "true" : "false";
-    reply_ok(c, out);
+    reply_ok(c, history_fields(*res));
   });
 }
 
@@ -757,47 +785,28 @@ void Rooms::op_dm(const Ctx& c, const cJSON* root) {
 }
 
 void Rooms::op_kick(const Ctx& c, const cJSON* root) {
-  const char* target = get_string(root, "user");
-  if (get_string(root, "room") == nullptr || target == nullptr) {
-    reply_error(c, ErrorCode::kBadRequest, "kick needs a string room and a string user");
-    return;
-  }
-  Room* r = room_for(c, root, true);
+  Room* r = moderation_target(c, root, true, "kick needs a string room and a string user");
   if (r == nullptr) return;
-  const MemberRecord* t = nullptr;
-  if (!may_moderate(c, *r, target, &t)) return;
-  std::string id = r->rec.id, uid = target;
+  std::string id = r->rec.id, uid = get_string(root, "user");
   store_->remove_member(id, uid, [this, c, id, uid](Status st) {
     if (!st.ok()) {
       reply_status(c, st);
       return;
     }
     reply_ok(c);
-    Room* rr = find_room(id);
-    if (rr == nullptr || rr->members.count(uid) == 0) return;
-    to_room(id, R"({"op":"left","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + '}');
-    rr->members.erase(uid);
-    to_user(uid, R"({"op":"kicked","room":)" + json_string(id) + R"(,"by":)" + user_json(c.user.id) + '}');
-    if (plugins_ != nullptr) plugins_->member_left(id, user_ref(uid));
+    member_removed(id, uid, user_json(c.user.id));
   });
 }
 
 void Rooms::op_mute(const Ctx& c, const cJSON* root) {
-  const char* target = get_string(root, "user");
   uint64_t seconds = 0;
   bool has_seconds = get_field(root, "seconds") != nullptr;
-  if (get_string(root, "room") == nullptr || target == nullptr ||
-      (has_seconds && (!get_uint(root, "seconds", &seconds) || seconds == 0))) {
-    reply_error(c, ErrorCode::kBadRequest,
-                "mute needs a string room, a string user and seconds (> 0) when given");
-    return;
-  }
-  Room* r = room_for(c, root, true);
+  bool seconds_ok = !has_seconds || (get_uint(root, "seconds", &seconds) && seconds != 0);
+  Room* r = moderation_target(c, root, seconds_ok,
+                              "mute needs a string room, a string user and seconds (> 0) when given");
   if (r == nullptr) return;
-  const MemberRecord* t = nullptr;
-  if (!may_moderate(c, *r, target, &t)) return;
   int64_t until = has_seconds ? wall_ms() + static_cast<int64_t>(seconds) * 1000 : kMuteForever;
-  std::string id = r->rec.id, uid = target;
+  std::string id = r->rec.id, uid = get_string(root, "user");
   mute_write_begin(id, uid);
   store_->set_mute(id, uid, until, [this, c, id, uid, until, has_seconds](Status st) {
     mute_write_end(id, uid);
@@ -815,22 +824,14 @@ void Rooms::op_mute(const Ctx& c, const cJSON* root) {
     }
     std::string until_json = has_seconds ? std::to_string(until) : std::string("null");
     reply_ok(c, R"("until":)" + until_json);
-    to_room(id, R"({"op":"muted","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) +
-                    R"(,"until":)" + until_json + '}');
+    to_room(id, member_event("muted", id, uid, R"(,"until":)" + until_json));
   });
 }
 
 void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
-  const char* target = get_string(root, "user");
-  if (get_string(root, "room") == nullptr || target == nullptr) {
-    reply_error(c, ErrorCode::kBadRequest, "unmute needs a string room and a string user");
-    return;
-  }
-  Room* r = room_for(c, root, true);
+  Room* r = moderation_target(c, root, true, "unmute needs a string room and a string user");
   if (r == nullptr) return;
-  const MemberRecord* t = nullptr;
-  if (!may_moderate(c, *r, target, &t)) return;
-  std::string id = r->rec.id, uid = target;
+  std::string id = r->rec.id, uid = get_string(root, "user");
   mute_write_begin(id, uid);
   store_->set_mute(id, uid, std::nullopt, [this, c, id, uid](Status st) {
     mute_write_end(id, uid);
@@ -844,7 +845,7 @@ void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
       if (it != rr->members.end()) it->second.mute_until.reset();
     }
     reply_ok(c);
-    to_room(id, R"({"op":"unmuted","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + '}');
+    to_room(id, member_event("unmuted", id, uid));
   });
 }
 
@@ -906,8 +907,7 @@ void Rooms::op_role(const Ctx& c, const cJSON* root) {
       if (it != rr->members.end()) it->second.role = role;
     }
     reply_ok(c);
-    to_room(id, R"({"op":"role","room":)" + json_string(id) + R"(,"user":)" + user_json(uid) + R"(,"role":)" +
-                    json_string(role_name(role)) + '}');
+    to_room(id, member_event("role", id, uid, R"(,"role":)" + json_string(role_name(role))));
   });
 }
 
@@ -1004,7 +1004,7 @@ void Rooms::clear_expired_mute(const std::string& room, const std::string& user,
     auto m = r->members.find(user);
     if (m == r->members.end() || m->second.mute_until != until) return;
     m->second.mute_until.reset();
-    to_room(room, R"({"op":"unmuted","room":)" + json_string(room) + R"(,"user":)" + user_json(user) + '}');
+    to_room(room, member_event("unmuted", room, user));
   });
 }
 

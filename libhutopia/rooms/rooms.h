@@ -34,6 +34,9 @@ std::string user_obj(const UserRecord& u);
 // The one shape of a message in `history`, `message` events and the
 // management API: {"room","seq","ts","from","text","data"?,"edited_ts"?}.
 std::string message_json(const MessageRecord& m);
+// A history page's members, "messages":[...],"more":BOOL, without braces:
+// the bus reply, the plugins' room_history and the management API wrap them.
+std::string history_fields(const HistoryPage& page);
 
 class Rooms final : public bus::RoomHooks {
  public:
@@ -114,6 +117,17 @@ class Rooms final : public bus::RoomHooks {
   bool online(std::string_view user) const;
   uint64_t unread(const Room& r, std::string_view user) const;
   std::string user_json(std::string_view id) const;
+  // A room event about one member: {"op","room","user", then `extra`}.
+  // `extra` is more members of the object, each led by a comma.
+  std::string member_event(std::string_view op, std::string_view room, std::string_view uid,
+                           std::string_view extra = {}) const;
+  // A member was added (join, or the management API): `joined` to the room
+  // and the plugins' member_joined hook.
+  void member_added(const std::string& room, const MemberRecord& m);
+  // A member is gone (leave or kick): `left` to the room while they are still
+  // in it, `kicked` to them when `kicked_by` (a user object) is not empty, and
+  // the plugins' member_left hook. Nothing when they were no longer a member.
+  void member_removed(const std::string& room, const std::string& uid, std::string_view kicked_by = {});
   std::string members_json(const Room& r);
   UserRecord user_record(std::string_view id) const;
   std::set<std::string> peers(std::string_view user) const;
@@ -122,8 +136,11 @@ class Rooms final : public bus::RoomHooks {
   // Common gate: the room exists (not_found) and, when private, the user is
   // a member (forbidden). Returns nullptr after answering.
   Room* room_for(const Ctx& c, const cJSON* root, bool members_only);
-  // Checks that the caller may moderate `target` in `r`; answers on refusal.
-  bool may_moderate(const Ctx& c, Room& r, std::string_view target, const MemberRecord** target_out);
+  // The room of a kick, mute or unmute whose target ("user") the caller may
+  // moderate: room and user are strings and `args_ok` (the op's other
+  // arguments are well formed; `usage` answers otherwise), the room gate, and
+  // the caller's role above the target's. Returns nullptr after answering.
+  Room* moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage);
 
   void op_rooms(const Ctx& c);
   void op_create(const Ctx& c, const cJSON* root);

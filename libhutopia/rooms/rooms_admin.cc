@@ -266,12 +266,10 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
     if (rr != nullptr) {
       rr->members[mr.user.id] = mr;
       watch_mute(mr.room, mr.user.id, mr.mute_until);
-      if (is_new)
-        to_room(mr.room, R"({"op":"joined","room":)" + json_string(mr.room) + R"(,"user":)" +
-                             user_json(mr.user.id) + '}');
+      if (is_new) member_added(mr.room, mr);
       if (role_changed)
-        to_room(mr.room, R"({"op":"role","room":)" + json_string(mr.room) + R"(,"user":)" +
-                             user_json(mr.user.id) + R"(,"role":)" + json_string(role_name(mr.role)) + '}');
+        to_room(mr.room,
+                member_event("role", mr.room, mr.user.id, R"(,"role":)" + json_string(role_name(mr.role))));
     }
     if (ex2)
       ex2->respond(admin::json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
@@ -291,13 +289,7 @@ void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::stri
       if (ex2) ex2->respond(status_response(st));
       return;
     }
-    Room* rr = find_room(room);
-    if (rr != nullptr && rr->members.count(user) != 0) {
-      to_room(room, R"({"op":"left","room":)" + json_string(room) + R"(,"user":)" + user_json(user) + '}');
-      rr->members.erase(user);
-      to_user(user,
-              R"({"op":"kicked","room":)" + json_string(room) + R"(,"by":)" + user_obj(admin_user()) + '}');
-    }
+    member_removed(room, user, user_obj(admin_user()));
     if (ex2) ex2->respond(no_content());
   });
 }
@@ -416,14 +408,7 @@ int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, Plu
       done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
       return;
     }
-    std::string out = R"({"messages":[)";
-    for (size_t i = 0; i < res->messages.size(); ++i) {
-      if (i != 0) out += ',';
-      out += message_json(res->messages[i]);
-    }
-    out += R"(],"more":)";
-    out += res->more ? "true}" : "false}";
-    done(HUT_OK, out);
+    done(HUT_OK, '{' + history_fields(*res) + '}');
   });
   return HUT_OK;
 }
@@ -448,14 +433,7 @@ void Rooms::admin_history(const ExPtr& ex, const std::string& room) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (!res.ok()) return ex2->respond(status_response(res.status()));
-    std::string out = R"({"messages":[)";
-    for (size_t i = 0; i < res->messages.size(); ++i) {
-      if (i != 0) out += ',';
-      out += message_json(res->messages[i]);
-    }
-    out += R"(],"more":)";
-    out += res->more ? "true}" : "false}";
-    ex2->respond(admin::json_response(200, out));
+    ex2->respond(admin::json_response(200, '{' + history_fields(*res) + '}'));
   });
 }
 

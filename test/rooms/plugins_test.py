@@ -49,6 +49,21 @@ async def hooks_see_presence_joins_and_leaves():
 
 
 @case
+async def hooks_see_members_added_and_kicked_through_the_api():
+    a = await Client.open("ann")
+    try:
+        await a.ok("create", room="api-hooks")
+        status, body = admin("PUT", "/api/v1/rooms/api-hooks/members/bob", {})
+        check(status == 200, f"PUT member: {status} {body}")
+        await a.event("widget", plugin="rooms_hooks", data={"joined": "bob"})
+        status, body = admin("DELETE", "/api/v1/rooms/api-hooks/members/bob")
+        check(status == 204, f"DELETE member: {status} {body}")
+        await a.event("widget", plugin="rooms_hooks", data={"left": "bob"})
+    finally:
+        await a.close()
+
+
+@case
 async def the_word_filter_refuses_and_hooks_rewrite():
     a, b = await Client.open("ann"), await Client.open("bob")
     try:
