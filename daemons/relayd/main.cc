@@ -8,12 +8,12 @@
 #include <uv.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "common/cli.h"
+#include "common/serve.h"
 #include "relay.h"
 
 namespace {
@@ -31,27 +31,6 @@ const char kUsage[] =
     "  --config <file>  the configuration (TOML)\n"
     "  --help           this text\n"
     "  --version        the version\n";
-
-struct Daemon {
-  uv_loop_t loop;
-  uv_signal_t sigint;
-  uv_signal_t sigterm;
-  hut::relay::Relay* relay = nullptr;
-  bool stopping = false;
-};
-
-void close_signals(Daemon* d) {
-  uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
-}
-
-void on_signal(uv_signal_t* handle, int signum) {
-  auto* d = static_cast<Daemon*>(handle->data);
-  if (d->stopping) return;
-  d->stopping = true;
-  std::fprintf(stderr, "relayd: %s, shutting down\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  d->relay->stop([d] { close_signals(d); });
-}
 
 }  // namespace
 
@@ -79,36 +58,14 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  Daemon d;
-  uv_loop_init(&d.loop);
-  auto relay = hut::relay::Relay::create(std::move(*config), &d.loop);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto relay = hut::relay::Relay::create(std::move(*config), &loop);
   if (!relay.ok()) {
     std::fprintf(stderr, "relayd: %s\n", std::string(relay.status().message()).c_str());
-    uv_loop_close(&d.loop);
+    uv_loop_close(&loop);
     return 1;
   }
-  d.relay = relay->get();
-  uv_signal_init(&d.loop, &d.sigint);
-  uv_signal_init(&d.loop, &d.sigterm);
-  d.sigint.data = &d;
-  d.sigterm.data = &d;
-  uv_signal_start(&d.sigint, on_signal, SIGINT);
-  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-  hut::Status st = d.relay->start();
-  if (!st.ok()) {
-    std::fprintf(stderr, "relayd: cannot start: %s\n", std::string(st.message()).c_str());
-    close_signals(&d);
-    relay->reset();
-    uv_run(&d.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&d.loop);
-    return 1;
-  }
-  std::printf("listening on %s\n", d.relay->public_url().c_str());
-  std::fflush(stdout);
-
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  relay->reset();
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&d.loop) != 0) std::fprintf(stderr, "relayd: the loop still had handles at exit\n");
-  return 0;
+  return hut::daemon::serve("relayd", &loop, std::move(*relay),
+                            [](hut::relay::Relay& r) { return std::vector<std::string>{r.public_url()}; });
 }

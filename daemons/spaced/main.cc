@@ -7,11 +7,11 @@
 #include <uv.h>
 
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <string>
 
 #include "common/cli.h"
+#include "common/serve.h"
 
 namespace {
 
@@ -26,25 +26,6 @@ const char kUsage[] =
     "  --help           this text\n"
     "  --version        the version\n";
 
-struct Daemon {
-  uv_loop_t loop;
-  uv_signal_t sigint;
-  uv_signal_t sigterm;
-  hut::Space* space = nullptr;
-  bool stopping = false;
-};
-
-void on_signal(uv_signal_t* handle, int signum) {
-  auto* d = static_cast<Daemon*>(handle->data);
-  if (d->stopping) return;
-  d->stopping = true;
-  std::fprintf(stderr, "spaced: %s, shutting down\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  d->space->stop([d] {
-    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&d->sigterm), nullptr);
-  });
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,42 +39,15 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  Daemon d;
-  uv_loop_init(&d.loop);
-  auto space = hut::Space::create(std::move(*config), &d.loop);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto space = hut::Space::create(std::move(*config), &loop);
   if (!space.ok()) {
     std::fprintf(stderr, "spaced: %s\n", std::string(space.status().message()).c_str());
-    uv_loop_close(&d.loop);
+    uv_loop_close(&loop);
     return 1;
   }
-  d.space = space->get();
-  // Signals are caught from before the "listening on" lines: whoever reads
-  // them may signal at once.
-  uv_signal_init(&d.loop, &d.sigint);
-  uv_signal_init(&d.loop, &d.sigterm);
-  d.sigint.data = &d;
-  d.sigterm.data = &d;
-  uv_signal_start(&d.sigint, on_signal, SIGINT);
-  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-  hut::Status st = d.space->start();
-  if (!st.ok()) {
-    std::fprintf(stderr, "spaced: cannot start: %s\n", std::string(st.message()).c_str());
-    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&d.sigterm), nullptr);
-    space->reset();
-    uv_run(&d.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&d.loop);
-    return 1;
-  }
-  std::printf("listening on %s\n", d.space->public_url().c_str());
-  std::printf("listening on %s\n", d.space->admin_url().c_str());
-  std::fflush(stdout);
-
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  space->reset();
-  // Whatever the space closed while being destroyed.
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&d.loop);
-  if (rc != 0) std::fprintf(stderr, "spaced: the loop still had handles at exit\n");
-  return 0;
+  return hut::daemon::serve("spaced", &loop, std::move(*space), [](hut::Space& s) {
+    return std::vector<std::string>{s.public_url(), s.admin_url()};
+  });
 }
