@@ -67,14 +67,6 @@ constexpr size_t kMaxValueLen = 16u << 20;
 // minimum when later minors add fields.
 constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
 
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
-  }
-  return true;
-}
-
 // A strict relative asset path: not empty, not absolute, no "..", no
 // backslash, no NUL, no empty or "." segment.
 bool valid_asset_path(std::string_view path) {
@@ -579,7 +571,7 @@ void RuntimeImpl::load_all() {
   for (const auto& entry : std::filesystem::directory_iterator(options_.plugins_dir, ec)) {
     if (entry.path().extension() != ".so") continue;
     std::string name = entry.path().stem().string();
-    if (!valid_name(name)) {
+    if (!valid_plugin_name(name)) {
       set_failed(name, "the file name is not a plugin name ([a-z0-9_-], at most 64 characters)");
       continue;
     }
@@ -691,7 +683,7 @@ void RuntimeImpl::load_all() {
 Status RuntimeImpl::load(std::string_view name_view) {
   std::string name(name_view);
   if (shut_down_) return Status::failed_precondition("the plugin runtime is shut down");
-  if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
+  if (!valid_plugin_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
   if (is_loaded(name)) return Status::already_exists(name + " is loaded");
   std::error_code ec;
   if (!std::filesystem::exists(file_of(name), ec))
@@ -718,7 +710,7 @@ Status RuntimeImpl::load_builtin(const hut_plugin_descriptor* descriptor, hut_pl
   if (descriptor == nullptr || init == nullptr)
     return Status::invalid_argument("a builtin needs a descriptor and init");
   std::string name = descriptor->name ? descriptor->name : "";
-  if (!valid_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
+  if (!valid_plugin_name(name)) return Status::invalid_argument("not a plugin name: \"" + name + "\"");
   if (is_loaded(name)) return Status::already_exists(name + " is loaded");
   Candidate c;
   Status st = check_descriptor(name, descriptor, &c);
@@ -1374,6 +1366,14 @@ Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, Pl
   HUT_RETURN_IF_ERROR(rt->import_old_kv());
   HUT_RETURN_IF_ERROR(rt->start_async());
   return std::unique_ptr<PluginRuntime>(std::move(rt));
+}
+
+bool valid_plugin_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
 }
 
 }  // namespace hut

@@ -136,6 +136,10 @@ struct PluginStats {
   uint64_t kv_failed_writes = 0;
 };
 
+// True for a plugin name: 1-64 characters of a-z 0-9 _ - (the .so file's
+// name, the management API's and the HTTP routes' plugin part).
+bool valid_plugin_name(std::string_view name);
+
 class PluginRuntime {
  public:
   struct Options {

@@ -20,15 +20,6 @@ std::optional<std::string> safe_asset_path(std::string_view path) {
   return std::string(path);
 }
 
-bool valid_plugin_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 bool split_plugin_path(std::string_view after_prefix, std::string* plugin, std::string* rest) {
   size_t slash = after_prefix.find('/');
   *plugin = std::string(after_prefix.substr(0, slash));

@@ -17,9 +17,6 @@ namespace hut::space {
 // decoding can only be a second encoding, as in %252e%252e).
 std::optional<std::string> safe_asset_path(std::string_view path);
 
-// True for a plugin name: 1-64 characters of a-z 0-9 _ -.
-bool valid_plugin_name(std::string_view name);
-
 // Splits "/<prefix>/<plugin>/<rest>" given the part after the prefix:
 // "echo/x/y" -> ("echo", "x/y"); "echo" -> ("echo", ""). False when the
 // plugin part is empty.

@@ -360,7 +360,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   void handle_plugin_asset(const std::shared_ptr<net::HttpExchange>& ex) {
     std::string plugin, rest;
     if (!space::split_plugin_path(std::string_view(ex->path).substr(9), &plugin, &rest) ||
-        !space::valid_plugin_name(plugin)) {
+        !valid_plugin_name(plugin)) {
       ex->respond(not_found());
       return;
     }
@@ -390,7 +390,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       ex->respond(std::move(r));
     };
     if (!space::split_plugin_path(std::string_view(ex->path).substr(5), &plugin, &rest) ||
-        !space::valid_plugin_name(plugin) || runtime == nullptr) {
+        !valid_plugin_name(plugin) || runtime == nullptr) {
       fail(not_found("no such plugin"));
       return;
     }

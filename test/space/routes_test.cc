@@ -1,6 +1,7 @@
 // The asset path rules of /plugins/<plugin>/<path>.
 #include <doctest/doctest.h>
 
+#include "plugins/runtime.h"
 #include "space/routes.h"
 
 using hut::space::safe_asset_path;
@@ -15,8 +16,8 @@ TEST_CASE("space routes: asset paths") {
     CHECK_FALSE(safe_asset_path(p).has_value());
   }
   CHECK_FALSE(safe_asset_path(std::string_view("a\0b", 3)).has_value());
-  CHECK(hut::space::valid_plugin_name("echo_2-x"));
-  CHECK_FALSE(hut::space::valid_plugin_name("Echo"));
-  CHECK_FALSE(hut::space::valid_plugin_name(".."));
+  CHECK(hut::valid_plugin_name("echo_2-x"));
+  CHECK_FALSE(hut::valid_plugin_name("Echo"));
+  CHECK_FALSE(hut::valid_plugin_name(".."));
   CHECK(hut::space::query_escape("http://a/b?c=d e") == "http%3A%2F%2Fa%2Fb%3Fc%3Dd%20e");
 }
