@@ -376,6 +376,10 @@ class RuntimeImpl final : public PluginRuntime {
 
   // The pending write of (plugin, key), or null.
   const KvPending* kv_pending(const std::string& plugin, const std::string& key) const;
+  // The value of `key` as the plugin sees it: its pending write, else the
+  // store's. HUT_OK (the value in *value unless null), HUT_ENOENT, or HUT_EIO
+  // (logged, naming `op`).
+  int kv_lookup(const hut_plugin* inst, const std::string& key, std::string* value, const char* op);
   // Records the write in the overlay and submits it to the store. HUT_OK, or
   // HUT_EIO when the store refused it at once (it is closed).
   int kv_write(const hut_plugin* inst, std::string key, std::optional<std::string> value);
@@ -1183,25 +1187,28 @@ void RuntimeImpl::kv_acknowledged(const std::string& plugin, const std::string& 
 int RuntimeImpl::host_kv_get(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len) {
   if (self == nullptr || (buf == nullptr && buflen > 0)) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
-  RuntimeImpl* rt = self->runtime;
-  std::string key_s(key);
-  std::string stored;
-  const std::string* value = &stored;
-  if (const KvPending* p = rt->kv_pending(self->name, key_s)) {
+  std::string value;
+  if (int rc = self->runtime->kv_lookup(self, key, &value, "kv_get"); rc != HUT_OK) return rc;
+  if (value_len) *value_len = value.size();
+  if (buflen < value.size()) return HUT_ERANGE;
+  if (!value.empty()) std::memcpy(buf, value.data(), value.size());
+  if (buflen > value.size()) static_cast<char*>(buf)[value.size()] = '\0';
+  return HUT_OK;
+}
+
+int RuntimeImpl::kv_lookup(const hut_plugin* inst, const std::string& key, std::string* value,
+                           const char* op) {
+  if (const KvPending* p = kv_pending(inst->name, key)) {
     if (!p->value) return HUT_ENOENT;
-    value = &*p->value;
-  } else {
-    Status st = rt->store_->kv_get_now(self->name, key_s, &stored);
-    if (st.is_not_found()) return HUT_ENOENT;
-    if (!st.ok()) {
-      log_write(LogLevel::kError, self->component, "kv_get '" + key_s + "': " + st.to_string());
-      return HUT_EIO;
-    }
+    if (value != nullptr) *value = *p->value;
+    return HUT_OK;
   }
-  if (value_len) *value_len = value->size();
-  if (buflen < value->size()) return HUT_ERANGE;
-  if (!value->empty()) std::memcpy(buf, value->data(), value->size());
-  if (buflen > value->size()) static_cast<char*>(buf)[value->size()] = '\0';
+  Status st = store_->kv_get_now(inst->name, key, value);
+  if (st.is_not_found()) return HUT_ENOENT;
+  if (!st.ok()) {
+    log_write(LogLevel::kError, inst->component, std::string(op) + " '" + key + "': " + st.to_string());
+    return HUT_EIO;
+  }
   return HUT_OK;
 }
 
@@ -1216,20 +1223,10 @@ int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* valu
 int RuntimeImpl::host_kv_delete(hut_plugin* self, const char* key) {
   if (self == nullptr) return HUT_EINVAL;
   if (int rc = kv_key_check(key); rc != HUT_OK) return rc;
-  RuntimeImpl* rt = self->runtime;
   std::string key_s(key);
   // Absent: a pending delete, or nothing pending and nothing stored.
-  if (const KvPending* p = rt->kv_pending(self->name, key_s)) {
-    if (!p->value) return HUT_ENOENT;
-  } else {
-    Status st = rt->store_->kv_get_now(self->name, key_s, nullptr);
-    if (st.is_not_found()) return HUT_ENOENT;
-    if (!st.ok()) {
-      log_write(LogLevel::kError, self->component, "kv_delete '" + key_s + "': " + st.to_string());
-      return HUT_EIO;
-    }
-  }
-  return rt->kv_write(self, std::move(key_s), std::nullopt);
+  if (int rc = self->runtime->kv_lookup(self, key_s, nullptr, "kv_delete"); rc != HUT_OK) return rc;
+  return self->runtime->kv_write(self, std::move(key_s), std::nullopt);
 }
 
 int RuntimeImpl::host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size) {
