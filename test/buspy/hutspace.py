@@ -64,6 +64,22 @@ def http(method, url, body=None, headers=None, timeout=10):
         return status, rh, raw
 
 
+def terminate(proc, timeout=15):
+    """Sends SIGTERM to a daemon started with subprocess and waits for it;
+    returns its exit status, or None if it had to be killed (or never ran)."""
+    if not proc:
+        return None
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+            return None
+    return proc.returncode
+
+
 class Spaced:
     """A spaced process with its own temporary folder. Use as a context manager."""
 
@@ -178,17 +194,7 @@ class Spaced:
 
     def terminate(self, timeout=15):
         """SIGTERM; returns the exit status (None if it had to be killed)."""
-        if not self.proc:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                return None
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def stop(self):
         status = self.terminate()

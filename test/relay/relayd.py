@@ -71,15 +71,7 @@ class Relayd:
         return self
 
     def terminate(self, timeout=15):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                return None
-        return self.proc.returncode if self.proc else None
+        return hutspace.terminate(self.proc, timeout)
 
     def cleanup(self):
         self.terminate()
