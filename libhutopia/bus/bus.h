@@ -96,7 +96,7 @@ class Bus {
   // PluginServices, routed here by the Space.
   int reply(uint64_t request_id, std::string_view data_json);
   int reply_error(uint64_t request_id, std::string_view code, std::string_view message);
-  // Sends one prepared frame to every welcomed session the target names;
+  // Sends the frame to every welcomed session the target names;
   // returns how many sessions got it.
   size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
 
