@@ -21,7 +21,24 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node.js and npm: any install that provides both (Debian's, or one the machine
+# came with); Debian's packages where there is none.
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The npm packages of package.json (browser-test drivers, widget libraries
+# embedded at build time), pinned by package-lock.json, into node_modules/.
+npm_install() {
+  if [ ! -f "$root/node_modules/.package-lock.json" ] ||
+     [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci" >&2
+    (cd "$root" && npm ci --no-audit --no-fund >&2)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_install
   exit 0
 fi
 
@@ -36,3 +53,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q >&2
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+npm_install
