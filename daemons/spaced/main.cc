@@ -4,6 +4,7 @@
 #include <hutopia/space.h>
 #include <hutopia/version.h>
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "spaced", kUsage, {}, &args))
     return *code;
 
+  // Whatever spaced writes (the store, caches, what plugins write) is for
+  // its own user alone.
+  ::umask(077);
   hut::Result<hut::SpaceConfig> config = hut::load_space_config(args.config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "spaced: %s\n", std::string(config.status().message()).c_str());

@@ -37,12 +37,14 @@ struct SpaceConfig {
   } space;
   struct Admin {
     std::string listen = "127.0.0.1:7999";
-    std::string token;  // empty: the management API refuses every call but healthz
+    std::string token;  // empty: the management API refuses every call but healthz; else >= 32 bytes
   } admin;
   struct Auth {
     std::string relay_issuer;
-    std::string relay_jwks;
-    std::string relay_login;  // relay login page; empty: <relay_issuer>/login
+    std::string relay_jwks;            // https://, or http:// on loopback (else relay_jwks_insecure)
+    bool relay_jwks_insecure = false;  // allow http:// to a host other than loopback
+    std::string relay_ca_file;         // PEM CAs for an https:// relay_jwks; empty: the system store
+    std::string relay_login;           // relay login page; empty: <relay_issuer>/login
     std::string app_issuer;
     std::string app_secret;
     int64_t max_token_lifetime = 300;  // seconds
@@ -60,7 +62,14 @@ struct SpaceConfig {
     int64_t hello_timeout = 10;      // seconds
     int64_t post_rate = 50;          // posts per second per session
     int64_t post_burst = 500;
-    int64_t max_connections = 100000;
+    int64_t max_connections = 100000;   // public listener, HTTP and WebSocket
+    int64_t max_body = 1048576;         // bytes of one HTTP request body: 413
+    int64_t max_body_total = 16777216;  // request body bytes buffered at once: 503
+    int64_t widget_rate = 20;           // widget ops per second per session
+    int64_t widget_burst = 100;
+    int64_t widget_pending = 32;  // widget ops of one session awaiting a plugin
+    int64_t plugin_timeout = 10;  // seconds a plugin has to answer
+    int64_t http_pending = 1024;  // HTTP requests awaiting plugins
   } limits;
 };
 
