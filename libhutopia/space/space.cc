@@ -162,10 +162,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (bus) bus->set_plugins(nullptr);
     if (bus) bus->set_rooms(nullptr);
     if (rooms) rooms->set_plugins(nullptr);
-    net.reset();
     // Plugins may write their key-value data until their fini returned; the
-    // store (destroyed next) commits what is queued, and drops the callbacks.
+    // store (destroyed below) commits what is queued, and drops the callbacks.
+    // Before the network goes: stopping a plugin answers its pending requests
+    // on the connections that asked.
     if (runtime) runtime->shutdown();
+    net.reset();
     store.reset();
     rooms.reset();
     relay_keys.reset();
