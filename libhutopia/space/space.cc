@@ -197,6 +197,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       app_key = *k;
       verifier->trust(*k, app_issuer);
     }
+    if (!a.relay_ca_file.empty() && ::access(a.relay_ca_file.c_str(), R_OK) != 0) {
+      return Status::invalid_argument("auth.relay_ca_file: cannot read " + a.relay_ca_file + ": " +
+                                      std::strerror(errno));
+    }
     space::RelayKeys::Options ro;
     ro.issuer = a.relay_issuer;
     ro.url = a.relay_jwks;

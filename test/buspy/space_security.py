@@ -310,6 +310,21 @@ async def http_jwks_off_loopback_stops_spaced_at_start():
         space.stop()
 
 
+@case
+async def a_missing_ca_file_stops_spaced_at_start():
+    space = relay_space("https://127.0.0.1:9/jwks", "/nonexistent/ca.pem")
+    conf = os.path.join(space.tmp, "spaced.toml")
+    try:
+        with open(conf, "w") as f:
+            f.write(space.config_text())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUTOPIA_")}
+        r = subprocess.run([space.binary, "--config", conf], capture_output=True, text=True, timeout=30, env=env)
+        check(r.returncode != 0, f"exit status {r.returncode}")
+        check("auth.relay_ca_file: cannot read /nonexistent/ca.pem" in r.stderr, r.stderr)
+    finally:
+        space.stop()
+
+
 # --- plugin requests: a budget, a bound, a deadline, one answer each ---
 
 def misbehave_so():
