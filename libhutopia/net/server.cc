@@ -566,6 +566,8 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   ex->path = uri ? uri : "";
   ex->query = copy_query(wsi);
   collect_headers(wsi, &ex->headers);
+  char peer[128] = {0};
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;
   auto old = http_.find(wsi);
   if (old != http_.end()) old->second->wsi_ = nullptr;
   http_[wsi] = ex;
