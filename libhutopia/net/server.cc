@@ -536,8 +536,10 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      // lws also completes a POST that announced no body; that request was
+      // dispatched already (a handler answering later must not get it twice).
       auto it = http_.find(wsi);
-      if (it == http_.end() || it->second->responded_) return 0;
+      if (it == http_.end() || it->second->responded_ || it->second->body_expected_ == 0) return 0;
       std::shared_ptr<HttpExchange> ex = it->second;
       handler_->on_http(ex);
       return 0;
