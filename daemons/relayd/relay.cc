@@ -309,7 +309,7 @@ const char kPageHead[] =
     "@media (max-width:26rem){main{margin:0;border-radius:0}}</style>"
     "</head><body><main>";
 
-// What the pages say about a space: its name and the address tokens go to.
+// Where the token of a login page will go: the space's registered address.
 std::string space_lines(const std::string& url) {
   return "<p>You will be sent to <span class=\"url\">" + html_escape(url) + "</span></p>";
 }
