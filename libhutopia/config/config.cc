@@ -61,7 +61,9 @@ using RK = Key<RelayConfig>;
 
 const SK kSpaceKeys[] = {
     {"space", "id", +[](SpaceConfig& c) { return &c.space.id; },
-     "The space's id: the `aud` every token must carry; letters, digits, `_`, `.` and `-`.", Check::kSpaceId},
+     "The space's id: the `aud` every token must carry (with a relay, the id it assigned when the space was "
+     "registered); letters, digits, `_`, `.` and `-`.",
+     Check::kSpaceId},
     {"space", "name", +[](SpaceConfig& c) { return &c.space.name; }, "The name shown to users."},
     {"space", "listen", +[](SpaceConfig& c) { return &c.space.listen; },
      "Public listener (pages, HTTP API, the widget bus at `/bus`), `host:port` or `[v6]:port`; port 0 picks "
