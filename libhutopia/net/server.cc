@@ -547,8 +547,10 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      // lws also completes a POST that announced no body; that request was
+      // dispatched already (a handler answering later must not get it twice).
       auto it = http_.find(wsi);
-      if (it == http_.end() || it->second->responded_) return 0;
+      if (it == http_.end() || it->second->responded_ || it->second->body_expected_ == 0) return 0;
       std::shared_ptr<HttpExchange> ex = it->second;
       handler_->on_http(ex);
       return 0;
@@ -577,6 +579,8 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   ex->path = uri ? uri : "";
   ex->query = copy_query(wsi);
   collect_headers(wsi, &ex->headers);
+  char peer[128] = {0};
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;
   forget_http(wsi);  // a keep-alive connection's earlier exchange
   http_[wsi] = ex;
 

@@ -58,6 +58,7 @@ class HttpExchange {
   std::string query;                                         // without "?", may be empty
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
+  std::string peer;  // the client's address, as lws_get_peer_simple() gives it
 
   // The first header with this lower-case name, or "".
   std::string_view header(std::string_view name) const;
