@@ -17,6 +17,7 @@ node, playwright-core or turnserver is missing.
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -100,6 +101,7 @@ class Coturn:
                 "fingerprint",
                 f"log-file={self.log}",
                 "simple-log",
+                "verbose",
                 f"pidfile={os.path.join(self.tmp, 'turnserver.pid')}",
                 f"userdb={os.path.join(self.tmp, 'turndb')}",
                 "",
@@ -122,8 +124,11 @@ class Coturn:
         except OSError:
             return "(no log)"
 
-    def stop(self):
+    def terminate(self):
         hutspace.terminate(self.proc)
+
+    def stop(self):
+        self.terminate()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -203,12 +208,12 @@ def main():
                 f'turn_secret = "{secret}"\n')
         before = len(results)
         run_scenario("relay", toml, "relay", "relay", args.screenshots, results)
+        turn.terminate()  # its log is complete once it stopped
         log = turn.log_text()
         # The relay carried it: coturn logged an allocation for a user named
         # the way the plugin names them ("<expiry>:<user id>").
-        allocated = any("ALLOCATE" in line and "success" in line for line in log.splitlines())
-        users = any(":mod" in line or ":ann" in line for line in log.splitlines() if "user <" in line)
-        ok = allocated and users
+        ok = all(re.search(r"ALLOCATE processed, success", log) and
+                 re.search(rf"username=<\d+:{u}>", log) for u in ("mod", "ann"))
         results.append(ok)
         print(f"{'ok  ' if ok else 'FAIL'} [relay] coturn allocated relays for the users spaced issued credentials to")
         if not ok or not all(results[before:]):
