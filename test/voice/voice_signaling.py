@@ -30,6 +30,8 @@ SECRET = "made-up-turn-secret-for-tests"
 TTL = 600
 MAX = 4
 GRACE = 2  # seconds
+SIGNAL_RATE = 20
+SIGNAL_BURST = 20
 cases = []
 
 
@@ -360,6 +362,66 @@ async def a_reconnect_within_the_grace_period_is_silent():
         await close_all(a, b, *(x for x in [b_again] if x))
 
 
+@case
+async def signals_are_rate_limited_per_participant():
+    room = make_room()
+    a, b = await Client.open("ann"), await Client.open("bob")
+    try:
+        await voice_ok(a, action="join", room=room)
+        await voice_ok(b, action="join", room=room)
+        sig = {"type": "candidate", "pc": "r"}
+        # Sent without waiting for answers: far more than the burst at once.
+        n = SIGNAL_BURST * 3
+        for i in range(n):
+            await a.ws.send(json.dumps({"op": "widget", "ref": f"s{i}", "plugin": "voice",
+                                        "data": {"action": "signal", "room": room, "to": "bob", "signal": sig}}))
+        answers = {}
+        while len(answers) < n:
+            m = await a._read(rooms_test.TIMEOUT)
+            if str(m.get("ref", "")).startswith("s"):
+                answers[m["ref"]] = m
+        limited = [m for m in answers.values() if m["op"] == "error" and m["code"] == "rate_limited"]
+        accepted = [m for m in answers.values() if m["op"] == "ok"]
+        check(limited and len(accepted) >= SIGNAL_BURST and len(accepted) < n,
+              f"{len(accepted)} accepted, {len(limited)} rate_limited of {n}")
+        got = 0
+        while True:
+            try:
+                await voice_event(b, "signal", timeout=0.5)
+                got += 1
+            except Failure:
+                break
+        check(got == len(accepted), f"bob got {got} signals, {len(accepted)} were accepted")
+        await asyncio.sleep(1.5)
+        await voice_ok(a, action="signal", room=room, to="bob", signal=sig)
+    finally:
+        await close_all(a, b)
+
+
+def bad_configuration_is_refused(space, toml):
+    """A bad voice.toml keeps the plugin from loading, with the key named; a good one loads."""
+    results = []
+    for text, key in (("max_participants = 0\n", "max_participants"), ('turn = ["turn:x"]\n', "turn_secret"),
+                      ('stun = [1]\n', "stun"), ("credential_ttl = 1.5\n", "credential_ttl")):
+        with open(toml, "w") as f:
+            f.write(text)
+        if results:  # a failed reload leaves it unloaded: load it
+            status, body = admin("POST", "/api/v1/plugins", {"name": "voice"})
+        else:
+            status, body = admin("POST", "/api/v1/plugins/voice/reload")
+        ok = status == 422 and key in json.dumps(body)
+        results.append(ok)
+        print(f"{'ok  ' if ok else 'FAIL'} bad voice.toml ({text.strip()}) refused naming `{key}`"
+              + ("" if ok else f": {status} {body}"))
+    with open(toml, "w") as f:
+        f.write("max_participants = 2\n")
+    status, body = admin("POST", "/api/v1/plugins", {"name": "voice"})
+    ok = status == 201
+    results.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} a good voice.toml loads again" + ("" if ok else f": {status} {body}"))
+    return results
+
+
 async def run_all():
     passed = failed = 0
     for fn in cases:
@@ -385,7 +447,7 @@ def main():
     with open(toml, "w") as f:
         f.write(f'stun = ["stun:127.0.0.1:3478"]\nturn = ["turn:127.0.0.1:3478?transport=udp"]\n'
                 f'turn_secret = "{SECRET}"\ncredential_ttl = {TTL}\nmax_participants = {MAX}\n'
-                f'grace_seconds = {GRACE}\n')
+                f'grace_seconds = {GRACE}\nsignal_rate = {SIGNAL_RATE}\nsignal_burst = {SIGNAL_BURST}\n')
     space = hutspace.Spaced(extra_plugins=[toml])
     rooms_test.space = space
     space.start()
@@ -396,6 +458,9 @@ def main():
             passed, failed = 0, 1
         else:
             passed, failed = asyncio.run(run_all())
+            checks = bad_configuration_is_refused(space, toml)
+            passed += checks.count(True)
+            failed += checks.count(False)
     finally:
         alive = space.alive()
         space.stop()
