@@ -9,7 +9,11 @@
 // Prints "ok NAME" or "FAIL NAME: why" per check; exits 1 when one failed.
 // State is read through the widget's test hooks (voiceState(),
 // peerConnections()) and RTCPeerConnection.getStats().
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve("axe-core/axe.min.js");
 
 const cfg = JSON.parse(process.argv[2]);
 const TAG = `[${cfg.name}]`;
@@ -66,6 +70,15 @@ async function openPage(browser, url, who) {
   return page;
 }
 
+// axe-core's accessibility rules on the widget (labels, roles, contrast...).
+async function axeViolations(page) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document.querySelector("hut-voice"), { resultTypes: ["violations"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+}
+
 async function join(page) {
   await page.locator("hut-voice #room").selectOption(cfg.room, { timeout: 15000 });
   await page.locator("hut-voice #join").click();
@@ -102,6 +115,11 @@ const browser = await chromium.launch({
 try {
   const mod = await openPage(browser, cfg.mod, "moderator");
   const member = await openPage(browser, cfg.member, "member");
+  if (cfg.screenshots) {
+    await member.locator("hut-voice").screenshot({ path: `${cfg.screenshots}/voice-before-join.png` });
+  }
+  let v = await axeViolations(member);
+  record("no accessibility violations in the widget before joining (axe-core)", v.length === 0, v.join("; "));
   record("the moderator joins the voice channel", await join(mod));
   record("the member joins the voice channel", await join(member));
 
@@ -121,6 +139,14 @@ try {
   record("the member receives the moderator's audio (inbound RTP bytes grow)", g.ok, g.detail);
   record(`the audio goes over ${cfg.candidate} candidates`,
     pair && pair.local === cfg.candidate && pair.remote === cfg.candidate, JSON.stringify(pair));
+
+  for (const scheme of ["light", "dark"]) {
+    await mod.emulateMedia({ colorScheme: scheme });
+    v = await axeViolations(mod);
+    record(`no accessibility violations in the moderator's widget in a call, ${scheme} (axe-core)`, v.length === 0,
+      v.join("; "));
+  }
+  await mod.emulateMedia({ colorScheme: "light" });
 
   const speaking = await until(async () => {
     const s = await mod.evaluate(STATE);
