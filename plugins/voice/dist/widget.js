@@ -197,6 +197,7 @@ class HutVoice extends HTMLElement {
     const room = this._room;
     if (!room) return;
     this._room = null;
+    clearTimeout(this._iceTimer);
     for (const id of [...this._peers.keys()]) this._closePeer(id);
     this._people.clear();
     this._me = null;
@@ -387,11 +388,28 @@ class HutVoice extends HTMLElement {
 
   // ---- WebRTC ----
 
-  async _iceServers() {
-    if (this._ice && this._ice.expires - Date.now() > 60000) return this._ice.ice_servers;
+  // TURN credentials expire: ask again at half their lifetime, and hand the
+  // new ones to the open connections for their next allocations.
+  async _iceServers(force = false) {
+    if (!force && this._ice && this._ice.expires - Date.now() > this._ice.ttl * 500) return this._ice.ice_servers;
     const res = await this._client.widget(PLUGIN, { action: "ice" });
-    this._ice = { ice_servers: res.ice_servers || [], expires: Date.now() + (res.ttl || 3600) * 1000 };
+    const ttl = res.ttl || 3600;
+    this._ice = { ice_servers: res.ice_servers || [], expires: Date.now() + ttl * 1000, ttl };
+    clearTimeout(this._iceTimer);
+    this._iceTimer = setTimeout(() => this._refreshIce(), ttl * 500);
     return this._ice.ice_servers;
+  }
+
+  async _refreshIce() {
+    if (!this._room) return;
+    try {
+      const iceServers = await this._iceServers(true);
+      for (const peer of this._peers.values()) {
+        try { peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers }); } catch { /* closed */ }
+      }
+    } catch {
+      this._iceTimer = setTimeout(() => this._refreshIce(), 30000);
+    }
   }
 
   async _openMicrophone() {
