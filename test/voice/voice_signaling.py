@@ -463,6 +463,7 @@ def main():
             failed += checks.count(False)
     finally:
         alive = space.alive()
+        status = space.terminate()
         space.stop()
         os.remove(toml)
         os.rmdir(conf_dir)
@@ -471,6 +472,12 @@ def main():
     if not alive:
         print("FAIL spaced died during the test")
         failed += 1
+    elif status != 0:
+        print(f"FAIL spaced exited with {status} on SIGTERM (a leak or a crash at shutdown?)")
+        failed += 1
+    else:
+        print("ok   spaced exits with 0 on SIGTERM")
+        passed += 1
     print(f"{passed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)
 
