@@ -57,6 +57,45 @@ if [ ! -f build/run/build.ninja ]; then
 fi
 meson compile -C build/run >/dev/null
 
+# Voice (docs/voice.md): coturn on loopback when it is installed, with a
+# secret shared with the voice plugin through var/run/voice.toml.
+turn_pid=
+voice_toml=var/run/voice.toml
+if command -v turnserver >/dev/null 2>&1; then
+  turn_secret=$(secret_file turn_secret)
+  turn_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (umask 077 && cat > var/run/turnserver.conf <<TURN
+listening-port=$turn_port
+listening-ip=127.0.0.1
+relay-ip=127.0.0.1
+allow-loopback-peers
+no-cli
+no-tls
+no-dtls
+use-auth-secret
+static-auth-secret=$turn_secret
+realm=hutopia.local
+log-file=$root/var/run/turnserver.log
+simple-log
+pidfile=$root/var/run/turnserver.pid
+userdb=$root/var/run/turndb
+TURN
+  )
+  turnserver -c var/run/turnserver.conf >/dev/null 2>&1 &
+  turn_pid=$!
+  trap 'kill -TERM $turn_pid 2>/dev/null || true' EXIT
+  (umask 077 && printf 'stun = ["stun:127.0.0.1:%s"]\nturn = ["turn:127.0.0.1:%s?transport=udp"]\nturn_secret = "%s"\n' \
+    "$turn_port" "$turn_port" "$turn_secret" > "$voice_toml")
+  voice_msg="Voice: coturn runs on 127.0.0.1:$turn_port (log: var/run/turnserver.log)."
+else
+  : > "$voice_toml"
+  voice_msg="Voice: no TURN server (install coturn, e.g. apt-get install coturn, and run again; see docs/voice.md)."
+fi
+# The plugin reads <plugins_dir>/voice.toml: a link to the generated file.
+if [ ! -e "$HUTOPIA_SPACE_PLUGINS_DIR/voice.toml" ] || [ -L "$HUTOPIA_SPACE_PLUGINS_DIR/voice.toml" ]; then
+  ln -sfn "$root/$voice_toml" "$HUTOPIA_SPACE_PLUGINS_DIR/voice.toml"
+fi
+
 relay_pid=
 if [ "$run_relay" = 1 ]; then
   : > var/run/relayd.out
@@ -132,7 +171,7 @@ fi
 : > var/run/spaced.out
 build/run/daemons/spaced/spaced --config examples/spaced.toml > var/run/spaced.out &
 pid=$!
-trap 'kill -TERM $pid $relay_pid 2>/dev/null; wait $pid $relay_pid' INT TERM
+trap 'kill -TERM $pid $relay_pid $turn_pid 2>/dev/null; wait $pid $relay_pid $turn_pid' INT TERM
 for _ in $(seq 100); do
   [ "$(grep -c '^listening on' var/run/spaced.out)" -ge 2 ] && break
   kill -0 $pid 2>/dev/null || { echo "spaced did not start (see the messages above)"; exit 1; }
@@ -159,6 +198,7 @@ Open this sign-in link in a browser (valid for 5 minutes, good for one visit):
   $url
 
 $relay_msg
+$voice_msg
 
 Another link (another person):  scripts/run.sh link "Ada Lovelace"
 Stop: Ctrl-C

@@ -581,7 +581,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
     if (state != State::kRunning) return HUT_EUNAVAIL;
-    bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    size_t n = bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    // plugin.h: HUT_ENOENT for a session the space does not know (any more).
+    if (n == 0 && target == EventTarget::kSession) return HUT_ENOENT;
     return HUT_OK;
   }
   int notify(std::string_view plugin, std::string_view user_id, std::string_view title, std::string_view body,
