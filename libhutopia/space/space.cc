@@ -435,6 +435,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       ex->respond(admin::json_response(200, R"({"ok":true})"));
       return;
     }
+    if (path == "/.well-known/hutopia") {
+      handle_well_known(ex);
+      return;
+    }
     if (path == "/login") {
       handle_login(ex);
       return;
@@ -456,6 +460,24 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     r.content_type = std::string(type);
     r.body = std::string(data);
     r.headers.emplace_back("cache-control", "no-cache");
+    ex->respond(std::move(r));
+  }
+
+  // {"id","name","relay"}: what a client needs to get a token for this space.
+  void handle_well_known(const std::shared_ptr<net::HttpExchange>& ex) {
+    cJSON* o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", config.space.id.c_str());
+    cJSON_AddStringToObject(o, "name", config.space.name.c_str());
+    if (config.auth.relay_issuer.empty())
+      cJSON_AddNullToObject(o, "relay");
+    else
+      cJSON_AddStringToObject(o, "relay", config.auth.relay_issuer.c_str());
+    char* text = cJSON_PrintUnformatted(o);
+    std::string body = text ? text : "{}";
+    cJSON_free(text);
+    cJSON_Delete(o);
+    net::HttpResponse r = admin::json_response(200, body);
+    r.headers.emplace_back("access-control-allow-origin", "*");
     ex->respond(std::move(r));
   }
 
