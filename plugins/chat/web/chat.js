@@ -38,6 +38,27 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// Small line icons (the system may have no emoji font).
+const ICONS = {
+  clip: "M16.5 6.5l-7.8 7.8a2 2 0 0 0 2.8 2.8l7.8-7.8a4 4 0 0 0-5.7-5.7L5.8 11.4a6 6 0 0 0 8.5 8.5l6.4-6.4",
+  lock: "M7 11V8a5 5 0 0 1 10 0v3M5 11h14v10H5z",
+  file: "M14 3H6v18h12V7zM14 3v4h4",
+  close: "M6 6l12 12M18 6L6 18",
+};
+
+function icon(name) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  svg.setAttribute("class", "icon-svg");
+  const p = document.createElementNS(NS, "path");
+  p.setAttribute("d", ICONS[name]);
+  svg.append(p);
+  return svg;
+}
+
 function safeHref(url) {
   try {
     const u = new URL(url, document.baseURI);
@@ -137,7 +158,7 @@ class HutChat extends HTMLElement {
             ref("newRoom", h("button", { type: "button", class: "small", "aria-expanded": "false",
               "aria-controls": "create-form", onclick: () => this.toggleCreate() }, "New room")),
             h("button", { type: "button", class: "small close-panel", "aria-label": "Close the room list",
-              onclick: () => this.showPanel(null) }, "✕")),
+              onclick: () => this.showPanel(null) }, icon("close"))),
           ref("createForm", h("form", { id: "create-form", class: "create", hidden: true, "aria-label": "New room",
             onsubmit: (e) => { e.preventDefault(); this.createRoom(); } },
             h("label", { for: "new-name" }, "Name"),
@@ -152,11 +173,11 @@ class HutChat extends HTMLElement {
               h("button", { type: "button", onclick: () => this.toggleCreate(false) }, "Cancel")),
             ref("createError", h("p", { class: "error", role: "alert" })))),
           h("h3", { id: "h-mine" }, "Your rooms"),
-          ref("mine", h("ul", { class: "room-list", "aria-labelledby": "h-mine" })),
+          ref("mine", h("ul", { id: "mine", class: "room-list", "aria-labelledby": "h-mine" })),
           h("h3", { id: "h-dms" }, "Direct messages"),
-          ref("dms", h("ul", { class: "room-list", "aria-labelledby": "h-dms" })),
+          ref("dms", h("ul", { id: "dms", class: "room-list", "aria-labelledby": "h-dms" })),
           h("h3", { id: "h-open" }, "Public rooms"),
-          ref("open", h("ul", { class: "room-list", "aria-labelledby": "h-open" })),
+          ref("open", h("ul", { id: "open", class: "room-list", "aria-labelledby": "h-open" })),
           h("div", { class: "settings" },
             ref("notifyButton", h("button", { type: "button", class: "small", hidden: true,
               onclick: () => this.askNotifications() }, "Turn on notifications")),
@@ -202,7 +223,7 @@ class HutChat extends HTMLElement {
             ref("note", h("p", { class: "note", role: "status" })),
             h("div", { class: "composer-row" },
               ref("attach", h("button", { type: "button", class: "icon", "aria-label": "Attach a file",
-                title: "Attach a file", onclick: () => this.$.file.click() }, "📎")),
+                title: "Attach a file", onclick: () => this.$.file.click() }, icon("clip"))),
               ref("file", h("input", { type: "file", multiple: true, hidden: true, tabindex: "-1",
                 "aria-label": "File to send", onchange: (e) => { this.sendFiles([...e.target.files]); e.target.value = ""; } })),
               ref("text", h("textarea", { rows: "1", "aria-label": "Message", placeholder: "Write a message",
@@ -213,7 +234,7 @@ class HutChat extends HTMLElement {
           h("div", { class: "panel-head" },
             h("h2", { id: "members-title" }, "Members ", ref("memberCount", h("span", { class: "count" }))),
             h("button", { type: "button", class: "small close-panel", "aria-label": "Close the member list",
-              onclick: () => this.showPanel(null) }, "✕")),
+              onclick: () => this.showPanel(null) }, icon("close"))),
           ref("members", h("ul", { class: "member-list", "aria-labelledby": "members-title" })),
           ref("moreMembers", h("button", { type: "button", class: "small", hidden: true,
             onclick: () => this.loadMembers(true) }, "Show more members")))),
@@ -422,7 +443,7 @@ class HutChat extends HTMLElement {
       const seen = [];
       while (!s.list.hasNewer && pages < 40) {
         const after = s.list.lastSeq() ?? 0;
-        const page = await this.client.request("history", { room, after, limit: 200 });
+        const page = await this.fetchAfter(room, after, 200);
         pages++;
         const msgs = page.messages || [];
         seen.push(...msgs);
@@ -456,7 +477,7 @@ class HutChat extends HTMLElement {
         h("button", { type: "button", class: `room-item${cur ? " current" : ""}${unread ? " has-unread" : ""}`,
           "aria-current": cur ? "true" : null, "data-room": info.room,
           onclick: () => { this.openRoom(info.room); this.showPanel(null); } },
-          extra || h("span", { class: "hash", "aria-hidden": "true" }, info.private ? "🔒" : "#"),
+          extra || h("span", { class: "hash", "aria-hidden": "true" }, info.private ? icon("lock") : "#"),
           h("span", { class: "room-name" }, label),
           unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread > 99 ? "99+" : String(unread)) : null,
           info.private && !info.dm ? h("span", { class: "sr-only" }, " (private)") : null));
@@ -616,7 +637,10 @@ class HutChat extends HTMLElement {
       await this.loadOlder(room);
       pages++;
     }
-    this.timeline.show(s.list, s.outbox, s.unreadAfter !== null ? s.unreadAfter + 1 : null);
+    // The unread line when it is loaded; else the newest messages (the line
+    // shows when scrolled up to).
+    const lineLoaded = s.unreadAfter !== null && (s.list.firstSeq() ?? Infinity) <= s.unreadAfter + 1;
+    this.timeline.show(s.list, s.outbox, lineLoaded ? s.unreadAfter + 1 : null);
     this.updateStartNote();
     if (focus) this.$.text.focus({ preventScroll: true });
   }
@@ -683,13 +707,32 @@ class HutChat extends HTMLElement {
     return n;
   }
 
+  // The messages after `after`, with no gap: when the page starts beyond
+  // after + 1 (deleted messages, or a space that does not know `after`), the
+  // hole is checked with `before` pages. Resolves with {messages, more}.
+  async fetchAfter(room, after, limit = PAGE) {
+    const page = await this.client.request("history", { room, after, limit });
+    let msgs = (page.messages || []).filter((m) => m.seq > after);
+    let more = !!page.more;
+    for (let i = 0; i < 20 && msgs.length && msgs[0].seq > after + 1; i++) {
+      const back = await this.client.request("history", { room, before: msgs[0].seq, limit: 200 });
+      const missing = (back.messages || []).filter((m) => m.seq > after && m.seq < msgs[0].seq);
+      msgs = missing.concat(msgs);
+      if (!back.more || missing.length < (back.messages || []).length) break;
+    }
+    const s = this.state(room);
+    const last = msgs.length ? msgs[msgs.length - 1].seq : after;
+    if (s && Number.isFinite(s.info.last_seq) && last >= s.info.last_seq) more = false;
+    return { messages: msgs, more };
+  }
+
   async loadNewer() {
     const room = this.current;
     const s = this.state();
     if (!s || !s.list.hasNewer) return;
     let page;
     try {
-      page = await this.client.request("history", { room, after: s.list.lastSeq() ?? 0, limit: PAGE });
+      page = await this.fetchAfter(room, s.list.lastSeq() ?? 0);
     } catch (e) {
       this.say(refusal(e, "Could not load newer messages"));
       return;
@@ -801,7 +844,7 @@ class HutChat extends HTMLElement {
           h("img", { src: href, alt: name, width: "320", height: "240", loading: "lazy", class: "unsized" })));
       } else {
         box.append(h("a", { href, class: "file", download: name, rel: "noopener noreferrer" },
-          h("span", { "aria-hidden": "true" }, "📄 "), name, h("span", { class: "size" }, ` ${sizeLabel(f.size)}`)));
+          icon("file"), name, h("span", { class: "size" }, ` ${sizeLabel(f.size)}`)));
       }
     }
     return box;
@@ -1076,7 +1119,8 @@ class HutChat extends HTMLElement {
         m.muted ? h("span", { class: "role muted" }, "muted") : null,
         h("span", { class: "sr-only" }, m.online ? ", online" : ", offline")))));
     this.$.moreMembers.hidden = !s.membersMore;
-    this.$.showMembers.textContent = `Members${online ? ` · ${online} online` : ""}`;
+    this.$.showMembers.textContent = "Members";
+    if (online) this.$.showMembers.append(h("span", { class: "online-count" }, ` · ${online} online`));
   }
 
   async loadMembers(more) {
