@@ -265,6 +265,25 @@ async function run(browser) {
   const read = await until(async () => (await pageB.title()).startsWith(unreadBefore ? `(${unreadBefore}) ` : "Test"));
   check("back on the tab with the end in view, the room is read and the count goes down", read, await pageB.title());
 
+  // --- screenshots and the phone width ---
+  await shot(pageA, "desktop");
+  await pageA.emulateMedia({ colorScheme: "dark" });
+  await shot(pageA, "desktop-dark");
+  await axeCheck(pageA, "the space page (dark)");
+  await pageA.emulateMedia({ colorScheme: "light" });
+  await pageA.setViewportSize(PHONE);
+  await pageA.waitForTimeout(200);
+  const fits = await pageA.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  check("at phone width nothing overflows sideways", fits);
+  await shot(pageA, "phone");
+  await chatA.locator("#show-rooms").click();
+  check("at phone width the room list opens over the room", await chatA.locator("#rooms-panel").isVisible());
+  await shot(pageA, "phone-rooms");
+  await pageA.keyboard.press("Escape");
+  check("Escape closes it", !(await chatA.locator("#rooms-panel").isVisible()));
+  await pageA.setViewportSize(DESKTOP);
+  await axeCheck(pageA, "the space page");
+
   // --- scrolling back through 1,000 messages ---
   await openRoom(pageA, cfg.seedRoom);
   await until(() => messageRow(pageA, `seed ${String(cfg.seedCount).padStart(4, "0")}`).count());
@@ -374,26 +393,6 @@ async function run(browser) {
   const entry = await until(() => dir.locator(".spaces li", { hasText: cfg.spaceName }).count());
   check("the relay's space directory lists the space with a way in", entry === 1 &&
     (await dir.locator(".spaces li a.enter").first().getAttribute("href")) === `${cfg.space}/login`);
-
-  // --- screenshots and the phone width ---
-  await pageA.bringToFront();
-  await shot(pageA, "desktop");
-  await pageA.emulateMedia({ colorScheme: "dark" });
-  await shot(pageA, "desktop-dark");
-  await axeCheck(pageA, "the space page (dark)");
-  await pageA.emulateMedia({ colorScheme: "light" });
-  await pageA.setViewportSize(PHONE);
-  await pageA.waitForTimeout(200);
-  const fits = await pageA.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
-  check("at phone width nothing overflows sideways", fits);
-  await shot(pageA, "phone");
-  await chatA.locator("#show-rooms").click();
-  check("at phone width the room list opens over the room", await chatA.locator("#rooms-panel").isVisible());
-  await shot(pageA, "phone-rooms");
-  await pageA.keyboard.press("Escape");
-  check("Escape closes it", !(await chatA.locator("#rooms-panel").isVisible()));
-  await pageA.setViewportSize(DESKTOP);
-  await axeCheck(pageA, "the space page");
 
   // --- presence: Bob leaves the page ---
   await pageB.close();

@@ -792,7 +792,8 @@ class HutChat extends HTMLElement {
     const newDay = !prev || dayKey(prev.ts) !== dayKey(m.ts);
     const unreadLine = s && s.unreadAfter !== null && m.seq > s.unreadAfter && (!prev || prev.seq <= s.unreadAfter);
     const cont = !newDay && !unreadLine && continues(prev, m);
-    const li = h("li", { class: `msg${cont ? " cont" : ""}${own ? " own" : ""}`, "data-seq": m.seq });
+    const mine = !own && mentions(m.text, this.me);
+    const li = h("li", { class: `msg${cont ? " cont" : ""}${own ? " own" : ""}${mine ? " mention" : ""}`, "data-seq": m.seq });
     if (newDay) li.append(h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(m.ts))));
     if (unreadLine) li.append(h("div", { class: "unread-line", role: "separator" }, h("span", {}, "New messages")));
     const from = m.from || { id: "?", name: "?" };
