@@ -359,6 +359,11 @@ class HutChat extends HTMLElement {
     const onVisible = () => {
       if (document.visibilityState === "visible") this.timeline.onScroll();
     };
+    // New public rooms have no event: the list is asked for again now and then.
+    const refresh = setInterval(() => {
+      if (document.visibilityState === "visible" && this.client.status === "connected") this.refreshRooms();
+    }, 60000);
+    this._offs.push(() => clearInterval(refresh));
     document.addEventListener("visibilitychange", onVisible);
     this._offs.push(() => document.removeEventListener("visibilitychange", onVisible));
     this.showConnection(c.status);
