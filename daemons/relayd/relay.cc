@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "relay/limits.h"
+#include "pages.h"
 #include "relay/rules.h"
 #include "token/json.h"
 #include "util/log.h"
@@ -698,6 +699,7 @@ net::HttpResponse Relay::handle(const Request& req) {
 
   const std::string& m = req.method;
   const std::string& p = req.path;
+  if (std::optional<net::HttpResponse> page = web_page(m, p)) return std::move(*page);
 
   if (p == "/.well-known/jwks.json") {
     if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
