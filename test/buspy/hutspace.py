@@ -251,3 +251,39 @@ class Spaced:
         if status != 200:
             raise RuntimeError(f"GET /api/v1/plugins: {status} {answer!r}")
         return answer
+
+
+# --- a small runner for the Python test files ---
+
+class Failure(Exception):
+    """A check that did not hold (as opposed to an error in the test itself)."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def run_cases(cases, setup=None, teardown=None):
+    """Runs each function of `cases` in order, prints "ok"/"FAIL" per case and
+    the closing "N passed, N failed" line; returns the process exit code."""
+    import traceback
+    passed = failed = 0
+    if setup:
+        setup()
+    try:
+        for fn in cases:
+            try:
+                fn()
+                passed += 1
+                print(f"ok   {fn.__name__}", flush=True)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print(f"FAIL {fn.__name__}: {e}", flush=True)
+                if not isinstance(e, Failure):
+                    traceback.print_exc()
+    finally:
+        if teardown:
+            teardown()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
