@@ -14,7 +14,7 @@ packages=(
   # tests: interop peers and clients nobody here wrote
   python3 python3-jwt python3-cryptography python3-websockets curl chromium
   # tests: the Debian packages and their units
-  dpkg-dev debhelper fakeroot lintian systemd
+  dpkg-dev debhelper fakeroot lintian systemd prometheus
 )
 
 missing=()

@@ -214,5 +214,23 @@ def relayd_backup_and_restore_keep_accounts_and_keys():
         fresh.cleanup()
 
 
+@case
+def metrics_pass_promtool():
+    import shutil
+    promtool = shutil.which("promtool")
+    check(promtool is not None, "promtool is installed (Debian's prometheus package, scripts/setup.sh)")
+    with hutspace.Spaced() as space:
+        status, _, _ = admin_call(space, "POST", "/api/v1/rooms", {"room": "m"})
+        admin_call(space, "POST", "/api/v1/rooms/m/messages", {"text": "one"})
+        status, headers, body = hutspace.http("GET", space.admin + "/metrics",
+                                              headers={"Authorization": f"Bearer {space.admin_token}"})
+        check(status == 200, f"GET /metrics: {status}")
+        text = body if isinstance(body, bytes) else str(body).encode()
+        check(b"hutopia_connections_total" in text, "the metrics are there")
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60)
+        check(r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(),
+              f"promtool check metrics: {r.returncode} {r.stdout.decode()} {r.stderr.decode()}")
+
+
 if __name__ == "__main__":
     sys.exit(hutspace.run_cases(CASES))
