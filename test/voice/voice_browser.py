@@ -162,7 +162,7 @@ def run_scenario(name, voice_toml, policy, candidate, screenshots, results):
             cfg["screenshots"] = screenshots
         proc = subprocess.run(["node", os.path.join(HERE, "voice_browser.mjs"), json.dumps(cfg)],
                               cwd=SOURCE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=150)
+                              timeout=180)
         for line in proc.stdout.splitlines():
             print(line)
             if line.startswith("ok  "):
