@@ -266,6 +266,15 @@ def tail_across_a_restart_loses_and_doubles_nothing():
 
 
 @case
+def every_op_and_event_through_the_typed_calls():
+    prog = os.path.join(hutspace.build_root(), "test", "client", "client_ops")
+    r = subprocess.run([prog, space.public, space.mint("ops-a", "Ops A"), space.mint("ops-b", "Ops B")],
+                       capture_output=True, text=True, timeout=180)
+    print(r.stdout, end="")
+    check(r.returncode == 0 and "0 failed" in r.stdout, f"client_ops: {r.returncode} {r.stdout[-2000:]} {r.stderr[-2000:]}")
+
+
+@case
 def exit_codes():
     r = run_hut(["frobnicate"], user="ann")
     check(r.returncode == 2, f"unknown command: {r.returncode}")
