@@ -150,6 +150,9 @@ struct NetOptions {
   size_t backpressure = 1 << 20;    // unsent bytes per connection
   size_t max_body = 1 << 20;        // bytes of one HTTP request body
   size_t max_connections = 100000;  // open WebSocket connections; more are refused at the upgrade
+  // PEM files: the public listener speaks TLS when both are set.
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };

@@ -274,6 +274,73 @@ def every_op_and_event_through_the_typed_calls():
     check(r.returncode == 0 and "0 failed" in r.stdout, f"client_ops: {r.returncode} {r.stdout[-2000:]} {r.stderr[-2000:]}")
 
 
+def make_certs(folder):
+    """A test CA and a server certificate for localhost signed by it; a second,
+    unrelated CA."""
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    for ca in ("ca", "other-ca"):
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{folder}/{ca}.key", "-out", f"{folder}/{ca}.pem", "-days", "2",
+             "-subj", f"/CN=Hutopia test {ca}")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", f"{folder}/server.key", "-out", f"{folder}/server.csr", "-subj", "/CN=localhost")
+    with open(f"{folder}/ext.cnf", "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    ossl("x509", "-req", "-in", f"{folder}/server.csr", "-CA", f"{folder}/ca.pem", "-CAkey", f"{folder}/ca.key",
+         "-CAcreateserial", "-out", f"{folder}/server.pem", "-days", "2", "-extfile", f"{folder}/ext.cnf")
+
+
+class TlsSpace(hutspace.Spaced):
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def _sort_listeners(self, urls):
+        self.public = [u for u in urls if u.startswith("https://")][0]
+        self.admin = [u for u in urls if u.startswith("http://")][0]
+
+    def config_text(self):
+        return super().config_text().replace(
+            "[admin]\n", f'tls_cert = "{self.folder}/server.pem"\ntls_key = "{self.folder}/server.key"\n\n[admin]\n', 1)
+
+
+@case
+def tls_with_a_test_certificate_and_a_wrong_one_refused():
+    folder = tempfile.mkdtemp(prefix="hut-tls-")
+    make_certs(folder)
+    tls = TlsSpace(folder)
+    tls.start()
+    try:
+        check(tls.public.startswith("https://"), f"public URL {tls.public}")
+        url = "https://localhost:" + str(tls.port)
+        prog = os.path.join(hutspace.build_root(), "test", "client", "client_ops")
+        r = subprocess.run([prog, url, tls.mint("ops-a", "Ops A"), tls.mint("ops-b", "Ops B"),
+                            f"{folder}/ca.pem"], capture_output=True, text=True, timeout=180)
+        print(r.stdout, end="")
+        check(r.returncode == 0 and "0 failed" in r.stdout, f"client_ops over TLS: {r.stdout[-1500:]} {r.stderr[-1500:]}")
+        tls.admin_call = lambda m, p, b=None: hutspace.http(m, tls.admin + p, b,
+                                                            headers={"Authorization": f"Bearer {tls.admin_token}"})
+        tls.admin_call("POST", "/api/v1/rooms", {"room": "lobby"})
+        r = run_hut(["--space", url, "--ca-file", f"{folder}/ca.pem", "post", "lobby", "over tls"],
+                    token=tls.mint("t1", "T"))
+        check(r.returncode == 0 and r.stdout.strip().isdigit(), f"post over TLS: {r.returncode} {r.stderr}")
+        # A certificate the trust anchors do not vouch for is refused.
+        r = run_hut(["--space", url, "--ca-file", f"{folder}/other-ca.pem", "post", "lobby", "x"],
+                    token=tls.mint("t1", "T"))
+        check(r.returncode == 3, f"wrong CA: {r.returncode} {r.stderr}")
+        r = run_hut(["--space", url, "post", "lobby", "x"], token=tls.mint("t1", "T"))
+        check(r.returncode == 3, f"system trust store: {r.returncode} {r.stderr}")
+        # The right CA but another name than the certificate's.
+        r = run_hut(["--space", "https://127.0.0.1:" + str(tls.port), "--ca-file", f"{folder}/ca.pem",
+                     "post", "lobby", "x"], token=tls.mint("t1", "T"))
+        check(r.returncode == 3, f"wrong host name: {r.returncode} {r.stderr}")
+        check(tls.alive(), "spaced died")
+    finally:
+        tls.stop()
+        subprocess.run(["rm", "-rf", folder])
+
+
 @case
 def exit_codes():
     r = run_hut(["frobnicate"], user="ann")
