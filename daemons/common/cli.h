@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <hutopia/status.h>
+
 namespace hut::daemon {
 
 struct Args {
@@ -23,6 +25,11 @@ struct Args {
 // as the first argument.
 std::optional<int> parse_args(int argc, char** argv, const char* name, const char* usage,
                               std::initializer_list<std::string_view> commands, Args* out);
+
+// The answer of `check-config`: prints "<name>: <path>: configuration is
+// valid" to stdout and returns 0, or prints the loader's message (file, line
+// and key) to stderr and returns 1.
+int report_check(const char* name, const std::string& path, const Status& loaded);
 
 }  // namespace hut::daemon
 

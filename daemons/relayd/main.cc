@@ -21,11 +21,13 @@ namespace {
 const char kUsage[] =
     "usage: relayd --config <file>\n"
     "       relayd rotate-key --config <file>\n"
+    "       relayd check-config --config <file>\n"
     "\n"
     "Runs a Hutopia relay: accounts, login sessions, the space directory and\n"
     "the relay tokens that let users into spaces, on [relay] listen.\n"
     "rotate-key makes a new signing key; the old one stays published until the\n"
     "tokens it signed have expired.\n"
+    "check-config validates the configuration and exits: 0 valid, 1 invalid.\n"
     "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment.\n"
     "\n"
     "  --config <file>  the configuration (TOML)\n"
@@ -36,10 +38,13 @@ const char kUsage[] =
 
 int main(int argc, char** argv) {
   hut::daemon::Args args;
-  if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "relayd", kUsage, {"rotate-key"}, &args))
+  if (std::optional<int> code =
+          hut::daemon::parse_args(argc, argv, "relayd", kUsage, {"rotate-key", "check-config"}, &args))
     return *code;
   const bool rotate = args.command == "rotate-key";
   hut::Result<hut::RelayConfig> config = hut::load_relay_config(args.config_path);
+  if (args.command == "check-config")
+    return hut::daemon::report_check("relayd", args.config_path, config.status());
   if (!config.ok()) {
     std::fprintf(stderr, "relayd: %s\n", std::string(config.status().message()).c_str());
     return 2;

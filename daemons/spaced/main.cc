@@ -4,6 +4,7 @@
 #include <hutopia/space.h>
 #include <hutopia/version.h>
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -17,9 +18,11 @@ namespace {
 
 const char kUsage[] =
     "usage: spaced --config <file>\n"
+    "       spaced check-config --config <file>\n"
     "\n"
     "Runs a Hutopia space: the widget bus and HTTP routes on [space] listen,\n"
     "the management API on [admin] listen, and the plugins of [space] plugins_dir.\n"
+    "check-config validates the configuration and exits: 0 valid, 1 invalid.\n"
     "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment.\n"
     "\n"
     "  --config <file>  the configuration (TOML)\n"
@@ -30,10 +33,16 @@ const char kUsage[] =
 
 int main(int argc, char** argv) {
   hut::daemon::Args args;
-  if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "spaced", kUsage, {}, &args))
+  if (std::optional<int> code =
+          hut::daemon::parse_args(argc, argv, "spaced", kUsage, {"check-config"}, &args))
     return *code;
 
+  // Whatever spaced writes (the store, caches, what plugins write) is for
+  // its own user alone.
+  ::umask(077);
   hut::Result<hut::SpaceConfig> config = hut::load_space_config(args.config_path);
+  if (args.command == "check-config")
+    return hut::daemon::report_check("spaced", args.config_path, config.status());
   if (!config.ok()) {
     std::fprintf(stderr, "spaced: %s\n", std::string(config.status().message()).c_str());
     return 2;

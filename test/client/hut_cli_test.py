@@ -387,11 +387,11 @@ def main():
         owner = relay.login("ann", password=PASSWORD)
         space_port = free_port()
         status, _, answer = relay.call("POST", "/api/v1/spaces",
-                                       {"id": "hut-test", "name": hutspace.SPACE_NAME,
+                                       {"name": hutspace.SPACE_NAME,
                                         "url": f"http://127.0.0.1:{space_port}"}, session=owner)
         if status != 201:
             raise RuntimeError(f"register space: {status} {answer}")
-        space = RelaySpace(relay.url, answer.get("id") or "hut-test")
+        space = RelaySpace(relay.url, answer["id"])
         space.fixed_port = space_port
         space.start()
         for fn in CASES:
