@@ -34,15 +34,19 @@ struct SpaceConfig {
     std::string url;  // public URL; empty: http://<listen>
     std::string data_dir = "var/space";
     std::string plugins_dir = "plugins";
+    std::string tls_cert;  // PEM certificate chain; with tls_key, the public listener speaks TLS only
+    std::string tls_key;   // PEM private key of tls_cert
   } space;
   struct Admin {
     std::string listen = "127.0.0.1:7999";
-    std::string token;  // empty: the management API refuses every call but healthz
+    std::string token;  // empty: the management API refuses every call but healthz; else >= 32 bytes
   } admin;
   struct Auth {
     std::string relay_issuer;
-    std::string relay_jwks;
-    std::string relay_login;  // relay login page; empty: <relay_issuer>/login
+    std::string relay_jwks;            // https://, or http:// on loopback (else relay_jwks_insecure)
+    bool relay_jwks_insecure = false;  // allow http:// to a host other than loopback
+    std::string relay_ca_file;         // PEM CAs for an https:// relay_jwks; empty: the system store
+    std::string relay_login;           // relay login page; empty: <relay_issuer>/login
     std::string app_issuer;
     std::string app_secret;
     int64_t max_token_lifetime = 300;  // seconds
@@ -60,7 +64,14 @@ struct SpaceConfig {
     int64_t hello_timeout = 10;      // seconds
     int64_t post_rate = 50;          // posts per second per session
     int64_t post_burst = 500;
-    int64_t max_connections = 100000;
+    int64_t max_connections = 100000;   // public listener, HTTP and WebSocket
+    int64_t max_body = 1048576;         // bytes of one HTTP request body: 413
+    int64_t max_body_total = 16777216;  // request body bytes buffered at once: 503
+    int64_t widget_rate = 20;           // widget ops per second per session
+    int64_t widget_burst = 100;
+    int64_t widget_pending = 32;  // widget ops of one session awaiting a plugin
+    int64_t plugin_timeout = 10;  // seconds a plugin has to answer
+    int64_t http_pending = 1024;  // HTTP requests awaiting plugins
   } limits;
 };
 
@@ -73,6 +84,19 @@ struct RelayConfig {
     int64_t session_ttl = 2592000;  // seconds a login session lives (30 days)
     bool registration = true;       // POST /api/v1/accounts open to anyone
   } relay;
+  // Budgets refill evenly: N per window means N at once, then N more per window.
+  struct Limits {
+    int64_t login_attempts_per_account = 10;  // logins for one username ...
+    int64_t login_attempts_per_address = 50;  // ... and from one address ...
+    int64_t login_window = 300;               // ... per this many seconds: 429
+    int64_t accounts_per_address = 20;        // new accounts from one address ...
+    int64_t account_window = 3600;            // ... per this many seconds: 429
+    int64_t tokens_per_user = 60;             // relay tokens for one user ...
+    int64_t token_window = 60;                // ... per this many seconds: 429
+    int64_t spaces_per_user = 20;             // directory entries one user owns
+    int64_t hash_workers = 2;                 // argon2 hashes at once
+    int64_t hash_queue = 32;                  // requests waiting for a hash: 503 beyond
+  } limits;
 };
 
 // Parses TOML text; `source_name` is the file name used in messages.

@@ -270,8 +270,11 @@ typedef struct hut_host {
 
   /* Answers a pending widget request with {"op":"ok","ref":R,"data":<data>}.
    * `data_json` (data_len bytes) must be valid JSON. RETURNS HUT_ENOENT when
-   * the request is not pending for this plugin (answered already, or its
-   * session closed: the answer is dropped), HUT_EINVAL for NULL data. */
+   * the request is not pending for this plugin (answered already, past its
+   * deadline, or its session closed: the answer is dropped), HUT_EINVAL for
+   * NULL data or data that is not JSON (the request stays pending: answer it
+   * again). A request not answered within the space's [limits]
+   * plugin_timeout is answered `unavailable` by the space. */
   int (*reply)(hut_plugin* self, uint64_t request_id, const char* data_json, size_t data_len);
 
   /* Answers a pending widget request with
@@ -319,8 +322,9 @@ typedef struct hut_host {
 
   /* Completes a pending HTTP request. The space adds X-Hutopia-Plugin and
    * X-Request-Id. OWNERSHIP: everything copied. RETURNS HUT_ENOENT when the
-   * request is not pending for this plugin, HUT_EINVAL for a status outside
-   * 100-599. */
+   * request is not pending for this plugin (answered already, or past its
+   * deadline: the space answered 504), HUT_EINVAL for a status outside
+   * 100-599 (the request stays pending). */
   int (*http_respond)(hut_plugin* self, uint64_t request_id, int status, const hut_header* headers,
                       size_t header_count, const char* body, size_t body_len);
 

@@ -51,7 +51,14 @@ Bus::Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, Replay
 
 // The network layer goes first (the Space destroys it before the Bus), so the
 // connections the sessions point to may be gone: they are not touched here.
-Bus::~Bus() = default;
+Bus::~Bus() {
+  if (deadline_timer_ != nullptr) {
+    uv_timer_stop(deadline_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(deadline_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    deadline_timer_ = nullptr;
+  }
+}
 
 uint64_t Bus::now_ms() const {
   uv_update_time(loop_);
@@ -97,12 +104,9 @@ void Bus::on_close(net::WsConnection* conn) {
   if (s == nullptr) return;
   conn->user = nullptr;
   std::string id = s->id;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.session_id == id)
-      it = pending_.erase(it);
-    else
-      ++it;
-  }
+  // Its requests end unanswered: there is nobody to answer. A plugin's later
+  // answer finds nothing (HUT_ENOENT).
+  std::erase_if(pending_, [&](const auto& kv) { return kv.second.session == s; });
   if (s->welcomed) {
     auto u = by_user_.find(s->user.id);
     if (u != by_user_.end()) {
@@ -112,7 +116,6 @@ void Bus::on_close(net::WsConnection* conn) {
     }
     if (rooms_ != nullptr) rooms_->session_closed(*s);
   }
-  if (plugins_ != nullptr) plugins_->session_closed(id);
   s->conn = nullptr;
   sessions_.erase(id);
 }
@@ -275,6 +278,17 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     return;
   }
   counters_.widget_requests++;
+  if (!widget_budget(s)) {
+    counters_.widget_rate_limited++;
+    send_error(s, frame.ref_json, ErrorCode::kRateLimited, "too many widget requests; slow down");
+    return;
+  }
+  if (s.widget_pending >= options_.widget_pending) {
+    counters_.widget_rate_limited++;
+    send_error(s, frame.ref_json, ErrorCode::kRateLimited,
+               "too many widget requests waiting for their plugins; wait for their answers");
+    return;
+  }
   if (plugins_ == nullptr) {
     send_error(s, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
     return;
@@ -291,21 +305,102 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     req.data_json = printed ? printed : "null";
     cJSON_free(printed);
   }
-  pending_[req.request_id] = Pending{s.id, frame.ref_json, plugin, nullptr, &s};
+  pending_[req.request_id] = Pending{s.id,   frame.ref_json,
+                                     plugin, nullptr,
+                                     &s,     now_ms() + static_cast<uint64_t>(options_.plugin_timeout_ms)};
+  s.widget_pending++;
+  arm_deadlines();
   Status st = plugins_->dispatch_widget(plugin, req);
   if (st.ok()) return;
   // Refused: answer unless the plugin already did.
   auto it = pending_.find(req.request_id);
   if (it == pending_.end()) return;
-  pending_.erase(it);
-  auto si = sessions_.find(req.session_id);
-  if (si == sessions_.end()) return;
+  Pending p = take(it);
   if (st.is_not_found()) {
-    send_error(*si->second, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
+    answer_error(p, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
   } else if (st.code() == Status::Code::kUnavailable) {
-    send_error(*si->second, frame.ref_json, ErrorCode::kUnavailable, st.message());
+    answer_error(p, ErrorCode::kUnavailable, st.message());
   } else {
-    send_error(*si->second, frame.ref_json, ErrorCode::kInternal, st.message());
+    answer_error(p, ErrorCode::kInternal, st.message());
+  }
+}
+
+bool Bus::widget_budget(Session& s) {
+  uint64_t now = now_ms();
+  if (s.widget_tokens < 0) {
+    s.widget_tokens = options_.widget_burst;
+    s.widget_refill_ms = now;
+  }
+  double elapsed_s = static_cast<double>(now - s.widget_refill_ms) / 1000.0;
+  s.widget_refill_ms = now;
+  s.widget_tokens = std::min(options_.widget_burst, s.widget_tokens + elapsed_s * options_.widget_rate);
+  if (s.widget_tokens < 1.0) return false;
+  s.widget_tokens -= 1.0;
+  return true;
+}
+
+Bus::Pending Bus::take(std::unordered_map<uint64_t, Pending>::iterator it) {
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (p.session != nullptr && p.session->widget_pending > 0) p.session->widget_pending--;
+  return p;
+}
+
+void Bus::answer_error(Pending& p, ErrorCode code, std::string_view message) {
+  if (p.done) {
+    Status st =
+        code == ErrorCode::kNotFound ? Status::not_found(std::string(message))
+        : code == ErrorCode::kUnavailable
+            ? Status::unavailable(std::string(message))
+            : Status::failed_precondition(std::string(error_code_name(code)) + ": " + std::string(message));
+    p.done(st, {});
+    return;
+  }
+  if (p.session != nullptr) send_error(*p.session, p.ref_json, code, message);
+}
+
+// One repeating timer, unreferenced (it never keeps the loop alive), ticks
+// while requests are pending and answers those past their deadline.
+void Bus::arm_deadlines() {
+  if (deadline_timer_ == nullptr) {
+    deadline_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, deadline_timer_);
+    deadline_timer_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(deadline_timer_));
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(deadline_timer_))) return;
+  uint64_t tick = static_cast<uint64_t>(std::clamp<int64_t>(options_.plugin_timeout_ms / 4, 20, 1000));
+  uv_timer_start(
+      deadline_timer_, [](uv_timer_t* t) { static_cast<Bus*>(t->data)->expire_deadlines(); }, tick, tick);
+}
+
+void Bus::expire_deadlines() {
+  uint64_t now = now_ms();
+  std::vector<uint64_t> expired;
+  for (const auto& [id, p] : pending_)
+    if (p.deadline_ms <= now) expired.push_back(id);
+  for (uint64_t id : expired) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;  // answered meanwhile
+    Pending p = take(it);
+    counters_.widget_timeouts++;
+    answer_error(
+        p, ErrorCode::kUnavailable,
+        p.plugin + " did not answer within " + std::to_string(options_.plugin_timeout_ms / 1000) + " s");
+  }
+  if (pending_.empty() && deadline_timer_ != nullptr) uv_timer_stop(deadline_timer_);
+}
+
+void Bus::plugin_stopped(std::string_view plugin, std::string_view message) {
+  // Collected first: answering may run code that dispatches again.
+  std::vector<uint64_t> ids;
+  for (const auto& [id, p] : pending_)
+    if (p.plugin == plugin) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    Pending p = take(it);
+    answer_error(p, ErrorCode::kUnavailable, message);
   }
 }
 
@@ -324,21 +419,25 @@ void Bus::request_in_process(std::string_view plugin, const UserRef& user, std::
   req.session_id = "in-process";
   req.user = user;
   req.data_json = std::string(data_json);
-  pending_[req.request_id] = Pending{req.session_id, {}, std::string(plugin), done};
+  pending_[req.request_id] =
+      Pending{req.session_id, {},      std::string(plugin),
+              done,           nullptr, now_ms() + static_cast<uint64_t>(options_.plugin_timeout_ms)};
+  arm_deadlines();
   Status st = plugins_->dispatch_widget(plugin, req);
   if (st.ok()) return;
   auto it = pending_.find(req.request_id);
   if (it == pending_.end()) return;
-  pending_.erase(it);
+  take(it);
   done(st, {});
 }
 
-int Bus::reply(uint64_t request_id, std::string_view data_json) {
+int Bus::reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) {
   auto it = pending_.find(request_id);
-  if (it == pending_.end()) return HUT_ENOENT;
+  if (it == pending_.end() || it->second.plugin != plugin) return HUT_ENOENT;
+  // Refused before anything changes: the request stays pending, and the
+  // plugin may answer again.
   if (!is_json(data_json)) return HUT_EINVAL;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
+  Pending p = take(it);
   if (p.done) {
     p.done(Status(), std::string(data_json));
     return HUT_OK;
@@ -354,19 +453,18 @@ int Bus::reply(uint64_t request_id, std::string_view data_json) {
   return HUT_OK;
 }
 
-int Bus::reply_error(uint64_t request_id, std::string_view code, std::string_view message) {
+int Bus::reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
+                     std::string_view message) {
   auto it = pending_.find(request_id);
-  if (it == pending_.end()) return HUT_ENOENT;
+  if (it == pending_.end() || it->second.plugin != plugin) return HUT_ENOENT;
   auto ec = error_code_from_name(code);
-  Pending p = std::move(it->second);
-  pending_.erase(it);
+  Pending p = take(it);
   if (p.done) {
     p.done(Status::failed_precondition(std::string(code) + ": " + std::string(message)), {});
     return HUT_OK;
   }
-  auto si = sessions_.find(p.session_id);
-  if (si == sessions_.end()) return HUT_ENOENT;
-  send_error(*si->second, p.ref_json, ec.value_or(ErrorCode::kInternal), message);
+  if (p.session == nullptr) return HUT_ENOENT;
+  send_error(*p.session, p.ref_json, ec.value_or(ErrorCode::kInternal), message);
   return HUT_OK;
 }
 

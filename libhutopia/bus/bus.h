@@ -35,6 +35,11 @@ struct Session {
   bool authenticating = false;  // waiting for fresh relay keys
   UserRef user;
   std::vector<uint64_t> bad_frame_times_ms;  // oldest first; empty costs nothing
+  // The widget op budget (a token bucket) and the session's requests waiting
+  // for a plugin.
+  double widget_tokens = -1;  // < 0: full, not yet used
+  uint64_t widget_refill_ms = 0;
+  size_t widget_pending = 0;
 };
 
 // The seam the rooms part fills: room ops, the welcome's room list and who
@@ -63,6 +68,10 @@ class Bus {
     int64_t hello_timeout_ms = 10000;
     int64_t bad_frames = 20;              // this many bad frames ...
     int64_t bad_frame_window_ms = 10000;  // ... within this window close with 1008
+    double widget_rate = 20;              // widget ops per second per session ...
+    double widget_burst = 100;            // ... after a burst of this many: rate_limited
+    size_t widget_pending = 32;           // a session's widget ops awaiting plugins: rate_limited over it
+    int64_t plugin_timeout_ms = 10000;    // then the request is answered `unavailable`
   };
 
   struct Counters {
@@ -72,8 +81,10 @@ class Bus {
     uint64_t bad_frames = 0;
     uint64_t errors_sent = 0;
     uint64_t widget_requests = 0;
-    uint64_t events = 0;      // events sent (one per event, not per recipient)
-    uint64_t deliveries = 0;  // event frames handed to sessions
+    uint64_t widget_rate_limited = 0;  // refused by the budget or the pending bound
+    uint64_t widget_timeouts = 0;      // answered `unavailable` at their deadline
+    uint64_t events = 0;               // events sent (one per event, not per recipient)
+    uint64_t deliveries = 0;           // event frames handed to sessions
   };
 
   Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay);
@@ -93,9 +104,13 @@ class Bus {
   void on_timer(net::WsConnection* conn);
   void on_close(net::WsConnection* conn);
 
-  // PluginServices, routed here by the Space.
-  int reply(uint64_t request_id, std::string_view data_json);
-  int reply_error(uint64_t request_id, std::string_view code, std::string_view message);
+  // PluginServices, routed here by the Space. The Bus owns each widget
+  // request from dispatch to its one answer: the plugin's, `unavailable` at
+  // the deadline or when the plugin stops, or none when the session is gone.
+  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json);
+  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
+                  std::string_view message);
+  void plugin_stopped(std::string_view plugin, std::string_view message);
   // Sends the frame to every welcomed session the target names;
   // returns how many sessions got it.
   size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
@@ -122,7 +137,15 @@ class Bus {
     std::string plugin;
     InProcessDone done;          // set for in-process requests
     Session* session = nullptr;  // the asking session; on_close drops its requests
+    uint64_t deadline_ms = 0;
   };
+  // Ends a pending request with an error frame (or `done`); the entry must
+  // have been taken out of pending_ already.
+  void answer_error(Pending& p, ErrorCode code, std::string_view message);
+  Pending take(std::unordered_map<uint64_t, Pending>::iterator it);
+  void arm_deadlines();
+  void expire_deadlines();
+  bool widget_budget(Session& s);
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
@@ -144,6 +167,7 @@ class Bus {
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_request_id_ = 1;
   Counters counters_;
+  uv_timer_t* deadline_timer_ = nullptr;  // heap, freed by its close callback
 };
 
 }  // namespace hut::bus

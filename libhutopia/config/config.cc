@@ -36,6 +36,7 @@ enum class Check {
   kStoreUrl,        // sqlite://<path> or postgres://...
   kHttpUrl,         // http:// or https://
   kHttpUrlOrEmpty,  // the same, or empty
+  kSecret,          // empty, or at least 32 bytes and not a known placeholder
 };
 
 // A key of a file. `field` returns the member the key sets; its alternative
@@ -61,7 +62,9 @@ using RK = Key<RelayConfig>;
 
 const SK kSpaceKeys[] = {
     {"space", "id", +[](SpaceConfig& c) { return &c.space.id; },
-     "The space's id: the `aud` every token must carry; letters, digits, `_`, `.` and `-`.", Check::kSpaceId},
+     "The space's id: the `aud` every token must carry (with a relay, the id it assigned when the space was "
+     "registered); letters, digits, `_`, `.` and `-`.",
+     Check::kSpaceId},
     {"space", "name", +[](SpaceConfig& c) { return &c.space.name; }, "The name shown to users."},
     {"space", "listen", +[](SpaceConfig& c) { return &c.space.listen; },
      "Public listener (pages, HTTP API, the widget bus at `/bus`), `host:port` or `[v6]:port`; port 0 picks "
@@ -75,14 +78,29 @@ const SK kSpaceKeys[] = {
     {"space", "plugins_dir", +[](SpaceConfig& c) { return &c.space.plugins_dir; },
      "Folder of plugin files (`<name>.so`, `<name>.toml`); relative paths start at the working directory.",
      Check::kNonEmpty},
+    {"space", "tls_cert", +[](SpaceConfig& c) { return &c.space.tls_cert; },
+     "PEM certificate chain of the public listener; with `tls_key` it serves HTTPS and `wss://` only; empty: "
+     "plain HTTP."},
+    {"space", "tls_key", +[](SpaceConfig& c) { return &c.space.tls_key; }, "PEM private key of `tls_cert`."},
     {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
      "Management API listener, `host:port`; keep it on loopback or a private network.", Check::kListen},
     {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },
-     "Bearer token of the management API; empty: every call but `GET /healthz` is refused."},
+     "Bearer token of the management API, at least 32 bytes (`openssl rand -hex 32`); empty: every call but "
+     "`GET /healthz` is refused.",
+     Check::kSecret},
     {"auth", "relay_issuer", +[](SpaceConfig& c) { return &c.auth.relay_issuer; },
      "The `iss` relay tokens must carry (the relay's public URL); empty: no relay is trusted."},
     {"auth", "relay_jwks", +[](SpaceConfig& c) { return &c.auth.relay_jwks; },
-     "URL of the relay's key set, `<relay>/.well-known/jwks.json`.", Check::kHttpUrlOrEmpty},
+     "URL of the relay's key set, `<relay>/.well-known/jwks.json`; `https://` (certificates checked), or "
+     "`http://` on loopback only unless `relay_jwks_insecure`.",
+     Check::kHttpUrlOrEmpty},
+    {"auth", "relay_jwks_insecure", +[](SpaceConfig& c) { return &c.auth.relay_jwks_insecure; },
+     "Allow an `http://` `relay_jwks` on a host other than loopback (the key set then travels "
+     "unauthenticated "
+     "and is never saved)."},
+    {"auth", "relay_ca_file", +[](SpaceConfig& c) { return &c.auth.relay_ca_file; },
+     "PEM file of the certificate authorities trusted for an `https://` `relay_jwks`; empty: the system "
+     "store."},
     {"auth", "relay_login", +[](SpaceConfig& c) { return &c.auth.relay_login; },
      "The relay's login page for browsers; empty: `<relay_issuer>/login`.", Check::kHttpUrlOrEmpty},
     {"auth", "app_issuer", +[](SpaceConfig& c) { return &c.auth.app_issuer; },
@@ -118,7 +136,25 @@ const SK kSpaceKeys[] = {
     {"limits", "post_burst", +[](SpaceConfig& c) { return &c.limits.post_burst; },
      "Posts one session may send at once before `post_rate` applies.", Check::kNone, 1, kMaxCount},
     {"limits", "max_connections", +[](SpaceConfig& c) { return &c.limits.max_connections; },
-     "WebSocket connections accepted at once; more are refused.", Check::kNone, 1, kMaxCount},
+     "Connections to the public listener (HTTP and WebSocket) accepted at once; more are refused.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "max_body", +[](SpaceConfig& c) { return &c.limits.max_body; },
+     "Largest HTTP request body, bytes; over it: 413.", Check::kNone, 1, kMaxBytes},
+    {"limits", "max_body_total", +[](SpaceConfig& c) { return &c.limits.max_body_total; },
+     "HTTP request body bytes buffered at once across all connections; a request that would pass it: 503.",
+     Check::kNone, 1, kMaxBytes},
+    {"limits", "widget_rate", +[](SpaceConfig& c) { return &c.limits.widget_rate; },
+     "`widget` ops per second one session may sustain; over it: `rate_limited`.", Check::kNone, 1, kMaxCount},
+    {"limits", "widget_burst", +[](SpaceConfig& c) { return &c.limits.widget_burst; },
+     "`widget` ops one session may send at once before `widget_rate` applies.", Check::kNone, 1, kMaxCount},
+    {"limits", "widget_pending", +[](SpaceConfig& c) { return &c.limits.widget_pending; },
+     "`widget` ops of one session waiting for their plugin at once; over it: `rate_limited`.", Check::kNone,
+     1, kMaxCount},
+    {"limits", "plugin_timeout", +[](SpaceConfig& c) { return &c.limits.plugin_timeout; },
+     "Seconds a plugin has to answer a `widget` op (then `unavailable`) or an HTTP request (then 504).",
+     Check::kNone, 1, 3600},
+    {"limits", "http_pending", +[](SpaceConfig& c) { return &c.limits.http_pending; },
+     "HTTP requests waiting for plugins at once; over it: 503.", Check::kNone, 1, kMaxCount},
 };
 
 const RK kRelayKeys[] = {
@@ -136,6 +172,38 @@ const RK kRelayKeys[] = {
      "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
     {"relay", "registration", +[](RelayConfig& c) { return &c.relay.registration; },
      "Whether anyone may create an account (`POST /api/v1/accounts`); false: only existing accounts log in."},
+    {"limits", "login_attempts_per_account",
+     +[](RelayConfig& c) { return &c.limits.login_attempts_per_account; },
+     "Logins (right or wrong) for one username within `login_window`; over it: 429 with `Retry-After`. A "
+     "successful login gives the account its budget back.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "login_attempts_per_address",
+     +[](RelayConfig& c) { return &c.limits.login_attempts_per_address; },
+     "Logins (any username) from one client address within `login_window`; over it: 429 with `Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "login_window", +[](RelayConfig& c) { return &c.limits.login_window; },
+     "The window of the login budgets, seconds; a budget refills evenly over it.", Check::kNone, 1,
+     kMaxSeconds},
+    {"limits", "accounts_per_address", +[](RelayConfig& c) { return &c.limits.accounts_per_address; },
+     "New accounts from one client address within `account_window`; over it: 429 with `Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "account_window", +[](RelayConfig& c) { return &c.limits.account_window; },
+     "The window of `accounts_per_address`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits", "tokens_per_user", +[](RelayConfig& c) { return &c.limits.tokens_per_user; },
+     "Relay tokens one user may get (API and login page together) within `token_window`; over it: 429 with "
+     "`Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "token_window", +[](RelayConfig& c) { return &c.limits.token_window; },
+     "The window of `tokens_per_user`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits", "spaces_per_user", +[](RelayConfig& c) { return &c.limits.spaces_per_user; },
+     "Spaces one account may register; over it: 403 `too_many_spaces`.", Check::kNone, 1, kMaxCount},
+    {"limits", "hash_workers", +[](RelayConfig& c) { return &c.limits.hash_workers; },
+     "Password hashes (argon2id, 19 MiB each) computed at once; keep it below the thread pool's size "
+     "(`UV_THREADPOOL_SIZE`, 4 by default) so other routes always find a thread.",
+     Check::kNone, 1, 64},
+    {"limits", "hash_queue", +[](RelayConfig& c) { return &c.limits.hash_queue; },
+     "Requests (logins, sign-ups) waiting for a hash worker; beyond it: 503 with `Retry-After`.",
+     Check::kNone, 0, kMaxCount},
 };
 
 // Where a value came from, for messages.
@@ -224,6 +292,41 @@ bool is_http_url(std::string_view s) {
   return false;
 }
 
+// A value copied from an example rather than made: "change-me" and the like,
+// or one character repeated.
+bool is_placeholder(std::string_view v) {
+  std::string lower(v);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string_view word : {"change-me", "changeme", "change_me", "replace-me", "replaceme", "replace_me",
+                                "placeholder", "your-token", "your_token", "secret-here"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return std::all_of(v.begin(), v.end(), [&](char c) { return c == v.front(); });
+}
+
+// The host of an http:// or https:// URL is loopback: localhost, 127.0.0.0/8
+// or [::1].
+bool url_host_is_loopback(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  std::string host;
+  if (!rest.empty() && rest.front() == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(rest.substr(1, close - 1));
+    in6_addr a6{};
+    return inet_pton(AF_INET6, host.c_str(), &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+  }
+  host = std::string(rest.substr(0, rest.find(':')));
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (host == "localhost") return true;
+  in_addr a4{};
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 // Why a string value is refused, or empty when it is fine.
 std::string check_string(Check check, const std::string& v) {
   switch (check) {
@@ -256,6 +359,11 @@ std::string check_string(Check check, const std::string& v) {
       return is_http_url(v) ? "" : "must be an http:// or https:// URL";
     case Check::kHttpUrlOrEmpty:
       return v.empty() || is_http_url(v) ? "" : "must be empty or an http:// or https:// URL";
+    case Check::kSecret:
+      if (v.empty()) return "";
+      if (is_placeholder(v)) return "is a placeholder, not a secret; make one with `openssl rand -hex 32`";
+      if (v.size() < 32) return "must be at least 32 bytes; make one with `openssl rand -hex 32`";
+      return "";
   }
   return "";
 }
@@ -432,6 +540,15 @@ Result<C> parse_config(std::string_view text, std::string_view source, const Env
       return Status::invalid_argument(where(source, origins[i]) + ": " + key_name(keys[i]) + ": " + error);
   }
   if constexpr (std::is_same_v<C, SpaceConfig>) {
+    const std::string& jwks = config.auth.relay_jwks;
+    if (jwks.rfind("http://", 0) == 0 && !url_host_is_loopback(jwks) && !config.auth.relay_jwks_insecure) {
+      auto it =
+          std::find_if(keys.begin(), keys.end(), [](const Key<C>& k) { return k.name == "relay_jwks"; });
+      return Status::invalid_argument(
+          where(source, origins[static_cast<size_t>(it - keys.begin())]) +
+          ": auth.relay_jwks: http:// is accepted only on loopback (the key set would travel "
+          "unauthenticated); use https://, or set auth.relay_jwks_insecure = true");
+    }
     if (config.auth.app_token_ttl > config.auth.max_token_lifetime) {
       auto it =
           std::find_if(keys.begin(), keys.end(), [](const Key<C>& k) { return k.name == "app_token_ttl"; });

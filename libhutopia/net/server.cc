@@ -249,6 +249,8 @@ Status NetServer::init() {
   info.pt_serv_buf_size = kBufferSize;
   info.count_threads = 1;
   info.port = CONTEXT_PORT_NO_LISTEN;
+  bool public_tls = !options_.public_tls_cert.empty() && !options_.public_tls_key.empty();
+  if (public_tls) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   anchor_->context = lws_create_context(&info);
   if (anchor_->context == nullptr)
     return Status::unavailable(
@@ -269,6 +271,11 @@ Status NetServer::init() {
     vi.timeout_secs = 30;
     vi.user = this;
     vi.retry_and_idle_policy = &kNoIdleChecks;
+    if (protocols == public_protocols && public_tls) {
+      vi.ssl_cert_filepath = options_.public_tls_cert.c_str();
+      vi.ssl_private_key_filepath = options_.public_tls_key.c_str();
+      vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;  // lws reads it per vhost as well
+    }
     *out = lws_create_vhost(context(), &vi);
     if (*out == nullptr) {
       return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +
@@ -492,8 +499,19 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       return self->ws_callback(wsi, reason, in, len);
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+      // `wsi` is the listener here; the new socket has no wsi yet.
+      if (self->sockets_.size() >= self->options_.max_connections) {
+        self->counters_.refused_connections++;
+        return 1;
+      }
+      return 0;
+    case LWS_CALLBACK_WSI_CREATE:
+      self->sockets_.insert(wsi);
+      return 0;
     case LWS_CALLBACK_WSI_DESTROY:
       // Upgrades that never reached ESTABLISHED end here too.
+      self->sockets_.erase(wsi);
       self->pending_auth_.erase(wsi);
       self->http_closed(wsi);
       return 0;
@@ -536,8 +554,10 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      // lws also completes a POST that announced no body; that request was
+      // dispatched already (a handler answering later must not get it twice).
       auto it = http_.find(wsi);
-      if (it == http_.end() || it->second->responded_) return 0;
+      if (it == http_.end() || it->second->responded_ || it->second->body_expected_ == 0) return 0;
       std::shared_ptr<HttpExchange> ex = it->second;
       handler_->on_http(ex);
       return 0;
@@ -566,8 +586,9 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   ex->path = uri ? uri : "";
   ex->query = copy_query(wsi);
   collect_headers(wsi, &ex->headers);
-  auto old = http_.find(wsi);
-  if (old != http_.end()) old->second->wsi_ = nullptr;
+  char peer[128] = {0};
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;
+  forget_http(wsi);  // a keep-alive connection's earlier exchange
   http_[wsi] = ex;
 
   if (shutting_down_) {
@@ -595,6 +616,18 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
     return 0;
   }
   if (content_length > 0 && m != LWSHUMETH_GET && m != LWSHUMETH_HEAD) {
+    if (body_bytes_ + content_length > options_.max_body_total) {
+      counters_.refused_bodies++;
+      ex->close_after_ = true;
+      ex->respond(
+          {503,
+           "application/json",
+           {{"retry-after", "5"}},
+           R"({"error":{"code":"unavailable","message":"too many uploads at once; try again later"}})"});
+      return 0;
+    }
+    body_bytes_ += content_length;
+    ex->body_budget_ = content_length;
     ex->body_expected_ = content_length;
     ex->body.reserve(content_length);
     return 0;  // LWS_CALLBACK_HTTP_BODY_COMPLETION dispatches it
@@ -634,8 +667,7 @@ int NetServer::write_http(struct lws* wsi) {
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     ex->headers_sent_ = true;
     if (r.body.empty() || ex->method == "HEAD") {
-      http_.erase(wsi);
-      ex->wsi_ = nullptr;
+      forget_http(wsi);
       if (ex->close_after_) return -1;
       return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
@@ -654,16 +686,20 @@ int NetServer::write_http(struct lws* wsi) {
     lws_callback_on_writable(wsi);
     return 0;
   }
-  http_.erase(wsi);
-  ex->wsi_ = nullptr;
+  forget_http(wsi);
   if (ex->close_after_) return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-void NetServer::http_closed(struct lws* wsi) {
+void NetServer::http_closed(struct lws* wsi) { forget_http(wsi); }
+
+void NetServer::forget_http(struct lws* wsi) {
   auto it = http_.find(wsi);
   if (it == http_.end()) return;
-  it->second->wsi_ = nullptr;
+  HttpExchange& ex = *it->second;
+  ex.wsi_ = nullptr;
+  body_bytes_ -= std::min(body_bytes_, ex.body_budget_);
+  ex.body_budget_ = 0;
   http_.erase(it);
 }
 
@@ -921,6 +957,7 @@ void NetServer::shutdown_tick() {
     destroy_deadline_ms_ = now + 50;
     for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
     http_.clear();
+    body_bytes_ = 0;
     // First phase: lws closes its sockets and uv handles asynchronously.
     lws_context_destroy(context());
     return;

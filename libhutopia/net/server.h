@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -57,6 +58,7 @@ class HttpExchange {
   std::string query;                                         // without "?", may be empty
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
+  std::string peer;  // the client's address, as lws_get_peer_simple() gives it
 
   // The first header with this lower-case name, or "".
   std::string_view header(std::string_view name) const;
@@ -74,6 +76,7 @@ class HttpExchange {
   bool close_after_ = false;  // the request body was refused: close the connection
   bool headers_sent_ = false;
   size_t body_expected_ = 0;
+  size_t body_budget_ = 0;  // counted in NetServer::body_bytes_ until the exchange ends
   size_t sent_ = 0;
   HttpResponse response_;
 };
@@ -146,10 +149,19 @@ struct NetOptions {
   bool admin_enabled = true;
   std::string admin_host = "127.0.0.1";
   int admin_port = 0;
-  size_t max_message = 65536;       // bytes of one WebSocket message
-  size_t backpressure = 1 << 20;    // unsent bytes per connection
-  size_t max_body = 1 << 20;        // bytes of one HTTP request body
-  size_t max_connections = 100000;  // open WebSocket connections; more are refused at the upgrade
+  size_t max_message = 65536;     // bytes of one WebSocket message
+  size_t backpressure = 1 << 20;  // unsent bytes per connection
+  size_t max_body = 1 << 20;      // bytes of one HTTP request body
+  // Request body bytes buffered at once across every connection (by their
+  // Content-Length, from the headers until the exchange ends); a request
+  // that would pass it gets 503 and the connection is closed.
+  size_t max_body_total = 16 << 20;
+  // Connections to the public listener at once, HTTP and WebSocket alike;
+  // more are closed as they are accepted. The admin listener is not counted.
+  size_t max_connections = 100000;
+  // PEM files: the public listener speaks TLS when both are set.
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };
@@ -161,8 +173,10 @@ struct NetCounters {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t http_requests = 0;
-  uint64_t closed_slow = 0;     // 4008
-  uint64_t closed_too_big = 0;  // 1009
+  uint64_t closed_slow = 0;          // 4008
+  uint64_t closed_too_big = 0;       // 1009
+  uint64_t refused_connections = 0;  // over max_connections, closed at accept
+  uint64_t refused_bodies = 0;       // 503: over max_body_total
 };
 
 // The outcome of NetServer::http_get.
@@ -184,6 +198,10 @@ class NetServer {
   int public_port() const { return public_port_; }
   int admin_port() const { return admin_port_; }
   size_t connection_count() const { return conns_.size(); }
+  // Open connections to the public listener, HTTP and WebSocket.
+  size_t socket_count() const { return sockets_.size(); }
+  // Request body bytes counted against max_body_total now.
+  size_t body_bytes() const { return body_bytes_; }
   const NetCounters& counters() const { return counters_; }
   const NetOptions& options() const { return options_; }
 
@@ -230,6 +248,8 @@ class NetServer {
   int on_http_request(Listener listener, struct lws* wsi, const char* uri);
   int write_http(struct lws* wsi);
   void http_closed(struct lws* wsi);
+  // Removes the exchange of `wsi` from http_ and returns its body budget.
+  void forget_http(struct lws* wsi);
   int on_ws_receive(WsConnection* conn, const char* in, size_t len);
   int on_ws_writeable(WsConnection* conn);
   // Hands (part of) a connection's output to lws; asks for WRITEABLE when
@@ -274,6 +294,8 @@ class NetServer {
   std::unordered_map<struct lws*, std::unique_ptr<WsConnection>> conns_;
   std::unordered_map<struct lws*, std::string> pending_auth_;  // from the upgrade request
   std::unordered_map<struct lws*, std::shared_ptr<HttpExchange>> http_;
+  std::unordered_set<struct lws*> sockets_;  // accepted on the public listener
+  size_t body_bytes_ = 0;
   NetCounters counters_;
   // Connections with output appended during this loop turn (nullptr where
   // one closed meanwhile). A check handle writes them after the poll phase;

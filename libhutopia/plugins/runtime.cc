@@ -230,7 +230,6 @@ class RuntimeImpl final : public PluginRuntime {
   Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override;
   Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
   const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
-  void session_closed(std::string_view session_id) override;
   void member_joined(std::string_view room, const UserRef& user) override {
     room_event(room, user, &hut_hooks::on_member_joined);
   }
@@ -293,11 +292,6 @@ class RuntimeImpl final : public PluginRuntime {
     hut_plugin_init_fn init = nullptr;
     hut_plugin_fini_fn fini = nullptr;
     std::vector<std::string> requires_;
-  };
-
-  struct PendingWidget {
-    hut_plugin* inst;
-    std::string session;
   };
 
   struct Posted {
@@ -396,8 +390,6 @@ class RuntimeImpl final : public PluginRuntime {
   bool kv_refused_ = false;     // the store failed kv_submitting_ at once
   std::map<std::string, Record, std::less<>> records_;
   std::vector<std::string> order_;  // loaded plugins, in load order
-  std::unordered_map<uint64_t, PendingWidget> pending_widgets_;
-  std::unordered_map<uint64_t, hut_plugin*> pending_http_;
   uint64_t next_timer_id_ = 1;
   uv_async_t* async_ = nullptr;
   std::mutex post_mu_;
@@ -747,20 +739,8 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
     inst->closing = true;
   }
   std::string message = inst->name + " is " + std::string(why);
-  // Collected first: the space may call back into the runtime while it
-  // answers.
-  std::vector<uint64_t> widget_ids;
-  for (const auto& [id, p] : pending_widgets_) {
-    if (p.inst == inst) widget_ids.push_back(id);
-  }
-  std::vector<uint64_t> http_ids;
-  for (const auto& [id, p] : pending_http_) {
-    if (p == inst) http_ids.push_back(id);
-  }
-  for (uint64_t id : widget_ids) pending_widgets_.erase(id);
-  for (uint64_t id : http_ids) pending_http_.erase(id);
-  for (uint64_t id : widget_ids) services_->reply_error(id, "unavailable", message);
-  for (uint64_t id : http_ids) services_->http_respond(id, json_error_response(503, "unavailable", message));
+  // The space owns the pending requests: it answers the plugin's now.
+  services_->plugin_stopped(inst->name, message);
   for (auto& [id, t] : inst->timers) close_timer(t);
   inst->timers.clear();
   if (inst->fini) inst->fini(inst);
@@ -862,16 +842,12 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
     req.data_json = request.data_json.c_str();
     req.data_len = request.data_json.size();
   }
-  pending_widgets_.insert_or_assign(request.request_id, PendingWidget{inst, request.session_id});
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_widget(inst, h.user_data, &req); });
-  if (rc < 0) {
-    auto it = pending_widgets_.find(request.request_id);
-    if (it != pending_widgets_.end() && it->second.inst == inst) {
-      pending_widgets_.erase(it);
-      services_->reply_error(request.request_id, bus_code(rc), inst->name + ": " + error_text(rc));
-    }
-  }
+  // A refusal answers the request, unless the plugin answered it already
+  // (then this finds nothing pending).
+  if (rc < 0)
+    services_->reply_error(inst->name, request.request_id, bus_code(rc), inst->name + ": " + error_text(rc));
   return Status::ok_status();
 }
 
@@ -892,17 +868,11 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   req.body = request.body.c_str();
   req.body_len = request.body.size();
   req.x_request_id = request.x_request_id.c_str();
-  pending_http_.insert_or_assign(request.request_id, inst);
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
-  if (rc < 0) {
-    auto it = pending_http_.find(request.request_id);
-    if (it != pending_http_.end() && it->second == inst) {
-      pending_http_.erase(it);
-      services_->http_respond(request.request_id,
-                              json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
-    }
-  }
+  if (rc < 0)
+    services_->http_respond(inst->name, request.request_id,
+                            json_error_response(http_status(rc), bus_code(rc), error_text(rc)));
   return Status::ok_status();
 }
 
@@ -912,10 +882,6 @@ const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_
   if (inst == nullptr) return nullptr;
   auto it = inst->assets.find(path);
   return it == inst->assets.end() ? nullptr : &it->second;
-}
-
-void RuntimeImpl::session_closed(std::string_view session_id) {
-  std::erase_if(pending_widgets_, [&](const auto& kv) { return kv.second.session == session_id; });
 }
 
 namespace {
@@ -1035,19 +1001,13 @@ void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
 int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len) {
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
-  auto it = rt->pending_widgets_.find(id);
-  if (it == rt->pending_widgets_.end() || it->second.inst != self) return HUT_ENOENT;
-  rt->pending_widgets_.erase(it);
-  return rt->services_->reply(id, std::string_view(data, len));
+  return rt->services_->reply(self->name, id, std::string_view(data, len));
 }
 
 int RuntimeImpl::host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message) {
   if (self == nullptr || code == nullptr || *code == '\0') return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
-  auto it = rt->pending_widgets_.find(id);
-  if (it == rt->pending_widgets_.end() || it->second.inst != self) return HUT_ENOENT;
-  rt->pending_widgets_.erase(it);
-  return rt->services_->reply_error(id, code, message ? message : "");
+  return rt->services_->reply_error(self->name, id, code, message ? message : "");
 }
 
 int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
@@ -1245,8 +1205,6 @@ int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, co
       (body == nullptr && body_len > 0))
     return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
-  auto it = rt->pending_http_.find(id);
-  if (it == rt->pending_http_.end() || it->second != self) return HUT_ENOENT;
   PluginHttpResponse resp;
   resp.status = status;
   for (size_t i = 0; i < header_count; ++i) {
@@ -1254,8 +1212,7 @@ int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, co
     resp.headers.emplace_back(headers[i].name, headers[i].value);
   }
   if (body_len > 0) resp.body.assign(body, body_len);
-  rt->pending_http_.erase(it);
-  return rt->services_->http_respond(id, std::move(resp));
+  return rt->services_->http_respond(self->name, id, std::move(resp));
 }
 
 int RuntimeImpl::host_register_asset(hut_plugin* self, const char* path, const char* content_type,

@@ -65,13 +65,22 @@ enum class EventTarget { kSession, kUser, kRoom, kEveryone };
 
 // What plugins may ask of the space. Implemented by the space; called by the
 // runtime on the loop thread. Return 0, or a negative HUT_E* code of plugin.h.
+//
+// Pending requests: the space owns every widget and HTTP request it hands to
+// a plugin, from dispatch to its one answer, with the request's deadline;
+// the runtime holds no state for them, only passes on the request id and the
+// name of the plugin that answers. An answer for an id that is not pending,
+// or pending for another plugin, is HUT_ENOENT; an answer the space refuses
+// (HUT_EINVAL) leaves the request pending, so the plugin may answer again.
 class PluginServices {
  public:
   virtual ~PluginServices() = default;
-  // Answers a pending WidgetRequest: {"op":"ok","ref":R,"data":<data_json>}.
-  virtual int reply(uint64_t request_id, std::string_view data_json) = 0;
+  // Answers a pending WidgetRequest of `plugin`:
+  // {"op":"ok","ref":R,"data":<data_json>}. HUT_EINVAL when data_json is not JSON.
+  virtual int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) = 0;
   // Answers it with {"op":"error","ref":R,"code":code,"message":message}.
-  virtual int reply_error(uint64_t request_id, std::string_view code, std::string_view message) = 0;
+  virtual int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
+                          std::string_view message) = 0;
   // Sends {"op":"widget","plugin":plugin,"data":data_json} to the target.
   // `target_id` is the session id, user id or room id; ignored for kEveryone.
   virtual int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
@@ -79,9 +88,12 @@ class PluginServices {
   // Sends {"op":"notify","plugin","title","body"?,"url"?} to the user's sessions.
   virtual int notify(std::string_view plugin, std::string_view user_id, std::string_view title,
                      std::string_view body, std::string_view url) = 0;
-  // Completes a pending PluginHttpRequest. The space adds X-Hutopia-Plugin
-  // and X-Request-Id.
-  virtual int http_respond(uint64_t request_id, PluginHttpResponse response) = 0;
+  // Completes a pending PluginHttpRequest of `plugin`. The space adds
+  // X-Hutopia-Plugin and X-Request-Id.
+  virtual int http_respond(std::string_view plugin, uint64_t request_id, PluginHttpResponse response) = 0;
+  // The plugin is being stopped (unload, reload, shutdown): the space answers
+  // its pending requests, `unavailable` (bus) or 503 (HTTP), with `message`.
+  virtual void plugin_stopped(std::string_view plugin, std::string_view message) = 0;
 
   // Rooms for plugins (ABI 1.1). `done` gets a HUT_* status and the result
   // JSON, on the loop, later. The defaults answer HUT_ENOTSUP (no rooms).
@@ -187,8 +199,9 @@ class PluginRuntime {
   virtual std::vector<PluginStats> stats() const = 0;
   virtual bool is_loaded(std::string_view name) const = 0;
 
-  // Routes a `widget` op. kNotFound when no loaded plugin has that name or
-  // it takes no widget requests; otherwise the plugin answers through
+  // Routes a `widget` op, which the caller has made pending (see
+  // PluginServices). kNotFound when no loaded plugin has that name or it
+  // takes no widget requests; otherwise the plugin answers through
   // PluginServices::reply/reply_error, now or later.
   virtual Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) = 0;
   // Routes an HTTP request; kNotFound as above. The plugin answers through
@@ -197,10 +210,6 @@ class PluginRuntime {
   // Looks up an embedded asset; nullptr when the plugin has no such path.
   // The result is valid until the plugin is unloaded or reloaded.
   virtual const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const = 0;
-
-  // Pending requests whose session went away: the runtime forgets them, and
-  // later replies to them are dropped by the space.
-  virtual void session_closed(std::string_view session_id) = 0;
 
   // Room events, for the plugins' room hooks, called in load order by the
   // rooms part of the space.

@@ -1,50 +1,116 @@
 #include "space/relay_keys.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "util/log.h"
 
 namespace hut::space {
+namespace {
 
-struct RelayKeys::Resolve {
-  uv_getaddrinfo_t req;
+bool is_loopback_address(const std::string& ip) {
+  in_addr a4{};
+  if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
+// One transfer: made on the loop, run on a worker thread, finished on the
+// loop. `owner` is cleared (on the loop) when the RelayKeys stops or goes;
+// `cancelled` tells the worker to give up.
+struct RelayKeys::Transfer {
+  uv_work_t work;
   RelayKeys* owner = nullptr;
+  std::atomic<bool> cancelled{false};
+  std::string url;
+  std::string ca_file;
+  int64_t timeout_ms = 0;
+  size_t max_body = 0;
+  Fetched result;
+
+  static size_t on_data(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    size_t len = size * n;
+    if (t->result.body.size() + len > t->max_body) return 0;  // aborts the transfer
+    t->result.body.append(data, len);
+    return len;
+  }
+  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<Transfer*>(user)->cancelled.load() ? 1 : 0;
+  }
+
+  // On the worker thread.
+  void run() {
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) {
+      result.error = "cannot start a transfer";
+      return;
+    }
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_body));
+    // Never relaxed: a key set from a host that cannot prove its name is no key set.
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Transfer::on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "hutopia-spaced");
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK) {
+      long status = 0;
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+      result.status = status;
+      char* scheme = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_SCHEME, &scheme);
+      result.verified_tls =
+          scheme != nullptr && (std::string(scheme) == "https" || std::string(scheme) == "HTTPS");
+      char* ip = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_PRIMARY_IP, &ip);
+      result.loopback = ip != nullptr && is_loopback_address(ip);
+    } else {
+      result.body.clear();
+      result.error = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(curl);
+  }
 };
 
 RelayKeys::RelayKeys(uv_loop_t* loop, TokenVerifier* verifier, Options options)
     : loop_(loop), verifier_(verifier), options_(std::move(options)) {
-  // http://host[:port][/path]
   const std::string& u = options_.url;
-  constexpr std::string_view kScheme = "http://";
-  if (u.rfind(kScheme, 0) == 0) {
-    std::string rest = u.substr(kScheme.size());
-    size_t slash = rest.find('/');
-    std::string hostport = rest.substr(0, slash);
-    path_ = slash == std::string::npos ? "/" : rest.substr(slash);
-    if (!hostport.empty() && hostport.front() == '[') {
-      size_t close = hostport.find(']');
-      host_ = hostport.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-      if (close != std::string::npos && close + 1 < hostport.size() && hostport[close + 1] == ':')
-        port_ = std::atoi(hostport.c_str() + close + 2);
-    } else {
-      size_t colon = hostport.rfind(':');
-      host_ = hostport.substr(0, colon);
-      if (colon != std::string::npos) port_ = std::atoi(hostport.c_str() + colon + 1);
-    }
-    fetchable_ = !host_.empty() && port_ > 0 && port_ < 65536;
-  } else if (!u.empty()) {
-    log_printf(LogLevel::kWarn, "space", "auth.relay_jwks: only http:// URLs are fetched (%s)", u.c_str());
-  }
+  fetchable_ = u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
+  if (!fetchable_ && !u.empty())
+    log_printf(LogLevel::kWarn, "space", "auth.relay_jwks: not an http:// or https:// URL (%s)", u.c_str());
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-RelayKeys::~RelayKeys() {
-  if (resolving_ != nullptr) resolving_->owner = nullptr;
-}
+RelayKeys::~RelayKeys() { stop(); }
 
 void RelayKeys::load_cache() {
   if (options_.issuer.empty() || options_.cache_path.empty()) return;
@@ -63,13 +129,26 @@ void RelayKeys::load_cache() {
              options_.cache_path.c_str());
 }
 
-void RelayKeys::start(net::NetServer* net) {
-  net_ = net;
-  if (fetchable_ && !options_.issuer.empty()) fetch();
+void RelayKeys::start() {
+  started_ = true;
+  if (fetchable_ && !options_.issuer.empty() && !stopped_) fetch();
+}
+
+void RelayKeys::stop() {
+  stopped_ = true;
+  if (transfer_ != nullptr) {
+    transfer_->owner = nullptr;
+    transfer_->cancelled = true;
+    transfer_ = nullptr;
+  }
+  in_flight_ = false;
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) w();
 }
 
 void RelayKeys::refresh(std::function<void()> done) {
-  if (!fetchable_ || net_ == nullptr || options_.issuer.empty()) {
+  if (!fetchable_ || !started_ || stopped_ || options_.issuer.empty()) {
     done();
     return;
   }
@@ -92,53 +171,33 @@ void RelayKeys::refresh(std::function<void()> done) {
 void RelayKeys::fetch() {
   in_flight_ = true;
   ++fetches_;
-  auto* r = new Resolve;
-  r->owner = this;
-  r->req.data = r;
-  resolving_ = r;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  // Names are resolved on libuv's thread pool, never on the loop.
-  int rc = uv_getaddrinfo(
-      loop_, &r->req,
-      [](uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
-        auto* r = static_cast<Resolve*>(req->data);
-        RelayKeys* self = r->owner;
-        std::string address;
-        if (status == 0 && res != nullptr) {
-          char buf[INET6_ADDRSTRLEN] = {0};
-          if (res->ai_family == AF_INET)
-            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, buf, sizeof buf);
-          else if (res->ai_family == AF_INET6)
-            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, buf, sizeof buf);
-          address = buf;
-        }
-        uv_freeaddrinfo(res);
-        delete r;
+  auto* t = new Transfer;
+  t->owner = this;
+  t->work.data = t;
+  t->url = options_.url;
+  t->ca_file = options_.ca_file;
+  t->timeout_ms = options_.timeout_ms;
+  t->max_body = options_.max_body;
+  transfer_ = t;
+  int rc = uv_queue_work(
+      loop_, &t->work, [](uv_work_t* w) { static_cast<Transfer*>(w->data)->run(); },
+      [](uv_work_t* w, int) {
+        std::unique_ptr<Transfer> t(static_cast<Transfer*>(w->data));
+        RelayKeys* self = t->owner;
         if (self == nullptr) return;
-        self->resolving_ = nullptr;
-        if (address.empty() || self->net_ == nullptr) {
-          net::HttpGetResult fail;
-          fail.error = "cannot resolve " + self->host_;
-          self->fetched(fail);
-          return;
-        }
-        std::string host_header = self->host_ + ":" + std::to_string(self->port_);
-        self->net_->http_get(address, self->port_, self->path_, host_header,
-                             [self](net::HttpGetResult result) { self->fetched(result); });
-      },
-      host_.c_str(), nullptr, &hints);
+        self->transfer_ = nullptr;
+        self->fetched(t->result);
+      });
   if (rc != 0) {
-    resolving_ = nullptr;
-    delete r;
-    net::HttpGetResult fail;
-    fail.error = std::string("uv_getaddrinfo: ") + uv_strerror(rc);
+    transfer_ = nullptr;
+    delete t;
+    Fetched fail;
+    fail.error = std::string("uv_queue_work: ") + uv_strerror(rc);
     fetched(fail);
   }
 }
 
-void RelayKeys::fetched(const net::HttpGetResult& result) {
+void RelayKeys::fetched(const Fetched& result) {
   if (result.status != 200) {
     log_printf(LogLevel::kWarn, "space", "fetching %s: %s", options_.url.c_str(),
                result.status ? ("HTTP " + std::to_string(result.status)).c_str() : result.error.c_str());
@@ -153,7 +212,13 @@ void RelayKeys::fetched(const net::HttpGetResult& result) {
   }
   verifier_->trust_set(*keys, options_.issuer);
   log_printf(LogLevel::kInfo, "space", "trusting %zu relay keys from %s", keys->size(), options_.url.c_str());
-  save(result.body);
+  if (result.verified_tls || result.loopback) {
+    save(result.body);
+  } else {
+    log_printf(LogLevel::kWarn, "space",
+               "%s came in clear over the network: trusted until the space stops, not saved",
+               options_.url.c_str());
+  }
   finish();
 }
 
@@ -167,6 +232,7 @@ void RelayKeys::finish() {
 // Writes the copy off the loop: a temporary file, then an atomic rename.
 void RelayKeys::save(const std::string& jwks) {
   if (options_.cache_path.empty()) return;
+  ++saves_;
   struct Save {
     uv_work_t work;
     std::string path;
@@ -182,8 +248,14 @@ void RelayKeys::save(const std::string& jwks) {
       [](uv_work_t* w) {
         auto* s = static_cast<Save*>(w->data);
         std::string tmp = s->path + ".tmp";
-        FILE* f = std::fopen(tmp.c_str(), "wb");
-        if (f == nullptr) return;
+        // 0600, like the rest of the space's data.
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return;
+        FILE* f = ::fdopen(fd, "wb");
+        if (f == nullptr) {
+          ::close(fd);
+          return;
+        }
         bool ok = std::fwrite(s->text.data(), 1, s->text.size(), f) == s->text.size();
         ok = std::fflush(f) == 0 && ok;
         ok = std::fclose(f) == 0 && ok;

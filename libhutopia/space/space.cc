@@ -2,9 +2,16 @@
 #include <hutopia/token.h>
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -53,6 +60,51 @@ std::string url_host(const std::string& host) {
   return host;
 }
 
+// Creates the folders of `dir` that are missing, each 0700.
+Status make_dirs_private(const std::string& dir) {
+  std::filesystem::path path(dir);
+  std::filesystem::path prefix;
+  for (const auto& part : path) {
+    prefix /= part;
+    if (part.empty() || part == "/" || part == "." || part == "..") continue;
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::io_error("cannot create " + prefix.string() + ": " + std::strerror(errno));
+  }
+  return Status();
+}
+
+// The space's data is private to its user: private rooms and DMs live there.
+// The data folder is kept 0700 (created so, and set so when it exists); the
+// SQLite store's folder is created 0700 when missing, its file created 0600
+// before SQLite opens it (SQLite gives -wal and -shm the mode of the
+// database), and files left 0644 by older versions are set 0600.
+Status make_data_private(const SpaceConfig& config) {
+  const std::string& dir = config.space.data_dir;
+  if (!dir.empty()) {
+    HUT_RETURN_IF_ERROR(make_dirs_private(dir));
+    if (::chmod(dir.c_str(), 0700) != 0)
+      return Status::io_error("cannot make " + dir + " private: " + std::strerror(errno));
+    for (const char* name : {"relay-jwks.json", "plugins.db", "plugins.db.imported"}) {
+      std::string f = dir + "/" + name;
+      if (::access(f.c_str(), F_OK) == 0) ::chmod(f.c_str(), 0600);
+    }
+  }
+  constexpr std::string_view kSqlite = "sqlite://";
+  const std::string& url = config.store.url;
+  if (url.rfind(kSqlite, 0) != 0 || url.size() == kSqlite.size()) return Status();
+  std::string db = url.substr(kSqlite.size());
+  std::string parent = std::filesystem::path(db).parent_path().string();
+  if (!parent.empty()) HUT_RETURN_IF_ERROR(make_dirs_private(parent));
+  int fd = ::open(db.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::io_error("cannot create " + db + ": " + std::strerror(errno));
+  ::close(fd);
+  for (const std::string& f : {db, db + "-wal", db + "-shm", db + "-journal"}) {
+    if (::chmod(f.c_str(), 0600) != 0 && errno != ENOENT)
+      return Status::io_error("cannot make " + f + " private: " + std::strerror(errno));
+  }
+  return Status();
+}
+
 net::HttpResponse not_found(std::string_view message = "not found") {
   return admin::json_error(404, "not_found", message);
 }
@@ -82,13 +134,17 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   std::unique_ptr<Store> store;
   std::unique_ptr<rooms::Rooms> rooms;
 
+  // HTTP requests handed to plugins: the space owns each one until its one
+  // answer (the plugin's, 504 at the deadline, 503 when the plugin stops).
   struct PendingHttp {
     std::weak_ptr<net::HttpExchange> exchange;
     std::string plugin;
     std::string request_id;
+    uint64_t deadline_ms = 0;
   };
   std::unordered_map<uint64_t, PendingHttp> pending_http;
   uint64_t next_http_id = 1;
+  uv_timer_t* http_deadline_timer = nullptr;  // heap, freed by its close callback
 
   // post(): any thread.
   std::mutex post_mu;
@@ -106,15 +162,18 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (bus) bus->set_plugins(nullptr);
     if (bus) bus->set_rooms(nullptr);
     if (rooms) rooms->set_plugins(nullptr);
-    net.reset();
     // Plugins may write their key-value data until their fini returned; the
-    // store (destroyed next) commits what is queued, and drops the callbacks.
+    // store (destroyed below) commits what is queued, and drops the callbacks.
+    // Before the network goes: stopping a plugin answers its pending requests
+    // on the connections that asked.
     if (runtime) runtime->shutdown();
+    net.reset();
     store.reset();
     rooms.reset();
     relay_keys.reset();
     runtime.reset();
     bus.reset();
+    close_http_timer();
     close_async();
     if (own_loop) {
       // Let the handles closed above finish, then close the loop.
@@ -138,9 +197,14 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       app_key = *k;
       verifier->trust(*k, app_issuer);
     }
+    if (!a.relay_ca_file.empty() && ::access(a.relay_ca_file.c_str(), R_OK) != 0) {
+      return Status::invalid_argument("auth.relay_ca_file: cannot read " + a.relay_ca_file + ": " +
+                                      std::strerror(errno));
+    }
     space::RelayKeys::Options ro;
     ro.issuer = a.relay_issuer;
     ro.url = a.relay_jwks;
+    ro.ca_file = a.relay_ca_file;
     ro.cache_path =
         config.space.data_dir.empty() ? std::string() : config.space.data_dir + "/relay-jwks.json";
     relay_keys = std::make_unique<space::RelayKeys>(loop, verifier.get(), ro);
@@ -161,10 +225,15 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bo.hello_timeout_ms = config.limits.hello_timeout * 1000;
     bo.bad_frames = config.limits.bad_frames;
     bo.bad_frame_window_ms = config.limits.bad_frame_window * 1000;
+    bo.widget_rate = static_cast<double>(std::max<int64_t>(config.limits.widget_rate, 1));
+    bo.widget_burst = static_cast<double>(std::max<int64_t>(config.limits.widget_burst, 1));
+    bo.widget_pending = static_cast<size_t>(std::max<int64_t>(config.limits.widget_pending, 1));
+    bo.plugin_timeout_ms = std::max<int64_t>(config.limits.plugin_timeout, 1) * 1000;
     bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
     bus->set_unknown_key_handler(
         [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
 
+    if (Status priv = make_data_private(config); !priv.ok()) return priv;
     Result<std::unique_ptr<Store>> st = open_store(loop, config.store.url);
     if (!st.ok()) return Status::failed_precondition("store.url: " + std::string(st.status().message()));
     store = std::move(*st);
@@ -192,11 +261,17 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     net::NetOptions no;
     no.public_host = pub->host;
     no.public_port = pub->port;
+    if (config.space.tls_cert.empty() != config.space.tls_key.empty())
+      return Status::invalid_argument("space.tls_cert and space.tls_key go together: set both or neither");
+    no.public_tls_cert = config.space.tls_cert;
+    no.public_tls_key = config.space.tls_key;
     no.admin_host = adm->host;
     no.admin_port = adm->port;
     no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
     no.backpressure = static_cast<size_t>(std::max<int64_t>(config.limits.backpressure, 1));
     no.max_connections = static_cast<size_t>(std::max<int64_t>(config.limits.max_connections, 1));
+    no.max_body = static_cast<size_t>(std::max<int64_t>(config.limits.max_body, 1));
+    no.max_body_total = static_cast<size_t>(std::max<int64_t>(config.limits.max_body_total, 1));
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
     if (!ns.ok()) {
       bus->set_plugins(nullptr);
@@ -207,10 +282,11 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     }
     net = std::move(*ns);
     admin_api = std::make_unique<admin::AdminApi>(config.admin.token, this);
-    relay_keys->start(net.get());
+    relay_keys->start();
     public_port = net->public_port();
     admin_port = net->admin_port();
-    public_url = "http://" + url_host(pub->host) + ":" + std::to_string(public_port);
+    public_url = (config.space.tls_cert.empty() ? "http://" : "https://") + url_host(pub->host) + ":" +
+                 std::to_string(public_port);
     admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
 
     async = new uv_async_t;
@@ -223,6 +299,60 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     state = State::kRunning;
     runtime->load_all();
     return Status();
+  }
+
+  uint64_t now_ms() const {
+    uv_update_time(loop);
+    return uv_now(loop);
+  }
+
+  // One repeating timer, unreferenced, ticks while HTTP requests wait for
+  // plugins and answers 504 to those past their deadline.
+  void arm_http_deadlines() {
+    if (http_deadline_timer == nullptr) {
+      http_deadline_timer = new uv_timer_t;
+      uv_timer_init(loop, http_deadline_timer);
+      http_deadline_timer->data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(http_deadline_timer));
+    }
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(http_deadline_timer))) return;
+    uint64_t tick =
+        static_cast<uint64_t>(std::clamp<int64_t>(config.limits.plugin_timeout * 1000 / 4, 20, 1000));
+    uv_timer_start(
+        http_deadline_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->expire_http(); }, tick, tick);
+  }
+
+  void expire_http() {
+    uint64_t now = now_ms();
+    std::vector<uint64_t> expired;
+    for (const auto& [id, p] : pending_http)
+      if (p.deadline_ms <= now) expired.push_back(id);
+    for (uint64_t id : expired) {
+      auto it = pending_http.find(id);
+      if (it == pending_http.end()) continue;
+      PendingHttp p = std::move(it->second);
+      pending_http.erase(it);
+      answer_http(p, admin::json_error(504, "unavailable",
+                                       p.plugin + " did not answer within " +
+                                           std::to_string(config.limits.plugin_timeout) + " s"));
+    }
+    if (pending_http.empty() && http_deadline_timer != nullptr) uv_timer_stop(http_deadline_timer);
+  }
+
+  void answer_http(const PendingHttp& p, net::HttpResponse r) {
+    auto ex = p.exchange.lock();
+    if (!ex) return;
+    r.headers.emplace_back("x-hutopia-plugin", p.plugin);
+    r.headers.emplace_back("x-request-id", p.request_id);
+    ex->respond(std::move(r));
+  }
+
+  void close_http_timer() {
+    if (http_deadline_timer == nullptr) return;
+    uv_timer_stop(http_deadline_timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(http_deadline_timer),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    http_deadline_timer = nullptr;
   }
 
   void drain_posts() {
@@ -255,6 +385,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     }
     state = State::kStopping;
     log_write(LogLevel::kInfo, "space", "stopping");
+    relay_keys->stop();
     net->shutdown(kShutdownGraceMs, [this, done = std::move(done)]() {
       for (auto& [id, p] : pending_http) {
         if (auto ex = p.exchange.lock()) ex->respond(admin::json_error(503, "unavailable", "shutting down"));
@@ -309,6 +440,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       ex->respond(admin::json_response(200, R"({"ok":true})"));
       return;
     }
+    if (path == "/.well-known/hutopia") {
+      handle_well_known(ex);
+      return;
+    }
     if (path == "/login") {
       handle_login(ex);
       return;
@@ -330,6 +465,24 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     r.content_type = std::string(type);
     r.body = std::string(data);
     r.headers.emplace_back("cache-control", "no-cache");
+    ex->respond(std::move(r));
+  }
+
+  // {"id","name","relay"}: what a client needs to get a token for this space.
+  void handle_well_known(const std::shared_ptr<net::HttpExchange>& ex) {
+    cJSON* o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", config.space.id.c_str());
+    cJSON_AddStringToObject(o, "name", config.space.name.c_str());
+    if (config.auth.relay_issuer.empty())
+      cJSON_AddNullToObject(o, "relay");
+    else
+      cJSON_AddStringToObject(o, "relay", config.auth.relay_issuer.c_str());
+    char* text = cJSON_PrintUnformatted(o);
+    std::string body = text ? text : "{}";
+    cJSON_free(text);
+    cJSON_Delete(o);
+    net::HttpResponse r = admin::json_response(200, body);
+    r.headers.emplace_back("access-control-allow-origin", "*");
     ex->respond(std::move(r));
   }
 
@@ -394,6 +547,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       fail(not_found("no such plugin"));
       return;
     }
+    if (pending_http.size() >= static_cast<size_t>(std::max<int64_t>(config.limits.http_pending, 1))) {
+      net::HttpResponse r = admin::json_error(503, "unavailable", "too many requests waiting for plugins");
+      r.headers.emplace_back("retry-after", "5");
+      fail(std::move(r));
+      return;
+    }
     PluginHttpRequest req;
     req.request_id = next_http_id++;
     req.method = ex->method;
@@ -402,7 +561,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     req.headers = ex->headers;
     req.body = ex->body;
     req.x_request_id = request_id;
-    pending_http[req.request_id] = PendingHttp{ex, plugin, request_id};
+    pending_http[req.request_id] = PendingHttp{
+        ex, plugin, request_id, now_ms() + static_cast<uint64_t>(config.limits.plugin_timeout) * 1000};
+    arm_http_deadlines();
     Status st = runtime->dispatch_http(plugin, req);
     if (st.ok()) return;
     auto it = pending_http.find(req.request_id);
@@ -423,17 +584,33 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   // ---- PluginServices ----
 
-  int reply(uint64_t request_id, std::string_view data_json) override {
-    return bus->reply(request_id, data_json);
+  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) override {
+    return bus->reply(plugin, request_id, data_json);
   }
-  int reply_error(uint64_t request_id, std::string_view code, std::string_view message) override {
-    return bus->reply_error(request_id, code, message);
+  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
+                  std::string_view message) override {
+    return bus->reply_error(plugin, request_id, code, message);
+  }
+  void plugin_stopped(std::string_view plugin, std::string_view message) override {
+    if (bus) bus->plugin_stopped(plugin, message);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, p] : pending_http)
+      if (p.plugin == plugin) ids.push_back(id);
+    for (uint64_t id : ids) {
+      auto it = pending_http.find(id);
+      if (it == pending_http.end()) continue;
+      PendingHttp p = std::move(it->second);
+      pending_http.erase(it);
+      answer_http(p, admin::json_error(503, "unavailable", message));
+    }
   }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
     if (state != State::kRunning) return HUT_EUNAVAIL;
-    bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    size_t n = bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    // plugin.h: HUT_ENOENT for a session the space does not know (any more).
+    if (n == 0 && target == EventTarget::kSession) return HUT_ENOENT;
     return HUT_OK;
   }
   int notify(std::string_view plugin, std::string_view user_id, std::string_view title, std::string_view body,
@@ -443,9 +620,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bus->send_event(EventTarget::kUser, user_id, bus::make_notify_event(plugin, title, body, url));
     return HUT_OK;
   }
-  int http_respond(uint64_t request_id, PluginHttpResponse response) override {
+  int http_respond(std::string_view plugin, uint64_t request_id, PluginHttpResponse response) override {
     auto it = pending_http.find(request_id);
-    if (it == pending_http.end()) return HUT_ENOENT;
+    if (it == pending_http.end() || it->second.plugin != plugin) return HUT_ENOENT;
     if (response.status < 100 || response.status > 599) return HUT_EINVAL;
     PendingHttp p = std::move(it->second);
     pending_http.erase(it);
@@ -545,10 +722,22 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     metric("hutopia_bad_frames_total", "counter", "Bus frames refused as bad_request.", bc.bad_frames);
     metric("hutopia_auth_failures_total", "counter", "Bus sessions refused with 4001.", bc.auth_failures);
     metric("hutopia_widget_requests_total", "counter", "widget ops received.", bc.widget_requests);
+    metric("hutopia_widget_rate_limited_total", "counter", "widget ops refused: budget or pending bound.",
+           bc.widget_rate_limited);
+    metric("hutopia_widget_timeouts_total", "counter", "widget ops a plugin did not answer in time.",
+           bc.widget_timeouts);
     metric("hutopia_events_total", "counter", "Events sent (one per event).", bc.events);
     metric("hutopia_event_deliveries_total", "counter", "Event frames handed to sessions.", bc.deliveries);
     metric("hutopia_closed_slow_total", "counter", "Connections closed with 4008.", nc.closed_slow);
     metric("hutopia_closed_too_big_total", "counter", "Connections closed with 1009.", nc.closed_too_big);
+    metric("hutopia_http_sockets", "gauge", "Open connections to the public listener, HTTP and WebSocket.",
+           net->socket_count());
+    metric("hutopia_refused_connections_total", "counter", "Connections closed at accept: max_connections.",
+           nc.refused_connections);
+    metric("hutopia_http_body_bytes", "gauge", "Request body bytes counted against max_body_total.",
+           net->body_bytes());
+    metric("hutopia_refused_bodies_total", "counter", "Requests refused with 503: max_body_total.",
+           nc.refused_bodies);
     if (runtime != nullptr) {
       auto stats = runtime->stats();
       auto per_plugin = [&](const char* name, const char* help, auto value) {

@@ -48,7 +48,7 @@ plugins_dir = "/srv/plugins"
 
 [admin]
 listen = "[::1]:9999"
-token = "s3cret"
+token = "s3cret-s3cret-s3cret-s3cret-s3cret"
 
 [auth]
 relay_issuer = "https://relay.example.org"
@@ -120,7 +120,7 @@ TEST_CASE("config: every key of spaced.toml is read from the file") {
   CHECK(s->space.data_dir == "/srv/space");
   CHECK(s->space.plugins_dir == "/srv/plugins");
   CHECK(s->admin.listen == "[::1]:9999");
-  CHECK(s->admin.token == "s3cret");
+  CHECK(s->admin.token == "s3cret-s3cret-s3cret-s3cret-s3cret");
   CHECK(s->auth.relay_issuer == "https://relay.example.org");
   CHECK(s->auth.relay_jwks == "https://relay.example.org/.well-known/jwks.json");
   CHECK(s->auth.relay_login == "https://relay.example.org/signin");
@@ -186,9 +186,9 @@ TEST_CASE("config: unknown keys and sections are refused with their line") {
         "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [limits])");
   CHECK(space_error("id = \"a\"\n").find("spaced.toml:1: unknown key id") == 0);
   CHECK(space_error("[space.extra]\nx = 1\n") == "spaced.toml:1: unknown key space.extra");
-  // The relay's file knows only [relay].
+  // The relay's file knows only [relay] and [limits].
   CHECK(relay_error("[relay]\n[space]\nid = \"x\"\n") ==
-        "relayd.toml:2: unknown section [space] (known: [relay])");
+        "relayd.toml:2: unknown section [space] (known: [relay], [limits])");
 }
 
 TEST_CASE("config: a TOML syntax error names its line") {
@@ -201,15 +201,15 @@ TEST_CASE("config: a TOML syntax error names its line") {
 }
 
 TEST_CASE("config: environment variables override the file") {
-  EnvLookup env = env_of({{"HUTOPIA_ADMIN_TOKEN", "from-env"},
+  EnvLookup env = env_of({{"HUTOPIA_ADMIN_TOKEN", "from-env-0123456789abcdef0123456789"},
                           {"HUTOPIA_SPACE_LISTEN", "127.0.0.1:0"},
                           {"HUTOPIA_AUTH_APP_SECRET", "shh"},
                           {"HUTOPIA_AUTH_LEEWAY", "7"},
                           {"HUTOPIA_LIMITS_MAX_CONNECTIONS", " +12 "}});
-  Result<SpaceConfig> s =
-      parse_space_config("[admin]\ntoken = \"from-file\"\n[auth]\nleeway = 3\n", "spaced.toml", env);
+  Result<SpaceConfig> s = parse_space_config(
+      "[admin]\ntoken = \"from-file-0123456789abcdef0123456789\"\n[auth]\nleeway = 3\n", "spaced.toml", env);
   REQUIRE_MESSAGE(s.ok(), s.status().to_string());
-  CHECK(s->admin.token == "from-env");
+  CHECK(s->admin.token == "from-env-0123456789abcdef0123456789");
   CHECK(s->space.listen == "127.0.0.1:0");
   CHECK(s->auth.app_secret == "shh");
   CHECK(s->auth.leeway == 7);
@@ -255,28 +255,40 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     if (k.key == "listen") value = "127.0.0.1:1";
     if (k.key == "id") value = "x";
     if (k.key.find("relay_") == 0 || k.key == "url") value = k.section == "store" ? "sqlite://x" : "http://x";
+    if (k.key == "relay_jwks") value = "http://127.0.0.1/jwks";
+    if (k.key == "token") value = "0123456789abcdef0123456789abcdef";
+    if (k.type == "boolean") value = "true";
     Result<SpaceConfig> s = parse_space_config("", "spaced.toml", env_of({{k.env, value}}));
     REQUIRE_MESSAGE(s.ok(), k.env, " ", s.status().to_string());
     Result<SpaceConfig> d = parse_space_config("", "spaced.toml", kNoEnv);
     // The variable changed something: serialize the two to compare.
     auto dump = [](const SpaceConfig& c) {
       return c.space.id + c.space.name + c.space.listen + c.space.url + c.space.data_dir +
-             c.space.plugins_dir + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
+             c.space.plugins_dir + c.space.tls_cert + c.space.tls_key + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
              c.auth.relay_login + c.auth.app_issuer + c.auth.app_secret +
              std::to_string(c.auth.max_token_lifetime) + "," + std::to_string(c.auth.leeway) + "," +
              std::to_string(c.auth.app_token_ttl) + c.store.url + "," + std::to_string(c.limits.max_message) +
              "," + std::to_string(c.limits.bad_frames) + "," + std::to_string(c.limits.bad_frame_window) +
              "," + std::to_string(c.limits.backpressure) + "," + std::to_string(c.limits.hello_timeout) +
              "," + std::to_string(c.limits.post_rate) + "," + std::to_string(c.limits.post_burst) + "," +
-             std::to_string(c.limits.max_connections);
+             std::to_string(c.limits.max_connections) + "," + c.auth.relay_ca_file +
+             (c.auth.relay_jwks_insecure ? "i" : "s") + std::to_string(c.limits.max_body) + "," +
+             std::to_string(c.limits.max_body_total) + "," + std::to_string(c.limits.widget_rate) + "," +
+             std::to_string(c.limits.widget_burst) + "," + std::to_string(c.limits.widget_pending) + "," +
+             std::to_string(c.limits.plugin_timeout) + "," + std::to_string(c.limits.http_pending);
     };
     CHECK_MESSAGE(dump(*s) != dump(*d), k.env);
   }
   std::vector<std::string> names;
   for (const ConfigKeyInfo& k : relay_config_keys()) names.push_back(k.env);
-  CHECK(names == std::vector<std::string>{"HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER",
-                                          "HUTOPIA_RELAY_DATA_DIR", "HUTOPIA_RELAY_TOKEN_TTL",
-                                          "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION"});
+  CHECK(names == std::vector<std::string>{
+                     "HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER", "HUTOPIA_RELAY_DATA_DIR",
+                     "HUTOPIA_RELAY_TOKEN_TTL", "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION",
+                     "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ACCOUNT", "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ADDRESS",
+                     "HUTOPIA_LIMITS_LOGIN_WINDOW", "HUTOPIA_LIMITS_ACCOUNTS_PER_ADDRESS",
+                     "HUTOPIA_LIMITS_ACCOUNT_WINDOW", "HUTOPIA_LIMITS_TOKENS_PER_USER",
+                     "HUTOPIA_LIMITS_TOKEN_WINDOW", "HUTOPIA_LIMITS_SPACES_PER_USER",
+                     "HUTOPIA_LIMITS_HASH_WORKERS", "HUTOPIA_LIMITS_HASH_QUEUE"});
 }
 
 TEST_CASE("config: process_env reads the process environment") {
@@ -368,7 +380,7 @@ TEST_CASE("config: the example files load and give the documented values") {
   CHECK(s->space.data_dir == "var/space");
   CHECK(s->space.plugins_dir == "plugins");
   CHECK(s->admin.listen == "127.0.0.1:7999");
-  CHECK(s->admin.token == "change-me");
+  CHECK(s->admin.token == "");
   CHECK(s->auth.relay_issuer == "http://127.0.0.1:8700");
   CHECK(s->auth.relay_jwks == "http://127.0.0.1:8700/.well-known/jwks.json");
   CHECK(s->auth.relay_login == "");
@@ -436,6 +448,44 @@ TEST_CASE("config: a missing file is named in the error") {
   REQUIRE(s.ok());
   CHECK(s->space.id == "x");
   CHECK(s->space.name == "N");
+}
+
+TEST_CASE("config: a placeholder or short admin token is refused with its file and line") {
+  CHECK(space_error("[space]\nid = \"x\"\n[admin]\ntoken = \"change-me\"\n") ==
+        "spaced.toml:4: admin.token: is a placeholder, not a secret; make one with `openssl rand -hex 32`");
+  CHECK(space_error("[admin]\ntoken = \"CHANGE-ME-please-0123456789abcdef0123456789\"\n")
+            .find("spaced.toml:2: admin.token: is a placeholder") == 0);
+  CHECK(space_error("[admin]\ntoken = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n")
+            .find("spaced.toml:2: admin.token: is a placeholder") == 0);
+  CHECK(space_error("[admin]\ntoken = \"0123456789abcdef0123456789abcde\"\n") ==
+        "spaced.toml:2: admin.token: must be at least 32 bytes; make one with `openssl rand -hex 32`");
+  CHECK(space_error("", env_of({{"HUTOPIA_ADMIN_TOKEN", "short"}})) ==
+        "environment variable HUTOPIA_ADMIN_TOKEN: admin.token: must be at least 32 bytes; make one with "
+        "`openssl rand -hex 32`");
+  // 32 bytes, and empty (the management API refuses every call), pass.
+  CHECK(parse_space_config("[admin]\ntoken = \"0123456789abcdef0123456789abcdef\"\n", "spaced.toml", kNoEnv)
+            .ok());
+  CHECK(parse_space_config("[admin]\ntoken = \"\"\n", "spaced.toml", kNoEnv).ok());
+}
+
+TEST_CASE("config: relay_jwks over http:// is refused off loopback unless relay_jwks_insecure") {
+  CHECK(space_error("[auth]\nrelay_issuer = \"http://relay.example.org\"\n"
+                    "relay_jwks = \"http://relay.example.org/.well-known/jwks.json\"\n") ==
+        "spaced.toml:3: auth.relay_jwks: http:// is accepted only on loopback (the key set would travel "
+        "unauthenticated); use https://, or set auth.relay_jwks_insecure = true");
+  CHECK(space_error("[auth]\nrelay_jwks = \"http://10.0.0.1:8700/jwks\"\n")
+            .find("spaced.toml:2: auth.relay_jwks: http://") == 0);
+  CHECK(space_error("[auth]\nrelay_jwks = \"http://127.0.0.1.example.org/jwks\"\n")
+            .find("spaced.toml:2: auth.relay_jwks: http://") == 0);
+  for (const char* ok : {"http://127.0.0.1:8700/jwks", "http://127.9.8.7/jwks", "http://localhost:1/jwks",
+                         "http://[::1]:8700/jwks", "https://relay.example.org/jwks"}) {
+    std::string text = std::string("[auth]\nrelay_jwks = \"") + ok + "\"\n";
+    CHECK_MESSAGE(parse_space_config(text, "spaced.toml", kNoEnv).ok(), ok);
+  }
+  CHECK(parse_space_config(
+            "[auth]\nrelay_jwks = \"http://relay.example.org/jwks\"\nrelay_jwks_insecure = true\n",
+            "spaced.toml", kNoEnv)
+            .ok());
 }
 
 }  // namespace

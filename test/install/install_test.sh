@@ -56,7 +56,7 @@ grep -q "libhutopia.so.* => $dest$libdir/" <<<"$loaded" ||
 cat >"$tmp/want.txt" <<WANT
 version $version
 header version $version
-space outoftree [::1]:0 admin token from-env
+space outoftree [::1]:0 admin token from-env-0123456789abcdef0123456789
 relay error Invalid argument: relayd.toml:2: relay.token_ttl: expected an integer
 address 127.0.0.1 8080
 base64url -_8

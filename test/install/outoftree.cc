@@ -15,7 +15,7 @@ int main() {
   std::printf("header version %s\n", HUT_VERSION_STRING);
 
   hut::EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
-    if (name == "HUTOPIA_ADMIN_TOKEN") return std::string("from-env");
+    if (name == "HUTOPIA_ADMIN_TOKEN") return std::string("from-env-0123456789abcdef0123456789");
     return std::nullopt;
   };
   hut::Result<hut::SpaceConfig> space =

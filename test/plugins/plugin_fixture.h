@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -45,14 +46,45 @@ class Recorder final : public PluginServices {
     std::string plugin, user, title, body, url;
   };
 
-  int reply(uint64_t id, std::string_view data) override {
+  // Like the space, it owns the requests dispatched through the fixture:
+  // one answer each, from the plugin they went to.
+  struct Pending {
+    std::string plugin;
+    bool http = false;
+  };
+  bool take(std::string_view plugin, uint64_t id, bool http) {
+    auto it = pending.find(id);
+    if (it == pending.end() || it->second.plugin != plugin || it->second.http != http) return false;
+    pending.erase(it);
+    return true;
+  }
+
+  int reply(std::string_view plugin, uint64_t id, std::string_view data) override {
+    if (!take(plugin, id, false)) return HUT_ENOENT;
     replies.push_back(Reply{id, true, std::string(data), {}, {}, std::this_thread::get_id()});
     return 0;
   }
-  int reply_error(uint64_t id, std::string_view code, std::string_view message) override {
+  int reply_error(std::string_view plugin, uint64_t id, std::string_view code,
+                  std::string_view message) override {
+    if (!take(plugin, id, false)) return HUT_ENOENT;
     replies.push_back(
         Reply{id, false, {}, std::string(code), std::string(message), std::this_thread::get_id()});
     return 0;
+  }
+  void plugin_stopped(std::string_view plugin, std::string_view message) override {
+    std::vector<std::pair<uint64_t, bool>> ids;
+    for (const auto& [id, p] : pending)
+      if (p.plugin == plugin) ids.emplace_back(id, p.http);
+    for (auto [id, http] : ids) {
+      if (http) {
+        PluginHttpResponse r;
+        r.status = 503;
+        r.body = std::string(message);
+        http_respond(plugin, id, std::move(r));
+      } else {
+        reply_error(plugin, id, "unavailable", message);
+      }
+    }
   }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data) override {
@@ -65,7 +97,8 @@ class Recorder final : public PluginServices {
                              std::string(url)});
     return 0;
   }
-  int http_respond(uint64_t id, PluginHttpResponse response) override {
+  int http_respond(std::string_view plugin, uint64_t id, PluginHttpResponse response) override {
+    if (!take(plugin, id, true)) return HUT_ENOENT;
     responses.emplace_back(id, std::move(response));
     return 0;
   }
@@ -95,6 +128,7 @@ class Recorder final : public PluginServices {
   std::vector<Event> events;
   std::vector<Notice> notices;
   std::vector<std::pair<uint64_t, PluginHttpResponse>> responses;
+  std::map<uint64_t, Pending> pending;
 };
 
 class PluginFixture {
@@ -199,7 +233,9 @@ class PluginFixture {
     req.session_id = session;
     req.user = UserRef{"u1", "Ada", ""};
     req.data_json = data_json;
+    services.pending[req.request_id] = Recorder::Pending{plugin, false};
     Status st = runtime_->dispatch_widget(plugin, req);
+    if (!st.ok()) services.pending.erase(req.request_id);
     if (status) *status = st;
     return req.request_id;
   }
@@ -220,7 +256,9 @@ class PluginFixture {
     req.body = body;
     req.headers = std::move(headers);
     req.x_request_id = "rid-" + std::to_string(req.request_id);
+    services.pending[req.request_id] = Recorder::Pending{plugin, true};
     Status st = runtime_->dispatch_http(plugin, req);
+    if (!st.ok()) services.pending.erase(req.request_id);
     if (status) *status = st;
     return req.request_id;
   }

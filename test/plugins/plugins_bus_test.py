@@ -22,7 +22,7 @@ import websockets
 
 BUILD = os.environ.get("HUT_BUILD_ROOT", "build/plain")
 SPACED = os.path.join(BUILD, "daemons", "spaced", "spaced")
-ADMIN_TOKEN = "plugins-test-admin"
+ADMIN_TOKEN = "plugins-test-admin-0123456789abcdef0123"
 RESULTS = {"passed": 0, "failed": 0}
 
 

@@ -292,8 +292,6 @@ TEST_CASE("plugins: reload loads the current file again and answers the old inst
   CHECK(first->data == R"({"version":"1"})");
 
   uint64_t held = f.widget("reloadme", R"({"op":"hold"})", "s1");
-  uint64_t forgotten = f.widget("reloadme", R"({"op":"hold"})", "s2");
-  rt.session_closed("s2");
   CHECK(f.services.reply_to(held) == nullptr);
 
   f.add("reloadme_v2", "reloadme");
@@ -304,8 +302,6 @@ TEST_CASE("plugins: reload loads the current file again and answers the old inst
   REQUIRE(unavailable != nullptr);
   CHECK(!unavailable->ok);
   CHECK(unavailable->code == "unavailable");
-  // The request of the closed session is dropped, not answered.
-  CHECK(f.services.reply_to(forgotten) == nullptr);
 
   const auto* second = f.answer(f.widget("reloadme", R"({"op":"ask"})"));
   REQUIRE(second != nullptr);

@@ -23,7 +23,7 @@ namespace hut::test {
 constexpr const char* kSpaceId = "test-space";
 constexpr const char* kAppIssuer = "test-app";
 constexpr const char* kAppSecret = "a-test-secret-of-some-length-0123456789";
-constexpr const char* kAdminToken = "test-admin-token";
+constexpr const char* kAdminToken = "test-admin-token-0123456789abcdef0123";
 
 // Both listeners on 127.0.0.1:0, the plugins of the build tree, an app
 // secret and an admin token; data under `dir`.
@@ -78,6 +78,7 @@ class SpacedProcess {
   int port() const { return public_port_; }
   int admin_port() const { return admin_port_; }
   const std::string& output() const { return out_; }
+  pid_t pid() const { return pid_; }
   // Sends `sig` and waits for the exit (at most timeout_ms); the exit status,
   // 128+signal when killed, or -1 on timeout.
   int signal_and_wait(int sig, int timeout_ms = 10000);
