@@ -10,8 +10,11 @@ packages=(
   # libraries
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcjson-dev
   libtomlplusplus-dev doctest-dev libssl-dev libsqlite3-dev libargon2-dev libcurl4-openssl-dev
+  libsystemd-dev
   # tests: interop peers and clients nobody here wrote
   python3 python3-jwt python3-cryptography python3-websockets curl chromium
+  # tests: the Debian packages and their units
+  dpkg-dev debhelper fakeroot lintian systemd
 )
 
 missing=()

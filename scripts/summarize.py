@@ -6,6 +6,8 @@ Each meson test counts as one, except a test whose output carries its own
 count: doctest's "test cases: N | P passed | F failed" line, or a line
 "P passed, F failed" printed by the project's other test programs. A test
 that crashed or timed out after printing its count adds one failure more.
+Each ThreadSanitizer report a build left in its tsan-reports/ folder (see
+scripts/test.sh) counts as one failure too, whichever process wrote it.
 """
 import argparse
 import json
@@ -65,6 +67,15 @@ def main():
                 bp, bf, bs = bp + p, bf + fl, bs + s
                 if fl:
                     print(f"{d}: FAILED {e.get('name')} ({e.get('result')})")
+        reports = os.path.join(d, "tsan-reports")
+        if os.path.isdir(reports):
+            for name in sorted(os.listdir(reports)):
+                with open(os.path.join(reports, name), errors="replace") as f:
+                    head = f.read().splitlines()[:30]
+                print(f"{d}: FAILED ThreadSanitizer report {name}:")
+                for line in head:
+                    print(f"    {line}")
+                bf += 1
         print(f"{d}: {bp} passed, {bf} failed, {bs} skipped")
         total_p, total_f, total_s = total_p + bp, total_f + bf, total_s + bs
     line = f"{total_p} passed, {total_f} failed"

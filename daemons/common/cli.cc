@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "backup.h"
+
 namespace hut::daemon {
 
 std::optional<int> parse_args(int argc, char** argv, const char* name, const char* usage,
@@ -26,6 +28,8 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
       out->config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       out->config_path = arg.substr(9);
+    } else if (!out->command.empty() && !arg.starts_with("-")) {
+      out->operands.push_back(arg);
     } else {
       std::fprintf(stderr, "%s: unknown argument %s\n%s", name, arg.c_str(), usage);
       return 2;
@@ -36,6 +40,32 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
     return 2;
   }
   return std::nullopt;
+}
+
+int report_check(const char* name, const std::string& path, const Status& loaded) {
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(loaded.message()).c_str());
+    return 1;
+  }
+  std::printf("%s: %s: configuration is valid\n", name, path.c_str());
+  return 0;
+}
+
+int run_data_command(const char* name, const Args& args, const DataDir& data) {
+  if (args.operands.size() != 1) {
+    std::fprintf(stderr, "%s: %s takes one folder: %s %s --config <file> <folder>\n", name,
+                 args.command.c_str(), name, args.command.c_str());
+    return 2;
+  }
+  const std::string& folder = args.operands[0];
+  Status st = args.command == "backup" ? backup(data, folder) : restore(data, folder);
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s: %s: %s\n", name, args.command.c_str(), std::string(st.message()).c_str());
+    return 1;
+  }
+  std::printf("%s: %s %s\n", name, args.command == "backup" ? "backed up into" : "restored from",
+              folder.c_str());
+  return 0;
 }
 
 }  // namespace hut::daemon

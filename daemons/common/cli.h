@@ -8,21 +8,37 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <hutopia/status.h>
 
 namespace hut::daemon {
 
 struct Args {
   std::string config_path;
-  std::string command;  // one of `commands`, or empty
+  std::string command;                // one of `commands`, or empty
+  std::vector<std::string> operands;  // words after the command that are not options
 };
 
 // Parses argv into *out. Returns std::nullopt when the daemon should go on;
 // otherwise the exit code it should return with at once: 0 after --help or
 // --version (printed to stdout), 2 after a usage error (printed to stderr
 // with the usage). `name` prefixes messages; `commands` are the words allowed
-// as the first argument.
+// as the first argument; other words after a command are its operands (the
+// caller checks their number), and without a command they are an error.
 std::optional<int> parse_args(int argc, char** argv, const char* name, const char* usage,
                               std::initializer_list<std::string_view> commands, Args* out);
+
+// The answer of `check-config`: prints "<name>: <path>: configuration is
+// valid" to stdout and returns 0, or prints the loader's message (file, line
+// and key) to stderr and returns 1.
+int report_check(const char* name, const std::string& path, const Status& loaded);
+
+struct DataDir;
+// `backup OUT` and `restore IN` for a daemon whose data is `data`: checks
+// that one operand was given (2 otherwise), runs it, prints what was done
+// and returns 0, or the error and 1.
+int run_data_command(const char* name, const Args& args, const DataDir& data);
 
 }  // namespace hut::daemon
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "common/backup.h"
 #include "common/cli.h"
 #include "common/serve.h"
 #include "relay.h"
@@ -21,11 +22,18 @@ namespace {
 const char kUsage[] =
     "usage: relayd --config <file>\n"
     "       relayd rotate-key --config <file>\n"
+    "       relayd check-config --config <file>\n"
+    "       relayd backup --config <file> <new folder>\n"
+    "       relayd restore --config <file> <backup folder>\n"
     "\n"
     "Runs a Hutopia relay: accounts, login sessions, the space directory and\n"
     "the relay tokens that let users into spaces, on [relay] listen.\n"
     "rotate-key makes a new signing key; the old one stays published until the\n"
     "tokens it signed have expired.\n"
+    "check-config validates the configuration and exits: 0 valid, 1 invalid.\n"
+    "backup copies relay.db (online, while the relay runs) and the signing keys\n"
+    "into a new folder; restore puts such a folder back and is refused while a\n"
+    "relayd runs on the data dir. Both exit 0 on success.\n"
     "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment.\n"
     "\n"
     "  --config <file>  the configuration (TOML)\n"
@@ -36,10 +44,13 @@ const char kUsage[] =
 
 int main(int argc, char** argv) {
   hut::daemon::Args args;
-  if (std::optional<int> code = hut::daemon::parse_args(argc, argv, "relayd", kUsage, {"rotate-key"}, &args))
+  if (std::optional<int> code = hut::daemon::parse_args(
+          argc, argv, "relayd", kUsage, {"rotate-key", "check-config", "backup", "restore"}, &args))
     return *code;
   const bool rotate = args.command == "rotate-key";
   hut::Result<hut::RelayConfig> config = hut::load_relay_config(args.config_path);
+  if (args.command == "check-config")
+    return hut::daemon::report_check("relayd", args.config_path, config.status());
   if (!config.ok()) {
     std::fprintf(stderr, "relayd: %s\n", std::string(config.status().message()).c_str());
     return 2;
@@ -56,6 +67,15 @@ int main(int argc, char** argv) {
     }
     std::printf("new signing key %s\n", kid->c_str());
     return 0;
+  }
+  if (args.command == "backup" || args.command == "restore") {
+    const std::string& dir = config->relay.data_dir;
+    return hut::daemon::run_data_command("relayd", args, hut::daemon::DataDir{dir, dir + "/relay.db", 0});
+  }
+  // One relayd per data dir; `relayd restore` checks the same lock.
+  if (hut::Status st = hut::daemon::lock_data_dir(config->relay.data_dir); !st.ok()) {
+    std::fprintf(stderr, "relayd: %s\n", std::string(st.message()).c_str());
+    return 1;
   }
 
   uv_loop_t loop;

@@ -2,6 +2,7 @@
 
 #include <argon2.h>
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "relay/limits.h"
+#include "pages.h"
 #include "relay/rules.h"
 #include "token/json.h"
 #include "util/log.h"
@@ -197,6 +200,85 @@ std::string session_token(const Relay::Request& req) {
   return {};
 }
 
+bool has_bearer(const Relay::Request& req) {
+  const std::string& a = req.authorization;
+  return a.size() > 7 && (a.compare(0, 7, "Bearer ") == 0 || a.compare(0, 7, "bearer ") == 0);
+}
+
+// Whether `origin` (an Origin header) is the relay's own: the issuer's
+// scheme, host and port.
+bool same_origin(const std::string& origin, const std::string& issuer) {
+  ParsedUrl o, own;
+  return parse_url(origin, &o) && parse_url(issuer, &own) && o.scheme == own.scheme && o.host == own.host &&
+         o.port == own.port;
+}
+
+// The media type of a Content-Type value: lower case, without parameters.
+std::string media_type(std::string_view content_type) {
+  std::string out;
+  for (char c : content_type.substr(0, content_type.find(';'))) {
+    if (c == ' ' || c == '\t') continue;
+    out.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
+  }
+  return out;
+}
+
+// A state-changing call under /api/v1/ that a page of another origin could
+// have made a browser send with the user's cookie (cross-site request
+// forgery) gets a refusal; nullopt when the call may go on. Bearer calls
+// cannot be forged that way (a browser adds no Authorization header by
+// itself). Otherwise an Origin, when present, must be the relay's own; and
+// a call that carries the session cookie must have that Origin and, with a
+// body, a JSON body (a PNG or JPEG for the avatar), which a form of another
+// site cannot send.
+std::optional<net::HttpResponse> forgery_refusal(const Relay::Request& req, const std::string& issuer) {
+  if (has_bearer(req)) return std::nullopt;
+  if (!req.origin.empty() && !same_origin(req.origin, issuer))
+    return error(403, "forbidden",
+                 "this call comes from another origin; the relay's API takes calls from its own pages "
+                 "(Origin " +
+                     issuer + ") or with Authorization: Bearer");
+  if (session_token(req).empty()) return std::nullopt;
+  if (req.origin.empty())
+    return error(403, "forbidden",
+                 "a call with the session cookie needs the Origin header of the relay's own pages; other "
+                 "clients use Authorization: Bearer");
+  if (req.body.empty()) return std::nullopt;
+  std::string type = media_type(req.content_type);
+  if (req.path == "/api/v1/me/avatar") {
+    if (type != "image/png" && type != "image/jpeg")
+      return error(415, "unsupported_media_type",
+                   "an avatar sent with the session cookie has Content-Type image/png or image/jpeg");
+  } else if (type != "application/json") {
+    return error(415, "unsupported_media_type",
+                 "a call with the session cookie has Content-Type application/json");
+  }
+  return std::nullopt;
+}
+
+std::string hex(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+// The tag of the login page's confirmation form: binds the form to the
+// browser's session, the space and the address shown, so that only the page
+// the relay showed to this session can confirm (with the Origin check, a
+// second guard against a forged form).
+std::string confirm_tag(const std::string& session, const std::string& space_id, const std::string& url) {
+  return hex(sha256("hutopia confirm\n" + session + "\n" + space_id + "\n" + url));
+}
+
+net::HttpResponse with_retry_after(net::HttpResponse r, int64_t wait_ms) {
+  if (wait_ms > 0) r.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds(wait_ms)));
+  return r;
+}
+
 net::HttpResponse html_response(int status, std::string body) {
   net::HttpResponse r;
   r.status = status;
@@ -214,28 +296,39 @@ net::HttpResponse html_response(int status, std::string body) {
 
 const char kPageHead[] =
     "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in - Hutopia</title>"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<meta name=\"color-scheme\" content=\"light dark\"><title>Sign in - Hutopia</title>"
     "<style>body{font:16px/1.4 system-ui,sans-serif;background:#f4f4f7;color:#222;margin:0}"
     "main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
     "box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.3rem;margin-top:0}"
     "label{display:block;margin:.8rem 0 .2rem}input{width:100%;box-sizing:border-box;padding:.5rem;"
     "font:inherit}.row{display:flex;gap:.5rem;margin-top:1.2rem}button{flex:1;padding:.6rem;font:inherit;"
-    "cursor:pointer}.err{color:#a00;background:#fee;padding:.5rem;border-radius:4px}small{color:#666}</style>"
+    "cursor:pointer}.err{color:#a00;background:#fee;padding:.5rem;border-radius:4px}small{color:#666}"
+    ".url{font-family:ui-monospace,monospace;word-break:break-all}"
+    "@media (prefers-color-scheme:dark){body{background:#15151a;color:#eee}main{background:#24242b}"
+    ".err{color:#fbb;background:#4a1d1d}small{color:#aaa}}"
+    "@media (max-width:26rem){main{margin:0;border-radius:0}}</style>"
     "</head><body><main>";
 
-net::HttpResponse login_page(const std::string& space_id, const std::string& ret,
+// Where the token of a login page will go: the space's registered address.
+std::string space_lines(const std::string& url) {
+  return "<p>You will be sent to <span class=\"url\">" + html_escape(url) + "</span></p>";
+}
+
+std::string hidden(const char* name, const std::string& value) {
+  return std::string("<input type=\"hidden\" name=\"") + name + "\" value=\"" + html_escape(value) + "\">";
+}
+
+net::HttpResponse login_page(int status, const std::string& space_id, const std::string& space_name,
+                             const std::string& space_url, const std::string& ret,
                              const std::string& message) {
   std::string b = kPageHead;
-  b += "<h1>Sign in to enter <em>" + html_escape(space_id) + "</em></h1>";
+  b += "<h1>Sign in to enter <em>" + html_escape(space_name) + "</em></h1>";
+  b += space_lines(space_url);
   if (!message.empty()) b += "<p class=\"err\" role=\"alert\">" + html_escape(message) + "</p>";
   b +=
-      "<form method=\"post\" action=\"/login\">"
-      "<input type=\"hidden\" name=\"space\" value=\"" +
-      html_escape(space_id) +
-      "\">"
-      "<input type=\"hidden\" name=\"return\" value=\"" +
-      html_escape(ret) +
-      "\">"
+      "<form method=\"post\" action=\"/login\">" + hidden("space", space_id) + hidden("return", ret) +
+      hidden("url", space_url) +
       "<label for=\"u\">Username</label><input id=\"u\" name=\"username\" autocomplete=\"username\" required "
       "minlength=\"3\" maxlength=\"32\">"
       "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\" "
@@ -246,13 +339,36 @@ net::HttpResponse login_page(const std::string& space_id, const std::string& ret
       "<button name=\"action\" value=\"register\">Create account</button></div></form>"
       "<p><small>Usernames: 3 to 32 characters of a-z 0-9 _ . - starting with a letter. "
       "Passwords: 8 to 1024 characters.</small></p></main></body></html>";
-  return html_response(200, std::move(b));
+  return html_response(status, std::move(b));
 }
 
-net::HttpResponse login_error_page(int status, const std::string& message) {
+// Asks a signed-in user to confirm the space's address before a token goes
+// there: the first time they enter the space, and again whenever the space's
+// registered address changed since they last confirmed it.
+net::HttpResponse confirm_page(int status, const std::string& space_id, const std::string& space_name,
+                               const std::string& space_url, const std::string& previous_url,
+                               const std::string& ret, const std::string& user_name, const std::string& tag) {
+  std::string b = kPageHead;
+  b += "<h1>Enter <em>" + html_escape(space_name) + "</em>?</h1>";
+  if (!previous_url.empty())
+    b +=
+        "<p class=\"err\" role=\"alert\">The address of this space changed since you last entered it. It was "
+        "<span class=\"url\">" +
+        html_escape(previous_url) + "</span>. Continue only if you expected the space to move.</p>";
+  b += space_lines(space_url);
+  b += "<p>You are signed in as <strong>" + html_escape(user_name) +
+       "</strong>. Continuing gives that address a sign-in for this space.</p>"
+       "<form method=\"post\" action=\"/login\">" +
+       hidden("space", space_id) + hidden("return", ret) + hidden("url", space_url) + hidden("tag", tag) +
+       "<div class=\"row\"><button name=\"action\" value=\"confirm\">Continue</button></div></form>"
+       "<p><small>If you did not expect this, close this page.</small></p></main></body></html>";
+  return html_response(status, std::move(b));
+}
+
+net::HttpResponse login_error_page(int status, const std::string& message, int64_t retry_ms = 0) {
   std::string b = kPageHead;
   b += "<h1>Cannot sign in</h1><p class=\"err\">" + html_escape(message) + "</p></main></body></html>";
-  return html_response(status, std::move(b));
+  return with_retry_after(html_response(status, std::move(b)), retry_ms);
 }
 
 }  // namespace
@@ -363,6 +479,11 @@ Status RelayStore::open(const std::string& path) {
       "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
       "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL,"
       " owner_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL);",
+      // The space address each user last confirmed on the login page.
+      "CREATE TABLE confirmations (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " space_id TEXT NOT NULL REFERENCES spaces(id) ON DELETE CASCADE, url TEXT NOT NULL,"
+      " confirmed_ms INTEGER NOT NULL, PRIMARY KEY (user_id, space_id));"
+      "CREATE INDEX spaces_owner ON spaces(owner_id);",
   };
   Stmt v(db_, "PRAGMA user_version");
   int version = (v.ok() && v.step() == SQLITE_ROW) ? static_cast<int>(v.col_int(0)) : 0;
@@ -387,6 +508,7 @@ struct Relay::Job {
   std::shared_ptr<net::HttpExchange> exchange;
   Request request;
   net::HttpResponse response;
+  bool hashes = false;  // runs in the password-hash lane
 };
 
 Relay::Relay(RelayConfig config, uv_loop_t* loop) : config_(std::move(config)), loop_(loop) {}
@@ -401,6 +523,13 @@ Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop
   HUT_RETURN_IF_ERROR(r->store_.open(dir + "/relay.db"));
   r->keys_ = std::make_unique<RelayKeys>(dir + "/keys", r->config_.relay.token_ttl);
   HUT_RETURN_IF_ERROR(r->keys_->ensure());
+  const RelayConfig::Limits& l = r->config_.limits;
+  r->login_account_limit_ =
+      std::make_unique<RateLimiter>(l.login_attempts_per_account, l.login_window * 1000);
+  r->login_address_limit_ =
+      std::make_unique<RateLimiter>(l.login_attempts_per_address, l.login_window * 1000);
+  r->account_limit_ = std::make_unique<RateLimiter>(l.accounts_per_address, l.account_window * 1000);
+  r->token_limit_ = std::make_unique<RateLimiter>(l.tokens_per_user, l.token_window * 1000);
   return r;
 }
 
@@ -431,6 +560,12 @@ void Relay::stop(std::function<void()> done) {
   if (stopping_) return;
   stopping_ = true;
   stop_done_ = std::move(done);
+  while (!hash_waiting_.empty()) {
+    std::unique_ptr<Job> job(hash_waiting_.front());
+    hash_waiting_.pop_front();
+    --pending_;
+    job->exchange->respond(error(503, "unavailable", "the relay is shutting down"));
+  }
   if (!net_) {
     net_down_ = true;
     maybe_finish_stop();
@@ -469,13 +604,51 @@ void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
   job->request.cookie = std::string(exchange->header("cookie"));
   job->request.content_type = std::string(exchange->header("content-type"));
   job->request.origin = std::string(exchange->header("origin"));
+  job->request.peer = exchange->peer;
   job->work.data = job;
+  const std::string& m = job->request.method;
+  const std::string& p = job->request.path;
+  job->hashes = m == "POST" && (p == "/api/v1/sessions" || p == "/api/v1/accounts" || p == "/login");
+  if (job->hashes && hash_running_ >= static_cast<size_t>(config_.limits.hash_workers)) {
+    if (hash_waiting_.size() >= static_cast<size_t>(config_.limits.hash_queue)) {
+      delete job;
+      net::HttpResponse r = error(503, "busy", "the relay is busy checking passwords; try again shortly");
+      r.headers.emplace_back("Retry-After", "1");
+      exchange->respond(std::move(r));
+      return;
+    }
+    ++pending_;
+    hash_waiting_.push_back(job);
+    return;
+  }
   ++pending_;
-  int rc = uv_queue_work(loop_, &job->work, run_job, after_job);
-  if (rc != 0) {
+  if (job->hashes) ++hash_running_;
+  if (!submit(job)) {
     --pending_;
+    if (job->hashes) --hash_running_;
     delete job;
     exchange->respond(internal_error("cannot queue work"));
+  }
+}
+
+bool Relay::submit(Job* job) { return uv_queue_work(loop_, &job->work, run_job, after_job) == 0; }
+
+void Relay::start_waiting_hash_jobs() {
+  while (!hash_waiting_.empty() && hash_running_ < static_cast<size_t>(config_.limits.hash_workers)) {
+    std::unique_ptr<Job> job(hash_waiting_.front());
+    hash_waiting_.pop_front();
+    if (!job->exchange->connected()) {  // the client left: no hash for nobody
+      --pending_;
+      continue;
+    }
+    ++hash_running_;
+    if (!submit(job.get())) {
+      --hash_running_;
+      --pending_;
+      job->exchange->respond(internal_error("cannot queue work"));
+      continue;
+    }
+    job.release();
   }
 }
 
@@ -488,6 +661,10 @@ void Relay::after_job(uv_work_t* work, int) {
   std::unique_ptr<Job> job(static_cast<Job*>(work->data));
   Relay* relay = job->relay;
   --relay->pending_;
+  if (job->hashes) {
+    --relay->hash_running_;
+    if (!relay->stopping_) relay->start_waiting_hash_jobs();
+  }
   if (relay->net_) job->exchange->respond(std::move(job->response));
   job->exchange.reset();
   relay->maybe_finish_stop();
@@ -522,6 +699,7 @@ net::HttpResponse Relay::handle(const Request& req) {
 
   const std::string& m = req.method;
   const std::string& p = req.path;
+  if (std::optional<net::HttpResponse> page = web_page(m, p)) return std::move(*page);
 
   if (p == "/.well-known/jwks.json") {
     if (m != "GET" && m != "HEAD") return error(405, "method_not_allowed", "use GET");
@@ -538,11 +716,26 @@ net::HttpResponse Relay::handle(const Request& req) {
     int status = 0;  // 0: done
     std::string code;
     std::string message;
+    int64_t retry_ms = 0;  // for 429: when to try again
   };
   auto fail = [](int status, const char* code, std::string message) {
     return Outcome{status, code, std::move(message)};
   };
-  auto as_error = [](const Outcome& o) { return error(o.status, o.code.c_str(), o.message); };
+  auto too_many = [](const char* code, const std::string& what, int64_t wait_ms) {
+    return Outcome{429, code,
+                   what + "; try again in " + std::to_string(retry_after_seconds(wait_ms)) + " seconds",
+                   wait_ms};
+  };
+  auto as_error = [](const Outcome& o) {
+    return with_retry_after(error(o.status, o.code.c_str(), o.message), o.retry_ms);
+  };
+
+  // State-changing API calls that another site could forge are refused
+  // before anything else happens.
+  if (p.rfind("/api/v1/", 0) == 0 && m != "GET" && m != "HEAD") {
+    std::optional<net::HttpResponse> refusal = forgery_refusal(req, issuer);
+    if (refusal) return std::move(*refusal);
+  }
 
   auto create_account = [&](const char* username, const char* password, const char* name,
                             User* out) -> Outcome {
@@ -563,6 +756,8 @@ net::HttpResponse Relay::handle(const Request& req) {
       if (load_user(db, "username = ?", username, &existing))
         return fail(409, "username_taken", "that username is taken");
     }
+    if (int64_t wait = account_limit_->take(req.peer, now))
+      return too_many("too_many_accounts", "too many new accounts from this address", wait);
     unsigned char salt[kArgonSalt];
     if (RAND_bytes(salt, sizeof(salt)) != 1) return fail(500, "internal", "no random bytes");
     char encoded[256];
@@ -591,6 +786,13 @@ net::HttpResponse Relay::handle(const Request& req) {
 
   auto check_password = [&](const char* username, const char* password, User* out) -> Outcome {
     if (!username || !password) return fail(400, "bad_request", "username and password are strings");
+    // Budgets first, before any hash: per address, then per account (the
+    // name as typed, known or not, so the answer tells nothing).
+    const std::string account = std::string(username).substr(0, 64);
+    int64_t wait = login_address_limit_->take(req.peer, now);
+    if (wait == 0) wait = login_account_limit_->take(account, now);
+    if (wait > 0)
+      return too_many("too_many_attempts", "too many logins for this account or from this address", wait);
     std::string stored;
     User u;
     bool found = false;
@@ -617,6 +819,7 @@ net::HttpResponse Relay::handle(const Request& req) {
     bool verified = pw.size() <= 4096 && argon2id_verify(hash.c_str(), pw.data(), pw.size()) == ARGON2_OK;
     bool good = found && verified;
     if (!good) return fail(401, "bad_credentials", "wrong username or password");
+    login_account_limit_->clear(account);
     *out = u;
     return {};
   };
@@ -636,22 +839,46 @@ net::HttpResponse Relay::handle(const Request& req) {
     if (st.step() != SQLITE_DONE) return fail(500, "internal", "the store failed");
     return {};
   };
+  // Secure when browsers reach the relay over https, so that the cookie
+  // never travels in the clear.
+  const std::string cookie_flags =
+      std::string("; Path=/; HttpOnly; SameSite=Lax") + (issuer.rfind("https://", 0) == 0 ? "; Secure" : "");
   auto session_cookie = [&](const std::string& token) {
-    return std::string(kCookie) + "=" + token +
-           "; Path=/; Max-Age=" + std::to_string(config_.relay.session_ttl) + "; HttpOnly; SameSite=Lax";
+    return std::string(kCookie) + "=" + token + cookie_flags +
+           "; Max-Age=" + std::to_string(config_.relay.session_ttl);
   };
 
+  // A space's entry in the directory.
+  struct Space {
+    std::string id, name, url, owner;
+  };
+  auto load_space = [&](const std::string& space_id, Space* out) -> bool {
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "SELECT id, name, url, owner_id FROM spaces WHERE id = ?");
+    st.text(1, space_id);
+    if (st.step() != SQLITE_ROW) return false;
+    *out = Space{st.col_text(0), st.col_text(1), st.col_text(2), st.col_text(3)};
+    return true;
+  };
+  auto space_json = [](const Space& sp) {
+    JsonPtr o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "id", sp.id.c_str());
+    cJSON_AddStringToObject(o.get(), "name", sp.name.c_str());
+    cJSON_AddStringToObject(o.get(), "url", sp.url.c_str());
+    cJSON_AddStringToObject(o.get(), "owner", sp.owner.c_str());
+    return token_json::print(o.get());
+  };
   // The registered URL of a space ("" when none).
   auto space_url = [&](const std::string& space_id) -> std::string {
-    std::lock_guard<std::mutex> lock(store_.mutex());
-    Stmt st(db, "SELECT url FROM spaces WHERE id = ?");
-    st.text(1, space_id);
-    return st.step() == SQLITE_ROW ? st.col_text(0) : std::string();
+    Space sp;
+    return load_space(space_id, &sp) ? sp.url : std::string();
   };
 
   auto mint = [&](const User& u, const std::string& space_id, std::string* token,
                   int64_t* expires_ms) -> Outcome {
     if (space_url(space_id).empty()) return fail(404, "not_found", "no space with that id is registered");
+    if (int64_t wait = token_limit_->take(u.id, now))
+      return too_many("too_many_tokens", "too many relay tokens for this user", wait);
     Result<Key> key = keys_->signing_key();
     if (!key.ok()) return fail(500, "internal", std::string(key.status().message()));
     Claims c;
@@ -699,8 +926,7 @@ net::HttpResponse Relay::handle(const Request& req) {
       net::HttpResponse r;
       r.status = 204;
       r.content_type = "";
-      r.headers.emplace_back("Set-Cookie",
-                             std::string(kCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+      r.headers.emplace_back("Set-Cookie", std::string(kCookie) + "=" + cookie_flags + "; Max-Age=0");
       return r;
     }
     if (m != "POST") return error(405, "method_not_allowed", "use POST or DELETE");
@@ -740,7 +966,8 @@ net::HttpResponse Relay::handle(const Request& req) {
       start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
       fields.emplace_back(part);
     }
-    std::string username, password, name, action;
+    std::string username, password, name, action, form_url, tag;
+    bool have_url = false;
     for (std::string& f : fields) {
       if (m == "POST") {
         size_t eq = f.find('=');
@@ -753,11 +980,15 @@ net::HttpResponse Relay::handle(const Request& req) {
                             : key == "password" ? &password
                             : key == "name"     ? &name
                             : key == "action"   ? &action
+                            : key == "url"      ? &form_url
+                            : key == "tag"      ? &tag
                                                 : nullptr;
         if (!slot) continue;
-        if ((key == "space" && have_space) || (key == "return" && have_return)) dup = true;
+        if ((key == "space" && have_space) || (key == "return" && have_return) || (key == "url" && have_url))
+          dup = true;
         if (key == "space") have_space = true;
         if (key == "return") have_return = true;
+        if (key == "url") have_url = true;
         *slot = value;
         continue;
       }
@@ -778,9 +1009,10 @@ net::HttpResponse Relay::handle(const Request& req) {
     if (dup || bad_encoding || !have_space || !have_return)
       return login_error_page(400,
                               "This sign-in link is malformed: it needs one space and one return address.");
-    std::string registered = space_url(space_id);
-    if (registered.empty())
+    Space space;
+    if (!load_space(space_id, &space))
       return login_error_page(404, "No space with that id is registered on this relay.");
+    const std::string& registered = space.url;
     if (!url_is_under(ret, registered))
       return login_error_page(400,
                               "The return address is not part of the space's registered address; "
@@ -789,7 +1021,7 @@ net::HttpResponse Relay::handle(const Request& req) {
       std::string token;
       int64_t expires = 0;
       Outcome o = mint(u, space_id, &token, &expires);
-      if (o.status) return login_error_page(o.status, o.message);
+      if (o.status) return login_error_page(o.status, o.message, o.retry_ms);
       net::HttpResponse r;
       r.status = 302;
       r.content_type = "text/plain";
@@ -799,32 +1031,74 @@ net::HttpResponse Relay::handle(const Request& req) {
       if (!session.empty()) r.headers.emplace_back("Set-Cookie", session_cookie(session));
       return r;
     };
+    // The address this user last confirmed for this space ("" when never).
+    auto confirmed_url = [&](const User& u) -> std::string {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db, "SELECT url FROM confirmations WHERE user_id = ? AND space_id = ?");
+      st.text(1, u.id);
+      st.text(2, space_id);
+      return st.step() == SQLITE_ROW ? st.col_text(0) : std::string();
+    };
+    auto remember_confirmation = [&](const User& u) -> bool {
+      std::lock_guard<std::mutex> lock(store_.mutex());
+      Stmt st(db,
+              "INSERT INTO confirmations (user_id, space_id, url, confirmed_ms) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT(user_id, space_id) DO UPDATE SET url = excluded.url,"
+              " confirmed_ms = excluded.confirmed_ms");
+      st.text(1, u.id);
+      st.text(2, space_id);
+      st.text(3, registered);
+      st.int64(4, now);
+      return st.step() == SQLITE_DONE;
+    };
+    auto ask_to_confirm = [&](int status, const User& u) {
+      return confirm_page(status, space_id, space.name, registered, confirmed_url(u), ret, u.name,
+                          confirm_tag(session_token(req), space_id, registered));
+    };
+    auto page = [&](int status, const std::string& message) {
+      return login_page(status, space_id, space.name, registered, ret, message);
+    };
     if (m == "GET" || m == "HEAD") {
       User u;
-      if (authenticate(&u, nullptr)) return redirect_with_token(u, "");
-      return login_page(space_id, ret, "");
+      if (!authenticate(&u, nullptr)) return page(200, "");
+      // A token goes by redirect only to the address the user confirmed
+      // for this space on a page of the relay.
+      if (confirmed_url(u) == registered) return redirect_with_token(u, "");
+      return ask_to_confirm(200, u);
     }
     if (m != "POST") return error(405, "method_not_allowed", "use GET or POST");
     // A form posted from another site is refused (login CSRF): browsers
     // send Origin with every form POST; the relay's own is its issuer's.
-    if (!req.origin.empty()) {
-      ParsedUrl origin, own;
-      bool same = parse_url(req.origin, &origin) && parse_url(issuer, &own) && origin.scheme == own.scheme &&
-                  origin.host == own.host && origin.port == own.port;
-      if (!same) return login_error_page(403, "This form was sent from another site.");
+    if (!req.origin.empty() && !same_origin(req.origin, issuer))
+      return login_error_page(403, "This form was sent from another site.");
+    if (action == "confirm") {
+      // Confirming acts with the session cookie: it needs the relay's own
+      // Origin (not only "no other") and the tag of the page shown.
+      if (req.origin.empty())
+        return login_error_page(403, "This confirmation did not come from the relay's own page.");
+      User u;
+      if (!authenticate(&u, nullptr)) return page(401, "Your session has ended; log in again.");
+      if (form_url != registered) return ask_to_confirm(409, u);
+      const std::string expected = confirm_tag(session_token(req), space_id, registered);
+      if (tag.size() != expected.size() || CRYPTO_memcmp(tag.data(), expected.data(), tag.size()) != 0)
+        return login_error_page(403, "This confirmation did not come from the relay's own page.");
+      if (!remember_confirmation(u))
+        return login_error_page(500, "The relay could not save the confirmation.");
+      return redirect_with_token(u, "");
     }
+    // The page showed the space's address; logging in confirms that one.
+    if (form_url != registered)
+      return page(409,
+                  "The address of this space changed while this page was open. Check it and log in again.");
     User u;
     Outcome o = action == "register" ? create_account(username.c_str(), password.c_str(), name.c_str(), &u)
                                      : check_password(username.c_str(), password.c_str(), &u);
-    if (o.status) {
-      net::HttpResponse page = login_page(space_id, ret, o.message);
-      page.status = o.status;
-      return page;
-    }
+    if (o.status) return with_retry_after(page(o.status, o.message), o.retry_ms);
     std::string session;
     int64_t expires = 0;
     o = new_session(u, &session, &expires);
     if (o.status) return login_error_page(o.status, o.message);
+    if (!remember_confirmation(u)) return login_error_page(500, "The relay could not save the confirmation.");
     return redirect_with_token(u, session);
   }
 
@@ -911,47 +1185,76 @@ net::HttpResponse Relay::handle(const Request& req) {
     SpaceBody body;
     BodyError bad;
     if (!parse_space_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
-    const char* id = body.id.c_str();
-    const char* name = body.name.c_str();
-    const char* url = body.url.c_str();
+    // The relay assigns the id: 128 random bits, so nobody can claim the
+    // id of a space before its admin, or guess one.
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof(raw)) != 1) return internal_error("no random bytes");
+    Space space{space_id_from_bytes(std::string_view(reinterpret_cast<char*>(raw), sizeof(raw))), body.name,
+                body.url, u.id};
     std::lock_guard<std::mutex> lock(store_.mutex());
-    Stmt own(db, "SELECT owner_id FROM spaces WHERE id = ?");
-    own.text(1, id);
-    if (own.step() == SQLITE_ROW && own.col_text(0) != u.id)
-      return error(409, "space_taken", "another user registered that space id");
-    Stmt st(db,
-            "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET name = excluded.name, url = excluded.url");
-    st.text(1, id);
-    st.text(2, name);
-    st.text(3, url);
-    st.text(4, u.id);
+    Stmt count(db, "SELECT count(*) FROM spaces WHERE owner_id = ?");
+    count.text(1, u.id);
+    if (count.step() != SQLITE_ROW) return internal_error(sqlite3_errmsg(db));
+    if (count.col_int(0) >= config_.limits.spaces_per_user)
+      return error(403, "too_many_spaces",
+                   "this account has registered " + std::to_string(count.col_int(0)) +
+                       " spaces, the most this relay allows; change one with PATCH instead");
+    Stmt st(db, "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)");
+    st.text(1, space.id);
+    st.text(2, space.name);
+    st.text(3, space.url);
+    st.text(4, space.owner);
     st.int64(5, now);
     if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
-    JsonPtr o(cJSON_CreateObject());
-    cJSON_AddStringToObject(o.get(), "id", id);
-    cJSON_AddStringToObject(o.get(), "name", name);
-    cJSON_AddStringToObject(o.get(), "url", url);
-    cJSON_AddStringToObject(o.get(), "owner", u.id.c_str());
-    return json_response(201, token_json::print(o.get()));
+    return json_response(201, space_json(space));
   }
 
+  // /api/v1/spaces/<id> and /api/v1/spaces/<id>/tokens
   const std::string sp = "/api/v1/spaces/";
-  const std::string tk = "/tokens";
-  if (p.rfind(sp, 0) == 0 && p.size() > sp.size() + tk.size() &&
-      p.compare(p.size() - tk.size(), tk.size(), tk) == 0) {
-    std::string space_id = p.substr(sp.size(), p.size() - sp.size() - tk.size());
-    if (m != "POST") return error(405, "method_not_allowed", "use POST");
+  if (p.rfind(sp, 0) == 0) {
+    std::string rest = p.substr(sp.size());
+    size_t slash = rest.find('/');
+    std::string space_id = rest.substr(0, slash);
+    std::string sub = slash == std::string::npos ? std::string() : rest.substr(slash);
+    if (sub == "/tokens") {
+      if (m != "POST") return error(405, "method_not_allowed", "use POST");
+      User u;
+      if (!authenticate(&u, nullptr)) return unauthenticated();
+      std::string token;
+      int64_t expires = 0;
+      Outcome o = mint(u, space_id, &token, &expires);
+      if (o.status) return as_error(o);
+      JsonPtr out(cJSON_CreateObject());
+      cJSON_AddStringToObject(out.get(), "token", token.c_str());
+      cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
+      return json_response(200, token_json::print(out.get()));
+    }
+    if (!sub.empty()) return error(404, "not_found", "no such route");
+    if (m == "GET") {
+      Space space;
+      if (!load_space(space_id, &space))
+        return error(404, "not_found", "no space with that id is registered");
+      return json_response(200, space_json(space));
+    }
+    if (m != "PATCH") return error(405, "method_not_allowed", "use GET or PATCH");
     User u;
     if (!authenticate(&u, nullptr)) return unauthenticated();
-    std::string token;
-    int64_t expires = 0;
-    Outcome o = mint(u, space_id, &token, &expires);
-    if (o.status) return as_error(o);
-    JsonPtr out(cJSON_CreateObject());
-    cJSON_AddStringToObject(out.get(), "token", token.c_str());
-    cJSON_AddNumberToObject(out.get(), "expires_at", static_cast<double>(expires));
-    return json_response(200, token_json::print(out.get()));
+    SpacePatchBody body;
+    BodyError bad;
+    if (!parse_space_patch_body(req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+    Space space;
+    if (!load_space(space_id, &space)) return error(404, "not_found", "no space with that id is registered");
+    if (space.owner != u.id) return error(403, "forbidden", "only the space's owner may change it");
+    if (body.name) space.name = *body.name;
+    if (body.url) space.url = *body.url;
+    std::lock_guard<std::mutex> lock(store_.mutex());
+    Stmt st(db, "UPDATE spaces SET name = ?, url = ? WHERE id = ? AND owner_id = ?");
+    st.text(1, space.name);
+    st.text(2, space.url);
+    st.text(3, space.id);
+    st.text(4, u.id);
+    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db));
+    return json_response(200, space_json(space));
   }
 
   return error(404, "not_found", "no such route");

@@ -5,7 +5,8 @@
 // that touches SQLite, the key files or argon2 runs on libuv's thread pool
 // (uv_queue_work) and the response is sent from the loop thread once that
 // work is done. So nothing slow or blocking runs on the loop, and every
-// write is committed before its answer leaves.
+// write is committed before its answer leaves. Requests that hash a
+// password take at most [limits] hash_workers pool threads at once.
 // Ownership: the daemon's main() owns the Relay; the Relay owns its
 // NetServer, its store (RelayStore) and its key ring (RelayKeys); the loop
 // is borrowed and must outlive the Relay.
@@ -20,6 +21,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "net/server.h"
+#include "relay/limits.h"
 
 namespace hut::relay {
 
@@ -101,6 +104,7 @@ class Relay : public net::NetHandler {
     std::string cookie;
     std::string content_type;
     std::string origin;
+    std::string peer;  // the client's address
   };
 
  private:
@@ -109,6 +113,10 @@ class Relay : public net::NetHandler {
   void maybe_finish_stop();
 
   struct Job;
+  // Hands a job to the thread pool; false when libuv refused it.
+  bool submit(Job* job);
+  // Starts waiting password-hash jobs while fewer than hash_workers run.
+  void start_waiting_hash_jobs();
   static void run_job(uv_work_t* work);
   static void after_job(uv_work_t* work, int status);
 
@@ -119,7 +127,17 @@ class Relay : public net::NetHandler {
   std::unique_ptr<RelayKeys> keys_;
   std::string host_;
   int port_ = 0;
-  size_t pending_ = 0;  // jobs queued or running (loop thread only)
+  size_t pending_ = 0;  // jobs waiting, queued or running (loop thread only)
+  // Requests that hash a password (logins, sign-ups) run at most
+  // limits.hash_workers at once, so that the other routes always find a
+  // pool thread; up to limits.hash_queue more wait here, the rest get 503.
+  size_t hash_running_ = 0;
+  std::deque<Job*> hash_waiting_;
+  // Budgets (thread-safe; taken on pool threads).
+  std::unique_ptr<RateLimiter> login_account_limit_;
+  std::unique_ptr<RateLimiter> login_address_limit_;
+  std::unique_ptr<RateLimiter> account_limit_;
+  std::unique_ptr<RateLimiter> token_limit_;
   bool stopping_ = false;
   bool net_down_ = false;
   std::function<void()> stop_done_;

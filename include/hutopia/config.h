@@ -34,6 +34,8 @@ struct SpaceConfig {
     std::string url;  // public URL; empty: http://<listen>
     std::string data_dir = "var/space";
     std::string plugins_dir = "plugins";
+    std::string tls_cert;  // PEM certificate chain; with tls_key, the public listener speaks TLS only
+    std::string tls_key;   // PEM private key of tls_cert
   } space;
   struct Admin {
     std::string listen = "127.0.0.1:7999";
@@ -82,6 +84,19 @@ struct RelayConfig {
     int64_t session_ttl = 2592000;  // seconds a login session lives (30 days)
     bool registration = true;       // POST /api/v1/accounts open to anyone
   } relay;
+  // Budgets refill evenly: N per window means N at once, then N more per window.
+  struct Limits {
+    int64_t login_attempts_per_account = 10;  // logins for one username ...
+    int64_t login_attempts_per_address = 50;  // ... and from one address ...
+    int64_t login_window = 300;               // ... per this many seconds: 429
+    int64_t accounts_per_address = 20;        // new accounts from one address ...
+    int64_t account_window = 3600;            // ... per this many seconds: 429
+    int64_t tokens_per_user = 60;             // relay tokens for one user ...
+    int64_t token_window = 60;                // ... per this many seconds: 429
+    int64_t spaces_per_user = 20;             // directory entries one user owns
+    int64_t hash_workers = 2;                 // argon2 hashes at once
+    int64_t hash_queue = 32;                  // requests waiting for a hash: 503 beyond
+  } limits;
 };
 
 // Parses TOML text; `source_name` is the file name used in messages.

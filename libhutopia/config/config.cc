@@ -62,7 +62,9 @@ using RK = Key<RelayConfig>;
 
 const SK kSpaceKeys[] = {
     {"space", "id", +[](SpaceConfig& c) { return &c.space.id; },
-     "The space's id: the `aud` every token must carry; letters, digits, `_`, `.` and `-`.", Check::kSpaceId},
+     "The space's id: the `aud` every token must carry (with a relay, the id it assigned when the space was "
+     "registered); letters, digits, `_`, `.` and `-`.",
+     Check::kSpaceId},
     {"space", "name", +[](SpaceConfig& c) { return &c.space.name; }, "The name shown to users."},
     {"space", "listen", +[](SpaceConfig& c) { return &c.space.listen; },
      "Public listener (pages, HTTP API, the widget bus at `/bus`), `host:port` or `[v6]:port`; port 0 picks "
@@ -76,6 +78,10 @@ const SK kSpaceKeys[] = {
     {"space", "plugins_dir", +[](SpaceConfig& c) { return &c.space.plugins_dir; },
      "Folder of plugin files (`<name>.so`, `<name>.toml`); relative paths start at the working directory.",
      Check::kNonEmpty},
+    {"space", "tls_cert", +[](SpaceConfig& c) { return &c.space.tls_cert; },
+     "PEM certificate chain of the public listener; with `tls_key` it serves HTTPS and `wss://` only; empty: "
+     "plain HTTP."},
+    {"space", "tls_key", +[](SpaceConfig& c) { return &c.space.tls_key; }, "PEM private key of `tls_cert`."},
     {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
      "Management API listener, `host:port`; keep it on loopback or a private network.", Check::kListen},
     {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },
@@ -166,6 +172,38 @@ const RK kRelayKeys[] = {
      "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
     {"relay", "registration", +[](RelayConfig& c) { return &c.relay.registration; },
      "Whether anyone may create an account (`POST /api/v1/accounts`); false: only existing accounts log in."},
+    {"limits", "login_attempts_per_account",
+     +[](RelayConfig& c) { return &c.limits.login_attempts_per_account; },
+     "Logins (right or wrong) for one username within `login_window`; over it: 429 with `Retry-After`. A "
+     "successful login gives the account its budget back.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "login_attempts_per_address",
+     +[](RelayConfig& c) { return &c.limits.login_attempts_per_address; },
+     "Logins (any username) from one client address within `login_window`; over it: 429 with `Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "login_window", +[](RelayConfig& c) { return &c.limits.login_window; },
+     "The window of the login budgets, seconds; a budget refills evenly over it.", Check::kNone, 1,
+     kMaxSeconds},
+    {"limits", "accounts_per_address", +[](RelayConfig& c) { return &c.limits.accounts_per_address; },
+     "New accounts from one client address within `account_window`; over it: 429 with `Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "account_window", +[](RelayConfig& c) { return &c.limits.account_window; },
+     "The window of `accounts_per_address`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits", "tokens_per_user", +[](RelayConfig& c) { return &c.limits.tokens_per_user; },
+     "Relay tokens one user may get (API and login page together) within `token_window`; over it: 429 with "
+     "`Retry-After`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits", "token_window", +[](RelayConfig& c) { return &c.limits.token_window; },
+     "The window of `tokens_per_user`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits", "spaces_per_user", +[](RelayConfig& c) { return &c.limits.spaces_per_user; },
+     "Spaces one account may register; over it: 403 `too_many_spaces`.", Check::kNone, 1, kMaxCount},
+    {"limits", "hash_workers", +[](RelayConfig& c) { return &c.limits.hash_workers; },
+     "Password hashes (argon2id, 19 MiB each) computed at once; keep it below the thread pool's size "
+     "(`UV_THREADPOOL_SIZE`, 4 by default) so other routes always find a thread.",
+     Check::kNone, 1, 64},
+    {"limits", "hash_queue", +[](RelayConfig& c) { return &c.limits.hash_queue; },
+     "Requests (logins, sign-ups) waiting for a hash worker; beyond it: 503 with `Retry-After`.",
+     Check::kNone, 0, kMaxCount},
 };
 
 // Where a value came from, for messages.

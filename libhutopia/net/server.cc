@@ -249,6 +249,8 @@ Status NetServer::init() {
   info.pt_serv_buf_size = kBufferSize;
   info.count_threads = 1;
   info.port = CONTEXT_PORT_NO_LISTEN;
+  bool public_tls = !options_.public_tls_cert.empty() && !options_.public_tls_key.empty();
+  if (public_tls) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   anchor_->context = lws_create_context(&info);
   if (anchor_->context == nullptr)
     return Status::unavailable(
@@ -269,6 +271,11 @@ Status NetServer::init() {
     vi.timeout_secs = 30;
     vi.user = this;
     vi.retry_and_idle_policy = &kNoIdleChecks;
+    if (protocols == public_protocols && public_tls) {
+      vi.ssl_cert_filepath = options_.public_tls_cert.c_str();
+      vi.ssl_private_key_filepath = options_.public_tls_key.c_str();
+      vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;  // lws reads it per vhost as well
+    }
     *out = lws_create_vhost(context(), &vi);
     if (*out == nullptr) {
       return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +
@@ -547,8 +554,10 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+      // lws also completes a POST that announced no body; that request was
+      // dispatched already (a handler answering later must not get it twice).
       auto it = http_.find(wsi);
-      if (it == http_.end() || it->second->responded_) return 0;
+      if (it == http_.end() || it->second->responded_ || it->second->body_expected_ == 0) return 0;
       std::shared_ptr<HttpExchange> ex = it->second;
       handler_->on_http(ex);
       return 0;
@@ -577,6 +586,8 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   ex->path = uri ? uri : "";
   ex->query = copy_query(wsi);
   collect_headers(wsi, &ex->headers);
+  char peer[128] = {0};
+  if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;
   forget_http(wsi);  // a keep-alive connection's earlier exchange
   http_[wsi] = ex;
 

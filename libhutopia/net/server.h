@@ -58,6 +58,7 @@ class HttpExchange {
   std::string query;                                         // without "?", may be empty
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
+  std::string peer;  // the client's address, as lws_get_peer_simple() gives it
 
   // The first header with this lower-case name, or "".
   std::string_view header(std::string_view name) const;
@@ -158,6 +159,9 @@ struct NetOptions {
   // Connections to the public listener at once, HTTP and WebSocket alike;
   // more are closed as they are accepted. The admin listener is not counted.
   size_t max_connections = 100000;
+  // PEM files: the public listener speaks TLS when both are set.
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };

@@ -327,24 +327,68 @@ bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* erro
   return true;
 }
 
+namespace {
+
+std::string space_url_broken(const std::string& url) {
+  std::string broken = space_url_rule_broken(url);
+  ParsedUrl parsed;
+  if (broken.empty() && !parse_url(url, &parsed))
+    broken = "a space url is an absolute http(s) URL without dot segments or encoded slashes";
+  return broken;
+}
+
+}  // namespace
+
 bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
-  const char* id = token_json::get_string(json.get(), "id");
+  if (cJSON_GetObjectItemCaseSensitive(json.get(), "id"))
+    return fail(error, "bad_request", "the relay assigns space ids: leave out id");
   const char* name = token_json::get_string(json.get(), "name");
   const char* url = token_json::get_string(json.get(), "url");
-  if (!id || !name || !url) return fail(error, "bad_request", "id, name and url are strings");
-  out->id = id;
+  if (!name || !url) return fail(error, "bad_request", "name and url are strings");
   out->name = name;
   out->url = url;
-  std::string broken = space_id_rule_broken(out->id);
-  if (broken.empty()) broken = name_rule_broken(out->name);
-  if (broken.empty()) broken = space_url_rule_broken(out->url);
-  ParsedUrl parsed;
-  if (broken.empty() && !parse_url(out->url, &parsed))
-    broken = "a space url is an absolute http(s) URL without dot segments or encoded slashes";
+  std::string broken = name_rule_broken(out->name);
+  if (broken.empty()) broken = space_url_broken(out->url);
   if (!broken.empty()) return fail(error, "bad_space", broken);
   return true;
+}
+
+bool parse_space_patch_body(std::string_view body, SpacePatchBody* out, BodyError* error) {
+  token_json::JsonPtr json = parse_object(body);
+  if (!json) return fail(error, "bad_request", "the body is a JSON object");
+  out->name.reset();
+  out->url.reset();
+  if (cJSON_GetObjectItemCaseSensitive(json.get(), "id"))
+    return fail(error, "bad_request", "a space id cannot be changed");
+  for (const char* field : {"name", "url"}) {
+    cJSON* item = cJSON_GetObjectItemCaseSensitive(json.get(), field);
+    if (!item) continue;
+    if (!cJSON_IsString(item)) return fail(error, "bad_request", std::string(field) + " is a string");
+    std::string value = item->valuestring;
+    std::string broken = field[0] == 'n' ? name_rule_broken(value) : space_url_broken(value);
+    if (!broken.empty()) return fail(error, "bad_space", broken);
+    (field[0] == 'n' ? out->name : out->url) = std::move(value);
+  }
+  return true;
+}
+
+std::string space_id_from_bytes(std::string_view bytes) {
+  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 5) {
+      out.push_back(kAlphabet[(buffer >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(buffer << (5 - bits)) & 31]);
+  return out;
 }
 
 }  // namespace hut::relay

@@ -47,14 +47,25 @@ struct ProfileBody {
 };
 bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* error);
 
-// POST /api/v1/spaces: {id, name, url}; the rules are checked, and the url
-// must pass parse_url.
+// POST /api/v1/spaces: {name, url}; the rules are checked, and the url
+// must pass parse_url. An `id` is refused: the relay assigns space ids.
 struct SpaceBody {
-  std::string id;
   std::string name;
   std::string url;
 };
 bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error);
+
+// PATCH /api/v1/spaces/<id>: {name?, url?}, with the same rules.
+struct SpacePatchBody {
+  std::optional<std::string> name;
+  std::optional<std::string> url;
+};
+bool parse_space_patch_body(std::string_view body, SpacePatchBody* out, BodyError* error);
+
+// A space id as the relay assigns it: `bytes` (16 in relayd: 128 bits) as
+// lower-case base32 (RFC 4648 alphabet, no padding), which the space id
+// rule accepts.
+std::string space_id_from_bytes(std::string_view bytes);
 
 // application/x-www-form-urlencoded value decoding; sets *bad on a broken escape.
 std::string form_decode(std::string_view s, bool* bad);

@@ -261,6 +261,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     net::NetOptions no;
     no.public_host = pub->host;
     no.public_port = pub->port;
+    if (config.space.tls_cert.empty() != config.space.tls_key.empty())
+      return Status::invalid_argument("space.tls_cert and space.tls_key go together: set both or neither");
+    no.public_tls_cert = config.space.tls_cert;
+    no.public_tls_key = config.space.tls_key;
     no.admin_host = adm->host;
     no.admin_port = adm->port;
     no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
@@ -281,7 +285,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     relay_keys->start();
     public_port = net->public_port();
     admin_port = net->admin_port();
-    public_url = "http://" + url_host(pub->host) + ":" + std::to_string(public_port);
+    public_url = (config.space.tls_cert.empty() ? "http://" : "https://") + url_host(pub->host) + ":" +
+                 std::to_string(public_port);
     admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
 
     async = new uv_async_t;
@@ -435,6 +440,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       ex->respond(admin::json_response(200, R"({"ok":true})"));
       return;
     }
+    if (path == "/.well-known/hutopia") {
+      handle_well_known(ex);
+      return;
+    }
     if (path == "/login") {
       handle_login(ex);
       return;
@@ -456,6 +465,24 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     r.content_type = std::string(type);
     r.body = std::string(data);
     r.headers.emplace_back("cache-control", "no-cache");
+    ex->respond(std::move(r));
+  }
+
+  // {"id","name","relay"}: what a client needs to get a token for this space.
+  void handle_well_known(const std::shared_ptr<net::HttpExchange>& ex) {
+    cJSON* o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", config.space.id.c_str());
+    cJSON_AddStringToObject(o, "name", config.space.name.c_str());
+    if (config.auth.relay_issuer.empty())
+      cJSON_AddNullToObject(o, "relay");
+    else
+      cJSON_AddStringToObject(o, "relay", config.auth.relay_issuer.c_str());
+    char* text = cJSON_PrintUnformatted(o);
+    std::string body = text ? text : "{}";
+    cJSON_free(text);
+    cJSON_Delete(o);
+    net::HttpResponse r = admin::json_response(200, body);
+    r.headers.emplace_back("access-control-allow-origin", "*");
     ex->respond(std::move(r));
   }
 
@@ -581,7 +608,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
     if (state != State::kRunning) return HUT_EUNAVAIL;
-    bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    size_t n = bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    // plugin.h: HUT_ENOENT for a session the space does not know (any more).
+    if (n == 0 && target == EventTarget::kSession) return HUT_ENOENT;
     return HUT_OK;
   }
   int notify(std::string_view plugin, std::string_view user_id, std::string_view title, std::string_view body,

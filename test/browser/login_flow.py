@@ -63,8 +63,8 @@ def start_relay():
 class RelaySpaced(hutspace.Spaced):
     """spaced whose [auth] trusts the relay and sends browsers to its login page."""
 
-    def __init__(self, relay):
-        super().__init__()
+    def __init__(self, relay, space_id):
+        super().__init__(space_id=space_id)
         self.relay = relay
 
     def config_text(self):
@@ -172,7 +172,7 @@ async def run(relay, space):
         # even for a browser with a relay session that would otherwise go on.
         for label, ret in [("another port", relay.url + "/"), ("another host", "http://evil.example/"),
                            ("another scheme", space.public.replace("http://", "https://") + "/")]:
-            url = (relay.url + "/login?space=" + urllib.parse.quote(hutspace.SPACE_ID) +
+            url = (relay.url + "/login?space=" + urllib.parse.quote(space.space_id) +
                    "&return=" + urllib.parse.quote(ret, safe=""))
             for who, context in [("signed in", fresh), ("signed out", await dt.new_context())]:
                 session = await dt.open_page(url, context)
@@ -206,17 +206,16 @@ def main():
     statuses = {}
     try:
         relay = start_relay()
-        space = RelaySpaced(relay)
-        space.start()
-        # The space's owner registers it on the relay under its real public URL.
+        # The space's owner registers it on the relay, runs spaced with the id
+        # the relay assigned, and sets the registered URL to its public one.
         status, _, answer = relay.register("owner", PASSWORD, name="Space Owner")
         if status != 201:
             raise RuntimeError(f"register owner: {status} {answer}")
-        status, _, answer = relay.call("POST", "/api/v1/spaces", {"id": hutspace.SPACE_ID, "name": "Test",
-                                                                  "url": space.public},
-                                       session=relay.login("owner", PASSWORD))
-        if status != 201:
-            raise RuntimeError(f"register the space: {status} {answer}")
+        owner = relay.login("owner", PASSWORD)
+        space_id = relay.register_space(owner, name="Test")
+        space = RelaySpaced(relay, space_id)
+        space.start()
+        relay.set_space_url(owner, space_id, space.public)
         chromium.start()
         results = asyncio.run(asyncio.wait_for(run(relay, space), 150))
     except Exception as e:  # noqa: BLE001

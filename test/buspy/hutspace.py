@@ -83,8 +83,9 @@ def terminate(proc, timeout=15):
 class Spaced:
     """A spaced process with its own temporary folder. Use as a context manager."""
 
-    def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=()):
+    def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=(), space_id=None):
         self.binary = require_spaced()
+        self.space_id = space_id or SPACE_ID  # a relay's tests pass the id the relay assigned
         self.tmp = tempfile.mkdtemp(prefix="hut-spaced-")
         self.admin_token = secrets.token_urlsafe(24)
         self.app_secret = secrets.token_urlsafe(32)
@@ -119,7 +120,7 @@ class Spaced:
         os.makedirs(data_dir, exist_ok=True)
         lines = [
             "[space]",
-            f'id = "{SPACE_ID}"',
+            f'id = "{self.space_id}"',
             f'name = "{SPACE_NAME}"',
             'listen = "127.0.0.1:0"',
             f'data_dir = "{data_dir}"',
@@ -164,7 +165,7 @@ class Spaced:
             for line in self.proc.stdout:
                 with self._lines_lock:
                     self.output.append(line.rstrip("\n"))
-                m = re.search(r"listening on (http://[^\s]+)", line)
+                m = re.search(r"listening on (https?://[^\s]+)", line)
                 if m:
                     urls.append(m.group(1).rstrip("/"))
                     if len(urls) >= 2:
@@ -234,7 +235,7 @@ class Spaced:
     def jwt(self, user="u1", name="User One", secret=None, **overrides):
         """An HS256 app token made here with PyJWT; overrides change or (with None) drop claims."""
         now = int(time.time())
-        claims = {"iss": APP_ISSUER, "sub": user, "aud": SPACE_ID, "iat": now, "exp": now + 60,
+        claims = {"iss": APP_ISSUER, "sub": user, "aud": self.space_id, "iat": now, "exp": now + 60,
                   "jti": secrets.token_hex(12), "name": name, "username": user}
         for k, v in overrides.items():
             if v is None:
@@ -250,3 +251,39 @@ class Spaced:
         if status != 200:
             raise RuntimeError(f"GET /api/v1/plugins: {status} {answer!r}")
         return answer
+
+
+# --- a small runner for the Python test files ---
+
+class Failure(Exception):
+    """A check that did not hold (as opposed to an error in the test itself)."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def run_cases(cases, setup=None, teardown=None):
+    """Runs each function of `cases` in order, prints "ok"/"FAIL" per case and
+    the closing "N passed, N failed" line; returns the process exit code."""
+    import traceback
+    passed = failed = 0
+    if setup:
+        setup()
+    try:
+        for fn in cases:
+            try:
+                fn()
+                passed += 1
+                print(f"ok   {fn.__name__}", flush=True)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print(f"FAIL {fn.__name__}: {e}", flush=True)
+                if not isinstance(e, Failure):
+                    traceback.print_exc()
+    finally:
+        if teardown:
+            teardown()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0

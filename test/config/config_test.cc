@@ -186,9 +186,9 @@ TEST_CASE("config: unknown keys and sections are refused with their line") {
         "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [limits])");
   CHECK(space_error("id = \"a\"\n").find("spaced.toml:1: unknown key id") == 0);
   CHECK(space_error("[space.extra]\nx = 1\n") == "spaced.toml:1: unknown key space.extra");
-  // The relay's file knows only [relay].
+  // The relay's file knows only [relay] and [limits].
   CHECK(relay_error("[relay]\n[space]\nid = \"x\"\n") ==
-        "relayd.toml:2: unknown section [space] (known: [relay])");
+        "relayd.toml:2: unknown section [space] (known: [relay], [limits])");
 }
 
 TEST_CASE("config: a TOML syntax error names its line") {
@@ -264,7 +264,7 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     // The variable changed something: serialize the two to compare.
     auto dump = [](const SpaceConfig& c) {
       return c.space.id + c.space.name + c.space.listen + c.space.url + c.space.data_dir +
-             c.space.plugins_dir + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
+             c.space.plugins_dir + c.space.tls_cert + c.space.tls_key + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
              c.auth.relay_login + c.auth.app_issuer + c.auth.app_secret +
              std::to_string(c.auth.max_token_lifetime) + "," + std::to_string(c.auth.leeway) + "," +
              std::to_string(c.auth.app_token_ttl) + c.store.url + "," + std::to_string(c.limits.max_message) +
@@ -281,9 +281,14 @@ TEST_CASE("config: every key has its variable, and each one is read") {
   }
   std::vector<std::string> names;
   for (const ConfigKeyInfo& k : relay_config_keys()) names.push_back(k.env);
-  CHECK(names == std::vector<std::string>{"HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER",
-                                          "HUTOPIA_RELAY_DATA_DIR", "HUTOPIA_RELAY_TOKEN_TTL",
-                                          "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION"});
+  CHECK(names == std::vector<std::string>{
+                     "HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER", "HUTOPIA_RELAY_DATA_DIR",
+                     "HUTOPIA_RELAY_TOKEN_TTL", "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION",
+                     "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ACCOUNT", "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ADDRESS",
+                     "HUTOPIA_LIMITS_LOGIN_WINDOW", "HUTOPIA_LIMITS_ACCOUNTS_PER_ADDRESS",
+                     "HUTOPIA_LIMITS_ACCOUNT_WINDOW", "HUTOPIA_LIMITS_TOKENS_PER_USER",
+                     "HUTOPIA_LIMITS_TOKEN_WINDOW", "HUTOPIA_LIMITS_SPACES_PER_USER",
+                     "HUTOPIA_LIMITS_HASH_WORKERS", "HUTOPIA_LIMITS_HASH_QUEUE"});
 }
 
 TEST_CASE("config: process_env reads the process environment") {

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import html
 import json
 import os
+import re
 import socket
 import sqlite3
 import struct
@@ -188,25 +190,46 @@ def profile_patch_and_public_profile():
 def space_directory():
     user, session = new_user()
     _, other = new_user()
-    sid = fresh_name("space")
-    body = {"id": sid, "name": "My space", "url": "http://127.0.0.1:9/"}
+    body = {"name": "My space", "url": "http://127.0.0.1:9/"}
     status, _, answer = relay.call("POST", "/api/v1/spaces", body)
     check(status == 401, f"no session: {status}")
     status, _, answer = relay.call("POST", "/api/v1/spaces", body, session=session)
-    check(status == 201 and answer.get("id") == sid, f"{status} {answer}")
-    status, _, answer = relay.call("POST", "/api/v1/spaces", dict(body, name="Renamed"), session=session)
-    check(status == 201 and answer.get("name") == "Renamed", f"owner updates: {status} {answer}")
-    status, _, answer = relay.call("POST", "/api/v1/spaces", body, session=other)
-    check(status == 409, f"another owner: {status} {answer}")
+    check(status == 201 and answer.get("name") == "My space" and answer.get("url") == body["url"] and
+          answer.get("owner") == user["id"], f"{status} {answer}")
+    sid = answer.get("id")
+    check(isinstance(sid, str) and len(sid) >= 22 and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in sid),
+          f"an assigned id of 128 random bits: {sid!r}")
+    status, _, again = relay.call("POST", "/api/v1/spaces", body, session=session)
+    check(status == 201 and again["id"] != sid, f"a second registration is a second space: {status} {again}")
+    status, _, answer = relay.call("POST", "/api/v1/spaces", dict(body, id="chosen"), session=session)
+    check(status == 400 and "assigns" in err_code(answer)["message"], f"a chosen id: {status} {answer}")
+    status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{sid}", {"name": "Renamed"}, session=session)
+    check(status == 200 and answer.get("name") == "Renamed" and answer.get("id") == sid and
+          answer.get("url") == body["url"], f"owner renames: {status} {answer}")
+    status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{sid}", {"url": "http://127.0.0.1:10/x"},
+                                   session=session)
+    check(status == 200 and answer.get("url") == "http://127.0.0.1:10/x", f"owner moves: {status} {answer}")
+    status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{sid}", {"url": "http://evil.example/"},
+                                   session=other)
+    check(status == 403, f"another user: {status} {answer}")
     err_code(answer)
-    for bad in [dict(body, url="ftp://x/"), dict(body, url="http://u@evil/"), dict(body, id="Bad Id"),
-                {"id": sid, "name": "n"}]:
+    status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{sid}", {"url": "http://evil.example/"})
+    check(status == 401, f"no session: {status}")
+    status, _, answer = relay.call("PATCH", "/api/v1/spaces/nosuchspace", {"name": "x"}, session=session)
+    check(status == 404, f"unknown space: {status}")
+    for bad in [dict(body, url="ftp://x/"), dict(body, url="http://u@evil/"), {"name": "n"}, {"url": "http://x/"}]:
         status, _, answer = relay.call("POST", "/api/v1/spaces", bad, session=session)
         check(status == 400, f"{bad}: {status} {answer}")
+    for bad in [{"url": "ftp://x/"}, {"name": ""}, {"id": "other"}, {"url": 5}]:
+        status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{sid}", bad, session=session)
+        check(status == 400, f"PATCH {bad}: {status} {answer}")
+    status, _, answer = relay.call("GET", f"/api/v1/spaces/{sid}")
+    check(status == 200 and answer.get("name") == "Renamed", f"GET one: {status} {answer}")
     status, _, answer = relay.call("GET", "/api/v1/spaces")
     check(status == 200 and isinstance(answer, list), f"{status} {answer}")
     mine = [s for s in answer if s.get("id") == sid]
-    check(len(mine) == 1 and mine[0]["name"] == "Renamed" and mine[0]["url"] == body["url"], f"{answer}")
+    check(len(mine) == 1 and mine[0]["name"] == "Renamed" and mine[0]["url"] == "http://127.0.0.1:10/x",
+          f"{answer}")
 
 
 def jwks():
@@ -229,19 +252,20 @@ def verify_with_jwks(token, aud):
 
 
 SPACE_OWNER = []
+TEST_SPACE = []
 
 
 def own_test_space():
-    """The spaced tests' space id, registered once by one owner."""
+    """The spaced tests' space, registered once by one owner; returns the id the relay assigned."""
     if not SPACE_OWNER:
         _, owner = new_user()
-        register_space(owner, hutspace.SPACE_ID)
+        TEST_SPACE.append(register_space(owner))
         SPACE_OWNER.append(owner)
+    return TEST_SPACE[0]
 
 
-def register_space(session, sid, url="http://127.0.0.1:9/"):
-    status, _, answer = relay.call("POST", "/api/v1/spaces", {"id": sid, "name": sid, "url": url}, session=session)
-    check(status == 201, f"register space: {status} {answer}")
+def register_space(session, url="http://127.0.0.1:9/"):
+    return relay.register_space(session, url=url)
 
 
 def mint(session, sid):
@@ -253,10 +277,9 @@ def mint(session, sid):
 @case
 def relay_tokens_verify_with_jwks():
     user, session = new_user(name="Token User")
-    sid = fresh_name("space")
-    status, _, answer = relay.call("POST", f"/api/v1/spaces/{sid}/tokens", session=session)
+    status, _, answer = relay.call("POST", f"/api/v1/spaces/{fresh_name('space')}/tokens", session=session)
     check(status == 404, f"unregistered space: {status}")
-    register_space(session, sid)
+    sid = register_space(session)
     status, _, answer = relay.call("POST", f"/api/v1/spaces/{sid}/tokens")
     check(status == 401, f"no session: {status}")
     before = int(time.time())
@@ -364,8 +387,8 @@ def avatars():
     check(headers.get("Content-Type", headers.get("content-type")) == "image/png", f"type {headers}")
     status, _, me = relay.call("GET", "/api/v1/me", session=session)
     check(me.get("avatar") == f"{ISSUER}/avatars/{user['id']}", f"avatar url in {me}")
-    own_test_space()
-    claims, _ = verify_with_jwks(mint(session, hutspace.SPACE_ID)["token"], hutspace.SPACE_ID)
+    sid = own_test_space()
+    claims, _ = verify_with_jwks(mint(session, sid)["token"], sid)
     check(claims.get("avatar") == f"{ISSUER}/avatars/{user['id']}", f"avatar claim {claims}")
 
     jpg = jpeg_bytes()
@@ -441,18 +464,14 @@ def raw_request(method, path, body=None, headers=None):
 
 
 LOGIN_SPACE = []
+LOGIN_URL = "http://127.0.0.1:9123/app"
 
 
 def login_space():
     """A space registered at http://127.0.0.1:9123/app (the path prefix matters)."""
     if not LOGIN_SPACE:
         _, owner = new_user()
-        sid = fresh_name("login")
-        status, _, answer = relay.call("POST", "/api/v1/spaces",
-                                       {"id": sid, "name": "Login", "url": "http://127.0.0.1:9123/app"},
-                                       session=owner)
-        check(status == 201, f"register: {status} {answer}")
-        LOGIN_SPACE.append(sid)
+        LOGIN_SPACE.append(relay.register_space(owner, name="Login", url=LOGIN_URL))
     return LOGIN_SPACE[0]
 
 
@@ -460,10 +479,23 @@ def login_query(space, ret):
     return "/login?" + urllib.parse.urlencode({"space": space, "return": ret})
 
 
-def post_login(space, ret, username, password, action="login", name=""):
-    form = urllib.parse.urlencode({"space": space, "return": ret, "username": username, "password": password,
-                                   "name": name, "action": action}).encode()
+def post_login(space, ret, username, password, action="login", name="", url=LOGIN_URL):
+    """The login form as the page posts it; `url` is the space's address the page showed."""
+    form = urllib.parse.urlencode({"space": space, "return": ret, "url": url, "username": username,
+                                   "password": password, "name": name, "action": action}).encode()
     return raw_request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def confirm_entry(sid, ret, session):
+    """A signed-in browser's first visit: the relay asks to confirm the space's address; confirm it."""
+    status, _, page = raw_request("GET", login_query(sid, ret), headers={"Cookie": f"hut_session={session}"})
+    check(status == 200 and 'value="confirm"' in page, f"confirmation page: {status} {page[:300]}")
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z]+)" value="([^"]*)">', page))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    fields["action"] = "confirm"
+    return raw_request("POST", "/login", urllib.parse.urlencode(fields).encode(),
+                       {"Content-Type": "application/x-www-form-urlencoded", "Origin": ISSUER,
+                        "Cookie": f"hut_session={session}"})
 
 
 @case
@@ -506,8 +538,8 @@ def login_form_from_another_site_is_refused():
     ret = "http://127.0.0.1:9123/app"
     username = fresh_name()
     relay.register(username)
-    form = urllib.parse.urlencode({"space": sid, "return": ret, "username": username, "password": "correct horse",
-                                   "action": "login"}).encode()
+    form = urllib.parse.urlencode({"space": sid, "return": ret, "url": LOGIN_URL, "username": username,
+                                   "password": "correct horse", "action": "login"}).encode()
     for origin in ["http://evil.example", "null", "http://relay.test:81", "https://relay.test"]:
         status, rh, _ = raw_request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded",
                                                              "Origin": origin})
@@ -527,6 +559,10 @@ def login_page_never_redirects_elsewhere():
     username = fresh_name()
     relay.register(username)
     session = relay.login(username)
+    # Confirmed once, a signed-in browser would be sent straight on: each
+    # refusal below is the return check's, not the confirmation's.
+    status, rh, _ = confirm_entry(sid, "http://127.0.0.1:9123/app", session)
+    check(status == 302, f"confirmation: {status}")
     evil = [
         "http://evil.example/app", "https://127.0.0.1:9123/app", "http://127.0.0.1:9124/app",
         "http://127.0.0.1/app", "http://127.0.0.1:9123/application", "http://127.0.0.1:9123/",
@@ -574,7 +610,7 @@ def login_page_never_redirects_elsewhere():
 
 class RelaySpaced(hutspace.Spaced):
     def __init__(self, jwks_url, tmp=None):
-        super().__init__()
+        super().__init__(space_id=own_test_space())
         self.jwks_url = jwks_url
         if tmp:
             self.tmp = tmp
@@ -615,11 +651,11 @@ def b64(data):
 @case
 def spaced_admits_relay_tokens_and_refuses_forgeries():
     user, session = new_user(name="Bus User")
-    own_test_space()
+    sid = own_test_space()
     space = RelaySpaced(relay.url + "/.well-known/jwks.json")
     space.start()
     try:
-        token = mint(session, hutspace.SPACE_ID)["token"]
+        token = mint(session, sid)["token"]
         ok, result, msg = admitted(space, token)
         check(ok, f"relay token refused: {result}\n{space.log()}")
         me = msg.get("user") or {}
@@ -627,7 +663,7 @@ def spaced_admits_relay_tokens_and_refuses_forgeries():
         ok, result, _ = admitted(space, token)
         check(not ok, "a replayed relay token was admitted")
 
-        claims, header = verify_with_jwks(mint(session, hutspace.SPACE_ID)["token"], hutspace.SPACE_ID)
+        claims, header = verify_with_jwks(mint(session, sid)["token"], sid)
         claims["jti"] = "forged-" + claims["jti"]
         other = Ed25519PrivateKey.generate()
         forged = jwt.encode(claims, other, algorithm="EdDSA", headers={"kid": header["kid"], "typ": "JWT"})
@@ -655,10 +691,9 @@ def sign_in_from_the_space_through_the_relay_login():
     space = RelaySpaced(relay.url + "/.well-known/jwks.json")
     space.start()
     try:
-        status, _, answer = relay.call("POST", "/api/v1/spaces",
-                                       {"id": hutspace.SPACE_ID, "name": "Test", "url": space.public},
+        status, _, answer = relay.call("PATCH", f"/api/v1/spaces/{TEST_SPACE[0]}", {"url": space.public},
                                        session=SPACE_OWNER[0])
-        check(status == 201, f"re-register with the real URL: {status} {answer}")
+        check(status == 200, f"the owner sets the real URL: {status} {answer}")
         opener = urllib.request.build_opener(NoRedirect)
         try:
             with opener.open(space.public + "/login", timeout=10) as resp:
@@ -672,7 +707,8 @@ def sign_in_from_the_space_through_the_relay_login():
         status, _, text = raw_request("GET", path)
         check(status == 200 and "<form" in text, f"relay login page: {status}")
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
-        status, headers, text = post_login(q["space"][0], q["return"][0], username, "correct horse")
+        status, headers, text = post_login(q["space"][0], q["return"][0], username, "correct horse",
+                                           url=space.public)
         check(status == 302, f"login: {status} {text[:200]}")
         back = headers["Location"]
         check(back.startswith(space.public + "/#token="), f"back to the space: {back}")
@@ -685,14 +721,14 @@ def sign_in_from_the_space_through_the_relay_login():
 @case
 def rotation_and_relay_down():
     user, session = new_user(name="Rot User")
-    own_test_space()
+    sid = own_test_space()
     space = RelaySpaced(relay.url + "/.well-known/jwks.json")
     space.start()
     try:
-        before = mint(session, hutspace.SPACE_ID)["token"]
+        before = mint(session, sid)["token"]
         kid_before = jwt.get_unverified_header(before)["kid"]
         relay.rotate_key()
-        after = mint(session, hutspace.SPACE_ID)["token"]
+        after = mint(session, sid)["token"]
         kid_after = jwt.get_unverified_header(after)["kid"]
         check(kid_before != kid_after, "rotation kept the kid")
         kids = [k["kid"] for k in jwks()["keys"]]
@@ -703,7 +739,7 @@ def rotation_and_relay_down():
         check(ok, f"token from before the rotation refused: {result}\n{space.log()}")
 
         # The relay goes down; the space restarts from its copy of the keys.
-        kept = mint(session, hutspace.SPACE_ID)["token"]
+        kept = mint(session, sid)["token"]
         check(relay.terminate() == 0, "relayd exit status")
         space.terminate()
         space.start()

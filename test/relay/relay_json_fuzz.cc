@@ -1,5 +1,5 @@
 // libFuzzer target: any bytes through the relay's request parsing: the JSON
-// bodies of the account, session, profile and space routes, form decoding,
+// bodies of the account, session, profile and space (create and change) routes, form decoding,
 // the login page's URL check and the avatar format checks. The first byte
 // picks the parser; the URL check must never accept a URL whose scheme, host
 // or port differ from the registered one.
@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   hut::relay::BodyError error;
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0: {
       hut::relay::AccountBody body;
       if (hut::relay::parse_account_body(in, &body, &error)) {
@@ -42,6 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (hut::relay::parse_space_body(in, &body, &error)) {
         hut::relay::ParsedUrl url;
         if (!hut::relay::parse_url(body.url, &url)) std::abort();
+      }
+      break;
+    }
+    case 5: {
+      hut::relay::SpacePatchBody body;
+      if (hut::relay::parse_space_patch_body(in, &body, &error)) {
+        hut::relay::ParsedUrl url;
+        if (body.url && !hut::relay::parse_url(*body.url, &url)) std::abort();
+        if (body.name && !hut::relay::name_rule_broken(*body.name).empty()) std::abort();
       }
       break;
     }

@@ -41,7 +41,31 @@ TEST_CASE("relay rules: JSON bodies") {
   CHECK(e.code == "bad_password");
   CHECK_FALSE(parse_account_body(R"({"username":"al","username":"alice","password":"12345678"})", &a, &e));
   SpaceBody s;
-  CHECK(parse_space_body(R"({"id":"demo","name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
-  CHECK_FALSE(parse_space_body(R"({"id":"demo","name":"Demo","url":"http://h/a/../b"})", &s, &e));
+  CHECK(parse_space_body(R"({"name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
+  CHECK(s.name == "Demo");
+  CHECK_FALSE(parse_space_body(R"({"name":"Demo","url":"http://h/a/../b"})", &s, &e));
   CHECK(e.code == "bad_space");
+  // The relay assigns ids: a chosen one is refused, not ignored.
+  CHECK_FALSE(parse_space_body(R"({"id":"demo","name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
+  CHECK(e.message.find("assigns") != std::string::npos);
+  SpacePatchBody patch;
+  CHECK(parse_space_patch_body(R"({"url":"https://example.org/s"})", &patch, &e));
+  CHECK_FALSE(patch.name.has_value());
+  CHECK(patch.url.value_or("") == "https://example.org/s");
+  CHECK(parse_space_patch_body(R"({})", &patch, &e));
+  CHECK_FALSE(patch.url.has_value());
+  CHECK_FALSE(parse_space_patch_body(R"({"url":"ftp://x/"})", &patch, &e));
+  CHECK_FALSE(parse_space_patch_body(R"({"name":""})", &patch, &e));
+  CHECK_FALSE(parse_space_patch_body(R"({"name":5})", &patch, &e));
+  CHECK_FALSE(parse_space_patch_body(R"({"id":"x"})", &patch, &e));
+}
+
+TEST_CASE("relay rules: assigned space ids") {
+  CHECK(space_id_from_bytes("") == "");
+  // RFC 4648's test vectors, in lower case and without padding.
+  CHECK(space_id_from_bytes("f") == "my");
+  CHECK(space_id_from_bytes("foobar") == "mzxw6ytboi");
+  std::string id = space_id_from_bytes(std::string(16, '\xff'));
+  CHECK(id.size() == 26);
+  CHECK(space_id_rule_broken(id).empty());
 }

@@ -14,6 +14,14 @@ export const SUBPROTOCOL = "hutopia.v1";
 // The sessionStorage key where a token waits until it is used.
 export const TOKEN_KEY = "hutopia.token";
 
+// The sessionStorage key of the resume credential of the last welcome
+// (single use, replaced by every welcome): a reload or a reconnect enters
+// with it instead of a token.
+export const RESUME_KEY = "hutopia.resume";
+
+// The localStorage key of the user's "mute sounds" setting.
+export const SOUND_KEY = "hutopia.sound.muted";
+
 // Close codes the space uses (contract section 2).
 export const CLOSE = Object.freeze({
   GOING_AWAY: 1001,
@@ -77,6 +85,29 @@ export function takePageToken() {
   }
 }
 
+// Whether a resume credential from an earlier welcome waits in this tab.
+export function hasResume() {
+  return !!loadResume();
+}
+
+function loadResume() {
+  try {
+    return hasWindow() ? window.sessionStorage.getItem(RESUME_KEY) : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function storeResume(value) {
+  try {
+    if (!hasWindow()) return;
+    if (value) window.sessionStorage.setItem(RESUME_KEY, value);
+    else window.sessionStorage.removeItem(RESUME_KEY);
+  } catch (_) {
+    // Storage may be disabled; the credential then lives only in memory.
+  }
+}
+
 function storeToken(token) {
   try {
     if (token) window.sessionStorage.setItem(TOKEN_KEY, token);
@@ -116,6 +147,7 @@ export class Client {
     this.lastError = null;
 
     this._token = options.token || null;
+    this._resume = options.resume !== undefined ? options.resume : (options.token ? null : loadResume());
     this._ws = null;
     this._nextRef = 1;
     this._pending = new Map();  // ref -> {resolve, reject, timer}
@@ -207,6 +239,137 @@ export class Client {
     return result.data;
   }
 
+  // --- typed helpers for the room ops of contract section 2 ---
+  // Each resolves with the op's ok result (or the named part of it) and
+  // rejects with a HutopiaError, as request() does.
+
+  // [{room, topic, private, role, unread, last_seq, dm?}]: my rooms, then public ones.
+  async listRooms() {
+    return (await this.request("rooms")).rooms || [];
+  }
+
+  // Creates a room ({private, topic} optional); resolves with its name.
+  async createRoom(room, { private: isPrivate, topic } = {}) {
+    const fields = { room };
+    if (isPrivate !== undefined) fields.private = !!isPrivate;
+    if (topic !== undefined) fields.topic = topic;
+    return (await this.request("create", fields)).room;
+  }
+
+  // {room, role, last_seq, read_seq, member_count, members, more}
+  join(room) {
+    return this.request("join", { room });
+  }
+
+  leave(room) {
+    return this.request("leave", { room });
+  }
+
+  // {seq, ts} once the message is durable.
+  post(room, text, data) {
+    return this.request("post", data === undefined ? { room, text } : { room, text, data });
+  }
+
+  edit(room, seq, text) {
+    return this.request("edit", { room, seq, text });
+  }
+
+  deleteMessage(room, seq) {
+    return this.request("delete", { room, seq });
+  }
+
+  // {messages (oldest first), more}; options {before} or {after}, and {limit}.
+  history(room, { before, after, limit } = {}) {
+    const fields = { room };
+    if (before !== undefined && before !== null) fields.before = before;
+    if (after !== undefined && after !== null) fields.after = after;
+    if (limit !== undefined) fields.limit = limit;
+    return this.request("history", fields);
+  }
+
+  // Moves my read marker (never back); resolves with {unread}.
+  markRead(room, seq) {
+    return this.request("read", { room, seq });
+  }
+
+  // Tells the room I am typing; no answer is awaited (the space rate limits it).
+  typing(room) {
+    return this.send("typing", { room });
+  }
+
+  // {members, more}; options {after: member id, limit}.
+  members(room, { after, limit } = {}) {
+    const fields = { room };
+    if (after !== undefined && after !== null) fields.after = after;
+    if (limit !== undefined) fields.limit = limit;
+    return this.request("members", fields);
+  }
+
+  // The direct-message room with a user (by id); resolves with its name.
+  async dm(user) {
+    return (await this.request("dm", { user })).room;
+  }
+
+  kick(room, user) {
+    return this.request("kick", { room, user });
+  }
+
+  // Mutes for `seconds` (omitted or null: until unmuted); resolves with {until}.
+  mute(room, user, seconds) {
+    const fields = { room, user };
+    if (seconds !== undefined && seconds !== null) fields.seconds = seconds;
+    return this.request("mute", fields);
+  }
+
+  unmute(room, user) {
+    return this.request("unmute", { room, user });
+  }
+
+  muteAll(room, on) {
+    return this.request("mute_all", { room, on: !!on });
+  }
+
+  setRole(room, user, role) {
+    return this.request("role", { room, user, role });
+  }
+
+  // --- the user and space-wide functions ---
+
+  // The signed-in user's profile as the space knows it: {id, name, avatar?}.
+  profile() {
+    return this.user ? { ...this.user } : null;
+  }
+
+  // The URL of the relay's profile page for this user (where the name and the
+  // avatar are changed), or null when the space trusts no relay.
+  async profilePageUrl() {
+    return relayPage("/profile");
+  }
+
+  notify(options) {
+    return notify(options);
+  }
+
+  playSound(kind) {
+    return playSound(kind);
+  }
+
+  soundMuted() {
+    return soundMuted();
+  }
+
+  setSoundMuted(on) {
+    setSoundMuted(on);
+  }
+
+  openProfile(user) {
+    return openProfile(user);
+  }
+
+  requestNotifications() {
+    return requestNotifications();
+  }
+
   // Calls fn(event) for every frame the space sends with this op ("message",
   // "widget", "notify", …) and for the SDK's own events: "status" (fn gets the
   // new status), "welcome", "close" ({code, reason}). Returns a function that
@@ -283,7 +446,11 @@ export class Client {
     this._setStatus(this._attempt === 0 ? "connecting" : "reconnecting");
     let token = this._token;
     this._token = null;  // a token is single use
-    if (!token && this.getToken) {
+    // A reconnect (or a reload) enters with the resume credential of the
+    // last welcome; it is single use too.
+    const resume = !token && this._resume ? this._resume : null;
+    this._resume = null;
+    if (!token && !resume && this.getToken) {
       try {
         token = await this.getToken();
       } catch (e) {
@@ -291,7 +458,7 @@ export class Client {
       }
     }
     if (this._stopped) return;
-    if (!token) {
+    if (!token && !resume) {
       this._signedOut(new HutopiaError("unauthenticated", "no token: sign in first"));
       return;
     }
@@ -299,6 +466,7 @@ export class Client {
     try {
       ws = new this.WebSocket(this.url || defaultUrl(), this.protocols);
     } catch (e) {
+      if (resume) this._resume = resume;
       this._dropped(new HutopiaError("unavailable", String(e && e.message ? e.message : e)), false);
       return;
     }
@@ -306,7 +474,7 @@ export class Client {
     let welcomed = false;
     let refusal = null;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ op: "hello", token }));
+      ws.send(JSON.stringify(resume ? { op: "hello", resume } : { op: "hello", token }));
     };
     ws.onmessage = (ev) => {
       if (ws !== this._ws) return;
@@ -340,11 +508,14 @@ export class Client {
       if (!welcomed && (refusal || ev.code === CLOSE.UNAUTHENTICATED)) {
         const err = refusal || new HutopiaError("unauthenticated", ev.reason || "refused");
         err.code = "unauthenticated";
-        if (token === this._storedToken()) storeToken(null);  // spent or refused
+        if (token && token === this._storedToken()) storeToken(null);  // spent or refused
+        if (resume && resume === loadResume()) storeResume(null);
         if (this.getToken) this._dropped(err, true);
         else this._signedOut(err);
         return;
       }
+      // Not refused: the credential was not spent, so it may serve again.
+      if (resume && !welcomed && !this._resume) this._resume = resume;
       this._dropped(new HutopiaError("unavailable", `connection closed (${ev.code})`), welcomed);
     };
   }
@@ -358,7 +529,11 @@ export class Client {
   }
 
   _welcome(msg, token) {
-    if (token === this._storedToken()) storeToken(null);  // used: it cannot serve again
+    if (token && token === this._storedToken()) storeToken(null);  // used: it cannot serve again
+    if (typeof msg.resume === "string" && msg.resume) {
+      this._resume = msg.resume;
+      storeResume(msg.resume);
+    }
     this._attempt = 0;
     this.session = msg.session;
     this.user = msg.user || null;
@@ -396,7 +571,7 @@ export class Client {
   // token is needed: from getToken), else ends in "signed_out".
   _dropped(err, mayRetry) {
     this.lastError = err;
-    const canRetry = this.reconnect && !this._stopped && this.getToken && (mayRetry || this._attempt > 0 || this.status === "connected");
+    const canRetry = this.reconnect && !this._stopped && (this.getToken || this._resume) && (mayRetry || this._attempt > 0 || this.status === "connected");
     if (!canRetry) {
       if (err.code === "unauthenticated") this._signedOut(err);
       else this._end(err, "closed");
@@ -576,6 +751,137 @@ export async function requestNotifications() {
   if (typeof Notification === "undefined") return "denied";
   if (Notification.permission !== "default") return Notification.permission;
   return Notification.requestPermission();
+}
+
+// Shows a notification from any widget: {title, body?, url?, tag?, onclick?}.
+// A system notification when the page is not visible and may show them,
+// else a toast in the page. Returns the Notification or the toast element.
+export function notify({ title, body = "", url = null, tag, onclick } = {}) {
+  const safe = safeUrl(url);
+  if (typeof Notification !== "undefined" && Notification.permission === "granted" &&
+      (typeof document === "undefined" || document.visibilityState !== "visible")) {
+    try {
+      const n = new Notification(String(title || "Notification"), { body: String(body || ""), tag });
+      n.onclick = () => {
+        if (hasWindow()) window.focus();
+        if (onclick) onclick();
+        else if (safe) window.location.assign(safe);
+        n.close();
+      };
+      return n;
+    } catch (_) {
+      // Only a service worker may show them here: a toast instead.
+    }
+  }
+  return showToast(String(title || "Notification"), String(body || ""), safe);
+}
+
+// Whether the user muted sounds (kept in localStorage, for every widget).
+export function soundMuted() {
+  try {
+    return hasWindow() && window.localStorage.getItem(SOUND_KEY) === "1";
+  } catch (_) {
+    return false;
+  }
+}
+
+export function setSoundMuted(on) {
+  try {
+    if (on) window.localStorage.setItem(SOUND_KEY, "1");
+    else window.localStorage.removeItem(SOUND_KEY);
+  } catch (_) {
+    // No storage: the setting lasts as long as the page.
+  }
+  if (typeof document !== "undefined") {
+    document.dispatchEvent(new CustomEvent("hutopia-sound", { detail: { muted: !!on } }));
+  }
+}
+
+let audio = null;
+const SOUNDS = {
+  message: [[660, 0, 0.08]],
+  mention: [[880, 0, 0.09], [1175, 0.11, 0.12]],
+  notify: [[740, 0, 0.1], [988, 0.12, 0.1]],
+  error: [[220, 0, 0.18]],
+};
+
+// Plays a short sound ("message", "mention", "notify", "error") unless the
+// user muted sounds. Resolves with true when it played.
+export async function playSound(kind = "notify") {
+  if (soundMuted() || typeof AudioContext === "undefined") return false;
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") await audio.resume();
+    const now = audio.currentTime;
+    for (const [freq, at, len] of SOUNDS[kind] || SOUNDS.notify) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + at);
+      gain.gain.exponentialRampToValueAtTime(0.15, now + at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + at + len);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + at);
+      osc.stop(now + at + len + 0.02);
+    }
+    return true;
+  } catch (_) {
+    return false;  // Browsers refuse audio before a user gesture.
+  }
+}
+
+// Opens the profile card of a user ({id, name, avatar?}). A widget that shows
+// richer cards (the chat's, with a direct message and moderation) handles the
+// cancelable "hutopia-profile" event on document; otherwise the SDK shows a
+// small card of its own. Returns the dialog it showed, or null.
+export function openProfile(user) {
+  if (!user || typeof document === "undefined") return null;
+  const ev = new CustomEvent("hutopia-profile", { detail: { user }, cancelable: true });
+  if (!document.dispatchEvent(ev)) return null;
+  let d = document.getElementById("hutopia-profile");
+  if (!d) {
+    d = document.createElement("dialog");
+    d.id = "hutopia-profile";
+    d.setAttribute("aria-labelledby", "hutopia-profile-name");
+    Object.assign(d.style, { borderRadius: "0.75rem", padding: "1.25rem", maxWidth: "22rem" });
+    document.body.appendChild(d);
+  }
+  const form = document.createElement("form");
+  form.method = "dialog";
+  const name = document.createElement("h2");
+  name.id = "hutopia-profile-name";
+  name.textContent = String(user.name || user.id);
+  const id = document.createElement("p");
+  id.textContent = String(user.id);
+  const close = document.createElement("button");
+  close.textContent = "Close";
+  const url = safeUrl(user.avatar);
+  if (url) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "";
+    img.width = 64;
+    img.height = 64;
+    img.style.borderRadius = "50%";
+    form.append(img);
+  }
+  form.append(name, id, close);
+  d.replaceChildren(form);
+  if (!d.open) d.showModal();
+  return d;
+}
+
+// A page of the relay this space trusts (from /.well-known/hutopia), or null.
+export async function relayPage(path) {
+  try {
+    const res = await fetch("/.well-known/hutopia", { credentials: "omit" });
+    const info = await res.json();
+    if (!info || typeof info.relay !== "string" || !info.relay) return null;
+    const u = new URL(path, info.relay);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch (_) {
+    return null;
+  }
 }
 
 // <hutopia-space>: a plain container whose `client` property is the page's
