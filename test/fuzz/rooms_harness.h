@@ -341,7 +341,7 @@ class World final : public PluginServices {
     return bus_->reply_error(plugin, request_id, code, message);
   }
   void plugin_stopped(std::string_view plugin, std::string_view message) override {
-    bus_->plugin_stopped(plugin, message);
+    if (bus_) bus_->plugin_stopped(plugin, message);
   }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data_json) override {
