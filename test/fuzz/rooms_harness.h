@@ -114,6 +114,9 @@ class CountingStore final : public Store {
   void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
     inner_->history(std::move(room), before_seq, limit, wrap(done));
   }
+  void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) override {
+    inner_->history_after(std::move(room), after_seq, limit, wrap(done));
+  }
   void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) override {
     inner_->get_message(std::move(room), seq, wrap(done));
   }
