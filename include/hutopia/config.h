@@ -34,6 +34,8 @@ struct SpaceConfig {
     std::string url;  // public URL; empty: http://<listen>
     std::string data_dir = "var/space";
     std::string plugins_dir = "plugins";
+    std::string tls_cert;  // PEM certificate chain; with tls_key, the public listener speaks TLS only
+    std::string tls_key;   // PEM private key of tls_cert
   } space;
   struct Admin {
     std::string listen = "127.0.0.1:7999";

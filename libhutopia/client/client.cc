@@ -179,6 +179,8 @@ struct Client::Impl {
     *alive = false;
     close_timer(&retry_timer);
     close_timer(&tick_timer);
+    for (uv_timer_t* t : alive_timers) close_timer(&t);
+    alive_timers.clear();
     if (socket != nullptr) {
       socket->on_close = nullptr;
       socket->on_message = nullptr;
@@ -692,7 +694,28 @@ struct Client::Impl {
     finish_close();
   }
 
+  // On a later loop turn: the lws context must not go from inside one of
+  // its own callbacks.
   void finish_close() {
+    if (!transport) return;
+    auto* t = new uv_timer_t;
+    uv_timer_init(loop, t);
+    t->data = this;
+    alive_timers.push_back(t);
+    uv_timer_start(
+        t,
+        [](uv_timer_t* h) {
+          auto* impl = static_cast<Impl*>(h->data);
+          impl->alive_timers.erase(std::find(impl->alive_timers.begin(), impl->alive_timers.end(), h));
+          uv_close(reinterpret_cast<uv_handle_t*>(h),
+                   [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
+          impl->shutdown_transport();
+        },
+        0, 0);
+  }
+  std::vector<uv_timer_t*> alive_timers;
+
+  void shutdown_transport() {
     if (!transport) return;
     Transport* t = transport.get();
     std::weak_ptr<bool> weak = alive;

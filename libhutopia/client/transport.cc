@@ -317,7 +317,27 @@ void Transport::finish_request(Request* req, Result<HttpReply> result) {
   if (req->wsi != nullptr) lws_set_opaque_user_data(req->wsi, nullptr);
   auto done = std::move(req->done);
   delete req;
-  if (done) done(std::move(result));
+  if (!done) return;
+  // Outside lws's callback: the answer may start the next request at once.
+  struct Later {
+    uv_timer_t timer;
+    std::function<void(Result<HttpReply>)> done;
+    Result<HttpReply> result;
+  };
+  auto* later = new Later{{}, std::move(done), std::move(result)};
+  later->timer.data = later;
+  uv_timer_init(loop_, &later->timer);
+  uv_timer_start(
+      &later->timer,
+      [](uv_timer_t* t) {
+        auto* l = static_cast<Later*>(t->data);
+        auto d = std::move(l->done);
+        Result<HttpReply> r = std::move(l->result);
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Later*>(h->data); });
+        d(std::move(r));
+      },
+      0, 0);
 }
 
 Transport* Transport::owner_of(struct lws* wsi) {

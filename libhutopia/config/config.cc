@@ -78,6 +78,10 @@ const SK kSpaceKeys[] = {
     {"space", "plugins_dir", +[](SpaceConfig& c) { return &c.space.plugins_dir; },
      "Folder of plugin files (`<name>.so`, `<name>.toml`); relative paths start at the working directory.",
      Check::kNonEmpty},
+    {"space", "tls_cert", +[](SpaceConfig& c) { return &c.space.tls_cert; },
+     "PEM certificate chain of the public listener; with `tls_key` it serves HTTPS and `wss://` only; empty: "
+     "plain HTTP."},
+    {"space", "tls_key", +[](SpaceConfig& c) { return &c.space.tls_key; }, "PEM private key of `tls_cert`."},
     {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
      "Management API listener, `host:port`; keep it on loopback or a private network.", Check::kListen},
     {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },

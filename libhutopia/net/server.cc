@@ -249,6 +249,8 @@ Status NetServer::init() {
   info.pt_serv_buf_size = kBufferSize;
   info.count_threads = 1;
   info.port = CONTEXT_PORT_NO_LISTEN;
+  bool public_tls = !options_.public_tls_cert.empty() && !options_.public_tls_key.empty();
+  if (public_tls) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   anchor_->context = lws_create_context(&info);
   if (anchor_->context == nullptr)
     return Status::unavailable(
@@ -269,6 +271,11 @@ Status NetServer::init() {
     vi.timeout_secs = 30;
     vi.user = this;
     vi.retry_and_idle_policy = &kNoIdleChecks;
+    if (protocols == public_protocols && public_tls) {
+      vi.ssl_cert_filepath = options_.public_tls_cert.c_str();
+      vi.ssl_private_key_filepath = options_.public_tls_key.c_str();
+      vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;  // lws reads it per vhost as well
+    }
     *out = lws_create_vhost(context(), &vi);
     if (*out == nullptr) {
       return Status::unavailable("cannot listen on " + host + ":" + std::to_string(port) +

@@ -159,6 +159,9 @@ struct NetOptions {
   // Connections to the public listener at once, HTTP and WebSocket alike;
   // more are closed as they are accepted. The admin listener is not counted.
   size_t max_connections = 100000;
+  // PEM files: the public listener speaks TLS when both are set.
+  std::string public_tls_cert;
+  std::string public_tls_key;
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };

@@ -671,24 +671,32 @@ void Rooms::op_delete(const Ctx& c, const cJSON* root) {
 }
 
 void Rooms::op_history(const Ctx& c, const cJSON* root) {
-  uint64_t before = 0, limit = 50;
+  uint64_t before = 0, after = 0, limit = 50;
+  const bool has_after = get_field(root, "after") != nullptr;
   if (get_string(root, "room") == nullptr ||
       (get_field(root, "before") != nullptr && !get_uint(root, "before", &before)) ||
+      (has_after && !get_uint(root, "after", &after)) ||
+      (has_after && get_field(root, "before") != nullptr) ||
       (get_field(root, "limit") != nullptr &&
        (!get_uint(root, "limit", &limit) || limit < 1 || limit > 200))) {
-    reply_error(c, ErrorCode::kBadRequest,
-                "history needs a string room, before (a seq) and limit (1-200) when given");
+    reply_error(
+        c, ErrorCode::kBadRequest,
+        "history needs a string room, before or after (a seq, not both) and limit (1-200) when given");
     return;
   }
   Room* r = room_for(c, root, false);
   if (r == nullptr) return;
-  store_->history(r->rec.id, before, static_cast<int>(limit), [this, c](Result<HistoryPage> res) {
+  auto done = [this, c](Result<HistoryPage> res) {
     if (!res.ok()) {
       reply_status(c, res.status());
       return;
     }
     reply_ok(c, history_fields(*res));
-  });
+  };
+  if (has_after)
+    store_->history_after(r->rec.id, after, static_cast<int>(limit), std::move(done));
+  else
+    store_->history(r->rec.id, before, static_cast<int>(limit), std::move(done));
 }
 
 void Rooms::op_read(const Ctx& c, const cJSON* root) {

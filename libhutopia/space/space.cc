@@ -261,6 +261,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     net::NetOptions no;
     no.public_host = pub->host;
     no.public_port = pub->port;
+    if (config.space.tls_cert.empty() != config.space.tls_key.empty())
+      return Status::invalid_argument("space.tls_cert and space.tls_key go together: set both or neither");
+    no.public_tls_cert = config.space.tls_cert;
+    no.public_tls_key = config.space.tls_key;
     no.admin_host = adm->host;
     no.admin_port = adm->port;
     no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
@@ -281,7 +285,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     relay_keys->start();
     public_port = net->public_port();
     admin_port = net->admin_port();
-    public_url = "http://" + url_host(pub->host) + ":" + std::to_string(public_port);
+    public_url = (config.space.tls_cert.empty() ? "http://" : "https://") + url_host(pub->host) + ":" +
+                 std::to_string(public_port);
     admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
 
     async = new uv_async_t;

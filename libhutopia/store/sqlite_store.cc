@@ -869,6 +869,37 @@ class SqliteStore final : public Store {
         std::move(done));
   }
 
+  void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) override {
+    if (limit < 1 || limit > 200) {
+      reject<HistoryPage>(Status::invalid_argument("history limit must be 1..200"), std::move(done));
+      return;
+    }
+    read<HistoryPage>(
+        [room = std::move(room), after_seq, limit](Conn& c) -> Result<HistoryPage> {
+          auto found = lookup_room(c, room);
+          if (!found.ok()) return found.status();
+          HistoryPage page;
+          Query q(c,
+                  "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+                  "FROM messages m JOIN users u ON u.uid = m.uid "
+                  "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3");
+          q.bind(1, found->first)
+              .bind(2,
+                    static_cast<int64_t>(std::min<uint64_t>(after_seq, std::numeric_limits<int64_t>::max())))
+              .bind(3, int64_t{limit} + 1);
+          while (q.step()) {
+            if (static_cast<int>(page.messages.size()) == limit) {
+              page.more = true;
+              break;
+            }
+            page.messages.push_back(read_message(q, room));
+          }
+          HUT_RETURN_IF_ERROR(q.status());
+          return page;
+        },
+        std::move(done));
+  }
+
   void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) override {
     read<MessageRecord>(
         [room = std::move(room), seq](Conn& c) -> Result<MessageRecord> {

@@ -121,7 +121,7 @@ struct PostResult {
 
 struct HistoryPage {
   std::vector<MessageRecord> messages;  // oldest first
-  bool more = false;                    // older messages exist
+  bool more = false;                    // older (history_after: newer) messages exist
 };
 
 struct DmResult {
@@ -223,6 +223,9 @@ class Store {
   // Up to `limit` (1..200) messages with seq < before_seq (0: the newest),
   // oldest first; deleted messages are left out. kNotFound for a missing room.
   virtual void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) = 0;
+  // Up to `limit` (1..200) messages with seq > after_seq, oldest first; `more`
+  // says newer ones exist beyond the page. kNotFound for a missing room.
+  virtual void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) = 0;
   // One message; kNotFound when missing or deleted.
   virtual void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) = 0;
   virtual void list_rooms(Callback<std::vector<RoomRecord>> done) = 0;

@@ -57,14 +57,12 @@ class FixedSpaced(RelaySpaced):
     the page's address) and with the space id the relay registered."""
 
     def __init__(self, relay, port, space_id):
-        super().__init__(relay)
+        super().__init__(relay, space_id)
         self.fixed_port = port
-        self.space_id = space_id
 
     def config_text(self):
         text = super().config_text()
-        text = text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{self.fixed_port}"', 1)
-        return text.replace(f'id = "{hutspace.SPACE_ID}"', f'id = "{self.space_id}"', 1)
+        return text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{self.fixed_port}"', 1)
 
     def restart(self):
         status = self.terminate()
@@ -104,12 +102,8 @@ def main():
         if status != 201:
             raise RuntimeError(f"register the owner: {status} {answer}")
         owner = answer["user"]["username"]
-        status, _, answer = relay.call("POST", "/api/v1/spaces",
-                                       {"id": hutspace.SPACE_ID, "name": hutspace.SPACE_NAME, "url": public},
-                                       session=relay.login(owner, PASSWORD))
-        if status != 201:
-            raise RuntimeError(f"register the space: {status} {answer}")
-        space_id = answer.get("id") or hutspace.SPACE_ID
+        # The relay assigns the space's id; the space runs with it.
+        space_id = relay.register_space(relay.login(owner, PASSWORD), name=hutspace.SPACE_NAME, url=public)
 
         users = []
         for name in ("Alice", "Bob"):

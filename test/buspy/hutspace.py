@@ -165,7 +165,7 @@ class Spaced:
             for line in self.proc.stdout:
                 with self._lines_lock:
                     self.output.append(line.rstrip("\n"))
-                m = re.search(r"listening on (http://[^\s]+)", line)
+                m = re.search(r"listening on (https?://[^\s]+)", line)
                 if m:
                     urls.append(m.group(1).rstrip("/"))
                     if len(urls) >= 2:

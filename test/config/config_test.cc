@@ -264,7 +264,7 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     // The variable changed something: serialize the two to compare.
     auto dump = [](const SpaceConfig& c) {
       return c.space.id + c.space.name + c.space.listen + c.space.url + c.space.data_dir +
-             c.space.plugins_dir + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
+             c.space.plugins_dir + c.space.tls_cert + c.space.tls_key + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
              c.auth.relay_login + c.auth.app_issuer + c.auth.app_secret +
              std::to_string(c.auth.max_token_lifetime) + "," + std::to_string(c.auth.leeway) + "," +
              std::to_string(c.auth.app_token_ttl) + c.store.url + "," + std::to_string(c.limits.max_message) +

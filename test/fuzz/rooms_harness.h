@@ -114,6 +114,9 @@ class CountingStore final : public Store {
   void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
     inner_->history(std::move(room), before_seq, limit, wrap(done));
   }
+  void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) override {
+    inner_->history_after(std::move(room), after_seq, limit, wrap(done));
+  }
   void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) override {
     inner_->get_message(std::move(room), seq, wrap(done));
   }
@@ -333,11 +336,15 @@ class World final : public PluginServices {
   }
 
   // PluginServices, routed as the space routes them.
-  int reply(uint64_t request_id, std::string_view data_json) override {
-    return bus_->reply(request_id, data_json);
+  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) override {
+    return bus_->reply(plugin, request_id, data_json);
   }
-  int reply_error(uint64_t request_id, std::string_view code, std::string_view message) override {
-    return bus_->reply_error(request_id, code, message);
+  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
+                  std::string_view message) override {
+    return bus_->reply_error(plugin, request_id, code, message);
+  }
+  void plugin_stopped(std::string_view plugin, std::string_view message) override {
+    if (bus_) bus_->plugin_stopped(plugin, message);
   }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data_json) override {
@@ -349,7 +356,7 @@ class World final : public PluginServices {
              std::string_view) override {
     return HUT_OK;
   }
-  int http_respond(uint64_t, PluginHttpResponse) override { return HUT_ENOENT; }
+  int http_respond(std::string_view, uint64_t, PluginHttpResponse) override { return HUT_ENOENT; }
   int room_post(std::string_view plugin, std::string_view room, std::string_view text,
                 std::string_view data_json, RoomDone done) override {
     return rooms_->plugin_post(plugin, room, text, data_json, std::move(done));

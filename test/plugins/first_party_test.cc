@@ -76,6 +76,21 @@ TEST_CASE("counter: a shared counter that broadcasts its value and keeps it") {
   CHECK(f.answer(f.widget("counter", R"({"op":"get"})"))->data == R"({"value":16})");
 }
 
+TEST_CASE("chat: loads and serves its widget <hut-chat> from web/") {
+  PluginFixture f;
+  f.add_first_party("chat");
+  PluginRuntime& rt = f.start();
+  rt.load_all();
+  REQUIRE(rt.is_loaded("chat"));
+  auto widgets = rt.widgets();
+  REQUIRE(widgets.size() == 1);
+  CHECK(widgets[0].tag == "hut-chat");
+  CHECK(widgets[0].script == "/plugins/chat/chat.js");
+  const hut::PluginAsset* js = rt.find_asset("chat", "chat.js");
+  REQUIRE(js != nullptr);
+  CHECK(js->data == hut::test::read_file(hut::test::source_path("plugins/chat/web/chat.js")));
+}
+
 TEST_CASE("counter: a configuration it cannot use fails its init with a message") {
   PluginFixture f;
   f.add_first_party("counter");

@@ -151,8 +151,11 @@ TEST_CASE("spaced: SIGINT, --help, --version and bad configurations") {
   SpaceConfig cfg = test_config(dir);
   SpacedProcess first(write_config_file(dir, cfg));
   REQUIRE(first.ok());
+  // Its own data folder: the first one is locked by the running spaced.
+  TempDir other;
+  cfg = test_config(other);
   cfg.space.listen = "127.0.0.1:" + std::to_string(first.port());
-  std::string taken = write_config_file(dir, cfg);
+  std::string taken = write_config_file(other, cfg);
   RunResult busy = run_process({bin, "--config", taken});
   CHECK(busy.status != 0);
   CHECK(busy.err.find("cannot listen") != std::string::npos);

@@ -4,7 +4,8 @@
 // starts coturn and spaced and passes one JSON argument:
 //
 //   {"name", "policy": "relay"|"all", "room", "mod": URL, "member": URL,
-//    "memberName", "candidate": "relay"|"host", "screenshots"?: DIR}
+//    "memberName", "candidate": "relay"|"host", "reconnectToken": a second token of
+//    the member, "graceSeconds": voice.toml's grace_seconds, "screenshots"?: DIR}
 //
 // Prints "ok NAME" or "FAIL NAME: why" per check; exits 1 when one failed.
 // State is read through the widget's test hooks (voiceState(),
@@ -79,9 +80,15 @@ async function axeViolations(page) {
   });
 }
 
-async function join(page) {
+async function join(page, keyboard) {
   await page.locator("hut-voice #room").selectOption(cfg.room, { timeout: 15000 });
-  await page.locator("hut-voice #join").click();
+  if (keyboard) { // from the room list, Tab reaches the Join button and Enter presses it
+    await page.locator("hut-voice #room").focus();
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Enter");
+  } else {
+    await page.locator("hut-voice #join").click();
+  }
   return page.waitForFunction((room) => document.querySelector("hut-voice").voiceState().room === room, cfg.room,
     { timeout: 20000 }).then(() => true, () => false);
 }
@@ -121,7 +128,7 @@ try {
   let v = await axeViolations(member);
   record("no accessibility violations in the widget before joining (axe-core)", v.length === 0, v.join("; "));
   record("the moderator joins the voice channel", await join(mod));
-  record("the member joins the voice channel", await join(member));
+  record("the member joins the voice channel, with the keyboard", await join(member, true));
 
   const ids = await until(async () => {
     const a = await mod.evaluate(STATE), b = await member.evaluate(STATE);
@@ -200,7 +207,36 @@ try {
   g = await grows(mod, ids.member, "inbound");
   record("and the moderator hears the member again", g.ok, g.detail);
 
-  // Leaving ends the peer connection on the other side.
+  // The member's bus connection drops and comes back (a fresh token): within
+  // the grace period the widget rejoins, the moderator sees no `left`, and
+  // the peer connection, which does not depend on the bus, keeps playing.
+  await mod.evaluate((id) => {
+    window.__pcBefore = document.querySelector("hut-voice").peerConnections()[id];
+    window.__sawLeft = false;
+    hutopia.onWidget("voice", (d) => { if (d.event === "left" || d.event === "joined") window.__sawLeft = true; });
+  }, ids.member);
+  await member.evaluate((token) => {
+    window.__welcomes = 0;
+    hutopia.on("welcome", () => window.__welcomes++);
+    hutopia.getToken = async () => token;
+    hutopia._ws.close(4000, "test: the connection dropped");
+  }, cfg.reconnectToken);
+  const back = await member.waitForFunction(() => window.__welcomes > 0 && hutopia.status === "connected", null,
+    { timeout: 20000 }).then(() => true, () => false);
+  record("the member's bus connection comes back", back, await member.evaluate(() => hutopia.status));
+  await sleep((cfg.graceSeconds + 2) * 1000);
+  const blip = await mod.evaluate((id) => {
+    const el = document.querySelector("hut-voice");
+    return { sawLeft: window.__sawLeft, same: el.peerConnections()[id] === window.__pcBefore,
+             state: window.__pcBefore.connectionState, present: el.voiceState().people.some((p) => p.id === id) };
+  }, ids.member);
+  record("past the grace period the moderator saw no left or joined, and kept the same connection",
+    !blip.sawLeft && blip.same && blip.state === "connected" && blip.present, JSON.stringify(blip));
+  g = await grows(mod, ids.member, "inbound");
+  record("and still hears the member", g.ok, g.detail);
+
+  // Leaving ends the peer connection on the other side (the leave comes from
+  // the member's new session, so the rejoin took it).
   await mod.evaluate((id) => { window.__voicePc = document.querySelector("hut-voice").peerConnections()[id]; }, ids.member);
   await member.locator("hut-voice #leave").click();
   const ended = await mod.waitForFunction((id) => {

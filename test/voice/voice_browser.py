@@ -33,6 +33,7 @@ import hutspace  # noqa: E402
 SOURCE_ROOT = os.environ.get("HUT_SOURCE_ROOT") or os.path.abspath(os.path.join(HERE, "..", ".."))
 CHROMIUM = os.environ.get("HUT_CHROMIUM", "/usr/bin/chromium")
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
+GRACE = 3  # voice.toml grace_seconds: short, so that the reconnect check outlasts it
 
 
 def skip(why):
@@ -141,7 +142,7 @@ def run_scenario(name, voice_toml, policy, candidate, screenshots, results):
     conf_dir = tempfile.mkdtemp(prefix="hut-voice-")
     toml = os.path.join(conf_dir, "voice.toml")
     with open(toml, "w") as f:
-        f.write(voice_toml)
+        f.write(voice_toml + f"grace_seconds = {GRACE}\n")
     space = hutspace.Spaced(extra_plugins=[toml])
     space.start()
     try:
@@ -154,12 +155,14 @@ def run_scenario(name, voice_toml, policy, candidate, screenshots, results):
             "mod": f"{space.public}/#token={space.mint('mod', 'Moderator Mo')}",
             "member": f"{space.public}/#token={space.mint('ann', 'Ann')}",
             "memberName": "Ann",
+            "reconnectToken": space.mint("ann", "Ann"),
+            "graceSeconds": GRACE,
         }
         if screenshots:
             cfg["screenshots"] = screenshots
         proc = subprocess.run(["node", os.path.join(HERE, "voice_browser.mjs"), json.dumps(cfg)],
                               cwd=SOURCE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=150)
+                              timeout=180)
         for line in proc.stdout.splitlines():
             print(line)
             if line.startswith("ok  "):
