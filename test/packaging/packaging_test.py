@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
 import hutspace  # noqa: E402
 from hutspace import check  # noqa: E402
 
-PACKAGES = ["libhutopia0", "libhutopia-dev", "hutopia-spaced", "hutopia-relayd"]
+PACKAGES = ["libhutopia0", "libhutopia-dev", "hutopia-spaced", "hutopia-relayd", "hutopia-client"]
 CASES = []
 state = {}
 
@@ -80,7 +80,7 @@ def contents(name):
 def package_contents():
     libs = contents("libhutopia0")
     check("/libhutopia.so.0" in libs, "libhutopia0 holds the shared library")
-    for plugin in ["echo", "counter", "moderation"]:
+    for plugin in ["echo", "counter", "moderation", "chat", "voice"]:
         check(f"/hutopia/plugins/{plugin}.so" in libs, f"libhutopia0 holds the {plugin} plugin")
     dev = contents("libhutopia-dev")
     for path in ["./usr/include/hutopia/plugin.h", "./usr/include/hutopia/space.h", "/pkgconfig/hutopia.pc"]:
@@ -88,6 +88,9 @@ def package_contents():
     spaced = contents("hutopia-spaced")
     for path in ["./usr/bin/spaced", "./etc/hutopia/spaced.toml", "/systemd/system/hutopia-spaced.service"]:
         check(path in spaced, f"hutopia-spaced holds {path}")
+    client = contents("hutopia-client")
+    for path in ["./usr/bin/hut", "/man1/hut.1"]:
+        check(path in client, f"hutopia-client holds {path}")
     relayd = contents("hutopia-relayd")
     for path in ["./usr/bin/relayd", "./etc/hutopia/relayd.toml", "/systemd/system/hutopia-relayd.service"]:
         check(path in relayd, f"hutopia-relayd holds {path}")
