@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define HUT_PLUGIN_ABI_MAJOR 1
-#define HUT_PLUGIN_ABI_MINOR 1
+#define HUT_PLUGIN_ABI_MINOR 2
 /* The version as one number, as carried in hut_host.abi_version. */
 #define HUT_PLUGIN_ABI_VERSION ((uint32_t)((HUT_PLUGIN_ABI_MAJOR << 16) | HUT_PLUGIN_ABI_MINOR))
 #define HUT_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -377,6 +377,15 @@ typedef struct hut_host {
    * there is room. RETURNS HUT_ENOENT for no such room, HUT_ERANGE when buf
    * is too small, HUT_ENOTSUP. */
   int (*room_members)(hut_plugin* self, const char* room, char* buf, size_t buflen, size_t* json_len);
+
+  /* ---- ABI 1.2: files. Check with HUT_HOST_HAS before use. ---- */
+
+  /* The plugin's own folder for files, <data_dir>/plugins/<name> of the
+   * space, created when missing; the same across restarts and reloads.
+   * OWNERSHIP: the string belongs to the space and stays valid until
+   * hut_plugin_fini returns. RETURNS NULL when the space has no data dir or
+   * cannot create the folder (the reason is logged). */
+  const char* (*data_dir)(hut_plugin* self);
 
   /* Functions added in later minor versions go here, at the end. */
 } hut_host;

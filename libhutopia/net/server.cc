@@ -130,7 +130,8 @@ void collect_headers(struct lws* wsi, std::vector<std::pair<std::string, std::st
     for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out->emplace_back(std::move(n), copy_header(wsi, token));
   }
-  static const char* const kCustom[] = {"x-request-id:", "x-forwarded-for:", "x-hutopia-plugin:"};
+  static const char* const kCustom[] = {
+      "x-request-id:", "x-forwarded-for:", "x-hutopia-plugin:", "x-file-name:"};
   for (const char* name : kCustom) {
     std::string v = copy_custom_header(wsi, name);
     if (!v.empty()) out->emplace_back(std::string(name, std::strlen(name) - 1), std::move(v));

@@ -54,6 +54,7 @@ struct hut_plugin {
   // Storage of assets registered at run time: path, type, data.
   std::vector<std::unique_ptr<std::string[]>> owned_assets;
   std::map<uint64_t, hut::PluginTimer*> timers;
+  std::string data_dir;  // made by host_data_dir on first use
   bool closing = false;  // guarded by RuntimeImpl::post_mu_
   uint64_t serial = 0;   // unique per instance, so late callbacks can tell a reload
 };
@@ -268,6 +269,7 @@ class RuntimeImpl final : public PluginRuntime {
                                hut_room_done done, void* arg);
   static int host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
                                size_t* json_len);
+  static const char* host_data_dir(hut_plugin* self);
   // Wraps a plugin's room callback so that it runs only while the same
   // instance is loaded.
   PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);
@@ -421,6 +423,7 @@ const hut_host kHost = {
     &RuntimeImpl::host_room_post,
     &RuntimeImpl::host_room_history,
     &RuntimeImpl::host_room_members,
+    &RuntimeImpl::host_data_dir,
 };
 
 }  // namespace
@@ -1178,6 +1181,22 @@ int RuntimeImpl::host_kv_put(hut_plugin* self, const char* key, const void* valu
   if (value_len > kMaxValueLen) return HUT_ETOOBIG;
   std::string v = value_len > 0 ? std::string(static_cast<const char*>(value), value_len) : std::string();
   return self->runtime->kv_write(self, key, std::move(v));
+}
+
+const char* RuntimeImpl::host_data_dir(hut_plugin* self) {
+  if (self == nullptr) return nullptr;
+  if (!self->data_dir.empty()) return self->data_dir.c_str();
+  const std::string& base = self->runtime->options_.data_dir;
+  if (base.empty()) return nullptr;
+  std::string dir = base + "/plugins/" + self->name;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    log_write(LogLevel::kError, self->component, "cannot create " + dir + ": " + ec.message());
+    return nullptr;
+  }
+  self->data_dir = std::move(dir);
+  return self->data_dir.c_str();
 }
 
 int RuntimeImpl::host_kv_delete(hut_plugin* self, const char* key) {
