@@ -517,10 +517,13 @@ int cmd_history(const Globals& g, const std::vector<std::string>& args) {
   };
   // Pages of at most 200 back from the newest until `limit` are in.
   auto fetch = std::make_shared<std::function<void(hut::Client*, Finish, int64_t)>>();
-  *fetch = [st, room, limit, print_all, fetch](hut::Client* c, Finish finish, int64_t before) {
+  // The function refers to itself weakly: the caller keeps it alive.
+  std::weak_ptr<std::function<void(hut::Client*, Finish, int64_t)>> weak_fetch = fetch;
+  *fetch = [st, room, limit, print_all, weak_fetch](hut::Client* c, Finish finish, int64_t before) {
     int want = std::min<int>(200, limit - static_cast<int>(st->got.size()));
     c->history(
-        room, before, 0, want, [st, c, finish, limit, print_all, fetch](hut::Result<hut::HistoryPage> p) {
+        room, before, 0, want,
+        [st, c, finish, limit, print_all, weak_fetch](hut::Result<hut::HistoryPage> p) {
           if (!p.ok()) return finish(refused(p.status()));
           int64_t oldest = 0;
           for (auto& m : p->messages) {
@@ -528,7 +531,7 @@ int cmd_history(const Globals& g, const std::vector<std::string>& args) {
             st->got.push_back(std::move(m));
           }
           if (p->more && oldest > 1 && static_cast<int>(st->got.size()) < limit && !p->messages.empty())
-            return (*fetch)(c, finish, oldest);
+            if (auto f = weak_fetch.lock()) return (*f)(c, finish, oldest);
           print_all(finish);
         });
   };
