@@ -105,6 +105,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     admin_api.reset();
     if (bus) bus->set_plugins(nullptr);
     if (bus) bus->set_rooms(nullptr);
+    if (bus) bus->set_store(nullptr);
     if (rooms) rooms->set_plugins(nullptr);
     net.reset();
     // Plugins may write their key-value data until their fini returned; the
@@ -161,6 +162,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bo.hello_timeout_ms = config.limits.hello_timeout * 1000;
     bo.bad_frames = config.limits.bad_frames;
     bo.bad_frame_window_ms = config.limits.bad_frame_window * 1000;
+    bo.resume_ttl_ms = config.auth.resume_ttl * 1000;
     bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
     bus->set_unknown_key_handler(
         [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
@@ -178,6 +180,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       return Status::failed_precondition("store: " + std::string(loaded.message()));
     }
     bus->set_rooms(rooms.get());
+    bus->set_store(store.get());
 
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;

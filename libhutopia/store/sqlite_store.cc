@@ -75,6 +75,16 @@ CREATE TABLE plugin_kv (
   PRIMARY KEY (plugin, key)
 ) WITHOUT ROWID;
 )sql"},
+    {2, R"sql(
+CREATE TABLE resume (
+  hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  avatar TEXT,
+  expires_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX resume_by_user ON resume(user_id, expires_ts);
+)sql"},
 };
 
 // The WAL size (in pages) past which the checkpoint thread is woken (SQLite's
@@ -517,6 +527,25 @@ struct Worker {
   std::thread thread;
 };
 
+// Stores a resume credential's hash and drops the user's expired ones and
+// all but the newest kResumePerUser.
+constexpr int64_t kResumePerUser = 32;
+Status insert_resume(Conn& c, const std::string& hash, const UserRecord& user, int64_t expires_ts) {
+  {
+    Query q(c, "INSERT INTO resume (hash, user_id, name, avatar, expires_ts) VALUES (?1, ?2, ?3, ?4, ?5)");
+    HUT_RETURN_IF_ERROR(q.bind(1, hash)
+                            .bind(2, user.id)
+                            .bind(3, user.name)
+                            .bind_or_null(4, user.avatar)
+                            .bind(5, expires_ts)
+                            .run());
+  }
+  Query q(c,
+          "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
+          "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))");
+  return q.bind(1, user.id).bind(2, now_ms()).bind(3, kResumePerUser).run();
+}
+
 // ---------------------------------------------------------------------------
 
 // Owns the writer, reader and checkpoint threads, their connections and a
@@ -835,6 +864,44 @@ class SqliteStore final : public Store {
         done_cb(std::move(done)));
   }
 
+  void put_resume(std::string hash, UserRecord user, int64_t expires_ts, DoneCallback done) override {
+    write<Unit>(
+        [hash = std::move(hash), user = std::move(user), expires_ts](Conn& c) -> Result<Unit> {
+          HUT_RETURN_IF_ERROR(insert_resume(c, hash, user, expires_ts));
+          return Unit{};
+        },
+        done_cb(std::move(done)));
+  }
+
+  void redeem_resume(std::string hash, int64_t now, std::string new_hash, int64_t new_expires_ts,
+                     Callback<UserRecord> done) override {
+    write<UserRecord>(
+        [hash = std::move(hash), now, new_hash = std::move(new_hash),
+         new_expires_ts](Conn& c) -> Result<UserRecord> {
+          UserRecord user;
+          int64_t expires = 0;
+          {
+            Query q(c, "DELETE FROM resume WHERE hash = ?1 RETURNING user_id, name, avatar, expires_ts");
+            q.bind(1, hash);
+            if (!q.step()) {
+              HUT_RETURN_IF_ERROR(q.status());
+              return Status::not_found("unknown or used resume credential");
+            }
+            user.id = q.str(0);
+            user.name = q.str(1);
+            user.avatar = q.str(2);
+            expires = q.i64(3);
+            while (q.step()) {
+            }
+            HUT_RETURN_IF_ERROR(q.status());
+          }
+          if (expires <= now) return Status::not_found("expired resume credential");
+          HUT_RETURN_IF_ERROR(insert_resume(c, new_hash, user, new_expires_ts));
+          return user;
+        },
+        std::move(done));
+  }
+
   // --- Reads ---
 
   void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
@@ -864,6 +931,37 @@ class SqliteStore final : public Store {
           }
           HUT_RETURN_IF_ERROR(q.status());
           std::reverse(page.messages.begin(), page.messages.end());
+          return page;
+        },
+        std::move(done));
+  }
+
+  void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) override {
+    if (limit < 1 || limit > 200) {
+      reject<HistoryPage>(Status::invalid_argument("history limit must be 1..200"), std::move(done));
+      return;
+    }
+    read<HistoryPage>(
+        [room = std::move(room), after_seq, limit](Conn& c) -> Result<HistoryPage> {
+          auto found = lookup_room(c, room);
+          if (!found.ok()) return found.status();
+          HistoryPage page;
+          Query q(c,
+                  "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+                  "FROM messages m JOIN users u ON u.uid = m.uid "
+                  "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3");
+          q.bind(1, found->first)
+              .bind(2,
+                    static_cast<int64_t>(std::min<uint64_t>(after_seq, std::numeric_limits<int64_t>::max())))
+              .bind(3, int64_t{limit} + 1);
+          while (q.step()) {
+            if (static_cast<int>(page.messages.size()) == limit) {
+              page.more = true;
+              break;
+            }
+            page.messages.push_back(read_message(q, room));
+          }
+          HUT_RETURN_IF_ERROR(q.status());
           return page;
         },
         std::move(done));
