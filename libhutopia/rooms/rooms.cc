@@ -684,8 +684,21 @@ void Rooms::op_edit(const Ctx& c, const cJSON* root) {
                 "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
     return;
   }
+  if (is_muted(*r, *member(*r, c.user.id))) {
+    reply_error(c, ErrorCode::kMuted, "you are muted in this room");
+    return;
+  }
   std::string id = r->rec.id;
   std::string t = text;
+  // An edit passes the plugins' post filters as a post does.
+  std::string no_data;
+  if (Status filtered = filter_post(id, user_record(c.user.id), {}, &t, &no_data); !filtered.ok()) {
+    ErrorCode code = ErrorCode::kInternal;
+    if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
+    if (filtered.code() == Status::Code::kResourceExhausted) code = ErrorCode::kTooLarge;
+    reply_error(c, code, filtered.message());
+    return;
+  }
   store_->edit(id, seq, t, 0, c.user.id, [this, c, id, seq, t](Result<int64_t> res) {
     if (!res.ok()) {
       if (res.status().code() == Status::Code::kPermissionDenied)

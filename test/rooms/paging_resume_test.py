@@ -148,6 +148,23 @@ async def members_are_paged_online_first():
 
 
 @case
+async def a_muted_member_cannot_edit():
+    a, b = await clients("mod-a", "mut-b")
+    try:
+        r = room_name("edit-mute")
+        await a.ok("create", room=r)
+        await b.ok("join", room=r)
+        p = await b.ok("post", room=r, text="before")
+        await a.ok("mute", room=r, user="mut-b")
+        await b.refused("muted", "edit", room=r, seq=p["seq"], text="after")
+        h = await a.ok("history", room=r)
+        check([m["text"] for m in h["messages"]] == ["before"], f"history: {h}")
+    finally:
+        await a.close()
+        await b.close()
+
+
+@case
 async def resume_survives_a_restart():
     ws, w1 = await hello({"op": "hello", "token": rt.space.jwt(user="rex", name="Rex")})
     await ws.close()
