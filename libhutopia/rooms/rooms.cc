@@ -19,6 +19,10 @@ constexpr size_t kMaxRoomId = 64;
 // Members in a page of `join` (and `members` without limit), and at most.
 constexpr uint64_t kMembersPage = 100;
 constexpr uint64_t kMaxMembersPage = 1000;
+// Bytes of a room topic and of a post's data (as compact JSON), so that no
+// reply built from them nears the backpressure limit.
+constexpr size_t kMaxTopic = 1024;
+constexpr size_t kMaxData = 16384;
 // How long an ended mute waits when a write that may change it is in flight,
 // or when clearing it failed.
 constexpr int64_t kMuteRetryMs = 1000;
@@ -511,6 +515,10 @@ void Rooms::op_create(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kBadRequest, "a room id is 1 to 64 printable characters without / ? # %");
     return;
   }
+  if (topic != nullptr && std::string_view(topic->valuestring).size() > kMaxTopic) {
+    reply_error(c, ErrorCode::kTooLarge, "a topic holds at most " + std::to_string(kMaxTopic) + " bytes");
+    return;
+  }
   if (rooms_.count(id) != 0 || creating_.count(id) != 0) {
     reply_error(c, ErrorCode::kConflict, std::string("a room named ") + id + " exists");
     return;
@@ -635,6 +643,11 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
     char* printed = cJSON_PrintUnformatted(data);
     if (printed != nullptr) req.data_json = printed;
     cJSON_free(printed);
+  }
+  if (req.data_json.size() > kMaxData) {
+    reply_error(c, ErrorCode::kTooLarge,
+                "a post's data holds at most " + std::to_string(kMaxData) + " bytes of JSON");
+    return;
   }
   if (Status filtered = filter_post(req.room, req.from, {}, &req.text, &req.data_json); !filtered.ok()) {
     ErrorCode code = ErrorCode::kInternal;

@@ -165,6 +165,19 @@ async def a_muted_member_cannot_edit():
 
 
 @case
+async def topic_and_data_sizes_are_bounded():
+    a, = await clients("big")
+    try:
+        r = room_name("big")
+        await a.refused("too_large", "create", room=r, topic="t" * 1025)
+        await a.ok("create", room=r, topic="t" * 1024)
+        await a.refused("too_large", "post", room=r, text="x", data={"d": "y" * 60000})
+        await a.ok("post", room=r, text="x", data={"d": "y" * 16000})
+    finally:
+        await a.close()
+
+
+@case
 async def resume_survives_a_restart():
     ws, w1 = await hello({"op": "hello", "token": rt.space.jwt(user="rex", name="Rex")})
     await ws.close()
