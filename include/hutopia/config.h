@@ -52,6 +52,7 @@ struct SpaceConfig {
     int64_t max_token_lifetime = 300;  // seconds
     int64_t leeway = 30;               // seconds, at most 30
     int64_t app_token_ttl = 300;       // default ttl of POST /api/v1/tokens
+    int64_t resume_ttl = 86400;        // seconds a resume credential stays good
   } auth;
   struct Store {
     std::string url = "sqlite://var/space/space.db";

@@ -2,7 +2,10 @@
 
 #include <hutopia/plugin.h>
 
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 #include "util/log.h"
@@ -42,6 +45,26 @@ std::optional<ErrorCode> error_code_from_name(std::string_view name) {
   for (ErrorCode c : kAll)
     if (error_code_name(c) == name) return c;
   return std::nullopt;
+}
+
+// The stored form of a resume credential: SHA-256, hex.
+std::string credential_hash(std::string_view credential) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(credential.data()), credential.size(), d);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * sizeof d);
+  for (unsigned char b : d) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -179,7 +202,47 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
   welcome(s, ref_json);
 }
 
-void Bus::welcome(Session& s, std::string_view ref_json) {
+void Bus::resume(Session& s, std::string_view credential, std::string_view ref_json) {
+  if (store_ == nullptr || credential.empty() || credential.size() > 256) {
+    refuse(s, ref_json, "bad resume credential");
+    return;
+  }
+  std::string next = random_token(32);
+  std::string sid = s.id;
+  std::string ref(ref_json);
+  s.authenticating = true;
+  store_->redeem_resume(credential_hash(credential), wall_ms(), credential_hash(next),
+                        wall_ms() + options_.resume_ttl_ms, [this, sid, ref, next](Result<UserRecord> user) {
+                          auto it = sessions_.find(sid);
+                          if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+                              it->second->conn->closing())
+                            return;
+                          Session& ss = *it->second;
+                          ss.authenticating = false;
+                          if (!user.ok()) {
+                            refuse(ss, ref,
+                                   user.status().is_not_found()
+                                       ? std::string("bad, used or expired resume credential")
+                                       : std::string(user.status().message()));
+                            return;
+                          }
+                          ss.user = UserRef{user->id, user->name, user->avatar};
+                          welcome(ss, ref, next);
+                        });
+}
+
+void Bus::welcome(Session& s, std::string_view ref_json, std::string resume) {
+  if (store_ != nullptr && resume.empty()) {
+    // Stored before anything else this session asks of the store: a resume
+    // on this node (one writer, in order) always finds it.
+    resume = random_token(32);
+    store_->put_resume(credential_hash(resume), UserRecord{s.user.id, s.user.name, s.user.avatar},
+                       wall_ms() + options_.resume_ttl_ms, [](Status st) {
+                         if (!st.ok())
+                           log_write(LogLevel::kWarn, "bus",
+                                     "cannot store a resume credential: " + std::string(st.message()));
+                       });
+  }
   s.welcomed = true;
   counters_.welcomed++;
   if (s.conn != nullptr) s.conn->set_timer_ms(-1);
@@ -203,6 +266,7 @@ void Bus::welcome(Session& s, std::string_view ref_json) {
   out += "]";
   out += R"(,"rooms":)";
   out += rooms_ != nullptr ? rooms_->welcome_rooms(s) : std::string("[]");
+  if (!resume.empty()) out += R"(,"resume":)" + json_string(resume);
   out += '}';
   if (s.conn != nullptr) s.conn->send_text(out);
   if (rooms_ != nullptr) rooms_->session_welcomed(s);
@@ -245,7 +309,11 @@ void Bus::on_message(net::WsConnection* conn, std::string_view text) {
     }
     const char* token = get_string(frame.root.get(), "token");
     if (token == nullptr) {
-      bad_frame(s, frame.ref_json, "hello needs a string token");
+      if (const char* cred = get_string(frame.root.get(), "resume")) {
+        resume(s, cred, frame.ref_json);
+        return;
+      }
+      bad_frame(s, frame.ref_json, "hello needs a string token or a string resume");
       return;
     }
     authenticate(s, token, frame.ref_json);

@@ -25,6 +25,7 @@
 #include "bus/protocol.h"
 #include "net/server.h"
 #include "plugins/runtime.h"
+#include "store/store.h"
 
 namespace hut::bus {
 
@@ -72,6 +73,7 @@ class Bus {
     double widget_burst = 100;            // ... after a burst of this many: rate_limited
     size_t widget_pending = 32;           // a session's widget ops awaiting plugins: rate_limited over it
     int64_t plugin_timeout_ms = 10000;    // then the request is answered `unavailable`
+    int64_t resume_ttl_ms = 86400000;     // lifetime of a resume credential
   };
 
   struct Counters {
@@ -92,6 +94,10 @@ class Bus {
 
   void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
   void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
+  // The store that keeps resume credentials (as hashes); borrowed, must
+  // outlive the Bus or be unset first. Without it, welcomes carry no
+  // `resume` and `hello` with one is refused.
+  void set_store(Store* store) { store_ = store; }
   // Called when a token names a key the verifier does not know; the handler
   // calls `retry` (on the loop) once the key set is as fresh as it gets, and
   // the token is checked once more.
@@ -149,7 +155,9 @@ class Bus {
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
-  void welcome(Session& s, std::string_view ref_json);
+  // `resume`: the credential for the welcome, empty to make and store one.
+  void welcome(Session& s, std::string_view ref_json, std::string resume = {});
+  void resume(Session& s, std::string_view credential, std::string_view ref_json);
   void bad_frame(Session& s, std::string_view ref_json, std::string_view message);
   void send_error(Session& s, std::string_view ref_json, ErrorCode code, std::string_view message);
   void handle_widget(Session& s, const ClientFrame& frame);
@@ -161,6 +169,7 @@ class Bus {
   ReplayCache* replay_;
   PluginRuntime* plugins_ = nullptr;
   RoomHooks* rooms_ = nullptr;
+  Store* store_ = nullptr;
   UnknownKeyHandler unknown_key_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions

@@ -114,6 +114,9 @@ const SK kSpaceKeys[] = {
     {"auth", "app_token_ttl", +[](SpaceConfig& c) { return &c.auth.app_token_ttl; },
      "Lifetime of tokens from `POST /api/v1/tokens` without `ttl`, seconds; at most `max_token_lifetime`.",
      Check::kNone, 1, kMaxSeconds},
+    {"auth", "resume_ttl", +[](SpaceConfig& c) { return &c.auth.resume_ttl; },
+     "Lifetime of the single-use resume credential a `welcome` carries, seconds.", Check::kNone, 1,
+     kMaxSeconds},
     {"store", "url", +[](SpaceConfig& c) { return &c.store.url; },
      "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
      "absolute one) or `postgres://...`.",

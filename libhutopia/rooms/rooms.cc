@@ -16,6 +16,13 @@ using bus::get_string;
 using bus::json_string;
 
 constexpr size_t kMaxRoomId = 64;
+// Members in a page of `join` (and `members` without limit), and at most.
+constexpr uint64_t kMembersPage = 100;
+constexpr uint64_t kMaxMembersPage = 1000;
+// Bytes of a room topic and of a post's data (as compact JSON), so that no
+// reply built from them nears the backpressure limit.
+constexpr size_t kMaxTopic = 1024;
+constexpr size_t kMaxData = 16384;
 // How long an ended mute waits when a write that may change it is in flight,
 // or when clearing it failed.
 constexpr int64_t kMuteRetryMs = 1000;
@@ -38,6 +45,23 @@ bool valid_room_id(std::string_view id) {
 }
 
 }  // namespace
+
+std::string dm_other(std::string_view key, std::string_view me) {
+  // The key is "<length of the lower id>:<lower id><higher id>" (dm_key()).
+  size_t colon = key.find(':');
+  if (colon == std::string_view::npos) return {};
+  size_t n = 0;
+  for (char ch : key.substr(0, colon)) {
+    if (ch < '0' || ch > '9' || n > key.size()) return {};
+    n = n * 10 + static_cast<size_t>(ch - '0');
+  }
+  std::string_view ids = key.substr(colon + 1);
+  if (n > ids.size()) return {};
+  std::string_view lo = ids.substr(0, n), hi = ids.substr(n);
+  if (lo == me) return std::string(hi);
+  if (hi == me) return std::string(lo);
+  return {};
+}
 
 std::string user_obj(const UserRecord& u) {
   std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
@@ -212,6 +236,35 @@ std::string Rooms::members_json(const Room& r) {
     UserRecord u = user_record(uid);
     out += R"({"id":)" + json_string(uid) + R"(,"name":)" + json_string(u.name) + R"(,"role":)" +
            json_string(role_name(m.role)) + R"(,"online":)" + (online(uid) ? "true" : "false") +
+           R"(,"muted":)" + (is_muted(r, m) ? "true" : "false") + '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::string Rooms::members_page(const Room& r, const std::string* after, size_t limit, bool* more) {
+  // Online members first, then by id; `after` continues from that member's place.
+  using Key = std::pair<bool, std::string_view>;  // (offline, id): sorts online first
+  std::vector<Key> keys;
+  keys.reserve(r.members.size());
+  for (const auto& [uid, m] : r.members) keys.emplace_back(!online(uid), uid);
+  std::sort(keys.begin(), keys.end());
+  auto it = keys.begin();
+  if (after != nullptr) it = std::upper_bound(keys.begin(), keys.end(), Key{!online(*after), *after});
+  std::string out = "[";
+  size_t n = 0;
+  *more = false;
+  for (; it != keys.end(); ++it) {
+    if (n == limit || out.size() > options_.max_reply) {
+      *more = true;
+      break;
+    }
+    const MemberRecord& m = r.members.at(std::string(it->second));
+    if (n != 0) out += ',';
+    ++n;
+    UserRecord u = user_record(m.user.id);
+    out += R"({"id":)" + json_string(m.user.id) + R"(,"name":)" + json_string(u.name) + R"(,"role":)" +
+           json_string(role_name(m.role)) + R"(,"online":)" + (it->first ? "false" : "true") +
            R"(,"muted":)" + (is_muted(r, m) ? "true" : "false") + '}';
   }
   out += ']';
@@ -433,7 +486,12 @@ void Rooms::op_rooms(const Ctx& c) {
            R"(,"private":)" + (r.rec.is_private ? "true" : "false") + R"(,"role":)" +
            (m != nullptr ? json_string(role_name(m->role)) : std::string("null")) + R"(,"unread":)" +
            std::to_string(m != nullptr ? unread(r, c.user.id) : 0) + R"(,"last_seq":)" +
-           std::to_string(r.rec.last_seq) + '}';
+           std::to_string(r.rec.last_seq);
+    if (r.rec.is_dm()) {
+      std::string other = dm_other(r.rec.dm_key, c.user.id);
+      if (!other.empty()) out += R"(,"dm":)" + user_json(other);
+    }
+    out += '}';
   };
   for (const auto& [id, r] : rooms_)
     if (const MemberRecord* m = member(r, c.user.id)) add(r, m);
@@ -455,6 +513,10 @@ void Rooms::op_create(const Ctx& c, const cJSON* root) {
   }
   if (!valid_room_id(id)) {
     reply_error(c, ErrorCode::kBadRequest, "a room id is 1 to 64 printable characters without / ? # %");
+    return;
+  }
+  if (topic != nullptr && std::string_view(topic->valuestring).size() > kMaxTopic) {
+    reply_error(c, ErrorCode::kTooLarge, "a topic holds at most " + std::to_string(kMaxTopic) + " bytes");
     return;
   }
   if (rooms_.count(id) != 0 || creating_.count(id) != 0) {
@@ -495,10 +557,13 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
     const MemberRecord* m = member(*rr, c.user.id);
     auto it = markers_.find({id, c.user.id});
     uint64_t read_seq = it == markers_.end() ? 0 : it->second;
+    bool more = false;
+    std::string page = members_page(*rr, nullptr, kMembersPage, &more);
     reply_ok(c, R"("room":)" + json_string(id) + R"(,"role":)" +
                     json_string(role_name(m != nullptr ? m->role : Role::kMember)) + R"(,"last_seq":)" +
                     std::to_string(rr->rec.last_seq) + R"(,"read_seq":)" + std::to_string(read_seq) +
-                    R"(,"members":)" + members_json(*rr));
+                    R"(,"member_count":)" + std::to_string(rr->members.size()) + R"(,"members":)" + page +
+                    R"(,"more":)" + (more ? "true" : "false"));
   };
   if (member(*r, c.user.id) != nullptr) {
     answer();
@@ -579,6 +644,11 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
     if (printed != nullptr) req.data_json = printed;
     cJSON_free(printed);
   }
+  if (req.data_json.size() > kMaxData) {
+    reply_error(c, ErrorCode::kTooLarge,
+                "a post's data holds at most " + std::to_string(kMaxData) + " bytes of JSON");
+    return;
+  }
   if (Status filtered = filter_post(req.room, req.from, {}, &req.text, &req.data_json); !filtered.ok()) {
     ErrorCode code = ErrorCode::kInternal;
     if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
@@ -627,8 +697,21 @@ void Rooms::op_edit(const Ctx& c, const cJSON* root) {
                 "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
     return;
   }
+  if (is_muted(*r, *member(*r, c.user.id))) {
+    reply_error(c, ErrorCode::kMuted, "you are muted in this room");
+    return;
+  }
   std::string id = r->rec.id;
   std::string t = text;
+  // An edit passes the plugins' post filters as a post does.
+  std::string no_data;
+  if (Status filtered = filter_post(id, user_record(c.user.id), {}, &t, &no_data); !filtered.ok()) {
+    ErrorCode code = ErrorCode::kInternal;
+    if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
+    if (filtered.code() == Status::Code::kResourceExhausted) code = ErrorCode::kTooLarge;
+    reply_error(c, code, filtered.message());
+    return;
+  }
   store_->edit(id, seq, t, 0, c.user.id, [this, c, id, seq, t](Result<int64_t> res) {
     if (!res.ok()) {
       if (res.status().code() == Status::Code::kPermissionDenied)
@@ -672,11 +755,9 @@ void Rooms::op_delete(const Ctx& c, const cJSON* root) {
 
 void Rooms::op_history(const Ctx& c, const cJSON* root) {
   uint64_t before = 0, after = 0, limit = 50;
-  const bool has_after = get_field(root, "after") != nullptr;
-  if (get_string(root, "room") == nullptr ||
-      (get_field(root, "before") != nullptr && !get_uint(root, "before", &before)) ||
-      (has_after && !get_uint(root, "after", &after)) ||
-      (has_after && get_field(root, "before") != nullptr) ||
+  bool has_before = get_field(root, "before") != nullptr, has_after = get_field(root, "after") != nullptr;
+  if (get_string(root, "room") == nullptr || (has_before && !get_uint(root, "before", &before)) ||
+      (has_after && !get_uint(root, "after", &after)) || (has_before && has_after) ||
       (get_field(root, "limit") != nullptr &&
        (!get_uint(root, "limit", &limit) || limit < 1 || limit > 200))) {
     reply_error(
@@ -686,17 +767,38 @@ void Rooms::op_history(const Ctx& c, const cJSON* root) {
   }
   Room* r = room_for(c, root, false);
   if (r == nullptr) return;
-  auto done = [this, c](Result<HistoryPage> res) {
+  auto done = [this, c, has_after](Result<HistoryPage> res) {
     if (!res.ok()) {
       reply_status(c, res.status());
       return;
     }
+    trim_page(&*res, has_after);
     reply_ok(c, history_fields(*res));
   };
   if (has_after)
-    store_->history_after(r->rec.id, after, static_cast<int>(limit), std::move(done));
+    store_->history_after(r->rec.id, after, static_cast<int>(limit), done);
   else
-    store_->history(r->rec.id, before, static_cast<int>(limit), std::move(done));
+    store_->history(r->rec.id, before, static_cast<int>(limit), done);
+}
+
+void Rooms::trim_page(HistoryPage* page, bool forward) const {
+  // Keeps the messages nearest the cursor (the oldest going forward, the
+  // newest going back) while the page stays under max_reply; at least one.
+  auto& ms = page->messages;
+  size_t total = 0, kept = 0;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const MessageRecord& m = forward ? ms[i] : ms[ms.size() - 1 - i];
+    size_t size = message_json(m).size() + 1;
+    if (kept != 0 && total + size > options_.max_reply) break;
+    total += size;
+    ++kept;
+  }
+  if (kept == ms.size()) return;
+  if (forward)
+    ms.erase(ms.begin() + static_cast<std::ptrdiff_t>(kept), ms.end());
+  else
+    ms.erase(ms.begin(), ms.end() - static_cast<std::ptrdiff_t>(kept));
+  page->more = true;
 }
 
 void Rooms::op_read(const Ctx& c, const cJSON* root) {
@@ -746,9 +848,21 @@ void Rooms::op_typing(const Ctx& c, const cJSON* root) {
 }
 
 void Rooms::op_members(const Ctx& c, const cJSON* root) {
+  const cJSON* after = get_field(root, "after");
+  uint64_t limit = kMembersPage;
+  if (get_string(root, "room") == nullptr || (after != nullptr && !cJSON_IsString(after)) ||
+      (get_field(root, "limit") != nullptr &&
+       (!get_uint(root, "limit", &limit) || limit < 1 || limit > kMaxMembersPage))) {
+    reply_error(c, ErrorCode::kBadRequest,
+                "members needs a string room, after (a member id) and limit (1-1000) when given");
+    return;
+  }
   Room* r = room_for(c, root, true);
   if (r == nullptr) return;
-  reply_ok(c, R"("members":)" + members_json(*r));
+  std::string after_id = after != nullptr ? after->valuestring : "";
+  bool more = false;
+  std::string page = members_page(*r, after != nullptr ? &after_id : nullptr, limit, &more);
+  reply_ok(c, R"("members":)" + page + R"(,"more":)" + (more ? "true" : "false"));
 }
 
 void Rooms::op_dm(const Ctx& c, const cJSON* root) {

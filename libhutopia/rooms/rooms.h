@@ -38,6 +38,10 @@ std::string message_json(const MessageRecord& m);
 // the bus reply, the plugins' room_history and the management API wrap them.
 std::string history_fields(const HistoryPage& page);
 
+// The other user of a direct-message room from its dm_key, seen by `me`;
+// empty when `me` is not one of the two.
+std::string dm_other(std::string_view dm_key, std::string_view me);
+
 class Rooms final : public bus::RoomHooks {
  public:
   struct Options {
@@ -45,6 +49,9 @@ class Rooms final : public bus::RoomHooks {
     double post_burst = 500;            // bucket size
     int64_t typing_interval_ms = 1000;  // one typing op per room and session per interval
     size_t max_text = 16384;            // bytes of UTF-8 in a post or edit
+    // Bytes a paged reply (history, members) is kept under, so that no reply
+    // the space builds comes near the backpressure limit.
+    size_t max_reply = 262144;
   };
 
   Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus);
@@ -129,6 +136,12 @@ class Rooms final : public bus::RoomHooks {
   // the plugins' member_left hook. Nothing when they were no longer a member.
   void member_removed(const std::string& room, const std::string& uid, std::string_view kicked_by = {});
   std::string members_json(const Room& r);
+  // A page of members as a JSON array: online first, then by id, the ones
+  // after `after` (nullptr: from the start), at most `limit` and under
+  // max_reply bytes; `more` when some are left.
+  std::string members_page(const Room& r, const std::string* after, size_t limit, bool* more);
+  // Cuts a history page to max_reply bytes (see op_history).
+  void trim_page(HistoryPage* page, bool forward) const;
   UserRecord user_record(std::string_view id) const;
   std::set<std::string> peers(std::string_view user) const;
   void announce_presence(std::string_view user, bool online);

@@ -161,6 +161,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     admin_api.reset();
     if (bus) bus->set_plugins(nullptr);
     if (bus) bus->set_rooms(nullptr);
+    if (bus) bus->set_store(nullptr);
     if (rooms) rooms->set_plugins(nullptr);
     // Plugins may write their key-value data until their fini returned; the
     // store (destroyed below) commits what is queued, and drops the callbacks.
@@ -229,6 +230,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bo.widget_burst = static_cast<double>(std::max<int64_t>(config.limits.widget_burst, 1));
     bo.widget_pending = static_cast<size_t>(std::max<int64_t>(config.limits.widget_pending, 1));
     bo.plugin_timeout_ms = std::max<int64_t>(config.limits.plugin_timeout, 1) * 1000;
+    bo.resume_ttl_ms = config.auth.resume_ttl * 1000;
     bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
     bus->set_unknown_key_handler(
         [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
@@ -247,6 +249,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       return Status::failed_precondition("store: " + std::string(loaded.message()));
     }
     bus->set_rooms(rooms.get());
+    bus->set_store(store.get());
 
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;

@@ -75,6 +75,16 @@ CREATE TABLE plugin_kv (
   PRIMARY KEY (plugin, key)
 ) WITHOUT ROWID;
 )sql"},
+    {2, R"sql(
+CREATE TABLE resume (
+  hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  avatar TEXT,
+  expires_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX resume_by_user ON resume(user_id, expires_ts);
+)sql"},
 };
 
 // The WAL size (in pages) past which the checkpoint thread is woken (SQLite's
@@ -517,6 +527,25 @@ struct Worker {
   std::thread thread;
 };
 
+// Stores a resume credential's hash and drops the user's expired ones and
+// all but the newest kResumePerUser.
+constexpr int64_t kResumePerUser = 32;
+Status insert_resume(Conn& c, const std::string& hash, const UserRecord& user, int64_t expires_ts) {
+  {
+    Query q(c, "INSERT INTO resume (hash, user_id, name, avatar, expires_ts) VALUES (?1, ?2, ?3, ?4, ?5)");
+    HUT_RETURN_IF_ERROR(q.bind(1, hash)
+                            .bind(2, user.id)
+                            .bind(3, user.name)
+                            .bind_or_null(4, user.avatar)
+                            .bind(5, expires_ts)
+                            .run());
+  }
+  Query q(c,
+          "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
+          "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))");
+  return q.bind(1, user.id).bind(2, now_ms()).bind(3, kResumePerUser).run();
+}
+
 // ---------------------------------------------------------------------------
 
 // Owns the writer, reader and checkpoint threads, their connections and a
@@ -833,6 +862,44 @@ class SqliteStore final : public Store {
           return Unit{};
         },
         done_cb(std::move(done)));
+  }
+
+  void put_resume(std::string hash, UserRecord user, int64_t expires_ts, DoneCallback done) override {
+    write<Unit>(
+        [hash = std::move(hash), user = std::move(user), expires_ts](Conn& c) -> Result<Unit> {
+          HUT_RETURN_IF_ERROR(insert_resume(c, hash, user, expires_ts));
+          return Unit{};
+        },
+        done_cb(std::move(done)));
+  }
+
+  void redeem_resume(std::string hash, int64_t now, std::string new_hash, int64_t new_expires_ts,
+                     Callback<UserRecord> done) override {
+    write<UserRecord>(
+        [hash = std::move(hash), now, new_hash = std::move(new_hash),
+         new_expires_ts](Conn& c) -> Result<UserRecord> {
+          UserRecord user;
+          int64_t expires = 0;
+          {
+            Query q(c, "DELETE FROM resume WHERE hash = ?1 RETURNING user_id, name, avatar, expires_ts");
+            q.bind(1, hash);
+            if (!q.step()) {
+              HUT_RETURN_IF_ERROR(q.status());
+              return Status::not_found("unknown or used resume credential");
+            }
+            user.id = q.str(0);
+            user.name = q.str(1);
+            user.avatar = q.str(2);
+            expires = q.i64(3);
+            while (q.step()) {
+            }
+            HUT_RETURN_IF_ERROR(q.status());
+          }
+          if (expires <= now) return Status::not_found("expired resume credential");
+          HUT_RETURN_IF_ERROR(insert_resume(c, new_hash, user, new_expires_ts));
+          return user;
+        },
+        std::move(done));
   }
 
   // --- Reads ---

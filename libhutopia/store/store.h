@@ -218,13 +218,24 @@ class Store {
   // kNotFound when the key holds nothing.
   virtual void kv_delete(std::string plugin, std::string key, DoneCallback done) = 0;
 
+  // Stores the hash of a resume credential of `user` (id, name, avatar),
+  // good until `expires_ts` (ms). The user's expired credentials and all but
+  // their newest 32 are dropped in the same transaction.
+  virtual void put_resume(std::string hash, UserRecord user, int64_t expires_ts, DoneCallback done) = 0;
+  // Uses up the credential whose hash is `hash` and, in the same transaction,
+  // stores `new_hash` for the same user until `new_expires_ts`. The result is
+  // the user kept with it. kNotFound when the hash is unknown, used already or
+  // expired at `now` (ms); nothing is stored then.
+  virtual void redeem_resume(std::string hash, int64_t now, std::string new_hash, int64_t new_expires_ts,
+                             Callback<UserRecord> done) = 0;
+
   // --- Reads. Each callback runs on the loop thread. ---
 
   // Up to `limit` (1..200) messages with seq < before_seq (0: the newest),
   // oldest first; deleted messages are left out. kNotFound for a missing room.
   virtual void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) = 0;
-  // Up to `limit` (1..200) messages with seq > after_seq, oldest first; `more`
-  // says newer ones exist beyond the page. kNotFound for a missing room.
+  // Up to `limit` (1..200) messages with seq > after_seq, oldest first;
+  // `more` means newer ones exist beyond the page. kNotFound for a missing room.
   virtual void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) = 0;
   // One message; kNotFound when missing or deleted.
   virtual void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) = 0;

@@ -111,6 +111,13 @@ class CountingStore final : public Store {
   void kv_delete(std::string plugin, std::string key, DoneCallback done) override {
     inner_->kv_delete(std::move(plugin), std::move(key), wrap(done));
   }
+  void put_resume(std::string hash, UserRecord user, int64_t expires_ts, DoneCallback done) override {
+    inner_->put_resume(std::move(hash), std::move(user), expires_ts, wrap(done));
+  }
+  void redeem_resume(std::string hash, int64_t now, std::string new_hash, int64_t new_expires_ts,
+                     Callback<UserRecord> done) override {
+    inner_->redeem_resume(std::move(hash), now, std::move(new_hash), new_expires_ts, wrap(done));
+  }
   void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
     inner_->history(std::move(room), before_seq, limit, wrap(done));
   }

@@ -64,6 +64,20 @@ async def hooks_see_members_added_and_kicked_through_the_api():
 
 
 @case
+async def the_word_filter_refuses_an_edit_too():
+    a = await Client.open("ann")
+    try:
+        await a.ok("create", room="edits")
+        p = await a.ok("post", room="edits", text="clean words")
+        got = await a.refused("forbidden", "edit", room="edits", seq=p["seq"], text="buy SPAM now")
+        check(got["message"] == "no spam please", f"moderation's reason: {got}")
+        h = await a.ok("history", room="edits")
+        check(all("SPAM" not in m["text"] for m in h["messages"]), f"a refused edit was stored: {h}")
+    finally:
+        await a.close()
+
+
+@case
 async def the_word_filter_refuses_and_hooks_rewrite():
     a, b = await Client.open("ann"), await Client.open("bob")
     try:

@@ -748,4 +748,71 @@ TEST_CASE("store: destroying a store without close still commits and does not ha
   CHECK(raw.integer("SELECT count(*) FROM messages") == 100);
 }
 
+TEST_CASE("store: a resume credential is used once, keeps its user, expires, and survives reopening") {
+  StoreFixture f;
+  REQUIRE(f.open().ok());
+  UserRecord rita{"rita", "Rita R", "http://a/r.png"};
+  constexpr int64_t kNow = 4102444800000;  // 2100: not expired by the clock of the pruning
+  Status put =
+      f.wait_done([&](Store::DoneCallback cb) { f.store().put_resume("h1", rita, kNow + 60000, cb); });
+  REQUIRE_MESSAGE(put.ok(), put.message());
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) { f.store().put_resume("old", rita, kNow - 1, cb); }).ok());
+  REQUIRE(f.close_store());
+  REQUIRE(f.open().ok());
+  auto redeem = [&](const std::string& hash, int64_t now, const std::string& next) {
+    return f.wait<UserRecord>(
+        [&](Store::Callback<UserRecord> cb) { f.store().redeem_resume(hash, now, next, now + 60000, cb); });
+  };
+  auto first = redeem("h1", kNow, "h2");
+  REQUIRE(first.ok());
+  CHECK(first->id == "rita");
+  CHECK(first->name == "Rita R");
+  CHECK(first->avatar == "http://a/r.png");
+  // Used: gone, and nothing new was stored for the refused attempt.
+  CHECK(redeem("h1", kNow, "h3").status().is_not_found());
+  CHECK(redeem("h3", kNow, "h4").status().is_not_found());
+  CHECK(redeem("unknown", kNow, "h5").status().is_not_found());
+  // The expired one was dropped when h1 was stored after it or refused now.
+  CHECK(redeem("old", kNow, "h6").status().is_not_found());
+  // h2 expires at kNow + 60000.
+  CHECK(redeem("h2", kNow + 60000, "h7").status().is_not_found());
+  RawDb raw(f.path());
+  CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash IN ('h1', 'h3', 'h4', 'h5', 'h6', 'h7')") == 0);
+}
+
+TEST_CASE("store: a user keeps at most 32 resume credentials, the newest") {
+  StoreFixture f;
+  REQUIRE(f.open().ok());
+  int64_t far = 4102444800000;  // 2100
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(f.wait_done([&](Store::DoneCallback cb) {
+               f.store().put_resume("k" + std::to_string(i), user("ann"), far + i, cb);
+             }).ok());
+  }
+  RawDb raw(f.path());
+  CHECK(raw.integer("SELECT count(*) FROM resume WHERE user_id = 'ann'") == 32);
+  CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash = 'k0'") == 0);
+  CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash = 'k39'") == 1);
+}
+
+TEST_CASE("store: history_after pages forward with more") {
+  StoreFixture f;
+  REQUIRE(f.open().ok());
+  REQUIRE(create(f, "lobby", {member("lobby", "ann")}).ok());
+  for (int i = 0; i < 5; ++i) REQUIRE(post(f, "lobby", "ann", "m" + std::to_string(i)).ok());
+  auto after = [&](uint64_t seq, int limit) {
+    return f.wait<HistoryPage>(
+        [&](Store::Callback<HistoryPage> cb) { f.store().history_after("lobby", seq, limit, cb); });
+  };
+  auto p = after(1, 2);
+  REQUIRE(p.ok());
+  CHECK(seqs(*p) == std::vector<uint64_t>{2, 3});
+  CHECK(p->more);
+  p = after(3, 5);
+  REQUIRE(p.ok());
+  CHECK(seqs(*p) == std::vector<uint64_t>{4, 5});
+  CHECK_FALSE(p->more);
+  CHECK(after(0, 500).status().code() == Status::Code::kInvalidArgument);
+}
+
 }  // namespace hut::test
