@@ -232,6 +232,7 @@ void Bus::resume(Session& s, std::string_view credential, std::string_view ref_j
 }
 
 void Bus::welcome(Session& s, std::string_view ref_json, std::string resume) {
+  s.user.name = clean_display_name(s.user.name);
   if (store_ != nullptr && resume.empty()) {
     // Stored before anything else this session asks of the store: a resume
     // on this node (one writer, in order) always finds it.

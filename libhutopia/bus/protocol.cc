@@ -187,6 +187,31 @@ std::string json_string(std::string_view text) {
   return print(s.get());
 }
 
+namespace {
+
+bool invisible_code_point(uint32_t cp) {
+  return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E || cp == 0x200F ||
+         cp == 0x061C || (cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF;
+}
+
+}  // namespace
+
+std::string clean_display_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  size_t i = 0;
+  while (i < name.size()) {
+    auto b = static_cast<unsigned char>(name[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
+    if (i + len > name.size()) len = name.size() - i;
+    uint32_t cp = len == 1 ? b : (len == 2 ? b & 0x1Fu : len == 3 ? b & 0x0Fu : b & 0x07u);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(name[i + k]) & 0x3Fu);
+    if (!invisible_code_point(cp)) out.append(name.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
 std::string make_ok(std::string_view ref_json, std::string_view fields_json) {
   std::string out = R"({"op":"ok")";
   if (!ref_json.empty()) {

@@ -103,6 +103,11 @@ const char* get_string(const cJSON* obj, const char* name);
 // JSON text of a string (quoted and escaped).
 std::string json_string(std::string_view text);
 
+// `name` without bidi controls (U+202A-202E, U+2066-2069, U+200E, U+200F,
+// U+061C) and zero-width characters (U+200B-200D, U+2060, U+FEFF), so that a
+// display name cannot reorder or hide the text around it where others see it.
+std::string clean_display_name(std::string_view name);
+
 // {"op":"ok","ref":R} plus `fields_json` (either empty or `"k":v,...`).
 std::string make_ok(std::string_view ref_json, std::string_view fields_json = {});
 // {"op":"error","ref":R?,"code":...,"message":...}.
