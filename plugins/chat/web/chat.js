@@ -392,6 +392,14 @@ class HutChat extends HTMLElement {
 
   async onWelcome(first) {
     for (const s of this.rooms.values()) s.joined = false;
+    // Back after a drop: until the catch-up has read the log past what we
+    // have, live messages of the open room are held, not placed (the log has
+    // them; placing one now would hide the gap before it).
+    const open = !first && this.state();
+    if (open && open.list.loaded) {
+      open.list.hasNewer = true;
+      open.held = [];
+    }
     await this.refreshRooms();
     if (!this.current) {
       let last = null;
@@ -444,25 +452,34 @@ class HutChat extends HTMLElement {
         return;
       }
       const stick = this.timeline.showsEnd && this.timeline.nearBottom(48);
-      let pages = 0;
       const seen = [];
-      while (!s.list.hasNewer && pages < 40) {
+      for (let pages = 0; pages < 40; pages++) {
         const after = s.list.lastSeq() ?? 0;
         const page = await this.fetchAfter(room, after, 200);
-        pages++;
         const msgs = page.messages || [];
         seen.push(...msgs);
         const before = s.list.length;
-        s.list.addNewer(msgs, false);
+        // hasNewer stays set while more pages wait, and after 40 of them.
+        s.list.addNewer(msgs, !!page.more || pages === 39);
         for (let i = before; i < s.list.length; i++) this.timeline.added(i);
         if (!page.more) break;
-        if (pages === 40) s.list.hasNewer = true;
       }
+      // What came live meanwhile: placed now, each once (live() replaces a
+      // message it already has).
+      for (const m of s.held || []) {
+        const r = s.list.live(m);
+        if (r === "added") this.timeline.added(s.list.search(m.seq));
+        else if (r === "updated") this.replaceRow(m.seq);
+      }
+      s.held = null;
       // Posts whose answer was lost in the drop but that were stored.
       if (s.outbox.settleWith(seen, this.me.id).length) this.timeline.renderOutbox();
       if (stick) this.timeline.scrollToEnd();
       this.timeline.onScroll();
     } catch (e) {
+      // Live messages go on being placed; the gap shows as newer pages to
+      // fetch when scrolled to.
+      s.held = null;
       this.say(refusal(e, "Could not catch up with the room"));
     }
     // Posts that failed because of the drop are sent again.
@@ -885,7 +902,9 @@ class HutChat extends HTMLElement {
       s.info.last_seq = Math.max(s.info.last_seq ?? 0, m.seq);
       if (m.from) s.typers.delete(m.from.id);
       const open = m.room === this.current;
-      if (open) {
+      if (open && s.held) {
+        s.held.push(m);
+      } else if (open) {
         const r = s.list.live(m);
         if (r === "added") this.timeline.added(s.list.search(m.seq));
         else if (r === "updated") this.replaceRow(m.seq);
