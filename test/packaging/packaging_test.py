@@ -8,6 +8,7 @@ with the packaged plugins. Skipped (77) where dpkg-buildpackage is missing.
 HUT_PACKAGES_DIR=<dir> reuses debs built before (to iterate on the checks)."""
 import glob
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -179,11 +180,12 @@ def packaged_config_checks_and_spaced_serves():
                os.path.join(root, "etc", "hutopia", f"{daemon}.toml"), env=env)
         check(r.returncode == 0, f"the shipped {daemon}.toml is valid: {r.stdout}{r.stderr}")
     # The packaged spaced with the packaged plugins, data in a temp dir.
+    token = secrets.token_hex(24)
     data = tempfile.mkdtemp(prefix="hut-pkgdata-")
     env.update({"HUTOPIA_SPACE_LISTEN": "127.0.0.1:0", "HUTOPIA_ADMIN_LISTEN": "127.0.0.1:0",
                 "HUTOPIA_SPACE_DATA_DIR": data, "HUTOPIA_STORE_URL": f"sqlite://{data}/space.db",
                 "HUTOPIA_SPACE_PLUGINS_DIR": os.path.join(libdir, "hutopia", "plugins"),
-                "HUTOPIA_ADMIN_TOKEN": "p" * 40})
+                "HUTOPIA_ADMIN_TOKEN": token})
     proc = subprocess.Popen([os.path.join(root, "usr", "bin", "spaced"), "--config",
                              os.path.join(root, "etc", "hutopia", "spaced.toml")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
@@ -198,7 +200,7 @@ def packaged_config_checks_and_spaced_serves():
         names = None
         for u in urls:
             status, _, answer = hutspace.http("GET", u + "/api/v1/plugins",
-                                              headers={"Authorization": "Bearer " + "p" * 40})
+                                              headers={"Authorization": "Bearer " + token})
             if status == 200:
                 names = sorted(p["name"] for p in answer if p.get("state") == "loaded")
         check(names is not None and {"counter", "echo", "moderation"} <= set(names),
