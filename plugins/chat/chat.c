@@ -73,6 +73,7 @@ static char files_dir[4096];
 static uint64_t max_file = 10u << 20;
 static uint64_t ticket_ttl_s = 60;
 static size_t max_tickets = 4096;
+static unsigned instances; /* spaces of this process that loaded the plugin */
 static ticket* tickets;
 static size_t ticket_count;
 
@@ -487,10 +488,14 @@ HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* h, hut_plugin* self, const
   if (rc == HUT_OK) rc = config_uint(config, "max_tickets", 1, 1000000, &max_t, err, errlen);
   cJSON_Delete(config);
   if (rc != HUT_OK) return rc;
-  max_tickets = (size_t)max_t;
-  tickets = calloc(max_tickets, sizeof *tickets);
-  ticket_count = 0;
-  if (tickets == NULL) return HUT_ENOMEM;
+  /* The plugin's state is per process: two spaces in one process share the
+   * ticket table, made by the first and freed by the last fini. */
+  if (tickets == NULL) {
+    max_tickets = (size_t)max_t;
+    tickets = calloc(max_tickets, sizeof *tickets);
+    ticket_count = 0;
+    if (tickets == NULL) return HUT_ENOMEM;
+  }
 
   files_dir[0] = '\0';
   const char* dir = HUT_HOST_HAS(host, data_dir) ? host->data_dir(self) : NULL;
@@ -510,14 +515,19 @@ HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* h, hut_plugin* self, const
   hooks.on_post = on_post;
   rc = host->register_hooks(self, &hooks, sizeof hooks);
   if (rc != HUT_OK) {
-    free(tickets);
-    tickets = NULL;
+    if (instances == 0) {
+      free(tickets);
+      tickets = NULL;
+    }
+    return rc;
   }
+  ++instances;
   return rc;
 }
 
 HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin* self) {
   (void)self;
+  if (instances > 0 && --instances > 0) return;
   for (size_t i = 0; i < ticket_count; ++i) free(tickets[i].user);
   free(tickets);
   tickets = NULL;

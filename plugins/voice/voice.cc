@@ -676,7 +676,9 @@ int Voice::act_mute_all(const hut_widget_request* req, const User& me, const std
 
 // ---- entry points -------------------------------------------------------------
 
-Voice* instance = nullptr;
+// One Voice per space that loaded the plugin (several spaces may share a
+// process), found again by the plugin handle at fini.
+std::map<hut_plugin*, std::unique_ptr<Voice>> instances;
 
 int hook_widget(hut_plugin*, void* user, const hut_widget_request* req) {
   try {
@@ -729,14 +731,11 @@ extern "C" HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugi
     hooks.on_user_offline = hook_user_offline;
     rc = host->register_hooks(self, &hooks, sizeof hooks);
     if (rc != HUT_OK) return fail(rc, "register_hooks failed");
-    instance = v.release();
+    instances[self] = std::move(v);
     return HUT_OK;
   } catch (...) {
     return fail(HUT_EINTERNAL, "voice: init failed");
   }
 }
 
-extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin*) {
-  delete instance;
-  instance = nullptr;
-}
+extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin* self) { instances.erase(self); }
