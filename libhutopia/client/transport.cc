@@ -96,9 +96,13 @@ Result<Url> parse_url(std::string_view text) {
     if (c != std::string_view::npos) portpart = authority.substr(c + 1);
   }
   if (u.host.empty()) return Status::invalid_argument("URL without a host");
-  for (char c : u.host)
-    if (static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '\\')
+  const bool bracketed = authority.front() == '[';
+  for (char c : u.host) {
+    auto b = static_cast<unsigned char>(c);
+    // ASCII host names and addresses only; ':' only inside brackets.
+    if (b <= ' ' || b >= 0x7f || c == '/' || c == '\\' || c == '[' || c == ']' || (c == ':' && !bracketed))
       return Status::invalid_argument("bad host in URL");
+  }
   u.port = u.tls ? 443 : 80;
   if (!portpart.empty()) {
     if (portpart.size() > 5) return Status::invalid_argument("bad port in URL");
