@@ -14,8 +14,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "relay/limits.h"
 #include "pages.h"
+#include "relay/limits.h"
 #include "relay/rules.h"
 #include "token/json.h"
 #include "util/log.h"

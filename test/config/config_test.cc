@@ -264,10 +264,11 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     // The variable changed something: serialize the two to compare.
     auto dump = [](const SpaceConfig& c) {
       return c.space.id + c.space.name + c.space.listen + c.space.url + c.space.data_dir +
-             c.space.plugins_dir + c.space.tls_cert + c.space.tls_key + c.admin.listen + c.admin.token + c.auth.relay_issuer + c.auth.relay_jwks +
-             c.auth.relay_login + c.auth.app_issuer + c.auth.app_secret +
-             std::to_string(c.auth.max_token_lifetime) + "," + std::to_string(c.auth.leeway) + "," +
-             std::to_string(c.auth.app_token_ttl) + "," + std::to_string(c.auth.resume_ttl) + c.store.url + "," + std::to_string(c.limits.max_message) +
+             c.space.plugins_dir + c.space.tls_cert + c.space.tls_key + c.admin.listen + c.admin.token +
+             c.auth.relay_issuer + c.auth.relay_jwks + c.auth.relay_login + c.auth.app_issuer +
+             c.auth.app_secret + std::to_string(c.auth.max_token_lifetime) + "," +
+             std::to_string(c.auth.leeway) + "," + std::to_string(c.auth.app_token_ttl) + "," +
+             std::to_string(c.auth.resume_ttl) + c.store.url + "," + std::to_string(c.limits.max_message) +
              "," + std::to_string(c.limits.bad_frames) + "," + std::to_string(c.limits.bad_frame_window) +
              "," + std::to_string(c.limits.backpressure) + "," + std::to_string(c.limits.hello_timeout) +
              "," + std::to_string(c.limits.post_rate) + "," + std::to_string(c.limits.post_burst) + "," +
