@@ -87,6 +87,15 @@ class Rooms final : public bus::RoomHooks {
 
   size_t room_count() const { return rooms_.size(); }
 
+  // From a post's arrival to its ok (after the commit), for posts that
+  // got one.
+  const Histogram& post_seconds() const { return post_seconds_; }
+  // A reload's new post budget; sessions keep their tokens.
+  void set_post_budget(double rate, double burst) {
+    options_.post_rate = rate;
+    options_.post_burst = burst;
+  }
+
  private:
   struct Room {
     RoomRecord rec;
@@ -206,6 +215,7 @@ class Rooms final : public bus::RoomHooks {
   UserRef user_ref(std::string_view id) const;
 
   Options options_;
+  Histogram post_seconds_;
   PluginRuntime* plugins_ = nullptr;
   uv_loop_t* loop_;
   Store* store_;
