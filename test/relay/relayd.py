@@ -75,6 +75,8 @@ class Relayd:
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
                                      errors="replace")
         found = threading.Event()
+        self.url = None
+        self.admin_url = None
 
         def reader():
             for line in self.proc.stdout:
