@@ -71,7 +71,7 @@ class HUT_EXPORT Space {
     std::vector<std::string> needs_restart;
   };
   // Applies what a running space can change from `config`: every [limits]
-  // key, [admin] token, [auth] app_token_ttl and resume_ttl; open connections
+  // key, [admin] token, [auth] resume_ttl; open connections
   // stay. Fetches the relay's key set again. Keys that only a restart changes
   // (listeners, paths, the store, the trust settings) keep their old values
   // and are listed in needs_restart. Plugins are not reloaded: the

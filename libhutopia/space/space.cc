@@ -319,7 +319,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   }
 
   // What a running space can take from a new configuration: [limits], the
-  // admin token, app_token_ttl, resume_ttl and the log level; the relay's key
+  // admin token, resume_ttl and the log level; the relay's key
   // set is fetched again. Whatever else differs waits for a restart.
   Result<Space::ReloadReport> reload(const SpaceConfig& next) {
     if (state != State::kRunning) return Status::failed_precondition("the space is not running");
@@ -350,7 +350,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     HUT_RESTART(auth, app_secret);
     HUT_RESTART(auth, max_token_lifetime);
     HUT_RESTART(auth, leeway);
-    HUT_LIVE(auth, app_token_ttl);
+    // mint_app_token reads it on any thread: not changed under it.
+    HUT_RESTART(auth, app_token_ttl);
     HUT_LIVE(auth, resume_ttl);
     HUT_RESTART(store, url);
     HUT_LIVE(log, level);
@@ -371,13 +372,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     HUT_LIVE(limits, http_pending);
 #undef HUT_LIVE
 #undef HUT_RESTART
-    if (next.auth.app_token_ttl > config.auth.max_token_lifetime) {
-      return Status::invalid_argument("auth.app_token_ttl: must not exceed auth.max_token_lifetime (" +
-                                      std::to_string(config.auth.max_token_lifetime) + ")");
-    }
     config.limits = next.limits;
     config.admin.token = next.admin.token;
-    config.auth.app_token_ttl = next.auth.app_token_ttl;
     config.auth.resume_ttl = next.auth.resume_ttl;
     config.log = next.log;
     bus->set_limits(bus_options(config));
