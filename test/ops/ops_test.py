@@ -303,9 +303,8 @@ def json_logs_carry_request_ids_and_no_secret():
         status, headers, _ = hutspace.http("GET", space.public + "/.well-known/hutopia")
         request_ids["spaced"].append(header(headers, "X-Request-Id"))
     finally:
-        if space:
-            space.terminate()
-        relay.terminate()
+        codes = {"spaced": space.terminate() if space else 0, "relayd": relay.terminate()}
+    check(codes == {"spaced": 0, "relayd": 0}, f"both daemons exit cleanly: {codes}")
     logs = {"relayd": list(relay.output), "spaced": list(space.output if space else [])}
     relay.cleanup()
     if space:
