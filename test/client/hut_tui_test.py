@@ -3,7 +3,11 @@ panes log in through a real relayd (typing the password at the prompt), join a
 room of a real spaced, talk both ways, see each other typing, scroll back
 through 500 messages, edit and delete, see unread counts, use moderator
 commands and a DM; wide characters land in the right columns, a resize redraws
-and NO_COLOR turns colors off. Skipped (77) without hut or tmux."""
+and NO_COLOR turns colors off. Skipped (77) without hut or tmux.
+
+The cases build on each other; after a failure the rest are counted failed.
+HUT_TUI_HOLD=SECONDS keeps the tmux server (its socket name is printed) that
+long after a failure, to look at the panes."""
 import os
 import re
 import shutil
