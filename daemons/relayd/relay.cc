@@ -1105,62 +1105,14 @@ net::HttpResponse Relay::handle(const Request& req) {
   }
 
   if (p == "/login") {
-    // lws has already percent-decoded each query argument; they are not
-    // decoded again. A fragment that is neither space= nor return= after
-    // return= belonged to the return URL (an encoded '&').
-    std::string space_id, ret;
-    bool have_space = false, have_return = false, dup = false, in_return = false;
-    std::string_view q = req.query;
-    std::vector<std::string> fields;
-    if (m == "POST") q = req.body;
-    bool bad_encoding = false;
-    for (size_t start = 0; start <= q.size();) {
-      size_t amp = q.find('&', start);
-      std::string_view part =
-          q.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-      start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
-      fields.emplace_back(part);
-    }
-    std::string username, password, name, action, form_url, tag;
-    bool have_url = false;
-    for (std::string& f : fields) {
-      if (m == "POST") {
-        size_t eq = f.find('=');
-        std::string key = form_decode(f.substr(0, eq == std::string::npos ? f.size() : eq), &bad_encoding);
-        std::string value =
-            eq == std::string::npos ? std::string() : form_decode(f.substr(eq + 1), &bad_encoding);
-        std::string* slot = key == "space"      ? &space_id
-                            : key == "return"   ? &ret
-                            : key == "username" ? &username
-                            : key == "password" ? &password
-                            : key == "name"     ? &name
-                            : key == "action"   ? &action
-                            : key == "url"      ? &form_url
-                            : key == "tag"      ? &tag
-                                                : nullptr;
-        if (!slot) continue;
-        if ((key == "space" && have_space) || (key == "return" && have_return) || (key == "url" && have_url))
-          dup = true;
-        if (key == "space") have_space = true;
-        if (key == "return") have_return = true;
-        if (key == "url") have_url = true;
-        *slot = value;
-        continue;
-      }
-      if (f.rfind("space=", 0) == 0) {
-        dup = dup || have_space;
-        have_space = true;
-        space_id = f.substr(6);
-        in_return = false;
-      } else if (f.rfind("return=", 0) == 0) {
-        dup = dup || have_return;
-        have_return = true;
-        ret = f.substr(7);
-        in_return = true;
-      } else if (in_return) {
-        ret += "&" + f;
-      }
-    }
+    // A GET's query (already percent-decoded by lws) or a POST's form body.
+    LoginFields fields = parse_login_fields(
+        m == "POST" ? std::string_view(req.body) : std::string_view(req.query), m == "POST");
+    const std::string &space_id = fields.space, &ret = fields.ret, &username = fields.username,
+                      &password = fields.password, &name = fields.name, &action = fields.action,
+                      &form_url = fields.url, &tag = fields.tag;
+    const bool have_space = fields.have_space, have_return = fields.have_return;
+    const bool dup = fields.duplicate, bad_encoding = fields.bad_encoding;
     if (dup || bad_encoding || !have_space || !have_return)
       return login_error_page(400,
                               "This sign-in link is malformed: it needs one space and one return address.");

@@ -162,6 +162,58 @@ std::string form_decode(std::string_view s, bool* bad) {
   return out;
 }
 
+LoginFields parse_login_fields(std::string_view q, bool form_body) {
+  LoginFields out;
+  bool in_return = false;
+  for (size_t start = 0; start <= q.size();) {
+    size_t amp = q.find('&', start);
+    std::string_view f =
+        q.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
+    if (form_body) {
+      size_t eq = f.find('=');
+      std::string key = form_decode(f.substr(0, eq), &out.bad_encoding);
+      std::string value =
+          eq == std::string_view::npos ? std::string() : form_decode(f.substr(eq + 1), &out.bad_encoding);
+      std::string* slot = key == "space"      ? &out.space
+                          : key == "return"   ? &out.ret
+                          : key == "username" ? &out.username
+                          : key == "password" ? &out.password
+                          : key == "name"     ? &out.name
+                          : key == "action"   ? &out.action
+                          : key == "url"      ? &out.url
+                          : key == "tag"      ? &out.tag
+                                              : nullptr;
+      if (slot == nullptr) continue;
+      bool* seen = key == "space"    ? &out.have_space
+                   : key == "return" ? &out.have_return
+                   : key == "url"    ? &out.have_url
+                                     : nullptr;
+      if (seen != nullptr) {
+        if (*seen) out.duplicate = true;
+        *seen = true;
+      }
+      *slot = std::move(value);
+      continue;
+    }
+    if (f.rfind("space=", 0) == 0) {
+      if (out.have_space) out.duplicate = true;
+      out.have_space = true;
+      out.space = f.substr(6);
+      in_return = false;
+    } else if (f.rfind("return=", 0) == 0) {
+      if (out.have_return) out.duplicate = true;
+      out.have_return = true;
+      out.ret = f.substr(7);
+      in_return = true;
+    } else if (in_return) {
+      out.ret += '&';
+      out.ret += f;
+    }
+  }
+  return out;
+}
+
 std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {

@@ -71,6 +71,19 @@ std::string space_id_from_bytes(std::string_view bytes);
 std::string form_decode(std::string_view s, bool* bad);
 std::string html_escape(std::string_view s);
 
+// The fields of a /login request. A GET's query comes with each argument
+// already percent-decoded (lws does it) and is not decoded again: a fragment
+// after return= that is neither space= nor return= belonged to the return
+// URL (an encoded '&'). A POST's body is x-www-form-urlencoded and decoded
+// here; fields other than those below are ignored.
+struct LoginFields {
+  std::string space, ret, username, password, name, action, url, tag;
+  bool have_space = false, have_return = false, have_url = false;
+  bool duplicate = false;     // space, return or url given twice
+  bool bad_encoding = false;  // a broken escape in a POST body
+};
+LoginFields parse_login_fields(std::string_view text, bool form_body);
+
 // A strict reading of an absolute http(s) URL: printable ASCII only, no
 // backslash, no userinfo, no percent sign in the authority, no fragment, no
 // "." or ".." segment and no encoded dot, slash or backslash in the path.

@@ -19,10 +19,9 @@ constexpr size_t kMaxRoomId = 64;
 // Members in a page of `join` (and `members` without limit), and at most.
 constexpr uint64_t kMembersPage = 100;
 constexpr uint64_t kMaxMembersPage = 1000;
-// Bytes of a room topic and of a post's data (as compact JSON), so that no
-// reply built from them nears the backpressure limit.
+// Bytes of a room topic, so that no reply built from it nears the
+// backpressure limit (a post's data: post_pipeline.cc).
 constexpr size_t kMaxTopic = 1024;
-constexpr size_t kMaxData = 16384;
 // How long an ended mute waits when a write that may change it is in flight,
 // or when clearing it failed.
 constexpr int64_t kMuteRetryMs = 1000;
@@ -607,124 +606,49 @@ void Rooms::op_leave(const Ctx& c, const cJSON* root) {
 
 void Rooms::op_post(const Ctx& c, const cJSON* root) {
   const uint64_t arrived_ns = uv_hrtime();
+  const char* room = get_string(root, "room");
   const char* text = get_string(root, "text");
-  if (get_string(root, "room") == nullptr || text == nullptr) {
+  if (room == nullptr || text == nullptr) {
     reply_error(c, ErrorCode::kBadRequest, "post needs a string room and a string text");
     return;
   }
-  Room* r = room_for(c, root, true);
-  if (r == nullptr) return;
-  if (std::string_view(text).size() > options_.max_text) {
-    reply_error(c, ErrorCode::kTooLarge,
-                "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
-    return;
-  }
-  if (is_muted(*r, *member(*r, c.user.id))) {
-    reply_error(c, ErrorCode::kMuted, "you are muted in this room");
-    return;
-  }
-  auto si = sessions_.find(c.session);
-  if (si != sessions_.end()) {
-    SessionState& s = si->second;
-    uint64_t now = now_ms();
-    s.tokens = std::min(options_.post_burst,
-                        s.tokens + static_cast<double>(now - s.refill_ms) * options_.post_rate / 1000.0);
-    s.refill_ms = now;
-    if (s.tokens < 1) {
-      reply_error(c, ErrorCode::kRateLimited, "too many posts; slow down");
-      return;
-    }
-    s.tokens -= 1;
-  }
-  PostRequest req;
-  req.room = r->rec.id;
-  req.from = user_record(c.user.id);
-  req.text = text;
+  Submission s;
+  s.room = room;
+  s.from = user_record(c.user.id);
+  s.text = text;
   if (const cJSON* data = get_field(root, "data")) {
     char* printed = cJSON_PrintUnformatted(data);
-    if (printed != nullptr) req.data_json = printed;
+    if (printed != nullptr) s.data_json = printed;
     cJSON_free(printed);
   }
-  if (req.data_json.size() > kMaxData) {
-    reply_error(c, ErrorCode::kTooLarge,
-                "a post's data holds at most " + std::to_string(kMaxData) + " bytes of JSON");
-    return;
-  }
-  if (Status filtered = filter_post(req.room, req.from, {}, &req.text, &req.data_json); !filtered.ok()) {
-    ErrorCode code = ErrorCode::kInternal;
-    if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
-    if (filtered.code() == Status::Code::kResourceExhausted) code = ErrorCode::kTooLarge;
-    reply_error(c, code, filtered.message());
-    return;
-  }
-  MessageRecord msg;
-  msg.room = req.room;
-  msg.from = req.from;
-  msg.text = req.text;
-  msg.data_json = req.data_json;
-  store_->post(std::move(req), [this, c, msg, arrived_ns](Result<PostResult> res) mutable {
-    if (!res.ok()) {
-      reply_status(c, res.status());
-      return;
-    }
-    msg.seq = res->seq;
-    msg.ts = res->ts;
-    Room* rr = find_room(msg.room);
-    if (rr != nullptr) {
-      rr->rec.last_seq = std::max(rr->rec.last_seq, msg.seq);
-      uint64_t& mk = markers_[{msg.room, c.user.id}];
-      mk = std::max(mk, msg.seq);
-    }
-    reply_ok(c, R"("seq":)" + std::to_string(msg.seq) + R"(,"ts":)" + std::to_string(msg.ts));
+  s.members_only = true;
+  s.session = c.session;
+  submit(std::move(s), [this, c, arrived_ns](const Outcome& o) {
+    if (!o.ok) return reply_error(c, o.code, o.message);
     post_seconds_.observe_ns(uv_hrtime() - arrived_ns);
-    if (rr != nullptr) {
-      std::string ev = message_json(msg);
-      ev.insert(1, R"("op":"message",)");
-      to_room(msg.room, ev);
-    }
+    reply_ok(c, R"("seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts));
   });
 }
 
 void Rooms::op_edit(const Ctx& c, const cJSON* root) {
   uint64_t seq = 0;
+  const char* room = get_string(root, "room");
   const char* text = get_string(root, "text");
-  if (get_string(root, "room") == nullptr || text == nullptr || !get_uint(root, "seq", &seq)) {
+  if (room == nullptr || text == nullptr || !get_uint(root, "seq", &seq)) {
     reply_error(c, ErrorCode::kBadRequest, "edit needs a string room, a seq and a string text");
     return;
   }
-  Room* r = room_for(c, root, true);
-  if (r == nullptr) return;
-  if (std::string_view(text).size() > options_.max_text) {
-    reply_error(c, ErrorCode::kTooLarge,
-                "a post holds at most " + std::to_string(options_.max_text) + " bytes of text");
-    return;
-  }
-  if (is_muted(*r, *member(*r, c.user.id))) {
-    reply_error(c, ErrorCode::kMuted, "you are muted in this room");
-    return;
-  }
-  std::string id = r->rec.id;
-  std::string t = text;
-  // An edit passes the plugins' post filters as a post does.
-  std::string no_data;
-  if (Status filtered = filter_post(id, user_record(c.user.id), {}, &t, &no_data); !filtered.ok()) {
-    ErrorCode code = ErrorCode::kInternal;
-    if (filtered.code() == Status::Code::kPermissionDenied) code = ErrorCode::kForbidden;
-    if (filtered.code() == Status::Code::kResourceExhausted) code = ErrorCode::kTooLarge;
-    reply_error(c, code, filtered.message());
-    return;
-  }
-  store_->edit(id, seq, t, 0, c.user.id, [this, c, id, seq, t](Result<int64_t> res) {
-    if (!res.ok()) {
-      if (res.status().code() == Status::Code::kPermissionDenied)
-        reply_error(c, ErrorCode::kForbidden, "only the author may edit a message");
-      else
-        reply_status(c, res.status());
-      return;
-    }
+  Submission s;
+  s.edit = true;
+  s.room = room;
+  s.from = user_record(c.user.id);
+  s.seq = seq;
+  s.text = text;
+  s.members_only = true;
+  s.session = c.session;
+  submit(std::move(s), [this, c](const Outcome& o) {
+    if (!o.ok) return reply_error(c, o.code, o.message);
     reply_ok(c);
-    to_room(id, R"({"op":"edited","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(seq) +
-                    R"(,"text":)" + json_string(t) + R"(,"edited_ts":)" + std::to_string(*res) + '}');
   });
 }
 
@@ -1041,20 +965,6 @@ void Rooms::watch_mute(const std::string& room, const std::string& user, std::op
   if (!until.has_value() || *until == kMuteForever) return;
   expiries_.emplace(*until, *until, room, user);
   arm_mute_timer();
-}
-
-Status Rooms::filter_post(std::string_view room, const UserRecord& from, std::string_view skip_plugin,
-                          std::string* text, std::string* data_json) {
-  if (plugins_ == nullptr) return Status();
-  ++filtering_;
-  Status st =
-      plugins_->filter_post(room, UserRef{from.id, from.name, from.avatar}, text, data_json, skip_plugin);
-  --filtering_;
-  if (!st.ok()) return st;
-  if (text->size() > options_.max_text)
-    return Status::resource_exhausted("the post is over " + std::to_string(options_.max_text) +
-                                      " bytes after a plugin rewrote it");
-  return Status();
 }
 
 void Rooms::mute_write_begin(const std::string& room, const std::string& user) {

@@ -83,6 +83,37 @@ class Rooms final : public bus::RoomHooks {
   int plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
                   std::string_view data_json, PluginServices::RoomDone done);
   int plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done);
+
+  // A post or an edit on its way into a room, from any route: the bus, the
+  // management API or a plugin. Every one goes through submit(), the one post
+  // pipeline (post_pipeline.cc).
+  struct Submission {
+    bool edit = false;
+    std::string room;
+    UserRecord from;            // the author; for an edit, who asks (only the author may)
+    uint64_t seq = 0;           // an edit: the message whose text it replaces
+    std::string text;           // UTF-8, at most Options::max_text bytes
+    std::string data_json;      // a post's data as JSON text, empty for none
+    bool members_only = false;  // the author must be a member of the room (the bus)
+    std::string session;        // the bus session whose post budget pays; empty for none
+    std::string plugin;         // a plugin's own post: its own filter does not see it
+  };
+  // What became of a submission: ok with the message's seq and ts (an edit:
+  // its edited_ts), or the error the route turns into its own vocabulary.
+  struct Outcome {
+    bool ok = false;
+    bus::ErrorCode code = bus::ErrorCode::kInternal;
+    std::string message;
+    uint64_t seq = 0;
+    int64_t ts = 0;
+  };
+  // In order: the room exists; membership when asked; text and data sizes;
+  // the author's mute (their own or mute-all) when they are a member; the
+  // session's post budget; the plugins' post filters (all but the posting
+  // plugin's own); then the store append, `done`, and the room event
+  // (`message` or `edited`). A refusal calls `done` before submit returns;
+  // a stored one calls it from the store's callback, before the event.
+  void submit(Submission s, std::function<void(const Outcome&)> done);
   int plugin_members(std::string_view room, std::string* json);
 
   size_t room_count() const { return rooms_.size(); }
@@ -191,15 +222,11 @@ class Rooms final : public bus::RoomHooks {
   void admin_kick(const ExPtr& ex, const std::string& room, const std::string& user);
   void admin_post(const ExPtr& ex, const std::string& room);
   void admin_history(const ExPtr& ex, const std::string& room);
-  // Stores a post of someone who is not (necessarily) a member, then sends
-  // the message event; for the management API and plugins.
-  void post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
-               std::function<void(Result<PostResult>)> done);
-  // Runs the plugins' post filters (all but `skip_plugin`) on a post about to
-  // be stored: kPermissionDenied with the plugin's reason when one refuses
-  // it, kResourceExhausted when a rewrite is over the size limit.
-  Status filter_post(std::string_view room, const UserRecord& from, std::string_view skip_plugin,
-                     std::string* text, std::string* data_json);
+  // The steps of submit() after its checks.
+  void store_post(Submission s, std::function<void(const Outcome&)> done);
+  void store_edit(Submission s, std::function<void(const Outcome&)> done);
+  // Takes one post from a bus session's budget; false when it is spent.
+  bool take_post_token(const std::string& session);
 
   // Mutes that end (see Expiry). Writes that may change a member's mute are
   // counted while in flight; an expiry waits for them.

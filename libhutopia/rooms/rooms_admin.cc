@@ -295,12 +295,13 @@ void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::stri
 }
 
 void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
-  Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
   JsonPtr body = parse_body(ex->body);
   const char* text = body ? get_string(body.get(), "text") : nullptr;
   const cJSON* from = body ? get_field(body.get(), "from") : nullptr;
-  UserRecord author = admin_user();
+  Submission s;
+  s.room = room;
+  s.from = admin_user();
   if (from != nullptr) {
     const char* fid = get_string(from, "id");
     const char* fname = get_string(from, "name");
@@ -308,96 +309,103 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     if (!cJSON_IsObject(from) || fid == nullptr || *fid == '\0') {
       text = nullptr;
     } else {
-      author.id = fid;
-      author.name = fname != nullptr ? fname : fid;
-      author.avatar = favatar != nullptr ? favatar : "";
+      s.from.id = fid;
+      s.from.name = fname != nullptr ? fname : fid;
+      s.from.avatar = favatar != nullptr ? favatar : "";
     }
   }
   if (text == nullptr)
     return ex->respond(
         admin::json_error(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
-  if (std::string_view(text).size() > options_.max_text)
-    return ex->respond(admin::json_error(413, "too_large", "a post holds at most 16 KiB of text"));
-  std::string data_json;
+  s.text = text;
   if (const cJSON* data = get_field(body.get(), "data")) {
     char* printed = cJSON_PrintUnformatted(data);
-    if (printed != nullptr) data_json = printed;
+    if (printed != nullptr) s.data_json = printed;
     cJSON_free(printed);
   }
-  std::string text_s = text;
-  if (Status filtered = filter_post(room, author, {}, &text_s, &data_json); !filtered.ok()) {
-    if (filtered.code() == Status::Code::kPermissionDenied)
-      return ex->respond(admin::json_error(403, "forbidden", filtered.message()));
-    if (filtered.code() == Status::Code::kResourceExhausted)
-      return ex->respond(admin::json_error(413, "too_large", filtered.message()));
-    return ex->respond(admin::json_error(500, "internal", filtered.message()));
-  }
   std::weak_ptr<net::HttpExchange> weak = ex;
-  post_as(author, room, std::move(text_s), std::move(data_json), [weak](Result<PostResult> res) {
+  submit(std::move(s), [weak](const Outcome& o) {
     auto ex2 = weak.lock();
     if (!ex2) return;
-    if (!res.ok()) return ex2->respond(status_response(res.status()));
-    ex2->respond(admin::json_response(
-        201, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}'));
-  });
-}
-
-void Rooms::post_as(const UserRecord& from, std::string room, std::string text, std::string data_json,
-                    std::function<void(Result<PostResult>)> done) {
-  PostRequest req;
-  req.room = room;
-  req.from = from;
-  req.text = text;
-  req.data_json = data_json;
-  MessageRecord msg;
-  msg.room = std::move(room);
-  msg.from = from;
-  msg.text = std::move(text);
-  msg.data_json = std::move(data_json);
-  store_->post(std::move(req), [this, msg, done](Result<PostResult> res) mutable {
-    if (res.ok()) {
-      msg.seq = res->seq;
-      msg.ts = res->ts;
+    if (o.ok)
+      return ex2->respond(admin::json_response(
+          201, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}'));
+    int status = 500;
+    switch (o.code) {
+      case bus::ErrorCode::kBadRequest:
+        status = 400;
+        break;
+      case bus::ErrorCode::kForbidden:
+      case bus::ErrorCode::kMuted:
+        status = 403;
+        break;
+      case bus::ErrorCode::kNotFound:
+        status = 404;
+        break;
+      case bus::ErrorCode::kConflict:
+        status = 409;
+        break;
+      case bus::ErrorCode::kTooLarge:
+        status = 413;
+        break;
+      case bus::ErrorCode::kRateLimited:
+        status = 429;
+        break;
+      case bus::ErrorCode::kUnavailable:
+        status = 503;
+        break;
+      default:
+        break;
     }
-    done(res);
-    if (!res.ok()) return;
-    Room* rr = find_room(msg.room);
-    if (rr == nullptr) return;
-    rr->rec.last_seq = std::max(rr->rec.last_seq, msg.seq);
-    std::string ev = message_json(msg);
-    ev.insert(1, R"("op":"message",)");
-    to_room(msg.room, ev);
+    ex2->respond(admin::json_error(status, std::string(bus::error_code_name(o.code)), o.message));
   });
 }
 
 int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
                        std::string_view data_json, PluginServices::RoomDone done) {
-  // A post from inside a post filter could start an endless chain of posts.
-  if (filtering_ > 0) return HUT_ESTATE;
-  if (!data_json.empty() && !bus::is_json(data_json)) return HUT_EINVAL;
-  if (text.size() > options_.max_text) return HUT_ETOOBIG;
-  if (find_room(room) == nullptr) return HUT_ENOENT;
-  UserRecord bot;
-  bot.id = "plugin:" + std::string(plugin);
-  bot.name = std::string(plugin);
-  std::string text_s(text), data_s(data_json);
-  if (Status filtered = filter_post(room, bot, plugin, &text_s, &data_s); !filtered.ok()) {
-    log_write(LogLevel::kInfo, "rooms",
-              "a post of plugin " + std::string(plugin) + " in " + std::string(room) +
-                  " was refused: " + std::string(filtered.message()));
-    if (filtered.code() == Status::Code::kPermissionDenied) return HUT_EPERM;
-    if (filtered.code() == Status::Code::kResourceExhausted) return HUT_ETOOBIG;
-    return HUT_EINTERNAL;
-  }
-  post_as(bot, std::string(room), std::move(text_s), std::move(data_s), [done](Result<PostResult> res) {
-    if (!done) return;
-    if (!res.ok()) {
-      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
+  Submission s;
+  s.room = std::string(room);
+  s.from.id = "plugin:" + std::string(plugin);
+  s.from.name = std::string(plugin);
+  s.text = std::string(text);
+  s.data_json = std::string(data_json);
+  s.plugin = std::string(plugin);
+  // A refusal comes back before submit returns and is the return value; a
+  // stored post (or a failed store) goes to `done`.
+  auto inside = std::make_shared<bool>(true);
+  int rc = HUT_OK;
+  submit(std::move(s), [inside, &rc, done](const Outcome& o) {
+    if (*inside && !o.ok) {
+      switch (o.code) {
+        case bus::ErrorCode::kBadRequest:
+          rc = HUT_EINVAL;
+          break;
+        case bus::ErrorCode::kNotFound:
+          rc = HUT_ENOENT;
+          break;
+        case bus::ErrorCode::kTooLarge:
+          rc = HUT_ETOOBIG;
+          break;
+        case bus::ErrorCode::kForbidden:
+        case bus::ErrorCode::kMuted:
+        case bus::ErrorCode::kRateLimited:
+          rc = HUT_EPERM;
+          break;
+        case bus::ErrorCode::kUnavailable:
+          rc = HUT_ESTATE;
+          break;
+        default:
+          rc = HUT_EINTERNAL;
+          break;
+      }
       return;
     }
-    done(HUT_OK, R"({"seq":)" + std::to_string(res->seq) + R"(,"ts":)" + std::to_string(res->ts) + '}');
+    if (!done) return;
+    if (!o.ok) return done(o.code == bus::ErrorCode::kNotFound ? HUT_ENOENT : HUT_EIO, std::string());
+    done(HUT_OK, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}');
   });
-  return HUT_OK;
+  *inside = false;
+  return rc;
 }
 
 int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done) {

@@ -1,5 +1,7 @@
 #include "space/routes.h"
 
+#include "plugins/runtime.h"
+
 namespace hut::space {
 
 std::optional<std::string> safe_asset_path(std::string_view path) {
@@ -25,6 +27,18 @@ bool split_plugin_path(std::string_view after_prefix, std::string* plugin, std::
   *plugin = std::string(after_prefix.substr(0, slash));
   *rest = slash == std::string_view::npos ? std::string() : std::string(after_prefix.substr(slash + 1));
   return !plugin->empty();
+}
+
+std::optional<PluginApiTarget> plugin_api_target(std::string_view path, std::string_view query) {
+  constexpr std::string_view kPrefix = "/api/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  PluginApiTarget t;
+  std::string rest;
+  if (!split_plugin_path(path.substr(kPrefix.size()), &t.plugin, &rest) || !valid_plugin_name(t.plugin))
+    return std::nullopt;
+  t.path = "/" + rest;
+  t.query = std::string(query);
+  return t;
 }
 
 std::string query_escape(std::string_view text) {

@@ -22,6 +22,17 @@ std::optional<std::string> safe_asset_path(std::string_view path);
 // plugin part is empty.
 bool split_plugin_path(std::string_view after_prefix, std::string* plugin, std::string* rest);
 
+// Where a request for /api/<plugin>/<route>?<query> goes: the plugin, the
+// route as the plugin sees it ("/" and what follows the plugin's name) and
+// the query unchanged. nullopt when the path does not start with /api/ or
+// the plugin part is not a valid plugin name (the request is a 404).
+struct PluginApiTarget {
+  std::string plugin;
+  std::string path;
+  std::string query;
+};
+std::optional<PluginApiTarget> plugin_api_target(std::string_view path, std::string_view query);
+
 // Percent-encodes a string for use as a query value.
 std::string query_escape(std::string_view text);
 

@@ -618,17 +618,17 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   }
 
   void handle_plugin_api(const std::shared_ptr<net::HttpExchange>& ex) {
-    std::string plugin, rest;
     const std::string& request_id = ex->request_id;
     auto fail = [&](net::HttpResponse r) {
       r.headers.emplace_back("x-request-id", request_id);
       ex->respond(std::move(r));
     };
-    if (!space::split_plugin_path(std::string_view(ex->path).substr(5), &plugin, &rest) ||
-        !valid_plugin_name(plugin) || runtime == nullptr) {
+    std::optional<space::PluginApiTarget> target = space::plugin_api_target(ex->path, ex->query);
+    if (!target || runtime == nullptr) {
       fail(not_found("no such plugin"));
       return;
     }
+    const std::string& plugin = target->plugin;
     if (pending_http.size() >= static_cast<size_t>(std::max<int64_t>(config.limits.http_pending, 1))) {
       net::HttpResponse r = admin::json_error(503, "unavailable", "too many requests waiting for plugins");
       r.headers.emplace_back("retry-after", "5");
@@ -638,8 +638,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     PluginHttpRequest req;
     req.request_id = next_http_id++;
     req.method = ex->method;
-    req.path = "/" + rest;
-    req.query = ex->query;
+    req.path = std::move(target->path);
+    req.query = std::move(target->query);
     req.headers = ex->headers;
     req.body = ex->body;
     req.x_request_id = request_id;

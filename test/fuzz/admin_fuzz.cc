@@ -128,7 +128,7 @@ std::string body(Reader& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 4096) return 0;
-  hut::fuzz::World w;
+  hut::fuzz::World& w = hut::fuzz::World::shared();
   // Two members online, so that the routes' events go somewhere.
   w.open_session(0);
   w.open_session(1);

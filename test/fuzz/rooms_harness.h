@@ -16,9 +16,14 @@
 // (<build>/test/fuzz/<target> -> <build>/plugins), through a plugins folder
 // of the World's own that links to them and holds moderation.toml.
 //
-// One World lives for one fuzz input: the store file, the rooms and the
-// sessions go with it, so memory stays bounded and a crash reproduces from
-// its input alone.
+// One World serves every input of a fuzz process (shared()): opening a
+// store and loading plugins for each input held a run to a few dozen inputs
+// a second. Between inputs, reset() closes the sessions, deletes every room
+// through the store (their members, messages and read markers go with them)
+// and starts a new Bus and new Rooms, so each input meets an empty space.
+// What stays: the users the store has seen (names only) and the plugins with
+// their key-value rows (the counter's count), none of which changes what an
+// op is allowed to do, so a crash still reproduces from its input alone.
 #ifndef HUTOPIA_TEST_FUZZ_ROOMS_HARNESS_H_
 #define HUTOPIA_TEST_FUZZ_ROOMS_HARNESS_H_
 
@@ -50,6 +55,8 @@ class CountingStore final : public Store {
   size_t in_flight() const { return in_flight_; }
   // Room ids the store created (create_room, open_dm), in order.
   const std::vector<std::string>& created_rooms() const { return created_; }
+  // Forgets them (the rooms were deleted).
+  void forget_rooms() { created_.clear(); }
 
   Result<StoreState> load_state() override { return inner_->load_state(); }
   void put_user(UserRecord user, DoneCallback done) override {
@@ -233,20 +240,72 @@ class World final : public PluginServices {
     key_ = std::make_unique<Key>(std::move(*key));
     verifier_->trust(*key_, "fuzz-app");
 
+    auto opened = open_store(&loop_, "sqlite://" + dir_ + "/space.db");
+    if (!opened.ok()) __builtin_trap();
+    store_ = std::make_unique<CountingStore>(std::move(*opened));
+    load_plugins();
+    start_space();
+  }
+
+  // The World of this fuzz process, reset for a new input.
+  static World& shared() {
+    static World* world = new World();  // lives as long as the process
+    static bool first = true;
+    if (!first) world->reset();
+    first = false;
+    return *world;
+  }
+
+  // Ends the last input's space (see above) and starts an empty one.
+  void reset() {
+    stop_space();
+    bool listed = false;
+    std::vector<RoomRecord> rooms;
+    store_->list_rooms([&](Result<std::vector<RoomRecord>> r) {
+      if (r.ok()) rooms = std::move(*r);
+      listed = true;
+    });
+    drain();
+    if (!listed) __builtin_trap();
+    for (const RoomRecord& r : rooms) store_->delete_room(r.id, nullptr);
+    drain();
+    store_->forget_rooms();
+    start_space();
+  }
+
+ private:
+  void start_space() {
+    replay_ = std::make_unique<ReplayCache>();
     bus::Bus::Options bo;
     bo.space_id = "fuzz";
     bo.space_name = "Fuzz";
     bo.bad_frames = 1 << 30;  // the budget would close sessions that fuzzing needs
-    bus_ = std::make_unique<bus::Bus>(bo, &loop_, verifier_.get(), &replay_);
-
-    auto opened = open_store(&loop_, "sqlite://" + dir_ + "/space.db");
-    if (!opened.ok()) __builtin_trap();
-    store_ = std::make_unique<CountingStore>(std::move(*opened));
+    bus_ = std::make_unique<bus::Bus>(bo, &loop_, verifier_.get(), replay_.get());
     rooms::Rooms::Options ro;
     rooms_ = std::make_unique<rooms::Rooms>(ro, &loop_, store_.get(), bus_.get());
     if (!rooms_->load().ok()) __builtin_trap();
     bus_->set_rooms(rooms_.get());
+    if (plugins_) {
+      bus_->set_plugins(plugins_.get());
+      rooms_->set_plugins(plugins_.get());
+    }
+  }
 
+  void stop_space() {
+    drain();
+    for (size_t i = 0; i < kSessions; ++i) close_session(i);
+    drain();
+    if (plugins_) {
+      bus_->set_plugins(nullptr);
+      rooms_->set_plugins(nullptr);
+    }
+    bus_->set_rooms(nullptr);
+    rooms_.reset();
+    bus_.reset();
+    uv_run(&loop_, UV_RUN_NOWAIT);  // frees the handles they closed
+  }
+
+  void load_plugins() {
     static const std::string built = built_plugins_dir();
     if (built.empty()) {
       static bool warned = false;
@@ -272,28 +331,20 @@ class World final : public PluginServices {
     plugins_ = std::move(*rt);
     for (const char* name : {"moderation", "counter", "echo"})
       if (!plugins_->load(name).ok()) __builtin_trap();
-    bus_->set_plugins(plugins_.get());
-    rooms_->set_plugins(plugins_.get());
   }
 
+ public:
   ~World() {
-    drain();
-    for (size_t i = 0; i < kSessions; ++i) close_session(i);
-    drain();
+    stop_space();
     if (plugins_) {
-      bus_->set_plugins(nullptr);
-      rooms_->set_plugins(nullptr);
       plugins_->shutdown();
       drain();
     }
-    bus_->set_rooms(nullptr);
     bool closed = false;
     store_->close([&] { closed = true; });
     while (!closed) uv_run(&loop_, UV_RUN_ONCE);
     plugins_.reset();
-    rooms_.reset();
     store_.reset();
-    bus_.reset();
     uv_run(&loop_, UV_RUN_NOWAIT);
     if (uv_loop_close(&loop_) != 0) __builtin_trap();
     std::error_code ec;
@@ -380,7 +431,7 @@ class World final : public PluginServices {
   std::string dir_;
   std::unique_ptr<TokenVerifier> verifier_;
   std::unique_ptr<Key> key_;
-  ReplayCache replay_;
+  std::unique_ptr<ReplayCache> replay_;
   std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<CountingStore> store_;
   std::unique_ptr<rooms::Rooms> rooms_;

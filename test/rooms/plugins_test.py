@@ -159,6 +159,80 @@ async def plugin_posts_pass_the_other_plugins_filters():
 
 
 @case
+async def the_word_filter_holds_on_every_route():
+    """One post pipeline: the moderation word is refused in a post and an edit
+    over the bus, in a post through the management API, in a plugin's post;
+    the data limit holds on the API route too."""
+    a = await Client.open("ann")
+    try:
+        await a.ok("create", room="every-route")
+        p = await a.ok("post", room="every-route", text="clean start")
+        await a.event("message", room="every-route", seq=p["seq"])
+        got = await a.refused("forbidden", "post", room="every-route", text="buy spam")
+        check(got["message"] == "no spam please", f"bus post: {got}")
+        got = await a.refused("forbidden", "edit", room="every-route", seq=p["seq"], text="now spam")
+        check(got["message"] == "no spam please", f"bus edit: {got}")
+        status, body = admin("POST", "/api/v1/rooms/every-route/messages",
+                             {"text": "spam as ann", "from": {"id": "ann", "name": "Ann"}})
+        check(status == 403 and body["error"] == {"code": "forbidden", "message": "no spam please"},
+              f"API post as a member: {status} {body}")
+        got = (await widget(a, {"do": "post", "room": "every-route", "text": "bot spam"}))["data"]
+        check(got == {"status": -8}, f"plugin post: {got}")
+        status, body = admin("POST", "/api/v1/rooms/every-route/messages",
+                             {"text": "big", "data": {"blob": "d" * 16400}})
+        check(status == 413 and body["error"]["code"] == "too_large", f"API post with 16 KiB of data: {status} {body}")
+        await a.no_event("message", room="every-route")
+        await a.no_event("edited", room="every-route")
+        h = await a.ok("history", room="every-route")
+        check([m["text"] for m in h["messages"]] == ["clean start"], f"history: {h}")
+    finally:
+        await a.close()
+
+
+@case
+async def a_muted_member_cannot_post_or_edit_on_any_route():
+    """A member's mute (their own or mute-all) binds every route that acts as
+    them: the bus and the management API's post with `from`; a moderator is
+    exempt from mute-all on both."""
+    a, b = await Client.open("ann"), await Client.open("bob")
+    try:
+        r = "muted-routes"
+        await a.ok("create", room=r)
+        await b.ok("join", room=r)
+        p = await b.ok("post", room=r, text="before the mute")
+        await a.event("message", room=r, seq=p["seq"])
+        await a.ok("mute", room=r, user="bob")
+        await b.refused("muted", "post", room=r, text="let me speak")
+        await b.refused("muted", "edit", room=r, seq=p["seq"], text="changed")
+        as_bob = {"text": "through the API", "from": {"id": "bob", "name": "Bob"}}
+        status, body = admin("POST", f"/api/v1/rooms/{r}/messages", as_bob)
+        check(status == 403 and body["error"]["code"] == "muted", f"API post as a muted member: {status} {body}")
+        await a.ok("unmute", room=r, user="bob")
+        await a.ok("mute_all", room=r, on=True)
+        await b.refused("muted", "post", room=r, text="under mute-all")
+        await b.refused("muted", "edit", room=r, seq=p["seq"], text="under mute-all")
+        status, body = admin("POST", f"/api/v1/rooms/{r}/messages", as_bob)
+        check(status == 403 and body["error"]["code"] == "muted", f"API post under mute-all: {status} {body}")
+        await a.no_event("message", room=r)
+        await a.no_event("edited", room=r)
+        # The room's creator is exempt from mute-all on the bus and the API,
+        # and someone who is not a member is not bound by a member's mute.
+        await a.ok("post", room=r, text="the owner speaks")
+        status, body = admin("POST", f"/api/v1/rooms/{r}/messages",
+                             {"text": "the owner via the API", "from": {"id": "ann", "name": "Ann"}})
+        check(status == 201, f"API post as the exempt owner: {status} {body}")
+        status, body = admin("POST", f"/api/v1/rooms/{r}/messages", {"text": "an announcement"})
+        check(status == 201, f"API post as the admin: {status} {body}")
+        h = await a.ok("history", room=r)
+        check([m["text"] for m in h["messages"]] ==
+              ["before the mute", "the owner speaks", "the owner via the API", "an announcement"],
+              f"history: {h}")
+    finally:
+        await a.close()
+        await b.close()
+
+
+@case
 async def the_word_filter_masks_after_a_reload():
     with open(rooms_test.TOML, "w") as f:
         f.write('words = ["spam", "Scam"]\naction = "mask"\n')
