@@ -15,6 +15,8 @@ packages=(
   python3 python3-jwt python3-cryptography python3-websockets curl chromium
   # tests: the Debian packages and their units
   dpkg-dev debhelper fakeroot lintian systemd prometheus
+  # tests: answers checked against the OpenAPI documents (docs/openapi/)
+  python3-jsonschema
 )
 
 missing=()
