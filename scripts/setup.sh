@@ -17,6 +17,8 @@ packages=(
   dpkg-dev debhelper fakeroot lintian systemd prometheus
   # tests: voice through a real TURN server
   coturn
+  # tests: answers checked against the OpenAPI documents (docs/openapi/)
+  python3-jsonschema
 )
 
 missing=()

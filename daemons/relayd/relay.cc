@@ -18,6 +18,7 @@
 #include "pages.h"
 #include "relay/limits.h"
 #include "relay/rules.h"
+#include "relay_routes.h"
 #include "token/json.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -848,6 +849,23 @@ net::HttpResponse Relay::handle(const Request& req) {
 
   const std::string& m = req.method;
   const std::string& p = req.path;
+  // Only the routes of the table (relay_routes.cc) are served.
+  std::string allowed;
+  switch (net::match_route(relay_routes(), m, p, &allowed)) {
+    case net::RouteMatch::kNone:
+      return error(404, "not_found", "no such route");
+    case net::RouteMatch::kWrongMethod:
+      return error(405, "method_not_allowed", "use " + allowed);
+    case net::RouteMatch::kFound:
+      break;
+  }
+  if (p == "/api/v1/openapi.json") {
+    net::HttpResponse r;
+    r.body = std::string(relay_openapi_document());
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    return r;
+  }
   if (std::optional<net::HttpResponse> page = web_page(m, p)) return std::move(*page);
 
   if (p == "/.well-known/jwks.json") {

@@ -9,8 +9,35 @@
 
 #include "bus/protocol.h"
 
+// docs/openapi/space-admin.json, embedded by scripts/embed_assets.py.
+extern "C" {
+extern const size_t space_openapi_count;
+extern const unsigned char* const space_openapi_data[];
+extern const size_t space_openapi_sizes[];
+}
+
 namespace hut::admin {
 namespace {
+
+constexpr net::Route kRoutes[] = {
+    {"GET", "/healthz"},
+    {"GET", "/metrics"},
+    {"GET", "/api/v1/openapi.json"},
+    {"POST", "/api/v1/tokens"},
+    {"GET", "/api/v1/rooms"},
+    {"POST", "/api/v1/rooms"},
+    {"GET", "/api/v1/rooms/{room}"},
+    {"DELETE", "/api/v1/rooms/{room}"},
+    {"GET", "/api/v1/rooms/{room}/messages"},
+    {"POST", "/api/v1/rooms/{room}/messages"},
+    {"PUT", "/api/v1/rooms/{room}/members/{user}"},
+    {"DELETE", "/api/v1/rooms/{room}/members/{user}"},
+    {"GET", "/api/v1/plugins"},
+    {"POST", "/api/v1/plugins"},
+    {"GET", "/api/v1/plugins/{name}"},
+    {"DELETE", "/api/v1/plugins/{name}"},
+    {"POST", "/api/v1/plugins/{name}/reload"},
+};
 
 using bus::json_string;
 using bus::JsonPtr;
@@ -75,6 +102,8 @@ std::string plugin_info_json(const PluginInfo& p) {
   return out + "}";
 }
 
+std::span<const net::Route> AdminApi::routes() { return kRoutes; }
+
 AdminApi::AdminApi(std::string admin_token, AdminBackend* backend)
     : admin_token_(std::move(admin_token)), backend_(backend) {}
 
@@ -114,6 +143,29 @@ void AdminApi::handle(const std::shared_ptr<net::HttpExchange>& ex) {
     return;
   }
 
+  // Only the routes of the table, whatever the code below would take (a
+  // trailing slash is ignored).
+  std::string_view route_path = path;
+  if (route_path.size() > 1 && route_path.back() == '/') route_path.remove_suffix(1);
+  std::string allowed;
+  switch (net::match_route(kRoutes, m, route_path, &allowed)) {
+    case net::RouteMatch::kNone:
+      return ex->respond(json_error(404, "not_found", "no such route"));
+    case net::RouteMatch::kWrongMethod:
+      return ex->respond(json_error(405, "bad_request", "use " + allowed));
+    case net::RouteMatch::kFound:
+      break;
+  }
+
+  if (path == "/api/v1/openapi.json") {
+    net::HttpResponse r;
+    r.body = space_openapi_count == 1
+                 ? std::string(reinterpret_cast<const char*>(space_openapi_data[0]), space_openapi_sizes[0])
+                 : std::string("{}");
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    ex->respond(std::move(r));
+    return;
+  }
   if (path == "/metrics") {
     if (m != "GET") return ex->respond(json_error(405, "bad_request", "use GET"));
     net::HttpResponse r;

@@ -13,9 +13,11 @@
 #include <hutopia/space.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
+#include "net/routes.h"
 #include "net/server.h"
 #include "plugins/runtime.h"
 
@@ -34,6 +36,12 @@ class AdminBackend {
 
 class AdminApi {
  public:
+  // Every route the management API serves, /healthz and the rooms routes
+  // included; a request that matches none gets 404 (405 when only the
+  // method differs) before any handler runs. docs/openapi/space-admin.json
+  // documents each of them (test/openapi checks that).
+  static std::span<const net::Route> routes();
+
   AdminApi(std::string admin_token, AdminBackend* backend);
   void handle(const std::shared_ptr<net::HttpExchange>& ex);
   // A reload's new token; calls from then on are checked against it.

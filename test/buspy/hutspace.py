@@ -19,6 +19,9 @@ import urllib.request
 
 import jwt
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import openapi_check  # noqa: E402
+
 SKIP = 77
 SPACE_ID = "test-space"
 SPACE_NAME = "Test space"
@@ -58,6 +61,9 @@ def http(method, url, body=None, headers=None, timeout=10):
             status, rh, raw = resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as e:
         status, rh, raw = e.code, dict(e.headers), e.read()
+    # With HUT_OPENAPI_CHECK=1, answers of the management API and the relay
+    # must fit docs/openapi/ (raises openapi_check.OpenApiMismatch).
+    openapi_check.observe(method, url, status, rh, raw)
     try:
         return status, rh, json.loads(raw)
     except ValueError:
@@ -193,6 +199,7 @@ class Spaced:
                 self.public = u
         if not self.admin or not self.public or self.admin == self.public:
             raise RuntimeError(f"cannot tell the listeners apart: {urls}\n" + self.log())
+        openapi_check.register(self.admin, "space-admin")
 
     def terminate(self, timeout=15):
         """SIGTERM; returns the exit status (None if it had to be killed)."""

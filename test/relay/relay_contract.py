@@ -442,9 +442,11 @@ def _get_raw(path):
     req = urllib.request.Request(relay.url + path, method="GET")
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            answer = resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        answer = e.code, dict(e.headers), e.read()
+    relayd.hutspace.openapi_check.observe("GET", relay.url + path, *answer)
+    return answer
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -458,9 +460,11 @@ def raw_request(method, path, body=None, headers=None):
     req = urllib.request.Request(relay.url + path, data=body, method=method, headers=dict(headers or {}))
     try:
         with opener.open(req, timeout=30) as resp:
-            return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+            status, rh, data = resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode("utf-8", "replace")
+        status, rh, data = e.code, e.headers, e.read()
+    relayd.hutspace.openapi_check.observe(method, relay.url + path, status, dict(rh), data)
+    return status, rh, data.decode("utf-8", "replace")
 
 
 LOGIN_SPACE = []

@@ -73,9 +73,11 @@ def raw(method, path, body=None, headers=None, r=None):
     req = urllib.request.Request(r.url + path, data=body, method=method, headers=dict(headers or {}))
     try:
         with opener.open(req, timeout=60) as resp:
-            return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+            status, rh, data = resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode("utf-8", "replace")
+        status, rh, data = e.code, e.headers, e.read()
+    hutspace.openapi_check.observe(method, r.url + path, status, dict(rh), data)
+    return status, rh, data.decode("utf-8", "replace")
 
 
 def cookie(session):

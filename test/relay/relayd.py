@@ -94,6 +94,7 @@ class Relayd:
         if not found.is_set():
             self.terminate()
             raise RuntimeError("relayd did not print 'listening on':\n" + "\n".join(self.output))
+        hutspace.openapi_check.register(self.url, "relay")
         return self
 
     def terminate(self, timeout=15):
@@ -113,9 +114,11 @@ class Relayd:
             req = urllib.request.Request(self.url + path, data=raw, method=method, headers=h)
             try:
                 with urllib.request.urlopen(req, timeout=20) as resp:
-                    return resp.status, dict(resp.headers), resp.read()
+                    answer = resp.status, dict(resp.headers), resp.read()
             except urllib.error.HTTPError as e:
-                return e.code, dict(e.headers), e.read()
+                answer = e.code, dict(e.headers), e.read()
+            hutspace.openapi_check.observe(method, self.url + path, *answer)
+            return answer
         return hutspace.http(method, self.url + path, body, headers=h, timeout=30)
 
     def register(self, username, password="correct horse", name=None):
