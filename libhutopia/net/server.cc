@@ -182,6 +182,9 @@ void HttpExchange::drop_spool() {
 void HttpExchange::respond(HttpResponse response, std::shared_ptr<FileBody> file) {
   if (responded_) return;
   responded_ = true;
+  // The handler is done with a body file once it answers: gone before the
+  // client reads the answer.
+  drop_spool();
   if (wsi_ == nullptr) return;
   response_ = std::move(response);
   response_file_ = std::move(file);
