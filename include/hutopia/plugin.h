@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define HUT_PLUGIN_ABI_MAJOR 1
-#define HUT_PLUGIN_ABI_MINOR 2
+#define HUT_PLUGIN_ABI_MINOR 3
 /* The version as one number, as carried in hut_host.abi_version. */
 #define HUT_PLUGIN_ABI_VERSION ((uint32_t)((HUT_PLUGIN_ABI_MAJOR << 16) | HUT_PLUGIN_ABI_MINOR))
 #define HUT_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -196,6 +196,13 @@ typedef struct hut_http_request {
   const char* body; /* body_len bytes, NUL-terminated */
   size_t body_len;
   const char* x_request_id;
+  /* ABI 1.3, set only by a host that has http_body_to_file (check with
+   * HUT_HOST_HAS before reading it): for a route given to http_body_to_file,
+   * the temporary file under the plugin's data dir that holds the whole body
+   * (body is then "" and body_len the file's size); NULL otherwise. The plugin
+   * may rename() it into place during the call or before it answers; the
+   * space removes it when the request ends if it is still there. */
+  const char* body_file;
 } hut_http_request;
 
 /* A room post about to be stored (hooks.on_post). The plugin may rewrite it by
@@ -386,6 +393,22 @@ typedef struct hut_host {
    * hut_plugin_fini returns. RETURNS NULL when the space has no data dir or
    * cannot create the folder (the reason is logged). */
   const char* (*data_dir)(hut_plugin* self);
+
+  /* ---- ABI 1.3: large bodies. Check with HUT_HOST_HAS before use. ---- */
+
+  /* Requests `method` /api/<plugin><path> (exact path) may carry a body of up
+   * to max_bytes instead of the space's general limit: the space writes it as
+   * it arrives into a temporary file under <data_dir>/.incoming, answers 413
+   * (and removes the file) once it passes max_bytes, and hands the request
+   * over with body_file set. Calling again for a route replaces its limit.
+   * OWNERSHIP: copied. RETURNS HUT_EINVAL, HUT_EUNAVAIL without a data dir. */
+  int (*http_body_to_file)(hut_plugin* self, const char* method, const char* path, uint64_t max_bytes);
+  /* Answers like http_respond with the content of the file at `path` as the
+   * body, read from disk as the connection takes it (never whole in memory).
+   * RETURNS as http_respond, and HUT_ENOENT when the file cannot be opened
+   * (the request stays pending). */
+  int (*http_respond_file)(hut_plugin* self, uint64_t request_id, int status, const hut_header* headers,
+                           size_t header_count, const char* path);
 
   /* Functions added in later minor versions go here, at the end. */
 } hut_host;

@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/random.h"
@@ -147,17 +152,49 @@ std::string_view HttpExchange::header(std::string_view name) const {
   return {};
 }
 
-void HttpExchange::respond(HttpResponse response) {
+Result<std::shared_ptr<FileBody>> FileBody::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::not_found("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::not_found(path + " is not a regular file");
+  }
+  return std::shared_ptr<FileBody>(new FileBody(fd, static_cast<uint64_t>(st.st_size)));
+}
+
+FileBody::~FileBody() { ::close(fd_); }
+
+void HttpExchange::drop_spool() {
+  if (spool_fd_ >= 0) {
+    ::close(spool_fd_);
+    spool_fd_ = -1;
+  }
+  if (body_file.empty()) return;
+  // Only the file this exchange made: once the handler renamed it away, the
+  // name may belong to another upload.
+  struct stat st;
+  if (::stat(body_file.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_dev) == spool_dev_ &&
+      static_cast<uint64_t>(st.st_ino) == spool_ino_)
+    ::unlink(body_file.c_str());
+  body_file.clear();
+}
+
+void HttpExchange::respond(HttpResponse response, std::shared_ptr<FileBody> file) {
   if (responded_) return;
   responded_ = true;
   bool has_id = false;
   for (const auto& [k, v] : response.headers) has_id = has_id || k == "x-request-id";
   if (!has_id && !request_id.empty()) response.headers.emplace_back("x-request-id", request_id);
+  // The handler is done with a body file once it answers: gone before the
+  // client reads the answer.
+  drop_spool();
   // wsi_ is cleared when the connection (or the NetServer) goes: then the
   // answer has nowhere to go, and nothing is counted or logged.
   if (wsi_ == nullptr) return;
   if (server_ != nullptr) server_->http_answered(*this, response.status);
   response_ = std::move(response);
+  response_file_ = std::move(file);
   lws_callback_on_writable(wsi_);
 }
 
@@ -550,6 +587,7 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       auto it = http_.find(wsi);
       if (it == http_.end() || it->second->responded_) return 0;
       HttpExchange& ex = *it->second;
+      if (ex.spool_fd_ >= 0) return spool_body(ex, static_cast<const char*>(in), len);
       if (ex.body.size() + len > options_.max_body) {
         ex.close_after_ = true;
         ex.respond({413,
@@ -567,6 +605,10 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       auto it = http_.find(wsi);
       if (it == http_.end() || it->second->responded_ || it->second->body_expected_ == 0) return 0;
       std::shared_ptr<HttpExchange> ex = it->second;
+      if (ex->spool_fd_ >= 0) {
+        ::close(ex->spool_fd_);
+        ex->spool_fd_ = -1;
+      }
       handler_->on_http(ex);
       return 0;
     }
@@ -630,7 +672,11 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   }
   std::string cl = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
   size_t content_length = cl.empty() ? 0 : static_cast<size_t>(std::strtoull(cl.c_str(), nullptr, 10));
-  if (content_length > options_.max_body) {
+  bool takes_body = m != LWSHUMETH_GET && m != LWSHUMETH_HEAD;
+  BodyPlan plan;
+  if (takes_body && listener == Listener::kPublic) plan = handler_->body_plan(*ex);
+  bool spool = !plan.spool_dir.empty() && plan.limit > 0;
+  if (content_length > (spool ? plan.limit : options_.max_body)) {
     ex->close_after_ = true;
     ex->respond({413,
                  "application/json",
@@ -647,7 +693,8 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
                  R"({"error":{"code":"bad_request","message":"send the body with a Content-Length"}})"});
     return 0;
   }
-  if (content_length > 0 && m != LWSHUMETH_GET && m != LWSHUMETH_HEAD) {
+  if (content_length > 0 && takes_body && spool) return start_spool(ex, plan, content_length);
+  if (content_length > 0 && takes_body) {
     if (body_bytes_ + content_length > options_.max_body_total) {
       counters_.refused_bodies++;
       ex->close_after_ = true;
@@ -668,6 +715,82 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   return 0;
 }
 
+int NetServer::start_spool(const std::shared_ptr<HttpExchange>& ex, const BodyPlan& plan,
+                           size_t content_length) {
+  auto refuse = [&](int status, const char* body) {
+    ex->close_after_ = true;
+    ex->respond({status, "application/json", {}, body});
+    return 0;
+  };
+  if (spool_bytes_ + content_length > options_.max_spool_total) {
+    counters_.refused_bodies++;
+    ex->close_after_ = true;
+    ex->respond(
+        {503,
+         "application/json",
+         {{"retry-after", "5"}},
+         R"({"error":{"code":"unavailable","message":"too many uploads at once; try again later"}})"});
+    return 0;
+  }
+  if (::mkdir(plan.spool_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    log_write(LogLevel::kError, "net", "cannot create " + plan.spool_dir + ": " + std::strerror(errno));
+    return refuse(500, R"({"error":{"code":"internal","message":"cannot store the body"}})");
+  }
+  std::string path = plan.spool_dir + "/body-XXXXXX";
+  int fd = mkostemp(path.data(), O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    log_write(LogLevel::kError, "net",
+              "cannot create a file in " + plan.spool_dir + ": " + std::strerror(errno));
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(path.c_str());
+    }
+    return refuse(500, R"({"error":{"code":"internal","message":"cannot store the body"}})");
+  }
+  ex->spool_fd_ = fd;
+  ex->spool_dev_ = static_cast<uint64_t>(st.st_dev);
+  ex->spool_ino_ = static_cast<uint64_t>(st.st_ino);
+  ex->body_file = std::move(path);
+  ex->body_file_size = 0;
+  ex->spool_limit_ = plan.limit;
+  ex->spool_budget_ = content_length;
+  spool_bytes_ += content_length;
+  ex->body_expected_ = content_length;
+  return 0;  // the body goes to the file (spool_body); BODY_COMPLETION dispatches it
+}
+
+int NetServer::spool_body(HttpExchange& ex, const char* in, size_t len) {
+  if (ex.body_file_size + len > ex.spool_limit_) {
+    ex.drop_spool();
+    ex.close_after_ = true;
+    ex.respond({413,
+                "application/json",
+                {},
+                R"({"error":{"code":"too_large","message":"request body over the limit"}})"});
+    return 0;
+  }
+  // Local disk: the write lands in the page cache and returns.
+  while (len > 0) {
+    ssize_t w = ::write(ex.spool_fd_, in, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      log_write(LogLevel::kError, "net", std::string("cannot write a request body: ") + std::strerror(errno));
+      ex.drop_spool();
+      ex.close_after_ = true;
+      ex.respond({500,
+                  "application/json",
+                  {},
+                  R"({"error":{"code":"internal","message":"cannot store the body"}})"});
+      return 0;
+    }
+    in += w;
+    len -= static_cast<size_t>(w);
+    ex.body_file_size += static_cast<uint64_t>(w);
+  }
+  return 0;
+}
+
 int NetServer::write_http(struct lws* wsi) {
   auto it = http_.find(wsi);
   if (it == http_.end() || !it->second->responded_) return 0;
@@ -681,7 +804,8 @@ int NetServer::write_http(struct lws* wsi) {
     unsigned char* p = start;
     unsigned char* end = buf.data() + buf.size() - 1;
     const char* ctype = r.content_type.empty() ? nullptr : r.content_type.c_str();
-    if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), ctype, r.body.size(), &p, end))
+    uint64_t length = ex->response_file_ ? ex->response_file_->size() : r.body.size();
+    if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status), ctype, length, &p, end))
       return -1;
     for (const auto& [k, v] : r.headers) {
       std::string name = k + ":";
@@ -698,7 +822,7 @@ int NetServer::write_http(struct lws* wsi) {
     }
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     ex->headers_sent_ = true;
-    if (r.body.empty() || ex->method == "HEAD") {
+    if (length == 0 || ex->method == "HEAD") {
       forget_http(wsi);
       if (ex->close_after_) return -1;
       return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -706,11 +830,26 @@ int NetServer::write_http(struct lws* wsi) {
     lws_callback_on_writable(wsi);
     return 0;
   }
-  size_t remaining = r.body.size() - ex->sent_;
+  size_t remaining =
+      (ex->response_file_ ? static_cast<size_t>(ex->response_file_->size()) : r.body.size()) - ex->sent_;
   size_t n = std::min(remaining, kBufferSize);
   bool final = n == remaining;
-  std::vector<unsigned char> buf(LWS_PRE + n);
-  std::memcpy(buf.data() + LWS_PRE, r.body.data() + ex->sent_, n);
+  // One buffer for every response piece: no allocation per piece.
+  std::vector<unsigned char>& buf = write_buf_;
+  if (buf.size() < LWS_PRE + n) buf.resize(LWS_PRE + kBufferSize);
+  if (ex->response_file_) {
+    // A piece at a time, as the connection takes it: the file is never whole in memory.
+    size_t got = 0;
+    while (got < n) {
+      ssize_t k = ::pread(ex->response_file_->fd(), buf.data() + LWS_PRE + got, n - got,
+                          static_cast<off_t>(ex->sent_ + got));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return -1;  // the file shrank or broke: the length sent is wrong, close
+      got += static_cast<size_t>(k);
+    }
+  } else {
+    std::memcpy(buf.data() + LWS_PRE, r.body.data() + ex->sent_, n);
+  }
   int w = lws_write(wsi, buf.data() + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
   if (w < static_cast<int>(n)) return -1;
   ex->sent_ += n;
@@ -732,6 +871,9 @@ void NetServer::forget_http(struct lws* wsi) {
   ex.wsi_ = nullptr;
   body_bytes_ -= std::min(body_bytes_, ex.body_budget_);
   ex.body_budget_ = 0;
+  spool_bytes_ -= std::min(spool_bytes_, ex.spool_budget_);
+  ex.spool_budget_ = 0;
+  ex.drop_spool();
   http_.erase(it);
 }
 
@@ -990,6 +1132,7 @@ void NetServer::shutdown_tick() {
     for (auto& [wsi, ex] : http_) ex->wsi_ = nullptr;
     http_.clear();
     body_bytes_ = 0;
+    spool_bytes_ = 0;
     // First phase: lws closes its sockets and uv handles asynchronously.
     lws_context_destroy(context());
     return;

@@ -2,7 +2,9 @@
 // listeners, the public one (HTTP and the WebSocket bus at /bus, subprotocol
 // hutopia.v1) and the admin one (HTTP only).
 //
-// What it does itself: HTTP request assembly (headers, a bounded body),
+// What it does itself: HTTP request assembly (headers, a bounded body, kept
+// in memory or, where the handler's body_plan says so, written to a file as
+// it arrives), response bodies from memory or read from a file piece by piece,
 // responses that may come later than the request, WebSocket message assembly
 // with the size limit (1009), UTF-8 validity (1007), refusal of binary frames
 // (1003), a per-connection output queue with a backpressure limit (4008) that
@@ -40,11 +42,38 @@ namespace hut::net {
 
 enum class Listener { kPublic, kAdmin };
 
+// A file sent as a response body, read in pieces as the connection takes
+// them. Owns its descriptor; closed when the last holder lets go.
+class FileBody {
+ public:
+  // Opens a regular file read-only; kNotFound when that fails.
+  static Result<std::shared_ptr<FileBody>> open(const std::string& path);
+  ~FileBody();
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+  int fd() const { return fd_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  FileBody(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  int fd_;
+  uint64_t size_;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, names as written
   std::string body;
+};
+
+// How the body of a request is taken (NetHandler::body_plan).
+struct BodyPlan {
+  // 0: buffered in HttpExchange::body, up to NetOptions::max_body. Otherwise
+  // written as it arrives into a new file in spool_dir (created when
+  // missing), up to `limit` bytes.
+  size_t limit = 0;
+  std::string spool_dir;
 };
 
 class NetServer;
@@ -65,12 +94,19 @@ class HttpExchange {
   // X-Request-Id (unless the handler set that header itself).
   std::string request_id;
   uint64_t start_ms = 0;  // uv_now when the request arrived
+  // For a body written to disk (BodyPlan): the file holding all of it and its
+  // size. It is removed when the exchange ends unless it was renamed away.
+  std::string body_file;
+  uint64_t body_file_size = 0;
+
+  ~HttpExchange() { drop_spool(); }
 
   // The first header with this lower-case name, or "".
   std::string_view header(std::string_view name) const;
   // Sends the response. Only the first call counts; dropped when the
-  // connection closed meanwhile.
-  void respond(HttpResponse response);
+  // connection closed meanwhile. With `file`, the body is that file's
+  // content, read as the connection takes it, and response.body is ignored.
+  void respond(HttpResponse response, std::shared_ptr<FileBody> file = nullptr);
   bool responded() const { return responded_; }
   bool connected() const { return wsi_ != nullptr; }
 
@@ -85,6 +121,13 @@ class HttpExchange {
   size_t body_budget_ = 0;  // counted in NetServer::body_bytes_ until the exchange ends
   size_t sent_ = 0;
   HttpResponse response_;
+  std::shared_ptr<FileBody> response_file_;
+  // The body being written to body_file.
+  int spool_fd_ = -1;
+  size_t spool_limit_ = 0;
+  size_t spool_budget_ = 0;  // counted in NetServer::spool_bytes_ until the exchange ends
+  uint64_t spool_dev_ = 0, spool_ino_ = 0;
+  void drop_spool();
 };
 
 // One WebSocket connection of the bus.
@@ -141,6 +184,12 @@ class NetHandler {
  public:
   virtual ~NetHandler() = default;
   virtual void on_http(std::shared_ptr<HttpExchange> exchange) = 0;
+  // Once the headers of a request with a body are in (public listener,
+  // not GET or HEAD): how to take the body. Default: buffered.
+  virtual BodyPlan body_plan(const HttpExchange& exchange) {
+    (void)exchange;
+    return {};
+  }
   virtual void on_ws_open(WsConnection* conn) = 0;
   // A whole text message, valid UTF-8, within the size limit.
   virtual void on_ws_message(WsConnection* conn, std::string_view text) = 0;
@@ -162,6 +211,8 @@ struct NetOptions {
   // Content-Length, from the headers until the exchange ends); a request
   // that would pass it gets 503 and the connection is closed.
   size_t max_body_total = 16 << 20;
+  // The same for bodies written to disk (BodyPlan), by their Content-Length.
+  size_t max_spool_total = size_t{1} << 30;
   // Connections to the public listener at once, HTTP and WebSocket alike;
   // more are closed as they are accepted. The admin listener is not counted.
   size_t max_connections = 100000;
@@ -265,6 +316,10 @@ class NetServer {
 
   int on_http_request(Listener listener, struct lws* wsi, const char* uri);
   int write_http(struct lws* wsi);
+  // A body that goes to disk (BodyPlan): opens its file, then writes each
+  // piece as it arrives.
+  int start_spool(const std::shared_ptr<HttpExchange>& ex, const BodyPlan& plan, size_t content_length);
+  int spool_body(HttpExchange& ex, const char* in, size_t len);
   void http_closed(struct lws* wsi);
   // Removes the exchange of `wsi` from http_ and returns its body budget.
   void forget_http(struct lws* wsi);
@@ -316,6 +371,8 @@ class NetServer {
   std::unordered_map<struct lws*, std::shared_ptr<HttpExchange>> http_;
   std::unordered_set<struct lws*> sockets_;  // accepted on the public listener
   size_t body_bytes_ = 0;
+  size_t spool_bytes_ = 0;
+  std::vector<unsigned char> write_buf_;  // write_http's, reused
   NetCounters counters_;
   // Connections with output appended during this loop turn (nullptr where
   // one closed meanwhile). A check handle writes them after the poll phase;

@@ -55,8 +55,13 @@ struct hut_plugin {
   std::vector<std::unique_ptr<std::string[]>> owned_assets;
   std::map<uint64_t, hut::PluginTimer*> timers;
   std::string data_dir;  // made by host_data_dir on first use
-  bool closing = false;  // guarded by RuntimeImpl::post_mu_
-  uint64_t serial = 0;   // unique per instance, so late callbacks can tell a reload
+  struct BodyRoute {
+    std::string method, path;
+    uint64_t max_bytes;
+  };
+  std::vector<BodyRoute> body_routes;  // http_body_to_file
+  bool closing = false;                // guarded by RuntimeImpl::post_mu_
+  uint64_t serial = 0;                 // unique per instance, so late callbacks can tell a reload
 };
 
 namespace hut {
@@ -230,6 +235,19 @@ class RuntimeImpl final : public PluginRuntime {
 
   Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override;
   Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
+  bool body_route(std::string_view plugin, std::string_view method, std::string_view path,
+                  uint64_t* max_bytes, std::string* dir) const override {
+    const hut_plugin* inst = loaded(plugin);
+    if (inst == nullptr || inst->data_dir.empty()) return false;
+    for (const auto& r : inst->body_routes) {
+      if (r.method == method && r.path == path) {
+        *max_bytes = r.max_bytes;
+        *dir = inst->data_dir + "/.incoming";
+        return true;
+      }
+    }
+    return false;
+  }
   const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const override;
   void member_joined(std::string_view room, const UserRef& user) override {
     room_event(room, user, &hut_hooks::on_member_joined);
@@ -270,6 +288,10 @@ class RuntimeImpl final : public PluginRuntime {
   static int host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
                                size_t* json_len);
   static const char* host_data_dir(hut_plugin* self);
+  static int host_http_body_to_file(hut_plugin* self, const char* method, const char* path,
+                                    uint64_t max_bytes);
+  static int host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                                    size_t header_count, const char* path);
   // Wraps a plugin's room callback so that it runs only while the same
   // instance is loaded.
   PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);
@@ -424,6 +446,8 @@ const hut_host kHost = {
     &RuntimeImpl::host_room_history,
     &RuntimeImpl::host_room_members,
     &RuntimeImpl::host_data_dir,
+    &RuntimeImpl::host_http_body_to_file,
+    &RuntimeImpl::host_http_respond_file,
 };
 
 }  // namespace
@@ -871,6 +895,8 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   req.body = request.body.c_str();
   req.body_len = request.body.size();
   req.x_request_id = request.x_request_id.c_str();
+  req.body_file = request.body_file.empty() ? nullptr : request.body_file.c_str();
+  if (req.body_file != nullptr) req.body_len = static_cast<size_t>(request.body_file_size);
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
   if (rc < 0)
@@ -1232,6 +1258,37 @@ int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, co
   }
   if (body_len > 0) resp.body.assign(body, body_len);
   return rt->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                                        size_t header_count, const char* path) {
+  if (self == nullptr || path == nullptr || path[0] != '/' || status < 100 || status > 599 ||
+      (headers == nullptr && header_count > 0))
+    return HUT_EINVAL;
+  PluginHttpResponse resp;
+  resp.status = status;
+  for (size_t i = 0; i < header_count; ++i) {
+    if (headers[i].name == nullptr || headers[i].value == nullptr) return HUT_EINVAL;
+    resp.headers.emplace_back(headers[i].name, headers[i].value);
+  }
+  resp.body_path = path;
+  return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_http_body_to_file(hut_plugin* self, const char* method, const char* path,
+                                        uint64_t max_bytes) {
+  if (self == nullptr || method == nullptr || path == nullptr || path[0] != '/' || max_bytes == 0 ||
+      std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0 || method[0] == '\0')
+    return HUT_EINVAL;
+  if (host_data_dir(self) == nullptr) return HUT_EUNAVAIL;
+  for (auto& r : self->body_routes) {
+    if (r.method == method && r.path == path) {
+      r.max_bytes = max_bytes;
+      return HUT_OK;
+    }
+  }
+  self->body_routes.push_back({method, path, max_bytes});
+  return HUT_OK;
 }
 
 int RuntimeImpl::host_register_asset(hut_plugin* self, const char* path, const char* content_type,

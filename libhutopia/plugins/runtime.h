@@ -52,12 +52,16 @@ struct PluginHttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
   std::string x_request_id;
+  // For a route of PluginRuntime::body_route: the file holding the body.
+  std::string body_file;
+  uint64_t body_file_size = 0;
 };
 
 struct PluginHttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::string body_path;  // when set, the body is this file's content, read as it is sent
 };
 
 // Where a `widget` event goes.
@@ -207,6 +211,11 @@ class PluginRuntime {
   // Routes an HTTP request; kNotFound as above. The plugin answers through
   // PluginServices::http_respond, now or later.
   virtual Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) = 0;
+  // True when the loaded plugin asked (http_body_to_file) for the body of
+  // `method` /api/<plugin><path> to be written to a file: its limit in bytes
+  // and the folder for the file.
+  virtual bool body_route(std::string_view plugin, std::string_view method, std::string_view path,
+                          uint64_t* max_bytes, std::string* dir) const = 0;
   // Looks up an embedded asset; nullptr when the plugin has no such path.
   // The result is valid until the plugin is unloaded or reloaded.
   virtual const PluginAsset* find_asset(std::string_view plugin, std::string_view path) const = 0;

@@ -538,6 +538,20 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     ex->respond(not_found());
   }
 
+  // A plugin route that asked for its body in a file (http_body_to_file).
+  net::BodyPlan body_plan(const net::HttpExchange& ex) override {
+    std::string plugin, rest;
+    if (runtime == nullptr || ex.path.rfind("/api/", 0) != 0 ||
+        !space::split_plugin_path(std::string_view(ex.path).substr(5), &plugin, &rest) ||
+        !valid_plugin_name(plugin))
+      return {};
+    uint64_t max_bytes = 0;
+    net::BodyPlan plan;
+    if (!runtime->body_route(plugin, ex.method, "/" + rest, &max_bytes, &plan.spool_dir)) return {};
+    plan.limit = static_cast<size_t>(max_bytes);
+    return plan;
+  }
+
   void serve_web_asset(const std::shared_ptr<net::HttpExchange>& ex, std::string_view name) {
     std::string_view type, data;
     if (!find_web_asset(name, &type, &data)) {
@@ -642,6 +656,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     req.query = std::move(target->query);
     req.headers = ex->headers;
     req.body = ex->body;
+    req.body_file = ex->body_file;
+    req.body_file_size = ex->body_file_size;
     req.x_request_id = request_id;
     pending_http[req.request_id] = PendingHttp{
         ex, plugin, request_id, now_ms() + static_cast<uint64_t>(config.limits.plugin_timeout) * 1000};
@@ -706,6 +722,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     auto it = pending_http.find(request_id);
     if (it == pending_http.end() || it->second.plugin != plugin) return HUT_ENOENT;
     if (response.status < 100 || response.status > 599) return HUT_EINVAL;
+    std::shared_ptr<net::FileBody> file;
+    if (!response.body_path.empty()) {
+      auto opened = net::FileBody::open(response.body_path);
+      if (!opened.ok()) return HUT_ENOENT;
+      file = std::move(*opened);
+    }
     PendingHttp p = std::move(it->second);
     pending_http.erase(it);
     auto ex = p.exchange.lock();
@@ -729,7 +751,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     r.headers.emplace_back("x-hutopia-plugin", p.plugin);
     r.headers.emplace_back("x-request-id", p.request_id);
     r.body = std::move(response.body);
-    ex->respond(std::move(r));
+    ex->respond(std::move(r), std::move(file));
     return HUT_OK;
   }
 

@@ -13,8 +13,15 @@
  * bits in hex; its metadata is the key "file:<id>" of the plugin's store.
  * No name or path from a client reaches the file system.
  *
+ * With a host of ABI 1.3 the upload body goes to a file as it arrives
+ * (http_body_to_file, limit max_file), which is renamed into place, and a
+ * download is read from disk as it is sent (http_respond_file).
+ *
  * chat.toml: max_file (bytes, default 10 MiB), ticket_ttl (seconds, default
- * 60), max_tickets (outstanding tickets of the whole space, default 4096). */
+ * 60), max_tickets (outstanding tickets of the whole space, default 4096),
+ * quota_per_user (bytes one user may have stored, default 1 GiB),
+ * quota_total (bytes of all files, default 10 GiB). The bytes stored are
+ * counted in the store's keys "usage:<user id>" and "usage:total". */
 #define _POSIX_C_SOURCE 200809L
 #include <cJSON.h>
 #include <errno.h>
@@ -61,6 +68,7 @@ HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {
 #define MAX_NAME 255
 #define MAX_TYPE 100
 #define MAX_TICKETS_PER_USER 16
+#define HEAD_BYTES (64 * 1024) /* what the image probe reads of a file */
 
 typedef struct ticket {
   char value[TICKET_BYTES * 2 + 1];
@@ -71,6 +79,9 @@ typedef struct ticket {
 static const hut_host* host;
 static char files_dir[4096];
 static uint64_t max_file = 10u << 20;
+static uint64_t quota_per_user = (uint64_t)1 << 30;
+static uint64_t quota_total = (uint64_t)10 << 30;
+static int streaming; /* the host writes upload bodies to files (ABI 1.3) */
 static uint64_t ticket_ttl_s = 60;
 static size_t max_tickets = 4096;
 static unsigned instances; /* spaces of this process that loaded the plugin */
@@ -264,7 +275,78 @@ static int valid_id(const char* id) {
   return 1;
 }
 
+/* The bytes counted under a "usage:..." key; 0 when absent. */
+static uint64_t usage_get(hut_plugin* self, const char* key) {
+  char buf[32];
+  size_t len = 0;
+  if (host->kv_get(self, key, buf, sizeof buf - 1, &len) != HUT_OK || len >= sizeof buf) return 0;
+  buf[len] = '\0';
+  return strtoull(buf, NULL, 10);
+}
+
+static int usage_put(hut_plugin* self, const char* key, uint64_t value) {
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%" PRIu64, value);
+  return host->kv_put(self, key, buf, (size_t)n);
+}
+
+/* Refuses (507 quota_exceeded) an upload of `size` bytes that would pass
+ * quota_per_user or quota_total; RETURNS 1 when it answered. */
+static int over_quota(hut_plugin* self, uint64_t request_id, const char* user, uint64_t size) {
+  char key[1100], msg[300];
+  snprintf(key, sizeof key, "usage:%s", user);
+  uint64_t mine = usage_get(self, key), all = usage_get(self, "usage:total");
+  if (mine + size > quota_per_user) {
+    snprintf(msg, sizeof msg,
+             "your files would pass your quota: %" PRIu64 " of %" PRIu64 " bytes used, this file has %" PRIu64
+             " (chat.toml quota_per_user)",
+             mine, quota_per_user, size);
+  } else if (all + size > quota_total) {
+    snprintf(msg, sizeof msg,
+             "the space's files are at their quota (chat.toml quota_total); this file has %" PRIu64 " bytes",
+             size);
+  } else {
+    return 0;
+  }
+  error(self, request_id, 507, "quota_exceeded", msg);
+  return 1;
+}
+
+static void usage_add(hut_plugin* self, const char* user, uint64_t size) {
+  char key[1100];
+  snprintf(key, sizeof key, "usage:%s", user);
+  if (usage_put(self, key, usage_get(self, key) + size) != HUT_OK ||
+      usage_put(self, "usage:total", usage_get(self, "usage:total") + size) != HUT_OK)
+    host->log(self, HUT_LOG_ERROR, "cannot count an upload against the quotas");
+}
+
+/* The first bytes of the body, for the image probe: from the body, or read
+ * from the body's file. RETURNS how many. */
+static size_t body_head(const hut_http_request* req, const char* file, unsigned char* out, size_t outlen) {
+  if (file == NULL) {
+    size_t n = req->body_len < outlen ? req->body_len : outlen;
+    memcpy(out, req->body, n);
+    return n;
+  }
+  FILE* f = fopen(file, "rb");
+  if (f == NULL) return 0;
+  size_t n = fread(out, 1, outlen, f);
+  fclose(f);
+  return n;
+}
+
+/* Puts the body at `path`: renames the host's file, or writes the bytes. */
+static int store_body(const hut_http_request* req, const char* file, const char* path) {
+  if (file != NULL) return rename(file, path) == 0;
+  FILE* f = fopen(path, "wbx");
+  int ok = f != NULL && fwrite(req->body, 1, req->body_len, f) == req->body_len;
+  if (f != NULL && fclose(f) != 0) ok = 0;
+  if (!ok && f != NULL) remove(path);
+  return ok;
+}
+
 static int upload(hut_plugin* self, const hut_http_request* req) {
+  const char* file = streaming ? req->body_file : NULL;
   char* user = NULL;
   if (take_ticket(header(req, "authorization"), &user) != HUT_OK)
     return error(self, req->request_id, 401, "unauthorized", "an unused upload ticket is needed");
@@ -279,22 +361,24 @@ static int upload(hut_plugin* self, const hut_http_request* req) {
     free(user);
     return rc;
   }
+  if (over_quota(self, req->request_id, user, req->body_len)) {
+    free(user);
+    return HUT_OK;
+  }
   char type[MAX_TYPE + 1], name[MAX_NAME + 1], id[ID_BYTES * 2 + 1], path[4200];
   clean_type(header(req, "content-type"), type, sizeof type);
   int has_name = clean_name(header(req, "x-file-name"), name, sizeof name);
   uint32_t width = 0, height = 0;
-  chat_image_format format =
-      chat_image_probe((const unsigned char*)req->body, req->body_len, &width, &height);
+  unsigned char* head = malloc(HEAD_BYTES);
+  size_t head_len = head ? body_head(req, file, head, HEAD_BYTES) : 0;
+  chat_image_format format = head ? chat_image_probe(head, head_len, &width, &height) : CHAT_IMAGE_NONE;
+  free(head);
   if (random_hex(id, ID_BYTES) != HUT_OK) {
     free(user);
     return error(self, req->request_id, 500, "internal", "no randomness");
   }
   snprintf(path, sizeof path, "%s/%s", files_dir, id);
-  FILE* f = fopen(path, "wbx");
-  int ok = f != NULL && fwrite(req->body, 1, req->body_len, f) == req->body_len;
-  if (f != NULL && fclose(f) != 0) ok = 0;
-  if (!ok) {
-    if (f != NULL) remove(path);
+  if (!store_body(req, file, path)) {
     host->log(self, HUT_LOG_ERROR, "cannot write an uploaded file");
     free(user);
     return error(self, req->request_id, 500, "internal", "cannot store the file");
@@ -318,6 +402,7 @@ static int upload(hut_plugin* self, const hut_http_request* req) {
   snprintf(key, sizeof key, "file:%s", id);
   rc = meta_text ? host->kv_put(self, key, meta_text, strlen(meta_text)) : HUT_ENOMEM;
   free(meta_text);
+  if (rc == HUT_OK) usage_add(self, user, req->body_len);
   free(user);
   if (rc != HUT_OK) {
     cJSON_Delete(meta);
@@ -384,22 +469,6 @@ static int download(hut_plugin* self, const hut_http_request* req, const char* i
       cJSON_IsString(type) && cJSON_IsString(image) && strcmp(type->valuestring, image->valuestring) == 0;
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", files_dir, id);
-  FILE* f = fopen(path, "rb");
-  if (f == NULL) {
-    cJSON_Delete(meta);
-    return error(self, req->request_id, 404, "not_found", "no such file");
-  }
-  char* body = NULL;
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) body = malloc((size_t)size + 1);
-  int ok = body != NULL && fread(body, 1, (size_t)size, f) == (size_t)size;
-  fclose(f);
-  if (!ok) {
-    free(body);
-    cJSON_Delete(meta);
-    return error(self, req->request_id, 500, "internal", "cannot read the file");
-  }
   char disposition[1024], encoded[800];
   if (cJSON_IsString(name)) {
     encode_name(name->valuestring, encoded, sizeof encoded);
@@ -417,6 +486,29 @@ static int download(hut_plugin* self, const hut_http_request* req, const char* i
       {"cross-origin-resource-policy", "same-origin"},
       {"cache-control", "private, max-age=31536000, immutable"},
   };
+  if (HUT_HOST_HAS(host, http_respond_file)) {
+    /* Read from disk as it is sent. */
+    int rc = host->http_respond_file(self, req->request_id, 200, h, sizeof h / sizeof h[0], path);
+    cJSON_Delete(meta);
+    if (rc == HUT_ENOENT) return error(self, req->request_id, 404, "not_found", "no such file");
+    return rc;
+  }
+  FILE* f = fopen(path, "rb");
+  if (f == NULL) {
+    cJSON_Delete(meta);
+    return error(self, req->request_id, 404, "not_found", "no such file");
+  }
+  char* body = NULL;
+  long size = -1;
+  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) body = malloc((size_t)size + 1);
+  int ok = body != NULL && fread(body, 1, (size_t)size, f) == (size_t)size;
+  fclose(f);
+  if (!ok) {
+    free(body);
+    cJSON_Delete(meta);
+    return error(self, req->request_id, 500, "internal", "cannot read the file");
+  }
   int rc = host->http_respond(self, req->request_id, 200, h, sizeof h / sizeof h[0], body, (size_t)size);
   free(body);
   cJSON_Delete(meta);
@@ -486,6 +578,11 @@ HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* h, hut_plugin* self, const
   int rc = config_uint(config, "max_file", 1, (uint64_t)1 << 34, &max_file, err, errlen);
   if (rc == HUT_OK) rc = config_uint(config, "ticket_ttl", 1, 3600, &ticket_ttl_s, err, errlen);
   if (rc == HUT_OK) rc = config_uint(config, "max_tickets", 1, 1000000, &max_t, err, errlen);
+  quota_per_user = (uint64_t)1 << 30;
+  quota_total = (uint64_t)10 << 30;
+  if (rc == HUT_OK)
+    rc = config_uint(config, "quota_per_user", 1, (uint64_t)1 << 50, &quota_per_user, err, errlen);
+  if (rc == HUT_OK) rc = config_uint(config, "quota_total", 1, (uint64_t)1 << 50, &quota_total, err, errlen);
   cJSON_Delete(config);
   if (rc != HUT_OK) return rc;
   /* The plugin's state is per process: two spaces in one process share the
@@ -508,6 +605,9 @@ HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* h, hut_plugin* self, const
   } else {
     host->log(self, HUT_LOG_WARN, "the space gives no data folder; uploads are off");
   }
+  /* Bodies up to max_file go to a file as they arrive, not into memory. */
+  streaming = files_dir[0] != '\0' && HUT_HOST_HAS(host, http_body_to_file) &&
+              host->http_body_to_file(self, "POST", "/files", max_file) == HUT_OK;
 
   hut_hooks hooks = {0};
   hooks.on_widget = on_widget;
