@@ -242,6 +242,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     rooms::Rooms::Options ro;
     ro.post_rate = static_cast<double>(std::max<int64_t>(config.limits.post_rate, 1));
     ro.post_burst = static_cast<double>(std::max<int64_t>(config.limits.post_burst, 1));
+    ro.rooms_per_user = static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0));
+    ro.dms_per_hour = static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1));
     rooms = std::make_unique<rooms::Rooms>(ro, loop, store.get(), bus.get());
     if (Status loaded = rooms->load(); !loaded.ok()) {
       rooms.reset();
