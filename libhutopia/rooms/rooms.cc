@@ -127,6 +127,7 @@ Status Rooms::load() {
     it->second.sanctions[uid] = std::move(sr);
   }
   for (UserRecord& u : st->users) {
+    if (u.name.empty()) u.name = u.id;  // as user_record() names a user it does not know
     std::string uid = u.id;
     users_.try_emplace(uid, std::move(u));
   }
