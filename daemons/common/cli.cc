@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <hutopia/log.h>
 #include <hutopia/version.h>
 
 #include <cstdio>
@@ -24,6 +25,14 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
     for (std::string_view c : commands) is_command = is_command || (i == 1 && arg == c);
     if (is_command) {
       out->command = arg;
+    } else if ((arg == "--log-format" && i + 1 < argc) || arg.rfind("--log-format=", 0) == 0) {
+      std::string value = arg == "--log-format" ? std::string(argv[++i]) : arg.substr(13);
+      LogFormat format;
+      if (!parse_log_format(value, &format)) {
+        std::fprintf(stderr, "%s: --log-format takes text or json, not %s\n%s", name, value.c_str(), usage);
+        return 2;
+      }
+      set_log_format(format);
     } else if (arg == "--config" && i + 1 < argc) {
       out->config_path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
@@ -49,6 +58,32 @@ int report_check(const char* name, const std::string& path, const Status& loaded
   }
   std::printf("%s: %s: configuration is valid\n", name, path.c_str());
   return 0;
+}
+
+void apply_log_level(const std::string& level) {
+  LogLevel l;
+  if (parse_log_level(level, &l)) set_log_level(l);
+}
+
+void log_reload(const char* name, const std::vector<std::string>& applied,
+                const std::vector<std::string>& needs_restart) {
+  auto join = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const std::string& k : keys) out += (out.empty() ? "" : ",") + k;
+    return out;
+  };
+  std::string a = join(applied);
+  std::string r = join(needs_restart);
+  log_fields(LogLevel::kInfo, name, "configuration reloaded",
+             {{"applied", a.empty() ? "none" : a}, {"needs_restart", r.empty() ? "none" : r}});
+  if (!needs_restart.empty())
+    log_fields(LogLevel::kWarn, name, "these keys changed but take effect only after a restart",
+               {{"keys", r}});
+}
+
+void log_reload_refused(const char* name, const Status& st) {
+  log_fields(LogLevel::kError, name, "reload refused; the running configuration stays",
+             {{"error", st.message()}});
 }
 
 int run_data_command(const char* name, const Args& args, const DataDir& data) {

@@ -1,6 +1,6 @@
 // The command line both daemons share: `--config <file>` (or --config=<file>),
-// `--help`, `--version`, and an optional command word first (relayd's
-// `rotate-key`).
+// `--log-format text|json` (set at once), `--help`, `--version`, and an
+// optional command word first (relayd's `rotate-key`).
 #ifndef HUTOPIA_DAEMONS_COMMON_CLI_H_
 #define HUTOPIA_DAEMONS_COMMON_CLI_H_
 
@@ -33,6 +33,14 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
 // valid" to stdout and returns 0, or prints the loader's message (file, line
 // and key) to stderr and returns 1.
 int report_check(const char* name, const std::string& path, const Status& loaded);
+
+// Sets the log level from [log] level (a valid name; the loader checked it).
+void apply_log_level(const std::string& level);
+// The log lines of a reload: the keys applied and those waiting for a
+// restart; or why the new configuration was refused.
+void log_reload(const char* name, const std::vector<std::string>& applied,
+                const std::vector<std::string>& needs_restart);
+void log_reload_refused(const char* name, const Status& st);
 
 struct DataDir;
 // `backup OUT` and `restore IN` for a daemon whose data is `data`: checks

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <hutopia/log.h>
 #include <hutopia/status.h>
+
+#include <functional>
 
 #ifdef HUT_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -38,18 +41,20 @@ inline void notify_manager(const std::string& state) {
 // at once. The first SIGINT or SIGTERM stops the server; later ones are
 // ignored. Readiness (READY=1) is sent to the service manager after the
 // listeners are up and the lines are printed, STOPPING=1 on the stopping
-// signal. SIGHUP calls `server->reload()` where the server has one (what a
-// reload can change is the server's to say), between RELOADING=1 and READY=1. Destroys the server, drains and
-// closes the loop, and returns the exit code: 0, or 1 when the server did not start. `name` prefixes
-// messages.
+// signal. SIGHUP calls `reload(*server)` (what a reload can change is the
+// daemon's to say and log), between RELOADING=1 and READY=1. Destroys the
+// server, drains and closes the loop, and returns the exit code: 0, or 1 when
+// the server did not start. `name` prefixes messages.
 template <typename Server, typename Urls>
-int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Urls urls) {
+int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Urls urls,
+          std::function<void(Server&)> reload) {
   struct Signals {
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sighup;
     Server* server = nullptr;
     const char* name = nullptr;
+    std::function<void(Server&)> reload;
     bool stopping = false;
     void close() {
       uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
@@ -59,12 +64,14 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
   } signals;
   signals.server = server.get();
   signals.name = name;
+  signals.reload = std::move(reload);
   auto on_signal = [](uv_signal_t* handle, int signum) {
     auto* s = static_cast<Signals*>(handle->data);
     if (s->stopping) return;
     s->stopping = true;
     notify_manager("STOPPING=1");
-    std::fprintf(stderr, "%s: %s, shutting down\n", s->name, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    log_fields(LogLevel::kInfo, s->name, "shutting down",
+               {{"signal", signum == SIGINT ? "SIGINT" : "SIGTERM"}});
     s->server->stop([s] { s->close(); });
   };
   uv_signal_init(loop, &signals.sigint);
@@ -78,30 +85,27 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
   auto on_hup = [](uv_signal_t* handle, int) {
     auto* s = static_cast<Signals*>(handle->data);
     if (s->stopping) return;
-    if constexpr (requires(Server & srv) { srv.reload(); }) {
+    if (s->reload) {
       notify_manager("RELOADING=1");
-      Status st = s->server->reload();
-      if (st.ok()) {
-        std::fprintf(stderr, "%s: SIGHUP, reloaded\n", s->name);
-      } else {
-        std::fprintf(stderr, "%s: SIGHUP, reload failed: %s\n", s->name, std::string(st.message()).c_str());
-      }
+      log_fields(LogLevel::kInfo, s->name, "reloading the configuration", {{"signal", "SIGHUP"}});
+      s->reload(*s->server);
       notify_manager("READY=1");
     } else {
-      std::fprintf(stderr, "%s: SIGHUP ignored: nothing to reload\n", s->name);
+      log_fields(LogLevel::kInfo, s->name, "nothing to reload", {{"signal", "SIGHUP"}});
     }
   };
   uv_signal_start(&signals.sighup, on_hup, SIGHUP);
   int code = 0;
   Status st = server->start();
   if (!st.ok()) {
-    std::fprintf(stderr, "%s: cannot start: %s\n", name, std::string(st.message()).c_str());
+    log_fields(LogLevel::kError, name, "cannot start", {{"error", st.message()}});
     signals.close();
     code = 1;
   } else {
     std::string status = "STATUS=listening on";
     for (const std::string& url : urls(*server)) {
       std::printf("listening on %s\n", url.c_str());
+      log_fields(LogLevel::kInfo, name, "listening", {{"url", url}});
       status += " " + url;
     }
     std::fflush(stdout);
@@ -111,7 +115,7 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
   server.reset();
   // Whatever the server closed while being destroyed.
   uv_run(loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(loop) != 0) std::fprintf(stderr, "%s: the loop still had handles at exit\n", name);
+  if (uv_loop_close(loop) != 0) log_write(LogLevel::kWarn, name, "the loop still had handles at exit");
   return code;
 }
 

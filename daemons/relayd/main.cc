@@ -34,9 +34,13 @@ const char kUsage[] =
     "backup copies relay.db (online, while the relay runs) and the signing keys\n"
     "into a new folder; restore puts such a folder back and is refused while a\n"
     "relayd runs on the data dir. Both exit 0 on success.\n"
-    "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment.\n"
+    "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment,\n"
+    "or given as the file <section>_<key> in $CREDENTIALS_DIRECTORY (systemd).\n"
+    "SIGHUP re-reads the file and applies the limits, the admin token and the\n"
+    "log level; it logs the keys that need a restart.\n"
     "\n"
     "  --config <file>  the configuration (TOML)\n"
+    "  --log-format F   text (default) or json: one JSON object per line\n"
     "  --help           this text\n"
     "  --version        the version\n";
 
@@ -78,6 +82,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  hut::daemon::apply_log_level(config->log.level);
   uv_loop_t loop;
   uv_loop_init(&loop);
   auto relay = hut::relay::Relay::create(std::move(*config), &loop);
@@ -86,6 +91,19 @@ int main(int argc, char** argv) {
     uv_loop_close(&loop);
     return 1;
   }
-  return hut::daemon::serve("relayd", &loop, std::move(*relay),
-                            [](hut::relay::Relay& r) { return std::vector<std::string>{r.public_url()}; });
+  return hut::daemon::serve(
+      "relayd", &loop, std::move(*relay),
+      [](hut::relay::Relay& r) {
+        // The admin listener's line differs from "listening on", which
+        // names the public URL alone (scripts read the first such line).
+        std::printf("admin listener on %s\n", r.admin_url().c_str());
+        return std::vector<std::string>{r.public_url()};
+      },
+      std::function<void(hut::relay::Relay&)>([path = args.config_path](hut::relay::Relay& r) {
+        hut::Result<hut::RelayConfig> next = hut::load_relay_config(path);
+        if (!next.ok()) return hut::daemon::log_reload_refused("relayd", next.status());
+        hut::relay::Relay::ReloadReport report = r.reload(*next);
+        hut::daemon::apply_log_level(next->log.level);
+        hut::daemon::log_reload("relayd", report.applied, report.needs_restart);
+      }));
 }

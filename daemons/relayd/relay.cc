@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "admin/admin_api.h"
 #include "pages.h"
 #include "relay/limits.h"
 #include "relay/rules.h"
@@ -509,6 +510,7 @@ struct Relay::Job {
   Request request;
   net::HttpResponse response;
   bool hashes = false;  // runs in the password-hash lane
+  uint64_t start_ns = 0;
 };
 
 Relay::Relay(RelayConfig config, uv_loop_t* loop) : config_(std::move(config)), loop_(loop) {}
@@ -536,10 +538,14 @@ Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop
 Status Relay::start() {
   Result<ListenAddress> addr = parse_listen_address(config_.relay.listen);
   if (!addr.ok()) return addr.status();
+  Result<ListenAddress> admin = parse_listen_address(config_.admin.listen);
+  if (!admin.ok()) return Status::invalid_argument("admin.listen: " + std::string(admin.status().message()));
   net::NetOptions o;
   o.public_host = addr->host;
   o.public_port = addr->port;
-  o.admin_enabled = false;
+  o.admin_enabled = true;
+  o.admin_host = admin->host;
+  o.admin_port = admin->port;
   // An avatar may have 1 MiB; a larger body gets 413 from the network layer.
   o.max_body = 1 << 20;
   o.ws_path = "/.no-websocket";
@@ -548,7 +554,142 @@ Status Relay::start() {
   net_ = std::move(*net);
   host_ = addr->host;
   port_ = net_->public_port();
+  admin_host_ = admin->host;
+  admin_port_ = net_->admin_port();
   return Status();
+}
+
+std::string Relay::admin_url() const {
+  std::string h = admin_host_.empty() || admin_host_ == "0.0.0.0" ? "127.0.0.1" : admin_host_;
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return "http://" + h + ":" + std::to_string(admin_port_);
+}
+
+Relay::ReloadReport Relay::reload(const RelayConfig& next) {
+  ReloadReport report;
+  auto diff = [&](const char* name, const auto& before, const auto& after, bool live) {
+    if (before == after) return;
+    (live ? report.applied : report.needs_restart).push_back(name);
+  };
+  const RelayConfig& c = config_;
+#define HUT_LIVE(section, key) diff(#section "." #key, c.section.key, next.section.key, true)
+#define HUT_RESTART(section, key) diff(#section "." #key, c.section.key, next.section.key, false)
+  HUT_RESTART(relay, listen);
+  HUT_RESTART(relay, issuer);
+  HUT_RESTART(relay, data_dir);
+  HUT_RESTART(relay, token_ttl);
+  HUT_RESTART(relay, session_ttl);
+  HUT_RESTART(relay, registration);
+  HUT_RESTART(admin, listen);
+  HUT_LIVE(admin, token);
+  HUT_LIVE(log, level);
+  HUT_LIVE(limits, login_attempts_per_account);
+  HUT_LIVE(limits, login_attempts_per_address);
+  HUT_LIVE(limits, login_window);
+  HUT_LIVE(limits, accounts_per_address);
+  HUT_LIVE(limits, account_window);
+  HUT_LIVE(limits, tokens_per_user);
+  HUT_LIVE(limits, token_window);
+  HUT_RESTART(limits, spaces_per_user);
+  HUT_LIVE(limits, hash_workers);
+  HUT_LIVE(limits, hash_queue);
+#undef HUT_LIVE
+#undef HUT_RESTART
+  // Only what pool threads never read from config_ is written here; the
+  // budgets themselves are thread-safe.
+  const RelayConfig::Limits& l = next.limits;
+  login_account_limit_->set_budget(l.login_attempts_per_account, l.login_window * 1000);
+  login_address_limit_->set_budget(l.login_attempts_per_address, l.login_window * 1000);
+  account_limit_->set_budget(l.accounts_per_address, l.account_window * 1000);
+  token_limit_->set_budget(l.tokens_per_user, l.token_window * 1000);
+  config_.limits.login_attempts_per_account = l.login_attempts_per_account;
+  config_.limits.login_attempts_per_address = l.login_attempts_per_address;
+  config_.limits.login_window = l.login_window;
+  config_.limits.accounts_per_address = l.accounts_per_address;
+  config_.limits.account_window = l.account_window;
+  config_.limits.tokens_per_user = l.tokens_per_user;
+  config_.limits.token_window = l.token_window;
+  config_.limits.hash_workers = l.hash_workers;
+  config_.limits.hash_queue = l.hash_queue;
+  config_.admin.token = next.admin.token;
+  config_.log = next.log;
+  if (!stopping_) start_waiting_hash_jobs();
+  return report;
+}
+
+void Relay::handle_admin(const std::shared_ptr<net::HttpExchange>& ex) {
+  const std::string& path = ex->path;
+  if (ex->method != "GET" && ex->method != "HEAD") {
+    ex->respond(error(405, "method_not_allowed", "use GET"));
+    return;
+  }
+  if (path == "/healthz") {
+    ex->respond(json_response(200, R"({"ok":true})"));
+    return;
+  }
+  if (config_.admin.token.empty()) {
+    ex->respond(
+        error(401, "unauthenticated", "no admin token is configured ([admin] token); only /healthz answers"));
+    return;
+  }
+  std::string_view auth = ex->header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  bool ok = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+            admin::AdminApi::token_equals(auth.substr(kBearer.size()), config_.admin.token);
+  if (!ok) {
+    ex->respond(error(401, "unauthenticated",
+                      auth.empty() ? "missing Authorization: Bearer <admin token>" : "wrong admin token"));
+    return;
+  }
+  if (path == "/metrics") {
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_text();
+    ex->respond(std::move(r));
+    return;
+  }
+  ex->respond(error(404, "not_found", "no such route"));
+}
+
+std::string Relay::metrics_text() const {
+  std::string out;
+  const net::NetCounters& nc = net_->counters();
+  out +=
+      "# HELP hutopia_relay_logins_total Password logins (API and login page), by result.\n"
+      "# TYPE hutopia_relay_logins_total counter\n"
+      "hutopia_relay_logins_total{result=\"ok\"} " +
+      std::to_string(stats_.logins_ok.load()) +
+      "\n"
+      "hutopia_relay_logins_total{result=\"failed\"} " +
+      std::to_string(stats_.logins_failed.load()) + "\n";
+  metric_line(&out, "hutopia_relay_signups_total", "counter", "Accounts created.", stats_.signups.load());
+  metric_line(&out, "hutopia_relay_tokens_minted_total", "counter", "Relay tokens signed for spaces.",
+              stats_.tokens_minted.load());
+  metric_line(&out, "hutopia_relay_throttled_total", "counter",
+              "Requests answered 429 by a budget of [limits].", stats_.throttled.load());
+  metric_line(&out, "hutopia_relay_hash_refused_total", "counter",
+              "Logins and sign-ups answered 503: the password-hash queue was full.",
+              stats_.hash_refused.load());
+  metric_line(&out, "hutopia_relay_hash_running", "gauge", "Password hashes (argon2id) running now.",
+              hash_running_);
+  metric_line(&out, "hutopia_relay_hash_queued", "gauge", "Logins and sign-ups waiting for a hash worker.",
+              hash_waiting_.size());
+  metric_line(&out, "hutopia_relay_jobs", "gauge", "Requests waiting for or running on the thread pool.",
+              pending_);
+  stats_.hash_seconds.render(&out, "hutopia_relay_hash_request_duration_seconds",
+                             "Time of a login or sign-up from its arrival to its answer, queue included.");
+  metric_line(&out, "hutopia_http_requests_total", "counter", "HTTP requests on both listeners.",
+              nc.http_requests);
+  out +=
+      "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
+      "# TYPE hutopia_http_responses_total counter\n";
+  for (int i = 0; i < 5; ++i) {
+    out += "hutopia_http_responses_total{code=\"" + std::to_string(i + 1) + "xx\"} " +
+           std::to_string(nc.http_responses[i]) + "\n";
+  }
+  metric_line(&out, "hutopia_http_sockets", "gauge", "Open connections to the public listener.",
+              net_->socket_count());
+  return out;
 }
 
 std::string Relay::public_url() const {
@@ -593,7 +734,12 @@ void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
     exchange->respond(error(503, "unavailable", "the relay is shutting down"));
     return;
   }
+  if (exchange->listener == net::Listener::kAdmin) {
+    handle_admin(exchange);
+    return;
+  }
   auto* job = new Job();
+  job->start_ns = uv_hrtime();
   job->relay = this;
   job->exchange = exchange;
   job->request.method = exchange->method;
@@ -612,6 +758,7 @@ void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
   if (job->hashes && hash_running_ >= static_cast<size_t>(config_.limits.hash_workers)) {
     if (hash_waiting_.size() >= static_cast<size_t>(config_.limits.hash_queue)) {
       delete job;
+      stats_.hash_refused++;
       net::HttpResponse r = error(503, "busy", "the relay is busy checking passwords; try again shortly");
       r.headers.emplace_back("Retry-After", "1");
       exchange->respond(std::move(r));
@@ -663,8 +810,10 @@ void Relay::after_job(uv_work_t* work, int) {
   --relay->pending_;
   if (job->hashes) {
     --relay->hash_running_;
+    relay->stats_.hash_seconds.observe_ns(uv_hrtime() - job->start_ns);
     if (!relay->stopping_) relay->start_waiting_hash_jobs();
   }
+  if (job->response.status == 429) relay->stats_.throttled++;
   if (relay->net_) job->exchange->respond(std::move(job->response));
   job->exchange.reset();
   relay->maybe_finish_stop();
@@ -780,6 +929,7 @@ net::HttpResponse Relay::handle(const Request& req) {
     rc = st.step();
     if (rc == SQLITE_CONSTRAINT) return fail(409, "username_taken", "that username is taken");
     if (rc != SQLITE_DONE) return fail(500, "internal", "the store failed");
+    stats_.signups++;
     *out = u;
     return {};
   };
@@ -818,7 +968,11 @@ net::HttpResponse Relay::handle(const Request& req) {
     const std::string& hash = found ? stored : unknown_user_hash();
     bool verified = pw.size() <= 4096 && argon2id_verify(hash.c_str(), pw.data(), pw.size()) == ARGON2_OK;
     bool good = found && verified;
-    if (!good) return fail(401, "bad_credentials", "wrong username or password");
+    if (!good) {
+      stats_.logins_failed++;
+      return fail(401, "bad_credentials", "wrong username or password");
+    }
+    stats_.logins_ok++;
     login_account_limit_->clear(account);
     *out = u;
     return {};
@@ -893,6 +1047,7 @@ net::HttpResponse Relay::handle(const Request& req) {
     c.avatar = avatar_url(issuer, u);
     Result<std::string> signed_token = sign_token(*key, c);
     if (!signed_token.ok()) return fail(500, "internal", std::string(signed_token.status().message()));
+    stats_.tokens_minted++;
     *token = *signed_token;
     *expires_ms = c.exp * 1000;
     return {};

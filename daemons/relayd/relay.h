@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -31,6 +32,7 @@
 
 #include "net/server.h"
 #include "relay/limits.h"
+#include "util/metrics.h"
 
 namespace hut::relay {
 
@@ -80,9 +82,22 @@ class Relay : public net::NetHandler {
   static Result<std::unique_ptr<Relay>> create(RelayConfig config, uv_loop_t* loop);
   ~Relay() override;
 
-  // Binds the listener. Call on the loop thread or before the loop runs.
+  // Binds the listeners (public and admin). Call on the loop thread or
+  // before the loop runs.
   Status start();
   std::string public_url() const;
+  std::string admin_url() const;
+
+  // What reload() did: the keys ("section.key") whose new value it applied,
+  // and those whose new value waits for the next start.
+  struct ReloadReport {
+    std::vector<std::string> applied;
+    std::vector<std::string> needs_restart;
+  };
+  // Applies the [limits] budgets, hash_workers, hash_queue and the admin
+  // token from `config` (loop thread); other keys that differ wait for a
+  // restart. The log level is the program's to apply.
+  ReloadReport reload(const RelayConfig& config);
   // Stops taking requests, lets running jobs finish, then destroys the
   // network layer; `done` runs on the loop once the loop can be left.
   void stop(std::function<void()> done);
@@ -110,6 +125,9 @@ class Relay : public net::NetHandler {
  private:
   Relay(RelayConfig config, uv_loop_t* loop);
   net::HttpResponse handle(const Request& req);
+  // GET /healthz, and GET /metrics with the admin token (loop thread).
+  void handle_admin(const std::shared_ptr<net::HttpExchange>& ex);
+  std::string metrics_text() const;
   void maybe_finish_stop();
 
   struct Job;
@@ -138,6 +156,19 @@ class Relay : public net::NetHandler {
   std::unique_ptr<RateLimiter> login_address_limit_;
   std::unique_ptr<RateLimiter> account_limit_;
   std::unique_ptr<RateLimiter> token_limit_;
+  // Figures for /metrics; the counters are bumped on pool threads.
+  struct Stats {
+    std::atomic<uint64_t> logins_ok{0};
+    std::atomic<uint64_t> logins_failed{0};
+    std::atomic<uint64_t> signups{0};
+    std::atomic<uint64_t> tokens_minted{0};
+    std::atomic<uint64_t> throttled{0};     // 429 answers
+    std::atomic<uint64_t> hash_refused{0};  // 503: the hash queue was full
+    Histogram hash_seconds;                 // requests that hash a password, start to answer
+  };
+  Stats stats_;
+  std::string admin_host_;
+  int admin_port_ = 0;
   bool stopping_ = false;
   bool net_down_ = false;
   std::function<void()> stop_done_;

@@ -29,9 +29,13 @@ const char kUsage[] =
     "backup copies the SQLite store (online, while the space runs) and the other\n"
     "files of [space] data_dir into a new folder; restore puts such a folder back\n"
     "and is refused while a spaced runs on the data dir. Both exit 0 on success.\n"
-    "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment.\n"
+    "Every key can be overridden by HUTOPIA_<SECTION>_<KEY> in the environment,\n"
+    "or given as the file <section>_<key> in $CREDENTIALS_DIRECTORY (systemd).\n"
+    "SIGHUP re-reads the file and applies the limits, the admin token and the\n"
+    "log level; it logs the keys that need a restart.\n"
     "\n"
     "  --config <file>  the configuration (TOML)\n"
+    "  --log-format F   text (default) or json: one JSON object per line\n"
     "  --help           this text\n"
     "  --version        the version\n";
 
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  hut::daemon::apply_log_level(config->log.level);
   uv_loop_t loop;
   uv_loop_init(&loop);
   auto space = hut::Space::create(std::move(*config), &loop);
@@ -84,7 +89,17 @@ int main(int argc, char** argv) {
     uv_loop_close(&loop);
     return 1;
   }
-  return hut::daemon::serve("spaced", &loop, std::move(*space), [](hut::Space& s) {
-    return std::vector<std::string>{s.public_url(), s.admin_url()};
-  });
+  return hut::daemon::serve(
+      "spaced", &loop, std::move(*space),
+      [](hut::Space& s) {
+        return std::vector<std::string>{s.public_url(), s.admin_url()};
+      },
+      std::function<void(hut::Space&)>([path = args.config_path](hut::Space& s) {
+        hut::Result<hut::SpaceConfig> next = hut::load_space_config(path);
+        if (!next.ok()) return hut::daemon::log_reload_refused("spaced", next.status());
+        hut::Result<hut::Space::ReloadReport> report = s.reload(*next);
+        if (!report.ok()) return hut::daemon::log_reload_refused("spaced", report.status());
+        hut::daemon::apply_log_level(next->log.level);
+        hut::daemon::log_reload("spaced", report->applied, report->needs_restart);
+      }));
 }

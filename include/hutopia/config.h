@@ -22,9 +22,20 @@
 
 namespace hut {
 
-// Looks up an environment variable; the default reads the process environment.
+// Looks up an environment variable; the default reads the process environment
+// and then the credentials systemd passes (read_credential).
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 HUT_EXPORT EnvLookup process_env();
+// The credential standing for HUTOPIA_<SECTION>_<KEY>: the file
+// $CREDENTIALS_DIRECTORY/<section>_<key> (lower case; systemd's
+// LoadCredential=), without trailing line breaks; nullopt when
+// CREDENTIALS_DIRECTORY is unset or the file is missing.
+HUT_EXPORT std::optional<std::string> read_credential(const std::string& env_name);
+
+// Both daemons: `[log] level`.
+struct LogConfig {
+  std::string level = "info";  // debug, info, warn, error
+};
 
 struct SpaceConfig {
   struct Space {
@@ -57,6 +68,7 @@ struct SpaceConfig {
   struct Store {
     std::string url = "sqlite://var/space/space.db";
   } store;
+  LogConfig log;
   struct Limits {
     int64_t max_message = 65536;     // bytes, a whole message (1009 over it)
     int64_t bad_frames = 20;         // bad frames ...
@@ -87,6 +99,11 @@ struct RelayConfig {
     int64_t session_ttl = 2592000;  // seconds a login session lives (30 days)
     bool registration = true;       // POST /api/v1/accounts open to anyone
   } relay;
+  struct Admin {
+    std::string listen = "127.0.0.1:8799";
+    std::string token;  // empty: the admin listener refuses every call but healthz; else >= 32 bytes
+  } admin;
+  LogConfig log;
   // Budgets refill evenly: N per window means N at once, then N more per window.
   struct Limits {
     int64_t login_attempts_per_account = 10;  // logins for one username ...

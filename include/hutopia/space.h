@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hut {
 
@@ -63,6 +64,21 @@ class HUT_EXPORT Space {
   // seconds), closes the listeners, unloads the plugins, then calls `done`
   // on the loop. Afterwards the loop has nothing left of the space.
   void stop(std::function<void()> done = {});
+  // What reload() did: the keys ("section.key") whose new value it applied,
+  // and those whose new value waits for the next start.
+  struct ReloadReport {
+    std::vector<std::string> applied;
+    std::vector<std::string> needs_restart;
+  };
+  // Applies what a running space can change from `config`: every [limits]
+  // key, [admin] token, [auth] resume_ttl; open connections
+  // stay. Fetches the relay's key set again. Keys that only a restart changes
+  // (listeners, paths, the store, the trust settings) keep their old values
+  // and are listed in needs_restart. Plugins are not reloaded: the
+  // management API loads and unloads them. The log level is the program's
+  // to apply (hut::set_log_level). Loop thread; kFailedPrecondition unless
+  // the space runs.
+  Result<ReloadReport> reload(const SpaceConfig& config);
   // Only for a space that owns its loop: runs it until stop() finished.
   // Returns 0, or -1 for a borrowed loop.
   int run();

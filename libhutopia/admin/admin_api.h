@@ -36,6 +36,8 @@ class AdminApi {
  public:
   AdminApi(std::string admin_token, AdminBackend* backend);
   void handle(const std::shared_ptr<net::HttpExchange>& ex);
+  // A reload's new token; calls from then on are checked against it.
+  void set_token(std::string admin_token) { admin_token_ = std::move(admin_token); }
 
   // True when `given` equals `expected`, in time that depends on neither.
   static bool token_equals(std::string_view given, std::string_view expected);

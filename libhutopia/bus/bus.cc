@@ -546,6 +546,7 @@ bool Bus::send_to_session(std::string_view session_id, std::string_view frame_js
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {
   counters_.events++;
+  uint64_t start = uv_hrtime();
   size_t n = 0;
   auto deliver = [&](Session* s) {
     if (!s->welcomed || s->conn == nullptr) return;
@@ -585,6 +586,7 @@ size_t Bus::send_event(EventTarget target, std::string_view target_id, std::stri
     }
   }
   counters_.deliveries += n;
+  fanout_seconds_.observe_ns(uv_hrtime() - start);
   return n;
 }
 

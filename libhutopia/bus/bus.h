@@ -135,6 +135,16 @@ class Bus {
   size_t welcomed_count() const;
   size_t pending_requests() const { return pending_.size(); }
   const Counters& counters() const { return counters_; }
+  // The time send_event takes to hand one event to all its sessions.
+  const Histogram& fanout_seconds() const { return fanout_seconds_; }
+  // A reload's new limits (the space's id and name are kept). Sessions keep
+  // their budgets; the new rates apply from their next refill.
+  void set_limits(const Options& options) {
+    std::string id = options_.space_id, name = options_.space_name;
+    options_ = options;
+    options_.space_id = std::move(id);
+    options_.space_name = std::move(name);
+  }
 
  private:
   struct Pending {
@@ -176,6 +186,7 @@ class Bus {
   std::unordered_map<uint64_t, Pending> pending_;
   uint64_t next_request_id_ = 1;
   Counters counters_;
+  Histogram fanout_seconds_;
   uv_timer_t* deadline_timer_ = nullptr;  // heap, freed by its close callback
 };
 

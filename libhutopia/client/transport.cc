@@ -177,13 +177,30 @@ Status Transport::init() {
   vi.port = CONTEXT_PORT_NO_LISTEN;
   vi.protocols = protocols_;
   vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  if (!options_.ca_file.empty()) vi.client_ssl_ca_filepath = options_.ca_file.c_str();
+  // The client TLS context: peers verified against the CA file or the
+  // system's trust store (lws checks the host name on each connection).
+  anchor_->client_ssl = SSL_CTX_new(TLS_client_method());
+  if (anchor_->client_ssl == nullptr) return Status::unavailable("cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(anchor_->client_ssl, TLS1_2_VERSION);
+  SSL_CTX_set_verify(anchor_->client_ssl, SSL_VERIFY_PEER, nullptr);
+  int trust = options_.ca_file.empty()
+                  ? SSL_CTX_set_default_verify_paths(anchor_->client_ssl)
+                  : SSL_CTX_load_verify_locations(anchor_->client_ssl, options_.ca_file.c_str(), nullptr);
+  if (trust != 1) {
+    return Status::unavailable(options_.ca_file.empty() ? "cannot load the system's trust store"
+                                                        : "cannot load the CA file " + options_.ca_file);
+  }
+  vi.provided_client_ssl_ctx = anchor_->client_ssl;
   vhost_ = lws_create_vhost(anchor_->context, &vi);
   if (vhost_ == nullptr) {
     return Status::unavailable(options_.ca_file.empty() ? "cannot create the client vhost"
                                                         : "cannot load the CA file " + options_.ca_file);
   }
   return Status();
+}
+
+Transport::Anchor::~Anchor() {
+  if (client_ssl != nullptr) SSL_CTX_free(client_ssl);
 }
 
 Transport::~Transport() { shutdown(nullptr); }

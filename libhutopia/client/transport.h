@@ -121,9 +121,14 @@ class Transport {
   uv_loop_t* loop_;
   Options options_;
   struct lws_protocols protocols_[3] = {};
+  // Outlives the Transport until lws let go of the context. It owns the
+  // client TLS context handed to the vhost (lws frees only those it made,
+  // and libwebsockets 4.1 leaks its own client SSL_CTX at teardown).
   struct Anchor {
     struct lws_context* context = nullptr;
     Transport* owner = nullptr;
+    SSL_CTX* client_ssl = nullptr;
+    ~Anchor();
   };
   Anchor* anchor_ = nullptr;
   struct lws_vhost* vhost_ = nullptr;

@@ -37,6 +37,7 @@ enum class Check {
   kHttpUrl,         // http:// or https://
   kHttpUrlOrEmpty,  // the same, or empty
   kSecret,          // empty, or at least 32 bytes and not a known placeholder
+  kLogLevel,        // debug, info, warn or error
 };
 
 // A key of a file. `field` returns the member the key sets; its alternative
@@ -121,6 +122,9 @@ const SK kSpaceKeys[] = {
      "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
      "absolute one) or `postgres://...`.",
      Check::kStoreUrl},
+    {"log", "level", +[](SpaceConfig& c) { return &c.log.level; },
+     "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
+     Check::kLogLevel},
     {"limits", "max_message", +[](SpaceConfig& c) { return &c.limits.max_message; },
      "Largest WebSocket message (all fragments), bytes; a bigger one closes the connection with 1009.",
      Check::kNone, 1, kMaxBytes},
@@ -183,6 +187,17 @@ const RK kRelayKeys[] = {
      "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
     {"relay", "registration", +[](RelayConfig& c) { return &c.relay.registration; },
      "Whether anyone may create an account (`POST /api/v1/accounts`); false: only existing accounts log in."},
+    {"admin", "listen", +[](RelayConfig& c) { return &c.admin.listen; },
+     "Admin listener (`GET /metrics`, `GET /healthz`), `host:port`; keep it on loopback or a private "
+     "network.",
+     Check::kListen},
+    {"admin", "token", +[](RelayConfig& c) { return &c.admin.token; },
+     "Bearer token of the admin listener, at least 32 bytes (`openssl rand -hex 32`); empty: every call but "
+     "`GET /healthz` is refused.",
+     Check::kSecret},
+    {"log", "level", +[](RelayConfig& c) { return &c.log.level; },
+     "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
+     Check::kLogLevel},
     {"limits", "login_attempts_per_account",
      +[](RelayConfig& c) { return &c.limits.login_attempts_per_account; },
      "Logins (right or wrong) for one username within `login_window`; over it: 429 with `Retry-After`. A "
@@ -370,6 +385,10 @@ std::string check_string(Check check, const std::string& v) {
       return is_http_url(v) ? "" : "must be an http:// or https:// URL";
     case Check::kHttpUrlOrEmpty:
       return v.empty() || is_http_url(v) ? "" : "must be empty or an http:// or https:// URL";
+    case Check::kLogLevel:
+      return v == "debug" || v == "info" || v == "warn" || v == "error"
+                 ? ""
+                 : "must be debug, info, warn or error";
     case Check::kSecret:
       if (v.empty()) return "";
       if (is_placeholder(v)) return "is a placeholder, not a secret; make one with `openssl rand -hex 32`";
@@ -604,9 +623,27 @@ std::vector<ConfigKeyInfo> describe(std::span<const Key<C>> keys) {
 EnvLookup process_env() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
+    if (v != nullptr) return std::string(v);
+    return read_credential(name);
   };
+}
+
+std::optional<std::string> read_credential(const std::string& env_name) {
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  constexpr std::string_view kPrefix = "HUTOPIA_";
+  if (dir == nullptr || *dir == '\0' || env_name.rfind(kPrefix, 0) != 0) return std::nullopt;
+  std::string id = env_name.substr(kPrefix.size());
+  for (char& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::FILE* f = std::fopen((std::string(dir) + "/" + id).c_str(), "rb");
+  if (f == nullptr) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  // A credential is a short secret; 64 KiB is far beyond any.
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < 65536) out.append(buf, n);
+  std::fclose(f);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 
 Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_view source_name,

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "util/log.h"
+#include "util/random.h"
 
 namespace hut::net {
 namespace {
@@ -149,7 +150,13 @@ std::string_view HttpExchange::header(std::string_view name) const {
 void HttpExchange::respond(HttpResponse response) {
   if (responded_) return;
   responded_ = true;
+  bool has_id = false;
+  for (const auto& [k, v] : response.headers) has_id = has_id || k == "x-request-id";
+  if (!has_id && !request_id.empty()) response.headers.emplace_back("x-request-id", request_id);
+  // wsi_ is cleared when the connection (or the NetServer) goes: then the
+  // answer has nowhere to go, and nothing is counted or logged.
   if (wsi_ == nullptr) return;
+  if (server_ != nullptr) server_->http_answered(*this, response.status);
   response_ = std::move(response);
   lws_callback_on_writable(wsi_);
 }
@@ -574,6 +581,23 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
   }
 }
 
+void NetServer::http_answered(const HttpExchange& ex, int status) {
+  if (status >= 100 && status <= 599) counters_.http_responses[status / 100 - 1]++;
+  uv_update_time(loop_);
+  std::string ms = std::to_string(uv_now(loop_) - ex.start_ms);
+  std::string code = std::to_string(status);
+  // The path only: a query string may carry what the client meant for the
+  // handler alone.
+  log_fields(status >= 500 ? LogLevel::kWarn : LogLevel::kInfo, "http", "request",
+             {{"request_id", ex.request_id},
+              {"listener", ex.listener == Listener::kAdmin ? "admin" : "public"},
+              {"method", ex.method},
+              {"path", ex.path},
+              {"status", code},
+              {"ms", ms},
+              {"peer", ex.peer}});
+}
+
 int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* uri) {
   counters_.http_requests++;
   auto ex = std::make_shared<HttpExchange>();
@@ -589,6 +613,13 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   collect_headers(wsi, &ex->headers);
   char peer[128] = {0};
   if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;
+  uv_update_time(loop_);
+  ex->start_ms = uv_now(loop_);
+  std::string_view given = ex->header("x-request-id");
+  bool usable = !given.empty() && given.size() <= 64 && std::all_of(given.begin(), given.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+  ex->request_id = usable ? std::string(given) : random_hex(16);
   forget_http(wsi);  // a keep-alive connection's earlier exchange
   http_[wsi] = ex;
 

@@ -59,6 +59,12 @@ class HttpExchange {
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
   std::string peer;  // the client's address, as lws_get_peer_simple() gives it
+  // The request's id: the client's X-Request-Id when it is 1 to 64 letters,
+  // digits, '.', '_' or '-', else 16 random bytes in hex. Every log line
+  // about the request carries it, and the response returns it in
+  // X-Request-Id (unless the handler set that header itself).
+  std::string request_id;
+  uint64_t start_ms = 0;  // uv_now when the request arrived
 
   // The first header with this lower-case name, or "".
   std::string_view header(std::string_view name) const;
@@ -177,6 +183,8 @@ struct NetCounters {
   uint64_t closed_too_big = 0;       // 1009
   uint64_t refused_connections = 0;  // over max_connections, closed at accept
   uint64_t refused_bodies = 0;       // 503: over max_body_total
+  // HTTP responses by status class: [0] 1xx ... [4] 5xx.
+  uint64_t http_responses[5] = {0, 0, 0, 0, 0};
 };
 
 // The outcome of NetServer::http_get.
@@ -204,6 +212,16 @@ class NetServer {
   size_t body_bytes() const { return body_bytes_; }
   const NetCounters& counters() const { return counters_; }
   const NetOptions& options() const { return options_; }
+  // A reload's new limits (max_message, backpressure, max_connections,
+  // max_body, max_body_total); open connections stay, and the limits apply
+  // to what comes from then on.
+  void set_limits(const NetOptions& limits) {
+    options_.max_message = limits.max_message;
+    options_.backpressure = limits.backpressure;
+    options_.max_connections = limits.max_connections;
+    options_.max_body = limits.max_body;
+    options_.max_body_total = limits.max_body_total;
+  }
 
   // Closes every WebSocket with 1001, waits (up to `grace_ms`) for them to
   // go, then destroys the lws context while the loop runs on. `done` runs on
@@ -250,6 +268,8 @@ class NetServer {
   void http_closed(struct lws* wsi);
   // Removes the exchange of `wsi` from http_ and returns its body budget.
   void forget_http(struct lws* wsi);
+  // Counts the response's status class and logs the request's line.
+  void http_answered(const HttpExchange& ex, int status);
   int on_ws_receive(WsConnection* conn, const char* in, size_t len);
   int on_ws_writeable(WsConnection* conn);
   // Hands (part of) a connection's output to lws; asks for WRITEABLE when

@@ -25,6 +25,12 @@ int64_t RateLimiter::take(std::string_view key, int64_t now_ms) {
   return 0;
 }
 
+void RateLimiter::set_budget(int64_t burst, int64_t window_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  interval_ms_ = std::max<int64_t>(1, window_ms / std::max<int64_t>(1, burst));
+  tolerance_ms_ = interval_ms_ * (std::max<int64_t>(1, burst) - 1);
+}
+
 void RateLimiter::clear(std::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   full_at_.erase(std::string(key));

@@ -27,6 +27,8 @@ class RateLimiter {
   // event counts), else the milliseconds until one is allowed again
   // (nothing is counted).
   int64_t take(std::string_view key, int64_t now_ms);
+  // A reload's new budget; the keys keep what they spent.
+  void set_budget(int64_t burst, int64_t window_ms);
   // Gives `key` its whole budget back.
   void clear(std::string_view key);
   size_t size() const;
@@ -34,8 +36,8 @@ class RateLimiter {
  private:
   void shrink_locked(int64_t now_ms);
 
-  const int64_t interval_ms_;   // one event's share of the window
-  const int64_t tolerance_ms_;  // how far ahead of now the budget may run
+  int64_t interval_ms_;   // one event's share of the window (guarded by mu_)
+  int64_t tolerance_ms_;  // how far ahead of now the budget may run (guarded by mu_)
   const size_t max_keys_;
   mutable std::mutex mu_;
   // key -> the time at which its budget is full again

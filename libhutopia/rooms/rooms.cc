@@ -695,6 +695,7 @@ void Rooms::op_leave(const Ctx& c, const cJSON* root) {
 }
 
 void Rooms::op_post(const Ctx& c, const cJSON* root) {
+  const uint64_t arrived_ns = uv_hrtime();
   const char* text = get_string(root, "text");
   if (get_string(root, "room") == nullptr || text == nullptr) {
     reply_error(c, ErrorCode::kBadRequest, "post needs a string room and a string text");
@@ -750,7 +751,7 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
   msg.from = req.from;
   msg.text = req.text;
   msg.data_json = req.data_json;
-  store_->post(std::move(req), [this, c, msg](Result<PostResult> res) mutable {
+  store_->post(std::move(req), [this, c, msg, arrived_ns](Result<PostResult> res) mutable {
     if (!res.ok()) {
       reply_status(c, res.status());
       return;
@@ -764,6 +765,7 @@ void Rooms::op_post(const Ctx& c, const cJSON* root) {
       mk = std::max(mk, msg.seq);
     }
     reply_ok(c, R"("seq":)" + std::to_string(msg.seq) + R"(,"ts":)" + std::to_string(msg.ts));
+    post_seconds_.observe_ns(uv_hrtime() - arrived_ns);
     if (rr != nullptr) {
       std::string ev = message_json(msg);
       ev.insert(1, R"("op":"message",)");

@@ -93,6 +93,21 @@ class Rooms final : public bus::RoomHooks {
 
   size_t room_count() const { return rooms_.size(); }
 
+  // A reload's new room quota and DM budget; budgets already spent stay spent.
+  void set_quotas(size_t rooms_per_user, double dms_per_hour) {
+    options_.rooms_per_user = rooms_per_user;
+    options_.dms_per_hour = dms_per_hour;
+  }
+
+  // From a post's arrival to its ok (after the commit), for posts that
+  // got one.
+  const Histogram& post_seconds() const { return post_seconds_; }
+  // A reload's new post budget; sessions keep their tokens.
+  void set_post_budget(double rate, double burst) {
+    options_.post_rate = rate;
+    options_.post_burst = burst;
+  }
+
  private:
   struct Room {
     RoomRecord rec;
@@ -237,6 +252,7 @@ class Rooms final : public bus::RoomHooks {
   UserRef user_ref(std::string_view id) const;
 
   Options options_;
+  Histogram post_seconds_;
   PluginRuntime* plugins_ = nullptr;
   uv_loop_t* loop_;
   Store* store_;

@@ -220,18 +220,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     Result<ListenAddress> adm = parse_listen_address(config.admin.listen);
     if (!adm.ok()) return Status::invalid_argument("admin.listen: " + std::string(adm.status().message()));
 
-    bus::Bus::Options bo;
-    bo.space_id = config.space.id;
-    bo.space_name = config.space.name;
-    bo.hello_timeout_ms = config.limits.hello_timeout * 1000;
-    bo.bad_frames = config.limits.bad_frames;
-    bo.bad_frame_window_ms = config.limits.bad_frame_window * 1000;
-    bo.widget_rate = static_cast<double>(std::max<int64_t>(config.limits.widget_rate, 1));
-    bo.widget_burst = static_cast<double>(std::max<int64_t>(config.limits.widget_burst, 1));
-    bo.widget_pending = static_cast<size_t>(std::max<int64_t>(config.limits.widget_pending, 1));
-    bo.plugin_timeout_ms = std::max<int64_t>(config.limits.plugin_timeout, 1) * 1000;
-    bo.resume_ttl_ms = config.auth.resume_ttl * 1000;
-    bus = std::make_unique<bus::Bus>(bo, loop, verifier.get(), replay.get());
+    bus = std::make_unique<bus::Bus>(bus_options(config), loop, verifier.get(), replay.get());
     bus->set_unknown_key_handler(
         [this](std::function<void()> retry) { relay_keys->refresh(std::move(retry)); });
 
@@ -240,8 +229,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (!st.ok()) return Status::failed_precondition("store.url: " + std::string(st.status().message()));
     store = std::move(*st);
     rooms::Rooms::Options ro;
-    ro.post_rate = static_cast<double>(std::max<int64_t>(config.limits.post_rate, 1));
-    ro.post_burst = static_cast<double>(std::max<int64_t>(config.limits.post_burst, 1));
+    ro.post_rate = post_rate(config);
+    ro.post_burst = post_burst(config);
     ro.rooms_per_user = static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0));
     ro.dms_per_hour = static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1));
     rooms = std::make_unique<rooms::Rooms>(ro, loop, store.get(), bus.get());
@@ -263,7 +252,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bus->set_plugins(runtime.get());
     rooms->set_plugins(runtime.get());
 
-    net::NetOptions no;
+    net::NetOptions no = net_limits(config);
     no.public_host = pub->host;
     no.public_port = pub->port;
     if (config.space.tls_cert.empty() != config.space.tls_key.empty())
@@ -272,11 +261,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     no.public_tls_key = config.space.tls_key;
     no.admin_host = adm->host;
     no.admin_port = adm->port;
-    no.max_message = static_cast<size_t>(std::max<int64_t>(config.limits.max_message, 1));
-    no.backpressure = static_cast<size_t>(std::max<int64_t>(config.limits.backpressure, 1));
-    no.max_connections = static_cast<size_t>(std::max<int64_t>(config.limits.max_connections, 1));
-    no.max_body = static_cast<size_t>(std::max<int64_t>(config.limits.max_body, 1));
-    no.max_body_total = static_cast<size_t>(std::max<int64_t>(config.limits.max_body_total, 1));
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
     if (!ns.ok()) {
       bus->set_plugins(nullptr);
@@ -304,6 +288,106 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     state = State::kRunning;
     runtime->load_all();
     return Status();
+  }
+
+  static bus::Bus::Options bus_options(const SpaceConfig& c) {
+    bus::Bus::Options bo;
+    bo.space_id = c.space.id;
+    bo.space_name = c.space.name;
+    bo.hello_timeout_ms = c.limits.hello_timeout * 1000;
+    bo.bad_frames = c.limits.bad_frames;
+    bo.bad_frame_window_ms = c.limits.bad_frame_window * 1000;
+    bo.widget_rate = static_cast<double>(std::max<int64_t>(c.limits.widget_rate, 1));
+    bo.widget_burst = static_cast<double>(std::max<int64_t>(c.limits.widget_burst, 1));
+    bo.widget_pending = static_cast<size_t>(std::max<int64_t>(c.limits.widget_pending, 1));
+    bo.plugin_timeout_ms = std::max<int64_t>(c.limits.plugin_timeout, 1) * 1000;
+    bo.resume_ttl_ms = c.auth.resume_ttl * 1000;
+    return bo;
+  }
+  static double post_rate(const SpaceConfig& c) {
+    return static_cast<double>(std::max<int64_t>(c.limits.post_rate, 1));
+  }
+  static double post_burst(const SpaceConfig& c) {
+    return static_cast<double>(std::max<int64_t>(c.limits.post_burst, 1));
+  }
+  static net::NetOptions net_limits(const SpaceConfig& c) {
+    net::NetOptions no;
+    no.max_message = static_cast<size_t>(std::max<int64_t>(c.limits.max_message, 1));
+    no.backpressure = static_cast<size_t>(std::max<int64_t>(c.limits.backpressure, 1));
+    no.max_connections = static_cast<size_t>(std::max<int64_t>(c.limits.max_connections, 1));
+    no.max_body = static_cast<size_t>(std::max<int64_t>(c.limits.max_body, 1));
+    no.max_body_total = static_cast<size_t>(std::max<int64_t>(c.limits.max_body_total, 1));
+    return no;
+  }
+
+  // What a running space can take from a new configuration: [limits], the
+  // admin token, resume_ttl and the log level; the relay's key
+  // set is fetched again. Whatever else differs waits for a restart.
+  Result<Space::ReloadReport> reload(const SpaceConfig& next) {
+    if (state != State::kRunning) return Status::failed_precondition("the space is not running");
+    Space::ReloadReport report;
+    auto diff = [&](const char* name, const auto& before, const auto& after, bool live) {
+      if (before == after) return;
+      (live ? report.applied : report.needs_restart).push_back(name);
+    };
+    const SpaceConfig& c = config;
+#define HUT_LIVE(section, key) diff(#section "." #key, c.section.key, next.section.key, true)
+#define HUT_RESTART(section, key) diff(#section "." #key, c.section.key, next.section.key, false)
+    HUT_RESTART(space, id);
+    HUT_RESTART(space, name);
+    HUT_RESTART(space, listen);
+    HUT_RESTART(space, url);
+    HUT_RESTART(space, data_dir);
+    HUT_RESTART(space, plugins_dir);
+    HUT_RESTART(space, tls_cert);
+    HUT_RESTART(space, tls_key);
+    HUT_RESTART(admin, listen);
+    HUT_LIVE(admin, token);
+    HUT_RESTART(auth, relay_issuer);
+    HUT_RESTART(auth, relay_jwks);
+    HUT_RESTART(auth, relay_jwks_insecure);
+    HUT_RESTART(auth, relay_ca_file);
+    HUT_RESTART(auth, relay_login);
+    HUT_RESTART(auth, app_issuer);
+    HUT_RESTART(auth, app_secret);
+    HUT_RESTART(auth, max_token_lifetime);
+    HUT_RESTART(auth, leeway);
+    // mint_app_token reads it on any thread: not changed under it.
+    HUT_RESTART(auth, app_token_ttl);
+    HUT_LIVE(auth, resume_ttl);
+    HUT_RESTART(store, url);
+    HUT_LIVE(log, level);
+    HUT_LIVE(limits, max_message);
+    HUT_LIVE(limits, bad_frames);
+    HUT_LIVE(limits, bad_frame_window);
+    HUT_LIVE(limits, backpressure);
+    HUT_LIVE(limits, hello_timeout);
+    HUT_LIVE(limits, post_rate);
+    HUT_LIVE(limits, post_burst);
+    HUT_LIVE(limits, max_connections);
+    HUT_LIVE(limits, max_body);
+    HUT_LIVE(limits, max_body_total);
+    HUT_LIVE(limits, widget_rate);
+    HUT_LIVE(limits, widget_burst);
+    HUT_LIVE(limits, widget_pending);
+    HUT_LIVE(limits, plugin_timeout);
+    HUT_LIVE(limits, http_pending);
+    HUT_LIVE(limits, rooms_per_user);
+    HUT_LIVE(limits, dms_per_hour);
+#undef HUT_LIVE
+#undef HUT_RESTART
+    config.limits = next.limits;
+    config.admin.token = next.admin.token;
+    config.auth.resume_ttl = next.auth.resume_ttl;
+    config.log = next.log;
+    bus->set_limits(bus_options(config));
+    rooms->set_post_budget(post_rate(config), post_burst(config));
+    rooms->set_quotas(static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0)),
+                      static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1)));
+    net->set_limits(net_limits(config));
+    admin_api->set_token(config.admin.token);
+    relay_keys->refresh([] {});
+    return report;
   }
 
   uint64_t now_ms() const {
@@ -541,8 +625,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   void handle_plugin_api(const std::shared_ptr<net::HttpExchange>& ex) {
     std::string plugin, rest;
-    std::string request_id(ex->header("x-request-id"));
-    if (request_id.empty() || request_id.size() > 200) request_id = random_hex(16);
+    const std::string& request_id = ex->request_id;
     auto fail = [&](net::HttpResponse r) {
       r.headers.emplace_back("x-request-id", request_id);
       ex->respond(std::move(r));
@@ -743,6 +826,20 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
            net->body_bytes());
     metric("hutopia_refused_bodies_total", "counter", "Requests refused with 503: max_body_total.",
            nc.refused_bodies);
+    out +=
+        "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
+        "# TYPE hutopia_http_responses_total counter\n";
+    for (int i = 0; i < 5; ++i) {
+      out += "hutopia_http_responses_total{code=\"" + std::to_string(i + 1) + "xx\"} " +
+             std::to_string(nc.http_responses[i]) + "\n";
+    }
+    rooms->post_seconds().render(&out, "hutopia_room_post_duration_seconds",
+                                 "Time from a room post's arrival to its ok, after the commit.");
+    bus->fanout_seconds().render(&out, "hutopia_event_fanout_duration_seconds",
+                                 "Time to hand one event to every session it goes to.");
+    if (const Histogram* h = store->commit_seconds())
+      h->render(&out, "hutopia_store_commit_duration_seconds",
+                "Time of one store write transaction, its writes and the commit with its fsync.");
     if (runtime != nullptr) {
       auto stats = runtime->stats();
       auto per_plugin = [&](const char* name, const char* help, auto value) {
@@ -794,6 +891,7 @@ Result<std::unique_ptr<Space>> Space::from_file(const std::string& path, uv_loop
 }
 
 Status Space::start() { return impl_->start(); }
+Result<Space::ReloadReport> Space::reload(const SpaceConfig& config) { return impl_->reload(config); }
 void Space::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 
 int Space::run() {

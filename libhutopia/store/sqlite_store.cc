@@ -1262,6 +1262,7 @@ class SqliteStore final : public Store {
     }
   }
 
+  const Histogram* commit_seconds() const override { return &commit_seconds_; }
   StoreStats stats() const override {
     StoreStats s;
     s.commits = commits_.load();
@@ -1363,6 +1364,8 @@ class SqliteStore final : public Store {
     uv_async_send(async_);
   }
 
+  Histogram commit_seconds_;
+
   void writer_main() {
     Conn& c = *writer_.conn;
     std::vector<std::unique_ptr<Op>> batch;
@@ -1378,7 +1381,9 @@ class SqliteStore final : public Store {
       }
       uint64_t start = uv_hrtime();
       run_batch(c, batch);
-      raise_to(slowest_commit_us_, (uv_hrtime() - start) / 1000);
+      uint64_t took = uv_hrtime() - start;
+      raise_to(slowest_commit_us_, took / 1000);
+      commit_seconds_.observe_ns(took);
       hand_back(batch, true);
       if (c.wal_frames >= kInlineCheckpointFrames) {
         // PASSIVE: copies what no reader still needs, never waits for one.

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "hutopia/status.h"
+#include "util/metrics.h"
 
 typedef struct uv_loop_s uv_loop_t;
 
@@ -295,6 +296,9 @@ class Store {
   virtual void close(std::function<void()> done) = 0;
 
   virtual StoreStats stats() const = 0;
+  // The duration of each write transaction (its writes and the COMMIT with
+  // its fsync); nullptr where the store does not measure it. Any thread.
+  virtual const Histogram* commit_seconds() const { return nullptr; }
 
  protected:
   Store() = default;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -23,7 +24,52 @@ std::atomic<int>& level_store() {
   return level;
 }
 
-const char* level_name(LogLevel level) {
+std::atomic<int>& format_store() {
+  static std::atomic<int> format{static_cast<int>(LogFormat::kText)};
+  return format;
+}
+
+// A JSON string literal of `text` (control characters escaped; bytes that
+// are not UTF-8 are left to the reader).
+void append_json(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// A text field value: bare when it has no space, quote or control character.
+void append_text_value(std::string& out, std::string_view value) {
+  bool bare = !value.empty();
+  for (char c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || c == '"' || c == '=' || u == 0x7f) bare = false;
+  }
+  if (bare) {
+    out += value;
+  } else {
+    append_json(out, value);
+  }
+}
+
+}  // namespace
+
+const char* log_level_name(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
       return "debug";
@@ -37,10 +83,21 @@ const char* level_name(LogLevel level) {
   return "?";
 }
 
-}  // namespace
-
 void set_log_level(LogLevel level) { level_store().store(static_cast<int>(level)); }
 LogLevel log_level() { return static_cast<LogLevel>(level_store().load()); }
+
+void set_log_format(LogFormat format) { format_store().store(static_cast<int>(format)); }
+LogFormat log_format() { return static_cast<LogFormat>(format_store().load()); }
+
+bool parse_log_format(std::string_view name, LogFormat* out) {
+  if (name == "text")
+    *out = LogFormat::kText;
+  else if (name == "json")
+    *out = LogFormat::kJson;
+  else
+    return false;
+  return true;
+}
 
 bool parse_log_level(std::string_view name, LogLevel* out) {
   if (name == "debug")
@@ -56,7 +113,8 @@ bool parse_log_level(std::string_view name, LogLevel* out) {
   return true;
 }
 
-void log_write(LogLevel level, std::string_view component, std::string_view message) {
+void log_fields(LogLevel level, std::string_view component, std::string_view message,
+                std::initializer_list<LogField> fields) {
   if (static_cast<int>(level) < level_store().load()) return;
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -67,17 +125,49 @@ void log_write(LogLevel level, std::string_view component, std::string_view mess
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ts.tv_nsec / 1000000));
   std::string line;
-  line.reserve(64 + component.size() + message.size());
-  line += stamp;
-  line += ' ';
-  line += level_name(level);
-  line += ' ';
-  line += component;
-  line += ": ";
-  line += message;
+  line.reserve(96 + component.size() + message.size());
+  if (log_format() == LogFormat::kJson) {
+    line += "{\"time\":";
+    append_json(line, stamp);
+    line += ",\"level\":";
+    append_json(line, log_level_name(level));
+    line += ",\"component\":";
+    append_json(line, component);
+    line += ",\"msg\":";
+    append_json(line, message);
+    line += ",\"fields\":{";
+    bool first = true;
+    for (const auto& [k, v] : fields) {
+      if (!first) line += ',';
+      first = false;
+      append_json(line, k);
+      line += ':';
+      append_json(line, v);
+    }
+    line += "}}";
+  } else {
+    line += stamp;
+    line += ' ';
+    line += log_level_name(level);
+    line += ' ';
+    line += component;
+    line += ": ";
+    // One line per record: a message's own line breaks become spaces.
+    for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
+    for (const auto& [k, v] : fields) {
+      line += ' ';
+      line += k;
+      line += '=';
+      append_text_value(line, v);
+    }
+  }
   line += '\n';
   ssize_t ignored = ::write(2, line.data(), line.size());
   (void)ignored;
+}
+
+void log_write(LogLevel level, std::string_view component, std::string_view message) {
+  log_fields(level, component, message, {});
 }
 
 void log_printf(LogLevel level, std::string_view component, const char* fmt, ...) {

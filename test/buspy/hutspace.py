@@ -93,6 +93,7 @@ class Spaced:
         self.extra_env = dict(extra_env or {})
         self.start_timeout = start_timeout
         self.extra_plugins = [p for p in extra_plugins if os.path.exists(p)]
+        self.extra_args = []  # after --config, e.g. ["--log-format", "json"]
         self.proc = None
         self.public = None  # "http://127.0.0.1:PORT"
         self.admin = None
@@ -155,7 +156,7 @@ class Spaced:
         # Variables HUTOPIA_* would win over the file: keep only the test's own.
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUTOPIA_")}
         env.update(self.extra_env)
-        self.proc = subprocess.Popen([self.binary, "--config", conf], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([self.binary, "--config", conf, *self.extra_args], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                      cwd=self.tmp, text=True, errors="replace")
         urls = []

@@ -268,11 +268,8 @@ def tail_across_a_restart_loses_and_doubles_nothing():
 @case
 def every_op_and_event_through_the_typed_calls():
     prog = os.path.join(hutspace.build_root(), "test", "client", "client_ops")
-    # Leak checking is off for client_ops: under ASan it reports a leak of
-    # lws/OpenSSL client state at exit that is not fixed yet.
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     r = subprocess.run([prog, space.public, space.mint("ops-a", "Ops A"), space.mint("ops-b", "Ops B")],
-                       capture_output=True, text=True, timeout=180, env=env)
+                       capture_output=True, text=True, timeout=180)
     print(r.stdout, end="")
     check(r.returncode == 0 and "0 failed" in r.stdout, f"client_ops: {r.returncode} {r.stdout[-2000:]} {r.stderr[-2000:]}")
 
@@ -319,8 +316,7 @@ def tls_with_a_test_certificate_and_a_wrong_one_refused():
         url = "https://localhost:" + str(tls.port)
         prog = os.path.join(hutspace.build_root(), "test", "client", "client_ops")
         r = subprocess.run([prog, url, tls.mint("ops-a", "Ops A"), tls.mint("ops-b", "Ops B"),
-                            f"{folder}/ca.pem"], capture_output=True, text=True, timeout=180,
-                           env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+                            f"{folder}/ca.pem"], capture_output=True, text=True, timeout=180)
         print(r.stdout, end="")
         check(r.returncode == 0 and "0 failed" in r.stdout, f"client_ops over TLS: {r.stdout[-1500:]} {r.stderr[-1500:]}")
         tls.admin_call = lambda m, p, b=None: hutspace.http(m, tls.admin + p, b,

@@ -183,12 +183,12 @@ TEST_CASE("config: unknown keys and sections are refused with their line") {
   CHECK(space_error("[space]\nid = \"a\"\nlisten_port = 80\n") ==
         "spaced.toml:3: unknown key space.listen_port");
   CHECK(space_error("[space]\nid = \"a\"\n\n[spaec]\nx = 1\n") ==
-        "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [limits])");
+        "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [log], [limits])");
   CHECK(space_error("id = \"a\"\n").find("spaced.toml:1: unknown key id") == 0);
   CHECK(space_error("[space.extra]\nx = 1\n") == "spaced.toml:1: unknown key space.extra");
-  // The relay's file knows only [relay] and [limits].
+  // The relay's file knows only [relay], [admin], [log] and [limits].
   CHECK(relay_error("[relay]\n[space]\nid = \"x\"\n") ==
-        "relayd.toml:2: unknown section [space] (known: [relay], [limits])");
+        "relayd.toml:2: unknown section [space] (known: [relay], [admin], [log], [limits])");
 }
 
 TEST_CASE("config: a TOML syntax error names its line") {
@@ -258,6 +258,7 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     if (k.key == "relay_jwks") value = "http://127.0.0.1/jwks";
     if (k.key == "token") value = "0123456789abcdef0123456789abcdef";
     if (k.type == "boolean") value = "true";
+    if (k.section == "log") value = "debug";
     Result<SpaceConfig> s = parse_space_config("", "spaced.toml", env_of({{k.env, value}}));
     REQUIRE_MESSAGE(s.ok(), k.env, " ", s.status().to_string());
     Result<SpaceConfig> d = parse_space_config("", "spaced.toml", kNoEnv);
@@ -277,7 +278,8 @@ TEST_CASE("config: every key has its variable, and each one is read") {
              std::to_string(c.limits.max_body_total) + "," + std::to_string(c.limits.widget_rate) + "," +
              std::to_string(c.limits.widget_burst) + "," + std::to_string(c.limits.widget_pending) + "," +
              std::to_string(c.limits.plugin_timeout) + "," + std::to_string(c.limits.http_pending) + "," +
-             std::to_string(c.limits.rooms_per_user) + "," + std::to_string(c.limits.dms_per_hour);
+             std::to_string(c.limits.rooms_per_user) + "," + std::to_string(c.limits.dms_per_hour) +
+             c.log.level;
     };
     CHECK_MESSAGE(dump(*s) != dump(*d), k.env);
   }
@@ -286,11 +288,24 @@ TEST_CASE("config: every key has its variable, and each one is read") {
   CHECK(names == std::vector<std::string>{
                      "HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER", "HUTOPIA_RELAY_DATA_DIR",
                      "HUTOPIA_RELAY_TOKEN_TTL", "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION",
+                     "HUTOPIA_ADMIN_LISTEN", "HUTOPIA_ADMIN_TOKEN", "HUTOPIA_LOG_LEVEL",
                      "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ACCOUNT", "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ADDRESS",
                      "HUTOPIA_LIMITS_LOGIN_WINDOW", "HUTOPIA_LIMITS_ACCOUNTS_PER_ADDRESS",
                      "HUTOPIA_LIMITS_ACCOUNT_WINDOW", "HUTOPIA_LIMITS_TOKENS_PER_USER",
                      "HUTOPIA_LIMITS_TOKEN_WINDOW", "HUTOPIA_LIMITS_SPACES_PER_USER",
                      "HUTOPIA_LIMITS_HASH_WORKERS", "HUTOPIA_LIMITS_HASH_QUEUE"});
+}
+
+TEST_CASE("config: [log] level takes the four level names") {
+  Result<SpaceConfig> s = parse_space_config("[log]\nlevel = \"debug\"\n", "spaced.toml", kNoEnv);
+  REQUIRE(s.ok());
+  CHECK(s->log.level == "debug");
+  CHECK(space_error("[log]\nlevel = \"loud\"\n") ==
+        "spaced.toml:2: log.level: must be debug, info, warn or error");
+  Result<RelayConfig> r = parse_relay_config("", "relayd.toml", kNoEnv);
+  REQUIRE(r.ok());
+  CHECK(r->admin.listen == "127.0.0.1:8799");
+  CHECK(r->log.level == "info");
 }
 
 TEST_CASE("config: process_env reads the process environment") {

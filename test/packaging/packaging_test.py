@@ -119,8 +119,9 @@ def conffiles_and_maintainer_scripts():
         tmp.close()
         r = sh("sh", "-n", tmp.name)
         check(r.returncode == 0, f"{name} postinst is valid sh: {r.stderr}")
-    check("HUTOPIA_ADMIN_TOKEN" in control("hutopia-spaced", "postinst"),
-          "hutopia-spaced postinst generates the management token")
+    for name, daemon in [("hutopia-spaced", "spaced"), ("hutopia-relayd", "relayd")]:
+        check(f"/etc/hutopia/credentials/{daemon}-admin-token" in control(name, "postinst"),
+              f"{name} postinst generates the admin token as a credential")
 
 
 @case
@@ -152,7 +153,8 @@ def units_verify():
         check(len(unit) == 1, f"{name}.service in the package: {unit}")
         text = open(unit[0]).read()
         for line in ["Type=notify", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
-                     "CapabilityBoundingSet=\n", "User=hutopia", "ExecReload="]:
+                     "CapabilityBoundingSet=\n", "User=hutopia", "ExecReload=",
+                     f"LoadCredential=admin_token:/etc/hutopia/credentials/{name[8:]}-admin-token\n"]:
             check(line in text, f"{name}.service has {line.strip()}")
         # systemd-analyze checks the ExecStart binaries exist: verify the unit
         # with its paths pointed into the extracted root.

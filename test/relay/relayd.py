@@ -41,6 +41,10 @@ class Relayd:
         self.issuer = issuer
         self.limits = dict(ROOMY_LIMITS if limits is None else limits)
         self.extra_env = dict(env or {})
+        self.admin_listen = "127.0.0.1:0"
+        self.extra_args = []  # after --config, e.g. ["--log-format", "json"]
+        self.admin_token = None
+        self.admin_url = None
         self.proc = None
         self.url = None
         self.output = []
@@ -55,24 +59,35 @@ class Relayd:
             lines.append(f"session_ttl = {self.session_ttl}")
         if self.token_ttl is not None:
             lines.append(f"token_ttl = {self.token_ttl}")
+        # The admin listener on a free port, so that relays of tests running at
+        # the same time do not meet on the default 8799.
+        lines += ["", "[admin]", f'listen = "{self.admin_listen}"']
+        if self.admin_token:
+            lines.append(f'token = "{self.admin_token}"')
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUTOPIA_")}
         env.update(self.extra_env)
-        self.proc = subprocess.Popen([self.binary, "--config", self.config_path], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([self.binary, "--config", self.config_path, *self.extra_args],
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
                                      errors="replace")
         found = threading.Event()
+        self.url = None
+        self.admin_url = None
 
         def reader():
             for line in self.proc.stdout:
                 self.output.append(line.rstrip("\n"))
                 m = re.search(r"listening on (http://\S+)", line)
-                if m:
+                if m and self.url is None:
                     self.url = m.group(1).rstrip("/")
                     found.set()
+                m = re.search(r"admin listener on (http://\S+)", line)
+                if m:
+                    self.admin_url = m.group(1).rstrip("/")
 
         threading.Thread(target=reader, daemon=True).start()
         found.wait(20)

@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "tui.h"
+
 namespace {
 
 constexpr int kOk = 0;
@@ -48,7 +50,7 @@ const char kHelp[] =
     "  post ROOM TEXT                     post TEXT to ROOM; prints the message's seq\n"
     "  history ROOM [--limit N] [--json]  the newest N messages (default 50), oldest first\n"
     "  tail ROOM [--json]                 follow ROOM until interrupted, one event per line\n"
-    "  (none)                             the interactive client (needs a terminal)\n"
+    "  (none)                             the interactive client (needs a terminal; /help inside)\n"
     "\n"
     "Options:\n"
     "  --space URL      the space (also HUTOPIA_SPACE), e.g. https://chat.example.org\n"
@@ -612,7 +614,14 @@ int main(int argc, char** argv) {
   if (rest.empty()) {
     if (::isatty(STDIN_FILENO) != 1 || ::isatty(STDOUT_FILENO) != 1)
       return usage("the interactive client needs a terminal; see --help for the commands");
-    return usage("the interactive client is not available in this build; see --help for the commands");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::unique_ptr<hut::Client> client;
+    int rc = make_client(g, &loop, &client);
+    if (rc == kOk) rc = hut::tui::run(&loop, std::move(client));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
   }
   std::string cmd = rest[0];
   std::vector<std::string> args(rest.begin() + 1, rest.end());
