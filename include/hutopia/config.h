@@ -82,9 +82,11 @@ struct SpaceConfig {
     int64_t max_body_total = 16777216;  // request body bytes buffered at once: 503
     int64_t widget_rate = 20;           // widget ops per second per session
     int64_t widget_burst = 100;
-    int64_t widget_pending = 32;  // widget ops of one session awaiting a plugin
-    int64_t plugin_timeout = 10;  // seconds a plugin has to answer
-    int64_t http_pending = 1024;  // HTTP requests awaiting plugins
+    int64_t widget_pending = 32;   // widget ops of one session awaiting a plugin
+    int64_t plugin_timeout = 10;   // seconds a plugin has to answer
+    int64_t http_pending = 1024;   // HTTP requests awaiting plugins
+    int64_t rooms_per_user = 100;  // rooms one bus user may have created; 0: no limit
+    int64_t dms_per_hour = 60;     // new direct-message rooms per user per hour
   } limits;
 };
 

@@ -9,14 +9,15 @@
 namespace hut::bus {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 20> kOps = {{
+constexpr std::array<std::pair<Op, std::string_view>, 22> kOps = {{
     {Op::kHello, "hello"},      {Op::kPing, "ping"},       {Op::kWidget, "widget"},
     {Op::kRooms, "rooms"},      {Op::kCreate, "create"},   {Op::kJoin, "join"},
     {Op::kLeave, "leave"},      {Op::kPost, "post"},       {Op::kEdit, "edit"},
     {Op::kDelete, "delete"},    {Op::kHistory, "history"}, {Op::kRead, "read"},
     {Op::kTyping, "typing"},    {Op::kMembers, "members"}, {Op::kDm, "dm"},
     {Op::kKick, "kick"},        {Op::kMute, "mute"},       {Op::kUnmute, "unmute"},
-    {Op::kMuteAll, "mute_all"}, {Op::kRole, "role"},
+    {Op::kMuteAll, "mute_all"}, {Op::kRole, "role"},       {Op::kBan, "ban"},
+    {Op::kUnban, "unban"},
 }};
 
 constexpr size_t kMaxRefChars = 64;

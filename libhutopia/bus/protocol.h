@@ -37,6 +37,8 @@ enum class Op {
   kUnmute,
   kMuteAll,
   kRole,
+  kBan,
+  kUnban,
 };
 
 std::string_view op_name(Op op);

@@ -162,6 +162,14 @@ const SK kSpaceKeys[] = {
      Check::kNone, 1, 3600},
     {"limits", "http_pending", +[](SpaceConfig& c) { return &c.limits.http_pending; },
      "HTTP requests waiting for plugins at once; over it: 503.", Check::kNone, 1, kMaxCount},
+    {"limits", "rooms_per_user", +[](SpaceConfig& c) { return &c.limits.rooms_per_user; },
+     "Rooms one user may have created with `create` that still exist (direct-message rooms and rooms of the "
+     "management API do not count); over it: `rate_limited`; 0: no limit.",
+     Check::kNone, 0, kMaxCount},
+    {"limits", "dms_per_hour", +[](SpaceConfig& c) { return &c.limits.dms_per_hour; },
+     "New direct-message rooms one user may open per hour (opening an existing one is free); over it: "
+     "`rate_limited`.",
+     Check::kNone, 1, kMaxCount},
 };
 
 const RK kRelayKeys[] = {

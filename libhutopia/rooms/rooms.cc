@@ -19,6 +19,8 @@ constexpr size_t kMaxRoomId = 64;
 // Members in a page of `join` (and `members` without limit), and at most.
 constexpr uint64_t kMembersPage = 100;
 constexpr uint64_t kMaxMembersPage = 1000;
+// Rooms in a page of `rooms`, by default and at most.
+constexpr uint64_t kRoomsPage = 1000;
 // Bytes of a room topic, so that no reply built from it nears the
 // backpressure limit (a post's data: post_pipeline.cc).
 constexpr size_t kMaxTopic = 1024;
@@ -117,6 +119,17 @@ Status Rooms::load() {
     it->second.members[uid] = std::move(m);
   }
   for (const ReadMarker& mk : st->read_markers) markers_[{mk.room, mk.user}] = mk.seq;
+  for (SanctionRecord& sr : st->sanctions) {
+    auto it = rooms_.find(sr.room);
+    if (it == rooms_.end()) continue;
+    std::string uid = sr.user;
+    it->second.sanctions[uid] = std::move(sr);
+  }
+  for (UserRecord& u : st->users) {
+    if (u.name.empty()) u.name = u.id;  // as user_record() names a user it does not know
+    std::string uid = u.id;
+    users_.try_emplace(uid, std::move(u));
+  }
   // Sorted by room, then seq: each room's list comes out ascending.
   for (const MessageRef& d : st->deleted) {
     auto it = rooms_.find(d.room);
@@ -288,10 +301,22 @@ void Rooms::member_removed(const std::string& room, const std::string& uid, std:
   Room* r = find_room(room);
   if (r == nullptr || r->members.count(uid) == 0) return;
   to_room(room, member_event("left", room, uid));
-  r->members.erase(uid);
   if (!kicked_by.empty())
     to_user(uid,
             R"({"op":"kicked","room":)" + json_string(room) + R"(,"by":)" + std::string(kicked_by) + '}');
+  // The mute goes with them (the store kept it in the same transaction), so
+  // that leaving and joining again does not end it.
+  auto gone = r->members.find(uid);
+  std::optional<int64_t> mute = gone->second.mute_until;
+  r->members.erase(gone);
+  auto sr = r->sanctions.find(uid);
+  if (mute.has_value()) {
+    if (sr == r->sanctions.end()) sr = r->sanctions.emplace(uid, SanctionRecord{room, uid, {}, false}).first;
+    sr->second.mute_until = mute;
+  } else if (sr != r->sanctions.end()) {
+    sr->second.mute_until.reset();
+    if (!sr->second.banned) r->sanctions.erase(sr);
+  }
   if (plugins_ != nullptr) plugins_->member_left(room, user_ref(uid));
 }
 
@@ -342,9 +367,17 @@ void Rooms::for_each_member(std::string_view room, const std::function<void(cons
 void Rooms::session_welcomed(bus::Session& session) {
   const std::string& uid = session.user.id;
   UserRecord& u = users_[uid];
+  bool changed = u.id != uid || u.name != session.user.name || u.avatar != session.user.avatar;
   u.id = uid;
   u.name = session.user.name;
   u.avatar = session.user.avatar;
+  // The space remembers who it has seen (a `dm` names only known users).
+  if (changed && !u.name.empty() && users_saving_.insert(uid).second)
+    store_->put_user(u, [this, uid](Status st) {
+      users_saving_.erase(uid);
+      if (!st.ok() && st.code() != Status::Code::kFailedPrecondition)
+        log_write(LogLevel::kWarn, "rooms", "cannot store user " + uid + ": " + std::string(st.message()));
+    });
   SessionState& s = sessions_[session.id];
   s.user = uid;
   s.tokens = options_.post_burst;
@@ -374,7 +407,7 @@ void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
   const cJSON* root = frame.root.get();
   switch (frame.op) {
     case bus::Op::kRooms:
-      op_rooms(c);
+      op_rooms(c, root);
       return;
     case bus::Op::kCreate:
       op_create(c, root);
@@ -423,6 +456,12 @@ void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
       return;
     case bus::Op::kRole:
       op_role(c, root);
+      return;
+    case bus::Op::kBan:
+      op_ban(c, root);
+      return;
+    case bus::Op::kUnban:
+      op_unban(c, root);
       return;
     default:
       reply_error(c, ErrorCode::kBadRequest, "not a room op");
@@ -475,29 +514,59 @@ Rooms::Room* Rooms::moderation_target(const Ctx& c, const cJSON* root, bool args
 
 // ---- ops ----
 
-void Rooms::op_rooms(const Ctx& c) {
-  std::string out = R"("rooms":[)";
-  bool first = true;
+void Rooms::op_rooms(const Ctx& c, const cJSON* root) {
+  const cJSON* after = get_field(root, "after");
+  uint64_t limit = kRoomsPage;
+  if ((after != nullptr && !cJSON_IsString(after)) ||
+      (get_field(root, "limit") != nullptr &&
+       (!get_uint(root, "limit", &limit) || limit < 1 || limit > kRoomsPage))) {
+    reply_error(c, ErrorCode::kBadRequest, "rooms takes after (a room id) and limit (1-1000) when given");
+    return;
+  }
+  // The rooms the user is in, then the public ones, each part by id; `after`
+  // continues from that room's place (in the first part while the user is a
+  // member of it).
+  bool in_second = false;
+  std::string after_id;
+  if (after != nullptr) {
+    after_id = after->valuestring;
+    const Room* ar = find_room(after_id);
+    in_second = ar == nullptr || member(*ar, c.user.id) == nullptr;
+  }
+  std::string list;
+  size_t n = 0;
+  bool more = false;
   auto add = [&](const Room& r, const MemberRecord* m) {
-    if (!first) out += ',';
-    first = false;
-    out += R"({"room":)" + json_string(r.rec.id) + R"(,"topic":)" + json_string(r.rec.topic) +
-           R"(,"private":)" + (r.rec.is_private ? "true" : "false") + R"(,"role":)" +
-           (m != nullptr ? json_string(role_name(m->role)) : std::string("null")) + R"(,"unread":)" +
-           std::to_string(m != nullptr ? unread(r, c.user.id) : 0) + R"(,"last_seq":)" +
-           std::to_string(r.rec.last_seq);
+    if (n == limit || list.size() > options_.max_reply) {
+      more = true;
+      return false;
+    }
+    if (n != 0) list += ',';
+    ++n;
+    list += R"({"room":)" + json_string(r.rec.id) + R"(,"topic":)" + json_string(r.rec.topic) +
+            R"(,"private":)" + (r.rec.is_private ? "true" : "false") + R"(,"role":)" +
+            (m != nullptr ? json_string(role_name(m->role)) : std::string("null")) + R"(,"unread":)" +
+            std::to_string(m != nullptr ? unread(r, c.user.id) : 0) + R"(,"last_seq":)" +
+            std::to_string(r.rec.last_seq);
     if (r.rec.is_dm()) {
       std::string other = dm_other(r.rec.dm_key, c.user.id);
-      if (!other.empty()) out += R"(,"dm":)" + user_json(other);
+      if (!other.empty()) list += R"(,"dm":)" + user_json(other);
     }
-    out += '}';
+    list += '}';
+    return true;
   };
-  for (const auto& [id, r] : rooms_)
-    if (const MemberRecord* m = member(r, c.user.id)) add(r, m);
-  for (const auto& [id, r] : rooms_)
-    if (!r.rec.is_private && member(r, c.user.id) == nullptr) add(r, nullptr);
-  out += ']';
-  reply_ok(c, out);
+  auto start = [&](bool second) {
+    if (after == nullptr || second != in_second) return rooms_.begin();
+    return rooms_.upper_bound(after_id);
+  };
+  bool going = true;
+  if (!in_second)
+    for (auto it = start(false); going && it != rooms_.end(); ++it)
+      if (const MemberRecord* m = member(it->second, c.user.id)) going = add(it->second, m);
+  for (auto it = start(true); going && it != rooms_.end(); ++it)
+    if (!it->second.rec.is_private && member(it->second, c.user.id) == nullptr)
+      going = add(it->second, nullptr);
+  reply_ok(c, R"("rooms":[)" + list + R"(],"more":)" + (more ? "true" : "false"));
 }
 
 void Rooms::op_create(const Ctx& c, const cJSON* root) {
@@ -522,8 +591,15 @@ void Rooms::op_create(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kConflict, std::string("a room named ") + id + " exists");
     return;
   }
+  if (options_.rooms_per_user != 0 && rooms_created_by(c.user.id) >= options_.rooms_per_user) {
+    reply_error(c, ErrorCode::kRateLimited,
+                "you have created " + std::to_string(options_.rooms_per_user) +
+                    " rooms, the most one user may have; a room you created counts until it is removed");
+    return;
+  }
   RoomRecord rec;
   rec.id = id;
+  rec.creator = c.user.id;
   rec.topic = topic != nullptr ? topic->valuestring : "";
   rec.is_private = priv != nullptr && cJSON_IsTrue(priv);
   rec.created_ts = wall_ms();
@@ -533,8 +609,10 @@ void Rooms::op_create(const Ctx& c, const cJSON* root) {
   m.role = Role::kMaster;
   m.joined_ts = rec.created_ts;
   creating_.insert(id);
+  creating_by_[id] = c.user.id;
   store_->create_room(rec, {m}, [this, c, rec, m](Status st) {
     creating_.erase(rec.id);
+    creating_by_.erase(rec.id);
     if (!st.ok()) {
       reply_status(c, st);
       return;
@@ -550,6 +628,11 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
   Room* r = room_for(c, root, false);
   if (r == nullptr) return;
   std::string id = r->rec.id;
+  if (member(*r, c.user.id) == nullptr &&
+      (is_banned(*r, c.user.id) || banning_.count({id, c.user.id}) != 0)) {
+    reply_error(c, ErrorCode::kForbidden, "you are banned from this room");
+    return;
+  }
   auto answer = [this, c, id] {
     Room* rr = find_room(id);
     if (rr == nullptr) return;
@@ -573,7 +656,10 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
   m.user = user_record(c.user.id);
   m.role = Role::kMember;
   m.joined_ts = wall_ms();
+  restore_mute(*r, &m);
+  mute_write_begin(id, m.user.id);
   store_->put_member(m, [this, c, id, m, answer](Status st) {
+    mute_write_end(id, m.user.id);
     if (!st.ok()) {
       reply_status(c, st);
       return;
@@ -584,7 +670,10 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
       return;
     }
     bool is_new = rr->members.count(m.user.id) == 0;
-    if (is_new) rr->members[m.user.id] = m;
+    if (is_new) {
+      rr->members[m.user.id] = m;
+      watch_mute(id, m.user.id, m.mute_until);
+    }
     answer();
     if (is_new) member_added(id, m);
   });
@@ -801,6 +890,33 @@ void Rooms::op_dm(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kBadRequest, "a direct-message room needs another user");
     return;
   }
+  if (users_.count(other) == 0) {
+    reply_error(c, ErrorCode::kNotFound, std::string("this space has never seen a user ") + other);
+    return;
+  }
+  // Only a new room costs from the budget; the pair's room, when it exists,
+  // opens for free.
+  std::string key = dm_key(c.user.id, other);
+  bool exists = std::any_of(rooms_.begin(), rooms_.end(),
+                            [&key](const auto& kv) { return kv.second.rec.dm_key == key; });
+  if (!exists) {
+    Bucket& b = dm_budget_[c.user.id];
+    int64_t now = wall_ms();
+    double cap = std::max(options_.dms_per_hour, 1.0);
+    if (b.refill_ms == 0) {
+      b.tokens = cap;
+    } else if (now > b.refill_ms) {
+      b.tokens = std::min(cap, b.tokens + static_cast<double>(now - b.refill_ms) * cap / 3600000.0);
+    }
+    b.refill_ms = now;
+    if (b.tokens < 1) {
+      reply_error(c, ErrorCode::kRateLimited,
+                  "too many new direct-message rooms; at most " + std::to_string(static_cast<int64_t>(cap)) +
+                      " an hour");
+      return;
+    }
+    b.tokens -= 1;
+  }
   std::string new_id = "dm-" + random_token(12);
   store_->open_dm(user_record(c.user.id), user_record(other), new_id, wall_ms(),
                   [this, c](Result<DmResult> res) {
@@ -833,9 +949,15 @@ void Rooms::op_dm(const Ctx& c, const cJSON* root) {
 }
 
 void Rooms::op_kick(const Ctx& c, const cJSON* root) {
-  Room* r = moderation_target(c, root, true, "kick needs a string room and a string user");
+  const cJSON* ban = get_field(root, "ban");
+  Room* r = moderation_target(c, root, ban == nullptr || cJSON_IsBool(ban),
+                              "kick needs a string room, a string user and ban (bool) when given");
   if (r == nullptr) return;
   std::string id = r->rec.id, uid = get_string(root, "user");
+  if (ban != nullptr && cJSON_IsTrue(ban)) {
+    write_ban(c, id, uid, true);
+    return;
+  }
   store_->remove_member(id, uid, [this, c, id, uid](Status st) {
     if (!st.ok()) {
       reply_status(c, st);
@@ -957,6 +1079,104 @@ void Rooms::op_role(const Ctx& c, const cJSON* root) {
     reply_ok(c);
     to_room(id, member_event("role", id, uid, R"(,"role":)" + json_string(role_name(role))));
   });
+}
+
+// ---- bans ----
+
+bool Rooms::is_banned(const Room& r, std::string_view user) const {
+  auto it = r.sanctions.find(std::string(user));
+  return it != r.sanctions.end() && it->second.banned;
+}
+
+void Rooms::restore_mute(const Room& r, MemberRecord* m) {
+  auto it = r.sanctions.find(m->user.id);
+  if (it == r.sanctions.end() || !it->second.mute_until.has_value()) return;
+  int64_t until = *it->second.mute_until;
+  if (until == kMuteForever || until > wall_ms()) m->mute_until = until;
+}
+
+size_t Rooms::rooms_created_by(std::string_view user) const {
+  size_t n = 0;
+  for (const auto& [id, r] : rooms_)
+    if (r.rec.creator == user) ++n;
+  for (const auto& [id, creator] : creating_by_)
+    if (creator == user) ++n;
+  return n;
+}
+
+void Rooms::op_ban(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr || *target == '\0') {
+    reply_error(c, ErrorCode::kBadRequest, "ban needs a string room and a string user");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  const MemberRecord* me = member(*r, c.user.id);
+  if (me->role < Role::kModerator) {
+    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
+    return;
+  }
+  // A member must have a lower role; anyone else may be banned before they join.
+  if (const MemberRecord* t = member(*r, target); t != nullptr && t->role >= me->role) {
+    reply_error(c, ErrorCode::kForbidden, "you may only act on members of a lower role");
+    return;
+  }
+  if (target == c.user.id) {
+    reply_error(c, ErrorCode::kBadRequest, "you cannot ban yourself");
+    return;
+  }
+  write_ban(c, r->rec.id, target, true);
+}
+
+void Rooms::op_unban(const Ctx& c, const cJSON* root) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr) {
+    reply_error(c, ErrorCode::kBadRequest, "unban needs a string room and a string user");
+    return;
+  }
+  Room* r = room_for(c, root, true);
+  if (r == nullptr) return;
+  if (member(*r, c.user.id)->role < Role::kModerator) {
+    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
+    return;
+  }
+  if (!is_banned(*r, target)) {
+    reply_error(c, ErrorCode::kNotFound, "that user is not banned from this room");
+    return;
+  }
+  write_ban(c, r->rec.id, target, false);
+}
+
+void Rooms::write_ban(const Ctx& c, const std::string& room, const std::string& user, bool banned) {
+  if (banned) banning_.insert({room, user});
+  mute_write_begin(room, user);
+  store_->set_ban(room, user, banned, [this, c, room, user, banned](Status st) {
+    mute_write_end(room, user);
+    if (banned) banning_.erase({room, user});
+    if (!st.ok()) {
+      reply_status(c, st);
+      return;
+    }
+    reply_ok(c);
+    ban_committed(room, user, banned, user_json(c.user.id));
+  });
+}
+
+void Rooms::ban_committed(const std::string& room, const std::string& user, bool banned,
+                          std::string_view by) {
+  Room* r = find_room(room);
+  if (r == nullptr) return;
+  if (banned) {
+    member_removed(room, user, by);
+    auto it = r->sanctions.find(user);
+    if (it == r->sanctions.end())
+      it = r->sanctions.emplace(user, SanctionRecord{room, user, {}, false}).first;
+    it->second.banned = true;
+  } else if (auto it = r->sanctions.find(user); it != r->sanctions.end()) {
+    it->second.banned = false;
+    if (!it->second.mute_until.has_value()) r->sanctions.erase(it);
+  }
 }
 
 // ---- mutes that end ----

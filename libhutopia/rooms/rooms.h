@@ -52,6 +52,12 @@ class Rooms final : public bus::RoomHooks {
     // Bytes a paged reply (history, members) is kept under, so that no reply
     // the space builds comes near the backpressure limit.
     size_t max_reply = 262144;
+    // Rooms one bus user may have created that still exist (direct-message
+    // rooms and the management API's rooms do not count); 0: no limit.
+    size_t rooms_per_user = 100;
+    // New direct-message rooms one user may open per hour (a bucket of that
+    // size, refilled evenly); opening an existing one is free.
+    double dms_per_hour = 60;
   };
 
   Rooms(Options options, uv_loop_t* loop, Store* store, bus::Bus* bus);
@@ -118,6 +124,12 @@ class Rooms final : public bus::RoomHooks {
 
   size_t room_count() const { return rooms_.size(); }
 
+  // A reload's new room quota and DM budget; budgets already spent stay spent.
+  void set_quotas(size_t rooms_per_user, double dms_per_hour) {
+    options_.rooms_per_user = rooms_per_user;
+    options_.dms_per_hour = dms_per_hour;
+  }
+
   // From a post's arrival to its ok (after the commit), for posts that
   // got one.
   const Histogram& post_seconds() const { return post_seconds_; }
@@ -132,6 +144,14 @@ class Rooms final : public bus::RoomHooks {
     RoomRecord rec;
     std::map<std::string, MemberRecord> members;  // by user id
     std::vector<uint64_t> deleted;                // seqs of deleted messages, ascending
+    // Users who are not members with a mute kept from when they left, or a
+    // ban, by user id (the store's sanctions).
+    std::map<std::string, SanctionRecord> sanctions;
+  };
+  // A user's budget of new direct-message rooms.
+  struct Bucket {
+    double tokens = 0;
+    int64_t refill_ms = 0;
   };
   // A mute that ends: when `due` (wall ms) passes, the mute that ends at
   // `until` is cleared in the store and `unmuted` is sent, unless the member's
@@ -195,7 +215,7 @@ class Rooms final : public bus::RoomHooks {
   // the caller's role above the target's. Returns nullptr after answering.
   Room* moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage);
 
-  void op_rooms(const Ctx& c);
+  void op_rooms(const Ctx& c, const cJSON* root);
   void op_create(const Ctx& c, const cJSON* root);
   void op_join(const Ctx& c, const cJSON* root);
   void op_leave(const Ctx& c, const cJSON* root);
@@ -212,6 +232,21 @@ class Rooms final : public bus::RoomHooks {
   void op_unmute(const Ctx& c, const cJSON* root);
   void op_mute_all(const Ctx& c, const cJSON* root);
   void op_role(const Ctx& c, const cJSON* root);
+  void op_ban(const Ctx& c, const cJSON* root);
+  void op_unban(const Ctx& c, const cJSON* root);
+
+  // Bans and mutes kept across leave and join.
+  bool is_banned(const Room& r, std::string_view user) const;
+  // Gives a member about to be added the mute they left with, when it has
+  // not ended.
+  void restore_mute(const Room& r, MemberRecord* m);
+  // Writes a ban (removing the user from the room) or lifts it; answers `c`.
+  void write_ban(const Ctx& c, const std::string& room, const std::string& user, bool banned);
+  // After a ban was stored: the user leaves the room (`kicked` by `by`, a
+  // user object, when they were a member) and stays out; or the ban is lifted.
+  void ban_committed(const std::string& room, const std::string& user, bool banned, std::string_view by);
+  // Rooms `user` created over the bus that exist or are being created.
+  size_t rooms_created_by(std::string_view user) const;
 
   using ExPtr = std::shared_ptr<net::HttpExchange>;
   void admin_list(const ExPtr& ex);
@@ -220,6 +255,8 @@ class Rooms final : public bus::RoomHooks {
   void admin_delete(const ExPtr& ex, const std::string& room);
   void admin_put_member(const ExPtr& ex, const std::string& room, const std::string& user);
   void admin_kick(const ExPtr& ex, const std::string& room, const std::string& user);
+  // PUT (ban, removing the user when a member) or DELETE (lift) a ban.
+  void admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned);
   void admin_post(const ExPtr& ex, const std::string& room);
   void admin_history(const ExPtr& ex, const std::string& room);
   // The steps of submit() after its checks.
@@ -248,7 +285,11 @@ class Rooms final : public bus::RoomHooks {
   Store* store_;
   bus::Bus* bus_;
   std::map<std::string, Room> rooms_;
-  std::set<std::string> creating_;  // room ids whose create is not committed yet
+  std::set<std::string> creating_;                         // room ids whose create is not committed yet
+  std::map<std::string, std::string> creating_by_;         // room id -> creator, bus creates in flight
+  std::set<std::pair<std::string, std::string>> banning_;  // (room, user): ban not committed yet
+  std::unordered_map<std::string, Bucket> dm_budget_;      // by user id
+  std::set<std::string> users_saving_;                     // user ids whose put_user is in flight
   std::map<std::pair<std::string, std::string>, uint64_t> markers_;    // (room, user) -> seq
   std::unordered_map<std::string, SessionState> sessions_;             // by session id
   std::unordered_map<std::string, std::vector<std::string>> by_user_;  // user -> session ids

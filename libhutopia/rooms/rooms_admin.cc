@@ -109,6 +109,14 @@ void Rooms::handle_admin(const ExPtr& ex) {
     if (m == "DELETE") return admin_kick(ex, room, user);
     return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
   }
+  constexpr std::string_view kBans = "/bans/";
+  if (tail.rfind(kBans, 0) == 0 && tail.size() > kBans.size()) {
+    std::string user(tail.substr(kBans.size()));
+    if (user.find('/') != std::string::npos)
+      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+    if (m == "PUT" || m == "DELETE") return admin_ban(ex, room, user, m == "PUT");
+    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+  }
   ex->respond(admin::json_error(404, "not_found", "no such route"));
 }
 
@@ -204,7 +212,10 @@ void Rooms::admin_create(const ExPtr& ex) {
     }
     Room& r = rooms_[rec.id];
     r.rec = rec;
-    for (const MemberRecord& mr : list) r.members[mr.user.id] = mr;
+    for (const MemberRecord& mr : list) {
+      r.members[mr.user.id] = mr;
+      users_.try_emplace(mr.user.id, mr.user);  // a known user from now on (the store has them)
+    }
     if (ex2) ex2->respond(admin::json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
   });
 }
@@ -242,10 +253,14 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
     return ex->respond(
         admin::json_error(400, "bad_request", "the body is {role?: member, moderator or master}"));
   const MemberRecord* existing = member(*r, user);
+  if (existing == nullptr && (is_banned(*r, user) || banning_.count({room, user}) != 0))
+    return ex->respond(
+        admin::json_error(409, "conflict", "the user is banned from this room; lift the ban first"));
   MemberRecord mr = existing != nullptr ? *existing : MemberRecord{};
   bool is_new = existing == nullptr;
   mr.room = room;
   mr.user = user_record(user);
+  if (is_new) restore_mute(*r, &mr);
   // A mute that ended is not written back (its clearing may be in flight).
   if (mr.mute_until.has_value() && *mr.mute_until != kMuteForever && *mr.mute_until <= wall_ms())
     mr.mute_until.reset();
@@ -263,6 +278,7 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
       return;
     }
     Room* rr = find_room(mr.room);
+    users_.try_emplace(mr.user.id, mr.user);
     if (rr != nullptr) {
       rr->members[mr.user.id] = mr;
       watch_mute(mr.room, mr.user.id, mr.mute_until);
@@ -290,6 +306,27 @@ void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::stri
       return;
     }
     member_removed(room, user, user_obj(admin_user()));
+    if (ex2) ex2->respond(no_content());
+  });
+}
+
+void Rooms::admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned) {
+  Room* r = find_room(room);
+  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (!banned && !is_banned(*r, user))
+    return ex->respond(admin::json_error(404, "not_found", "the user is not banned from this room"));
+  if (banned) banning_.insert({room, user});
+  std::weak_ptr<net::HttpExchange> weak = ex;
+  mute_write_begin(room, user);
+  store_->set_ban(room, user, banned, [this, weak, room, user, banned](Status st) {
+    mute_write_end(room, user);
+    if (banned) banning_.erase({room, user});
+    auto ex2 = weak.lock();
+    if (!st.ok()) {
+      if (ex2) ex2->respond(status_response(st));
+      return;
+    }
+    ban_committed(room, user, banned, user_obj(admin_user()));
     if (ex2) ex2->respond(no_content());
   });
 }

@@ -231,6 +231,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     rooms::Rooms::Options ro;
     ro.post_rate = post_rate(config);
     ro.post_burst = post_burst(config);
+    ro.rooms_per_user = static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0));
+    ro.dms_per_hour = static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1));
     rooms = std::make_unique<rooms::Rooms>(ro, loop, store.get(), bus.get());
     if (Status loaded = rooms->load(); !loaded.ok()) {
       rooms.reset();
@@ -370,6 +372,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     HUT_LIVE(limits, widget_pending);
     HUT_LIVE(limits, plugin_timeout);
     HUT_LIVE(limits, http_pending);
+    HUT_LIVE(limits, rooms_per_user);
+    HUT_LIVE(limits, dms_per_hour);
 #undef HUT_LIVE
 #undef HUT_RESTART
     config.limits = next.limits;
@@ -378,6 +382,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     config.log = next.log;
     bus->set_limits(bus_options(config));
     rooms->set_post_budget(post_rate(config), post_burst(config));
+    rooms->set_quotas(static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0)),
+                      static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1)));
     net->set_limits(net_limits(config));
     admin_api->set_token(config.admin.token);
     relay_keys->refresh([] {});

@@ -85,6 +85,16 @@ CREATE TABLE resume (
 ) WITHOUT ROWID;
 CREATE INDEX resume_by_user ON resume(user_id, expires_ts);
 )sql"},
+    {3, R"sql(
+CREATE TABLE sanctions (
+  rid INTEGER NOT NULL REFERENCES rooms(rid) ON DELETE CASCADE,
+  user_id TEXT NOT NULL,
+  mute_until INTEGER,
+  banned INTEGER NOT NULL DEFAULT 0 CHECK (banned IN (0, 1)),
+  PRIMARY KEY (rid, user_id)
+) WITHOUT ROWID;
+ALTER TABLE rooms ADD COLUMN creator TEXT;
+)sql"},
 };
 
 // The WAL size (in pages) past which the checkpoint thread is woken (SQLite's
@@ -452,18 +462,51 @@ Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& 
     HUT_RETURN_IF_ERROR(q.status());
   }
   Query q(c,
-          "INSERT INTO rooms (id, topic, private, created_ts, mute_all, dm_key) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING rid");
+          "INSERT INTO rooms (id, topic, private, created_ts, mute_all, dm_key, creator) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING rid");
   q.bind(1, room.id)
       .bind(2, room.topic)
       .bind(3, int64_t{room.is_private ? 1 : 0})
       .bind(4, room.created_ts ? room.created_ts : now_ms())
       .bind(5, int64_t{room.mute_all ? 1 : 0})
-      .bind_or_null(6, key);
+      .bind_or_null(6, key)
+      .bind_or_null(7, room.creator);
   if (!q.step()) return q.status().ok() ? Status::internal("room insert returned no row") : q.status();
   int64_t rid = q.i64(0);
   c.rids[room.id] = rid;
   return rid;
+}
+
+// Removes a member, keeping their mute (or its absence) in `sanctions` so
+// that leaving and joining again does not end it. false: not a member.
+Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) {
+  auto uid = existing_uid(c, user);
+  if (!uid.ok()) return uid.status().is_not_found() ? Result<bool>(false) : Result<bool>(uid.status());
+  std::optional<int64_t> mute;
+  {
+    Query q(c, "DELETE FROM members WHERE rid = ?1 AND uid = ?2 RETURNING mute_until");
+    q.bind(1, rid).bind(2, *uid);
+    if (!q.step()) {
+      HUT_RETURN_IF_ERROR(q.status());
+      return false;
+    }
+    if (!q.is_null(0)) mute = q.i64(0);
+    while (q.step()) {
+    }
+    HUT_RETURN_IF_ERROR(q.status());
+  }
+  if (mute.has_value()) {
+    Query q(c,
+            "INSERT INTO sanctions (rid, user_id, mute_until) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (rid, user_id) DO UPDATE SET mute_until = excluded.mute_until");
+    HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).bind(3, mute).run());
+  } else {
+    Query q(c, "UPDATE sanctions SET mute_until = NULL WHERE rid = ?1 AND user_id = ?2");
+    HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).run());
+    Query d(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND banned = 0");
+    HUT_RETURN_IF_ERROR(d.bind(1, rid).bind(2, user).run());
+  }
+  return true;
 }
 
 // The author check of edit and delete: the message must exist, not be
@@ -597,8 +640,32 @@ class SqliteStore final : public Store {
     HUT_RETURN_IF_ERROR(c.exec("BEGIN"));
     StoreState state;
     {
-      Query q(c, "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
-      while (q.step()) state.rooms.push_back(read_room(q));
+      Query q(c,
+              "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key, creator FROM rooms ORDER "
+              "BY id");
+      while (q.step()) {
+        state.rooms.push_back(read_room(q));
+        state.rooms.back().creator = q.str(7);
+      }
+      HUT_RETURN_IF_ERROR(q.status());
+    }
+    {
+      Query q(c,
+              "SELECT r.id, s.user_id, s.mute_until, s.banned FROM sanctions s JOIN rooms r ON r.rid = s.rid "
+              "ORDER BY r.id, s.user_id");
+      while (q.step()) {
+        SanctionRecord sr;
+        sr.room = q.str(0);
+        sr.user = q.str(1);
+        if (!q.is_null(2)) sr.mute_until = q.i64(2);
+        sr.banned = q.i64(3) != 0;
+        state.sanctions.push_back(std::move(sr));
+      }
+      HUT_RETURN_IF_ERROR(q.status());
+    }
+    {
+      Query q(c, "SELECT id, name, avatar FROM users ORDER BY id");
+      while (q.step()) state.users.push_back(UserRecord{q.str(0), q.str(1), q.str(2)});
       HUT_RETURN_IF_ERROR(q.status());
     }
     {
@@ -731,9 +798,44 @@ class SqliteStore final : public Store {
   }
 
   void remove_member(std::string room, std::string user, DoneCallback done) override {
-    member_update(
-        std::move(room), std::move(user), "DELETE FROM members WHERE rid = ?1 AND uid = ?2", [](Query&) {},
-        std::move(done));
+    write<Unit>(
+        [room = std::move(room), user = std::move(user)](Conn& c) -> Result<Unit> {
+          auto rid = writer_rid(c, room);
+          if (!rid.ok()) return rid.status();
+          auto removed = remove_keeping_mute(c, *rid, user);
+          if (!removed.ok()) return removed.status();
+          if (!*removed) return Status::not_found("'" + user + "' is not a member of room '" + room + "'");
+          return Unit{};
+        },
+        done_cb(std::move(done)));
+  }
+
+  void set_ban(std::string room, std::string user, bool banned, DoneCallback done) override {
+    write<Unit>(
+        [room = std::move(room), user = std::move(user), banned](Conn& c) -> Result<Unit> {
+          if (user.empty()) return Status::invalid_argument("empty user id");
+          auto rid = writer_rid(c, room);
+          if (!rid.ok()) return rid.status();
+          if (banned) {
+            auto removed = remove_keeping_mute(c, *rid, user);
+            if (!removed.ok()) return removed.status();
+            Query q(c,
+                    "INSERT INTO sanctions (rid, user_id, banned) VALUES (?1, ?2, 1) "
+                    "ON CONFLICT (rid, user_id) DO UPDATE SET banned = 1");
+            HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
+            return Unit{};
+          }
+          {
+            Query q(c, "UPDATE sanctions SET banned = 0 WHERE rid = ?1 AND user_id = ?2 AND banned = 1");
+            HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
+            if (c.changes() == 0)
+              return Status::not_found("'" + user + "' is not banned from room '" + room + "'");
+          }
+          Query q(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND mute_until IS NULL");
+          HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
+          return Unit{};
+        },
+        done_cb(std::move(done)));
   }
 
   void set_role(std::string room, std::string user, Role role, DoneCallback done) override {

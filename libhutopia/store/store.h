@@ -64,6 +64,9 @@ struct RoomRecord {
   // is empty for every other room.
   std::string dm_key;
   bool is_dm() const { return !dm_key.empty(); }
+  // The bus user who created the room (for the per-user room quota); empty
+  // for rooms of the management API, direct-message rooms and older rooms.
+  std::string creator;
 };
 
 struct MemberRecord {
@@ -74,6 +77,15 @@ struct MemberRecord {
   // mute ends at (a past value means the mute is over).
   std::optional<int64_t> mute_until;
   int64_t joined_ts = 0;
+};
+
+// What a room keeps about a user who is not (or no longer) a member: a mute
+// that outlives leave and join, and a ban.
+struct SanctionRecord {
+  std::string room;
+  std::string user;
+  std::optional<int64_t> mute_until;  // as MemberRecord::mute_until
+  bool banned = false;
 };
 
 struct MessageRecord {
@@ -105,6 +117,10 @@ struct StoreState {
   std::vector<ReadMarker> read_markers;
   // The deleted messages, by room then seq (for exact unread counts).
   std::vector<MessageRef> deleted;
+  // Mutes of users who left, and bans, by room then user.
+  std::vector<SanctionRecord> sanctions;
+  // Every user the space has seen (said hello, or named as a member).
+  std::vector<UserRecord> users;
 };
 
 struct PostRequest {
@@ -190,8 +206,13 @@ class Store {
   // Adds a member or, when they are one, replaces role, mute and joined_ts.
   // kNotFound for a missing room.
   virtual void put_member(MemberRecord member, DoneCallback done) = 0;
-  // kNotFound when the user is not a member.
+  // kNotFound when the user is not a member. A mute the member had is kept
+  // (as a sanction) in the same transaction, for when they join again.
   virtual void remove_member(std::string room, std::string user, DoneCallback done) = 0;
+  // Bans a user from a room (removing them from it when they are a member,
+  // their mute kept as remove_member() does), or lifts the ban. kNotFound for
+  // a missing room, and when lifting a ban that is not there.
+  virtual void set_ban(std::string room, std::string user, bool banned, DoneCallback done) = 0;
   virtual void set_role(std::string room, std::string user, Role role, DoneCallback done) = 0;
   // nullopt unmutes. kNotFound when the user is not a member.
   virtual void set_mute(std::string room, std::string user, std::optional<int64_t> until,

@@ -142,7 +142,7 @@ TEST_CASE("bus: widget requests reach the plugin and come back with the ref") {
   CHECK(pe.find(R"("ref":4,"code":"bad_request")") != std::string::npos);
   // Room ops go to the rooms part.
   std::string ro = c->request(R"({"op":"rooms","ref":5})");
-  CHECK(ro == R"({"op":"ok","ref":5,"rooms":[]})");
+  CHECK(ro == R"({"op":"ok","ref":5,"rooms":[],"more":false})");
 }
 
 TEST_CASE("bus: bad frames get bad_request and keep the connection") {

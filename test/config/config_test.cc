@@ -277,7 +277,8 @@ TEST_CASE("config: every key has its variable, and each one is read") {
              (c.auth.relay_jwks_insecure ? "i" : "s") + std::to_string(c.limits.max_body) + "," +
              std::to_string(c.limits.max_body_total) + "," + std::to_string(c.limits.widget_rate) + "," +
              std::to_string(c.limits.widget_burst) + "," + std::to_string(c.limits.widget_pending) + "," +
-             std::to_string(c.limits.plugin_timeout) + "," + std::to_string(c.limits.http_pending) +
+             std::to_string(c.limits.plugin_timeout) + "," + std::to_string(c.limits.http_pending) + "," +
+             std::to_string(c.limits.rooms_per_user) + "," + std::to_string(c.limits.dms_per_hour) +
              c.log.level;
     };
     CHECK_MESSAGE(dump(*s) != dump(*d), k.env);

@@ -92,6 +92,9 @@ class CountingStore final : public Store {
   void remove_member(std::string room, std::string user, DoneCallback done) override {
     inner_->remove_member(std::move(room), std::move(user), wrap(done));
   }
+  void set_ban(std::string room, std::string user, bool banned, DoneCallback done) override {
+    inner_->set_ban(std::move(room), std::move(user), banned, wrap(done));
+  }
   void set_role(std::string room, std::string user, Role role, DoneCallback done) override {
     inner_->set_role(std::move(room), std::move(user), role, wrap(done));
   }

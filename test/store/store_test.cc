@@ -639,6 +639,57 @@ TEST_CASE("store: members, roles, mutes and mute_all round trip") {
   CHECK(fresh->seq == 1);
 }
 
+TEST_CASE("store: a leave keeps the mute, a ban removes and keeps out; both survive reopening") {
+  StoreFixture f;
+  REQUIRE(f.open().ok());
+  RoomRecord rec = room_named("hall");
+  rec.creator = "ann";
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) {
+             f.store().create_room(rec, {member("hall", "ann", Role::kMaster)}, cb);
+           }).ok());
+  auto done = [&](const std::function<void(Store::DoneCallback)>& fn) { return f.wait_done(fn); };
+  CHECK(done([&](auto cb) { f.store().put_member(member("hall", "cat"), cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().put_member(member("hall", "bob"), cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().set_mute("hall", "cat", 1700000060000, cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().remove_member("hall", "cat", cb); }).ok());
+  // bob is banned while a member, dan before he ever came.
+  CHECK(done([&](auto cb) { f.store().set_ban("hall", "bob", true, cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().set_ban("hall", "dan", true, cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().set_ban("nowhere", "dan", true, cb); }).is_not_found());
+  CHECK(done([&](auto cb) { f.store().set_ban("hall", "eve", false, cb); }).is_not_found());
+
+  REQUIRE(f.close_store());
+  REQUIRE(f.open().ok());
+  auto state = f.store().load_state();
+  REQUIRE(state.ok());
+  REQUIRE(state->rooms.size() == 1);
+  CHECK(state->rooms[0].creator == "ann");
+  REQUIRE(state->members.size() == 1);
+  CHECK(state->members[0].user.id == "ann");
+  std::map<std::string, SanctionRecord> by_user;
+  for (const auto& sr : state->sanctions) by_user[sr.user] = sr;
+  REQUIRE(by_user.size() == 3);
+  CHECK(by_user["cat"].mute_until == std::optional<int64_t>(1700000060000));
+  CHECK_FALSE(by_user["cat"].banned);
+  CHECK(by_user["bob"].banned);
+  CHECK_FALSE(by_user["bob"].mute_until.has_value());
+  CHECK(by_user["dan"].banned);
+  bool knows_cat = false;
+  for (const auto& u : state->users) knows_cat = knows_cat || (u.id == "cat" && u.name == "Name of cat");
+  CHECK(knows_cat);
+
+  // Lifting a ban leaves nothing; a member who leaves unmuted drops the kept mute.
+  CHECK(done([&](auto cb) { f.store().set_ban("hall", "bob", false, cb); }).ok());
+  MemberRecord back = member("hall", "cat");
+  back.mute_until.reset();
+  CHECK(done([&](auto cb) { f.store().put_member(back, cb); }).ok());
+  CHECK(done([&](auto cb) { f.store().remove_member("hall", "cat", cb); }).ok());
+  RawDb raw(f.path());
+  CHECK(raw.integer("SELECT count(*) FROM sanctions") == 1);  // dan's ban
+  CHECK(done([&](auto cb) { f.store().delete_room("hall", cb); }).ok());
+  CHECK(raw.integer("SELECT count(*) FROM sanctions") == 0);
+}
+
 TEST_CASE("store: a direct-message room is found again for the same pair in either order") {
   StoreFixture f;
   REQUIRE(f.open().ok());
