@@ -32,6 +32,8 @@ constexpr net::Route kRoutes[] = {
     {"POST", "/api/v1/rooms/{room}/messages"},
     {"PUT", "/api/v1/rooms/{room}/members/{user}"},
     {"DELETE", "/api/v1/rooms/{room}/members/{user}"},
+    {"PUT", "/api/v1/rooms/{room}/bans/{user}"},
+    {"DELETE", "/api/v1/rooms/{room}/bans/{user}"},
     {"GET", "/api/v1/plugins"},
     {"POST", "/api/v1/plugins"},
     {"GET", "/api/v1/plugins/{name}"},
