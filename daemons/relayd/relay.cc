@@ -731,6 +731,7 @@ void Relay::maybe_finish_stop() {
 void Relay::on_ws_open(net::WsConnection* conn) { conn->close(1008, "the relay has no WebSocket"); }
 
 void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
+  LogRequestScope scope(exchange->request_id);
   if (stopping_) {
     exchange->respond(error(503, "unavailable", "the relay is shutting down"));
     return;
@@ -793,6 +794,7 @@ void Relay::start_waiting_hash_jobs() {
     if (!submit(job.get())) {
       --hash_running_;
       --pending_;
+      LogRequestScope scope(job->exchange->request_id);
       job->exchange->respond(internal_error("cannot queue work"));
       continue;
     }
@@ -802,6 +804,7 @@ void Relay::start_waiting_hash_jobs() {
 
 void Relay::run_job(uv_work_t* work) {
   auto* job = static_cast<Job*>(work->data);
+  LogRequestScope scope(job->exchange->request_id);
   job->response = job->relay->handle(job->request);
 }
 

@@ -11,6 +11,7 @@
 #include <hutopia/export.h>
 
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -39,6 +40,21 @@ HUT_EXPORT void log_fields(LogLevel level, std::string_view component, std::stri
                            std::initializer_list<LogField> fields);
 HUT_EXPORT void log_printf(LogLevel level, std::string_view component, const char* fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+// While one lives, every line its thread logs carries `request_id=<id>`
+// (unless the line names a request_id itself): the lines written while a
+// request is handled name it, whichever part writes them. Scopes nest; the
+// id must outlive the scope.
+class HUT_EXPORT LogRequestScope {
+ public:
+  explicit LogRequestScope(const std::string& request_id);
+  ~LogRequestScope();
+  LogRequestScope(const LogRequestScope&) = delete;
+  LogRequestScope& operator=(const LogRequestScope&) = delete;
+
+ private:
+  const std::string* previous_;
+};
 
 }  // namespace hut
 

@@ -587,6 +587,7 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
       auto it = http_.find(wsi);
       if (it == http_.end() || it->second->responded_) return 0;
       HttpExchange& ex = *it->second;
+      LogRequestScope scope(ex.request_id);
       if (ex.spool_fd_ >= 0) return spool_body(ex, static_cast<const char*>(in), len);
       if (ex.body.size() + len > options_.max_body) {
         ex.close_after_ = true;
@@ -609,6 +610,7 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
         ::close(ex->spool_fd_);
         ex->spool_fd_ = -1;
       }
+      LogRequestScope scope(ex->request_id);
       handler_->on_http(ex);
       return 0;
     }
@@ -711,6 +713,7 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
     ex->body.reserve(content_length);
     return 0;  // LWS_CALLBACK_HTTP_BODY_COMPLETION dispatches it
   }
+  LogRequestScope scope(ex->request_id);
   handler_->on_http(ex);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <vector>
 
 namespace hut {
 namespace {
@@ -67,6 +68,9 @@ void append_text_value(std::string& out, std::string_view value) {
   }
 }
 
+// The request the current thread works on, if any (LogRequestScope).
+thread_local const std::string* current_request = nullptr;
+
 }  // namespace
 
 const char* log_level_name(LogLevel level) {
@@ -113,9 +117,22 @@ bool parse_log_level(std::string_view name, LogLevel* out) {
   return true;
 }
 
+LogRequestScope::LogRequestScope(const std::string& request_id) : previous_(current_request) {
+  current_request = &request_id;
+}
+
+LogRequestScope::~LogRequestScope() { current_request = previous_; }
+
 void log_fields(LogLevel level, std::string_view component, std::string_view message,
-                std::initializer_list<LogField> fields) {
+                std::initializer_list<LogField> given) {
   if (static_cast<int>(level) < level_store().load()) return;
+  // The current request's id joins the fields unless the line names one.
+  std::vector<LogField> fields(given);
+  if (current_request != nullptr && !current_request->empty()) {
+    bool named = false;
+    for (const auto& f : fields) named = named || f.first == "request_id";
+    if (!named) fields.insert(fields.begin(), LogField{"request_id", *current_request});
+  }
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   tm utc{};

@@ -300,6 +300,10 @@ def json_logs_carry_request_ids_and_no_secret():
                                            headers={**bearer(space.admin_token), "X-Request-Id": "ops-admin-1"})
         check(status == 200 and header(headers, "X-Request-Id") == "ops-admin-1", f"plugins: {status} {headers}")
         request_ids["spaced"].append("ops-admin-1")
+        # A line another part writes while it handles the request names it too.
+        status, headers, _ = hutspace.http("POST", space.admin + "/api/v1/plugins/echo/reload", None,
+                                           headers={**bearer(space.admin_token), "X-Request-Id": "ops-reload-1"})
+        check(status == 200, f"reload the echo plugin: {status}")
         status, headers, _ = hutspace.http("GET", space.public + "/.well-known/hutopia")
         request_ids["spaced"].append(header(headers, "X-Request-Id"))
     finally:
@@ -328,6 +332,10 @@ def json_logs_carry_request_ids_and_no_secret():
         for rid in request_ids[daemon]:
             mine = [r for r in records if r["fields"].get("request_id") == rid]
             check(mine, f"{daemon}: no log line has request id {rid}")
+        if daemon == "spaced":
+            reloaded = [r for r in records if r["msg"] == "reloaded echo"]
+            check(len(reloaded) == 1 and reloaded[0]["fields"].get("request_id") == "ops-reload-1",
+                  f"the plugin runtime's line names the reload's request: {reloaded}")
     check(len(secrets_used) >= 9, f"the scenario used its secrets: {sorted(secrets_used)}")
 
 
