@@ -74,8 +74,10 @@ class HUT_EXPORT Space {
   // key, [admin] token, [auth] resume_ttl; open connections
   // stay. Fetches the relay's key set again. Keys that only a restart changes
   // (listeners, paths, the store, the trust settings) keep their old values
-  // and are listed in needs_restart. Plugins are not reloaded: the
-  // management API loads and unloads them. The log level is the program's
+  // and are listed in needs_restart. Looks at the plugins folder
+  // again: a plugin whose .so was replaced (a new file at its path) is
+  // reloaded, one not loaded (a new file, or one that had failed) is loaded;
+  // each is listed in applied ("plugin echo reloaded"). The log level is the program's
   // to apply (hut::set_log_level). Loop thread; kFailedPrecondition unless
   // the space runs.
   Result<ReloadReport> reload(const SpaceConfig& config);

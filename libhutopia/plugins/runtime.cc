@@ -19,6 +19,7 @@
 
 #include <cJSON.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -204,6 +205,7 @@ class RuntimeImpl final : public PluginRuntime {
   Status import_old_kv();
 
   void load_all() override;
+  std::vector<std::string> rescan() override;
   Status load(std::string_view name) override;
   Status unload(std::string_view name) override;
   Status reload(std::string_view name) override;
@@ -298,10 +300,26 @@ class RuntimeImpl final : public PluginRuntime {
 
  private:
   // Everything known about one plugin name.
+  // Which file a path named when it was opened (stat of the path).
+  struct FileId {
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  static bool file_id(const std::string& path, FileId* out) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return false;
+    *out = FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                  static_cast<uint64_t>(st.st_size),
+                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+    return true;
+  }
+
   struct Record {
     PluginInfo info;
     PluginStats stats;
     std::unique_ptr<hut_plugin> inst;  // set while loaded
+    FileId file;                       // the .so it was loaded from (not for builtins)
     // For builtins: what load_builtin was given, for reload.
     const hut_plugin_descriptor* builtin_desc = nullptr;
     hut_plugin_init_fn builtin_init = nullptr;
@@ -316,6 +334,7 @@ class RuntimeImpl final : public PluginRuntime {
     hut_plugin_init_fn init = nullptr;
     hut_plugin_fini_fn fini = nullptr;
     std::vector<std::string> requires_;
+    FileId file;
   };
 
   struct Posted {
@@ -498,12 +517,15 @@ Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_d
 
 Result<RuntimeImpl::Candidate> RuntimeImpl::open_file(const std::string& name) {
   std::string path = file_of(name);
+  FileId file;
+  file_id(path, &file);  // before dlopen: a file replaced in between is seen as changed next time
   void* dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (dl == nullptr) {
     const char* e = dlerror();
     return Status::failed_precondition(std::string("cannot open: ") + (e ? e : path.c_str()));
   }
   Candidate c;
+  c.file = file;
   auto describe = reinterpret_cast<hut_plugin_describe_fn>(dlsym(dl, HUT_PLUGIN_DESCRIBE_SYMBOL));
   if (describe == nullptr) {
     dlclose(dl);
@@ -529,6 +551,7 @@ Result<RuntimeImpl::Candidate> RuntimeImpl::open_file(const std::string& name) {
 Status RuntimeImpl::start(Candidate c) {
   const hut_plugin_descriptor* d = c.desc;
   Record& rec = record(c.name);
+  rec.file = c.file;
   rec.info.version = d->version;
   rec.info.abi = std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor);
   rec.info.requires_ = c.requires_;
@@ -701,6 +724,34 @@ void RuntimeImpl::load_all() {
     }
     waiting.clear();
   }
+}
+
+std::vector<std::string> RuntimeImpl::rescan() {
+  std::vector<std::string> touched;
+  if (shut_down_) return touched;
+  std::vector<std::string> replaced;
+  std::set<std::string> before;
+  for (const auto& [name, rec] : records_) {
+    if (!rec.inst) continue;
+    before.insert(name);
+    FileId now;
+    if (rec.builtin_desc == nullptr && file_id(file_of(name), &now) && !(now == rec.file))
+      replaced.push_back(name);
+  }
+  for (const auto& name : replaced) {
+    Status st = reload(name);
+    touched.push_back(name + (st.ok() ? " reloaded" : " failed: " + std::string(st.message())));
+  }
+  load_all();
+  for (const auto& [name, rec] : records_) {
+    if (before.count(name) != 0) continue;
+    if (rec.inst) {
+      touched.push_back(name + " loaded");
+    } else if (rec.info.state == "failed") {
+      touched.push_back(name + " failed: " + rec.info.error);
+    }
+  }
+  return touched;
 }
 
 Status RuntimeImpl::load(std::string_view name_view) {

@@ -186,6 +186,13 @@ class PluginRuntime {
   // Unloads and loads the current file again; the plugin's KV data stays.
   // Pending requests of the old instance are answered "unavailable".
   virtual Status reload(std::string_view name) = 0;
+  // Looks at the folder again (a configuration reload): reloads each loaded
+  // plugin whose file was replaced since it was loaded (another file at the
+  // path: install or mv a new build, never write into the loaded file), then
+  // loads the plugins that are not loaded (new files, or ones that failed).
+  // A loaded plugin whose file is gone stays loaded until unloaded. Returns a
+  // line per plugin it touched ("echo reloaded", "extra loaded", "x failed: why").
+  virtual std::vector<std::string> rescan() = 0;
   // Registers a plugin compiled into the program: the same descriptor and
   // entry points a shared library exports, without dlopen. Its configuration
   // is <plugins_dir>/<name>.toml when that exists. kAlreadyExists when a

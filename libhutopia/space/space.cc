@@ -322,7 +322,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   // What a running space can take from a new configuration: [limits], the
   // admin token, resume_ttl and the log level; the relay's key
-  // set is fetched again. Whatever else differs waits for a restart.
+  // set is fetched again and the plugins folder looked at again (rescan).
+  // Whatever else differs waits for a restart.
   Result<Space::ReloadReport> reload(const SpaceConfig& next) {
     if (state != State::kRunning) return Status::failed_precondition("the space is not running");
     Space::ReloadReport report;
@@ -387,6 +388,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     net->set_limits(net_limits(config));
     admin_api->set_token(config.admin.token);
     relay_keys->refresh([] {});
+    // The plugins folder: replaced files reloaded, new (or fixed) ones loaded.
+    if (runtime != nullptr)
+      for (std::string& line : runtime->rescan()) report.applied.push_back("plugin " + line);
     return report;
   }
 

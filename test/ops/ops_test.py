@@ -398,6 +398,48 @@ def sighup_applies_a_new_limit_and_keeps_a_connected_client():
         relay.cleanup()
 
 
+@case
+def sighup_reloads_a_replaced_plugin_and_loads_a_new_one():
+    built = os.path.join(hutspace.build_root(), "plugins")
+    space = hutspace.Spaced()
+    folder = os.path.join(space.tmp, "plugins")
+    os.makedirs(folder)
+    shutil.copy(os.path.join(built, "echo.so"), folder)
+    space.plugins_dir = lambda: folder  # echo alone at the start
+    space.start()
+
+    def states():
+        answer = space.plugins()
+        answer = answer if isinstance(answer, list) else answer.get("plugins", [])
+        return {p["name"]: p["state"] for p in answer}
+    try:
+        check(states() == {"echo": "loaded"}, f"echo alone at the start: {states()}")
+        # An admin installs a new build of echo (a new file at its path) and a new plugin.
+        shutil.copy(os.path.join(built, "echo.so"), os.path.join(folder, "echo.so.new"))
+        os.replace(os.path.join(folder, "echo.so.new"), os.path.join(folder, "echo.so"))
+        shutil.copy(os.path.join(built, "counter.so"), folder)
+        space.proc.send_signal(signal.SIGHUP)
+        check(wait_until(lambda: "plugin counter loaded" in space.log()),
+              "the reload names the plugin it loaded:\n" + space.log())
+        check("plugin echo reloaded" in space.log(), "the replaced plugin is reloaded:\n" + space.log())
+        check(states() == {"echo": "loaded", "counter": "loaded"}, f"both run: {states()}")
+        async def ask_echo():
+            ws, _ = await hello(space.bus_url, token=space.mint("kim", "Kim"))
+            answer = await request(ws, {"op": "widget", "plugin": "echo", "data": {"n": 1}})
+            await ws.close()
+            return answer
+        answer = asyncio.run(ask_echo())
+        check(answer.get("op") == "ok" and answer.get("data") == {"n": 1}, f"the reloaded echo answers: {answer}")
+        # A reload with nothing changed touches no plugin.
+        before = space.log().count("reloaded")
+        space.proc.send_signal(signal.SIGHUP)
+        check(wait_until(lambda: space.log().count("configuration reloaded") >= 2), "a second reload")
+        check(space.log().count("echo reloaded") == 1 and "counter reloaded" not in space.log(),
+              f"an unchanged plugin stays as it is ({before}):\n" + space.log())
+    finally:
+        space.stop()
+
+
 def _post_raw(url, body):
     import urllib.request
     import urllib.error
