@@ -698,14 +698,7 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   if (content_length > 0 && takes_body && spool) return start_spool(ex, plan, content_length);
   if (content_length > 0 && takes_body) {
     if (body_bytes_ + content_length > options_.max_body_total) {
-      counters_.refused_bodies++;
-      ex->close_after_ = true;
-      ex->respond(
-          {503,
-           "application/json",
-           {{"retry-after", "5"}},
-           R"({"error":{"code":"unavailable","message":"too many uploads at once; try again later"}})"});
-      return 0;
+      return refuse_busy(*ex);
     }
     body_bytes_ += content_length;
     ex->body_budget_ = content_length;
@@ -718,6 +711,18 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   return 0;
 }
 
+// 503 to a body that would take the bodies in flight (buffered or written
+// to disk) past their total; the connection closes after the answer.
+int NetServer::refuse_busy(HttpExchange& ex) {
+  counters_.refused_bodies++;
+  ex.close_after_ = true;
+  ex.respond({503,
+              "application/json",
+              {{"retry-after", "5"}},
+              R"({"error":{"code":"unavailable","message":"too many uploads at once; try again later"}})"});
+  return 0;
+}
+
 int NetServer::start_spool(const std::shared_ptr<HttpExchange>& ex, const BodyPlan& plan,
                            size_t content_length) {
   auto refuse = [&](int status, const char* body) {
@@ -726,14 +731,7 @@ int NetServer::start_spool(const std::shared_ptr<HttpExchange>& ex, const BodyPl
     return 0;
   };
   if (spool_bytes_ + content_length > options_.max_spool_total) {
-    counters_.refused_bodies++;
-    ex->close_after_ = true;
-    ex->respond(
-        {503,
-         "application/json",
-         {{"retry-after", "5"}},
-         R"({"error":{"code":"unavailable","message":"too many uploads at once; try again later"}})"});
-    return 0;
+    return refuse_busy(*ex);
   }
   if (::mkdir(plan.spool_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     log_write(LogLevel::kError, "net", "cannot create " + plan.spool_dir + ": " + std::strerror(errno));

@@ -318,6 +318,7 @@ class NetServer {
   int write_http(struct lws* wsi);
   // A body that goes to disk (BodyPlan): opens its file, then writes each
   // piece as it arrives.
+  int refuse_busy(HttpExchange& ex);
   int start_spool(const std::shared_ptr<HttpExchange>& ex, const BodyPlan& plan, size_t content_length);
   int spool_body(HttpExchange& ex, const char* in, size_t len);
   void http_closed(struct lws* wsi);
