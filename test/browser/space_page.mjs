@@ -36,6 +36,17 @@ await run(async (browser) => {
   check("the token left the address bar", !state.href.includes("token"), state);
   check("no sign-in prompt", !state.signedOutShown, state);
 
+  // The SDK's listRooms follows the pages of `rooms` (more, after).
+  const paged = await page.evaluate(async () => {
+    const c = globalThis.hutopia;
+    for (let i = 0; i < 5; i++) await c.createRoom(`paged-${i}`, { topic: `room ${i}` });
+    const all = (await c.listRooms({ limit: 2 })).map((r) => r.room).filter((r) => r.startsWith("paged-"));
+    const first = (await c.listRooms({ limit: 2, maxPages: 1 })).length;
+    return { all, first };
+  });
+  check("listRooms follows the pages of rooms", paged.all.join() === "paged-0,paged-1,paged-2,paged-3,paged-4" &&
+        paged.first === 2, paged);
+
   check("a plugin declares a widget", cfg.tags.length > 0, cfg.plugins);
   for (const tag of cfg.tags) {
     const ready = (w) => w.present && w.defined && w.height > 0 && (w.children > 0 || w.text);

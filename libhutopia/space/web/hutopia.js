@@ -244,8 +244,21 @@ export class Client {
   // rejects with a HutopiaError, as request() does.
 
   // [{room, topic, private, role, unread, last_seq, dm?}]: my rooms, then public ones.
-  async listRooms() {
-    return (await this.request("rooms")).rooms || [];
+  // Follows `more` through the pages (at most `maxPages` of them, of `limit`
+  // rooms each when given).
+  async listRooms({ maxPages = 100, limit } = {}) {
+    const all = [];
+    let after;
+    for (let page = 0; page < maxPages; page++) {
+      const fields = limit === undefined ? {} : { limit };
+      if (after !== undefined) fields.after = after;
+      const reply = await this.request("rooms", fields);
+      const rooms = Array.isArray(reply.rooms) ? reply.rooms : [];
+      all.push(...rooms);
+      if (!reply.more || rooms.length === 0) break;
+      after = rooms[rooms.length - 1].room;
+    }
+    return all;
   }
 
   // Creates a room ({private, topic} optional); resolves with its name.

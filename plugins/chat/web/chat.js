@@ -419,7 +419,7 @@ class HutChat extends HTMLElement {
   async refreshRooms() {
     let list;
     try {
-      list = (await this.client.request("rooms")).rooms || [];
+      list = await this.client.listRooms();
     } catch (e) {
       this.say(refusal(e, "Could not list the rooms"));
       return;
