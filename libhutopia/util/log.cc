@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <ctime>
 #include <string>
-#include <vector>
 
 namespace hut {
 namespace {
@@ -126,13 +125,15 @@ LogRequestScope::~LogRequestScope() { current_request = previous_; }
 void log_fields(LogLevel level, std::string_view component, std::string_view message,
                 std::initializer_list<LogField> given) {
   if (static_cast<int>(level) < level_store().load()) return;
-  // The current request's id joins the fields unless the line names one.
-  std::vector<LogField> fields(given);
-  if (current_request != nullptr && !current_request->empty()) {
-    bool named = false;
-    for (const auto& f : fields) named = named || f.first == "request_id";
-    if (!named) fields.insert(fields.begin(), LogField{"request_id", *current_request});
-  }
+  // The current request's id leads the fields unless the line names one.
+  const std::string* request_id = current_request;
+  if (request_id != nullptr && request_id->empty()) request_id = nullptr;
+  for (const auto& f : given)
+    if (f.first == "request_id") request_id = nullptr;
+  auto each_field = [&](auto&& fn) {
+    if (request_id != nullptr) fn(std::string_view("request_id"), std::string_view(*request_id));
+    for (const auto& [k, v] : given) fn(k, v);
+  };
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   tm utc{};
@@ -154,13 +155,13 @@ void log_fields(LogLevel level, std::string_view component, std::string_view mes
     append_json(line, message);
     line += ",\"fields\":{";
     bool first = true;
-    for (const auto& [k, v] : fields) {
+    each_field([&](std::string_view k, std::string_view v) {
       if (!first) line += ',';
       first = false;
       append_json(line, k);
       line += ':';
       append_json(line, v);
-    }
+    });
     line += "}}";
   } else {
     line += stamp;
@@ -171,12 +172,12 @@ void log_fields(LogLevel level, std::string_view component, std::string_view mes
     line += ": ";
     // One line per record: a message's own line breaks become spaces.
     for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
-    for (const auto& [k, v] : fields) {
+    each_field([&](std::string_view k, std::string_view v) {
       line += ' ';
       line += k;
       line += '=';
       append_text_value(line, v);
-    }
+    });
   }
   line += '\n';
   ssize_t ignored = ::write(2, line.data(), line.size());
