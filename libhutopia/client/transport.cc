@@ -53,6 +53,12 @@ void reap_later(uv_loop_t* loop, AnchorT* anchor, std::function<void()> done = {
       10, 10);
 }
 
+// What lws says of a failed connection, or a plain phrase when it says nothing.
+std::string connection_error(const void* in, size_t len) {
+  std::string why = in ? std::string(static_cast<const char*>(in), len) : std::string();
+  return why.empty() ? "connection error" : why;
+}
+
 }  // namespace
 
 std::string Url::host_header() const {
@@ -387,10 +393,8 @@ int Transport::http_callback(Request* req, struct lws* wsi, enum lws_callback_re
                              size_t len) {
   switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-      std::string why = in ? std::string(static_cast<const char*>(in), len) : "connection error";
-      if (why.empty()) why = "connection error";
       req->wsi = nullptr;
-      finish_request(req, Status::unavailable(req->host + ": " + why));
+      finish_request(req, Status::unavailable(req->host + ": " + connection_error(in, len)));
       return 0;
     }
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -569,10 +573,8 @@ int Transport::ws_callback(Socket* s, struct lws* wsi, enum lws_callback_reasons
                            size_t len) {
   switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-      std::string why = in ? std::string(static_cast<const char*>(in), len) : "connection error";
-      if (why.empty()) why = "connection error";
       s->wsi_ = nullptr;
-      finish_socket(s, 1006, s->host_ + ": " + why);
+      finish_socket(s, 1006, s->host_ + ": " + connection_error(in, len));
       return 0;
     }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
