@@ -259,6 +259,7 @@ class RuntimeImpl final : public PluginRuntime {
   }
   void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
   void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  void session_closed(std::string_view session_id, const UserRef& user) override;
   Status filter_post(std::string_view room, const UserRef& from, std::string* text, std::string* data_json,
                      std::string_view skip_plugin) override;
 
@@ -294,6 +295,8 @@ class RuntimeImpl final : public PluginRuntime {
                                     uint64_t max_bytes);
   static int host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
                                     size_t header_count, const char* path);
+  static int host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                     size_t buflen, size_t* token_len);
   // Wraps a plugin's room callback so that it runs only while the same
   // instance is loaded.
   PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);
@@ -467,6 +470,7 @@ const hut_host kHost = {
     &RuntimeImpl::host_data_dir,
     &RuntimeImpl::host_http_body_to_file,
     &RuntimeImpl::host_http_respond_file,
+    &RuntimeImpl::host_mint_session_token,
 };
 
 }  // namespace
@@ -1001,6 +1005,19 @@ void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
   }
 }
 
+void RuntimeImpl::session_closed(std::string_view session_id, const UserRef& user) {
+  hut_user u = c_user(user);
+  const std::string id(session_id);
+  for (hut_plugin* inst : loaded_in_order()) {
+    auto fn = inst->hooks.on_session_closed;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, id.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
 Status RuntimeImpl::filter_post(std::string_view room, const UserRef& from, std::string* text,
                                 std::string* data_json, std::string_view skip_plugin) {
   std::string room_s(room);
@@ -1324,6 +1341,21 @@ int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int statu
   }
   resp.body_path = path;
   return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                         size_t buflen, size_t* token_len) {
+  if (self == nullptr || session_id == nullptr || session_id[0] == '\0' || token_len == nullptr ||
+      (buf == nullptr && buflen > 0) || ttl_s > 300)
+    return HUT_EINVAL;
+  std::string token;
+  int rc = self->runtime->services_->mint_session_token(session_id, ttl_s == 0 ? 60 : ttl_s, &token);
+  if (rc != HUT_OK) return rc;
+  *token_len = token.size();
+  if (buflen < token.size()) return HUT_ERANGE;
+  std::memcpy(buf, token.data(), token.size());
+  if (buflen > token.size()) buf[token.size()] = '\0';
+  return HUT_OK;
 }
 
 int RuntimeImpl::host_http_body_to_file(hut_plugin* self, const char* method, const char* path,
