@@ -138,6 +138,7 @@ void Bus::on_close(net::WsConnection* conn) {
       if (v.empty()) by_user_.erase(u);
     }
     if (rooms_ != nullptr) rooms_->session_closed(*s);
+    if (plugins_ != nullptr) plugins_->session_closed(id, s->user);
   }
   s->conn = nullptr;
   sessions_.erase(id);
@@ -542,6 +543,12 @@ bool Bus::send_to_session(std::string_view session_id, std::string_view frame_js
   if (si == sessions_.end() || si->second->conn == nullptr) return false;
   si->second->conn->send_text(frame_json);
   return true;
+}
+
+const Session* Bus::welcomed_session(std::string_view session_id) const {
+  auto si = sessions_.find(std::string(session_id));
+  if (si == sessions_.end() || si->second->conn == nullptr || !si->second->welcomed) return nullptr;
+  return si->second.get();
 }
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {

@@ -130,6 +130,8 @@ class Bus {
 
   // A frame to one session by id; false when there is no such session.
   bool send_to_session(std::string_view session_id, std::string_view frame_json);
+  // The welcomed session of that id, or nullptr.
+  const Session* welcomed_session(std::string_view session_id) const;
 
   size_t session_count() const { return sessions_.size(); }
   size_t welcomed_count() const;

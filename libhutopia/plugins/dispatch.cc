@@ -154,6 +154,19 @@ void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHoo
   }
 }
 
+void RuntimeImpl::session_closed(std::string_view session_id, const UserRef& user) {
+  hut_user u = c_user(user);
+  const std::string id(session_id);
+  for (hut_plugin* inst : loaded_in_order()) {
+    auto fn = inst->hooks.on_session_closed;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, id.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
 void RuntimeImpl::user_event(const UserRef& user, UserHook hut_hooks::*hook) {
   hut_user u = c_user(user);
   for (hut_plugin* inst : loaded_in_order()) {

@@ -43,6 +43,7 @@ const hut_host kHost = {
     &RuntimeImpl::host_data_dir,
     &RuntimeImpl::host_http_body_to_file,
     &RuntimeImpl::host_http_respond_file,
+    &RuntimeImpl::host_mint_session_token,
 };
 
 }  // namespace
@@ -197,6 +198,21 @@ int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int statu
   }
   resp.body_path = path;
   return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                         size_t buflen, size_t* token_len) {
+  if (self == nullptr || session_id == nullptr || session_id[0] == '\0' || token_len == nullptr ||
+      (buf == nullptr && buflen > 0) || ttl_s > 300)
+    return HUT_EINVAL;
+  std::string token;
+  int rc = self->runtime->services_->mint_session_token(session_id, ttl_s == 0 ? 60 : ttl_s, &token);
+  if (rc != HUT_OK) return rc;
+  *token_len = token.size();
+  if (buflen < token.size()) return HUT_ERANGE;
+  std::memcpy(buf, token.data(), token.size());
+  if (buflen > token.size()) buf[token.size()] = '\0';
+  return HUT_OK;
 }
 
 int RuntimeImpl::host_http_body_to_file(hut_plugin* self, const char* method, const char* path,

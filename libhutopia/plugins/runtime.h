@@ -116,6 +116,13 @@ class PluginServices {
     (void)room, (void)json;
     return HUT_ENOTSUP;
   }
+  // A token for the user of the welcomed bus session `session_id` (ABI 1.4):
+  // an app token of this space living ttl_s seconds. HUT_ENOENT for no such
+  // session, HUT_EUNAVAIL without an app secret.
+  virtual int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) {
+    (void)session_id, (void)ttl_s, (void)token;
+    return HUT_ENOTSUP;
+  }
 };
 
 // One embedded asset of a plugin, served at /plugins/<plugin>/<path>.
@@ -233,6 +240,8 @@ class PluginRuntime {
   virtual void member_left(std::string_view room, const UserRef& user) = 0;
   virtual void user_online(const UserRef& user) = 0;
   virtual void user_offline(const UserRef& user) = 0;
+  // A welcomed bus session closed (the plugins' on_session_closed hooks).
+  virtual void session_closed(std::string_view session_id, const UserRef& user) = 0;
   // A post about to be stored: every plugin with on_post sees it in load
   // order and may rewrite `text` and `data_json` (empty: no data) in place.
   // kPermissionDenied with the plugin's reason when one refuses it; the later

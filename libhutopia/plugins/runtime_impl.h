@@ -176,6 +176,7 @@ class RuntimeImpl final : public PluginRuntime {
   }
   void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
   void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  void session_closed(std::string_view session_id, const UserRef& user) override;
   Status filter_post(std::string_view room, const UserRef& from, std::string* text, std::string* data_json,
                      std::string_view skip_plugin) override;
 
@@ -211,6 +212,8 @@ class RuntimeImpl final : public PluginRuntime {
                                     uint64_t max_bytes);
   static int host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
                                     size_t header_count, const char* path);
+  static int host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                     size_t buflen, size_t* token_len);
   // Wraps a plugin's room callback so that it runs only while the same
   // instance is loaded.
   PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);

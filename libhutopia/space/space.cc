@@ -765,6 +765,17 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return HUT_OK;
   }
 
+  int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) override {
+    const bus::Session* s = bus ? bus->welcomed_session(session_id) : nullptr;
+    if (s == nullptr) return HUT_ENOENT;
+    if (!app_key) return HUT_EUNAVAIL;
+    if (ttl_s > config.auth.max_token_lifetime) return HUT_EINVAL;
+    Result<AppToken> t = mint(s->user.id, s->user.name, ttl_s);
+    if (!t.ok()) return HUT_EINVAL;
+    *token = t->token;
+    return HUT_OK;
+  }
+
   // ---- AdminBackend ----
 
   PluginRuntime* plugins() override { return runtime.get(); }
