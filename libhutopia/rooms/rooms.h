@@ -239,6 +239,10 @@ class Rooms final : public bus::RoomHooks {
   void op_ban(const Ctx& c, const cJSON* root);
   void op_unban(const Ctx& c, const cJSON* root);
 
+  // Stores a member's mute (nullopt: lifts it); then memory, the answer to
+  // `c` ("until" as `until_json`) and `muted` or `unmuted` to the room.
+  void write_mute(const Ctx& c, const std::string& id, const std::string& uid, std::optional<int64_t> until,
+                  const std::string& until_json);
   // Bans and mutes kept across leave and join.
   bool is_banned(const Room& r, std::string_view user) const;
   // Gives a member about to be added the mute they left with, when it has

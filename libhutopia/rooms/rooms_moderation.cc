@@ -60,9 +60,20 @@ void Rooms::op_mute(const Ctx& c, const cJSON* root) {
                               "mute needs a string room, a string user and seconds (> 0) when given");
   if (r == nullptr) return;
   int64_t until = has_seconds ? wall_ms() + static_cast<int64_t>(seconds) * 1000 : kMuteForever;
-  std::string id = r->rec.id, uid = get_string(root, "user");
+  write_mute(c, r->rec.id, get_string(root, "user"), until,
+             has_seconds ? std::to_string(until) : std::string("null"));
+}
+
+void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
+  Room* r = moderation_target(c, root, true, "unmute needs a string room and a string user");
+  if (r == nullptr) return;
+  write_mute(c, r->rec.id, get_string(root, "user"), std::nullopt, "");
+}
+
+void Rooms::write_mute(const Ctx& c, const std::string& id, const std::string& uid,
+                       std::optional<int64_t> until, const std::string& until_json) {
   mute_write_begin(id, uid);
-  store_->set_mute(id, uid, until, [this, c, id, uid, until, has_seconds](Status st) {
+  store_->set_mute(id, uid, until, [this, c, id, uid, until, until_json](Status st) {
     mute_write_end(id, uid);
     if (!st.ok()) {
       reply_status(c, st);
@@ -76,30 +87,13 @@ void Rooms::op_mute(const Ctx& c, const cJSON* root) {
         watch_mute(id, uid, until);
       }
     }
-    std::string until_json = has_seconds ? std::to_string(until) : std::string("null");
-    reply_ok(c, R"("until":)" + until_json);
-    to_room(id, member_event("muted", id, uid, R"(,"until":)" + until_json));
-  });
-}
-
-void Rooms::op_unmute(const Ctx& c, const cJSON* root) {
-  Room* r = moderation_target(c, root, true, "unmute needs a string room and a string user");
-  if (r == nullptr) return;
-  std::string id = r->rec.id, uid = get_string(root, "user");
-  mute_write_begin(id, uid);
-  store_->set_mute(id, uid, std::nullopt, [this, c, id, uid](Status st) {
-    mute_write_end(id, uid);
-    if (!st.ok()) {
-      reply_status(c, st);
+    if (!until.has_value()) {
+      reply_ok(c);
+      to_room(id, member_event("unmuted", id, uid));
       return;
     }
-    Room* rr = find_room(id);
-    if (rr != nullptr) {
-      auto it = rr->members.find(uid);
-      if (it != rr->members.end()) it->second.mute_until.reset();
-    }
-    reply_ok(c);
-    to_room(id, member_event("unmuted", id, uid));
+    reply_ok(c, R"("until":)" + until_json);
+    to_room(id, member_event("muted", id, uid, R"(,"until":)" + until_json));
   });
 }
 
