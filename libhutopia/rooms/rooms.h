@@ -209,6 +209,10 @@ class Rooms final : public bus::RoomHooks {
   // Common gate: the room exists (not_found) and, when private, the user is
   // a member (forbidden). Returns nullptr after answering.
   Room* room_for(const Ctx& c, const cJSON* root, bool members_only);
+  // The room of an op on one message of it (delete, read): a string "room"
+  // and a "seq" (into *seq; bad_request naming `op` otherwise), then the
+  // room gate for members. Returns nullptr after answering.
+  Room* message_target(const Ctx& c, const cJSON* root, std::string_view op, uint64_t* seq);
   // The room of a kick, mute or unmute whose target ("user") the caller may
   // moderate: room and user are strings and `args_ok` (the op's other
   // arguments are well formed; `usage` answers otherwise), the room gate, and
@@ -235,6 +239,10 @@ class Rooms final : public bus::RoomHooks {
   void op_ban(const Ctx& c, const cJSON* root);
   void op_unban(const Ctx& c, const cJSON* root);
 
+  // Stores a member's mute (nullopt: lifts it); then memory, the answer to
+  // `c` ("until" as `until_json`) and `muted` or `unmuted` to the room.
+  void write_mute(const Ctx& c, const std::string& id, const std::string& uid, std::optional<int64_t> until,
+                  const std::string& until_json);
   // Bans and mutes kept across leave and join.
   bool is_banned(const Room& r, std::string_view user) const;
   // Gives a member about to be added the mute they left with, when it has
@@ -259,6 +267,9 @@ class Rooms final : public bus::RoomHooks {
   void admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned);
   void admin_post(const ExPtr& ex, const std::string& room);
   void admin_history(const ExPtr& ex, const std::string& room);
+  // A post or edit from a bus session: its author, room and text, members
+  // only, paid from the session's post budget.
+  Submission bus_submission(const Ctx& c, const char* room, const char* text);
   // The steps of submit() after its checks.
   void store_post(Submission s, std::function<void(const Outcome&)> done);
   void store_edit(Submission s, std::function<void(const Outcome&)> done);

@@ -1,5 +1,6 @@
 // The management API's rooms routes (contract section 4).
 #include <cstdlib>
+#include <utility>
 
 #include "admin/admin_api.h"
 #include "rooms/rooms.h"
@@ -35,6 +36,19 @@ net::HttpResponse status_response(const Status& st) {
     default:
       return admin::json_error(500, "internal", st.message());
   }
+}
+
+// The HTTP status of a refused post; 500 for codes a post never gets.
+int http_status(bus::ErrorCode code) {
+  using bus::ErrorCode;
+  static constexpr std::pair<ErrorCode, int> kStatus[] = {
+      {ErrorCode::kBadRequest, 400},  {ErrorCode::kForbidden, 403},   {ErrorCode::kMuted, 403},
+      {ErrorCode::kNotFound, 404},    {ErrorCode::kConflict, 409},    {ErrorCode::kTooLarge, 413},
+      {ErrorCode::kRateLimited, 429}, {ErrorCode::kUnavailable, 503},
+  };
+  for (const auto& [c, status] : kStatus)
+    if (c == code) return status;
+  return 500;
 }
 
 net::HttpResponse no_content() {
@@ -367,102 +381,9 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     if (o.ok)
       return ex2->respond(admin::json_response(
           201, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}'));
-    int status = 500;
-    switch (o.code) {
-      case bus::ErrorCode::kBadRequest:
-        status = 400;
-        break;
-      case bus::ErrorCode::kForbidden:
-      case bus::ErrorCode::kMuted:
-        status = 403;
-        break;
-      case bus::ErrorCode::kNotFound:
-        status = 404;
-        break;
-      case bus::ErrorCode::kConflict:
-        status = 409;
-        break;
-      case bus::ErrorCode::kTooLarge:
-        status = 413;
-        break;
-      case bus::ErrorCode::kRateLimited:
-        status = 429;
-        break;
-      case bus::ErrorCode::kUnavailable:
-        status = 503;
-        break;
-      default:
-        break;
-    }
+    int status = http_status(o.code);
     ex2->respond(admin::json_error(status, std::string(bus::error_code_name(o.code)), o.message));
   });
-}
-
-int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
-                       std::string_view data_json, PluginServices::RoomDone done) {
-  Submission s;
-  s.room = std::string(room);
-  s.from.id = "plugin:" + std::string(plugin);
-  s.from.name = std::string(plugin);
-  s.text = std::string(text);
-  s.data_json = std::string(data_json);
-  s.plugin = std::string(plugin);
-  // A refusal comes back before submit returns and is the return value; a
-  // stored post (or a failed store) goes to `done`.
-  auto inside = std::make_shared<bool>(true);
-  int rc = HUT_OK;
-  submit(std::move(s), [inside, &rc, done](const Outcome& o) {
-    if (*inside && !o.ok) {
-      switch (o.code) {
-        case bus::ErrorCode::kBadRequest:
-          rc = HUT_EINVAL;
-          break;
-        case bus::ErrorCode::kNotFound:
-          rc = HUT_ENOENT;
-          break;
-        case bus::ErrorCode::kTooLarge:
-          rc = HUT_ETOOBIG;
-          break;
-        case bus::ErrorCode::kForbidden:
-        case bus::ErrorCode::kMuted:
-        case bus::ErrorCode::kRateLimited:
-          rc = HUT_EPERM;
-          break;
-        case bus::ErrorCode::kUnavailable:
-          rc = HUT_ESTATE;
-          break;
-        default:
-          rc = HUT_EINTERNAL;
-          break;
-      }
-      return;
-    }
-    if (!done) return;
-    if (!o.ok) return done(o.code == bus::ErrorCode::kNotFound ? HUT_ENOENT : HUT_EIO, std::string());
-    done(HUT_OK, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}');
-  });
-  *inside = false;
-  return rc;
-}
-
-int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done) {
-  if (find_room(room) == nullptr) return HUT_ENOENT;
-  store_->history(std::string(room), before, limit, [done](Result<HistoryPage> res) {
-    if (!done) return;
-    if (!res.ok()) {
-      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
-      return;
-    }
-    done(HUT_OK, '{' + history_fields(*res) + '}');
-  });
-  return HUT_OK;
-}
-
-int Rooms::plugin_members(std::string_view room, std::string* json) {
-  Room* r = find_room(room);
-  if (r == nullptr) return HUT_ENOENT;
-  *json = members_json(*r);
-  return HUT_OK;
 }
 
 void Rooms::admin_history(const ExPtr& ex, const std::string& room) {
