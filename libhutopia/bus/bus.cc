@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -83,10 +84,7 @@ Bus::~Bus() {
   }
 }
 
-uint64_t Bus::now_ms() const {
-  uv_update_time(loop_);
-  return uv_now(loop_);
-}
+uint64_t Bus::now_ms() const { return loop_now_ms(loop_); }
 
 size_t Bus::welcomed_count() const {
   size_t n = 0;

@@ -24,8 +24,8 @@
 
 #include "bus/protocol.h"
 #include "net/server.h"
-#include "plugins/runtime.h"
 #include "store/store.h"
+#include "util/vocab.h"
 
 namespace hut::bus {
 
@@ -92,7 +92,7 @@ class Bus {
   Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay);
   ~Bus();
 
-  void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
+  void set_plugins(WidgetDispatch* plugins) { plugins_ = plugins; }
   void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
   // The store that keeps resume credentials (as hashes); borrowed, must
   // outlive the Bus or be unset first. Without it, welcomes carry no
@@ -179,7 +179,7 @@ class Bus {
   uv_loop_t* loop_;
   const TokenVerifier* verifier_;
   ReplayCache* replay_;
-  PluginRuntime* plugins_ = nullptr;
+  WidgetDispatch* plugins_ = nullptr;
   RoomHooks* rooms_ = nullptr;
   Store* store_ = nullptr;
   UnknownKeyHandler unknown_key_;

@@ -7,63 +7,22 @@
 
 #include <cJSON.h>
 
+#include "util/wire_error.h"
+
 namespace hut {
 
 namespace {
 
-// The bus error code and HTTP status for a hook's negative result.
-const char* bus_code(int rc) {
-  switch (rc) {
-    case HUT_EINVAL:
-      return "bad_request";
-    case HUT_ENOENT:
-      return "not_found";
-    case HUT_EPERM:
-      return "forbidden";
-    case HUT_EEXIST:
-      return "conflict";
-    case HUT_ETOOBIG:
-      return "too_large";
-    case HUT_EUNAVAIL:
-      return "unavailable";
-    default:
-      return "internal";
-  }
-}
+// The bus error code and HTTP status for a hook's negative result (util/wire_error.h).
+std::string bus_code(int rc) { return std::string(wire_error_name(wire_error_of_plugin(rc))); }
 
-int http_status(int rc) {
-  switch (rc) {
-    case HUT_EINVAL:
-      return 400;
-    case HUT_ENOENT:
-      return 404;
-    case HUT_EPERM:
-      return 403;
-    case HUT_EEXIST:
-      return 409;
-    case HUT_ETOOBIG:
-      return 413;
-    case HUT_EUNAVAIL:
-      return 503;
-    default:
-      return 500;
-  }
-}
+int http_status(int rc) { return wire_error_http_status(wire_error_of_plugin(rc)); }
 
 PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  cJSON* body = cJSON_CreateObject();
-  cJSON* error = cJSON_AddObjectToObject(body, "error");
-  cJSON_AddStringToObject(error, "code", code.c_str());
-  cJSON_AddStringToObject(error, "message", message.c_str());
-  char* text = cJSON_PrintUnformatted(body);
-  cJSON_Delete(body);
-  if (text != nullptr) {
-    r.body = text;
-    cJSON_free(text);
-  }
+  r.body = http_error_body(code, message);
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "rooms/rooms_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace hut::rooms {
@@ -26,20 +27,19 @@ std::string dm_other(std::string_view key, std::string_view me) {
 }
 
 std::string user_obj(const UserRecord& u) {
-  std::string out = R"({"id":)" + json_string(u.id) + R"(,"name":)" + json_string(u.name);
-  if (!u.avatar.empty()) out += R"(,"avatar":)" + json_string(u.avatar);
-  out += '}';
-  return out;
+  JsonObject out;
+  out.str("id", u.id).str("name", u.name);
+  if (!u.avatar.empty()) out.str("avatar", u.avatar);
+  return out.done();
 }
 
-std::string message_json(const MessageRecord& m) {
-  std::string out = R"({"room":)" + json_string(m.room) + R"(,"seq":)" + std::to_string(m.seq) + R"(,"ts":)" +
-                    std::to_string(m.ts) + R"(,"from":)" + user_obj(m.from) + R"(,"text":)" +
-                    json_string(m.text);
-  if (!m.data_json.empty()) out += R"(,"data":)" + m.data_json;
-  if (m.edited_ts != 0) out += R"(,"edited_ts":)" + std::to_string(m.edited_ts);
-  out += '}';
-  return out;
+std::string message_json(const MessageRecord& m, std::string_view op) {
+  JsonObject out;
+  if (!op.empty()) out.str("op", op);
+  out.str("room", m.room).num("seq", m.seq).num("ts", m.ts).raw("from", user_obj(m.from)).str("text", m.text);
+  if (!m.data_json.empty()) out.raw("data", m.data_json);
+  if (m.edited_ts != 0) out.num("edited_ts", m.edited_ts);
+  return out.done();
 }
 
 std::string history_fields(const HistoryPage& page) {
@@ -101,16 +101,9 @@ Status Rooms::load() {
 
 // ---- helpers ----
 
-uint64_t Rooms::now_ms() {
-  uv_update_time(loop_);
-  return uv_now(loop_);
-}
+uint64_t Rooms::now_ms() { return loop_now_ms(loop_); }
 
-int64_t Rooms::wall_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Rooms::wall_ms() const { return hut::wall_ms(); }
 
 void Rooms::reply_ok(const Ctx& c, std::string_view fields) {
   bus_->send_to_session(c.session, bus::make_ok(c.ref, fields));
@@ -120,30 +113,7 @@ void Rooms::reply_error(const Ctx& c, ErrorCode code, std::string_view message) 
   bus_->send_to_session(c.session, bus::make_error(c.ref, code, message));
 }
 
-void Rooms::reply_status(const Ctx& c, const Status& st) {
-  ErrorCode code = ErrorCode::kInternal;
-  switch (st.code()) {
-    case Status::Code::kNotFound:
-      code = ErrorCode::kNotFound;
-      break;
-    case Status::Code::kAlreadyExists:
-      code = ErrorCode::kConflict;
-      break;
-    case Status::Code::kPermissionDenied:
-      code = ErrorCode::kForbidden;
-      break;
-    case Status::Code::kInvalidArgument:
-      code = ErrorCode::kBadRequest;
-      break;
-    case Status::Code::kFailedPrecondition:
-    case Status::Code::kUnavailable:
-      code = ErrorCode::kUnavailable;
-      break;
-    default:
-      break;
-  }
-  reply_error(c, code, st.message());
-}
+void Rooms::reply_status(const Ctx& c, const Status& st) { reply_error(c, wire_error_of(st), st.message()); }
 
 void Rooms::to_room(std::string_view room, const std::string& frame) {
   bus_->send_event(EventTarget::kRoom, room, frame);

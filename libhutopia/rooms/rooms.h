@@ -25,6 +25,7 @@
 
 #include "bus/bus.h"
 #include "net/server.h"
+#include "plugins/runtime.h"
 #include "store/store.h"
 
 namespace hut::rooms {
@@ -32,8 +33,9 @@ namespace hut::rooms {
 // The contract's user object, {"id","name","avatar"?}, as JSON text.
 std::string user_obj(const UserRecord& u);
 // The one shape of a message in `history`, `message` events and the
-// management API: {"room","seq","ts","from","text","data"?,"edited_ts"?}.
-std::string message_json(const MessageRecord& m);
+// management API: {"room","seq","ts","from","text","data"?,"edited_ts"?},
+// led by "op":op when `op` is given (the `message` event).
+std::string message_json(const MessageRecord& m, std::string_view op = {});
 // A history page's members, "messages":[...],"more":BOOL, without braces:
 // the bus reply, the plugins' room_history and the management API wrap them.
 std::string history_fields(const HistoryPage& page);

@@ -2,17 +2,13 @@
 #include <cstdlib>
 #include <utility>
 
-#include "admin/admin_api.h"
 #include "rooms/rooms.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/wire_error.h"
 
 namespace hut::rooms {
 namespace {
-
-using bus::get_field;
-using bus::get_string;
-using bus::json_string;
-using bus::JsonPtr;
 
 // The user the management API acts as when a body names nobody.
 UserRecord admin_user() {
@@ -22,33 +18,17 @@ UserRecord admin_user() {
   return u;
 }
 
-net::HttpResponse status_response(const Status& st) {
-  switch (st.code()) {
-    case Status::Code::kNotFound:
-      return admin::json_error(404, "not_found", st.message());
-    case Status::Code::kAlreadyExists:
-      return admin::json_error(409, "conflict", st.message());
-    case Status::Code::kInvalidArgument:
-      return admin::json_error(400, "bad_request", st.message());
-    case Status::Code::kFailedPrecondition:
-    case Status::Code::kUnavailable:
-      return admin::json_error(503, "unavailable", st.message());
-    default:
-      return admin::json_error(500, "internal", st.message());
-  }
+net::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  return {status, "application/json", {}, http_error_body(code, message)};
 }
 
-// The HTTP status of a refused post; 500 for codes a post never gets.
-int http_status(bus::ErrorCode code) {
-  using bus::ErrorCode;
-  static constexpr std::pair<ErrorCode, int> kStatus[] = {
-      {ErrorCode::kBadRequest, 400},  {ErrorCode::kForbidden, 403},   {ErrorCode::kMuted, 403},
-      {ErrorCode::kNotFound, 404},    {ErrorCode::kConflict, 409},    {ErrorCode::kTooLarge, 413},
-      {ErrorCode::kRateLimited, 429}, {ErrorCode::kUnavailable, 503},
-  };
-  for (const auto& [c, status] : kStatus)
-    if (c == code) return status;
-  return 500;
+net::HttpResponse json_response(int status, std::string body) {
+  return {status, "application/json", {}, std::move(body)};
+}
+
+net::HttpResponse status_response(const Status& st) {
+  WireError code = wire_error_of(st);
+  return error_response(wire_error_http_status(code), wire_error_name(code), st.message());
 }
 
 net::HttpResponse no_content() {
@@ -97,9 +77,9 @@ void Rooms::handle_admin(const ExPtr& ex) {
   if (rest.empty() || rest == "/") {
     if (m == "GET") return admin_list(ex);
     if (m == "POST") return admin_create(ex);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+    return ex->respond(error_response(405, "bad_request", "use GET or POST"));
   }
-  if (rest.front() != '/') return ex->respond(admin::json_error(404, "not_found", "no such route"));
+  if (rest.front() != '/') return ex->respond(error_response(404, "not_found", "no such route"));
   rest.remove_prefix(1);
   size_t slash = rest.find('/');
   std::string room(rest.substr(0, slash));
@@ -107,31 +87,31 @@ void Rooms::handle_admin(const ExPtr& ex) {
   if (tail.empty()) {
     if (m == "GET") return admin_get(ex, room);
     if (m == "DELETE") return admin_delete(ex, room);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use GET or DELETE"));
   }
   if (tail == "/messages") {
     if (m == "GET") return admin_history(ex, room);
     if (m == "POST") return admin_post(ex, room);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+    return ex->respond(error_response(405, "bad_request", "use GET or POST"));
   }
   constexpr std::string_view kMembers = "/members/";
   if (tail.rfind(kMembers, 0) == 0 && tail.size() > kMembers.size()) {
     std::string user(tail.substr(kMembers.size()));
     if (user.find('/') != std::string::npos)
-      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+      return ex->respond(error_response(404, "not_found", "no such route"));
     if (m == "PUT") return admin_put_member(ex, room, user);
     if (m == "DELETE") return admin_kick(ex, room, user);
-    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
   }
   constexpr std::string_view kBans = "/bans/";
   if (tail.rfind(kBans, 0) == 0 && tail.size() > kBans.size()) {
     std::string user(tail.substr(kBans.size()));
     if (user.find('/') != std::string::npos)
-      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+      return ex->respond(error_response(404, "not_found", "no such route"));
     if (m == "PUT" || m == "DELETE") return admin_ban(ex, room, user, m == "PUT");
-    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
   }
-  ex->respond(admin::json_error(404, "not_found", "no such route"));
+  ex->respond(error_response(404, "not_found", "no such route"));
 }
 
 void Rooms::admin_list(const ExPtr& ex) {
@@ -148,12 +128,12 @@ void Rooms::admin_list(const ExPtr& ex) {
            R"(,"online":)" + std::to_string(on) + R"(,"last_seq":)" + std::to_string(r.rec.last_seq) + '}';
   }
   out += ']';
-  ex->respond(admin::json_response(200, out));
+  ex->respond(json_response(200, out));
 }
 
 void Rooms::admin_get(const ExPtr& ex, const std::string& room) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   std::string out = R"({"room":)" + json_string(room) + R"(,"private":)" +
                     (r->rec.is_private ? "true" : "false") + R"(,"topic":)" + json_string(r->rec.topic) +
                     R"(,"last_seq":)" + std::to_string(r->rec.last_seq) + R"(,"members":[)";
@@ -164,7 +144,7 @@ void Rooms::admin_get(const ExPtr& ex, const std::string& room) {
     out += R"({"id":)" + json_string(uid) + R"(,"role":)" + json_string(role_name(mem.role)) + '}';
   }
   out += "]}";
-  ex->respond(admin::json_response(200, out));
+  ex->respond(json_response(200, out));
 }
 
 void Rooms::admin_create(const ExPtr& ex) {
@@ -181,16 +161,16 @@ void Rooms::admin_create(const ExPtr& ex) {
     cJSON_ArrayForEach(e, members) bad = bad || !cJSON_IsString(e);
   }
   if (bad)
-    return ex->respond(admin::json_error(
+    return ex->respond(error_response(
         400, "bad_request",
         "the body is {room, private?: bool, topic?: string, master?: user id, members?: [user ids]}"));
   std::string_view sid = id;
   bool valid = !sid.empty() && sid.size() <= 64 && sid.find_first_of("/?#% ") == std::string_view::npos;
   if (!valid)
     return ex->respond(
-        admin::json_error(400, "bad_request", "a room id is 1 to 64 characters without / ? # % or space"));
+        error_response(400, "bad_request", "a room id is 1 to 64 characters without / ? # % or space"));
   if (rooms_.count(id) != 0 || creating_.count(id) != 0)
-    return ex->respond(admin::json_error(409, "conflict", "the room exists"));
+    return ex->respond(error_response(409, "conflict", "the room exists"));
   RoomRecord rec;
   rec.id = id;
   rec.topic = topic ? topic->valuestring : "";
@@ -230,7 +210,7 @@ void Rooms::admin_create(const ExPtr& ex) {
       r.members[mr.user.id] = mr;
       users_.try_emplace(mr.user.id, mr.user);  // a known user from now on (the store has them)
     }
-    if (ex2) ex2->respond(admin::json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
+    if (ex2) ex2->respond(json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
   });
 }
 
@@ -243,7 +223,7 @@ void Rooms::remove_room(const std::string& room) {
 }
 
 void Rooms::admin_delete(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->delete_room(room, [this, weak, room](Status st) {
     auto ex2 = weak.lock();
@@ -258,18 +238,18 @@ void Rooms::admin_delete(const ExPtr& ex, const std::string& room) {
 
 void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std::string& user) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   JsonPtr body = ex->body.empty() ? JsonPtr(cJSON_CreateObject()) : parse_body(ex->body);
   const char* role_s = body ? get_string(body.get(), "role") : nullptr;
   Role role = Role::kMember;
   if (!body ||
       (get_field(body.get(), "role") != nullptr && (role_s == nullptr || !parse_role(role_s, &role))))
     return ex->respond(
-        admin::json_error(400, "bad_request", "the body is {role?: member, moderator or master}"));
+        error_response(400, "bad_request", "the body is {role?: member, moderator or master}"));
   const MemberRecord* existing = member(*r, user);
   if (existing == nullptr && (is_banned(*r, user) || banning_.count({room, user}) != 0))
     return ex->respond(
-        admin::json_error(409, "conflict", "the user is banned from this room; lift the ban first"));
+        error_response(409, "conflict", "the user is banned from this room; lift the ban first"));
   MemberRecord mr = existing != nullptr ? *existing : MemberRecord{};
   bool is_new = existing == nullptr;
   mr.room = room;
@@ -302,16 +282,16 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
                 member_event("role", mr.room, mr.user.id, R"(,"role":)" + json_string(role_name(mr.role))));
     }
     if (ex2)
-      ex2->respond(admin::json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
-                                                 json_string(mr.user.id) + R"(,"role":)" +
-                                                 json_string(role_name(mr.role)) + '}'));
+      ex2->respond(json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
+                                          json_string(mr.user.id) + R"(,"role":)" +
+                                          json_string(role_name(mr.role)) + '}'));
   });
 }
 
 void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::string& user) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
-  if (member(*r, user) == nullptr) return ex->respond(admin::json_error(404, "not_found", "not a member"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
+  if (member(*r, user) == nullptr) return ex->respond(error_response(404, "not_found", "not a member"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->remove_member(room, user, [this, weak, room, user](Status st) {
     auto ex2 = weak.lock();
@@ -326,9 +306,9 @@ void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::stri
 
 void Rooms::admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   if (!banned && !is_banned(*r, user))
-    return ex->respond(admin::json_error(404, "not_found", "the user is not banned from this room"));
+    return ex->respond(error_response(404, "not_found", "the user is not banned from this room"));
   if (banned) banning_.insert({room, user});
   std::weak_ptr<net::HttpExchange> weak = ex;
   mute_write_begin(room, user);
@@ -346,7 +326,7 @@ void Rooms::admin_ban(const ExPtr& ex, const std::string& room, const std::strin
 }
 
 void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   JsonPtr body = parse_body(ex->body);
   const char* text = body ? get_string(body.get(), "text") : nullptr;
   const cJSON* from = body ? get_field(body.get(), "from") : nullptr;
@@ -367,7 +347,7 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
   }
   if (text == nullptr)
     return ex->respond(
-        admin::json_error(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
+        error_response(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
   s.text = text;
   if (const cJSON* data = get_field(body.get(), "data")) {
     char* printed = cJSON_PrintUnformatted(data);
@@ -379,27 +359,26 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (o.ok)
-      return ex2->respond(admin::json_response(
+      return ex2->respond(json_response(
           201, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}'));
-    int status = http_status(o.code);
-    ex2->respond(admin::json_error(status, std::string(bus::error_code_name(o.code)), o.message));
+    ex2->respond(error_response(wire_error_http_status(o.code), wire_error_name(o.code), o.message));
   });
 }
 
 void Rooms::admin_history(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   uint64_t before = 0, limit = 50;
   std::string v;
   if ((query_param(ex->query, "before", &v) && !v.empty() && !parse_uint(v, &before)) ||
       (query_param(ex->query, "limit", &v) && !v.empty() &&
        (!parse_uint(v, &limit) || limit < 1 || limit > 200)))
-    return ex->respond(admin::json_error(400, "bad_request", "before is a seq, limit is 1 to 200"));
+    return ex->respond(error_response(400, "bad_request", "before is a seq, limit is 1 to 200"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->history(room, before, static_cast<int>(limit), [weak](Result<HistoryPage> res) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (!res.ok()) return ex2->respond(status_response(res.status()));
-    ex2->respond(admin::json_response(200, '{' + history_fields(*res) + '}'));
+    ex2->respond(json_response(200, '{' + history_fields(*res) + '}'));
   });
 }
 

@@ -25,6 +25,7 @@
 #include "space/relay_keys.h"
 #include "space/routes.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -394,10 +395,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return report;
   }
 
-  uint64_t now_ms() const {
-    uv_update_time(loop);
-    return uv_now(loop);
-  }
+  uint64_t now_ms() const { return loop_now_ms(loop); }
 
   // One repeating timer, unreferenced, ticks while HTTP requests wait for
   // plugins and answers 504 to those past their deadline.
@@ -779,8 +777,13 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   // ---- AdminBackend ----
 
   PluginRuntime* plugins() override { return runtime.get(); }
-  Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) override {
-    return mint(user, name, ttl_s);
+  Status mint_token(std::string_view user, std::string_view name, int64_t ttl_s, std::string* token,
+                    int64_t* expires_at_ms) override {
+    Result<AppToken> t = mint(user, name, ttl_s);
+    if (!t.ok()) return t.status();
+    *token = std::move(t->token);
+    *expires_at_ms = t->expires_at_ms;
+    return Status();
   }
 
   Result<AppToken> mint(std::string_view user, std::string_view name, int64_t ttl_s) const {
