@@ -8,8 +8,9 @@ shows hut's screen; what they type there (/join, then a message) reaches
 another user's `hut tail` (hut::Client) as a message from them. hut runs as a
 child of spaced with the token in its environment and not on its command line;
 a second terminal for the same session is refused; a resize passes through;
-closing the page ends the hut process (gone from /proc, not a zombie). Then a
-spaced without terminal.toml: the plugin is not loaded (its reason says it is
+closing the page ends the hut process (gone from /proc, not a zombie). In another
+spaced, over the bus: a terminal with no input ends after the idle
+timeout, and unloading the plugin ends its terminals. Then a spaced without terminal.toml: the plugin is not loaded (its reason says it is
 not enabled), the welcome lists no terminal widget, its assets answer 404 and
 its op answers not_found.
 
@@ -161,6 +162,110 @@ def disabled_space_checks(relay, owner):
         check("the second spaced exits with 0 on SIGTERM", status == 0, status)
 
 
+def hut_children(spaced_pid):
+    """PIDs of spaced's children running hut, from /proc (every thread's children)."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{spaced_pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{spaced_pid}/task/{tid}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[0] == b"hut":
+                        out.append(k)
+            except OSError:
+                pass
+    return out
+
+
+def wait_gone(pid, seconds=20):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not os.path.exists(f"/proc/{pid}"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+async def open_terminal(url, token):
+    """A bus session that opened a terminal; returns the socket once hut drew something."""
+    ws = await websockets.connect(url, subprotocols=["hutopia.v1"])
+    await ws.send(json.dumps({"op": "hello", "token": token}))
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 20))
+    if welcome.get("op") != "welcome":
+        raise RuntimeError(f"no welcome: {welcome}")
+    await ws.send(json.dumps({"op": "widget", "ref": "o", "plugin": "terminal",
+                              "data": {"op": "open", "cols": 80, "rows": 24}}))
+    return ws
+
+
+async def widget_events(ws, until, seconds):
+    """The terminal's widget events until until(events) holds or the time is up."""
+    events = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not until(events):
+        try:
+            m = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, end - time.monotonic())))
+        except asyncio.TimeoutError:
+            break
+        if m.get("op") == "widget" and m.get("plugin") == "terminal":
+            events.append(m["data"])
+    return events
+
+
+async def idle_and_unload(space, tokens):
+    # Idle: no input for idle_timeout (10 s) ends the terminal, with a notice.
+    ws = await open_terminal(space.bus_url, tokens[0])
+    try:
+        first = await widget_events(ws, lambda e: any(x.get("op") == "output" for x in e), 30)
+        pids = hut_children(space.proc.pid)
+        check("a terminal opened over the bus runs one hut", len(pids) == 1 and first, (pids, first[:2]))
+        start = time.monotonic()
+        evs = await widget_events(ws, lambda e: any(x.get("op") == "exit" for x in e), 60)
+        took = time.monotonic() - start
+        notices = [x.get("text", "") for x in evs if x.get("op") == "notice"]
+        check("with no input, the terminal ends after idle_timeout with a notice",
+              any("idle" in n for n in notices) and any(x.get("op") == "exit" for x in evs) and took >= 5,
+              (notices, took))
+        check("the idle hut is gone (no process, no zombie)", bool(pids) and wait_gone(pids[0]), pids)
+    finally:
+        await ws.close()
+    # Unloading the plugin ends its terminals.
+    ws = await open_terminal(space.bus_url, tokens[1])
+    try:
+        await widget_events(ws, lambda e: any(x.get("op") == "output" for x in e), 30)
+        pids = hut_children(space.proc.pid)
+        status, _, _ = hutspace.http("DELETE", space.admin + "/api/v1/plugins/terminal",
+                                     headers={"Authorization": f"Bearer {space.admin_token}"}, timeout=30)
+        check("the admin unloads the terminal plugin", status == 204, status)
+        check("unloading the plugin ends its hut (no process, no zombie)",
+              len(pids) == 1 and wait_gone(pids[0]), pids)
+        check("spaced is still running after the unload", space.proc.poll() is None, space.proc.poll())
+    finally:
+        await ws.close()
+
+
+def idle_space_checks(relay, owner):
+    space_id = relay.register_space(owner, name="Idle terminal")
+    space = TerminalSpaced(relay, space_id, terminal={"enabled": True, "hut": built("tools", "hut", "hut"),
+                                                      "idle_timeout": 10, "kill_grace_ms": 1000})
+    space.terminal["space_url"] = f"http://127.0.0.1:{space.fixed_port}"
+    space.start()
+    try:
+        tess = relay.login("tess", PASSWORD)
+        asyncio.run(idle_and_unload(space, [relay_token(relay, tess, space_id) for _ in range(2)]))
+    finally:
+        status = space.stop()
+        check("the third spaced exits with 0 on SIGTERM", status == 0, status)
+
+
 def main():
     hutspace.require_spaced()
     why = pwrun.missing()
@@ -213,6 +318,7 @@ def main():
         tail.stop()
         tail = None
         disabled_space_checks(relay, owner)
+        idle_space_checks(relay, owner)
     except Exception as e:  # noqa: BLE001
         check("setup or run", False, f"{type(e).__name__}: {e}")
     finally:
