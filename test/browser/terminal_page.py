@@ -10,7 +10,9 @@ child of spaced with the token in its environment and not on its command line;
 a second terminal for the same session is refused; a resize passes through;
 closing the page ends the hut process (gone from /proc, not a zombie). In another
 spaced, over the bus: a terminal with no input ends after the idle
-timeout, and unloading the plugin ends its terminals. Then a spaced without terminal.toml: the plugin is not loaded (its reason says it is
+timeout, and unloading the plugin ends its terminals; a program that writes
+without end (yes(1) as the configured binary) gets no more than output_rate
+bytes per second to the page. Then a spaced without terminal.toml: the plugin is not loaded (its reason says it is
 not enabled), the welcome lists no terminal widget, its assets answer 404 and
 its op answers not_found.
 
@@ -252,6 +254,79 @@ async def idle_and_unload(space, tokens):
         await ws.close()
 
 
+async def flood(space, token, rate, seconds):
+    """A terminal whose program writes without end: the bytes that reach the
+    session in `seconds`, and the notices."""
+    import base64
+    ws = await open_terminal(space.bus_url, token)
+    got = 0
+    notices = []
+    try:
+        await widget_events(ws, lambda e: any(x.get("op") == "output" for x in e), 30)
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            try:
+                m = json.loads(await asyncio.wait_for(ws.recv(), 1))
+            except asyncio.TimeoutError:
+                continue
+            if m.get("op") == "widget" and m.get("plugin") == "terminal":
+                d = m["data"]
+                if d.get("op") == "output":
+                    got += len(base64.b64decode(d["data"]))
+                elif d.get("op") == "notice":
+                    notices.append(d.get("text", ""))
+        took = time.monotonic() - start
+    finally:
+        await ws.close()
+    return got, took, notices
+
+
+def flood_space_checks(relay, owner):
+    """The output rate: a program that writes without end (yes(1), started
+    the way hut is) gets no more than output_rate bytes per second through."""
+    rate = 4096
+    space_id = relay.register_space(owner, name="Flood")
+    space = TerminalSpaced(relay, space_id, terminal={"enabled": True, "hut": "/usr/bin/yes",
+                                                      "output_rate": rate, "kill_grace_ms": 1000})
+    space.terminal["space_url"] = f"http://127.0.0.1:{space.fixed_port}"
+    space.start()
+    try:
+        tess = relay.login("tess", PASSWORD)
+        got, took, notices = asyncio.run(flood(space, relay_token(relay, tess, space_id), rate, 5))
+        check("output over output_rate is held back", 0 < got <= rate * (took + 2), (got, took))
+        check("the page is told once that output is held back",
+              len([n for n in notices if "held back" in n]) == 1, notices)
+        check("no program is left after the session closed",
+              wait_gone_all(lambda: [p for p in children(space.proc.pid)]), children(space.proc.pid))
+    finally:
+        status = space.stop()
+        check("the flood spaced exits with 0 on SIGTERM", status == 0, status)
+
+
+def children(spaced_pid):
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{spaced_pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{spaced_pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def wait_gone_all(list_fn, seconds=20):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not list_fn():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def idle_space_checks(relay, owner):
     space_id = relay.register_space(owner, name="Idle terminal")
     space = TerminalSpaced(relay, space_id, terminal={"enabled": True, "hut": built("tools", "hut", "hut"),
@@ -319,6 +394,8 @@ def main():
         tail = None
         disabled_space_checks(relay, owner)
         idle_space_checks(relay, owner)
+        if os.access("/usr/bin/yes", os.X_OK):
+            flood_space_checks(relay, owner)
     except Exception as e:  # noqa: BLE001
         check("setup or run", False, f"{type(e).__name__}: {e}")
     finally:
