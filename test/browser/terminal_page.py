@@ -263,6 +263,10 @@ async def flood(space, token, rate, seconds):
     notices = []
     try:
         await widget_events(ws, lambda e: any(x.get("op") == "output" for x in e), 30)
+        kids = children(space.proc.pid)
+        fds = sorted(os.listdir(f"/proc/{kids[0]}/fd"), key=int) if len(kids) == 1 else None
+        check("the program inherits nothing from spaced but the terminal (fds 0, 1, 2)",
+              fds == ["0", "1", "2"], (kids, fds))
         start = time.monotonic()
         while time.monotonic() - start < seconds:
             try:
