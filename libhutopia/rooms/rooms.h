@@ -124,6 +124,18 @@ class Rooms final : public bus::RoomHooks {
   void submit(Submission s, std::function<void(const Outcome&)> done);
   int plugin_members(std::string_view room, std::string* json);
 
+  // The embedding program's calls (hut::Space, rooms_local.cc). A page of
+  // members as {"members":[...],"more":BOOL}, in the order of the bus op;
+  // kNotFound for an unknown room.
+  Result<std::string> local_members(std::string_view room, std::string_view after, size_t limit);
+  // Creates a room with its first members, as the management API does (no
+  // quota applies): kInvalidArgument for a bad id, kAlreadyExists, or the
+  // store's error; `done` runs after the commit, or before create_room returns
+  // on a refusal.
+  void create_room(RoomRecord rec, std::vector<MemberRecord> members, std::function<void(Status)> done);
+  // The record of a user as the rooms know it (name and avatar seen last).
+  UserRecord known_user(std::string_view id) const { return user_record(id); }
+
   size_t room_count() const { return rooms_.size(); }
 
   // A reload's new room quota and DM budget; budgets already spent stay spent.

@@ -164,13 +164,6 @@ void Rooms::admin_create(const ExPtr& ex) {
     return ex->respond(error_response(
         400, "bad_request",
         "the body is {room, private?: bool, topic?: string, master?: user id, members?: [user ids]}"));
-  std::string_view sid = id;
-  bool valid = !sid.empty() && sid.size() <= 64 && sid.find_first_of("/?#% ") == std::string_view::npos;
-  if (!valid)
-    return ex->respond(
-        error_response(400, "bad_request", "a room id is 1 to 64 characters without / ? # % or space"));
-  if (rooms_.count(id) != 0 || creating_.count(id) != 0)
-    return ex->respond(error_response(409, "conflict", "the room exists"));
   RoomRecord rec;
   rec.id = id;
   rec.topic = topic ? topic->valuestring : "";
@@ -195,22 +188,13 @@ void Rooms::admin_create(const ExPtr& ex) {
     const cJSON* e = nullptr;
     cJSON_ArrayForEach(e, members) add(e->valuestring, Role::kMember);
   }
-  creating_.insert(rec.id);
   std::weak_ptr<net::HttpExchange> weak = ex;
-  store_->create_room(rec, list, [this, weak, rec, list](Status st) {
-    creating_.erase(rec.id);
+  std::string room = rec.id;
+  create_room(std::move(rec), std::move(list), [weak, room](Status st) {
     auto ex2 = weak.lock();
-    if (!st.ok()) {
-      if (ex2) ex2->respond(status_response(st));
-      return;
-    }
-    Room& r = rooms_[rec.id];
-    r.rec = rec;
-    for (const MemberRecord& mr : list) {
-      r.members[mr.user.id] = mr;
-      users_.try_emplace(mr.user.id, mr.user);  // a known user from now on (the store has them)
-    }
-    if (ex2) ex2->respond(json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
+    if (!ex2) return;
+    if (!st.ok()) return ex2->respond(status_response(st));
+    ex2->respond(json_response(201, R"({"room":)" + json_string(room) + '}'));
   });
 }
 
