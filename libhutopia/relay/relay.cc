@@ -43,8 +43,6 @@ std::string admin_http_url(const std::string& host, int port) {
 
 // ---------------------------------------------------------------- requests
 
-void Relay::Impl::on_ws_open(net::WsConnection* conn) { conn->close(1008, "the relay has no WebSocket"); }
-
 void Relay::Impl::on_http(std::shared_ptr<net::HttpExchange> exchange) {
   LogRequestScope scope(exchange->request_id);
   if (stopping) {
@@ -197,8 +195,7 @@ Status Relay::start() {
   o.admin_port = admin->port;
   // An avatar may have 1 MiB; a larger body gets 413 from the network layer.
   o.max_body = 1 << 20;
-  // No WebSocket endpoint: every upgrade is refused at the handshake.
-  o.ws_path.clear();
+  o.websocket = false;  // HTTP only: every upgrade is refused
   Result<std::unique_ptr<net::NetServer>> net = net::NetServer::create(d.loop, o, &d);
   if (!net.ok()) return net.status();
   d.net = std::move(*net);

@@ -27,12 +27,8 @@ namespace hut {
 struct Relay::Impl : net::NetHandler {
   Impl(RelayConfig config, uv_loop_t* loop) : state(std::move(config)), loop(loop) {}
 
-  // net::NetHandler (the listeners have no WebSocket endpoint).
+  // net::NetHandler (HTTP only: NetOptions::websocket is off).
   void on_http(std::shared_ptr<net::HttpExchange> exchange) override;
-  void on_ws_open(net::WsConnection* conn) override;
-  void on_ws_message(net::WsConnection*, std::string_view) override {}
-  void on_ws_timer(net::WsConnection*) override {}
-  void on_ws_close(net::WsConnection*) override {}
 
   // GET /healthz, and GET /metrics with the admin token (loop thread).
   void handle_admin(const std::shared_ptr<net::HttpExchange>& ex);
