@@ -102,9 +102,12 @@ std::string Url::target() const { return query.empty() ? path : path + "?" + que
 Result<Url> parse_strict_web_url(std::string_view text) {
   if (text.find_first_of("\\#") != std::string_view::npos)
     return Status::invalid_argument("a backslash or '#' in the URL");
+  // The scheme in lower case as written: a return address is compared with
+  // the registered one as text by browsers and proxies alike.
+  if (text.rfind("http://", 0) != 0 && text.rfind("https://", 0) != 0)
+    return Status::invalid_argument("not an http(s) URL");
   Result<Url> u = Url::parse(text);
   if (!u.ok()) return u.status();
-  if (u->scheme != "http" && u->scheme != "https") return Status::invalid_argument("not an http(s) URL");
   std::string lowered;
   for (char c : u->path) lowered.push_back(lower(c));
   if (lowered.find("%2e") != std::string::npos || lowered.find("%2f") != std::string::npos ||

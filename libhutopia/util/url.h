@@ -40,7 +40,7 @@ struct Url {
 };
 
 // The stricter reading behind the relay's space URLs and login return URLs:
-// http or https only, no backslash, no '#', no "." or ".." path segment and
+// "http://" or "https://" in lower case only, no backslash, no '#', no "." or ".." path segment and
 // no encoded dot, slash or backslash in the path.
 Result<Url> parse_strict_web_url(std::string_view text);
 

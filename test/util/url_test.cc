@@ -58,7 +58,7 @@ TEST_CASE("url: the strict web reading") {
   CHECK(parse_strict_web_url("https://example.org/spaces/demo").ok());
   CHECK(parse_strict_web_url("http://[::1]:8080/a").ok());
   for (const char* bad :
-       {"ws://example.org/", "https://example.org/a#b", "https:\\\\example.org/",
+       {"ws://example.org/", "HTTPS://example.org/", "https://example.org/a#b", "https:\\\\example.org/",
         "https://example.org/a/../b", "https://example.org/a/./b", "https://example.org/..",
         "https://example.org/%2e%2E/x", "https://example.org/a%2Fb", "https://example.org/a%5c"}) {
     CAPTURE(bad);
