@@ -549,7 +549,7 @@ Status Relay::start() {
   o.admin_port = admin->port;
   // An avatar may have 1 MiB; a larger body gets 413 from the network layer.
   o.max_body = 1 << 20;
-  o.ws_path = "/.no-websocket";
+  o.websocket = false;  // HTTP only: every upgrade is refused
   Result<std::unique_ptr<net::NetServer>> net = net::NetServer::create(loop_, o, this);
   if (!net.ok()) return net.status();
   net_ = std::move(*net);
@@ -727,8 +727,6 @@ void Relay::maybe_finish_stop() {
     d();
   }
 }
-
-void Relay::on_ws_open(net::WsConnection* conn) { conn->close(1008, "the relay has no WebSocket"); }
 
 void Relay::on_http(std::shared_ptr<net::HttpExchange> exchange) {
   LogRequestScope scope(exchange->request_id);

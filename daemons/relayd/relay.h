@@ -103,10 +103,6 @@ class Relay : public net::NetHandler {
   void stop(std::function<void()> done);
 
   void on_http(std::shared_ptr<net::HttpExchange> exchange) override;
-  void on_ws_open(net::WsConnection* conn) override;
-  void on_ws_message(net::WsConnection*, std::string_view) override {}
-  void on_ws_timer(net::WsConnection*) override {}
-  void on_ws_close(net::WsConnection*) override {}
 
   // A request as a pool job sees it: a copy, so the job shares nothing
   // with the loop thread.

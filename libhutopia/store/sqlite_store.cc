@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/sqlite_db.h"
 #include "util/log.h"
 
 namespace hut {
@@ -116,111 +117,22 @@ int64_t now_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
-  std::string msg(what);
-  msg += ": ";
-  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT:
-      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-        return Status::already_exists(msg);
-      return Status::invalid_argument(msg);
-    case SQLITE_FULL:
-      return Status::resource_exhausted(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::unavailable(msg);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Status::corruption(msg);
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return Status::io_error(msg);
-    default:
-      return Status::internal(msg);
-  }
-}
-
-// The same error with `prefix` before its message.
-Status with_context(const Status& s, const std::string& prefix) {
-  std::string msg = prefix + std::string(s.message());
-  switch (s.code()) {
-    case Status::Code::kOk:
-      return s;
-    case Status::Code::kInvalidArgument:
-      return Status::invalid_argument(msg);
-    case Status::Code::kNotFound:
-      return Status::not_found(msg);
-    case Status::Code::kAlreadyExists:
-      return Status::already_exists(msg);
-    case Status::Code::kFailedPrecondition:
-      return Status::failed_precondition(msg);
-    case Status::Code::kUnavailable:
-      return Status::unavailable(msg);
-    case Status::Code::kIOError:
-      return Status::io_error(msg);
-    case Status::Code::kCorruption:
-      return Status::corruption(msg);
-    case Status::Code::kResourceExhausted:
-      return Status::resource_exhausted(msg);
-    default:
-      return Status::internal(msg);
-  }
-}
-
 // ---------------------------------------------------------------------------
-// A connection with its prepared statements. Used by one thread at a time.
+// A store connection: the shared SQLite connection with the writer thread's
+// caches and WAL hook. Used by one thread at a time.
 
-class Query;
-
-class Conn {
+class Conn : public SqliteDb {
  public:
-  ~Conn() {
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
-    if (db_) sqlite3_close_v2(db_);
-  }
-
-  static Result<std::unique_ptr<Conn>> open(const std::string& path, bool read_only, int busy_ms) {
+  enum class Mode { kRead, kWrite, kDurableWrite };
+  static Result<std::unique_ptr<Conn>> connect(const std::string& path, Mode mode, int busy_ms) {
     auto conn = std::make_unique<Conn>();
-    int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-    int rc = sqlite3_open_v2(path.c_str(), &conn->db_, flags, nullptr);
-    if (rc != SQLITE_OK) return sqlite_status(rc, "cannot open the store " + path, conn->db_);
-    sqlite3_extended_result_codes(conn->db_, 1);
-    sqlite3_busy_timeout(conn->db_, busy_ms);
-    HUT_RETURN_IF_ERROR(conn->exec("PRAGMA foreign_keys = ON"));
+    SqliteOpenOptions options;
+    options.read_only = mode == Mode::kRead;
+    options.durable = mode == Mode::kDurableWrite;
+    options.busy_timeout_ms = busy_ms;
+    HUT_RETURN_IF_ERROR(conn->open(path, options));
     return conn;
   }
-
-  sqlite3* db() const { return db_; }
-
-  Status exec(const char* sql) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-    if (rc == SQLITE_OK) return Status();
-    std::string msg = err ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    return sqlite_status(rc, std::string("store: ") + msg, nullptr);
-  }
-
-  // The prepared statement of `sql` (a string literal: the cache is keyed by
-  // its address). Null with `*status` set when it does not prepare.
-  sqlite3_stmt* prepare(const char* sql, Status* status) {
-    auto it = stmts_.find(sql);
-    if (it != stmts_.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) {
-      *status = sqlite_status(rc, "store: cannot prepare a statement", db_);
-      return nullptr;
-    }
-    stmts_.emplace(sql, stmt);
-    return stmt;
-  }
-
-  int64_t changes() const { return sqlite3_changes64(db_); }
 
   // Frames in the WAL after the last commit (set by the WAL hook).
   int wal_frames = 0;
@@ -242,88 +154,12 @@ class Conn {
     rids.clear();
     users.clear();
   }
-
- private:
-  sqlite3* db_ = nullptr;
-  std::unordered_map<const char*, sqlite3_stmt*> stmts_;
-};
-
-// One execution of a cached statement; resets it when it goes out of scope.
-class Query {
- public:
-  Query(Conn& conn, const char* sql) : conn_(conn) { stmt_ = conn.prepare(sql, &status_); }
-  ~Query() {
-    if (stmt_) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& bind(int i, int64_t v) {
-    if (stmt_) check(sqlite3_bind_int64(stmt_, i, v));
-    return *this;
-  }
-  Query& bind(int i, std::string_view v) {
-    if (stmt_) check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
-    return *this;
-  }
-  Query& bind_blob(int i, std::string_view v) {
-    if (stmt_) check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_STATIC));
-    return *this;
-  }
-  Query& bind_null(int i) {
-    if (stmt_) check(sqlite3_bind_null(stmt_, i));
-    return *this;
-  }
-  // Empty text binds NULL.
-  Query& bind_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
-  Query& bind(int i, std::optional<int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
-
-  // True with a row, false when done; errors in status().
-  bool step() {
-    if (!status_.ok()) return false;
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) status_ = sqlite_status(rc, "store", conn_.db());
-    return false;
-  }
-  // Runs a statement that returns no row.
-  Status run() {
-    while (step()) {
-    }
-    return status_;
-  }
-  const Status& status() const { return status_; }
-
-  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string str(int col) const {
-    const unsigned char* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::string blob(int col) const {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK && status_.ok()) status_ = sqlite_status(rc, "store: bind", conn_.db());
-  }
-  Conn& conn_;
-  sqlite3_stmt* stmt_ = nullptr;
-  Status status_;
 };
 
 // ---------------------------------------------------------------------------
 // Row readers and lookups shared by both threads.
 
-RoomRecord read_room(const Query& q, int first = 0) {
+RoomRecord read_room(const SqliteQuery& q, int first = 0) {
   RoomRecord r;
   r.id = q.str(first);
   r.topic = q.str(first + 1);
@@ -336,7 +172,7 @@ RoomRecord read_room(const Query& q, int first = 0) {
 }
 
 // Columns: room id, user id, name, avatar, role, mute_until, joined_ts.
-MemberRecord read_member(const Query& q) {
+MemberRecord read_member(const SqliteQuery& q) {
   MemberRecord m;
   m.room = q.str(0);
   m.user.id = q.str(1);
@@ -349,7 +185,7 @@ MemberRecord read_member(const Query& q) {
 }
 
 // Columns: seq, ts, user id, name, avatar, text, data, edited_ts.
-MessageRecord read_message(const Query& q, const std::string& room) {
+MessageRecord read_message(const SqliteQuery& q, const std::string& room) {
   MessageRecord m;
   m.room = room;
   m.seq = static_cast<uint64_t>(q.i64(0));
@@ -369,7 +205,7 @@ Status room_missing(std::string_view room) {
 
 // The room's row id and last_seq, read without the cache.
 Result<std::pair<int64_t, uint64_t>> lookup_room(Conn& c, const std::string& room) {
-  Query q(c, "SELECT rid, last_seq FROM rooms WHERE id = ?1");
+  SqliteQuery q(c, "SELECT rid, last_seq FROM rooms WHERE id = ?1");
   q.bind(1, room);
   if (q.step()) return std::make_pair(q.i64(0), static_cast<uint64_t>(q.i64(1)));
   if (!q.status().ok()) return q.status();
@@ -378,7 +214,7 @@ Result<std::pair<int64_t, uint64_t>> lookup_room(Conn& c, const std::string& roo
 
 // Deleted messages of a room after `seq` (by the partial index).
 Result<uint64_t> deleted_after(Conn& c, int64_t rid, uint64_t seq) {
-  Query q(c, "SELECT count(*) FROM messages WHERE rid = ?1 AND seq > ?2 AND deleted = 1");
+  SqliteQuery q(c, "SELECT count(*) FROM messages WHERE rid = ?1 AND seq > ?2 AND deleted = 1");
   q.bind(1, rid).bind(2, static_cast<int64_t>(seq));
   if (q.step()) return static_cast<uint64_t>(q.i64(0));
   return q.status().ok() ? Status::internal("count returned no row") : q.status();
@@ -406,9 +242,10 @@ Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
     return it->second.uid;
   }
   if (!user.name.empty()) {
-    Query q(c,
-            "INSERT INTO users (id, name, avatar) VALUES (?1, ?2, ?3) "
-            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar RETURNING uid");
+    SqliteQuery q(
+        c,
+        "INSERT INTO users (id, name, avatar) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar RETURNING uid");
     q.bind(1, user.id).bind(2, user.name).bind_or_null(3, user.avatar);
     if (!q.step()) return q.status().ok() ? Status::internal("user upsert returned no row") : q.status();
     int64_t uid = q.i64(0);
@@ -416,10 +253,10 @@ Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
     return uid;
   }
   {
-    Query ins(c, "INSERT INTO users (id) VALUES (?1) ON CONFLICT (id) DO NOTHING");
+    SqliteQuery ins(c, "INSERT INTO users (id) VALUES (?1) ON CONFLICT (id) DO NOTHING");
     HUT_RETURN_IF_ERROR(ins.bind(1, user.id).run());
   }
-  Query q(c, "SELECT uid, name, avatar FROM users WHERE id = ?1");
+  SqliteQuery q(c, "SELECT uid, name, avatar FROM users WHERE id = ?1");
   q.bind(1, user.id);
   if (!q.step()) return q.status().ok() ? Status::internal("user vanished") : q.status();
   int64_t uid = q.i64(0);
@@ -431,7 +268,7 @@ Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
 Result<int64_t> existing_uid(Conn& c, const std::string& user) {
   auto it = c.users.find(user);
   if (it != c.users.end()) return it->second.uid;
-  Query q(c, "SELECT uid FROM users WHERE id = ?1");
+  SqliteQuery q(c, "SELECT uid FROM users WHERE id = ?1");
   q.bind(1, user);
   if (q.step()) return q.i64(0);
   if (!q.status().ok()) return q.status();
@@ -441,10 +278,11 @@ Result<int64_t> existing_uid(Conn& c, const std::string& user) {
 Status upsert_member(Conn& c, int64_t rid, const MemberRecord& m) {
   auto uid = writer_uid(c, m.user);
   if (!uid.ok()) return uid.status();
-  Query q(c,
-          "INSERT INTO members (rid, uid, role, mute_until, joined_ts) VALUES (?1, ?2, ?3, ?4, ?5) "
-          "ON CONFLICT (rid, uid) DO UPDATE SET role = excluded.role, mute_until = excluded.mute_until, "
-          "joined_ts = excluded.joined_ts");
+  SqliteQuery q(
+      c,
+      "INSERT INTO members (rid, uid, role, mute_until, joined_ts) VALUES (?1, ?2, ?3, ?4, ?5) "
+      "ON CONFLICT (rid, uid) DO UPDATE SET role = excluded.role, mute_until = excluded.mute_until, "
+      "joined_ts = excluded.joined_ts");
   return q.bind(1, rid)
       .bind(2, *uid)
       .bind(3, role_name(m.role))
@@ -456,14 +294,14 @@ Status upsert_member(Conn& c, int64_t rid, const MemberRecord& m) {
 Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& key) {
   if (room.id.empty()) return Status::invalid_argument("empty room id");
   {
-    Query q(c, "SELECT 1 FROM rooms WHERE id = ?1");
+    SqliteQuery q(c, "SELECT 1 FROM rooms WHERE id = ?1");
     q.bind(1, room.id);
     if (q.step()) return Status::already_exists("room '" + room.id + "' exists");
     HUT_RETURN_IF_ERROR(q.status());
   }
-  Query q(c,
-          "INSERT INTO rooms (id, topic, private, created_ts, mute_all, dm_key, creator) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING rid");
+  SqliteQuery q(c,
+                "INSERT INTO rooms (id, topic, private, created_ts, mute_all, dm_key, creator) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING rid");
   q.bind(1, room.id)
       .bind(2, room.topic)
       .bind(3, int64_t{room.is_private ? 1 : 0})
@@ -484,7 +322,7 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
   if (!uid.ok()) return uid.status().is_not_found() ? Result<bool>(false) : Result<bool>(uid.status());
   std::optional<int64_t> mute;
   {
-    Query q(c, "DELETE FROM members WHERE rid = ?1 AND uid = ?2 RETURNING mute_until");
+    SqliteQuery q(c, "DELETE FROM members WHERE rid = ?1 AND uid = ?2 RETURNING mute_until");
     q.bind(1, rid).bind(2, *uid);
     if (!q.step()) {
       HUT_RETURN_IF_ERROR(q.status());
@@ -496,14 +334,14 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
     HUT_RETURN_IF_ERROR(q.status());
   }
   if (mute.has_value()) {
-    Query q(c,
-            "INSERT INTO sanctions (rid, user_id, mute_until) VALUES (?1, ?2, ?3) "
-            "ON CONFLICT (rid, user_id) DO UPDATE SET mute_until = excluded.mute_until");
+    SqliteQuery q(c,
+                  "INSERT INTO sanctions (rid, user_id, mute_until) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (rid, user_id) DO UPDATE SET mute_until = excluded.mute_until");
     HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).bind(3, mute).run());
   } else {
-    Query q(c, "UPDATE sanctions SET mute_until = NULL WHERE rid = ?1 AND user_id = ?2");
+    SqliteQuery q(c, "UPDATE sanctions SET mute_until = NULL WHERE rid = ?1 AND user_id = ?2");
     HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).run());
-    Query d(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND banned = 0");
+    SqliteQuery d(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND banned = 0");
     HUT_RETURN_IF_ERROR(d.bind(1, rid).bind(2, user).run());
   }
   return true;
@@ -512,9 +350,9 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
 // The author check of edit and delete: the message must exist, not be
 // deleted, and be `author`'s when that is not empty.
 Status check_message(Conn& c, int64_t rid, const std::string& room, uint64_t seq, const std::string& author) {
-  Query q(c,
-          "SELECT u.id, m.deleted FROM messages m JOIN users u ON u.uid = m.uid "
-          "WHERE m.rid = ?1 AND m.seq = ?2");
+  SqliteQuery q(c,
+                "SELECT u.id, m.deleted FROM messages m JOIN users u ON u.uid = m.uid "
+                "WHERE m.rid = ?1 AND m.seq = ?2");
   q.bind(1, rid).bind(2, static_cast<int64_t>(seq));
   if (!q.step()) {
     HUT_RETURN_IF_ERROR(q.status());
@@ -575,7 +413,8 @@ struct Worker {
 constexpr int64_t kResumePerUser = 32;
 Status insert_resume(Conn& c, const std::string& hash, const UserRecord& user, int64_t expires_ts) {
   {
-    Query q(c, "INSERT INTO resume (hash, user_id, name, avatar, expires_ts) VALUES (?1, ?2, ?3, ?4, ?5)");
+    SqliteQuery q(c,
+                  "INSERT INTO resume (hash, user_id, name, avatar, expires_ts) VALUES (?1, ?2, ?3, ?4, ?5)");
     HUT_RETURN_IF_ERROR(q.bind(1, hash)
                             .bind(2, user.id)
                             .bind(3, user.name)
@@ -583,9 +422,10 @@ Status insert_resume(Conn& c, const std::string& hash, const UserRecord& user, i
                             .bind(5, expires_ts)
                             .run());
   }
-  Query q(c,
-          "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
-          "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))");
+  SqliteQuery q(
+      c,
+      "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
+      "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))");
   return q.bind(1, user.id).bind(2, now_ms()).bind(3, kResumePerUser).run();
 }
 
@@ -634,15 +474,16 @@ class SqliteStore final : public Store {
   }
 
   Result<StoreState> load_state() override {
-    auto conn = Conn::open(path_, true, options_.busy_timeout_ms);
+    auto conn = Conn::connect(path_, Conn::Mode::kRead, options_.busy_timeout_ms);
     if (!conn.ok()) return conn.status();
     Conn& c = **conn;
     HUT_RETURN_IF_ERROR(c.exec("BEGIN"));
     StoreState state;
     {
-      Query q(c,
-              "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key, creator FROM rooms ORDER "
-              "BY id");
+      SqliteQuery q(
+          c,
+          "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key, creator FROM rooms ORDER "
+          "BY id");
       while (q.step()) {
         state.rooms.push_back(read_room(q));
         state.rooms.back().creator = q.str(7);
@@ -650,9 +491,10 @@ class SqliteStore final : public Store {
       HUT_RETURN_IF_ERROR(q.status());
     }
     {
-      Query q(c,
-              "SELECT r.id, s.user_id, s.mute_until, s.banned FROM sanctions s JOIN rooms r ON r.rid = s.rid "
-              "ORDER BY r.id, s.user_id");
+      SqliteQuery q(
+          c,
+          "SELECT r.id, s.user_id, s.mute_until, s.banned FROM sanctions s JOIN rooms r ON r.rid = s.rid "
+          "ORDER BY r.id, s.user_id");
       while (q.step()) {
         SanctionRecord sr;
         sr.room = q.str(0);
@@ -664,21 +506,22 @@ class SqliteStore final : public Store {
       HUT_RETURN_IF_ERROR(q.status());
     }
     {
-      Query q(c, "SELECT id, name, avatar FROM users ORDER BY id");
+      SqliteQuery q(c, "SELECT id, name, avatar FROM users ORDER BY id");
       while (q.step()) state.users.push_back(UserRecord{q.str(0), q.str(1), q.str(2)});
       HUT_RETURN_IF_ERROR(q.status());
     }
     {
-      Query q(c,
-              "SELECT r.id, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
-              "JOIN rooms r ON r.rid = m.rid JOIN users u ON u.uid = m.uid ORDER BY r.id, m.joined_ts, u.id");
+      SqliteQuery q(
+          c,
+          "SELECT r.id, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
+          "JOIN rooms r ON r.rid = m.rid JOIN users u ON u.uid = m.uid ORDER BY r.id, m.joined_ts, u.id");
       while (q.step()) state.members.push_back(read_member(q));
       HUT_RETURN_IF_ERROR(q.status());
     }
     {
-      Query q(c,
-              "SELECT r.id, u.id, k.seq FROM read_markers k JOIN rooms r ON r.rid = k.rid "
-              "JOIN users u ON u.uid = k.uid ORDER BY r.id, u.id");
+      SqliteQuery q(c,
+                    "SELECT r.id, u.id, k.seq FROM read_markers k JOIN rooms r ON r.rid = k.rid "
+                    "JOIN users u ON u.uid = k.uid ORDER BY r.id, u.id");
       while (q.step()) {
         state.read_markers.push_back(ReadMarker{q.str(0), q.str(1), static_cast<uint64_t>(q.i64(2))});
       }
@@ -686,9 +529,9 @@ class SqliteStore final : public Store {
     }
     {
       // The partial index messages_deleted holds exactly these rows.
-      Query q(c,
-              "SELECT r.id, m.seq FROM messages m JOIN rooms r ON r.rid = m.rid WHERE m.deleted = 1 "
-              "ORDER BY r.id, m.seq");
+      SqliteQuery q(c,
+                    "SELECT r.id, m.seq FROM messages m JOIN rooms r ON r.rid = m.rid WHERE m.deleted = 1 "
+                    "ORDER BY r.id, m.seq");
       while (q.step()) state.deleted.push_back(MessageRef{q.str(0), static_cast<uint64_t>(q.i64(1))});
       HUT_RETURN_IF_ERROR(q.status());
     }
@@ -725,7 +568,7 @@ class SqliteStore final : public Store {
         [room = std::move(room)](Conn& c) -> Result<Unit> {
           auto rid = writer_rid(c, room);
           if (!rid.ok()) return rid.status();
-          Query q(c, "DELETE FROM rooms WHERE rid = ?1");
+          SqliteQuery q(c, "DELETE FROM rooms WHERE rid = ?1");
           HUT_RETURN_IF_ERROR(q.bind(1, *rid).run());
           c.rids.erase(room);
           return Unit{};
@@ -739,9 +582,9 @@ class SqliteStore final : public Store {
         [a = std::move(a), b = std::move(b), id = std::move(new_room_id), ts](Conn& c) -> Result<DmResult> {
           std::string key = dm_key(a.id, b.id);
           {
-            Query q(c,
-                    "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms "
-                    "WHERE dm_key = ?1");
+            SqliteQuery q(c,
+                          "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms "
+                          "WHERE dm_key = ?1");
             q.bind(1, key);
             if (q.step()) return DmResult{read_room(q), false};
             HUT_RETURN_IF_ERROR(q.status());
@@ -767,7 +610,7 @@ class SqliteStore final : public Store {
   void set_topic(std::string room, std::string topic, DoneCallback done) override {
     write<Unit>(
         [room = std::move(room), topic = std::move(topic)](Conn& c) -> Result<Unit> {
-          Query q(c, "UPDATE rooms SET topic = ?2 WHERE id = ?1");
+          SqliteQuery q(c, "UPDATE rooms SET topic = ?2 WHERE id = ?1");
           HUT_RETURN_IF_ERROR(q.bind(1, room).bind(2, topic).run());
           if (c.changes() == 0) return room_missing(room);
           return Unit{};
@@ -778,7 +621,7 @@ class SqliteStore final : public Store {
   void set_mute_all(std::string room, bool on, DoneCallback done) override {
     write<Unit>(
         [room = std::move(room), on](Conn& c) -> Result<Unit> {
-          Query q(c, "UPDATE rooms SET mute_all = ?2 WHERE id = ?1");
+          SqliteQuery q(c, "UPDATE rooms SET mute_all = ?2 WHERE id = ?1");
           HUT_RETURN_IF_ERROR(q.bind(1, room).bind(2, int64_t{on ? 1 : 0}).run());
           if (c.changes() == 0) return room_missing(room);
           return Unit{};
@@ -819,19 +662,20 @@ class SqliteStore final : public Store {
           if (banned) {
             auto removed = remove_keeping_mute(c, *rid, user);
             if (!removed.ok()) return removed.status();
-            Query q(c,
-                    "INSERT INTO sanctions (rid, user_id, banned) VALUES (?1, ?2, 1) "
-                    "ON CONFLICT (rid, user_id) DO UPDATE SET banned = 1");
+            SqliteQuery q(c,
+                          "INSERT INTO sanctions (rid, user_id, banned) VALUES (?1, ?2, 1) "
+                          "ON CONFLICT (rid, user_id) DO UPDATE SET banned = 1");
             HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
             return Unit{};
           }
           {
-            Query q(c, "UPDATE sanctions SET banned = 0 WHERE rid = ?1 AND user_id = ?2 AND banned = 1");
+            SqliteQuery q(c,
+                          "UPDATE sanctions SET banned = 0 WHERE rid = ?1 AND user_id = ?2 AND banned = 1");
             HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
             if (c.changes() == 0)
               return Status::not_found("'" + user + "' is not banned from room '" + room + "'");
           }
-          Query q(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND mute_until IS NULL");
+          SqliteQuery q(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND mute_until IS NULL");
           HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
           return Unit{};
         },
@@ -841,14 +685,14 @@ class SqliteStore final : public Store {
   void set_role(std::string room, std::string user, Role role, DoneCallback done) override {
     member_update(
         std::move(room), std::move(user), "UPDATE members SET role = ?3 WHERE rid = ?1 AND uid = ?2",
-        [role](Query& q) { q.bind(3, role_name(role)); }, std::move(done));
+        [role](SqliteQuery& q) { q.bind(3, role_name(role)); }, std::move(done));
   }
 
   void set_mute(std::string room, std::string user, std::optional<int64_t> until,
                 DoneCallback done) override {
     member_update(
         std::move(room), std::move(user), "UPDATE members SET mute_until = ?3 WHERE rid = ?1 AND uid = ?2",
-        [until](Query& q) { q.bind(3, until); }, std::move(done));
+        [until](SqliteQuery& q) { q.bind(3, until); }, std::move(done));
   }
 
   void post(PostRequest request, Callback<PostResult> done) override {
@@ -861,14 +705,14 @@ class SqliteStore final : public Store {
           PostResult out;
           out.ts = req.ts ? req.ts : now_ms();
           {
-            Query q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
+            SqliteQuery q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
             q.bind(1, *rid);
             if (!q.step()) return q.status().ok() ? room_missing(req.room) : q.status();
             out.seq = static_cast<uint64_t>(q.i64(0));
           }
           {
-            Query q(c,
-                    "INSERT INTO messages (rid, seq, ts, uid, text, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+            SqliteQuery q(
+                c, "INSERT INTO messages (rid, seq, ts, uid, text, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
             q.bind(1, *rid)
                 .bind(2, static_cast<int64_t>(out.seq))
                 .bind(3, out.ts)
@@ -878,9 +722,9 @@ class SqliteStore final : public Store {
             HUT_RETURN_IF_ERROR(q.run());
           }
           {
-            Query q(c,
-                    "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
-                    "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq)");
+            SqliteQuery q(c,
+                          "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq)");
             HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, *uid).bind(3, static_cast<int64_t>(out.seq)).run());
           }
           return out;
@@ -897,7 +741,7 @@ class SqliteStore final : public Store {
           if (!rid.ok()) return rid.status();
           HUT_RETURN_IF_ERROR(check_message(c, *rid, room, seq, author));
           int64_t when = edited_ts ? edited_ts : now_ms();
-          Query q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
+          SqliteQuery q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
           HUT_RETURN_IF_ERROR(
               q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
           return when;
@@ -911,9 +755,9 @@ class SqliteStore final : public Store {
           auto rid = writer_rid(c, room);
           if (!rid.ok()) return rid.status();
           HUT_RETURN_IF_ERROR(check_message(c, *rid, room, seq, author));
-          Query q(c,
-                  "UPDATE messages SET deleted = 1, text = '', data = NULL, edited_ts = NULL "
-                  "WHERE rid = ?1 AND seq = ?2");
+          SqliteQuery q(c,
+                        "UPDATE messages SET deleted = 1, text = '', data = NULL, edited_ts = NULL "
+                        "WHERE rid = ?1 AND seq = ?2");
           HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).run());
           return Unit{};
         },
@@ -928,9 +772,9 @@ class SqliteStore final : public Store {
           auto [rid, last_seq] = *found;
           auto uid = writer_uid(c, UserRecord{user, "", ""});
           if (!uid.ok()) return uid.status();
-          Query q(c,
-                  "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq) RETURNING seq");
+          SqliteQuery q(c,
+                        "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq) RETURNING seq");
           q.bind(1, rid).bind(2, *uid).bind(3, static_cast<int64_t>(std::min(seq, last_seq)));
           if (!q.step())
             return q.status().ok() ? Status::internal("marker upsert returned no row") : q.status();
@@ -946,9 +790,9 @@ class SqliteStore final : public Store {
     write<Unit>(
         [plugin = std::move(plugin), key = std::move(key),
          value = std::move(value)](Conn& c) -> Result<Unit> {
-          Query q(c,
-                  "INSERT INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value");
+          SqliteQuery q(c,
+                        "INSERT INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value");
           HUT_RETURN_IF_ERROR(q.bind(1, plugin).bind(2, key).bind_blob(3, value).run());
           return Unit{};
         },
@@ -958,7 +802,7 @@ class SqliteStore final : public Store {
   void kv_delete(std::string plugin, std::string key, DoneCallback done) override {
     write<Unit>(
         [plugin = std::move(plugin), key = std::move(key)](Conn& c) -> Result<Unit> {
-          Query q(c, "DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
+          SqliteQuery q(c, "DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
           HUT_RETURN_IF_ERROR(q.bind(1, plugin).bind(2, key).run());
           if (c.changes() == 0) return Status::not_found("plugin " + plugin + " holds no key '" + key + "'");
           return Unit{};
@@ -983,7 +827,8 @@ class SqliteStore final : public Store {
           UserRecord user;
           int64_t expires = 0;
           {
-            Query q(c, "DELETE FROM resume WHERE hash = ?1 RETURNING user_id, name, avatar, expires_ts");
+            SqliteQuery q(c,
+                          "DELETE FROM resume WHERE hash = ?1 RETURNING user_id, name, avatar, expires_ts");
             q.bind(1, hash);
             if (!q.step()) {
               HUT_RETURN_IF_ERROR(q.status());
@@ -1017,10 +862,10 @@ class SqliteStore final : public Store {
           auto found = lookup_room(c, room);
           if (!found.ok()) return found.status();
           HistoryPage page;
-          Query q(c,
-                  "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
-                  "FROM messages m JOIN users u ON u.uid = m.uid "
-                  "WHERE m.rid = ?1 AND m.seq < ?2 AND m.deleted = 0 ORDER BY m.seq DESC LIMIT ?3");
+          SqliteQuery q(c,
+                        "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+                        "FROM messages m JOIN users u ON u.uid = m.uid "
+                        "WHERE m.rid = ?1 AND m.seq < ?2 AND m.deleted = 0 ORDER BY m.seq DESC LIMIT ?3");
           q.bind(1, found->first)
               .bind(2, static_cast<int64_t>(before_seq == 0 ? kNewest : std::min(before_seq, kNewest)))
               .bind(3, int64_t{limit} + 1);
@@ -1048,10 +893,10 @@ class SqliteStore final : public Store {
           auto found = lookup_room(c, room);
           if (!found.ok()) return found.status();
           HistoryPage page;
-          Query q(c,
-                  "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
-                  "FROM messages m JOIN users u ON u.uid = m.uid "
-                  "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3");
+          SqliteQuery q(c,
+                        "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+                        "FROM messages m JOIN users u ON u.uid = m.uid "
+                        "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3");
           q.bind(1, found->first)
               .bind(2,
                     static_cast<int64_t>(std::min<uint64_t>(after_seq, std::numeric_limits<int64_t>::max())))
@@ -1074,10 +919,10 @@ class SqliteStore final : public Store {
         [room = std::move(room), seq](Conn& c) -> Result<MessageRecord> {
           auto found = lookup_room(c, room);
           if (!found.ok()) return found.status();
-          Query q(c,
-                  "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
-                  "FROM messages m JOIN users u ON u.uid = m.uid "
-                  "WHERE m.rid = ?1 AND m.seq = ?2 AND m.deleted = 0");
+          SqliteQuery q(c,
+                        "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+                        "FROM messages m JOIN users u ON u.uid = m.uid "
+                        "WHERE m.rid = ?1 AND m.seq = ?2 AND m.deleted = 0");
           q.bind(1, found->first).bind(2, static_cast<int64_t>(seq));
           if (q.step()) return read_message(q, room);
           HUT_RETURN_IF_ERROR(q.status());
@@ -1090,8 +935,8 @@ class SqliteStore final : public Store {
     read<std::vector<RoomRecord>>(
         [](Conn& c) -> Result<std::vector<RoomRecord>> {
           std::vector<RoomRecord> rooms;
-          Query q(c,
-                  "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
+          SqliteQuery q(
+              c, "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
           while (q.step()) rooms.push_back(read_room(q));
           HUT_RETURN_IF_ERROR(q.status());
           return rooms;
@@ -1102,7 +947,7 @@ class SqliteStore final : public Store {
   void get_room(std::string room, Callback<RoomRecord> done) override {
     read<RoomRecord>(
         [room = std::move(room)](Conn& c) -> Result<RoomRecord> {
-          Query q(
+          SqliteQuery q(
               c,
               "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms WHERE id = ?1");
           q.bind(1, room);
@@ -1119,9 +964,9 @@ class SqliteStore final : public Store {
           auto found = lookup_room(c, room);
           if (!found.ok()) return found.status();
           std::vector<MemberRecord> out;
-          Query q(c,
-                  "SELECT ?2, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
-                  "JOIN users u ON u.uid = m.uid WHERE m.rid = ?1 ORDER BY m.joined_ts, u.id");
+          SqliteQuery q(c,
+                        "SELECT ?2, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
+                        "JOIN users u ON u.uid = m.uid WHERE m.rid = ?1 ORDER BY m.joined_ts, u.id");
           q.bind(1, found->first).bind(2, room);
           while (q.step()) out.push_back(read_member(q));
           HUT_RETURN_IF_ERROR(q.status());
@@ -1138,9 +983,9 @@ class SqliteStore final : public Store {
           auto [rid, last_seq] = *found;
           uint64_t marker = 0;
           {
-            Query q(c,
-                    "SELECT k.seq FROM read_markers k JOIN users u ON u.uid = k.uid "
-                    "WHERE k.rid = ?1 AND u.id = ?2");
+            SqliteQuery q(c,
+                          "SELECT k.seq FROM read_markers k JOIN users u ON u.uid = k.uid "
+                          "WHERE k.rid = ?1 AND u.id = ?2");
             q.bind(1, rid).bind(2, user);
             if (q.step()) marker = static_cast<uint64_t>(q.i64(0));
             HUT_RETURN_IF_ERROR(q.status());
@@ -1156,13 +1001,13 @@ class SqliteStore final : public Store {
     read<std::vector<RoomUnread>>(
         [user = std::move(user)](Conn& c) -> Result<std::vector<RoomUnread>> {
           std::vector<RoomUnread> out;
-          Query q(c,
-                  "SELECT r.id, r.last_seq - COALESCE(k.seq, 0) - "
-                  "(SELECT count(*) FROM messages d WHERE d.rid = r.rid AND d.seq > COALESCE(k.seq, 0) "
-                  "AND d.deleted = 1) "
-                  "FROM users u JOIN members m ON m.uid = u.uid JOIN rooms r ON r.rid = m.rid "
-                  "LEFT JOIN read_markers k ON k.rid = m.rid AND k.uid = m.uid "
-                  "WHERE u.id = ?1 ORDER BY r.id");
+          SqliteQuery q(c,
+                        "SELECT r.id, r.last_seq - COALESCE(k.seq, 0) - "
+                        "(SELECT count(*) FROM messages d WHERE d.rid = r.rid AND d.seq > COALESCE(k.seq, 0) "
+                        "AND d.deleted = 1) "
+                        "FROM users u JOIN members m ON m.uid = u.uid JOIN rooms r ON r.rid = m.rid "
+                        "LEFT JOIN read_markers k ON k.rid = m.rid AND k.uid = m.uid "
+                        "WHERE u.id = ?1 ORDER BY r.id");
           q.bind(1, user);
           while (q.step()) out.push_back(RoomUnread{q.str(0), static_cast<uint64_t>(q.i64(1))});
           HUT_RETURN_IF_ERROR(q.status());
@@ -1174,7 +1019,7 @@ class SqliteStore final : public Store {
   void kv_get(std::string plugin, std::string key, Callback<std::string> done) override {
     read<std::string>(
         [plugin = std::move(plugin), key = std::move(key)](Conn& c) -> Result<std::string> {
-          Query q(c, "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
+          SqliteQuery q(c, "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
           q.bind(1, plugin).bind(2, key);
           if (q.step()) return q.blob(0);
           HUT_RETURN_IF_ERROR(q.status());
@@ -1187,10 +1032,11 @@ class SqliteStore final : public Store {
 
   Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) override {
     if (closing_ || loop_reader_ == nullptr) return Status::failed_precondition("the store is closed");
-    // Two statements: a presence test does not read the value. The Query's
+    // Two statements: a presence test does not read the value. The SqliteQuery's
     // reset ends the read transaction, so the next call sees newer commits.
-    Query q(*loop_reader_, value != nullptr ? "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2"
-                                            : "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
+    SqliteQuery q(*loop_reader_, value != nullptr
+                                     ? "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2"
+                                     : "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
     q.bind(1, plugin).bind(2, key);
     if (q.step()) {
       if (value != nullptr) *value = q.blob(0);
@@ -1203,18 +1049,17 @@ class SqliteStore final : public Store {
   Result<uint64_t> import_plugin_kv(const std::string& file) override {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) return Status::not_found("no file " + file);
-    auto conn = Conn::open(path_, false, options_.busy_timeout_ms);
+    auto conn = Conn::connect(path_, Conn::Mode::kDurableWrite, options_.busy_timeout_ms);
     if (!conn.ok()) return conn.status();
     Conn& c = **conn;
-    HUT_RETURN_IF_ERROR(c.exec("PRAGMA synchronous = FULL"));
     {
       // Opened read-write, so that SQLite folds a WAL left by a crash into
       // the file before it is read.
-      Query q(c, "ATTACH DATABASE ?1 AS old");
+      SqliteQuery q(c, "ATTACH DATABASE ?1 AS old");
       HUT_RETURN_IF_ERROR(with_context(q.bind(1, file).run(), "cannot open " + file + ": "));
     }
     {
-      Query q(c, "SELECT count(*) FROM old.sqlite_schema WHERE type = 'table' AND name = 'plugin_kv'");
+      SqliteQuery q(c, "SELECT count(*) FROM old.sqlite_schema WHERE type = 'table' AND name = 'plugin_kv'");
       if (!q.step()) return with_context(q.status(), "cannot read " + file + ": ");
       if (q.i64(0) == 0) return uint64_t{0};  // an older version that never stored a value
     }
@@ -1222,10 +1067,10 @@ class SqliteStore final : public Store {
     Status s;
     uint64_t added = 0;
     {
-      Query q(c,
-              "INSERT INTO main.plugin_kv (plugin, key, value) "
-              "SELECT plugin, key, value FROM old.plugin_kv WHERE true "
-              "ON CONFLICT (plugin, key) DO NOTHING");
+      SqliteQuery q(c,
+                    "INSERT INTO main.plugin_kv (plugin, key, value) "
+                    "SELECT plugin, key, value FROM old.plugin_kv WHERE true "
+                    "ON CONFLICT (plugin, key) DO NOTHING");
       s = q.run();
       if (s.ok()) added = static_cast<uint64_t>(c.changes());
     }
@@ -1317,7 +1162,7 @@ class SqliteStore final : public Store {
           Status not_member = Status::not_found("'" + user + "' is not a member of room '" + room + "'");
           auto uid = existing_uid(c, user);
           if (!uid.ok()) return uid.status().is_not_found() ? not_member : uid.status();
-          Query q(c, sql);
+          SqliteQuery q(c, sql);
           q.bind(1, *rid).bind(2, *uid);
           bind(q);
           HUT_RETURN_IF_ERROR(q.run());
@@ -1403,13 +1248,13 @@ class SqliteStore final : public Store {
   // Runs every write of the batch in one transaction, each inside a savepoint
   // so that one failing write leaves the others in.
   void run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch) {
-    Status s = Query(c, "BEGIN IMMEDIATE").run();
+    Status s = SqliteQuery(c, "BEGIN IMMEDIATE").run();
     if (!s.ok()) {
       fail_batch(c, batch, s);
       return;
     }
     for (auto& op : batch) {
-      s = Query(c, "SAVEPOINT w").run();
+      s = SqliteQuery(c, "SAVEPOINT w").run();
       if (!s.ok()) break;
       op->run(c);
       if (sqlite3_get_autocommit(c.db())) {
@@ -1420,14 +1265,14 @@ class SqliteStore final : public Store {
       }
       if (op->failed()) {
         c.clear_caches();
-        s = Query(c, "ROLLBACK TO w").run();
-        if (s.ok()) s = Query(c, "RELEASE w").run();
+        s = SqliteQuery(c, "ROLLBACK TO w").run();
+        if (s.ok()) s = SqliteQuery(c, "RELEASE w").run();
       } else {
-        s = Query(c, "RELEASE w").run();
+        s = SqliteQuery(c, "RELEASE w").run();
       }
       if (!s.ok()) break;
     }
-    if (s.ok()) s = Query(c, "COMMIT").run();
+    if (s.ok()) s = SqliteQuery(c, "COMMIT").run();
     if (!s.ok()) {
       fail_batch(c, batch, s);
       return;
@@ -1603,117 +1448,29 @@ class SqliteStore final : public Store {
 
 std::span<const SqliteMigration> sqlite_store_migrations() { return kMigrations; }
 
-namespace {
-
-Status raw_exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc == SQLITE_OK) return Status();
-  std::string msg = err ? err : sqlite3_errstr(rc);
-  sqlite3_free(err);
-  return sqlite_status(rc, std::string("store: ") + msg, nullptr);
-}
-
-Result<int64_t> raw_int(sqlite3* db, const char* sql) {
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-  if (rc != SQLITE_OK) return sqlite_status(rc, "store", db);
-  rc = sqlite3_step(stmt);
-  int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-  Status s = rc == SQLITE_ROW ? Status() : sqlite_status(rc == SQLITE_DONE ? SQLITE_ERROR : rc, "store", db);
-  sqlite3_finalize(stmt);
-  if (!s.ok()) return s;
-  return v;
-}
-
-// One migration step under an immediate transaction, which also keeps two
-// processes from migrating the same file at once. Sets *done when the file
-// is at the newest version already.
-Status migrate_step(sqlite3* db, std::span<const SqliteMigration> migrations, bool* done) {
-  HUT_RETURN_IF_ERROR(raw_exec(db, "BEGIN IMMEDIATE"));
-  auto fail = [&](Status s) {
-    (void)raw_exec(db, "ROLLBACK");
-    return s;
-  };
-  auto version = raw_int(db, "PRAGMA user_version");
-  if (!version.ok()) return fail(version.status());
-  auto app = raw_int(db, "PRAGMA application_id");
-  if (!app.ok()) return fail(app.status());
-  int64_t newest = static_cast<int64_t>(migrations.size());
-  if (*app != 0 && *app != kSqliteApplicationId) {
-    return fail(Status::failed_precondition("the file is not a Hutopia store (its application_id is " +
-                                            std::to_string(*app) + ")"));
-  }
-  if (*version == 0) {
-    auto tables = raw_int(db, "SELECT count(*) FROM sqlite_schema");
-    if (!tables.ok()) return fail(tables.status());
-    if (*tables != 0) {
-      return fail(Status::failed_precondition("the file is not a Hutopia store (it holds other tables)"));
-    }
-  }
-  if (*version > newest) {
-    return fail(Status::failed_precondition(
-        "the store's schema version " + std::to_string(*version) + " is newer than this build knows (" +
-        std::to_string(newest) + "); it was written by a newer Hutopia: upgrade Hutopia to open it"));
-  }
-  if (*version == newest) {
-    *done = true;
-    return raw_exec(db, "COMMIT");
-  }
-  const SqliteMigration& m = migrations[static_cast<size_t>(*version)];
-  if (m.version != *version + 1) return fail(Status::internal("the store's migrations are out of order"));
-  Status s = raw_exec(db, m.sql);
-  if (!s.ok()) {
-    return fail(Status::internal("store schema migration to version " + std::to_string(m.version) +
-                                 " failed: " + std::string(s.message())));
-  }
-  std::string set = "PRAGMA user_version = " + std::to_string(m.version) +
-                    "; PRAGMA application_id = " + std::to_string(kSqliteApplicationId);
-  s = raw_exec(db, set.c_str());
-  if (!s.ok()) return fail(s);
-  return raw_exec(db, "COMMIT");
-}
-
-}  // namespace
-
-Status sqlite_migrate(sqlite3* db, std::span<const SqliteMigration> migrations) {
-  for (size_t steps = 0; steps <= migrations.size(); ++steps) {
-    bool done = false;
-    HUT_RETURN_IF_ERROR(migrate_step(db, migrations, &done));
-    if (done) return Status();
-  }
-  return Status::internal("store schema migration did not reach the newest version");
-}
+SqliteSchema sqlite_store_schema() { return SqliteSchema{kMigrations, kSqliteApplicationId, "store"}; }
 
 Result<std::unique_ptr<Store>> open_sqlite_store(uv_loop_t* loop, const std::string& path,
                                                  const StoreOptions& options) {
-  auto writer = Conn::open(path, false, options.busy_timeout_ms);
+  // Durable: WAL, so readers never wait for the writer, and every commit on
+  // disk before the writes it holds are acknowledged.
+  auto writer = Conn::connect(path, Conn::Mode::kDurableWrite, options.busy_timeout_ms);
   if (!writer.ok()) return writer.status();
   Conn& w = **writer;
-  {
-    // WAL: readers never wait for the writer. FULL: a commit is on disk
-    // (the WAL fsynced) before the writes it holds are acknowledged.
-    Query q(w, "PRAGMA journal_mode = WAL");
-    if (!q.step() || q.str(0) != "wal") {
-      return q.status().ok() ? Status::io_error("the store " + path + " cannot use WAL mode") : q.status();
-    }
-  }
-  HUT_RETURN_IF_ERROR(w.exec("PRAGMA synchronous = FULL"));
   HUT_RETURN_IF_ERROR(w.exec("PRAGMA temp_store = MEMORY"));
   HUT_RETURN_IF_ERROR(w.exec("PRAGMA journal_size_limit = 67108864"));
   // The writer checkpoints by itself after it handed a batch back (see
   // writer_main), so that no acknowledgement waits for a checkpoint.
   sqlite3_wal_hook(w.db(), &Conn::on_wal_commit, &w);
-  Status migrated = sqlite_migrate(w.db(), sqlite_store_migrations());
+  Status migrated = sqlite_migrate(w.db(), sqlite_store_schema());
   if (!migrated.ok()) return with_context(migrated, "store " + path + ": ");
-  auto reader = Conn::open(path, true, options.busy_timeout_ms);
+  auto reader = Conn::connect(path, Conn::Mode::kRead, options.busy_timeout_ms);
   if (!reader.ok()) return reader.status();
-  auto checkpointer = Conn::open(path, false, options.busy_timeout_ms);
+  auto checkpointer = Conn::connect(path, Conn::Mode::kDurableWrite, options.busy_timeout_ms);
   if (!checkpointer.ok()) return checkpointer.status();
-  HUT_RETURN_IF_ERROR((*checkpointer)->exec("PRAGMA synchronous = FULL"));
   // The loop thread's point reads must not wait long for a lock (WAL readers
   // wait only in rare moments, such as a recovery by another process).
-  auto loop_reader = Conn::open(path, true, kLoopReadBusyMs);
+  auto loop_reader = Conn::connect(path, Conn::Mode::kRead, kLoopReadBusyMs);
   if (!loop_reader.ok()) return loop_reader.status();
   auto store = std::make_unique<SqliteStore>(loop, path, options);
   HUT_RETURN_IF_ERROR(store->start(std::move(*writer), std::move(*reader), std::move(*checkpointer),

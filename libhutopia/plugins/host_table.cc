@@ -1,0 +1,249 @@
+// The host table handed to every plugin, and the host functions that pass
+// a plugin's call on to the space (PluginServices) or keep per-instance
+// state (hooks, assets, body routes, data dir). The key-value functions are
+// in kv_overlay.cc, the timer and post functions in timers_posts.cc.
+
+#include "plugins/runtime_impl.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "util/log.h"
+
+namespace hut {
+
+namespace {
+
+// The size of ABI 1.0's hut_hooks, whose last field is on_post; it stays the
+// minimum when later minors add fields.
+constexpr size_t kMinHooksSize = offsetof(hut_hooks, on_post) + sizeof(hut_hooks::on_post);
+
+const hut_host kHost = {
+    HUT_PLUGIN_ABI_VERSION,
+    sizeof(hut_host),
+    &RuntimeImpl::host_log,
+    &RuntimeImpl::host_strerror,
+    &RuntimeImpl::host_reply,
+    &RuntimeImpl::host_reply_error,
+    &RuntimeImpl::host_send_widget_event,
+    &RuntimeImpl::host_notify,
+    &RuntimeImpl::host_kv_get,
+    &RuntimeImpl::host_kv_put,
+    &RuntimeImpl::host_kv_delete,
+    &RuntimeImpl::host_register_hooks,
+    &RuntimeImpl::host_http_respond,
+    &RuntimeImpl::host_register_asset,
+    &RuntimeImpl::host_timer_start,
+    &RuntimeImpl::host_timer_stop,
+    &RuntimeImpl::host_post,
+    &RuntimeImpl::host_room_post,
+    &RuntimeImpl::host_room_history,
+    &RuntimeImpl::host_room_members,
+    &RuntimeImpl::host_data_dir,
+    &RuntimeImpl::host_http_body_to_file,
+    &RuntimeImpl::host_http_respond_file,
+    &RuntimeImpl::host_mint_session_token,
+};
+
+}  // namespace
+
+const hut_host* host_table() { return &kHost; }
+
+void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
+  if (self == nullptr || message == nullptr) return;
+  LogLevel l = level <= HUT_LOG_DEBUG  ? LogLevel::kDebug
+               : level == HUT_LOG_INFO ? LogLevel::kInfo
+               : level == HUT_LOG_WARN ? LogLevel::kWarn
+                                       : LogLevel::kError;
+  log_write(l, self->component, message);
+}
+
+int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len) {
+  if (self == nullptr || data == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  return rt->services_->reply(self->name, id, std::string_view(data, len));
+}
+
+int RuntimeImpl::host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message) {
+  if (self == nullptr || code == nullptr || *code == '\0') return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  return rt->services_->reply_error(self->name, id, code, message ? message : "");
+}
+
+int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
+                                        const char* data, size_t len) {
+  if (self == nullptr || data == nullptr) return HUT_EINVAL;
+  EventTarget t;
+  switch (target) {
+    case HUT_TARGET_SESSION:
+      t = EventTarget::kSession;
+      break;
+    case HUT_TARGET_USER:
+      t = EventTarget::kUser;
+      break;
+    case HUT_TARGET_ROOM:
+      t = EventTarget::kRoom;
+      break;
+    case HUT_TARGET_EVERYONE:
+      t = EventTarget::kEveryone;
+      break;
+    default:
+      return HUT_EINVAL;
+  }
+  if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
+  return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
+                                                     std::string_view(data, len));
+}
+
+PluginServices::RoomDone RuntimeImpl::room_done(hut_plugin* self, hut_room_done done, void* arg) {
+  if (done == nullptr) return nullptr;
+  std::string name = self->name;
+  uint64_t serial = self->serial;
+  return [this, name, serial, done, arg](int status, std::string json) {
+    hut_plugin* inst = loaded(name);
+    if (inst == nullptr || inst->serial != serial) return;
+    measured(inst, [&] {
+      done(inst, arg, status, json.c_str(), json.size());
+      return 0;
+    });
+  };
+}
+
+int RuntimeImpl::host_room_post(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                                hut_room_done done, void* arg) {
+  if (self == nullptr || room == nullptr || *room == '\0' || text == nullptr) return HUT_EINVAL;
+  return self->runtime->services_->room_post(self->name, room, text, data_json ? data_json : "",
+                                             self->runtime->room_done(self, done, arg));
+}
+
+int RuntimeImpl::host_room_history(hut_plugin* self, const char* room, uint64_t before, int limit,
+                                   hut_room_done done, void* arg) {
+  if (self == nullptr || room == nullptr || *room == '\0' || limit < 1 || limit > 200) return HUT_EINVAL;
+  return self->runtime->services_->room_history(room, before, limit,
+                                                self->runtime->room_done(self, done, arg));
+}
+
+int RuntimeImpl::host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
+                                   size_t* json_len) {
+  if (self == nullptr || room == nullptr || (buf == nullptr && buflen > 0)) return HUT_EINVAL;
+  std::string json;
+  int rc = self->runtime->services_->room_members(room, &json);
+  if (rc != HUT_OK) return rc;
+  if (json_len != nullptr) *json_len = json.size();
+  if (buflen < json.size()) return HUT_ERANGE;
+  if (!json.empty()) std::memcpy(buf, json.data(), json.size());
+  if (buflen > json.size()) buf[json.size()] = '\0';
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_notify(hut_plugin* self, const char* user_id, const char* title, const char* body,
+                             const char* url) {
+  if (self == nullptr || user_id == nullptr || *user_id == '\0' || title == nullptr) return HUT_EINVAL;
+  return self->runtime->services_->notify(self->name, user_id, title, body ? body : "", url ? url : "");
+}
+
+const char* RuntimeImpl::host_data_dir(hut_plugin* self) {
+  if (self == nullptr) return nullptr;
+  if (!self->data_dir.empty()) return self->data_dir.c_str();
+  const std::string& base = self->runtime->options_.data_dir;
+  if (base.empty()) return nullptr;
+  std::string dir = base + "/plugins/" + self->name;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    log_write(LogLevel::kError, self->component, "cannot create " + dir + ": " + ec.message());
+    return nullptr;
+  }
+  self->data_dir = std::move(dir);
+  return self->data_dir.c_str();
+}
+
+int RuntimeImpl::host_register_hooks(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size) {
+  // ABI 1.0 defines every field the struct has today; later minors accept the
+  // 1.0 size as the minimum and zero what an older plugin does not know.
+  if (self == nullptr || hooks == nullptr || hooks_size < kMinHooksSize) return HUT_EINVAL;
+  hut_hooks copy{};
+  std::memcpy(&copy, hooks, std::min(hooks_size, sizeof(hut_hooks)));
+  self->hooks = copy;
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                                   size_t header_count, const char* body, size_t body_len) {
+  if (self == nullptr || status < 100 || status > 599 || (headers == nullptr && header_count > 0) ||
+      (body == nullptr && body_len > 0))
+    return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  PluginHttpResponse resp;
+  resp.status = status;
+  for (size_t i = 0; i < header_count; ++i) {
+    if (headers[i].name == nullptr || headers[i].value == nullptr) return HUT_EINVAL;
+    resp.headers.emplace_back(headers[i].name, headers[i].value);
+  }
+  if (body_len > 0) resp.body.assign(body, body_len);
+  return rt->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
+                                        size_t header_count, const char* path) {
+  if (self == nullptr || path == nullptr || path[0] != '/' || status < 100 || status > 599 ||
+      (headers == nullptr && header_count > 0))
+    return HUT_EINVAL;
+  PluginHttpResponse resp;
+  resp.status = status;
+  for (size_t i = 0; i < header_count; ++i) {
+    if (headers[i].name == nullptr || headers[i].value == nullptr) return HUT_EINVAL;
+    resp.headers.emplace_back(headers[i].name, headers[i].value);
+  }
+  resp.body_path = path;
+  return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                         size_t buflen, size_t* token_len) {
+  if (self == nullptr || session_id == nullptr || session_id[0] == '\0' || token_len == nullptr ||
+      (buf == nullptr && buflen > 0) || ttl_s > 300)
+    return HUT_EINVAL;
+  std::string token;
+  int rc = self->runtime->services_->mint_session_token(session_id, ttl_s == 0 ? 60 : ttl_s, &token);
+  if (rc != HUT_OK) return rc;
+  *token_len = token.size();
+  if (buflen < token.size()) return HUT_ERANGE;
+  std::memcpy(buf, token.data(), token.size());
+  if (buflen > token.size()) buf[token.size()] = '\0';
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_http_body_to_file(hut_plugin* self, const char* method, const char* path,
+                                        uint64_t max_bytes) {
+  if (self == nullptr || method == nullptr || path == nullptr || path[0] != '/' || max_bytes == 0 ||
+      std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0 || method[0] == '\0')
+    return HUT_EINVAL;
+  if (host_data_dir(self) == nullptr) return HUT_EUNAVAIL;
+  for (auto& r : self->body_routes) {
+    if (r.method == method && r.path == path) {
+      r.max_bytes = max_bytes;
+      return HUT_OK;
+    }
+  }
+  self->body_routes.push_back({method, path, max_bytes});
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_register_asset(hut_plugin* self, const char* path, const char* content_type,
+                                     const void* data, size_t size) {
+  if (self == nullptr || path == nullptr || !valid_asset_path(path) || (data == nullptr && size > 0))
+    return HUT_EINVAL;
+  if (self->assets.count(std::string_view(path))) return HUT_EEXIST;
+  auto storage = std::make_unique<std::string[]>(3);
+  storage[0] = path;
+  storage[1] = content_type && *content_type ? content_type : "application/octet-stream";
+  if (size > 0) storage[2].assign(static_cast<const char*>(data), size);
+  PluginAsset asset{storage[0], storage[1], storage[2]};
+  self->assets.emplace(storage[0], asset);
+  self->owned_assets.push_back(std::move(storage));
+  return HUT_OK;
+}
+
+}  // namespace hut

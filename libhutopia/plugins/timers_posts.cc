@@ -1,0 +1,99 @@
+// Plugin timers (libuv timers owned by their instance) and callbacks posted
+// from a plugin's own threads (a queue under post_mu_ drained by one async
+// handle on the loop).
+
+#include "plugins/runtime_impl.h"
+
+namespace hut {
+
+void close_timer(PluginTimer* t) {
+  uv_timer_stop(&t->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->handle),
+           [](uv_handle_t* h) { delete static_cast<PluginTimer*>(h->data); });
+}
+
+void RuntimeImpl::drain_posts() {
+  std::vector<Posted> batch;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    batch.swap(posted_);
+  }
+  for (const Posted& p : batch) {
+    // Instances stop only on this thread, and stop() drops their queued
+    // callbacks; a callback taken into `batch` belongs to a live instance
+    // unless an earlier callback of this batch stopped it.
+    bool live = false;
+    for (const auto& [name, rec] : records_) {
+      if (rec.inst.get() == p.inst) {
+        live = true;
+        break;
+      }
+    }
+    if (!live) continue;
+    measured(p.inst, [&] {
+      p.cb(p.inst, p.arg);
+      return 0;
+    });
+  }
+}
+
+void timer_fired(uv_timer_t* h) {
+  auto* t = static_cast<PluginTimer*>(h->data);
+  hut_plugin* inst = t->inst;
+  hut_callback cb = t->cb;
+  void* arg = t->arg;
+  if (!t->repeating) {
+    inst->timers.erase(t->id);
+    close_timer(t);
+  }
+  inst->runtime->measured(inst, [&] {
+    cb(inst, arg);
+    return 0;
+  });
+}
+
+int RuntimeImpl::host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
+                                  void* arg, uint64_t* timer_id) {
+  if (self == nullptr || cb == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  auto* t = new PluginTimer;
+  if (int rc = uv_timer_init(rt->loop_, &t->handle); rc != 0) {
+    delete t;
+    return HUT_EINTERNAL;
+  }
+  t->handle.data = t;
+  t->inst = self;
+  t->id = rt->next_timer_id_++;
+  t->cb = cb;
+  t->arg = arg;
+  t->repeating = repeat_ms > 0;
+  uv_timer_start(&t->handle, timer_fired, timeout_ms, repeat_ms);
+  self->timers.emplace(t->id, t);
+  if (timer_id) *timer_id = t->id;
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_timer_stop(hut_plugin* self, uint64_t timer_id) {
+  if (self == nullptr) return HUT_EINVAL;
+  auto it = self->timers.find(timer_id);
+  if (it == self->timers.end()) return HUT_ENOENT;
+  close_timer(it->second);
+  self->timers.erase(it);
+  return HUT_OK;
+}
+
+int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
+  if (self == nullptr || cb == nullptr) return HUT_EINVAL;
+  RuntimeImpl* rt = self->runtime;
+  {
+    std::lock_guard<std::mutex> lock(rt->post_mu_);
+    if (self->closing || rt->async_ == nullptr) return HUT_ESTATE;
+    rt->posted_.push_back(Posted{self, cb, arg});
+    // Sent under the lock: shutdown() closes async_ only after every
+    // instance is closing, which it marks under this lock.
+    uv_async_send(rt->async_);
+  }
+  return HUT_OK;
+}
+
+}  // namespace hut
