@@ -9,10 +9,7 @@
 
 namespace hut {
 
-namespace {
-
-// The bus error code and HTTP status for a hook's negative result.
-const char* bus_code(int rc) {
+const char* plugin_error_code(int rc) {
   switch (rc) {
     case HUT_EINVAL:
       return "bad_request";
@@ -31,7 +28,7 @@ const char* bus_code(int rc) {
   }
 }
 
-int http_status(int rc) {
+int plugin_error_status(int rc) {
   switch (rc) {
     case HUT_EINVAL:
       return 400;
@@ -49,6 +46,8 @@ int http_status(int rc) {
       return 500;
   }
 }
+
+namespace {
 
 PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
@@ -101,7 +100,7 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   // A refusal answers the request, unless the plugin answered it already
   // (then this finds nothing pending).
   if (rc < 0)
-    services_->reply_error(inst->name, request.request_id, bus_code(rc),
+    services_->reply_error(inst->name, request.request_id, plugin_error_code(rc),
                            inst->name + ": " + hut_strerror(rc));
   return Status::ok_status();
 }
@@ -124,12 +123,18 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   req.body_len = request.body.size();
   req.x_request_id = request.x_request_id.c_str();
   req.body_file = request.body_file.empty() ? nullptr : request.body_file.c_str();
+  std::vector<hut_header> params;
+  params.reserve(request.query_params.size());
+  for (const auto& [k, v] : request.query_params) params.push_back(hut_header{k.c_str(), v.c_str()});
+  req.query_params = params.data();
+  req.query_param_count = params.size();
   if (req.body_file != nullptr) req.body_len = static_cast<size_t>(request.body_file_size);
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
   if (rc < 0)
-    services_->http_respond(inst->name, request.request_id,
-                            json_error_response(http_status(rc), bus_code(rc), hut_strerror(rc)));
+    services_->http_respond(
+        inst->name, request.request_id,
+        json_error_response(plugin_error_status(rc), plugin_error_code(rc), hut_strerror(rc)));
   return Status::ok_status();
 }
 

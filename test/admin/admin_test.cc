@@ -63,7 +63,7 @@ TEST_CASE("admin: plugins") {
   HttpResult list = http_get(port, "/api/v1/plugins", kAuth);
   CHECK(list.status == 200);
   CHECK(list.body.find(
-            R"({"name":"echo","version":"1.0.0","abi":"1.3","requires":[],"widgets":[],"state":"loaded"})") !=
+            R"({"name":"echo","version":"1.0.0","abi":"1.5","requires":[],"widgets":[],"state":"loaded"})") !=
         std::string::npos);
   CHECK(list.body.find(R"("name":"counter")") != std::string::npos);
 
