@@ -3,11 +3,11 @@
 // makes a new signing key; a running relayd signs with it from its next
 // token on and keeps publishing the old one until its tokens expired.
 #include <hutopia/config.h>
+#include <hutopia/relay.h>
 #include <hutopia/version.h>
 
 #include <uv.h>
 
-#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -15,7 +15,6 @@
 #include "common/backup.h"
 #include "common/cli.h"
 #include "common/serve.h"
-#include "relay.h"
 
 namespace {
 
@@ -61,10 +60,7 @@ int main(int argc, char** argv) {
   }
 
   if (rotate) {
-    hut::relay::RelayKeys keys(config->relay.data_dir + "/keys", config->relay.token_ttl);
-    auto now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    hut::Result<std::string> kid = keys.rotate(now.count());
+    hut::Result<std::string> kid = hut::rotate_relay_signing_key(*config);
     if (!kid.ok()) {
       std::fprintf(stderr, "relayd: %s\n", std::string(kid.status().message()).c_str());
       return 1;
@@ -85,7 +81,7 @@ int main(int argc, char** argv) {
   hut::daemon::apply_log_level(config->log.level);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto relay = hut::relay::Relay::create(std::move(*config), &loop);
+  auto relay = hut::Relay::create(std::move(*config), &loop);
   if (!relay.ok()) {
     std::fprintf(stderr, "relayd: %s\n", std::string(relay.status().message()).c_str());
     uv_loop_close(&loop);
@@ -93,17 +89,18 @@ int main(int argc, char** argv) {
   }
   return hut::daemon::serve(
       "relayd", &loop, std::move(*relay),
-      [](hut::relay::Relay& r) {
+      [](hut::Relay& r) {
         // The admin listener's line differs from "listening on", which
         // names the public URL alone (scripts read the first such line).
         std::printf("admin listener on %s\n", r.admin_url().c_str());
         return std::vector<std::string>{r.public_url()};
       },
-      std::function<void(hut::relay::Relay&)>([path = args.config_path](hut::relay::Relay& r) {
+      std::function<void(hut::Relay&)>([path = args.config_path](hut::Relay& r) {
         hut::Result<hut::RelayConfig> next = hut::load_relay_config(path);
         if (!next.ok()) return hut::daemon::log_reload_refused("relayd", next.status());
-        hut::relay::Relay::ReloadReport report = r.reload(*next);
+        hut::Result<hut::Relay::ReloadReport> report = r.reload(*next);
+        if (!report.ok()) return hut::daemon::log_reload_refused("relayd", report.status());
         hut::daemon::apply_log_level(next->log.level);
-        hut::daemon::log_reload("relayd", report.applied, report.needs_restart);
+        hut::daemon::log_reload("relayd", report->applied, report->needs_restart);
       }));
 }

@@ -93,7 +93,10 @@ int main(int argc, char** argv) {
   return hut::daemon::serve(
       "spaced", &loop, std::move(*space),
       [](hut::Space& s) {
-        return std::vector<std::string>{s.public_url(), s.admin_url()};
+        // No line for a management API the file turned off (admin.listen = "").
+        std::vector<std::string> urls{s.public_url()};
+        if (!s.admin_url().empty()) urls.push_back(s.admin_url());
+        return urls;
       },
       std::function<void(hut::Space&)>([path = args.config_path](hut::Space& s) {
         hut::Result<hut::SpaceConfig> next = hut::load_space_config(path);

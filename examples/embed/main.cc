@@ -1,9 +1,12 @@
 // An application that embeds a Hutopia space on its own libuv loop.
 //
-// It starts a space on port 0 (both listeners), registers a plugin that is
-// compiled into the program itself, asks that plugin something in-process,
-// mints an app token for a user, and then stops the space and exits. Run it
-// with no arguments; it exits 0 when everything answered.
+// It registers a plugin compiled into the program itself, starts a space on
+// port 0 (the public listener only: no management API, since the program
+// sets no [admin] listen), keeps its store in <data_dir>/space.db, asks the
+// plugin something in-process, creates a room, posts to it as a user and as
+// the space, reads its history, sends a widget event to its members, mints an
+// app token, and then stops the space and exits. Run it with no arguments; it
+// exits 0 when everything answered.
 #include <hutopia/plugin.h>
 #include <hutopia/space.h>
 
@@ -59,6 +62,42 @@ struct App {
   int failures = 0;
 };
 
+void finish(App* app);
+
+// The rooms in-process: create a room, post as a user and as the space, read
+// the history back, and send the room's members a widget event.
+void use_rooms(App* a) {
+  a->space->create_room("general", "Anything goes", false, "ada", {"bob"}, [a](hut::Status created) {
+    if (!created.ok()) {
+      std::printf("create_room failed: %s\n", created.to_string().c_str());
+      ++a->failures;
+      return finish(a);
+    }
+    a->space->post_to_room(
+        "general", "ada", "Ada", "hello, room", "", [a](hut::Status posted, uint64_t seq, int64_t) {
+          if (!posted.ok()) ++a->failures;
+          std::printf("ada posted message %llu\n", static_cast<unsigned long long>(seq));
+          a->space->post_to_room(
+              "general", "", "", "welcome, from the space", "", [a](hut::Status again, uint64_t, int64_t) {
+                if (!again.ok()) ++a->failures;
+                a->space->room_history("general", 0, 10, [a](hut::Status s, std::string page) {
+                  if (s.ok()) {
+                    std::printf("history: %s\n", page.c_str());
+                  } else {
+                    ++a->failures;
+                  }
+                  auto members = a->space->room_members("general");
+                  std::printf("members: %s\n", members.ok() ? members->c_str() : "?");
+                  auto sent = a->space->send_widget_event("greeter", hut::Audience::kRoom, "general",
+                                                          R"({"tick":1})");
+                  std::printf("event reached %zu sessions\n", sent.ok() ? *sent : 0);
+                  finish(a);
+                });
+              });
+        });
+  });
+}
+
 void finish(App* app) {
   app->space->stop([app] {
     std::printf("space stopped\n");
@@ -77,8 +116,6 @@ int main() {
   config.space.name = "An embedded space";
   config.space.listen = "127.0.0.1:0";
   config.space.plugins_dir = "/nonexistent";  // only the compiled-in plugin
-  config.space.data_dir = "";
-  config.admin.listen = "127.0.0.1:0";
   config.auth.app_issuer = "embed-example";
   config.auth.app_secret = "the secret this app shares with its own space";
 
@@ -92,19 +129,20 @@ int main() {
     return 1;
   }
   app.space = space->get();
-  hut::Status st = app.space->start();
-  if (!st.ok()) {
-    std::fprintf(stderr, "start: %s\n", st.to_string().c_str());
-    return 1;
-  }
-  std::printf("listening on %s\nlistening on %s\n", app.space->public_url().c_str(),
-              app.space->admin_url().c_str());
-
-  st = app.space->register_plugin(&kGreeter, greeter_init, nullptr);
+  // Before start: a plugin file of the plugins folder could require it.
+  hut::Status st = app.space->register_plugin(&kGreeter, greeter_init, nullptr);
   if (!st.ok()) {
     std::fprintf(stderr, "register_plugin: %s\n", st.to_string().c_str());
     return 1;
   }
+  st = app.space->start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "start: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  std::printf("listening on %s\n", app.space->public_url().c_str());
+  std::printf("store %s\n", app.space->config().store.url.c_str());
+  if (app.space->admin_url().empty()) std::printf("no management API\n");
 
   auto token = app.space->mint_app_token("ada", "Ada", 60);
   if (token.ok()) {
@@ -128,9 +166,7 @@ int main() {
             std::printf("builtin failed: %s\n", s.to_string().c_str());
             ++a->failures;
           }
-          auto sent = a->space->send_widget_event("greeter", hut::Audience::kEveryone, "", R"({"tick":1})");
-          std::printf("event reached %zu sessions\n", sent.ok() ? *sent : 0);
-          finish(a);
+          use_rooms(a);
         });
       },
       10, 0);

@@ -49,7 +49,10 @@ struct SpaceConfig {
     std::string tls_key;   // PEM private key of tls_cert
   } space;
   struct Admin {
-    std::string listen = "127.0.0.1:7999";
+    // The management API's listener; empty: none. A file read by
+    // load_space_config starts from "127.0.0.1:7999" (spaced's default); a
+    // configuration built in code has no management API unless it sets one.
+    std::string listen;
     std::string token;  // empty: the management API refuses every call but healthz; else >= 32 bytes
   } admin;
   struct Auth {
@@ -66,7 +69,7 @@ struct SpaceConfig {
     int64_t resume_ttl = 86400;        // seconds a resume credential stays good
   } auth;
   struct Store {
-    std::string url = "sqlite://var/space/space.db";
+    std::string url;  // empty: sqlite://<space.data_dir>/space.db (space_store_url)
   } store;
   LogConfig log;
   struct Limits {
@@ -124,11 +127,26 @@ HUT_EXPORT Result<SpaceConfig> parse_space_config(std::string_view toml_text, st
                                                   const EnvLookup& env);
 HUT_EXPORT Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
                                                   const EnvLookup& env);
+// Checks a RelayConfig built in code with the rules a file is read with;
+// the message names the key ("relay.listen: ...").
+HUT_EXPORT Status validate_relay_config(const RelayConfig& config);
 // Reads and parses a file.
 HUT_EXPORT Result<SpaceConfig> load_space_config(const std::string& path,
                                                  const EnvLookup& env = process_env());
 HUT_EXPORT Result<RelayConfig> load_relay_config(const std::string& path,
                                                  const EnvLookup& env = process_env());
+
+// Checks a configuration built in code by the rules of the file loader (the
+// loader runs this same check): the same messages, without the file and line,
+// e.g. "space.listen: the port must be a number from 0 to 65535" where a file
+// gives "spaced.toml:4: space.listen: the port must be ...". hut::Space::create
+// runs it. Any thread.
+HUT_EXPORT Status validate_space_config(const SpaceConfig& config);
+HUT_EXPORT Status validate_relay_config(const RelayConfig& config);
+// The store's URL: [store] url, or when it is empty the SQLite file
+// sqlite://<space.data_dir>/space.db. The loader and Space::create fill an
+// empty url with it.
+HUT_EXPORT std::string space_store_url(const SpaceConfig& config);
 
 // "host:port" -> parts. Accepts "[::1]:80". Port 0 means any free port.
 struct ListenAddress {

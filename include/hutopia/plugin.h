@@ -272,6 +272,12 @@ typedef struct hut_hooks {
    * refuse it (with post->refusal set): the poster gets `forbidden` with the
    * refusal as its message. */
   int (*on_post)(hut_plugin* self, void* user_data, hut_post* post);
+
+  /* ABI 1.4 (a host older than 1.4 never calls it): a bus session that was
+   * welcomed has closed; `session_id` is the id its widget requests carried.
+   * Lets a plugin end what it holds for that one session (the user may still
+   * have other sessions open). */
+  void (*on_session_closed)(hut_plugin* self, void* user_data, const char* session_id, const hut_user* user);
 } hut_hooks;
 
 typedef void (*hut_callback)(hut_plugin* self, void* arg);
@@ -434,6 +440,24 @@ typedef struct hut_host {
    * (the request stays pending). */
   int (*http_respond_file)(hut_plugin* self, uint64_t request_id, int status, const hut_header* headers,
                            size_t header_count, const char* path);
+
+  /* ---- ABI 1.4: session tokens. Check with HUT_HOST_HAS before use. ---- */
+
+  /* Mints a token with which a program the plugin starts can enter this
+   * space as the user of the bus session `session_id`: an app token (HS256,
+   * signed with the space's [auth] app_secret) with `aud` this space, `sub`
+   * and `name` the session's user, a fresh `jti` (single use, like every
+   * token), living ttl_s seconds (0: 60 s; more than 300 s or the space's
+   * max_token_lifetime is HUT_EINVAL). The session must be open and welcomed (it entered
+   * with a valid token). The token is copied into buf like kv_get: *token_len
+   * gets its length; a NUL follows when there is room. OWNERSHIP: the token
+   * is a secret that lets its holder act as the user once: pass it on in the
+   * environment of a process, never in its command line or a log. RETURNS
+   * HUT_EINVAL, HUT_ENOENT when no welcomed session has that id, HUT_ERANGE
+   * when buf is too small (that token is dropped unused: call again with a
+   * buffer of at least *token_len + 1 bytes), HUT_EUNAVAIL when the space has no app secret. */
+  int (*mint_session_token)(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                            size_t buflen, size_t* token_len);
 
   /* ---- ABI 1.5: error codes, instance data, releases. Check with
    * HUT_HOST_HAS before use. ---- */

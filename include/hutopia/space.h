@@ -44,8 +44,10 @@ struct AppToken {
   int64_t expires_at_ms = 0;  // Unix milliseconds
 };
 
-// Who a widget event goes to.
-enum class Audience { kSession, kUser, kEveryone };
+// Who a widget event goes to: a session (target: its id), a user's sessions
+// (the user id), every session, or the sessions of a room's members (the
+// room id). New values are only ever added at the end.
+enum class Audience { kSession, kUser, kEveryone, kRoom };
 
 class HUT_EXPORT Space {
  public:
@@ -57,8 +59,11 @@ class HUT_EXPORT Space {
   Space(const Space&) = delete;
   Space& operator=(const Space&) = delete;
 
-  // Opens both listeners and loads the plugins of the plugins folder. On
-  // error nothing is listening. Not again after stop().
+  // Opens the public listener and, when [admin] listen is set, the admin
+  // listener; loads the plugins registered with register_plugin() before
+  // start, then the plugins of the plugins folder (so a plugin file may
+  // require a compiled-in plugin). On error nothing is listening. Not again
+  // after stop().
   Status start();
   // Closes every bus connection with 1001, waits for them (at most a few
   // seconds), closes the listeners, unloads the plugins, then calls `done`
@@ -88,7 +93,8 @@ class HUT_EXPORT Space {
   uv_loop_t* loop() const;
   bool running() const;
   // What start() opened: "http://127.0.0.1:8080" and the real ports (port 0
-  // in the configuration becomes the port the system chose).
+  // in the configuration becomes the port the system chose). Without an
+  // admin listener, admin_url() is empty and admin_port() 0.
   std::string public_url() const;
   std::string admin_url() const;
   int public_port() const;
@@ -107,9 +113,9 @@ class HUT_EXPORT Space {
   // token lifetime. Any thread.
   Result<AppToken> mint_app_token(std::string_view user_id, std::string_view name = {},
                                   int64_t ttl_s = 0) const;
-  // Sends {"op":"widget","plugin","data"} to a session, a user's sessions or
-  // everyone; returns how many sessions got it. kInvalidArgument when
-  // `data_json` is not JSON.
+  // Sends {"op":"widget","plugin","data"} to a session, a user's sessions,
+  // everyone, or the online members of a room; returns how many sessions got
+  // it. kInvalidArgument when `data_json` is not JSON.
   Result<size_t> send_widget_event(std::string_view plugin, Audience audience, std::string_view target_id,
                                    std::string_view data_json);
   // Sends a widget request to a plugin as if a session of `user_id` sent
@@ -123,9 +129,47 @@ class HUT_EXPORT Space {
   Status load_plugin(std::string_view name);
   Status unload_plugin(std::string_view name);
   // Registers a plugin compiled into the program (the entry points a plugin
-  // library would export). `descriptor` must outlive the space.
+  // library would export). `descriptor` must outlive the space. Before
+  // start(): the plugin is kept and loaded by start() ahead of the plugins
+  // folder, so that a plugin file may require it (kAlreadyExists for a second
+  // one of the same name; one that then fails to load is logged and listed
+  // with its reason, as a plugin file is). While running: loaded at once.
   Status register_plugin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
                          hut_plugin_fini_fn fini = nullptr);
+
+  // Rooms, in-process (contract section 2's rules; the same pipeline as the
+  // bus and the management API). Loop thread, while the space runs (else
+  // kFailedPrecondition, given to `done`). Every `done` runs exactly once,
+  // on the loop. A refusal is a Status whose message starts with the bus's
+  // error code: "muted: ada is muted in this room" (kPermissionDenied),
+  // "not_found: ..." (kNotFound), "too_large: ..." (kResourceExhausted),
+  // "bad_request: ..." (kInvalidArgument).
+  //
+  // Posts `text` (and `data_json`, JSON or empty) to `room` as the user
+  // `user_id` (shown as `user_name`, the id when empty), or, with an empty
+  // user_id, as the space itself (id "space:<space id>", named [space]
+  // name). As on the management API the author need not be a member; a
+  // member's mute binds, the plugins' post filters run, and the message goes
+  // to the room's members as a `message` event after the commit. `done`
+  // gets the message's seq and ts (Unix ms).
+  void post_to_room(std::string_view room, std::string_view user_id, std::string_view user_name,
+                    std::string_view text, std::string_view data_json,
+                    std::function<void(Status status, uint64_t seq, int64_t ts)> done);
+  // A page of history: the latest `limit` (1 to 200) messages older than
+  // seq `before` (0: the latest of all), oldest first, as the bus's history
+  // reply has them: {"messages":[...],"more"} ("more": older ones exist).
+  void room_history(std::string_view room, uint64_t before, int limit,
+                    std::function<void(Status status, std::string page_json)> done);
+  // A page of members, {"members":[{"user","role",...}],"more"}: online
+  // first, then by id, after the member `after` (empty: from the start), at
+  // most `limit` (1 to 1000). Answers at once.
+  Result<std::string> room_members(std::string_view room, std::string_view after = {}, int limit = 100);
+  // Creates a room (not counted against any user's quota): `master` (a user
+  // id, may be empty) gets the master role, `members` the member role.
+  // kInvalidArgument for an id that is not 1 to 64 characters without
+  // / ? # % or space; kAlreadyExists when it exists.
+  void create_room(std::string_view room, std::string_view topic, bool is_private, std::string_view master,
+                   const std::vector<std::string>& members, std::function<void(Status status)> done);
   // Open bus connections, and those past the welcome.
   size_t connection_count() const;
   size_t session_count() const;

@@ -7,7 +7,8 @@
 
 #include <cmath>
 
-#include "bus/protocol.h"
+#include "util/json.h"
+#include "util/wire_error.h"
 
 // docs/openapi/space-admin.json, embedded by scripts/embed_assets.py.
 extern "C" {
@@ -41,18 +42,6 @@ constexpr net::Route kRoutes[] = {
     {"POST", "/api/v1/plugins/{name}/reload"},
 };
 
-using bus::json_string;
-using bus::JsonPtr;
-
-std::string string_array(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += json_string(items[i]);
-  }
-  return out + "]";
-}
-
 const PluginInfo* find_info(const std::vector<PluginInfo>& all, std::string_view name) {
   for (const auto& p : all)
     if (p.name == name) return &p;
@@ -79,7 +68,7 @@ JsonPtr parse_body(const std::shared_ptr<net::HttpExchange>& ex) {
 net::HttpResponse json_error(int status, std::string_view code, std::string_view message) {
   net::HttpResponse r;
   r.status = status;
-  r.body = R"({"error":{"code":)" + json_string(code) + R"(,"message":)" + json_string(message) + "}}";
+  r.body = http_error_body(code, message);
   return r;
 }
 
@@ -91,17 +80,16 @@ net::HttpResponse json_response(int status, std::string body) {
 }
 
 std::string plugin_info_json(const PluginInfo& p) {
-  std::string out = R"({"name":)" + json_string(p.name) + R"(,"version":)" + json_string(p.version) +
-                    R"(,"abi":)" + json_string(p.abi) + R"(,"requires":)" + string_array(p.requires_) +
-                    R"(,"widgets":[)";
-  for (size_t i = 0; i < p.widgets.size(); ++i) {
-    if (i) out += ',';
-    out += R"({"tag":)" + json_string(p.widgets[i].tag) + R"(,"script":)" + json_string(p.widgets[i].script) +
-           "}";
-  }
-  out += R"(],"state":)" + json_string(p.state);
-  if (!p.error.empty()) out += R"(,"error":)" + json_string(p.error);
-  return out + "}";
+  JsonArray requires_list;
+  for (const std::string& r : p.requires_) requires_list.str(r);
+  JsonArray widgets;
+  for (const WidgetInfo& w : p.widgets)
+    widgets.raw(JsonObject().str("tag", w.tag).str("script", w.script).done());
+  JsonObject out;
+  out.str("name", p.name).str("version", p.version).str("abi", p.abi);
+  out.raw("requires", requires_list.done()).raw("widgets", widgets.done()).str("state", p.state);
+  if (!p.error.empty()) out.str("error", p.error);
+  return out.done();
 }
 
 std::span<const net::Route> AdminApi::routes() { return kRoutes; }
@@ -229,7 +217,7 @@ void AdminApi::plugins_list(const std::shared_ptr<net::HttpExchange>& ex) {
 void AdminApi::plugins_load(const std::shared_ptr<net::HttpExchange>& ex) {
   JsonPtr body = parse_body(ex);
   if (!body) return;
-  const char* name = bus::get_string(body.get(), "name");
+  const char* name = get_string(body.get(), "name");
   if (name == nullptr) return ex->respond(json_error(400, "bad_request", "name must be a string"));
   if (!valid_plugin_name(name))
     return ex->respond(json_error(400, "bad_request", "a plugin name is 1-64 characters of a-z 0-9 _ -"));
@@ -273,13 +261,13 @@ void AdminApi::plugins_reload(const std::shared_ptr<net::HttpExchange>& ex, std:
 void AdminApi::tokens(const std::shared_ptr<net::HttpExchange>& ex) {
   JsonPtr body = parse_body(ex);
   if (!body) return;
-  const char* user = bus::get_string(body.get(), "user");
+  const char* user = get_string(body.get(), "user");
   if (user == nullptr || *user == '\0')
     return ex->respond(json_error(400, "bad_request", "user must be a non-empty string"));
-  const cJSON* name = bus::get_field(body.get(), "name");
+  const cJSON* name = get_field(body.get(), "name");
   if (name != nullptr && !cJSON_IsString(name))
     return ex->respond(json_error(400, "bad_request", "name must be a string"));
-  const cJSON* ttl = bus::get_field(body.get(), "ttl");
+  const cJSON* ttl = get_field(body.get(), "ttl");
   int64_t ttl_s = 0;
   if (ttl != nullptr) {
     if (!cJSON_IsNumber(ttl) || !std::isfinite(ttl->valuedouble) || ttl->valuedouble < 1 ||
@@ -287,16 +275,16 @@ void AdminApi::tokens(const std::shared_ptr<net::HttpExchange>& ex) {
       return ex->respond(json_error(400, "bad_request", "ttl must be a whole number of seconds, at least 1"));
     ttl_s = static_cast<int64_t>(ttl->valuedouble);
   }
-  Result<AppToken> t = backend_->mint_token(user, name ? name->valuestring : "", ttl_s);
-  if (!t.ok()) {
-    Status st = t.status();
+  std::string token;
+  int64_t expires_at_ms = 0;
+  if (Status st = backend_->mint_token(user, name ? name->valuestring : "", ttl_s, &token, &expires_at_ms);
+      !st.ok()) {
     if (st.code() == Status::Code::kFailedPrecondition)
       return ex->respond(json_error(404, "not_found", st.message()));
     if (st.is_invalid_argument()) return ex->respond(json_error(400, "bad_request", st.message()));
     return ex->respond(json_error(500, "internal", st.message()));
   }
-  ex->respond(json_response(200, R"({"token":)" + json_string(t->token) + R"(,"expires_at":)" +
-                                     std::to_string(t->expires_at_ms) + "}"));
+  ex->respond(json_response(200, JsonObject().str("token", token).num("expires_at", expires_at_ms).done()));
 }
 
 }  // namespace hut::admin

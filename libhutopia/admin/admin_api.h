@@ -10,8 +10,7 @@
 #ifndef HUTOPIA_ADMIN_ADMIN_API_H_
 #define HUTOPIA_ADMIN_ADMIN_API_H_
 
-#include <hutopia/space.h>
-
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,7 +27,9 @@ class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
   virtual PluginRuntime* plugins() = 0;  // nullptr when there is none
-  virtual Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) = 0;
+  // An app token for `user`: its text and expiry (Unix milliseconds).
+  virtual Status mint_token(std::string_view user, std::string_view name, int64_t ttl_s, std::string* token,
+                            int64_t* expires_at_ms) = 0;
   virtual std::string metrics_text() = 0;
   // The /api/v1/rooms routes, after the token check; answers `ex`.
   virtual void rooms_http(const std::shared_ptr<net::HttpExchange>& ex) = 0;
@@ -61,7 +62,7 @@ class AdminApi {
   AdminBackend* backend_;
 };
 
-// {"error":{"code":code,"message":message}} with `status`.
+// {"error":{"code":code,"message":message}} with `status` (util/wire_error.h).
 net::HttpResponse json_error(int status, std::string_view code, std::string_view message);
 net::HttpResponse json_response(int status, std::string body);
 // JSON of one plugin as GET /api/v1/plugins lists it.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -83,10 +84,7 @@ Bus::~Bus() {
   }
 }
 
-uint64_t Bus::now_ms() const {
-  uv_update_time(loop_);
-  return uv_now(loop_);
-}
+uint64_t Bus::now_ms() const { return loop_now_ms(loop_); }
 
 size_t Bus::welcomed_count() const {
   size_t n = 0;
@@ -138,6 +136,7 @@ void Bus::on_close(net::WsConnection* conn) {
       if (v.empty()) by_user_.erase(u);
     }
     if (rooms_ != nullptr) rooms_->session_closed(*s);
+    if (plugins_ != nullptr) plugins_->session_closed(id, s->user);
   }
   s->conn = nullptr;
   sessions_.erase(id);
@@ -542,6 +541,12 @@ bool Bus::send_to_session(std::string_view session_id, std::string_view frame_js
   if (si == sessions_.end() || si->second->conn == nullptr) return false;
   si->second->conn->send_text(frame_json);
   return true;
+}
+
+const Session* Bus::welcomed_session(std::string_view session_id) const {
+  auto si = sessions_.find(std::string(session_id));
+  if (si == sessions_.end() || si->second->conn == nullptr || !si->second->welcomed) return nullptr;
+  return si->second.get();
 }
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {

@@ -24,8 +24,8 @@
 
 #include "bus/protocol.h"
 #include "net/server.h"
-#include "plugins/runtime.h"
 #include "store/store.h"
+#include "util/vocab.h"
 
 namespace hut::bus {
 
@@ -92,7 +92,7 @@ class Bus {
   Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay);
   ~Bus();
 
-  void set_plugins(PluginRuntime* runtime) { plugins_ = runtime; }
+  void set_plugins(WidgetDispatch* plugins) { plugins_ = plugins; }
   void set_rooms(RoomHooks* rooms) { rooms_ = rooms; }
   // The store that keeps resume credentials (as hashes); borrowed, must
   // outlive the Bus or be unset first. Without it, welcomes carry no
@@ -130,6 +130,8 @@ class Bus {
 
   // A frame to one session by id; false when there is no such session.
   bool send_to_session(std::string_view session_id, std::string_view frame_json);
+  // The welcomed session of that id, or nullptr.
+  const Session* welcomed_session(std::string_view session_id) const;
 
   size_t session_count() const { return sessions_.size(); }
   size_t welcomed_count() const;
@@ -177,7 +179,7 @@ class Bus {
   uv_loop_t* loop_;
   const TokenVerifier* verifier_;
   ReplayCache* replay_;
-  PluginRuntime* plugins_ = nullptr;
+  WidgetDispatch* plugins_ = nullptr;
   RoomHooks* rooms_ = nullptr;
   Store* store_ = nullptr;
   UnknownKeyHandler unknown_key_;

@@ -76,32 +76,6 @@ std::optional<Op> op_from_name(std::string_view name) {
 
 bool is_room_op(Op op) { return op != Op::kHello && op != Op::kPing && op != Op::kWidget; }
 
-std::string_view error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kBadRequest:
-      return "bad_request";
-    case ErrorCode::kUnauthenticated:
-      return "unauthenticated";
-    case ErrorCode::kForbidden:
-      return "forbidden";
-    case ErrorCode::kNotFound:
-      return "not_found";
-    case ErrorCode::kConflict:
-      return "conflict";
-    case ErrorCode::kMuted:
-      return "muted";
-    case ErrorCode::kRateLimited:
-      return "rate_limited";
-    case ErrorCode::kTooLarge:
-      return "too_large";
-    case ErrorCode::kUnavailable:
-      return "unavailable";
-    case ErrorCode::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
 std::string_view close_code_name(CloseCode code) {
   switch (code) {
     case CloseCode::kGoingAway:
@@ -120,15 +94,6 @@ std::string_view close_code_name(CloseCode code) {
       return "too slow: unread output over the limit";
   }
   return "";
-}
-
-const cJSON* get_field(const cJSON* obj, const char* name) {
-  return cJSON_GetObjectItemCaseSensitive(obj, name);
-}
-
-const char* get_string(const cJSON* obj, const char* name) {
-  const cJSON* item = get_field(obj, name);
-  return cJSON_IsString(item) ? item->valuestring : nullptr;
 }
 
 ParseOutcome parse_client_frame(std::string_view text) {
@@ -182,12 +147,6 @@ ParseOutcome parse_client_frame(std::string_view text) {
   return out;
 }
 
-std::string json_string(std::string_view text) {
-  JsonPtr s(cJSON_CreateString(std::string(text).c_str()));
-  if (!s) return "\"\"";
-  return print(s.get());
-}
-
 namespace {
 
 bool invisible_code_point(uint32_t cp) {
@@ -214,67 +173,30 @@ std::string clean_display_name(std::string_view name) {
 }
 
 std::string make_ok(std::string_view ref_json, std::string_view fields_json) {
-  std::string out = R"({"op":"ok")";
-  if (!ref_json.empty()) {
-    out += R"(,"ref":)";
-    out += ref_json;
-  }
-  if (!fields_json.empty()) {
-    out += ',';
-    out += fields_json;
-  }
-  out += '}';
-  return out;
+  JsonObject out;
+  out.str("op", "ok");
+  if (!ref_json.empty()) out.raw("ref", ref_json);
+  return out.members(fields_json).done();
 }
 
 std::string make_error(std::string_view ref_json, ErrorCode code, std::string_view message) {
-  std::string out = R"({"op":"error")";
-  if (!ref_json.empty()) {
-    out += R"(,"ref":)";
-    out += ref_json;
-  }
-  out += R"(,"code":)";
-  out += json_string(error_code_name(code));
-  out += R"(,"message":)";
-  out += json_string(message);
-  out += '}';
-  return out;
+  JsonObject out;
+  out.str("op", "error");
+  if (!ref_json.empty()) out.raw("ref", ref_json);
+  return out.str("code", error_code_name(code)).str("message", message).done();
 }
 
 std::string make_widget_event(std::string_view plugin, std::string_view data_json) {
-  std::string out = R"({"op":"widget","plugin":)";
-  out += json_string(plugin);
-  out += R"(,"data":)";
-  out += data_json.empty() ? std::string_view("null") : data_json;
-  out += '}';
-  return out;
+  return JsonObject().str("op", "widget").str("plugin", plugin).raw("data", data_json).done();
 }
 
 std::string make_notify_event(std::string_view plugin, std::string_view title, std::string_view body,
                               std::string_view url) {
-  std::string out = R"({"op":"notify","plugin":)";
-  out += json_string(plugin);
-  out += R"(,"title":)";
-  out += json_string(title);
-  if (!body.empty()) {
-    out += R"(,"body":)";
-    out += json_string(body);
-  }
-  if (!url.empty()) {
-    out += R"(,"url":)";
-    out += json_string(url);
-  }
-  out += '}';
-  return out;
-}
-
-bool is_json(std::string_view text) {
-  const char* end = nullptr;
-  JsonPtr v(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, 0));
-  if (!v) return false;
-  for (const char* p = end; p != nullptr && p < text.data() + text.size(); ++p)
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
-  return true;
+  JsonObject out;
+  out.str("op", "notify").str("plugin", plugin).str("title", title);
+  if (!body.empty()) out.str("body", body);
+  if (!url.empty()) out.str("url", url);
+  return out.done();
 }
 
 }  // namespace hut::bus

@@ -12,6 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "util/json.h"
+#include "util/wire_error.h"
+
 namespace hut::bus {
 
 // Client operations.
@@ -46,20 +49,10 @@ std::string_view op_name(Op op);
 std::optional<Op> op_from_name(std::string_view name);
 bool is_room_op(Op op);
 
-enum class ErrorCode {
-  kBadRequest,
-  kUnauthenticated,
-  kForbidden,
-  kNotFound,
-  kConflict,
-  kMuted,
-  kRateLimited,
-  kTooLarge,
-  kUnavailable,
-  kInternal,
-};
+// The wire's error codes (util/wire_error.h).
+using ErrorCode = WireError;
 
-std::string_view error_code_name(ErrorCode code);
+inline std::string_view error_code_name(ErrorCode code) { return wire_error_name(code); }
 
 // WebSocket close codes the space sends.
 enum class CloseCode : int {
@@ -74,10 +67,12 @@ enum class CloseCode : int {
 
 std::string_view close_code_name(CloseCode code);
 
-struct CJsonDeleter {
-  void operator()(cJSON* j) const { cJSON_Delete(j); }
-};
-using JsonPtr = std::unique_ptr<cJSON, CJsonDeleter>;
+// JSON helpers of util/json.h, by their bus names too.
+using hut::get_field;
+using hut::get_string;
+using hut::is_json;
+using hut::json_string;
+using hut::JsonPtr;
 
 // A client frame that passed the envelope checks: a JSON object with a known
 // string `op` and, when present, a valid `ref`.
@@ -98,13 +93,6 @@ struct ParseOutcome {
 // Checks the envelope only; op-specific fields are checked by the op.
 ParseOutcome parse_client_frame(std::string_view text);
 
-// Field readers: nullptr when absent or of another type.
-const cJSON* get_field(const cJSON* obj, const char* name);
-const char* get_string(const cJSON* obj, const char* name);
-
-// JSON text of a string (quoted and escaped).
-std::string json_string(std::string_view text);
-
 // `name` without bidi controls (U+202A-202E, U+2066-2069, U+200E, U+200F,
 // U+061C) and zero-width characters (U+200B-200D, U+2060, U+FEFF), so that a
 // display name cannot reorder or hide the text around it where others see it.
@@ -119,9 +107,6 @@ std::string make_widget_event(std::string_view plugin, std::string_view data_jso
 // {"op":"notify","plugin","title","body"?,"url"?}.
 std::string make_notify_event(std::string_view plugin, std::string_view title, std::string_view body,
                               std::string_view url);
-
-// True when `text` is one complete JSON value.
-bool is_json(std::string_view text);
 
 }  // namespace hut::bus
 

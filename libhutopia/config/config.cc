@@ -32,8 +32,9 @@ enum class Check {
   kNone,
   kNonEmpty,
   kListen,          // parse_listen_address
+  kListenOrEmpty,   // the same, or empty: no such listener
   kSpaceId,         // non-empty, [A-Za-z0-9_.-]
-  kStoreUrl,        // sqlite://<path> or postgres://...
+  kStoreUrl,        // empty (derived from data_dir), sqlite://<path> or postgres://...
   kHttpUrl,         // http:// or https://
   kHttpUrlOrEmpty,  // the same, or empty
   kSecret,          // empty, or at least 32 bytes and not a known placeholder
@@ -84,7 +85,9 @@ const SK kSpaceKeys[] = {
      "plain HTTP."},
     {"space", "tls_key", +[](SpaceConfig& c) { return &c.space.tls_key; }, "PEM private key of `tls_cert`."},
     {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
-     "Management API listener, `host:port`; keep it on loopback or a private network.", Check::kListen},
+     "Management API listener, `host:port`; keep it on loopback or a private network; empty: no management "
+     "API.",
+     Check::kListenOrEmpty},
     {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },
      "Bearer token of the management API, at least 32 bytes (`openssl rand -hex 32`); empty: every call but "
      "`GET /healthz` is refused.",
@@ -120,7 +123,7 @@ const SK kSpaceKeys[] = {
      kMaxSeconds},
     {"store", "url", +[](SpaceConfig& c) { return &c.store.url; },
      "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
-     "absolute one) or `postgres://...`.",
+     "absolute one) or `postgres://...`; empty: `sqlite://<data_dir>/space.db`.",
      Check::kStoreUrl},
     {"log", "level", +[](SpaceConfig& c) { return &c.log.level; },
      "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
@@ -360,7 +363,9 @@ std::string check_string(Check check, const std::string& v) {
       return "";
     case Check::kNonEmpty:
       return v.empty() ? "must not be empty" : "";
-    case Check::kListen: {
+    case Check::kListen:
+    case Check::kListenOrEmpty: {
+      if (v.empty() && check == Check::kListenOrEmpty) return "";
       Result<ListenAddress> a = parse_listen_address(v);
       return a.ok() ? "" : std::string(a.status().message());
     }
@@ -373,6 +378,7 @@ std::string check_string(Check check, const std::string& v) {
       return ok ? "" : "may hold only letters, digits, '_', '.' and '-'";
     }
     case Check::kStoreUrl: {
+      if (v.empty()) return "";
       std::string_view s = v;
       for (std::string_view scheme : {"sqlite://", "postgres://", "postgresql://"}) {
         if (s.substr(0, scheme.size()) == scheme) {
@@ -398,9 +404,19 @@ std::string check_string(Check check, const std::string& v) {
   return "";
 }
 
+// What a file starts from: the struct's defaults, except where the daemon's
+// default differs from a program's. A space built in code has no management
+// API unless it asks for one; spaced listens on 127.0.0.1:7999.
+template <typename C>
+C file_defaults() {
+  C config;
+  if constexpr (std::is_same_v<C, SpaceConfig>) config.admin.listen = "127.0.0.1:7999";
+  return config;
+}
+
 template <typename C>
 std::string default_text(const Key<C>& key) {
-  C config;
+  C config = file_defaults<C>();
   switch (key.field.index()) {
     case 0:
       return "\"" + *std::get<0>(key.field)(config) + "\"";
@@ -545,10 +561,50 @@ Status apply_file(std::string_view text, std::string_view source, std::span<cons
   return Status::invalid_argument(first->message);
 }
 
+// The one set of rules for a configuration, read from a file or built in
+// code: every key's own check, then the rules between keys. `origins` says
+// where each key was set (empty for a configuration built in code), so that a
+// message reads "spaced.toml:4: space.listen: ..." for a file and
+// "space.listen: ..." for code.
+template <typename C>
+Status check_config(const C& checked, std::string_view source, const std::vector<Origin>& origins,
+                    std::span<const Key<C>> keys) {
+  C config = checked;  // the field accessors take a mutable config
+  auto at = [&](size_t i) {
+    std::string w = where(source, i < origins.size() ? origins[i] : Origin{});
+    return w.empty() ? w : w + ": ";
+  };
+  auto at_key = [&](std::string_view section, std::string_view name) {
+    auto it = std::find_if(keys.begin(), keys.end(),
+                           [&](const Key<C>& k) { return k.section == section && k.name == name; });
+    return at(static_cast<size_t>(it - keys.begin()));
+  };
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string error = validate(keys[i], config);
+    if (!error.empty()) return Status::invalid_argument(at(i) + key_name(keys[i]) + ": " + error);
+  }
+  if constexpr (std::is_same_v<C, SpaceConfig>) {
+    const std::string& jwks = config.auth.relay_jwks;
+    if (jwks.rfind("http://", 0) == 0 && !url_host_is_loopback(jwks) && !config.auth.relay_jwks_insecure) {
+      return Status::invalid_argument(
+          at_key("auth", "relay_jwks") +
+          "auth.relay_jwks: http:// is accepted only on loopback (the key set would "
+          "travel unauthenticated); use https://, or set auth.relay_jwks_insecure = "
+          "true");
+    }
+    if (config.auth.app_token_ttl > config.auth.max_token_lifetime) {
+      return Status::invalid_argument(at_key("auth", "app_token_ttl") +
+                                      "auth.app_token_ttl: must not exceed auth.max_token_lifetime (" +
+                                      std::to_string(config.auth.max_token_lifetime) + ")");
+    }
+  }
+  return Status();
+}
+
 template <typename C>
 Result<C> parse_config(std::string_view text, std::string_view source, const EnvLookup& env,
                        std::span<const Key<C>> keys) {
-  C config;
+  C config = file_defaults<C>();
   std::vector<Origin> origins(keys.size());
   HUT_RETURN_IF_ERROR(apply_file(text, source, keys, config, origins));
 
@@ -563,30 +619,8 @@ Result<C> parse_config(std::string_view text, std::string_view source, const Env
         return Status::invalid_argument(where(source, origins[i]) + ": " + key_name(keys[i]) + ": " + error);
     }
   }
-
-  for (size_t i = 0; i < keys.size(); ++i) {
-    std::string error = validate(keys[i], config);
-    if (!error.empty())
-      return Status::invalid_argument(where(source, origins[i]) + ": " + key_name(keys[i]) + ": " + error);
-  }
-  if constexpr (std::is_same_v<C, SpaceConfig>) {
-    const std::string& jwks = config.auth.relay_jwks;
-    if (jwks.rfind("http://", 0) == 0 && !url_host_is_loopback(jwks) && !config.auth.relay_jwks_insecure) {
-      auto it =
-          std::find_if(keys.begin(), keys.end(), [](const Key<C>& k) { return k.name == "relay_jwks"; });
-      return Status::invalid_argument(
-          where(source, origins[static_cast<size_t>(it - keys.begin())]) +
-          ": auth.relay_jwks: http:// is accepted only on loopback (the key set would travel "
-          "unauthenticated); use https://, or set auth.relay_jwks_insecure = true");
-    }
-    if (config.auth.app_token_ttl > config.auth.max_token_lifetime) {
-      auto it =
-          std::find_if(keys.begin(), keys.end(), [](const Key<C>& k) { return k.name == "app_token_ttl"; });
-      return Status::invalid_argument(where(source, origins[static_cast<size_t>(it - keys.begin())]) +
-                                      ": auth.app_token_ttl: must not exceed auth.max_token_lifetime (" +
-                                      std::to_string(config.auth.max_token_lifetime) + ")");
-    }
-  }
+  HUT_RETURN_IF_ERROR(check_config<C>(config, source, origins, keys));
+  if constexpr (std::is_same_v<C, SpaceConfig>) config.store.url = space_store_url(config);
   return config;
 }
 
@@ -646,6 +680,21 @@ std::optional<std::string> read_credential(const std::string& env_name) {
   return out;
 }
 
+Status validate_space_config(const SpaceConfig& config) {
+  return check_config<SpaceConfig>(config, {}, {}, kSpaceKeys);
+}
+
+Status validate_relay_config(const RelayConfig& config) {
+  return check_config<RelayConfig>(config, {}, {}, kRelayKeys);
+}
+
+std::string space_store_url(const SpaceConfig& config) {
+  if (!config.store.url.empty()) return config.store.url;
+  std::string dir = config.space.data_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return "sqlite://" + dir + "/space.db";
+}
+
 Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_view source_name,
                                        const EnvLookup& env) {
   return parse_config<SpaceConfig>(toml_text, source_name, env, kSpaceKeys);
@@ -654,6 +703,15 @@ Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_v
 Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
                                        const EnvLookup& env) {
   return parse_config<RelayConfig>(toml_text, source_name, env, kRelayKeys);
+}
+
+Status validate_relay_config(const RelayConfig& config) {
+  RelayConfig copy = config;
+  for (const RK& key : kRelayKeys) {
+    std::string error = validate(key, copy);
+    if (!error.empty()) return Status::invalid_argument(key_name(key) + ": " + error);
+  }
+  return Status();
 }
 
 Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env) {

@@ -274,7 +274,7 @@ Status NetServer::init() {
   struct lws_protocols* admin_protocols = admin_protocols_;
   // protocols[0] is the default: an upgrade that offers no subprotocol binds
   // to it, and plain HTTP requests go to its callback as well.
-  public_protocols[0] = {options_.ws_protocol.c_str(),
+  public_protocols[0] = {options_.websocket ? options_.ws_protocol.c_str() : "hutopia-http",
                          &NetServer::public_callback,
                          0,
                          kBusRxBufferSize,
@@ -887,7 +887,7 @@ void NetServer::forget_http(struct lws* wsi) {
 int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len) {
   switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-      if (shutting_down_) return 1;
+      if (shutting_down_ || !options_.websocket) return 1;
       if (copy_header(wsi, WSI_TOKEN_GET_URI) != options_.ws_path) return 1;
       if (conns_.size() + pending_auth_.size() >= options_.max_connections) {
         log_write(LogLevel::kWarn, "net", "refusing a bus connection: at [limits] max_connections");

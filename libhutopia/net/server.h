@@ -1,6 +1,7 @@
 // The network layer: one libwebsockets context on a libuv loop with two
-// listeners, the public one (HTTP and the WebSocket bus at /bus, subprotocol
-// hutopia.v1) and the admin one (HTTP only).
+// listeners, the public one (HTTP, and unless NetOptions::websocket is off a
+// WebSocket endpoint, for a space the bus at /bus, subprotocol hutopia.v1)
+// and the admin one (HTTP only).
 //
 // What it does itself: HTTP request assembly (headers, a bounded body, kept
 // in memory or, where the handler's body_plan says so, written to a file as
@@ -194,12 +195,17 @@ class NetHandler {
     (void)exchange;
     return {};
   }
-  virtual void on_ws_open(WsConnection* conn) = 0;
+  // The WebSocket calls come only when NetOptions::websocket is on; an
+  // HTTP-only handler need not override them.
+  virtual void on_ws_open(WsConnection* conn) { conn->close(1008, "no WebSocket here"); }
   // A whole text message, valid UTF-8, within the size limit.
-  virtual void on_ws_message(WsConnection* conn, std::string_view text) = 0;
-  virtual void on_ws_timer(WsConnection* conn) = 0;
+  virtual void on_ws_message(WsConnection* conn, std::string_view text) {
+    (void)conn;
+    (void)text;
+  }
+  virtual void on_ws_timer(WsConnection* conn) { (void)conn; }
   // The connection is gone; `conn` is freed when this returns.
-  virtual void on_ws_close(WsConnection* conn) = 0;
+  virtual void on_ws_close(WsConnection* conn) { (void)conn; }
 };
 
 struct NetOptions {
@@ -223,6 +229,10 @@ struct NetOptions {
   // PEM files: the public listener speaks TLS when both are set.
   std::string public_tls_cert;
   std::string public_tls_key;
+  // Whether the public listener has a WebSocket endpoint: upgrades to
+  // ws_path are accepted (a space's bus). Off, it is an HTTP listener only
+  // (the relay): every upgrade is refused and HTTP is served as usual.
+  bool websocket = true;
   std::string ws_path = "/bus";
   std::string ws_protocol = "hutopia.v1";
 };

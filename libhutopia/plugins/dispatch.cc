@@ -7,62 +7,22 @@
 
 #include <cJSON.h>
 
+#include "util/wire_error.h"
+
 namespace hut {
 
-const char* plugin_error_code(int rc) {
-  switch (rc) {
-    case HUT_EINVAL:
-      return "bad_request";
-    case HUT_ENOENT:
-      return "not_found";
-    case HUT_EPERM:
-      return "forbidden";
-    case HUT_EEXIST:
-      return "conflict";
-    case HUT_ETOOBIG:
-      return "too_large";
-    case HUT_EUNAVAIL:
-      return "unavailable";
-    default:
-      return "internal";
-  }
-}
-
-int plugin_error_status(int rc) {
-  switch (rc) {
-    case HUT_EINVAL:
-      return 400;
-    case HUT_ENOENT:
-      return 404;
-    case HUT_EPERM:
-      return 403;
-    case HUT_EEXIST:
-      return 409;
-    case HUT_ETOOBIG:
-      return 413;
-    case HUT_EUNAVAIL:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 namespace {
+
+// The bus error code and HTTP status for a hook's negative result (util/wire_error.h).
+std::string bus_code(int rc) { return std::string(wire_error_name(wire_error_of_plugin(rc))); }
+
+int http_status(int rc) { return wire_error_http_status(wire_error_of_plugin(rc)); }
 
 PluginHttpResponse json_error_response(int status, const std::string& code, const std::string& message) {
   PluginHttpResponse r;
   r.status = status;
   r.headers.emplace_back("content-type", "application/json");
-  cJSON* body = cJSON_CreateObject();
-  cJSON* error = cJSON_AddObjectToObject(body, "error");
-  cJSON_AddStringToObject(error, "code", code.c_str());
-  cJSON_AddStringToObject(error, "message", message.c_str());
-  char* text = cJSON_PrintUnformatted(body);
-  cJSON_Delete(body);
-  if (text != nullptr) {
-    r.body = text;
-    cJSON_free(text);
-  }
+  r.body = http_error_body(code, message);
   return r;
 }
 
@@ -100,7 +60,7 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   // A refusal answers the request, unless the plugin answered it already
   // (then this finds nothing pending).
   if (rc < 0)
-    services_->reply_error(inst->name, request.request_id, plugin_error_code(rc),
+    services_->reply_error(inst->name, request.request_id, bus_code(rc),
                            inst->name + ": " + hut_strerror(rc));
   return Status::ok_status();
 }
@@ -132,9 +92,8 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
   if (rc < 0)
-    services_->http_respond(
-        inst->name, request.request_id,
-        json_error_response(plugin_error_status(rc), plugin_error_code(rc), hut_strerror(rc)));
+    services_->http_respond(inst->name, request.request_id,
+                            json_error_response(http_status(rc), bus_code(rc), hut_strerror(rc)));
   return Status::ok_status();
 }
 
@@ -154,6 +113,19 @@ void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHoo
     if (fn == nullptr) continue;
     measured(inst, [&] {
       fn(inst, inst->hooks.user_data, room_s.c_str(), &u);
+      return 0;
+    });
+  }
+}
+
+void RuntimeImpl::session_closed(std::string_view session_id, const UserRef& user) {
+  hut_user u = c_user(user);
+  const std::string id(session_id);
+  for (hut_plugin* inst : loaded_in_order()) {
+    auto fn = inst->hooks.on_session_closed;
+    if (fn == nullptr) continue;
+    measured(inst, [&] {
+      fn(inst, inst->hooks.user_data, id.c_str(), &u);
       return 0;
     });
   }

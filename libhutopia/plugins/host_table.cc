@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "util/log.h"
+#include "util/wire_error.h"
 
 namespace hut {
 
@@ -43,6 +44,7 @@ const hut_host kHost = {
     &RuntimeImpl::host_data_dir,
     &RuntimeImpl::host_http_body_to_file,
     &RuntimeImpl::host_http_respond_file,
+    &RuntimeImpl::host_mint_session_token,
     &RuntimeImpl::host_reply_error_code,
     &RuntimeImpl::host_set_instance_data,
     &RuntimeImpl::host_instance_data,
@@ -73,7 +75,7 @@ int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, siz
 
 int RuntimeImpl::host_reply_error_code(hut_plugin* self, uint64_t id, int code, const char* message) {
   if (self == nullptr || code >= 0) return HUT_EINVAL;
-  return self->runtime->services_->reply_error(self->name, id, plugin_error_code(code),
+  return self->runtime->services_->reply_error(self->name, id, wire_error_name(wire_error_of_plugin(code)),
                                                message != nullptr ? message : hut_strerror(code));
 }
 
@@ -257,6 +259,21 @@ int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int statu
   }
   resp.body_path = path;
   return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+}
+
+int RuntimeImpl::host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                         size_t buflen, size_t* token_len) {
+  if (self == nullptr || session_id == nullptr || session_id[0] == '\0' || token_len == nullptr ||
+      (buf == nullptr && buflen > 0) || ttl_s > 300)
+    return HUT_EINVAL;
+  std::string token;
+  int rc = self->runtime->services_->mint_session_token(session_id, ttl_s == 0 ? 60 : ttl_s, &token);
+  if (rc != HUT_OK) return rc;
+  *token_len = token.size();
+  if (buflen < token.size()) return HUT_ERANGE;
+  std::memcpy(buf, token.data(), token.size());
+  if (buflen > token.size()) buf[token.size()] = '\0';
+  return HUT_OK;
 }
 
 int RuntimeImpl::host_http_body_to_file(hut_plugin* self, const char* method, const char* path,

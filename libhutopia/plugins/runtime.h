@@ -25,32 +25,20 @@
 #include <hutopia/plugin.h>
 #include <hutopia/status.h>
 
+#include "util/vocab.h"
+
 namespace hut {
 
 class Store;
 
-struct UserRef {
-  std::string id;
-  std::string name;
-  std::string avatar;  // may be empty
-};
-
-// A `widget` op from a bus session, handed to a plugin.
-struct WidgetRequest {
-  uint64_t request_id = 0;  // the space's handle for the reply; unique while pending
-  std::string session_id;
-  UserRef user;
-  std::string data_json;  // the op's `data`, as JSON text ("null" when absent)
-};
-
 // An HTTP request for /api/<plugin>/<path>.
 struct PluginHttpRequest {
-  uint64_t request_id = 0;                                   // the space's handle for the response
-  std::string method;                                        // "GET", "POST", ...
-  std::string path;                                          // what follows /api/<plugin>, starting with "/"
-  std::string query;                                         // without the "?", may be empty
+  uint64_t request_id = 0;  // the space's handle for the response
+  std::string method;       // "GET", "POST", ...
+  std::string path;         // what follows /api/<plugin>, starting with "/"
+  std::string query;        // without the "?", may be empty
   std::vector<std::pair<std::string, std::string>> query_params;  // decoded name/value pairs, in order
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  std::vector<std::pair<std::string, std::string>> headers;       // lower-case names
   std::string body;
   std::string x_request_id;
   // For a route of PluginRuntime::body_route: the file holding the body.
@@ -64,9 +52,6 @@ struct PluginHttpResponse {
   std::string body;
   std::string body_path;  // when set, the body is this file's content, read as it is sent
 };
-
-// Where a `widget` event goes.
-enum class EventTarget { kSession, kUser, kRoom, kEveryone };
 
 // What plugins may ask of the space. Implemented by the space; called by the
 // runtime on the loop thread. Return 0, or a negative HUT_E* code of plugin.h.
@@ -117,6 +102,13 @@ class PluginServices {
     (void)room, (void)json;
     return HUT_ENOTSUP;
   }
+  // A token for the user of the welcomed bus session `session_id` (ABI 1.4):
+  // an app token of this space living ttl_s seconds. HUT_ENOENT for no such
+  // session, HUT_EUNAVAIL without an app secret.
+  virtual int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) {
+    (void)session_id, (void)ttl_s, (void)token;
+    return HUT_ENOTSUP;
+  }
 };
 
 // One embedded asset of a plugin, served at /plugins/<plugin>/<path>.
@@ -124,12 +116,6 @@ struct PluginAsset {
   std::string_view path;  // relative, no leading "/"
   std::string_view content_type;
   std::string_view data;  // borrowed from the loaded library
-};
-
-struct WidgetInfo {
-  std::string plugin;
-  std::string tag;     // custom element name
-  std::string script;  // URL of its module, e.g. /plugins/<plugin>/widget.js
 };
 
 struct PluginInfo {
@@ -163,7 +149,7 @@ bool valid_plugin_name(std::string_view name);
 // abi_major and abi_minor, and requires_abi when abi_minor is 5 or more.
 Status check_plugin_abi(const hut_plugin_descriptor& d, uint32_t host_minor = HUT_PLUGIN_ABI_MINOR);
 
-class PluginRuntime {
+class PluginRuntime : public WidgetDispatch {
  public:
   struct Options {
     std::string plugins_dir;
@@ -213,7 +199,7 @@ class PluginRuntime {
   virtual void shutdown() = 0;
 
   virtual std::vector<PluginInfo> list() const = 0;
-  virtual std::vector<WidgetInfo> widgets() const = 0;  // of loaded plugins
+  std::vector<WidgetInfo> widgets() const override = 0;  // of loaded plugins
   virtual std::vector<PluginStats> stats() const = 0;
   virtual bool is_loaded(std::string_view name) const = 0;
 
@@ -221,7 +207,7 @@ class PluginRuntime {
   // PluginServices). kNotFound when no loaded plugin has that name or it
   // takes no widget requests; otherwise the plugin answers through
   // PluginServices::reply/reply_error, now or later.
-  virtual Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) = 0;
+  Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override = 0;
   // Routes an HTTP request; kNotFound as above. The plugin answers through
   // PluginServices::http_respond, now or later.
   virtual Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) = 0;
@@ -240,6 +226,8 @@ class PluginRuntime {
   virtual void member_left(std::string_view room, const UserRef& user) = 0;
   virtual void user_online(const UserRef& user) = 0;
   virtual void user_offline(const UserRef& user) = 0;
+  // A welcomed bus session closed (the plugins' on_session_closed hooks).
+  virtual void session_closed(std::string_view session_id, const UserRef& user) = 0;
   // A post about to be stored: every plugin with on_post sees it in load
   // order and may rewrite `text` and `data_json` (empty: no data) in place.
   // kPermissionDenied with the plugin's reason when one refuses it; the later

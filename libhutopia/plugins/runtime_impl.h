@@ -108,11 +108,6 @@ void close_timer(PluginTimer* t);
 // Ends every timer of the instance: closes them, then runs their releases.
 void end_timers(hut_plugin* inst);
 
-// The bus error code and HTTP status for a hook's (or reply_error_code's)
-// negative HUT_E* code.
-const char* plugin_error_code(int rc);
-int plugin_error_status(int rc);
-
 // The host table every plugin is given.
 const hut_host* host_table();
 
@@ -195,6 +190,7 @@ class RuntimeImpl final : public PluginRuntime {
   }
   void user_online(const UserRef& user) override { user_event(user, &hut_hooks::on_user_online); }
   void user_offline(const UserRef& user) override { user_event(user, &hut_hooks::on_user_offline); }
+  void session_closed(std::string_view session_id, const UserRef& user) override;
   Status filter_post(std::string_view room, const UserRef& from, std::string* text, std::string* data_json,
                      std::string_view skip_plugin) override;
 
@@ -237,6 +233,8 @@ class RuntimeImpl final : public PluginRuntime {
                                     uint64_t max_bytes);
   static int host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
                                     size_t header_count, const char* path);
+  static int host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
+                                     size_t buflen, size_t* token_len);
   static int host_reply_error_code(hut_plugin* self, uint64_t id, int code, const char* message);
   static int host_set_instance_data(hut_plugin* self, void* data);
   static void* host_instance_data(hut_plugin* self);

@@ -17,25 +17,7 @@ using bus::json_string;
 // nears the backpressure limit.
 constexpr size_t kMaxData = 16384;
 
-ErrorCode code_of(const Status& st) {
-  switch (st.code()) {
-    case Status::Code::kNotFound:
-      return ErrorCode::kNotFound;
-    case Status::Code::kAlreadyExists:
-      return ErrorCode::kConflict;
-    case Status::Code::kPermissionDenied:
-      return ErrorCode::kForbidden;
-    case Status::Code::kInvalidArgument:
-      return ErrorCode::kBadRequest;
-    case Status::Code::kResourceExhausted:
-      return ErrorCode::kTooLarge;
-    case Status::Code::kFailedPrecondition:
-    case Status::Code::kUnavailable:
-      return ErrorCode::kUnavailable;
-    default:
-      return ErrorCode::kInternal;
-  }
-}
+ErrorCode code_of(const Status& st) { return wire_error_of(st); }
 
 Rooms::Outcome refusal(ErrorCode code, std::string message) {
   Rooms::Outcome o;
@@ -141,9 +123,7 @@ void Rooms::store_post(Submission s, std::function<void(const Outcome&)> done) {
                  o.ts = msg.ts;
                  done(o);
                  if (r == nullptr || find_room(msg.room) == nullptr) return;
-                 std::string ev = message_json(msg);
-                 ev.insert(1, R"("op":"message",)");
-                 to_room(msg.room, ev);
+                 to_room(msg.room, message_json(msg, "message"));
                });
 }
 

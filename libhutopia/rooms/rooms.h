@@ -25,6 +25,7 @@
 
 #include "bus/bus.h"
 #include "net/server.h"
+#include "plugins/runtime.h"
 #include "store/store.h"
 
 namespace hut::rooms {
@@ -32,8 +33,9 @@ namespace hut::rooms {
 // The contract's user object, {"id","name","avatar"?}, as JSON text.
 std::string user_obj(const UserRecord& u);
 // The one shape of a message in `history`, `message` events and the
-// management API: {"room","seq","ts","from","text","data"?,"edited_ts"?}.
-std::string message_json(const MessageRecord& m);
+// management API: {"room","seq","ts","from","text","data"?,"edited_ts"?},
+// led by "op":op when `op` is given (the `message` event).
+std::string message_json(const MessageRecord& m, std::string_view op = {});
 // A history page's members, "messages":[...],"more":BOOL, without braces:
 // the bus reply, the plugins' room_history and the management API wrap them.
 std::string history_fields(const HistoryPage& page);
@@ -122,6 +124,18 @@ class Rooms final : public bus::RoomHooks {
   void submit(Submission s, std::function<void(const Outcome&)> done);
   int plugin_members(std::string_view room, std::string* json);
 
+  // The embedding program's calls (hut::Space, rooms_local.cc). A page of
+  // members as {"members":[...],"more":BOOL}, in the order of the bus op;
+  // kNotFound for an unknown room.
+  Result<std::string> local_members(std::string_view room, std::string_view after, size_t limit);
+  // Creates a room with its first members, as the management API does (no
+  // quota applies): kInvalidArgument for a bad id, kAlreadyExists, or the
+  // store's error; `done` runs after the commit, or before create_room returns
+  // on a refusal.
+  void create_room(RoomRecord rec, std::vector<MemberRecord> members, std::function<void(Status)> done);
+  // The record of a user as the rooms know it (name and avatar seen last).
+  UserRecord known_user(std::string_view id) const { return user_record(id); }
+
   size_t room_count() const { return rooms_.size(); }
 
   // A reload's new room quota and DM budget; budgets already spent stay spent.
@@ -209,6 +223,10 @@ class Rooms final : public bus::RoomHooks {
   // Common gate: the room exists (not_found) and, when private, the user is
   // a member (forbidden). Returns nullptr after answering.
   Room* room_for(const Ctx& c, const cJSON* root, bool members_only);
+  // The room of an op on one message of it (delete, read): a string "room"
+  // and a "seq" (into *seq; bad_request naming `op` otherwise), then the
+  // room gate for members. Returns nullptr after answering.
+  Room* message_target(const Ctx& c, const cJSON* root, std::string_view op, uint64_t* seq);
   // The room of a kick, mute or unmute whose target ("user") the caller may
   // moderate: room and user are strings and `args_ok` (the op's other
   // arguments are well formed; `usage` answers otherwise), the room gate, and
@@ -235,6 +253,10 @@ class Rooms final : public bus::RoomHooks {
   void op_ban(const Ctx& c, const cJSON* root);
   void op_unban(const Ctx& c, const cJSON* root);
 
+  // Stores a member's mute (nullopt: lifts it); then memory, the answer to
+  // `c` ("until" as `until_json`) and `muted` or `unmuted` to the room.
+  void write_mute(const Ctx& c, const std::string& id, const std::string& uid, std::optional<int64_t> until,
+                  const std::string& until_json);
   // Bans and mutes kept across leave and join.
   bool is_banned(const Room& r, std::string_view user) const;
   // Gives a member about to be added the mute they left with, when it has
@@ -259,6 +281,9 @@ class Rooms final : public bus::RoomHooks {
   void admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned);
   void admin_post(const ExPtr& ex, const std::string& room);
   void admin_history(const ExPtr& ex, const std::string& room);
+  // A post or edit from a bus session: its author, room and text, members
+  // only, paid from the session's post budget.
+  Submission bus_submission(const Ctx& c, const char* room, const char* text);
   // The steps of submit() after its checks.
   void store_post(Submission s, std::function<void(const Outcome&)> done);
   void store_edit(Submission s, std::function<void(const Outcome&)> done);

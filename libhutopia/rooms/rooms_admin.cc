@@ -1,17 +1,14 @@
 // The management API's rooms routes (contract section 4).
 #include <cstdlib>
+#include <utility>
 
-#include "admin/admin_api.h"
 #include "rooms/rooms.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/wire_error.h"
 
 namespace hut::rooms {
 namespace {
-
-using bus::get_field;
-using bus::get_string;
-using bus::json_string;
-using bus::JsonPtr;
 
 // The user the management API acts as when a body names nobody.
 UserRecord admin_user() {
@@ -21,20 +18,17 @@ UserRecord admin_user() {
   return u;
 }
 
+net::HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  return {status, "application/json", {}, http_error_body(code, message)};
+}
+
+net::HttpResponse json_response(int status, std::string body) {
+  return {status, "application/json", {}, std::move(body)};
+}
+
 net::HttpResponse status_response(const Status& st) {
-  switch (st.code()) {
-    case Status::Code::kNotFound:
-      return admin::json_error(404, "not_found", st.message());
-    case Status::Code::kAlreadyExists:
-      return admin::json_error(409, "conflict", st.message());
-    case Status::Code::kInvalidArgument:
-      return admin::json_error(400, "bad_request", st.message());
-    case Status::Code::kFailedPrecondition:
-    case Status::Code::kUnavailable:
-      return admin::json_error(503, "unavailable", st.message());
-    default:
-      return admin::json_error(500, "internal", st.message());
-  }
+  WireError code = wire_error_of(st);
+  return error_response(wire_error_http_status(code), wire_error_name(code), st.message());
 }
 
 net::HttpResponse no_content() {
@@ -83,9 +77,9 @@ void Rooms::handle_admin(const ExPtr& ex) {
   if (rest.empty() || rest == "/") {
     if (m == "GET") return admin_list(ex);
     if (m == "POST") return admin_create(ex);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+    return ex->respond(error_response(405, "bad_request", "use GET or POST"));
   }
-  if (rest.front() != '/') return ex->respond(admin::json_error(404, "not_found", "no such route"));
+  if (rest.front() != '/') return ex->respond(error_response(404, "not_found", "no such route"));
   rest.remove_prefix(1);
   size_t slash = rest.find('/');
   std::string room(rest.substr(0, slash));
@@ -93,31 +87,31 @@ void Rooms::handle_admin(const ExPtr& ex) {
   if (tail.empty()) {
     if (m == "GET") return admin_get(ex, room);
     if (m == "DELETE") return admin_delete(ex, room);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use GET or DELETE"));
   }
   if (tail == "/messages") {
     if (m == "GET") return admin_history(ex, room);
     if (m == "POST") return admin_post(ex, room);
-    return ex->respond(admin::json_error(405, "bad_request", "use GET or POST"));
+    return ex->respond(error_response(405, "bad_request", "use GET or POST"));
   }
   constexpr std::string_view kMembers = "/members/";
   if (tail.rfind(kMembers, 0) == 0 && tail.size() > kMembers.size()) {
     std::string user(tail.substr(kMembers.size()));
     if (user.find('/') != std::string::npos)
-      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+      return ex->respond(error_response(404, "not_found", "no such route"));
     if (m == "PUT") return admin_put_member(ex, room, user);
     if (m == "DELETE") return admin_kick(ex, room, user);
-    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
   }
   constexpr std::string_view kBans = "/bans/";
   if (tail.rfind(kBans, 0) == 0 && tail.size() > kBans.size()) {
     std::string user(tail.substr(kBans.size()));
     if (user.find('/') != std::string::npos)
-      return ex->respond(admin::json_error(404, "not_found", "no such route"));
+      return ex->respond(error_response(404, "not_found", "no such route"));
     if (m == "PUT" || m == "DELETE") return admin_ban(ex, room, user, m == "PUT");
-    return ex->respond(admin::json_error(405, "bad_request", "use PUT or DELETE"));
+    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
   }
-  ex->respond(admin::json_error(404, "not_found", "no such route"));
+  ex->respond(error_response(404, "not_found", "no such route"));
 }
 
 void Rooms::admin_list(const ExPtr& ex) {
@@ -134,12 +128,12 @@ void Rooms::admin_list(const ExPtr& ex) {
            R"(,"online":)" + std::to_string(on) + R"(,"last_seq":)" + std::to_string(r.rec.last_seq) + '}';
   }
   out += ']';
-  ex->respond(admin::json_response(200, out));
+  ex->respond(json_response(200, out));
 }
 
 void Rooms::admin_get(const ExPtr& ex, const std::string& room) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   std::string out = R"({"room":)" + json_string(room) + R"(,"private":)" +
                     (r->rec.is_private ? "true" : "false") + R"(,"topic":)" + json_string(r->rec.topic) +
                     R"(,"last_seq":)" + std::to_string(r->rec.last_seq) + R"(,"members":[)";
@@ -150,7 +144,7 @@ void Rooms::admin_get(const ExPtr& ex, const std::string& room) {
     out += R"({"id":)" + json_string(uid) + R"(,"role":)" + json_string(role_name(mem.role)) + '}';
   }
   out += "]}";
-  ex->respond(admin::json_response(200, out));
+  ex->respond(json_response(200, out));
 }
 
 void Rooms::admin_create(const ExPtr& ex) {
@@ -167,16 +161,9 @@ void Rooms::admin_create(const ExPtr& ex) {
     cJSON_ArrayForEach(e, members) bad = bad || !cJSON_IsString(e);
   }
   if (bad)
-    return ex->respond(admin::json_error(
+    return ex->respond(error_response(
         400, "bad_request",
         "the body is {room, private?: bool, topic?: string, master?: user id, members?: [user ids]}"));
-  std::string_view sid = id;
-  bool valid = !sid.empty() && sid.size() <= 64 && sid.find_first_of("/?#% ") == std::string_view::npos;
-  if (!valid)
-    return ex->respond(
-        admin::json_error(400, "bad_request", "a room id is 1 to 64 characters without / ? # % or space"));
-  if (rooms_.count(id) != 0 || creating_.count(id) != 0)
-    return ex->respond(admin::json_error(409, "conflict", "the room exists"));
   RoomRecord rec;
   rec.id = id;
   rec.topic = topic ? topic->valuestring : "";
@@ -201,22 +188,13 @@ void Rooms::admin_create(const ExPtr& ex) {
     const cJSON* e = nullptr;
     cJSON_ArrayForEach(e, members) add(e->valuestring, Role::kMember);
   }
-  creating_.insert(rec.id);
   std::weak_ptr<net::HttpExchange> weak = ex;
-  store_->create_room(rec, list, [this, weak, rec, list](Status st) {
-    creating_.erase(rec.id);
+  std::string room = rec.id;
+  create_room(std::move(rec), std::move(list), [weak, room](Status st) {
     auto ex2 = weak.lock();
-    if (!st.ok()) {
-      if (ex2) ex2->respond(status_response(st));
-      return;
-    }
-    Room& r = rooms_[rec.id];
-    r.rec = rec;
-    for (const MemberRecord& mr : list) {
-      r.members[mr.user.id] = mr;
-      users_.try_emplace(mr.user.id, mr.user);  // a known user from now on (the store has them)
-    }
-    if (ex2) ex2->respond(admin::json_response(201, R"({"room":)" + json_string(rec.id) + '}'));
+    if (!ex2) return;
+    if (!st.ok()) return ex2->respond(status_response(st));
+    ex2->respond(json_response(201, R"({"room":)" + json_string(room) + '}'));
   });
 }
 
@@ -229,7 +207,7 @@ void Rooms::remove_room(const std::string& room) {
 }
 
 void Rooms::admin_delete(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->delete_room(room, [this, weak, room](Status st) {
     auto ex2 = weak.lock();
@@ -244,18 +222,18 @@ void Rooms::admin_delete(const ExPtr& ex, const std::string& room) {
 
 void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std::string& user) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   JsonPtr body = ex->body.empty() ? JsonPtr(cJSON_CreateObject()) : parse_body(ex->body);
   const char* role_s = body ? get_string(body.get(), "role") : nullptr;
   Role role = Role::kMember;
   if (!body ||
       (get_field(body.get(), "role") != nullptr && (role_s == nullptr || !parse_role(role_s, &role))))
     return ex->respond(
-        admin::json_error(400, "bad_request", "the body is {role?: member, moderator or master}"));
+        error_response(400, "bad_request", "the body is {role?: member, moderator or master}"));
   const MemberRecord* existing = member(*r, user);
   if (existing == nullptr && (is_banned(*r, user) || banning_.count({room, user}) != 0))
     return ex->respond(
-        admin::json_error(409, "conflict", "the user is banned from this room; lift the ban first"));
+        error_response(409, "conflict", "the user is banned from this room; lift the ban first"));
   MemberRecord mr = existing != nullptr ? *existing : MemberRecord{};
   bool is_new = existing == nullptr;
   mr.room = room;
@@ -288,16 +266,16 @@ void Rooms::admin_put_member(const ExPtr& ex, const std::string& room, const std
                 member_event("role", mr.room, mr.user.id, R"(,"role":)" + json_string(role_name(mr.role))));
     }
     if (ex2)
-      ex2->respond(admin::json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
-                                                 json_string(mr.user.id) + R"(,"role":)" +
-                                                 json_string(role_name(mr.role)) + '}'));
+      ex2->respond(json_response(200, R"({"room":)" + json_string(mr.room) + R"(,"user":)" +
+                                          json_string(mr.user.id) + R"(,"role":)" +
+                                          json_string(role_name(mr.role)) + '}'));
   });
 }
 
 void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::string& user) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
-  if (member(*r, user) == nullptr) return ex->respond(admin::json_error(404, "not_found", "not a member"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
+  if (member(*r, user) == nullptr) return ex->respond(error_response(404, "not_found", "not a member"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->remove_member(room, user, [this, weak, room, user](Status st) {
     auto ex2 = weak.lock();
@@ -312,9 +290,9 @@ void Rooms::admin_kick(const ExPtr& ex, const std::string& room, const std::stri
 
 void Rooms::admin_ban(const ExPtr& ex, const std::string& room, const std::string& user, bool banned) {
   Room* r = find_room(room);
-  if (r == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (r == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   if (!banned && !is_banned(*r, user))
-    return ex->respond(admin::json_error(404, "not_found", "the user is not banned from this room"));
+    return ex->respond(error_response(404, "not_found", "the user is not banned from this room"));
   if (banned) banning_.insert({room, user});
   std::weak_ptr<net::HttpExchange> weak = ex;
   mute_write_begin(room, user);
@@ -332,7 +310,7 @@ void Rooms::admin_ban(const ExPtr& ex, const std::string& room, const std::strin
 }
 
 void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   JsonPtr body = parse_body(ex->body);
   const char* text = body ? get_string(body.get(), "text") : nullptr;
   const cJSON* from = body ? get_field(body.get(), "from") : nullptr;
@@ -353,7 +331,7 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
   }
   if (text == nullptr)
     return ex->respond(
-        admin::json_error(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
+        error_response(400, "bad_request", "the body is {text, data?, from?: {id, name, avatar?}}"));
   s.text = text;
   if (const cJSON* data = get_field(body.get(), "data")) {
     char* printed = cJSON_PrintUnformatted(data);
@@ -365,120 +343,26 @@ void Rooms::admin_post(const ExPtr& ex, const std::string& room) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (o.ok)
-      return ex2->respond(admin::json_response(
+      return ex2->respond(json_response(
           201, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}'));
-    int status = 500;
-    switch (o.code) {
-      case bus::ErrorCode::kBadRequest:
-        status = 400;
-        break;
-      case bus::ErrorCode::kForbidden:
-      case bus::ErrorCode::kMuted:
-        status = 403;
-        break;
-      case bus::ErrorCode::kNotFound:
-        status = 404;
-        break;
-      case bus::ErrorCode::kConflict:
-        status = 409;
-        break;
-      case bus::ErrorCode::kTooLarge:
-        status = 413;
-        break;
-      case bus::ErrorCode::kRateLimited:
-        status = 429;
-        break;
-      case bus::ErrorCode::kUnavailable:
-        status = 503;
-        break;
-      default:
-        break;
-    }
-    ex2->respond(admin::json_error(status, std::string(bus::error_code_name(o.code)), o.message));
+    ex2->respond(error_response(wire_error_http_status(o.code), wire_error_name(o.code), o.message));
   });
-}
-
-int Rooms::plugin_post(std::string_view plugin, std::string_view room, std::string_view text,
-                       std::string_view data_json, PluginServices::RoomDone done) {
-  Submission s;
-  s.room = std::string(room);
-  s.from.id = "plugin:" + std::string(plugin);
-  s.from.name = std::string(plugin);
-  s.text = std::string(text);
-  s.data_json = std::string(data_json);
-  s.plugin = std::string(plugin);
-  // A refusal comes back before submit returns and is the return value; a
-  // stored post (or a failed store) goes to `done`.
-  auto inside = std::make_shared<bool>(true);
-  int rc = HUT_OK;
-  submit(std::move(s), [inside, &rc, done](const Outcome& o) {
-    if (*inside && !o.ok) {
-      switch (o.code) {
-        case bus::ErrorCode::kBadRequest:
-          rc = HUT_EINVAL;
-          break;
-        case bus::ErrorCode::kNotFound:
-          rc = HUT_ENOENT;
-          break;
-        case bus::ErrorCode::kTooLarge:
-          rc = HUT_ETOOBIG;
-          break;
-        case bus::ErrorCode::kForbidden:
-        case bus::ErrorCode::kMuted:
-        case bus::ErrorCode::kRateLimited:
-          rc = HUT_EPERM;
-          break;
-        case bus::ErrorCode::kUnavailable:
-          rc = HUT_ESTATE;
-          break;
-        default:
-          rc = HUT_EINTERNAL;
-          break;
-      }
-      return;
-    }
-    if (!done) return;
-    if (!o.ok) return done(o.code == bus::ErrorCode::kNotFound ? HUT_ENOENT : HUT_EIO, std::string());
-    done(HUT_OK, R"({"seq":)" + std::to_string(o.seq) + R"(,"ts":)" + std::to_string(o.ts) + '}');
-  });
-  *inside = false;
-  return rc;
-}
-
-int Rooms::plugin_history(std::string_view room, uint64_t before, int limit, PluginServices::RoomDone done) {
-  if (find_room(room) == nullptr) return HUT_ENOENT;
-  store_->history(std::string(room), before, limit, [done](Result<HistoryPage> res) {
-    if (!done) return;
-    if (!res.ok()) {
-      done(res.status().is_not_found() ? HUT_ENOENT : HUT_EIO, std::string());
-      return;
-    }
-    done(HUT_OK, '{' + history_fields(*res) + '}');
-  });
-  return HUT_OK;
-}
-
-int Rooms::plugin_members(std::string_view room, std::string* json) {
-  Room* r = find_room(room);
-  if (r == nullptr) return HUT_ENOENT;
-  *json = members_json(*r);
-  return HUT_OK;
 }
 
 void Rooms::admin_history(const ExPtr& ex, const std::string& room) {
-  if (find_room(room) == nullptr) return ex->respond(admin::json_error(404, "not_found", "no such room"));
+  if (find_room(room) == nullptr) return ex->respond(error_response(404, "not_found", "no such room"));
   uint64_t before = 0, limit = 50;
   std::string v;
   if ((query_param(ex->query, "before", &v) && !v.empty() && !parse_uint(v, &before)) ||
       (query_param(ex->query, "limit", &v) && !v.empty() &&
        (!parse_uint(v, &limit) || limit < 1 || limit > 200)))
-    return ex->respond(admin::json_error(400, "bad_request", "before is a seq, limit is 1 to 200"));
+    return ex->respond(error_response(400, "bad_request", "before is a seq, limit is 1 to 200"));
   std::weak_ptr<net::HttpExchange> weak = ex;
   store_->history(room, before, static_cast<int>(limit), [weak](Result<HistoryPage> res) {
     auto ex2 = weak.lock();
     if (!ex2) return;
     if (!res.ok()) return ex2->respond(status_response(res.status()));
-    ex2->respond(admin::json_response(200, '{' + history_fields(*res) + '}'));
+    ex2->respond(json_response(200, '{' + history_fields(*res) + '}'));
   });
 }
 

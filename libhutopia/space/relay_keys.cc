@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "util/file.h"
 #include "util/log.h"
 
 namespace hut::space {
@@ -247,19 +248,7 @@ void RelayKeys::save(const std::string& jwks) {
       loop_, &s->work,
       [](uv_work_t* w) {
         auto* s = static_cast<Save*>(w->data);
-        std::string tmp = s->path + ".tmp";
-        // 0600, like the rest of the space's data.
-        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) return;
-        FILE* f = ::fdopen(fd, "wb");
-        if (f == nullptr) {
-          ::close(fd);
-          return;
-        }
-        bool ok = std::fwrite(s->text.data(), 1, s->text.size(), f) == s->text.size();
-        ok = std::fflush(f) == 0 && ok;
-        ok = std::fclose(f) == 0 && ok;
-        s->ok = ok && std::rename(tmp.c_str(), s->path.c_str()) == 0;
+        s->ok = util::write_file_atomic(s->path, s->text).ok();
       },
       [](uv_work_t* w, int) {
         auto* s = static_cast<Save*>(w->data);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "space/relay_keys.h"
 #include "space/routes.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -152,6 +154,14 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   uv_async_t* async = nullptr;  // heap; freed by its close callback
   bool accepting_posts = false;
 
+  // Plugins compiled into the program, registered before start().
+  struct Builtin {
+    const hut_plugin_descriptor* descriptor;
+    hut_plugin_init_fn init;
+    hut_plugin_fini_fn fini;
+  };
+  std::vector<Builtin> builtins;
+
   std::string public_url;
   std::string admin_url;
   int public_port = 0;
@@ -217,7 +227,9 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     if (state != State::kCreated) return Status::failed_precondition("the space was started already");
     Result<ListenAddress> pub = parse_listen_address(config.space.listen);
     if (!pub.ok()) return Status::invalid_argument("space.listen: " + std::string(pub.status().message()));
-    Result<ListenAddress> adm = parse_listen_address(config.admin.listen);
+    // The management API only when a listener is configured.
+    bool with_admin = !config.admin.listen.empty();
+    Result<ListenAddress> adm = with_admin ? parse_listen_address(config.admin.listen) : ListenAddress{};
     if (!adm.ok()) return Status::invalid_argument("admin.listen: " + std::string(adm.status().message()));
 
     bus = std::make_unique<bus::Bus>(bus_options(config), loop, verifier.get(), replay.get());
@@ -259,6 +271,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       return Status::invalid_argument("space.tls_cert and space.tls_key go together: set both or neither");
     no.public_tls_cert = config.space.tls_cert;
     no.public_tls_key = config.space.tls_key;
+    no.admin_enabled = with_admin;
     no.admin_host = adm->host;
     no.admin_port = adm->port;
     Result<std::unique_ptr<net::NetServer>> ns = net::NetServer::create(loop, no, this);
@@ -273,10 +286,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     admin_api = std::make_unique<admin::AdminApi>(config.admin.token, this);
     relay_keys->start();
     public_port = net->public_port();
-    admin_port = net->admin_port();
+    admin_port = with_admin ? net->admin_port() : 0;
     public_url = (config.space.tls_cert.empty() ? "http://" : "https://") + url_host(pub->host) + ":" +
                  std::to_string(public_port);
-    admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
+    if (with_admin) admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
 
     async = new uv_async_t;
     uv_async_init(loop, async, [](uv_async_t* h) { static_cast<Impl*>(h->data)->drain_posts(); });
@@ -286,8 +299,47 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       accepting_posts = true;
     }
     state = State::kRunning;
+    load_builtins(false);
     runtime->load_all();
+    load_builtins(true);
     return Status();
+  }
+
+  // The plugins registered before start, each once its requirements are
+  // loaded: called before the plugins folder (for those that need nothing
+  // from it) and after it (for those that do). Requirements among them are
+  // met in any registration order. `last`: those still waiting are tried
+  // anyway, so that their failure is logged and listed with its reason.
+  void load_builtins(bool last) {
+    auto ready = [this](const hut_plugin_descriptor* d) {
+      if (d->requires_plugins == nullptr) return true;
+      for (const char* const* r = d->requires_plugins; *r != nullptr; ++r)
+        if (!runtime->is_loaded(*r)) return false;
+      return true;
+    };
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (size_t i = 0; i < builtins.size(); ++i) {
+        if (!ready(builtins[i].descriptor)) continue;
+        Builtin b = builtins[i];
+        builtins.erase(builtins.begin() + static_cast<std::ptrdiff_t>(i));
+        load_builtin(b);
+        progress = true;
+        break;
+      }
+    }
+    if (!last) return;
+    std::vector<Builtin> waiting;
+    waiting.swap(builtins);
+    for (const Builtin& b : waiting) load_builtin(b);
+  }
+
+  void load_builtin(const Builtin& b) {
+    Status st = runtime->load_builtin(b.descriptor, b.init, b.fini);
+    if (!st.ok())
+      log_write(LogLevel::kWarn, "space",
+                "the built-in plugin " + std::string(b.descriptor->name) +
+                    " did not load: " + std::string(st.message()));
   }
 
   static bus::Bus::Options bus_options(const SpaceConfig& c) {
@@ -324,8 +376,12 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   // admin token, resume_ttl and the log level; the relay's key
   // set is fetched again and the plugins folder looked at again (rescan).
   // Whatever else differs waits for a restart.
-  Result<Space::ReloadReport> reload(const SpaceConfig& next) {
+  Result<Space::ReloadReport> reload(const SpaceConfig& given) {
     if (state != State::kRunning) return Status::failed_precondition("the space is not running");
+    // The checks of create(), and the store url filled the same way.
+    HUT_RETURN_IF_ERROR(validate_space_config(given));
+    SpaceConfig next = given;
+    next.store.url = space_store_url(next);
     Space::ReloadReport report;
     auto diff = [&](const char* name, const auto& before, const auto& after, bool live) {
       if (before == after) return;
@@ -394,10 +450,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return report;
   }
 
-  uint64_t now_ms() const {
-    uv_update_time(loop);
-    return uv_now(loop);
-  }
+  uint64_t now_ms() const { return loop_now_ms(loop); }
 
   // One repeating timer, unreferenced, ticks while HTTP requests wait for
   // plugins and answers 504 to those past their deadline.
@@ -766,11 +819,27 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     return HUT_OK;
   }
 
+  int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) override {
+    const bus::Session* s = bus ? bus->welcomed_session(session_id) : nullptr;
+    if (s == nullptr) return HUT_ENOENT;
+    if (!app_key) return HUT_EUNAVAIL;
+    if (ttl_s > config.auth.max_token_lifetime) return HUT_EINVAL;
+    Result<AppToken> t = mint(s->user.id, s->user.name, ttl_s);
+    if (!t.ok()) return HUT_EINVAL;
+    *token = t->token;
+    return HUT_OK;
+  }
+
   // ---- AdminBackend ----
 
   PluginRuntime* plugins() override { return runtime.get(); }
-  Result<AppToken> mint_token(std::string_view user, std::string_view name, int64_t ttl_s) override {
-    return mint(user, name, ttl_s);
+  Status mint_token(std::string_view user, std::string_view name, int64_t ttl_s, std::string* token,
+                    int64_t* expires_at_ms) override {
+    Result<AppToken> t = mint(user, name, ttl_s);
+    if (!t.ok()) return t.status();
+    *token = std::move(t->token);
+    *expires_at_ms = t->expires_at_ms;
+    return Status();
   }
 
   Result<AppToken> mint(std::string_view user, std::string_view name, int64_t ttl_s) const {
@@ -895,6 +964,9 @@ Space::Space(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Space::~Space() = default;
 
 Result<std::unique_ptr<Space>> Space::create(SpaceConfig config, uv_loop_t* loop) {
+  // The checks of a file, for a configuration built in code too.
+  HUT_RETURN_IF_ERROR(validate_space_config(config));
+  config.store.url = space_store_url(config);
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   if (loop == nullptr) {
@@ -951,9 +1023,20 @@ Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audien
                                         std::string_view target_id, std::string_view data_json) {
   if (!bus::is_json(data_json)) return Status::invalid_argument("data is not JSON");
   if (impl_->state != Impl::State::kRunning) return Status::failed_precondition("the space is not running");
-  EventTarget t = audience == Audience::kSession ? EventTarget::kSession
-                  : audience == Audience::kUser  ? EventTarget::kUser
-                                                 : EventTarget::kEveryone;
+  EventTarget t = EventTarget::kEveryone;
+  switch (audience) {
+    case Audience::kSession:
+      t = EventTarget::kSession;
+      break;
+    case Audience::kUser:
+      t = EventTarget::kUser;
+      break;
+    case Audience::kRoom:
+      t = EventTarget::kRoom;
+      break;
+    case Audience::kEveryone:
+      break;
+  }
   return impl_->bus->send_event(t, target_id, bus::make_widget_event(plugin, data_json));
 }
 
@@ -981,8 +1064,124 @@ Status Space::unload_plugin(std::string_view name) {
 
 Status Space::register_plugin(const hut_plugin_descriptor* descriptor, hut_plugin_init_fn init,
                               hut_plugin_fini_fn fini) {
-  if (!impl_->runtime) return Status::failed_precondition("the space is not running");
+  if (impl_->state == Impl::State::kCreated) {
+    if (descriptor == nullptr || descriptor->name == nullptr || init == nullptr)
+      return Status::invalid_argument(
+          "a built-in plugin needs a descriptor with a name and an init function");
+    for (const Impl::Builtin& b : impl_->builtins)
+      if (std::string_view(b.descriptor->name) == descriptor->name)
+        return Status::already_exists(std::string("a built-in plugin named ") + descriptor->name +
+                                      " is registered");
+    impl_->builtins.push_back(Impl::Builtin{descriptor, init, fini});
+    return Status();
+  }
+  if (!impl_->runtime || impl_->state != Impl::State::kRunning)
+    return Status::failed_precondition("the space is not running");
   return impl_->runtime->load_builtin(descriptor, init, fini);
+}
+
+namespace {
+
+// A refusal of the post pipeline as a Status: the bus's error code leads the
+// message, so a program sees what a bus client would.
+Status outcome_status(const rooms::Rooms::Outcome& o) {
+  std::string msg = std::string(bus::error_code_name(o.code)) + ": " + o.message;
+  switch (o.code) {
+    case bus::ErrorCode::kBadRequest:
+      return Status::invalid_argument(msg);
+    case bus::ErrorCode::kNotFound:
+      return Status::not_found(msg);
+    case bus::ErrorCode::kForbidden:
+    case bus::ErrorCode::kMuted:
+      return Status::permission_denied(msg);
+    case bus::ErrorCode::kConflict:
+      return Status::already_exists(msg);
+    case bus::ErrorCode::kTooLarge:
+    case bus::ErrorCode::kRateLimited:
+      return Status::resource_exhausted(msg);
+    case bus::ErrorCode::kUnavailable:
+      return Status::unavailable(msg);
+    default:
+      return Status::internal(msg);
+  }
+}
+
+}  // namespace
+
+void Space::post_to_room(std::string_view room, std::string_view user_id, std::string_view user_name,
+                         std::string_view text, std::string_view data_json,
+                         std::function<void(Status status, uint64_t seq, int64_t ts)> done) {
+  if (impl_->state != Impl::State::kRunning || !impl_->rooms)
+    return done(Status::failed_precondition("the space is not running"), 0, 0);
+  rooms::Rooms::Submission s;
+  s.room = std::string(room);
+  if (user_id.empty()) {
+    s.from.id = "space:" + impl_->config.space.id;
+    s.from.name = impl_->config.space.name;
+  } else {
+    s.from = impl_->rooms->known_user(user_id);
+    if (!user_name.empty()) s.from.name = std::string(user_name);
+    if (s.from.name.empty()) s.from.name = s.from.id;
+  }
+  s.text = std::string(text);
+  s.data_json = std::string(data_json);
+  impl_->rooms->submit(std::move(s), [done = std::move(done)](const rooms::Rooms::Outcome& o) {
+    if (!o.ok) return done(outcome_status(o), 0, 0);
+    done(Status(), o.seq, o.ts);
+  });
+}
+
+void Space::room_history(std::string_view room, uint64_t before, int limit,
+                         std::function<void(Status status, std::string page_json)> done) {
+  if (impl_->state != Impl::State::kRunning || !impl_->rooms)
+    return done(Status::failed_precondition("the space is not running"), {});
+  if (limit < 1 || limit > 200) return done(Status::invalid_argument("bad_request: limit is 1 to 200"), {});
+  auto shared = std::make_shared<std::function<void(Status, std::string)>>(std::move(done));
+  int rc = impl_->rooms->plugin_history(room, before, limit, [shared](int code, std::string json) {
+    if (code == HUT_OK) return (*shared)(Status(), std::move(json));
+    (*shared)(code == HUT_ENOENT ? Status::not_found("not_found: no such room")
+                                 : Status::io_error("internal: the store could not read the history"),
+              {});
+  });
+  if (rc == HUT_ENOENT) (*shared)(Status::not_found("not_found: no room named " + std::string(room)), {});
+}
+
+Result<std::string> Space::room_members(std::string_view room, std::string_view after, int limit) {
+  if (impl_->state != Impl::State::kRunning || !impl_->rooms)
+    return Status::failed_precondition("the space is not running");
+  if (limit < 1 || limit > 1000) return Status::invalid_argument("bad_request: limit is 1 to 1000");
+  Result<std::string> page = impl_->rooms->local_members(room, after, static_cast<size_t>(limit));
+  if (!page.ok()) return Status::not_found("not_found: " + std::string(page.status().message()));
+  return page;
+}
+
+void Space::create_room(std::string_view room, std::string_view topic, bool is_private,
+                        std::string_view master, const std::vector<std::string>& members,
+                        std::function<void(Status status)> done) {
+  if (impl_->state != Impl::State::kRunning || !impl_->rooms)
+    return done(Status::failed_precondition("the space is not running"));
+  RoomRecord rec;
+  rec.id = std::string(room);
+  rec.topic = std::string(topic);
+  rec.is_private = is_private;
+  rec.created_ts = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::vector<MemberRecord> list;
+  auto add = [&](std::string_view uid, Role role) {
+    for (MemberRecord& m : list)
+      if (m.user.id == uid) return;
+    MemberRecord m;
+    m.room = rec.id;
+    m.user = impl_->rooms->known_user(uid);
+    m.role = role;
+    m.joined_ts = rec.created_ts;
+    list.push_back(std::move(m));
+  };
+  if (!master.empty()) add(master, Role::kMaster);
+  for (const std::string& m : members)
+    if (!m.empty()) add(m, Role::kMember);
+  impl_->rooms->create_room(std::move(rec), std::move(list), std::move(done));
 }
 
 size_t Space::connection_count() const { return impl_->net ? impl_->net->connection_count() : 0; }

@@ -48,9 +48,4 @@ std::string print(const cJSON* json) {
   return out;
 }
 
-const char* get_string(const cJSON* object, const char* name) {
-  const cJSON* item = cJSON_GetObjectItemCaseSensitive(object, name);
-  return cJSON_IsString(item) ? item->valuestring : nullptr;
-}
-
 }  // namespace hut::token_json

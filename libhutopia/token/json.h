@@ -9,13 +9,13 @@
 #include <string>
 #include <string_view>
 
+#include "util/json.h"
+
 namespace hut::token_json {
 
-struct Deleter {
-  void operator()(cJSON* json) const { cJSON_Delete(json); }
-};
-// One owner for a cJSON tree.
-using JsonPtr = std::unique_ptr<cJSON, Deleter>;
+// One owner for a cJSON tree, and the field reader, of util/json.h.
+using hut::get_string;
+using hut::JsonPtr;
 
 // Parses `text` as exactly one JSON value. Refuses trailing bytes other than
 // whitespace, NUL bytes and \u0000 escapes (cJSON would cut a string there),
@@ -25,9 +25,6 @@ JsonPtr parse_strict(std::string_view text);
 
 // The compact text of `json` (empty when cJSON runs out of memory).
 std::string print(const cJSON* json);
-
-// The string member `name` of `object`, or null when absent or not a string.
-const char* get_string(const cJSON* object, const char* name);
 
 }  // namespace hut::token_json
 

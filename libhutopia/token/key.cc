@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "token/json.h"
+#include "util/file.h"
 
 namespace hut {
 
@@ -247,42 +248,9 @@ Result<std::string> Key::to_pem() const {
 Status Key::save_pem_file(const std::string& path) const {
   Result<std::string> pem = to_pem();
   if (!pem.ok()) return pem.status();
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
-  if (fd < 0) return Status::io_error(path + ": " + std::strerror(errno));
-  auto fail = [&](int err) {
-    close(fd);
-    unlink(tmp.c_str());
-    return Status::io_error(path + ": " + std::strerror(err));
-  };
-  if (fchmod(fd, 0600) != 0) return fail(errno);
-  size_t done = 0;
-  while (done < pem->size()) {
-    ssize_t n = write(fd, pem->data() + done, pem->size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errno);
-    done += static_cast<size_t>(n);
-  }
+  Status st = util::write_file_atomic(path, *pem);
   OPENSSL_cleanse(pem->data(), pem->size());
-  if (fsync(fd) != 0) return fail(errno);
-  if (close(fd) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return Status::io_error(path + ": " + std::strerror(err));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return Status::io_error(path + ": " + std::strerror(err));
-  }
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return Status::ok_status();
+  return st;
 }
 
 Result<std::string> Key::to_jwk() const {

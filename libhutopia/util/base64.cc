@@ -1,10 +1,11 @@
 // base64url without padding (RFC 7515 section 2) on top of OpenSSL's base64.
 #include <openssl/evp.h>
 
-#include <hutopia/token.h>
+#include "util/base64.h"
+
 #include <string>
 
-namespace hut {
+namespace hut::util {
 
 std::string base64url_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
@@ -49,4 +50,4 @@ Result<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace hut
+}  // namespace hut::util

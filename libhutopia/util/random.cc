@@ -1,8 +1,9 @@
 #include "util/random.h"
 
+#include "util/base64.h"
+
 #include <openssl/rand.h>
 
-#include <hutopia/token.h>
 #include <cstdlib>
 #include <string>
 
@@ -31,6 +32,6 @@ std::string random_hex(size_t bytes) {
   return out;
 }
 
-std::string random_token(size_t bytes) { return base64url_encode(random_bytes(bytes)); }
+std::string random_token(size_t bytes) { return util::base64url_encode(random_bytes(bytes)); }
 
 }  // namespace hut

@@ -374,6 +374,40 @@ async def plugin_events_notify_and_widget():
 
 
 @case
+async def plugin_mints_a_token_for_its_session():
+    if "events" not in [p.get("name") for p in space.plugins()]:
+        raise Skip("the test plugin `events` is not built")
+    ws, welcome = await welcomed(space.mint("tina", "Tina T."))
+    try:
+        await send(ws, {"op": "widget", "ref": "m", "plugin": "events", "data": "mint"})
+        answer = await reply(ws)
+        check(answer.get("op") == "ok" and isinstance(answer.get("data", {}).get("token"), str),
+              f"mint answer {answer}")
+        token = answer["data"]["token"]
+        # The minted token enters the space once, as the session's user.
+        other, w2 = await welcomed(token, by="hello")
+        check(w2["user"]["id"] == "tina" and w2["user"]["name"] == "Tina T.", f"user of the minted token {w2}")
+        check(w2["session"] != welcome["session"], "the minted token opened a session of its own")
+        again = await open_ws()
+        await send(again, {"op": "hello", "token": token})
+        await expect_refused(again, "a minted token used twice")
+    finally:
+        await ws.close()
+    # Closing the first session reaches the plugin's on_session_closed.
+    try:
+        closed = None
+        for _ in range(50):
+            await send(other, {"op": "widget", "ref": "c", "plugin": "events", "data": "closed"})
+            closed = (await reply(other)).get("data", {}).get("closed")
+            if closed == welcome["session"]:
+                break
+            await asyncio.sleep(0.1)
+        check(closed == welcome["session"], f"on_session_closed saw {closed!r}, want {welcome['session']!r}")
+    finally:
+        await other.close()
+
+
+@case
 async def bad_input_gets_bad_request_and_keeps_the_connection():
     # Fewer bad frames per connection than the budget allows.
     groups = [

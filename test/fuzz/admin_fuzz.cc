@@ -28,13 +28,12 @@ class Backend final : public hut::admin::AdminBackend {
  public:
   explicit Backend(hut::rooms::Rooms* rooms) : rooms_(rooms) {}
   hut::PluginRuntime* plugins() override { return nullptr; }
-  hut::Result<hut::AppToken> mint_token(std::string_view user, std::string_view name,
-                                        int64_t ttl_s) override {
+  hut::Status mint_token(std::string_view user, std::string_view name, int64_t ttl_s, std::string* token,
+                         int64_t* expires_at_ms) override {
     if (user.size() > 64) return hut::Status::invalid_argument("user id too long");
-    hut::AppToken t;
-    t.token = std::string(user) + "." + std::string(name);
-    t.expires_at_ms = ttl_s * 1000;
-    return t;
+    *token = std::string(user) + "." + std::string(name);
+    *expires_at_ms = ttl_s * 1000;
+    return hut::Status();
   }
   std::string metrics_text() override { return "hut_fuzz 1\n"; }
   void rooms_http(const std::shared_ptr<hut::net::HttpExchange>& ex) override { rooms_->handle_admin(ex); }

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "admin/admin_api.h"
-#include "relay_routes.h"
+#include "relay/routes.h"
 
 int main() {
   for (const hut::net::Route& r : hut::admin::AdminApi::routes())

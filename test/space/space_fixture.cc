@@ -51,7 +51,7 @@ std::string app_token(const std::string& user, const std::function<void(Claims&)
   return t.ok() ? *t : std::string();
 }
 
-EmbeddedSpace::EmbeddedSpace(SpaceConfig config) {
+EmbeddedSpace::EmbeddedSpace(SpaceConfig config, const std::function<void(Space&)>& before_start) {
   uv_loop_init(&loop_);
   auto s = Space::create(std::move(config), &loop_);
   if (!s.ok()) {
@@ -59,6 +59,7 @@ EmbeddedSpace::EmbeddedSpace(SpaceConfig config) {
     return;
   }
   space_ = std::move(*s);
+  if (before_start) before_start(*space_);
   start_status_ = space_->start();
   if (!start_status_.ok()) return;
   public_port_ = space_->public_port();

@@ -37,7 +37,9 @@ std::string app_token(const std::string& user, const std::function<void(Claims&)
 // ok()); destruction stops it and joins the thread.
 class EmbeddedSpace {
  public:
-  explicit EmbeddedSpace(SpaceConfig config);
+  // `before_start` runs after create() and before start(), on this thread
+  // (for calls such as register_plugin that belong there).
+  explicit EmbeddedSpace(SpaceConfig config, const std::function<void(Space&)>& before_start = {});
   ~EmbeddedSpace();
   bool ok() const { return start_status_.ok(); }
   const Status& start_status() const { return start_status_; }

@@ -169,6 +169,13 @@ TEST_CASE("space: the embedding example runs by itself") {
   CHECK(r.out.find("listening on http://127.0.0.1:") != std::string::npos);
   CHECK(r.out.find(R"(builtin answered: {"greeting":"hello, ada","you_sent":{"n":1}})") != std::string::npos);
   CHECK(r.out.find("minted a token for ada") != std::string::npos);
+  // No management API was asked for; the store lies in the data folder.
+  CHECK(r.out.find("no management API") != std::string::npos);
+  CHECK(r.out.find("/space.db\n") != std::string::npos);
+  CHECK(r.out.find("ada posted message 1") != std::string::npos);
+  CHECK(r.out.find(R"("text":"hello, room")") < r.out.find(R"("text":"welcome, from the space")"));
+  CHECK(r.out.find(R"("from":{"id":"space:embedded","name":"An embedded space"})") != std::string::npos);
+  CHECK(r.out.find(R"(members: {"members":[)") != std::string::npos);
   CHECK(r.out.find("space stopped") != std::string::npos);
 }
 

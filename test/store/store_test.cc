@@ -207,18 +207,18 @@ TEST_CASE("store: migrations run step by step, each in one transaction") {
       {3, "CREATE TABLE c (z INTEGER); INSERT INTO no_such_table VALUES (1);"},
   };
   // Up to version 2.
-  REQUIRE(sqlite_migrate(db, std::span(steps, 2)).ok());
+  REQUIRE(sqlite_migrate(db, SqliteSchema{std::span(steps, 2), kSqliteApplicationId, "store"}).ok());
   RawDb raw(dir.file("m.db"));
   CHECK(raw.integer("PRAGMA user_version") == 2);
   CHECK(raw.integer("SELECT y FROM b") == 1);
   // Step 3 fails: the file stays at version 2 and holds nothing of step 3.
-  Status s = sqlite_migrate(db, std::span(steps, 3));
+  Status s = sqlite_migrate(db, SqliteSchema{std::span(steps, 3), kSqliteApplicationId, "store"});
   CHECK_FALSE(s.ok());
   CHECK(std::string(s.message()).find("version 3") != std::string::npos);
   CHECK(raw.integer("PRAGMA user_version") == 2);
   CHECK(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'c'") == 0);
   // Running the same list again changes nothing.
-  CHECK(sqlite_migrate(db, std::span(steps, 2)).ok());
+  CHECK(sqlite_migrate(db, SqliteSchema{std::span(steps, 2), kSqliteApplicationId, "store"}).ok());
   CHECK(raw.integer("SELECT count(*) FROM a") == 1);
   sqlite3_close(db);
 }

@@ -1,15 +1,20 @@
-#include "pages.h"
+#include "relay/web_pages.h"
 
 #include <cstddef>
-#include <string_view>
+#include <optional>
 
-// Made by scripts/embed_assets.py from web/.
+#include "relay/answers.h"
+
+// Made by scripts/embed_assets.py from web/ and docs/openapi/relay.json.
 extern "C" {
 extern const size_t relay_web_assets_count;
 extern const char* const relay_web_assets_paths[];
 extern const char* const relay_web_assets_types[];
 extern const unsigned char* const relay_web_assets_data[];
 extern const size_t relay_web_assets_sizes[];
+extern const size_t relay_openapi_count;
+extern const unsigned char* const relay_openapi_data[];
+extern const size_t relay_openapi_sizes[];
 }
 
 namespace hut::relay {
@@ -41,21 +46,37 @@ std::optional<net::HttpResponse> asset(std::string_view name, bool page) {
   return std::nullopt;
 }
 
-}  // namespace
-
-std::optional<net::HttpResponse> web_page(const std::string& method, const std::string& path) {
-  if (method != "GET" && method != "HEAD") return std::nullopt;
+std::optional<net::HttpResponse> web_page(std::string_view path) {
   if (path == "/profile") return asset("profile.html", true);
   if (path == "/spaces" || path == "/") return asset("spaces.html", true);
   constexpr std::string_view kPrefix = "/web/";
-  std::string_view p = path;
-  if (p.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  std::string_view name = p.substr(kPrefix.size());
+  if (!path.starts_with(kPrefix)) return std::nullopt;
+  std::string_view name = path.substr(kPrefix.size());
   // Only the files themselves: no folders, no dot files, no HTML pages twice.
   if (name.empty() || name.find('/') != std::string_view::npos || name.front() == '.' ||
       name.find(".html") != std::string_view::npos)
     return std::nullopt;
   return asset(name, false);
+}
+
+}  // namespace
+
+net::HttpResponse get_web_page(Call& call) {
+  if (std::optional<net::HttpResponse> r = web_page(call.req.path)) return std::move(*r);
+  return error(404, "not_found", "no such route");
+}
+
+net::HttpResponse get_openapi(Call&) {
+  net::HttpResponse r;
+  r.body = std::string(relay_openapi_document());
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return r;
+}
+
+std::string_view relay_openapi_document() {
+  if (relay_openapi_count != 1) return "{}";
+  return std::string_view(reinterpret_cast<const char*>(relay_openapi_data[0]), relay_openapi_sizes[0]);
 }
 
 }  // namespace hut::relay

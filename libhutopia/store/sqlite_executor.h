@@ -1,0 +1,155 @@
+// The threads of the SQLite store and the way operations reach them: one
+// writer thread that runs queued writes in group commits (one transaction, a
+// savepoint per write), one reader thread with a read-only connection, one
+// checkpoint thread, and a uv_async_t that brings every finished operation
+// back to the loop thread, in order, to run its callback.
+// Internal to libhutopia/store.
+//
+// Thread: write(), read(), reject(), close() and the callbacks on the loop
+// thread; the operations' functions on the writer or reader thread.
+#ifndef HUTOPIA_STORE_SQLITE_EXECUTOR_H_
+#define HUTOPIA_STORE_SQLITE_EXECUTOR_H_
+
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite_conn.h"
+#include "store/store.h"
+
+namespace hut::sqlite {
+
+// An operation queued to a worker thread.
+class Op {
+ public:
+  virtual ~Op() = default;
+  virtual void run(Conn& c) = 0;    // on a worker thread
+  virtual bool failed() const = 0;  // after run() or fail()
+  virtual void fail(Status s) = 0;  // replaces the result
+  virtual void finish() = 0;        // on the loop thread, once
+};
+
+template <typename T>
+class FnOp final : public Op {
+ public:
+  FnOp(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb)
+      : fn_(std::move(fn)), cb_(std::move(cb)) {}
+  void run(Conn& c) override { result_ = fn_(c); }
+  bool failed() const override { return !result_.ok(); }
+  void fail(Status s) override { result_ = std::move(s); }
+  void finish() override {
+    if (cb_) cb_(std::move(result_));
+  }
+
+ private:
+  std::function<Result<T>(Conn&)> fn_;
+  std::function<void(Result<T>)> cb_;
+  Result<T> result_{Status::internal("the store did not run this operation")};
+};
+
+class Executor {
+ public:
+  Executor(uv_loop_t* loop, size_t max_batch) : loop_(loop), max_batch_(max_batch) {}
+  // Joins the threads when close() did not finish; the async handle is freed
+  // by the loop later.
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Starts the threads, each with its connection.
+  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
+               std::unique_ptr<Conn> checkpointer);
+
+  // Queues `fn` to the writer (write) or the reader (read); `cb` runs on the
+  // loop thread with its result. Once closing, `cb` gets kFailedPrecondition.
+  template <typename T>
+  void write(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb) {
+    queue(std::make_unique<FnOp<T>>(std::move(fn), std::move(cb)), true);
+  }
+  template <typename T>
+  void read(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb) {
+    queue(std::make_unique<FnOp<T>>(std::move(fn), std::move(cb)), false);
+  }
+  // `cb` gets `status` from the loop, as if an operation had failed.
+  template <typename T>
+  void reject(Status status, std::function<void(Result<T>)> cb) {
+    auto op = std::make_unique<FnOp<T>>(nullptr, std::move(cb));
+    op->fail(std::move(status));
+    complete_later(std::move(op));
+  }
+
+  // Lets the queued operations finish, stops the threads, then runs `done`
+  // from the loop. A second close's `done` runs after the first's.
+  void close(std::function<void()> done);
+  bool closing() const { return closing_; }
+
+  const Histogram* commit_seconds() const { return &commit_seconds_; }
+  StoreStats stats() const;
+
+ private:
+  // One worker thread with its queue and connection.
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::unique_ptr<Op>> queue;  // guarded by mu
+    bool stop = false;                      // guarded by mu
+    std::unique_ptr<Conn> conn;             // used by the thread only
+    std::thread thread;
+  };
+
+  void queue(std::unique_ptr<Op> op, bool write);
+  void reject_closed(std::unique_ptr<Op> op);
+  void complete_later(std::unique_ptr<Op> op);
+  void hand_back(std::vector<std::unique_ptr<Op>>& ops, bool writes);
+  void writer_main();
+  void run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch);
+  void fail_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s);
+  void reader_main();
+  void checkpointer_main();
+  void finish_thread(bool& exited);
+  void on_async();
+  static void on_async_closed(uv_handle_t* h);
+  void stop_workers();
+  void join_threads();
+
+  uv_loop_t* loop_;
+  size_t max_batch_;
+  uv_async_t* async_ = nullptr;  // owned; freed by its close callback
+
+  Worker writer_;
+  Worker reader_;
+  Worker checkpointer_;             // its queue stays empty
+  bool checkpoint_wanted_ = false;  // guarded by checkpointer_.mu
+
+  std::mutex done_mu_;
+  std::deque<std::unique_ptr<Op>> done_;  // guarded by done_mu_
+  size_t done_writes_ = 0;                // guarded by done_mu_
+  bool writer_exited_ = false;            // guarded by done_mu_
+  bool reader_exited_ = false;            // guarded by done_mu_
+
+  // Loop thread only.
+  bool closing_ = false;
+  bool closed_ = false;
+  bool threads_joined_ = false;
+  std::function<void()> close_cb_;
+
+  Histogram commit_seconds_;
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> failed_commits_{0};
+  std::atomic<uint64_t> largest_batch_{0};
+  std::atomic<uint64_t> slowest_commit_us_{0};
+  std::atomic<uint64_t> slowest_writer_checkpoint_us_{0};
+  std::atomic<uint64_t> pending_writes_{0};
+};
+
+}  // namespace hut::sqlite
+
+#endif  // HUTOPIA_STORE_SQLITE_EXECUTOR_H_

@@ -1,0 +1,201 @@
+// The SQL of messages and read markers.
+#include <algorithm>
+#include <limits>
+
+#include "store/sqlite_sql.h"
+
+namespace hut::sqlite {
+namespace {
+
+// The columns read_message() reads, from messages m joined to users u.
+#define HUT_MESSAGE_COLUMNS "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
+
+MessageRecord read_message(const SqliteQuery& q, const std::string& room) {
+  MessageRecord m;
+  m.room = room;
+  m.seq = static_cast<uint64_t>(q.i64(0));
+  m.ts = q.i64(1);
+  m.from.id = q.str(2);
+  m.from.name = q.str(3);
+  m.from.avatar = q.str(4);
+  m.text = q.str(5);
+  m.data_json = q.str(6);
+  m.edited_ts = q.is_null(7) ? 0 : q.i64(7);
+  return m;
+}
+
+Status no_message(uint64_t seq, const std::string& room) {
+  return Status::not_found("no message " + std::to_string(seq) + " in room '" + room + "'");
+}
+
+// Deleted messages of a room after `seq` (by the partial index).
+Result<uint64_t> deleted_after(Conn& c, int64_t rid, uint64_t seq) {
+  SqliteQuery q(c, "SELECT count(*) FROM messages WHERE rid = ?1 AND seq > ?2 AND deleted = 1");
+  q.bind(1, rid).bind(2, static_cast<int64_t>(seq));
+  if (q.step()) return static_cast<uint64_t>(q.i64(0));
+  return q.no_row(Status::internal("count returned no row"));
+}
+
+// Messages after the read marker that are not deleted.
+Result<uint64_t> unread_after(Conn& c, int64_t rid, uint64_t last_seq, uint64_t marker) {
+  auto deleted = deleted_after(c, rid, marker);
+  if (!deleted.ok()) return deleted.status();
+  return last_seq - marker - *deleted;
+}
+
+// The author check of edit and delete: the message must exist, not be
+// deleted, and be `author`'s when that is not empty. The room's row id.
+Result<int64_t> check_message(Conn& c, const std::string& room, uint64_t seq, const std::string& author) {
+  auto rid = writer_rid(c, room);
+  if (!rid.ok()) return rid.status();
+  SqliteQuery q(c,
+                "SELECT u.id, m.deleted FROM messages m JOIN users u ON u.uid = m.uid "
+                "WHERE m.rid = ?1 AND m.seq = ?2");
+  q.bind(1, *rid).bind(2, static_cast<int64_t>(seq));
+  if (!q.step()) return q.no_row(no_message(seq, room));
+  if (q.i64(1) != 0)
+    return Status::not_found("message " + std::to_string(seq) + " in room '" + room + "' is deleted");
+  if (!author.empty() && q.str(0) != author) {
+    return Status::permission_denied("message " + std::to_string(seq) + " is not by " + author);
+  }
+  return *rid;
+}
+
+}  // namespace
+
+Result<PostResult> post(Conn& c, const PostRequest& req) {
+  auto rid = writer_rid(c, req.room);
+  if (!rid.ok()) return rid.status();
+  auto uid = writer_uid(c, req.from);
+  if (!uid.ok()) return uid.status();
+  PostResult out;
+  out.ts = req.ts ? req.ts : now_ms();
+  {
+    SqliteQuery q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
+    q.bind(1, *rid);
+    if (!q.step()) return q.no_row(room_missing(req.room));
+    out.seq = static_cast<uint64_t>(q.i64(0));
+  }
+  {
+    SqliteQuery q(c, "INSERT INTO messages (rid, seq, ts, uid, text, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    q.bind(1, *rid)
+        .bind(2, static_cast<int64_t>(out.seq))
+        .bind(3, out.ts)
+        .bind(4, *uid)
+        .bind(5, req.text)
+        .bind_or_null(6, req.data_json);
+    HUT_RETURN_IF_ERROR(q.run());
+  }
+  {
+    SqliteQuery q(c,
+                  "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq)");
+    HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, *uid).bind(3, static_cast<int64_t>(out.seq)).run());
+  }
+  return out;
+}
+
+Result<int64_t> edit(Conn& c, const std::string& room, uint64_t seq, const std::string& text,
+                     int64_t edited_ts, const std::string& author) {
+  auto rid = check_message(c, room, seq, author);
+  if (!rid.ok()) return rid.status();
+  int64_t when = edited_ts ? edited_ts : now_ms();
+  SqliteQuery q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
+  HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
+  return when;
+}
+
+Result<Unit> delete_message(Conn& c, const std::string& room, uint64_t seq, const std::string& author) {
+  auto rid = check_message(c, room, seq, author);
+  if (!rid.ok()) return rid.status();
+  SqliteQuery q(c,
+                "UPDATE messages SET deleted = 1, text = '', data = NULL, edited_ts = NULL "
+                "WHERE rid = ?1 AND seq = ?2");
+  HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).run());
+  return Unit{};
+}
+
+Result<uint64_t> mark_read(Conn& c, const std::string& room, const std::string& user, uint64_t seq) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  auto [rid, last_seq] = *found;
+  auto uid = writer_uid(c, UserRecord{user, "", ""});
+  if (!uid.ok()) return uid.status();
+  SqliteQuery q(c,
+                "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq) RETURNING seq");
+  q.bind(1, rid).bind(2, *uid).bind(3, static_cast<int64_t>(std::min(seq, last_seq)));
+  if (!q.step()) return q.no_row(Status::internal("marker upsert returned no row"));
+  return unread_after(c, rid, last_seq, static_cast<uint64_t>(q.i64(0)));
+}
+
+Result<HistoryPage> history(Conn& c, const std::string& room, uint64_t cursor, int limit, bool forward) {
+  static constexpr uint64_t kNewest = std::numeric_limits<int64_t>::max();
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  HistoryPage page;
+  SqliteQuery q(c, forward ? HUT_MESSAGE_COLUMNS
+                       "FROM messages m JOIN users u ON u.uid = m.uid "
+                       "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3"
+                           : HUT_MESSAGE_COLUMNS
+                       "FROM messages m JOIN users u ON u.uid = m.uid "
+                       "WHERE m.rid = ?1 AND m.seq < ?2 AND m.deleted = 0 ORDER BY m.seq DESC LIMIT ?3");
+  uint64_t bound = forward ? std::min(cursor, kNewest) : (cursor == 0 ? kNewest : std::min(cursor, kNewest));
+  q.bind(1, found->first).bind(2, static_cast<int64_t>(bound)).bind(3, int64_t{limit} + 1);
+  while (q.step()) {
+    if (static_cast<int>(page.messages.size()) == limit) {
+      page.more = true;
+      break;
+    }
+    page.messages.push_back(read_message(q, room));
+  }
+  HUT_RETURN_IF_ERROR(q.status());
+  if (!forward) std::reverse(page.messages.begin(), page.messages.end());
+  return page;
+}
+
+Result<MessageRecord> get_message(Conn& c, const std::string& room, uint64_t seq) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  SqliteQuery q(c, HUT_MESSAGE_COLUMNS
+                "FROM messages m JOIN users u ON u.uid = m.uid "
+                "WHERE m.rid = ?1 AND m.seq = ?2 AND m.deleted = 0");
+  q.bind(1, found->first).bind(2, static_cast<int64_t>(seq));
+  if (q.step()) return read_message(q, room);
+  return q.no_row(no_message(seq, room));
+}
+
+Result<uint64_t> unread(Conn& c, const std::string& room, const std::string& user) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  auto [rid, last_seq] = *found;
+  uint64_t marker = 0;
+  {
+    SqliteQuery q(c,
+                  "SELECT k.seq FROM read_markers k JOIN users u ON u.uid = k.uid "
+                  "WHERE k.rid = ?1 AND u.id = ?2");
+    q.bind(1, rid).bind(2, user);
+    if (q.step()) marker = static_cast<uint64_t>(q.i64(0));
+    HUT_RETURN_IF_ERROR(q.status());
+  }
+  return unread_after(c, rid, last_seq, marker);
+}
+
+Result<std::vector<RoomUnread>> unread_counts(Conn& c, const std::string& user) {
+  std::vector<RoomUnread> out;
+  SqliteQuery q(c,
+                "SELECT r.id, r.last_seq - COALESCE(k.seq, 0) - "
+                "(SELECT count(*) FROM messages d WHERE d.rid = r.rid AND d.seq > COALESCE(k.seq, 0) "
+                "AND d.deleted = 1) "
+                "FROM users u JOIN members m ON m.uid = u.uid JOIN rooms r ON r.rid = m.rid "
+                "LEFT JOIN read_markers k ON k.rid = m.rid AND k.uid = m.uid "
+                "WHERE u.id = ?1 ORDER BY r.id");
+  q.bind(1, user);
+  while (q.step()) out.push_back(RoomUnread{q.str(0), static_cast<uint64_t>(q.i64(1))});
+  HUT_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
+#undef HUT_MESSAGE_COLUMNS
+
+}  // namespace hut::sqlite

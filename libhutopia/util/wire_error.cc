@@ -1,0 +1,86 @@
+#include "util/wire_error.h"
+
+#include <hutopia/plugin.h>
+
+#include "util/json.h"
+
+namespace hut {
+namespace {
+
+struct Row {
+  WireError code;
+  std::string_view name;
+  int http_status;
+};
+
+constexpr Row kTable[] = {
+    {WireError::kBadRequest, "bad_request", 400},      {WireError::kUnauthenticated, "unauthenticated", 401},
+    {WireError::kForbidden, "forbidden", 403},         {WireError::kNotFound, "not_found", 404},
+    {WireError::kConflict, "conflict", 409},           {WireError::kMuted, "muted", 403},
+    {WireError::kRateLimited, "rate_limited", 429},    {WireError::kTooLarge, "too_large", 413},
+    {WireError::kUnavailable, "unavailable", 503},     {WireError::kInternal, "internal", 500},
+    {WireError::kUnprocessable, "unprocessable", 422},
+};
+
+const Row& row(WireError code) {
+  for (const Row& r : kTable)
+    if (r.code == code) return r;
+  return kTable[9];  // internal
+}
+
+}  // namespace
+
+std::string_view wire_error_name(WireError code) { return row(code).name; }
+
+int wire_error_http_status(WireError code) { return row(code).http_status; }
+
+std::optional<WireError> wire_error_from_name(std::string_view name) {
+  for (const Row& r : kTable)
+    if (r.name == name) return r.code;
+  return std::nullopt;
+}
+
+WireError wire_error_of(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kNotFound:
+      return WireError::kNotFound;
+    case Status::Code::kAlreadyExists:
+      return WireError::kConflict;
+    case Status::Code::kPermissionDenied:
+      return WireError::kForbidden;
+    case Status::Code::kInvalidArgument:
+      return WireError::kBadRequest;
+    case Status::Code::kResourceExhausted:
+      return WireError::kTooLarge;
+    case Status::Code::kFailedPrecondition:
+    case Status::Code::kUnavailable:
+      return WireError::kUnavailable;
+    default:
+      return WireError::kInternal;
+  }
+}
+
+WireError wire_error_of_plugin(int rc) {
+  switch (rc) {
+    case HUT_EINVAL:
+      return WireError::kBadRequest;
+    case HUT_ENOENT:
+      return WireError::kNotFound;
+    case HUT_EPERM:
+      return WireError::kForbidden;
+    case HUT_EEXIST:
+      return WireError::kConflict;
+    case HUT_ETOOBIG:
+      return WireError::kTooLarge;
+    case HUT_EUNAVAIL:
+      return WireError::kUnavailable;
+    default:
+      return WireError::kInternal;
+  }
+}
+
+std::string http_error_body(std::string_view code, std::string_view message) {
+  return JsonObject().raw("error", JsonObject().str("code", code).str("message", message).done()).done();
+}
+
+}  // namespace hut
