@@ -127,9 +127,6 @@ HUT_EXPORT Result<SpaceConfig> parse_space_config(std::string_view toml_text, st
                                                   const EnvLookup& env);
 HUT_EXPORT Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
                                                   const EnvLookup& env);
-// Checks a RelayConfig built in code with the rules a file is read with;
-// the message names the key ("relay.listen: ...").
-HUT_EXPORT Status validate_relay_config(const RelayConfig& config);
 // Reads and parses a file.
 HUT_EXPORT Result<SpaceConfig> load_space_config(const std::string& path,
                                                  const EnvLookup& env = process_env());

@@ -13,7 +13,6 @@ namespace {
 
 using client::HttpReply;
 using client::Transport;
-using client::Url;
 
 struct JsonDeleter {
   void operator()(cJSON* j) const { cJSON_Delete(j); }
@@ -214,7 +213,7 @@ struct Client::Impl {
 
   void http_json(const std::string& method, const std::string& url_text, const std::string& bearer,
                  std::string body, std::function<void(Status, const cJSON*, const HttpReply&)> done) {
-    Result<Url> url = client::parse_url(url_text);
+    Result<Url> url = Url::parse(url_text);
     if (!url.ok()) {
       done(url.status(), nullptr, HttpReply{});
       return;
@@ -238,7 +237,7 @@ struct Client::Impl {
   }
 
   std::string space_http_base() const {
-    std::string s = (space.tls ? "https://" : "http://") + space.host_header() + base_path;
+    std::string s = (space.tls() ? "https://" : "http://") + space.host_header() + base_path;
     return s;
   }
 
@@ -752,7 +751,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options, uv_loop_t*
   }
   impl->loop = loop;
   if (options.space_url.empty()) return Status::invalid_argument("no space URL");
-  Result<Url> url = client::parse_url(options.space_url);
+  Result<Url> url = Url::parse(options.space_url);
   if (!url.ok()) return url.status();
   std::string path = url->path;
   size_t q = path.find('?');
@@ -762,10 +761,12 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options, uv_loop_t*
   if (ws_scheme || (path.size() >= 4 && path.compare(path.size() - 4, 4, "/bus") == 0)) {
     impl->bus = *url;
     impl->bus.path = path.empty() ? "/bus" : path;
+    impl->bus.query.clear();
     if (path.size() >= 4 && path.compare(path.size() - 4, 4, "/bus") == 0) path.resize(path.size() - 4);
   } else {
     impl->bus = *url;
     impl->bus.path = path + "/bus";
+    impl->bus.query.clear();
   }
   impl->space = *url;
   impl->base_path = path;

@@ -5,7 +5,6 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
-#include <mutex>
 
 #include "util/log.h"
 
@@ -13,45 +12,6 @@ namespace hut::client {
 namespace {
 
 constexpr size_t kRxBuffer = 16384;
-
-void lws_log_emit(int level, const char* line) {
-  std::string_view text(line);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-  log_write(level == LLL_ERR ? LogLevel::kError : LogLevel::kWarn, "lws", text);
-}
-
-// Finishes the teardown of a context whose first destroy ran, a few loop
-// turns later (lws's libuv handles are closed by then).
-template <typename AnchorT>
-void reap_later(uv_loop_t* loop, AnchorT* anchor, std::function<void()> done = {}) {
-  struct Reaper {
-    uv_timer_t timer;
-    AnchorT* anchor;
-    int turns = 0;
-    std::function<void()> done;
-  };
-  auto* r = new Reaper;
-  r->anchor = anchor;
-  r->done = std::move(done);
-  uv_timer_init(loop, &r->timer);
-  r->timer.data = r;
-  uv_timer_start(
-      &r->timer,
-      [](uv_timer_t* t) {
-        auto* r = static_cast<Reaper*>(t->data);
-        if (++r->turns < 3) return;
-        if (r->anchor->context != nullptr) lws_context_destroy(r->anchor->context);
-        uv_timer_stop(t);
-        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
-          auto* r = static_cast<Reaper*>(h->data);
-          auto done = std::move(r->done);
-          delete r->anchor;
-          delete r;
-          if (done) done();
-        });
-      },
-      10, 10);
-}
 
 // What lws says of a failed connection, or a plain phrase when it says nothing.
 std::string connection_error(const void* in, size_t len) {
@@ -61,78 +21,11 @@ std::string connection_error(const void* in, size_t len) {
 
 }  // namespace
 
-std::string Url::host_header() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
-  return h;
-}
-
-Result<Url> parse_url(std::string_view text) {
-  Url u;
-  size_t colon = text.find("://");
-  if (colon == std::string_view::npos)
-    return Status::invalid_argument("not an absolute URL: " + std::string(text));
-  std::string scheme(text.substr(0, colon));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "https" || scheme == "wss")
-    u.tls = true;
-  else if (scheme != "http" && scheme != "ws")
-    return Status::invalid_argument("unsupported URL scheme: " + scheme);
-  std::string_view rest = text.substr(colon + 3);
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  if (authority.find('@') != std::string_view::npos)
-    return Status::invalid_argument("user information in URLs is not supported");
-  size_t hash = tail.find('#');
-  if (hash != std::string_view::npos) tail = tail.substr(0, hash);
-  std::string_view portpart;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Status::invalid_argument("bad IPv6 address in URL");
-    u.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return Status::invalid_argument("bad URL authority");
-      portpart = after.substr(1);
-    }
-  } else {
-    size_t c = authority.rfind(':');
-    u.host = std::string(authority.substr(0, c));
-    if (c != std::string_view::npos) portpart = authority.substr(c + 1);
-  }
-  if (u.host.empty()) return Status::invalid_argument("URL without a host");
-  const bool bracketed = authority.front() == '[';
-  for (char c : u.host) {
-    auto b = static_cast<unsigned char>(c);
-    // ASCII host names and addresses only; ':' only inside brackets.
-    if (b <= ' ' || b >= 0x7f || c == '/' || c == '\\' || c == '[' || c == ']' || (c == ':' && !bracketed))
-      return Status::invalid_argument("bad host in URL");
-  }
-  u.port = u.tls ? 443 : 80;
-  if (!portpart.empty()) {
-    if (portpart.size() > 5) return Status::invalid_argument("bad port in URL");
-    int p = 0;
-    for (char c : portpart) {
-      if (c < '0' || c > '9') return Status::invalid_argument("bad port in URL");
-      p = p * 10 + (c - '0');
-    }
-    if (p <= 0 || p > 65535) return Status::invalid_argument("bad port in URL");
-    u.port = p;
-  }
-  if (tail.empty())
-    u.path = "/";
-  else if (tail.front() == '?')
-    u.path = "/" + std::string(tail);
-  else
-    u.path = std::string(tail);
-  return u;
-}
-
 struct Transport::Request {
   std::string method;
   Url url;
   std::string host;
+  std::string target;  // the path and query
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   size_t body_sent = 0;
@@ -156,27 +49,15 @@ Result<std::unique_ptr<Transport>> Transport::create(uv_loop_t* loop, Options op
 }
 
 Status Transport::init() {
-  static std::once_flag once;
-  std::call_once(once, [] { lws_set_log_level(LLL_ERR, lws_log_emit); });
+  net::route_lws_logging(false);
   protocols_[0] = {"hut-client-http", &Transport::http_entry, 0, kRxBuffer, 0, nullptr, 0};
   protocols_[1] = {"hut-client-ws", &Transport::ws_entry, 0, kRxBuffer, 0, nullptr, 0};
   protocols_[2] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
-  struct lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  void* loops[1] = {loop_};
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
-                 LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  info.foreign_loops = loops;
-  anchor_ = new Anchor;
-  anchor_->owner = this;
-  info.pcontext = &anchor_->context;
-  info.user = anchor_;
-  info.count_threads = 1;
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  anchor_->context = lws_create_context(&info);
-  if (anchor_->context == nullptr)
-    return Status::unavailable(
-        "cannot create the libwebsockets context (is libwebsockets-evlib-uv installed?)");
+  net::LwsContext::Options lo;
+  lo.lws_options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  Result<std::unique_ptr<net::LwsContext>> lws = net::LwsContext::create(loop_, this, lo);
+  if (!lws.ok()) return lws.status();
+  lws_ = std::move(*lws);
   struct lws_context_creation_info vi;
   std::memset(&vi, 0, sizeof vi);
   vi.vhost_name = "hut-client";
@@ -185,28 +66,25 @@ Status Transport::init() {
   vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   // The client TLS context: peers verified against the CA file or the
   // system's trust store (lws checks the host name on each connection).
-  anchor_->client_ssl = SSL_CTX_new(TLS_client_method());
-  if (anchor_->client_ssl == nullptr) return Status::unavailable("cannot create a TLS context");
-  SSL_CTX_set_min_proto_version(anchor_->client_ssl, TLS1_2_VERSION);
-  SSL_CTX_set_verify(anchor_->client_ssl, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX* client_ssl = SSL_CTX_new(TLS_client_method());
+  if (client_ssl == nullptr) return Status::unavailable("cannot create a TLS context");
+  lws_->keep_client_ssl(client_ssl);
+  SSL_CTX_set_min_proto_version(client_ssl, TLS1_2_VERSION);
+  SSL_CTX_set_verify(client_ssl, SSL_VERIFY_PEER, nullptr);
   int trust = options_.ca_file.empty()
-                  ? SSL_CTX_set_default_verify_paths(anchor_->client_ssl)
-                  : SSL_CTX_load_verify_locations(anchor_->client_ssl, options_.ca_file.c_str(), nullptr);
+                  ? SSL_CTX_set_default_verify_paths(client_ssl)
+                  : SSL_CTX_load_verify_locations(client_ssl, options_.ca_file.c_str(), nullptr);
   if (trust != 1) {
     return Status::unavailable(options_.ca_file.empty() ? "cannot load the system's trust store"
                                                         : "cannot load the CA file " + options_.ca_file);
   }
-  vi.provided_client_ssl_ctx = anchor_->client_ssl;
-  vhost_ = lws_create_vhost(anchor_->context, &vi);
+  vi.provided_client_ssl_ctx = client_ssl;
+  vhost_ = lws_create_vhost(lws_->get(), &vi);
   if (vhost_ == nullptr) {
     return Status::unavailable(options_.ca_file.empty() ? "cannot create the client vhost"
                                                         : "cannot load the CA file " + options_.ca_file);
   }
   return Status();
-}
-
-Transport::Anchor::~Anchor() {
-  if (client_ssl != nullptr) SSL_CTX_free(client_ssl);
 }
 
 Transport::~Transport() { shutdown(nullptr); }
@@ -224,19 +102,14 @@ void Transport::shutdown(std::function<void()> done) {
     delete s;
   }
   sockets_.clear();
-  if (anchor_ == nullptr) {
+  if (lws_ == nullptr) {
     if (done) done();
     return;
   }
-  anchor_->owner = nullptr;
-  if (anchor_->context == nullptr) {
-    delete anchor_;
-    if (done) done();
-  } else {
-    lws_context_destroy(anchor_->context);
-    reap_later(loop_, anchor_, std::move(done));
-  }
-  anchor_ = nullptr;
+  // lws's callbacks find no owner from here on; the context is torn down
+  // on later loop turns.
+  std::unique_ptr<net::LwsContext> lws = std::move(lws_);
+  lws->release(std::move(done));
 }
 
 void Transport::resolve(const std::string& host, std::function<void(std::string, std::string)> done) {
@@ -293,7 +166,7 @@ void Transport::resolve(const std::string& host, std::function<void(std::string,
 void Transport::http(std::string method, const Url& url,
                      std::vector<std::pair<std::string, std::string>> headers, std::string body,
                      std::function<void(Result<HttpReply>)> done) {
-  if (anchor_ == nullptr) {
+  if (lws_ == nullptr) {
     done(Status::unavailable("the client is closed"));
     return;
   }
@@ -301,6 +174,7 @@ void Transport::http(std::string method, const Url& url,
   req->method = std::move(method);
   req->url = url;
   req->host = url.host_header();
+  req->target = url.target();
   req->headers = std::move(headers);
   req->body = std::move(body);
   req->done = std::move(done);
@@ -315,21 +189,21 @@ void Transport::http(std::string method, const Url& url,
 }
 
 void Transport::start_request(Request* req, const std::string& address) {
-  if (anchor_ == nullptr || anchor_->context == nullptr) {
+  if (lws_ == nullptr || lws_->get() == nullptr) {
     finish_request(req, Status::unavailable("the client is closed"));
     return;
   }
   struct lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
-  ci.context = anchor_->context;
+  ci.context = lws_->get();
   ci.vhost = vhost_;
   ci.address = address.c_str();
   ci.port = req->url.port;
-  ci.path = req->url.path.c_str();
+  ci.path = req->target.c_str();
   ci.host = req->host.c_str();
   ci.origin = req->host.c_str();
   ci.method = req->method.c_str();
-  ci.ssl_connection = req->url.tls ? LCCSCF_USE_SSL : 0;
+  ci.ssl_connection = req->url.tls() ? LCCSCF_USE_SSL : 0;
   ci.ssl_connection |= LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
   ci.protocol = protocols_[0].name;
   ci.local_protocol_name = protocols_[0].name;
@@ -368,9 +242,7 @@ void Transport::finish_request(Request* req, Result<HttpReply> result) {
 }
 
 Transport* Transport::owner_of(struct lws* wsi) {
-  struct lws_context* ctx = lws_get_context(wsi);
-  auto* a = ctx ? static_cast<Anchor*>(lws_context_user(ctx)) : nullptr;
-  return a ? a->owner : nullptr;
+  return static_cast<Transport*>(net::LwsContext::owner_of(wsi));
 }
 
 int Transport::http_entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
@@ -494,6 +366,7 @@ Transport::Socket* Transport::connect_ws(const Url& url, std::string protocol) {
   s->owner_ = this;
   s->url_ = url;
   s->host_ = url.host_header();
+  s->target_ = url.target();
   s->protocol_ = std::move(protocol);
   sockets_.insert(s);
   resolve(url.host, [this, s](std::string address, std::string error) {
@@ -511,20 +384,20 @@ Transport::Socket* Transport::connect_ws(const Url& url, std::string protocol) {
 }
 
 void Transport::start_socket(Socket* s, const std::string& address) {
-  if (anchor_ == nullptr || anchor_->context == nullptr) {
+  if (lws_ == nullptr || lws_->get() == nullptr) {
     finish_socket(s, 1006, "the client is closed");
     return;
   }
   struct lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
-  ci.context = anchor_->context;
+  ci.context = lws_->get();
   ci.vhost = vhost_;
   ci.address = address.c_str();
   ci.port = s->url_.port;
-  ci.path = s->url_.path.c_str();
+  ci.path = s->target_.c_str();
   ci.host = s->host_.c_str();
   ci.origin = s->host_.c_str();
-  ci.ssl_connection = s->url_.tls ? LCCSCF_USE_SSL : 0;
+  ci.ssl_connection = s->url_.tls() ? LCCSCF_USE_SSL : 0;
   ci.protocol = s->protocol_.empty() ? nullptr : s->protocol_.c_str();
   ci.local_protocol_name = protocols_[1].name;
   ci.opaque_user_data = s;

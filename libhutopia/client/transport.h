@@ -27,20 +27,12 @@
 #include <vector>
 
 #include "net/lws.h"
+#include "net/lws_context.h"
+#include "util/url.h"
 
 namespace hut::client {
 
-// An absolute http(s):// or ws(s):// URL taken apart.
-struct Url {
-  bool tls = false;
-  std::string host;  // without brackets for IPv6
-  int port = 0;
-  std::string path = "/";  // with the query, if any
-  // "host" or "host:port" when the port is not the scheme's default.
-  std::string host_header() const;
-};
-// Parses http://, https://, ws:// and wss:// URLs; no user info, no fragment.
-Result<Url> parse_url(std::string_view text);
+using hut::Url;  // util/url.h: http(s):// and ws(s):// URLs
 
 struct HttpReply {
   int status = 0;
@@ -94,6 +86,7 @@ class Transport {
     std::deque<std::string> out_;
     Url url_;
     std::string host_;
+    std::string target_;  // the path and query
     std::string protocol_;
   };
   // Connects to url (ws:// or wss://; http(s):// are taken as the same).
@@ -121,16 +114,10 @@ class Transport {
   uv_loop_t* loop_;
   Options options_;
   struct lws_protocols protocols_[3] = {};
-  // Outlives the Transport until lws let go of the context. It owns the
-  // client TLS context handed to the vhost (lws frees only those it made,
-  // and libwebsockets 4.1 leaks its own client SSL_CTX at teardown).
-  struct Anchor {
-    struct lws_context* context = nullptr;
-    Transport* owner = nullptr;
-    SSL_CTX* client_ssl = nullptr;
-    ~Anchor();
-  };
-  Anchor* anchor_ = nullptr;
+  // The lws context; the client TLS context handed to the vhost goes with
+  // it (lws frees only those it made, and libwebsockets 4.1 leaks its own
+  // client SSL_CTX at teardown).
+  std::unique_ptr<net::LwsContext> lws_;
   struct lws_vhost* vhost_ = nullptr;
   std::unordered_set<Request*> requests_;
   std::unordered_set<Socket*> sockets_;

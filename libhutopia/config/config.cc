@@ -705,15 +705,6 @@ Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_v
   return parse_config<RelayConfig>(toml_text, source_name, env, kRelayKeys);
 }
 
-Status validate_relay_config(const RelayConfig& config) {
-  RelayConfig copy = config;
-  for (const RK& key : kRelayKeys) {
-    std::string error = validate(key, copy);
-    if (!error.empty()) return Status::invalid_argument(key_name(key) + ": " + error);
-  }
-  return Status();
-}
-
 Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env) {
   Result<std::string> text = read_whole_file(path);
   if (!text.ok()) return text.status();

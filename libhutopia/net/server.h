@@ -14,6 +14,12 @@
 // What it leaves to its NetHandler: routing of HTTP requests and the meaning
 // of WebSocket messages.
 //
+// Where: server.cc holds the context, the listeners and the shutdown;
+// http_exchange.cc the HTTP exchange (http_exchange.h); ws_connection.cc the
+// WebSocket connection (ws_connection.h); lws_context.cc what the server and
+// the client transport (client/transport.h, the library's HTTP client)
+// share of setting lws up.
+//
 // Thread: every method runs on the loop thread, except where noted.
 // Ownership: the owner of the NetServer (the Space) owns it and the handler;
 // the loop is borrowed and must outlive the NetServer. WsConnection objects
@@ -26,7 +32,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,154 +42,12 @@
 
 #include <hutopia/status.h>
 
+#include "net/http_exchange.h"
 #include "net/lws.h"
+#include "net/lws_context.h"
+#include "net/ws_connection.h"
 
 namespace hut::net {
-
-enum class Listener { kPublic, kAdmin };
-
-// A file sent as a response body, read in pieces as the connection takes
-// them. Owns its descriptor; closed when the last holder lets go.
-class FileBody {
- public:
-  // Opens a regular file read-only; kNotFound when that fails.
-  static Result<std::shared_ptr<FileBody>> open(const std::string& path);
-  ~FileBody();
-  FileBody(const FileBody&) = delete;
-  FileBody& operator=(const FileBody&) = delete;
-  int fd() const { return fd_; }
-  uint64_t size() const { return size_; }
-
- private:
-  FileBody(int fd, uint64_t size) : fd_(fd), size_(size) {}
-  int fd_;
-  uint64_t size_;
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, names as written
-  std::string body;
-};
-
-// How the body of a request is taken (NetHandler::body_plan).
-struct BodyPlan {
-  // 0: buffered in HttpExchange::body, up to NetOptions::max_body. Otherwise
-  // written as it arrives into a new file in spool_dir (created when
-  // missing), up to `limit` bytes.
-  size_t limit = 0;
-  std::string spool_dir;
-};
-
-class NetServer;
-
-// One HTTP request and, once given, its response.
-class HttpExchange {
- public:
-  Listener listener = Listener::kPublic;
-  std::string method;                                        // "GET", "POST", ...
-  std::string path;                                          // as lws decoded it, without the query
-  std::string query;                                         // without "?", may be empty
-  // The query's pieces between "&" as lws decoded them, each split at its
-  // first "=" (a piece without one has the value ""): unlike `query`, a
-  // decoded "&" or "=" inside a name or value stays where it was.
-  std::vector<std::pair<std::string, std::string>> query_params;
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
-  std::string body;
-  std::string peer;  // the client's address, as lws_get_peer_simple() gives it
-  // The request's id: the client's X-Request-Id when it is 1 to 64 letters,
-  // digits, '.', '_' or '-', else 16 random bytes in hex. Every log line
-  // about the request carries it, and the response returns it in
-  // X-Request-Id (unless the handler set that header itself).
-  std::string request_id;
-  uint64_t start_ms = 0;  // uv_now when the request arrived
-  // For a body written to disk (BodyPlan): the file holding all of it and its
-  // size. It is removed when the exchange ends unless it was renamed away.
-  std::string body_file;
-  uint64_t body_file_size = 0;
-
-  ~HttpExchange() { drop_spool(); }
-
-  // The first header with this lower-case name, or "".
-  std::string_view header(std::string_view name) const;
-  // Sends the response. Only the first call counts; dropped when the
-  // connection closed meanwhile. With `file`, the body is that file's
-  // content, read as the connection takes it, and response.body is ignored.
-  void respond(HttpResponse response, std::shared_ptr<FileBody> file = nullptr);
-  bool responded() const { return responded_; }
-  bool connected() const { return wsi_ != nullptr; }
-
- private:
-  friend class NetServer;
-  NetServer* server_ = nullptr;
-  struct lws* wsi_ = nullptr;
-  bool responded_ = false;
-  bool close_after_ = false;  // the request body was refused: close the connection
-  bool headers_sent_ = false;
-  size_t body_expected_ = 0;
-  size_t body_budget_ = 0;  // counted in NetServer::body_bytes_ until the exchange ends
-  size_t sent_ = 0;
-  HttpResponse response_;
-  std::shared_ptr<FileBody> response_file_;
-  // The body being written to body_file.
-  int spool_fd_ = -1;
-  size_t spool_limit_ = 0;
-  size_t spool_budget_ = 0;  // counted in NetServer::spool_bytes_ until the exchange ends
-  uint64_t spool_dev_ = 0, spool_ino_ = 0;
-  void drop_spool();
-};
-
-// One WebSocket connection of the bus.
-class WsConnection {
- public:
-  uint64_t id() const { return id_; }
-  // The upgrade request's Authorization header ("" when absent); only during
-  // NetHandler::on_ws_open, then released.
-  const std::string& authorization() const { return authorization_; }
-  const std::string& peer() const { return peer_; }
-
-  // Appends a frame to the connection's output. The output of every
-  // connection is written at the end of the loop turn, one write per
-  // connection for all the frames of the turn; closes with 4008 when the
-  // unwritten output exceeds the backpressure limit.
-  void send_text(std::string_view text) { send_pieces({text}); }
-  // One text frame made of the pieces one after the other.
-  void send_pieces(std::initializer_list<std::string_view> pieces);
-  // Closes with `code` after what is already queued. Later sends are dropped.
-  void close(int code, std::string_view reason);
-  bool closing() const { return close_code_ != 0; }
-  size_t queued_bytes() const { return queued_bytes_; }
-  // Asks for one NetHandler::on_ws_timer after `ms` milliseconds (replaces
-  // an earlier request); a negative value cancels.
-  void set_timer_ms(int64_t ms);
-
-  // The handler's state for this connection; the handler owns what it points to.
-  void* user = nullptr;
-
- private:
-  friend class NetServer;
-  NetServer* server_ = nullptr;
-  struct lws* wsi_ = nullptr;
-  uint64_t id_ = 0;
-  std::string authorization_;
-  std::string peer_;
-  // Encoded frames (header and payload) not yet handed to lws, from
-  // out_head_ on. Released when written out, so an idle connection keeps no
-  // buffer.
-  std::string out_;
-  size_t out_head_ = 0;
-  size_t queued_bytes_ = 0;
-  // Where the connection sits in NetServer::dirty_, or kNotDirty.
-  static constexpr size_t kNotDirty = static_cast<size_t>(-1);
-  size_t dirty_index_ = kNotDirty;
-  std::string message_;
-  bool in_message_ = false;
-  int close_code_ = 0;
-  bool close_sent_ = false;
-  std::string close_reason_;
-};
-
 class NetHandler {
  public:
   virtual ~NetHandler() = default;
@@ -252,13 +115,6 @@ struct NetCounters {
   uint64_t http_responses[5] = {0, 0, 0, 0, 0};
 };
 
-// The outcome of NetServer::http_get.
-struct HttpGetResult {
-  int status = 0;  // 0 when no response came
-  std::string body;
-  std::string error;  // why, when status is 0
-};
-
 class NetServer {
  public:
   // Creates the context and both listeners on `loop`. Call on the loop
@@ -295,13 +151,6 @@ class NetServer {
   void shutdown(int grace_ms, std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
 
-  // Fetches http://<address>:<port><path> (plain HTTP/1.1 GET) on the loop.
-  // `address` must be numeric (resolve names off the loop first: lws would
-  // resolve them on it). The body is bounded by NetOptions::max_body. `done`
-  // runs on the loop once, unless the NetServer is destroyed first.
-  void http_get(const std::string& address, int port, const std::string& path, const std::string& host_header,
-                std::function<void(HttpGetResult)> done);
-
   // Calls `fn` for every open connection.
   void for_each_connection(const std::function<void(WsConnection*)>& fn);
 
@@ -318,15 +167,6 @@ class NetServer {
   int http_callback(Listener listener, struct lws* wsi, enum lws_callback_reasons reason, void* in,
                     size_t len);
   int ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);
-
-  static int client_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
-                             size_t len);
-  struct ClientGet {
-    std::function<void(HttpGetResult)> done;
-    HttpGetResult result;
-    std::string host;
-  };
-  void finish_get(ClientGet* get);
 
   int on_http_request(Listener listener, struct lws* wsi, const char* uri);
   int write_http(struct lws* wsi);
@@ -354,28 +194,20 @@ class NetServer {
   int send_close_frame(WsConnection* conn);
   void shutdown_tick();
 
+  // The buffers of lws for a connection and for HTTP writes.
+  static constexpr size_t kBufferSize = 65536;
+
   uv_loop_t* loop_;
   NetOptions options_;
   // lws keeps pointers to these for the lifetime of the vhosts.
   struct lws_protocols public_protocols_[2] = {};
   struct lws_protocols admin_protocols_[2] = {};
-  struct lws_protocols client_protocols_[2] = {};
-  struct lws_vhost* client_vhost_ = nullptr;
-  std::unordered_map<ClientGet*, std::unique_ptr<ClientGet>> gets_;
   NetHandler* handler_;
-  // What lws holds on to: its user pointer and the slot it clears (pcontext)
-  // when the context is gone. Heap, because a context that is still being
-  // torn down when the NetServer goes is handed to a reaper on the loop,
-  // which finishes the teardown and frees the anchor.
-  struct Anchor {
-    struct lws_context* context = nullptr;
-    NetServer* server = nullptr;  // nullptr once the NetServer is gone
-  };
-  Anchor* anchor_ = nullptr;
+  std::unique_ptr<LwsContext> lws_;
   struct lws_context* context() const {
-    return anchor_ ? anchor_->context : nullptr;
+    return lws_ ? lws_->get() : nullptr;
   }
-  static NetServer* from_wsi(struct lws* wsi);
+  static NetServer* from_wsi(struct lws* wsi) { return static_cast<NetServer*>(LwsContext::owner_of(wsi)); }
   struct lws_vhost* public_vhost_ = nullptr;
   struct lws_vhost* admin_vhost_ = nullptr;
   int public_port_ = 0;
@@ -404,7 +236,7 @@ class NetServer {
   Flusher* flusher_ = nullptr;
 
   bool shutting_down_ = false;
-  bool context_destroy_started_ = false;
+  bool context_destroy_started_ = false;  // the context's teardown began (shutdown_tick)
   uint64_t shutdown_deadline_ms_ = 0;
   uint64_t destroy_deadline_ms_ = 0;
   std::function<void()> shutdown_done_;

@@ -226,8 +226,6 @@ class PluginRuntime : public WidgetDispatch {
   virtual void member_left(std::string_view room, const UserRef& user) = 0;
   virtual void user_online(const UserRef& user) = 0;
   virtual void user_offline(const UserRef& user) = 0;
-  // A welcomed bus session closed (the plugins' on_session_closed hooks).
-  virtual void session_closed(std::string_view session_id, const UserRef& user) = 0;
   // A post about to be stored: every plugin with on_post sees it in load
   // order and may rewrite `text` and `data_json` (empty: no data) in place.
   // kPermissionDenied with the plugin's reason when one refuses it; the later

@@ -27,7 +27,7 @@ namespace hut {
 struct Relay::Impl : net::NetHandler {
   Impl(RelayConfig config, uv_loop_t* loop) : state(std::move(config)), loop(loop) {}
 
-  // net::NetHandler (the listeners have no WebSocket endpoint).
+  // net::NetHandler (HTTP only: NetOptions::websocket is off).
   void on_http(std::shared_ptr<net::HttpExchange> exchange) override;
 
   // GET /healthz, and GET /metrics with the admin token (loop thread).

@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "token/json.h"
+#include "util/url.h"
 
 namespace hut::relay {
 
@@ -134,35 +137,43 @@ bool is_jpeg(std::string_view b) {
   return false;
 }
 
-// application/x-www-form-urlencoded: '+' is a space, %XX a byte.
-std::string form_decode(std::string_view s, bool* bad) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%') {
-      int h = i + 2 < s.size() ? hex(s[i + 1]) : -1;
-      int l = i + 2 < s.size() ? hex(s[i + 2]) : -1;
-      if (h < 0 || l < 0) {
-        *bad = true;
-        return {};
-      }
-      out.push_back(static_cast<char>(h * 16 + l));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
+namespace {
+
+LoginFields login_fields_from_form(std::string_view body) {
+  LoginFields out;
+  Result<std::vector<std::pair<std::string, std::string>>> fields = parse_form(body);
+  if (!fields.ok()) {
+    out.bad_encoding = true;
+    return out;
+  }
+  for (auto& [key, value] : *fields) {
+    std::string* slot = key == "space"      ? &out.space
+                        : key == "return"   ? &out.ret
+                        : key == "username" ? &out.username
+                        : key == "password" ? &out.password
+                        : key == "name"     ? &out.name
+                        : key == "action"   ? &out.action
+                        : key == "url"      ? &out.url
+                        : key == "tag"      ? &out.tag
+                                            : nullptr;
+    if (slot == nullptr) continue;
+    bool* seen = key == "space"    ? &out.have_space
+                 : key == "return" ? &out.have_return
+                 : key == "url"    ? &out.have_url
+                                   : nullptr;
+    if (seen != nullptr) {
+      if (*seen) out.duplicate = true;
+      *seen = true;
     }
+    *slot = std::move(value);
   }
   return out;
 }
 
+}  // namespace
+
 LoginFields parse_login_fields(std::string_view q, bool form_body) {
+  if (form_body) return login_fields_from_form(q);
   LoginFields out;
   bool in_return = false;
   for (size_t start = 0; start <= q.size();) {
@@ -170,32 +181,6 @@ LoginFields parse_login_fields(std::string_view q, bool form_body) {
     std::string_view f =
         q.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     start = amp == std::string_view::npos ? q.size() + 1 : amp + 1;
-    if (form_body) {
-      size_t eq = f.find('=');
-      std::string key = form_decode(f.substr(0, eq), &out.bad_encoding);
-      std::string value =
-          eq == std::string_view::npos ? std::string() : form_decode(f.substr(eq + 1), &out.bad_encoding);
-      std::string* slot = key == "space"      ? &out.space
-                          : key == "return"   ? &out.ret
-                          : key == "username" ? &out.username
-                          : key == "password" ? &out.password
-                          : key == "name"     ? &out.name
-                          : key == "action"   ? &out.action
-                          : key == "url"      ? &out.url
-                          : key == "tag"      ? &out.tag
-                                              : nullptr;
-      if (slot == nullptr) continue;
-      bool* seen = key == "space"    ? &out.have_space
-                   : key == "return" ? &out.have_return
-                   : key == "url"    ? &out.have_url
-                                     : nullptr;
-      if (seen != nullptr) {
-        if (*seen) out.duplicate = true;
-        *seen = true;
-      }
-      *slot = std::move(value);
-      continue;
-    }
     if (f.rfind("space=", 0) == 0) {
       if (out.have_space) out.duplicate = true;
       out.have_space = true;
@@ -241,68 +226,12 @@ std::string html_escape(std::string_view s) {
 }
 
 bool parse_url(std::string_view url, ParsedUrl* out) {
-  for (char c : url) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || c == '\\' || c == '#') return false;
-  }
-  size_t after;
-  if (url.rfind("http://", 0) == 0) {
-    out->scheme = "http";
-    after = 7;
-  } else if (url.rfind("https://", 0) == 0) {
-    out->scheme = "https";
-    after = 8;
-  } else {
-    return false;
-  }
-  size_t end = url.find_first_of("/?", after);
-  std::string_view authority =
-      url.substr(after, end == std::string_view::npos ? std::string_view::npos : end - after);
-  if (authority.empty() || authority.find_first_of("@%") != std::string_view::npos) return false;
-  std::string_view host = authority, port;
-  if (authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return false;
-    host = authority.substr(0, close + 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return false;
-      port = rest.substr(1);
-    }
-  } else {
-    size_t colon = authority.find(':');
-    if (colon != std::string_view::npos) {
-      host = authority.substr(0, colon);
-      port = authority.substr(colon + 1);
-    }
-  }
-  if (host.empty()) return false;
-  for (char c : port)
-    if (c < '0' || c > '9') return false;
-  if (port.size() > 5) return false;
-  out->host.clear();
-  for (char c : host) out->host.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
-  std::string p(port);
-  while (p.size() > 1 && p[0] == '0') p.erase(0, 1);
-  if (p.empty()) p = out->scheme == "https" ? "443" : "80";
-  out->port = p;
-  std::string_view path = end == std::string_view::npos ? std::string_view() : url.substr(end);
-  size_t query = path.find('?');
-  if (query != std::string_view::npos) path = path.substr(0, query);
-  out->path = path.empty() ? "/" : std::string(path);
-  std::string lower;
-  for (char c : out->path) lower.push_back(static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c));
-  if (lower.find("%2e") != std::string::npos || lower.find("%2f") != std::string::npos ||
-      lower.find("%5c") != std::string::npos)
-    return false;
-  for (size_t i = 0; i < out->path.size();) {
-    size_t next = out->path.find('/', i + 1);
-    std::string_view seg = std::string_view(out->path).substr(
-        i + 1, next == std::string::npos ? std::string::npos : next - i - 1);
-    if (seg == "." || seg == "..") return false;
-    if (next == std::string::npos) break;
-    i = next;
-  }
+  Result<Url> u = parse_strict_web_url(url);
+  if (!u.ok()) return false;
+  out->scheme = u->scheme;
+  out->host = u->host_text();
+  out->port = std::to_string(u->port);
+  out->path = u->path;
   return true;
 }
 

@@ -67,8 +67,6 @@ bool parse_space_patch_body(std::string_view body, SpacePatchBody* out, BodyErro
 // rule accepts.
 std::string space_id_from_bytes(std::string_view bytes);
 
-// application/x-www-form-urlencoded value decoding; sets *bad on a broken escape.
-std::string form_decode(std::string_view s, bool* bad);
 std::string html_escape(std::string_view s);
 
 // The fields of a /login request. A GET's query comes with each argument
@@ -84,12 +82,13 @@ struct LoginFields {
 };
 LoginFields parse_login_fields(std::string_view text, bool form_body);
 
-// A strict reading of an absolute http(s) URL: printable ASCII only, no
-// backslash, no userinfo, no percent sign in the authority, no fragment, no
-// "." or ".." segment and no encoded dot, slash or backslash in the path.
+// A strict reading of an absolute http(s) URL (hut::parse_strict_web_url):
+// printable ASCII only, no backslash, no userinfo, no percent sign in the
+// authority, no fragment, a port from 1 to 65535, no "." or ".." segment and
+// no encoded dot, slash or backslash in the path.
 struct ParsedUrl {
   std::string scheme;  // "http" or "https"
-  std::string host;    // lower case
+  std::string host;    // lower case; an IPv6 address in brackets
   std::string port;    // decimal, the scheme's default when absent
   std::string path;    // "/" at least, without the query
 };

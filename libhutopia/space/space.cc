@@ -28,6 +28,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/loop_queue.h"
 #include "util/random.h"
 
 extern "C" {
@@ -148,11 +149,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   uint64_t next_http_id = 1;
   uv_timer_t* http_deadline_timer = nullptr;  // heap, freed by its close callback
 
-  // post(): any thread.
-  std::mutex post_mu;
-  std::vector<std::function<void()>> posted;
-  uv_async_t* async = nullptr;  // heap; freed by its close callback
-  bool accepting_posts = false;
+  // post(): any thread; open while the space runs.
+  LoopQueue posts;
 
   // Plugins compiled into the program, registered before start().
   struct Builtin {
@@ -185,7 +183,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     runtime.reset();
     bus.reset();
     close_http_timer();
-    close_async();
+    posts.close();
     if (own_loop) {
       // Let the handles closed above finish, then close the loop.
       uv_run(own_loop.get(), UV_RUN_DEFAULT);
@@ -291,13 +289,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
                  std::to_string(public_port);
     if (with_admin) admin_url = "http://" + url_host(adm->host) + ":" + std::to_string(admin_port);
 
-    async = new uv_async_t;
-    uv_async_init(loop, async, [](uv_async_t* h) { static_cast<Impl*>(h->data)->drain_posts(); });
-    async->data = this;
-    {
-      std::lock_guard<std::mutex> lock(post_mu);
-      accepting_posts = true;
-    }
+    HUT_RETURN_IF_ERROR(posts.open(loop, true));
     state = State::kRunning;
     load_builtins(false);
     runtime->load_all();
@@ -501,29 +493,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     http_deadline_timer = nullptr;
   }
 
-  void drain_posts() {
-    std::vector<std::function<void()>> batch;
-    {
-      std::lock_guard<std::mutex> lock(post_mu);
-      batch.swap(posted);
-    }
-    for (auto& fn : batch) fn();
-  }
-
-  void close_async() {
-    {
-      std::lock_guard<std::mutex> lock(post_mu);
-      accepting_posts = false;
-      posted.clear();
-    }
-    if (async != nullptr) {
-      async->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(async),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
-      async = nullptr;
-    }
-  }
-
   void stop(std::function<void()> done) {
     if (state != State::kRunning) {
       if (done) done();
@@ -541,8 +510,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       bus->set_rooms(nullptr);
       rooms->set_plugins(nullptr);
       runtime->shutdown();
-      drain_posts();
-      close_async();
+      posts.drain();
+      posts.close();
       auto finish = [this, done] {
         state = State::kStopped;
         log_write(LogLevel::kInfo, "space", "stopped");
@@ -1007,13 +976,7 @@ int Space::public_port() const { return impl_->public_port; }
 int Space::admin_port() const { return impl_->admin_port; }
 const SpaceConfig& Space::config() const { return impl_->config; }
 
-bool Space::post(std::function<void()> fn) {
-  std::lock_guard<std::mutex> lock(impl_->post_mu);
-  if (!impl_->accepting_posts || impl_->async == nullptr) return false;
-  impl_->posted.push_back(std::move(fn));
-  uv_async_send(impl_->async);
-  return true;
-}
+bool Space::post(std::function<void()> fn) { return impl_->posts.post(std::move(fn)); }
 
 Result<AppToken> Space::mint_app_token(std::string_view user_id, std::string_view name, int64_t ttl_s) const {
   return impl_->mint(user_id, name, ttl_s);

@@ -52,6 +52,8 @@ class WidgetDispatch {
   // Routes a `widget` op, which the caller has made pending. kNotFound when
   // no loaded plugin has that name or it takes no widget requests.
   virtual Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) = 0;
+  // A welcomed bus session closed (the plugins' on_session_closed hooks).
+  virtual void session_closed(std::string_view session_id, const UserRef& user) = 0;
 };
 
 }  // namespace hut

@@ -1,22 +1,34 @@
-// libFuzzer target: any bytes through the client's URL parser (the space URL
-// a user gives, and the relay URL a space announces at /.well-known/hutopia).
-// A URL it accepts has a host and a port in range, and the Host header it
-// makes parses back to the same host and port.
+// libFuzzer target: any bytes through the one URL reader (hut::Url, on
+// libcurl's URL API): the space URL a user gives, the relay URL a space
+// announces at /.well-known/hutopia, the relay's space URLs. A URL it
+// accepts has a host and a port in range, and the Host header it makes
+// parses back to the same host and port; a URL the strict reading accepts
+// the plain one accepts alike, with no dot segment in its path. The same
+// bytes go through the form decoder.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
-#include "client/transport.h"
+#include "util/url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  hut::Result<hut::client::Url> u = hut::client::parse_url(in);
+  (void)hut::parse_form(in);
+  hut::Result<hut::Url> strict = hut::parse_strict_web_url(in);
+  hut::Result<hut::Url> u = hut::Url::parse(in);
+  if (strict.ok()) {
+    if (!u.ok() || strict->host != u->host || strict->port != u->port || strict->path != u->path)
+      std::abort();
+    if (strict->path.find("/../") != std::string::npos || strict->path.find("/./") != std::string::npos)
+      std::abort();
+  }
   if (!u.ok()) return 0;
   if (u->host.empty() || u->port <= 0 || u->port > 65535 || u->path.empty() || u->path[0] != '/')
     std::abort();
-  std::string again = std::string(u->tls ? "https://" : "http://") + u->host_header() + "/";
-  hut::Result<hut::client::Url> v = hut::client::parse_url(again);
-  if (!v.ok() || v->host != u->host || v->port != u->port || v->tls != u->tls) std::abort();
+  std::string again = std::string(u->tls() ? "https://" : "http://") + u->host_header() + "/";
+  hut::Result<hut::Url> v = hut::Url::parse(again);
+  if (!v.ok() || v->host != u->host || v->port != u->port || v->tls() != u->tls()) std::abort();
   return 0;
 }

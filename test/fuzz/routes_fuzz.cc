@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "relay/rules.h"
 #include "space/routes.h"
+#include "util/url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               c == '_' || c == '.' || c == '~' || c == '%';
     if (!ok) std::abort();
   }
-  bool bad = false;
-  if (hut::relay::form_decode(escaped, &bad) != in || bad) std::abort();
+  hut::Result<std::string> decoded = hut::form_decode(escaped);
+  if (!decoded.ok() || *decoded != in) std::abort();
   return 0;
 }

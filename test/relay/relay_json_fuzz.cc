@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "relay/rules.h"
+#include "util/url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -55,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 4: {
-      bool bad = false;
-      hut::relay::form_decode(in, &bad);
+      (void)hut::form_decode(in);
+      (void)hut::parse_form(in);
       const std::string_view base = "http://127.0.0.1:9123/app";
       if (hut::relay::url_is_under(in, base)) {
         hut::relay::ParsedUrl u;

@@ -179,7 +179,14 @@ TEST_CASE("relay: after a key rotation new tokens use the new key and the old ke
   // Both verify: the old token until it expires, the new one with the new key.
   CHECK(verify_as_space(jwks, space, before).ok());
   CHECK(verify_as_space(jwks, space, after).ok());
-  CHECK(after.find(*kid) == std::string::npos);  // the kid is in the (base64) header, not plain
+  // The new token names the new key in its header; the old one the old key.
+  auto kid_of = [](const std::string& token) {
+    Result<std::string> header = base64url_decode(token.substr(0, token.find('.')));
+    return header.ok() ? Harness::field(*header, "kid") : std::string();
+  };
+  CHECK(kid_of(after) == *kid);
+  CHECK(kid_of(before) != *kid);
+  CHECK_FALSE(kid_of(before).empty());
   // The key files are the relay's alone.
   struct stat st {};
   REQUIRE(::stat((h.state.config.relay.data_dir + "/keys/" + *kid + ".pem").c_str(), &st) == 0);

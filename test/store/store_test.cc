@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite_db.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
 #include "store_test_util.h"
@@ -221,6 +222,93 @@ TEST_CASE("store: migrations run step by step, each in one transaction") {
   CHECK(sqlite_migrate(db, SqliteSchema{std::span(steps, 2), kSqliteApplicationId, "store"}).ok());
   CHECK(raw.integer("SELECT count(*) FROM a") == 1);
   sqlite3_close(db);
+}
+
+TEST_CASE("store: another database's schema keeps its own application_id and is told from a store") {
+  TempDir dir;
+  const SqliteMigration steps[] = {{1, "CREATE TABLE accounts (id TEXT PRIMARY KEY);"}};
+  const int kOther = 0x52454c31;  // "REL1"
+  {
+    SqliteDb db;
+    SqliteOpenOptions options;
+    options.durable = true;
+    options.name = "relay database";
+    REQUIRE(db.open(dir.file("relay.db"), options).ok());
+    REQUIRE(sqlite_migrate(db.db(), SqliteSchema{steps, kOther, "relay database"}).ok());
+  }
+  RawDb raw(dir.file("relay.db"));
+  CHECK(raw.integer("PRAGMA application_id") == kOther);
+  CHECK(raw.integer("PRAGMA user_version") == 1);
+  CHECK(raw.text("PRAGMA journal_mode") == "wal");
+
+  // A store file is refused as a relay database, with the relay's noun.
+  StoreFixture f;
+  REQUIRE(f.open().ok());
+  REQUIRE(f.close_store());
+  SqliteDb store_db;
+  REQUIRE(store_db.open(f.path(), SqliteOpenOptions{}).ok());
+  Status s = sqlite_migrate(store_db.db(), SqliteSchema{steps, kOther, "relay database"});
+  CHECK(s.code() == Status::Code::kFailedPrecondition);
+  CHECK(std::string(s.message()).find("not a Hutopia relay database") != std::string::npos);
+
+  // A relay database newer than its steps is refused, naming the relay database.
+  {
+    RawDb w(dir.file("relay.db"), false);
+    REQUIRE(w.exec("PRAGMA user_version = 7") == SQLITE_OK);
+  }
+  SqliteDb again;
+  REQUIRE(again.open(dir.file("relay.db"), SqliteOpenOptions{}).ok());
+  s = sqlite_migrate(again.db(), SqliteSchema{steps, kOther, "relay database"});
+  CHECK(s.code() == Status::Code::kFailedPrecondition);
+  CHECK(std::string(s.message()).find("the relay database's schema version 7 is newer") != std::string::npos);
+}
+
+TEST_CASE("store: SQLite helpers give errors as values and roll back what is not committed") {
+  TempDir dir;
+  SqliteDb db;
+  REQUIRE(db.open(dir.file("h.db"), SqliteOpenOptions{}).ok());
+  REQUIRE(db.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)").ok());
+  {
+    SqliteQuery q(db, "INSERT INTO t (k, v) VALUES (?1, ?2)");
+    CHECK(q.bind(1, std::string_view("a")).bind(2, int64_t{1}).run().ok());
+  }
+  {
+    // The same key again: a conflict, as kAlreadyExists.
+    SqliteQuery q(db, "INSERT INTO t (k, v) VALUES (?1, ?2)");
+    Status s = q.bind(1, std::string_view("a")).bind(2, int64_t{2}).run();
+    CHECK(s.code() == Status::Code::kAlreadyExists);
+  }
+  {
+    // A NOT NULL column left empty: kInvalidArgument.
+    SqliteQuery q(db, "INSERT INTO t (k, v) VALUES (?1, ?2)");
+    Status s = q.bind(1, std::string_view("b")).bind_null(2).run();
+    CHECK(s.code() == Status::Code::kInvalidArgument);
+  }
+  {
+    Status prepared;
+    CHECK(db.prepare("SELECT nothing FROM nowhere", &prepared) == nullptr);
+    CHECK_FALSE(prepared.ok());
+  }
+  {
+    SqliteTransaction txn(db);
+    REQUIRE(txn.begin(SqliteTransaction::Kind::kImmediate).ok());
+    SqliteQuery q(db, "INSERT INTO t (k, v) VALUES ('c', 3)");
+    REQUIRE(q.run().ok());
+    CHECK(db.in_transaction());
+  }  // not committed: rolled back
+  CHECK_FALSE(db.in_transaction());
+  {
+    SqliteTransaction txn(db);
+    REQUIRE(txn.begin().ok());
+    SqliteQuery q(db, "INSERT INTO t (k, v) VALUES ('d', 4)");
+    REQUIRE(q.run().ok());
+    REQUIRE(txn.commit().ok());
+  }
+  SqliteQuery count(db, "SELECT group_concat(k, ',') FROM (SELECT k FROM t ORDER BY k)");
+  REQUIRE(count.step());
+  CHECK(count.str(0) == "a,d");
+  // With no error, a missing row is the status the caller names.
+  CHECK(count.no_row(Status::not_found("x")).is_not_found());
 }
 
 TEST_CASE("store: posts queued at once get consecutive seqs per room in few transactions") {
