@@ -52,6 +52,7 @@ const hut_plugin_descriptor kGreeter = {
     nullptr,
     nullptr,
     nullptr,
+    0,
 };
 
 struct App {

@@ -2,8 +2,10 @@
 //
 // Bus: any `widget` request is answered {"greeting":"<greeting>, <user name>!",
 // "count":N}, where N counts the greetings so far (kept in the plugin's
-// key-value store). HTTP: GET /api/greeter/count answers {"count":N}. A timer
-// logs the count once a minute. Configuration (greeter.toml):
+// key-value store), except {"reset":true}, which is refused `forbidden` (the
+// count is reset through the management API, by removing the plugin's data).
+// HTTP: GET /api/greeter/count answers {"count":N}. A timer logs the count
+// once a minute. Configuration (greeter.toml):
 //
 //   greeting = "Good morning"
 #include <cJSON.h>
@@ -15,6 +17,9 @@
 
 namespace {
 
+// Built against the current header; it calls only ABI 1.0 functions without
+// checking (the wrapper checks the newer ones), so it requires 1.0: spaces
+// from 1.5 on load it even when they are older than the header.
 const hut_plugin_descriptor kDescriptor = {HUT_PLUGIN_ABI_MAJOR,
                                            HUT_PLUGIN_ABI_MINOR,
                                            "greeter",
@@ -26,7 +31,8 @@ const hut_plugin_descriptor kDescriptor = {HUT_PLUGIN_ABI_MAJOR,
                                            nullptr,
                                            nullptr,
                                            nullptr,
-                                           nullptr};
+                                           nullptr,
+                                           HUT_PLUGIN_ABI(1, 0)};
 
 using Json = std::unique_ptr<cJSON, decltype(&cJSON_Delete)>;
 
@@ -53,6 +59,10 @@ class Greeter : public hut::plugin::Plugin {
   }
 
   int on_widget(const hut_widget_request& req) override {
+    if (std::string_view(req.data_json) == R"({"reset":true})") {
+      int rc = host().reply_error_code(req.request_id, HUT_EPERM, "the count is not reset from a widget");
+      return rc == HUT_ENOTSUP ? HUT_EPERM : rc;  // a space older than 1.5: the refusal says forbidden too
+    }
     ++count_;
     if (int rc = host().kv_put("count", std::to_string(count_)); rc != HUT_OK) return rc;
     Json answer(cJSON_CreateObject(), cJSON_Delete);

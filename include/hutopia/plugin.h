@@ -22,6 +22,15 @@
  * end; a plugin checks a function newer than ABI 1.0 with HUT_HOST_HAS before
  * calling it.
  *
+ * Built against and requires (ABI 1.5): the descriptor's abi_major.abi_minor
+ * say which header the plugin was built against; its requires_abi says the
+ * oldest space it runs on. A plugin rebuilt against a newer header that uses
+ * nothing newer than, say, 1.1 without checking (HUT_HOST_HAS for functions,
+ * HUT_HOST_AT_LEAST for fields of the structs the space hands it) sets
+ * requires_abi = HUT_PLUGIN_ABI(1, 1) and loads in every space from 1.5 on
+ * whose minor is at least 1. Without requires_abi the two are the same, as
+ * before 1.5.
+ *
  * Each function below states:
  *   OWNERSHIP  who owns what is passed. Strings passed in either direction are
  *              borrowed for the duration of the call unless said otherwise.
@@ -42,11 +51,13 @@ extern "C" {
 #endif
 
 #define HUT_PLUGIN_ABI_MAJOR 1
-#define HUT_PLUGIN_ABI_MINOR 4
+#define HUT_PLUGIN_ABI_MINOR 5
 /* The version as one number, as carried in hut_host.abi_version. */
 #define HUT_PLUGIN_ABI_VERSION ((uint32_t)((HUT_PLUGIN_ABI_MAJOR << 16) | HUT_PLUGIN_ABI_MINOR))
 #define HUT_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define HUT_PLUGIN_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
+/* A version as one number, for hut_plugin_descriptor.requires_abi (ABI 1.5). */
+#define HUT_PLUGIN_ABI(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
 
 /* Marks the exported entry points when a plugin is built with hidden
  * visibility. */
@@ -156,6 +167,13 @@ typedef struct hut_plugin_descriptor {
   const char* const* asset_types;
   const unsigned char* const* asset_data;
   const size_t* asset_sizes;
+
+  /* ABI 1.5: the oldest space the plugin runs on, HUT_PLUGIN_ABI(1, m) with
+   * m <= abi_minor; 0 (also when an initializer leaves it out) means
+   * abi_major.abi_minor. A space of ABI 1.5 or later loads a plugin built
+   * against a newer minor than its own when this is at most its version;
+   * older spaces read only abi_minor and refuse such a plugin. */
+  uint32_t requires_abi;
 } hut_plugin_descriptor;
 
 /* ---- What hooks receive ------------------------------------------------ */
@@ -203,6 +221,13 @@ typedef struct hut_http_request {
    * may rename() it into place during the call or before it answers; the
    * space removes it when the request ends if it is still there. */
   const char* body_file;
+  /* ABI 1.5, set only by a host of ABI 1.5 or later (check with
+   * HUT_HOST_AT_LEAST(host, 5) before reading them): the query as name/value
+   * pairs in the order sent, each split at its first "=" and percent-decoded
+   * ("a%26b=c%3Dd" is the one pair "a&b" = "c=d"); a name without "=" has
+   * the value "". `query` above stays the decoded pairs joined with "&". */
+  const hut_header* query_params;
+  size_t query_param_count;
 } hut_http_request;
 
 /* A room post about to be stored (hooks.on_post). The plugin may rewrite it by
@@ -434,6 +459,49 @@ typedef struct hut_host {
   int (*mint_session_token)(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
                             size_t buflen, size_t* token_len);
 
+  /* ---- ABI 1.5: error codes, instance data, releases. Check with
+   * HUT_HOST_HAS before use. ---- */
+
+  /* Answers a pending widget request with an error like reply_error, the
+   * bus error code being that of a HUT_E* code as a hook's refusal gets it
+   * (HUT_EINVAL bad_request, HUT_ENOENT not_found, HUT_EPERM forbidden,
+   * HUT_EEXIST conflict, HUT_ETOOBIG too_large, HUT_EUNAVAIL unavailable,
+   * others internal). `message` may be NULL: the code's text is sent.
+   * RETURNS as reply, and HUT_EINVAL for a code that is not negative. */
+  int (*reply_error_code)(hut_plugin* self, uint64_t request_id, int code, const char* message);
+
+  /* The instance's own pointer: set it in init (or later), get it back from
+   * any callback with instance_data(self). The space never reads or frees
+   * it; it is NULL until set and lives until hut_plugin_fini returns (fini
+   * frees what it points to). A reload starts a new instance with NULL.
+   * THREAD: set_instance_data on the loop; instance_data on any thread once
+   * set (set it before starting threads that read it). RETURNS HUT_EINVAL
+   * without self. */
+  int (*set_instance_data)(hut_plugin* self, void* data);
+  void* (*instance_data)(hut_plugin* self);
+
+  /* timer_start, post, room_post and room_history with a release callback
+   * for `arg`: release(self, arg) runs exactly once, on the loop thread,
+   * when the space lets go of arg, whichever way that happens: after the
+   * callback ran for the last time (a one-shot timer fired, a room call's
+   * done ran, a posted callback ran), after timer_stop, or when the space
+   * drops the callback without running it (the plugin is unloaded,
+   * reloaded or shut down, or its init fails). At such an end, the timers
+   * and room calls are released before hut_plugin_fini is called; callbacks
+   * posted but not yet run are released after fini returns (fini stops the
+   * threads that post), before the library is closed. When the function
+   * itself fails, neither the callback nor release runs: arg stays the
+   * plugin's. `release` may be NULL: then these behave as the functions
+   * without _ex. RETURNS as the functions without _ex. THREAD: as theirs
+   * (post_ex any thread; release always on the loop). */
+  int (*timer_start_ex)(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb, void* arg,
+                        hut_callback release, uint64_t* timer_id);
+  int (*post_ex)(hut_plugin* self, hut_callback cb, void* arg, hut_callback release);
+  int (*room_post_ex)(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                      hut_room_done done, void* arg, hut_callback release);
+  int (*room_history_ex)(hut_plugin* self, const char* room, uint64_t before, int limit, hut_room_done done,
+                         void* arg, hut_callback release);
+
   /* Functions added in later minor versions go here, at the end. */
 } hut_host;
 
@@ -442,6 +510,14 @@ typedef struct hut_host {
 #define HUT_HOST_HAS(host, member)                                                                  \
   ((host) != NULL && (size_t)(host)->size >= offsetof(hut_host, member) + sizeof((host)->member) && \
    (host)->member != NULL)
+
+/* True when the space's ABI has the same major as this header and a minor
+ * of at least `minor` (ABI 1.5): use it before reading a field that a minor
+ * added to a struct the space hands to a hook, such as
+ * hut_http_request.query_params (5). */
+#define HUT_HOST_AT_LEAST(host, minor)                                                            \
+  ((host) != NULL && HUT_PLUGIN_ABI_VERSION_MAJOR((host)->abi_version) == HUT_PLUGIN_ABI_MAJOR && \
+   HUT_PLUGIN_ABI_VERSION_MINOR((host)->abi_version) >= (uint32_t)(minor))
 
 /* ---- The entry points -------------------------------------------------- */
 

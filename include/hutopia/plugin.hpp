@@ -15,7 +15,10 @@
 // HUT_EINTERNAL), and no C++ type is passed to the host.
 //
 // Ownership: the entry points create the Plugin object in hut_plugin_init and
-// delete it in hut_plugin_fini. Thread: everything runs on the loop thread,
+// delete it in hut_plugin_fini. In a space of ABI 1.5 or later the object is
+// the instance's data (set_instance_data), so two spaces of one program that
+// load the same library each have their own; older spaces keep it in a
+// variable of the plugin's library. Thread: everything runs on the loop thread,
 // except Host::post and Host::log, which any thread may call while the plugin
 // is loaded.
 #ifndef HUTOPIA_PLUGIN_HPP_
@@ -56,6 +59,14 @@ class Host {
   int reply_error(uint64_t request_id, const std::string& code, const std::string& message) const {
     return host_->reply_error(self_, request_id, code.c_str(), message.c_str());
   }
+  // Answers with the bus error code of a HUT_E* code (ABI 1.5); an empty
+  // message sends the code's text. HUT_ENOTSUP in an older space.
+  int reply_error_code(uint64_t request_id, int code, const std::string& message = {}) const {
+    if (!HUT_HOST_HAS(host_, reply_error_code)) return HUT_ENOTSUP;
+    return host_->reply_error_code(self_, request_id, code, message.empty() ? nullptr : message.c_str());
+  }
+  // True when the space's ABI is this major with at least `minor`.
+  bool at_least(uint32_t minor) const { return HUT_HOST_AT_LEAST(host_, minor); }
   int send(hut_target target, const std::string& target_id, std::string_view data_json) const {
     return host_->send_widget_event(self_, target, target_id.c_str(), data_json.data(), data_json.size());
   }
@@ -237,11 +248,18 @@ inline void copy_error(char* err, size_t errlen, const std::string& msg) {
   err[n] = '\0';
 }
 
+// Where the instance's object is kept: its instance data in a space of ABI
+// 1.5 or later, else `slot`.
+inline void keep(Plugin** slot, const hut_host* host, hut_plugin* self, Plugin* p) {
+  if (HUT_HOST_HAS(host, set_instance_data) && host->set_instance_data(self, p) == HUT_OK) return;
+  *slot = p;
+}
+
 // `slot` is a variable of the plugin's own translation unit (not a static of
 // an inline function, which would keep the library from being unloaded).
 template <typename T>
-int init(Plugin** slot, const hut_host* host, hut_plugin* self, const char* config_json, char* err,
-         size_t errlen) {
+int init(Plugin** slot, const hut_host** host_slot, const hut_host* host, hut_plugin* self,
+         const char* config_json, char* err, size_t errlen) {
   try {
     auto p = std::make_unique<T>();
     p->bind(host, self);
@@ -260,7 +278,8 @@ int init(Plugin** slot, const hut_host* host, hut_plugin* self, const char* conf
       copy_error(err, errlen, "register_hooks failed");
       return rc;
     }
-    *slot = p.release();
+    *host_slot = host;
+    keep(slot, host, self, p.release());
     return HUT_OK;
   } catch (const std::exception& e) {
     copy_error(err, errlen, e.what());
@@ -271,7 +290,14 @@ int init(Plugin** slot, const hut_host* host, hut_plugin* self, const char* conf
   }
 }
 
-inline void fini(Plugin** slot) {
+inline void fini(Plugin** slot, const hut_host* host, hut_plugin* self) {
+  if (host != nullptr && HUT_HOST_HAS(host, instance_data)) {
+    if (auto* p = static_cast<Plugin*>(host->instance_data(self))) {
+      host->set_instance_data(self, nullptr);
+      delete p;
+      return;
+    }
+  }
   delete *slot;
   *slot = nullptr;
 }
@@ -282,17 +308,19 @@ inline void fini(Plugin** slot) {
 // Defines the plugin's three C entry points for class CLASS (derived from
 // hut::plugin::Plugin, default-constructible) and the hut_plugin_descriptor
 // DESCRIPTOR (an object with static storage).
-#define HUT_PLUGIN_CLASS(CLASS, DESCRIPTOR)                                                                 \
-  static ::hut::plugin::Plugin* hut_plugin_instance_ = nullptr;                                             \
-  extern "C" HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {                     \
-    return &(DESCRIPTOR);                                                                                   \
-  }                                                                                                         \
-  extern "C" HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self,                  \
-                                                   const char* config_json, char* err, size_t errlen) {     \
-    return ::hut::plugin::detail::init<CLASS>(&hut_plugin_instance_, host, self, config_json, err, errlen); \
-  }                                                                                                         \
-  extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin*) {                                          \
-    ::hut::plugin::detail::fini(&hut_plugin_instance_);                                                     \
+#define HUT_PLUGIN_CLASS(CLASS, DESCRIPTOR)                                                             \
+  static ::hut::plugin::Plugin* hut_plugin_instance_ = nullptr;                                         \
+  static const hut_host* hut_plugin_host_ = nullptr;                                                    \
+  extern "C" HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {                 \
+    return &(DESCRIPTOR);                                                                               \
+  }                                                                                                     \
+  extern "C" HUT_PLUGIN_EXPORT int hut_plugin_init(const hut_host* host, hut_plugin* self,              \
+                                                   const char* config_json, char* err, size_t errlen) { \
+    return ::hut::plugin::detail::init<CLASS>(&hut_plugin_instance_, &hut_plugin_host_, host, self,     \
+                                              config_json, err, errlen);                                \
+  }                                                                                                     \
+  extern "C" HUT_PLUGIN_EXPORT void hut_plugin_fini(hut_plugin* self) {                                 \
+    ::hut::plugin::detail::fini(&hut_plugin_instance_, hut_plugin_host_, self);                         \
   }
 
 #endif  // HUTOPIA_PLUGIN_HPP_

@@ -28,14 +28,20 @@ std::string copy_custom_header(struct lws* wsi, const char* name_with_colon) {
   return out;
 }
 
-std::string copy_query(struct lws* wsi) {
+std::string copy_query(struct lws* wsi, std::vector<std::pair<std::string, std::string>>* params) {
   std::string out;
   char buf[4096];
   for (int i = 0; i < 64; ++i) {
     int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;
     if (!out.empty()) out += '&';
-    out.append(buf, static_cast<size_t>(n));
+    std::string_view piece(buf, static_cast<size_t>(n));
+    out.append(piece);
+    size_t eq = piece.find('=');
+    if (eq == std::string_view::npos)
+      params->emplace_back(std::string(piece), std::string());
+    else
+      params->emplace_back(std::string(piece.substr(0, eq)), std::string(piece.substr(eq + 1)));
   }
   return out;
 }
@@ -212,7 +218,7 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
   int m = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
   ex->method = method_name(m);
   ex->path = uri ? uri : "";
-  ex->query = copy_query(wsi);
+  ex->query = copy_query(wsi, &ex->query_params);
   collect_headers(wsi, &ex->headers);
   char peer[128] = {0};
   if (lws_get_peer_simple(wsi, peer, sizeof peer)) ex->peer = peer;

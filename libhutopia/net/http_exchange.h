@@ -65,9 +65,13 @@ class NetServer;
 class HttpExchange {
  public:
   Listener listener = Listener::kPublic;
-  std::string method;                                        // "GET", "POST", ...
-  std::string path;                                          // as lws decoded it, without the query
-  std::string query;                                         // without "?", may be empty
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // as lws decoded it, without the query
+  std::string query;   // without "?", may be empty
+  // The query's pieces between "&" as lws decoded them, each split at its
+  // first "=" (a piece without one has the value ""): unlike `query`, a
+  // decoded "&" or "=" inside a name or value stays where it was.
+  std::vector<std::pair<std::string, std::string>> query_params;
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::string body;
   std::string peer;  // the client's address, as lws_get_peer_simple() gives it

@@ -83,6 +83,11 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   req.body_len = request.body.size();
   req.x_request_id = request.x_request_id.c_str();
   req.body_file = request.body_file.empty() ? nullptr : request.body_file.c_str();
+  std::vector<hut_header> params;
+  params.reserve(request.query_params.size());
+  for (const auto& [k, v] : request.query_params) params.push_back(hut_header{k.c_str(), v.c_str()});
+  req.query_params = params.data();
+  req.query_param_count = params.size();
   if (req.body_file != nullptr) req.body_len = static_cast<size_t>(request.body_file_size);
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });

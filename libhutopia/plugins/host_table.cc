@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "util/log.h"
+#include "util/wire_error.h"
 
 namespace hut {
 
@@ -44,6 +45,13 @@ const hut_host kHost = {
     &RuntimeImpl::host_http_body_to_file,
     &RuntimeImpl::host_http_respond_file,
     &RuntimeImpl::host_mint_session_token,
+    &RuntimeImpl::host_reply_error_code,
+    &RuntimeImpl::host_set_instance_data,
+    &RuntimeImpl::host_instance_data,
+    &RuntimeImpl::host_timer_start_ex,
+    &RuntimeImpl::host_post_ex,
+    &RuntimeImpl::host_room_post_ex,
+    &RuntimeImpl::host_room_history_ex,
 };
 
 }  // namespace
@@ -63,6 +71,22 @@ int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, siz
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
   return rt->services_->reply(self->name, id, std::string_view(data, len));
+}
+
+int RuntimeImpl::host_reply_error_code(hut_plugin* self, uint64_t id, int code, const char* message) {
+  if (self == nullptr || code >= 0) return HUT_EINVAL;
+  return self->runtime->services_->reply_error(self->name, id, wire_error_name(wire_error_of_plugin(code)),
+                                               message != nullptr ? message : hut_strerror(code));
+}
+
+int RuntimeImpl::host_set_instance_data(hut_plugin* self, void* data) {
+  if (self == nullptr) return HUT_EINVAL;
+  self->instance_data = data;
+  return HUT_OK;
+}
+
+void* RuntimeImpl::host_instance_data(hut_plugin* self) {
+  return self != nullptr ? self->instance_data : nullptr;
 }
 
 int RuntimeImpl::host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message) {
@@ -96,32 +120,69 @@ int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, con
                                                      std::string_view(data, len));
 }
 
-PluginServices::RoomDone RuntimeImpl::room_done(hut_plugin* self, hut_room_done done, void* arg) {
-  if (done == nullptr) return nullptr;
+PluginServices::RoomDone RuntimeImpl::room_done(hut_plugin* self, hut_room_done done, void* arg,
+                                                hut_callback release, uint64_t* call_id) {
+  *call_id = 0;
+  if (done == nullptr && release == nullptr) return nullptr;
+  uint64_t id = self->next_room_call++;
+  self->room_calls.emplace(id, hut_plugin::RoomCall{done, arg, release});
+  *call_id = id;
   std::string name = self->name;
   uint64_t serial = self->serial;
-  return [this, name, serial, done, arg](int status, std::string json) {
+  return [this, name, serial, id](int status, std::string json) {
     hut_plugin* inst = loaded(name);
     if (inst == nullptr || inst->serial != serial) return;
-    measured(inst, [&] {
-      done(inst, arg, status, json.c_str(), json.size());
-      return 0;
-    });
+    auto it = inst->room_calls.find(id);
+    if (it == inst->room_calls.end()) return;
+    hut_plugin::RoomCall call = it->second;
+    inst->room_calls.erase(it);
+    if (call.done != nullptr) {
+      measured(inst, [&] {
+        call.done(inst, call.arg, status, json.c_str(), json.size());
+        return 0;
+      });
+    }
+    if (call.release != nullptr) call.release(inst, call.arg);
   };
+}
+
+void RuntimeImpl::release_room_calls(hut_plugin* inst) {
+  std::map<uint64_t, hut_plugin::RoomCall> calls;
+  calls.swap(inst->room_calls);
+  for (auto& [id, call] : calls)
+    if (call.release != nullptr) call.release(inst, call.arg);
 }
 
 int RuntimeImpl::host_room_post(hut_plugin* self, const char* room, const char* text, const char* data_json,
                                 hut_room_done done, void* arg) {
+  return host_room_post_ex(self, room, text, data_json, done, arg, nullptr);
+}
+
+int RuntimeImpl::host_room_post_ex(hut_plugin* self, const char* room, const char* text,
+                                   const char* data_json, hut_room_done done, void* arg,
+                                   hut_callback release) {
   if (self == nullptr || room == nullptr || *room == '\0' || text == nullptr) return HUT_EINVAL;
-  return self->runtime->services_->room_post(self->name, room, text, data_json ? data_json : "",
-                                             self->runtime->room_done(self, done, arg));
+  uint64_t call = 0;
+  PluginServices::RoomDone wrapped = self->runtime->room_done(self, done, arg, release, &call);
+  int rc = self->runtime->services_->room_post(self->name, room, text, data_json ? data_json : "",
+                                               std::move(wrapped));
+  if (rc != HUT_OK) forget_room_call(self, call);
+  return rc;
 }
 
 int RuntimeImpl::host_room_history(hut_plugin* self, const char* room, uint64_t before, int limit,
                                    hut_room_done done, void* arg) {
+  return host_room_history_ex(self, room, before, limit, done, arg, nullptr);
+}
+
+int RuntimeImpl::host_room_history_ex(hut_plugin* self, const char* room, uint64_t before, int limit,
+                                      hut_room_done done, void* arg, hut_callback release) {
   if (self == nullptr || room == nullptr || *room == '\0' || limit < 1 || limit > 200) return HUT_EINVAL;
-  return self->runtime->services_->room_history(room, before, limit,
-                                                self->runtime->room_done(self, done, arg));
+  uint64_t call = 0;
+  PluginServices::RoomDone wrapped = self->runtime->room_done(self, done, arg, release, &call);
+  int rc = self->runtime->services_->room_history(room, before, limit, std::move(wrapped));
+  if (rc != HUT_OK) forget_room_call(self, call);
+  return rc;
 }
 
 int RuntimeImpl::host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,

@@ -64,10 +64,12 @@ Status RuntimeImpl::start(Candidate c) {
     {
       std::lock_guard<std::mutex> lock(post_mu_);
       inst->closing = true;
-      std::erase_if(posted_, [&](const Posted& p) { return p.inst == inst.get(); });
     }
-    for (auto& [id, t] : inst->timers) close_timer(t);
-    inst->timers.clear();
+    // What the plugin started before it failed ends here; the releases it
+    // gave run before the library is closed.
+    end_timers(inst.get());
+    release_room_calls(inst.get());
+    drop_posts(inst.get());
     inst.reset();
     return fail(why);
   }
@@ -118,17 +120,14 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
   std::string message = inst->name + " is " + std::string(why);
   // The space owns the pending requests: it answers the plugin's now.
   services_->plugin_stopped(inst->name, message);
-  for (auto& [id, t] : inst->timers) close_timer(t);
-  inst->timers.clear();
+  end_timers(inst);
+  release_room_calls(inst);
   if (inst->fini) inst->fini(inst);
   // Threads were stopped by fini; what they queued is dropped.
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    std::erase_if(posted_, [&](const Posted& p) { return p.inst == inst; });
-  }
-  // Timers the plugin started inside fini end too.
-  for (auto& [id, t] : inst->timers) close_timer(t);
-  inst->timers.clear();
+  drop_posts(inst);
+  // Timers and room calls the plugin started inside fini end too.
+  end_timers(inst);
+  release_room_calls(inst);
   void* dl = inst->dl;
   rec.inst.reset();
   if (dl) dlclose(dl);

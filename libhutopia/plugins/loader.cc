@@ -38,16 +38,43 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
   return out;
 }
 
+namespace {
+
+// The minor whose descriptor gained requires_abi.
+constexpr uint32_t kRequiresAbiSince = 5;
+
+}  // namespace
+
+Status check_plugin_abi(const hut_plugin_descriptor& d, uint32_t host_minor) {
+  auto version = [](uint32_t major, uint32_t minor) {
+    return std::to_string(major) + "." + std::to_string(minor);
+  };
+  const std::string space = ", this space has " + version(HUT_PLUGIN_ABI_MAJOR, host_minor);
+  if (d.abi_major != HUT_PLUGIN_ABI_MAJOR)
+    return Status::failed_precondition("built for plugin ABI " + version(d.abi_major, d.abi_minor) + space);
+  if (d.abi_minor <= host_minor) return Status::ok_status();
+  // Built against a newer header. requires_abi exists in descriptors of
+  // headers from 1.5 on; an older one cannot say it needs less.
+  uint32_t requires_abi = d.abi_minor >= kRequiresAbiSince ? d.requires_abi : 0;
+  if (requires_abi == 0)
+    return Status::failed_precondition("built for plugin ABI " + version(d.abi_major, d.abi_minor) + space);
+  uint32_t req_major = HUT_PLUGIN_ABI_VERSION_MAJOR(requires_abi);
+  uint32_t req_minor = HUT_PLUGIN_ABI_VERSION_MINOR(requires_abi);
+  if (req_major != d.abi_major || req_minor > d.abi_minor)
+    return Status::failed_precondition("built for plugin ABI " + version(d.abi_major, d.abi_minor) +
+                                       " but requires " + version(req_major, req_minor) +
+                                       ", which is not an older minor");
+  if (req_minor > host_minor)
+    return Status::failed_precondition("built for plugin ABI " + version(d.abi_major, d.abi_minor) +
+                                       " and requires " + version(req_major, req_minor) + space);
+  return Status::ok_status();
+}
+
 Status RuntimeImpl::check_descriptor(const std::string& name, const hut_plugin_descriptor* d,
                                      Candidate* out) {
   if (d == nullptr) return Status::failed_precondition("hut_plugin_describe returned no descriptor");
   // The ABI fields come first and are checked before anything else is read.
-  if (d->abi_major != HUT_PLUGIN_ABI_MAJOR || d->abi_minor > HUT_PLUGIN_ABI_MINOR) {
-    return Status::failed_precondition("built for plugin ABI " + std::to_string(d->abi_major) + "." +
-                                       std::to_string(d->abi_minor) + ", this space has " +
-                                       std::to_string(HUT_PLUGIN_ABI_MAJOR) + "." +
-                                       std::to_string(HUT_PLUGIN_ABI_MINOR));
-  }
+  if (Status st = check_plugin_abi(*d); !st.ok()) return st;
   if (d->name == nullptr || name != d->name) {
     return Status::failed_precondition("the descriptor names it \"" + std::string(d->name ? d->name : "") +
                                        "\", not \"" + name + "\"");

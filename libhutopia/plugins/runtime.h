@@ -33,11 +33,12 @@ class Store;
 
 // An HTTP request for /api/<plugin>/<path>.
 struct PluginHttpRequest {
-  uint64_t request_id = 0;                                   // the space's handle for the response
-  std::string method;                                        // "GET", "POST", ...
-  std::string path;                                          // what follows /api/<plugin>, starting with "/"
-  std::string query;                                         // without the "?", may be empty
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  uint64_t request_id = 0;  // the space's handle for the response
+  std::string method;       // "GET", "POST", ...
+  std::string path;         // what follows /api/<plugin>, starting with "/"
+  std::string query;        // without the "?", may be empty
+  std::vector<std::pair<std::string, std::string>> query_params;  // decoded name/value pairs, in order
+  std::vector<std::pair<std::string, std::string>> headers;       // lower-case names
   std::string body;
   std::string x_request_id;
   // For a route of PluginRuntime::body_route: the file holding the body.
@@ -141,6 +142,12 @@ struct PluginStats {
 // True for a plugin name: 1-64 characters of a-z 0-9 _ - (the .so file's
 // name, the management API's and the HTTP routes' plugin part).
 bool valid_plugin_name(std::string_view name);
+
+// Whether a space of ABI 1.<host_minor> loads a plugin with this
+// descriptor: the same major, and either built against a minor up to the
+// space's or (descriptors of 1.5 on) requiring one (requires_abi). Reads only
+// abi_major and abi_minor, and requires_abi when abi_minor is 5 or more.
+Status check_plugin_abi(const hut_plugin_descriptor& d, uint32_t host_minor = HUT_PLUGIN_ABI_MINOR);
 
 class PluginRuntime : public WidgetDispatch {
  public:

@@ -67,6 +67,16 @@ struct hut_plugin {
   std::vector<BodyRoute> body_routes;  // http_body_to_file
   bool closing = false;                // guarded by RuntimeImpl::post_mu_
   uint64_t serial = 0;                 // unique per instance, so late callbacks can tell a reload
+  void* instance_data = nullptr;       // set_instance_data (ABI 1.5); the plugin's
+  // Room calls whose done has not run yet, by call id: released when the
+  // instance ends before they complete.
+  struct RoomCall {
+    hut_room_done done;
+    void* arg;
+    hut_callback release;
+  };
+  std::map<uint64_t, RoomCall> room_calls;
+  uint64_t next_room_call = 1;
 };
 
 namespace hut {
@@ -88,11 +98,15 @@ struct PluginTimer {
   uint64_t id = 0;
   hut_callback cb = nullptr;
   void* arg = nullptr;
+  hut_callback release = nullptr;  // timer_start_ex (ABI 1.5); run once when the timer ends
   bool repeating = false;
 };
 
-// Stops the timer and frees it once libuv has closed its handle.
+// Stops the timer and frees it once libuv has closed its handle. The caller
+// has taken it out of its instance's `timers`.
 void close_timer(PluginTimer* t);
+// Ends every timer of the instance: closes them, then runs their releases.
+void end_timers(hut_plugin* inst);
 
 // The host table every plugin is given.
 const hut_host* host_table();
@@ -199,12 +213,19 @@ class RuntimeImpl final : public PluginRuntime {
                                  const void* data, size_t size);
   static int host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
                               void* arg, uint64_t* timer_id);
+  static int host_timer_start_ex(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
+                                 void* arg, hut_callback release, uint64_t* timer_id);
   static int host_timer_stop(hut_plugin* self, uint64_t timer_id);
   static int host_post(hut_plugin* self, hut_callback cb, void* arg);
+  static int host_post_ex(hut_plugin* self, hut_callback cb, void* arg, hut_callback release);
   static int host_room_post(hut_plugin* self, const char* room, const char* text, const char* data_json,
                             hut_room_done done, void* arg);
   static int host_room_history(hut_plugin* self, const char* room, uint64_t before, int limit,
                                hut_room_done done, void* arg);
+  static int host_room_post_ex(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                               hut_room_done done, void* arg, hut_callback release);
+  static int host_room_history_ex(hut_plugin* self, const char* room, uint64_t before, int limit,
+                                  hut_room_done done, void* arg, hut_callback release);
   static int host_room_members(hut_plugin* self, const char* room, char* buf, size_t buflen,
                                size_t* json_len);
   static const char* host_data_dir(hut_plugin* self);
@@ -214,9 +235,19 @@ class RuntimeImpl final : public PluginRuntime {
                                     size_t header_count, const char* path);
   static int host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,
                                      size_t buflen, size_t* token_len);
+  static int host_reply_error_code(hut_plugin* self, uint64_t id, int code, const char* message);
+  static int host_set_instance_data(hut_plugin* self, void* data);
+  static void* host_instance_data(hut_plugin* self);
   // Wraps a plugin's room callback so that it runs only while the same
-  // instance is loaded.
-  PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg);
+  // instance is loaded; records the call in the instance's room_calls and
+  // sets *call_id (0 when there is nothing to call or release).
+  PluginServices::RoomDone room_done(hut_plugin* self, hut_room_done done, void* arg, hut_callback release,
+                                     uint64_t* call_id);
+  // Ends a room call the host function could not start: forgets it without
+  // running done or release (arg stays the plugin's).
+  static void forget_room_call(hut_plugin* self, uint64_t call_id) { self->room_calls.erase(call_id); }
+  // Releases the instance's room calls that have not completed.
+  static void release_room_calls(hut_plugin* inst);
 
  private:
   // Everything known about one plugin name.
@@ -261,7 +292,11 @@ class RuntimeImpl final : public PluginRuntime {
     hut_plugin* inst;
     hut_callback cb;
     void* arg;
+    hut_callback release;
   };
+  // Drops the queued callbacks of `inst` (under post_mu_) and runs their
+  // releases (outside it).
+  void drop_posts(hut_plugin* inst);
 
   hut_plugin* loaded(std::string_view name) const {
     auto it = records_.find(name);

@@ -1,8 +1,11 @@
 // Plugin timers (libuv timers owned by their instance) and callbacks posted
 // from a plugin's own threads (a queue under post_mu_ drained by one async
-// handle on the loop).
+// handle on the loop). A release given with the _ex functions (ABI 1.5)
+// runs once when the timer or the posted callback is done with its arg.
 
 #include "plugins/runtime_impl.h"
+
+#include <algorithm>
 
 namespace hut {
 
@@ -10,6 +13,28 @@ void close_timer(PluginTimer* t) {
   uv_timer_stop(&t->handle);
   uv_close(reinterpret_cast<uv_handle_t*>(&t->handle),
            [](uv_handle_t* h) { delete static_cast<PluginTimer*>(h->data); });
+}
+
+void end_timers(hut_plugin* inst) {
+  std::map<uint64_t, PluginTimer*> timers;
+  timers.swap(inst->timers);
+  for (auto& [id, t] : timers) close_timer(t);
+  // The handles are freed by their close callbacks, on a later loop turn.
+  for (auto& [id, t] : timers)
+    if (t->release != nullptr) t->release(inst, t->arg);
+}
+
+void RuntimeImpl::drop_posts(hut_plugin* inst) {
+  std::vector<Posted> dropped;
+  {
+    std::lock_guard<std::mutex> lock(post_mu_);
+    auto keep = std::stable_partition(posted_.begin(), posted_.end(),
+                                      [&](const Posted& p) { return p.inst != inst; });
+    dropped.assign(keep, posted_.end());
+    posted_.erase(keep, posted_.end());
+  }
+  for (const Posted& p : dropped)
+    if (p.release != nullptr) p.release(inst, p.arg);
 }
 
 void RuntimeImpl::drain_posts() {
@@ -34,6 +59,7 @@ void RuntimeImpl::drain_posts() {
       p.cb(p.inst, p.arg);
       return 0;
     });
+    if (p.release != nullptr) p.release(p.inst, p.arg);
   }
 }
 
@@ -42,7 +68,9 @@ void timer_fired(uv_timer_t* h) {
   hut_plugin* inst = t->inst;
   hut_callback cb = t->cb;
   void* arg = t->arg;
+  hut_callback release = nullptr;
   if (!t->repeating) {
+    release = t->release;
     inst->timers.erase(t->id);
     close_timer(t);
   }
@@ -50,10 +78,16 @@ void timer_fired(uv_timer_t* h) {
     cb(inst, arg);
     return 0;
   });
+  if (release != nullptr) release(inst, arg);
 }
 
 int RuntimeImpl::host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb,
                                   void* arg, uint64_t* timer_id) {
+  return host_timer_start_ex(self, timeout_ms, repeat_ms, cb, arg, nullptr, timer_id);
+}
+
+int RuntimeImpl::host_timer_start_ex(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms,
+                                     hut_callback cb, void* arg, hut_callback release, uint64_t* timer_id) {
   if (self == nullptr || cb == nullptr) return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
   auto* t = new PluginTimer;
@@ -66,6 +100,7 @@ int RuntimeImpl::host_timer_start(hut_plugin* self, uint64_t timeout_ms, uint64_
   t->id = rt->next_timer_id_++;
   t->cb = cb;
   t->arg = arg;
+  t->release = release;
   t->repeating = repeat_ms > 0;
   uv_timer_start(&t->handle, timer_fired, timeout_ms, repeat_ms);
   self->timers.emplace(t->id, t);
@@ -77,18 +112,24 @@ int RuntimeImpl::host_timer_stop(hut_plugin* self, uint64_t timer_id) {
   if (self == nullptr) return HUT_EINVAL;
   auto it = self->timers.find(timer_id);
   if (it == self->timers.end()) return HUT_ENOENT;
-  close_timer(it->second);
+  PluginTimer* t = it->second;
   self->timers.erase(it);
+  close_timer(t);
+  if (t->release != nullptr) t->release(self, t->arg);  // freed on a later loop turn
   return HUT_OK;
 }
 
 int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
+  return host_post_ex(self, cb, arg, nullptr);
+}
+
+int RuntimeImpl::host_post_ex(hut_plugin* self, hut_callback cb, void* arg, hut_callback release) {
   if (self == nullptr || cb == nullptr) return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
   {
     std::lock_guard<std::mutex> lock(rt->post_mu_);
     if (self->closing || rt->async_ == nullptr) return HUT_ESTATE;
-    rt->posted_.push_back(Posted{self, cb, arg});
+    rt->posted_.push_back(Posted{self, cb, arg, release});
     // Sent under the lock: shutdown() closes async_ only after every
     // instance is closing, which it marks under this lock.
     uv_async_send(rt->async_);

@@ -686,6 +686,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     req.method = ex->method;
     req.path = std::move(target->path);
     req.query = std::move(target->query);
+    req.query_params = ex->query_params;
     req.headers = ex->headers;
     req.body = ex->body;
     req.body_file = ex->body_file;

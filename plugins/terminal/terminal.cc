@@ -75,7 +75,8 @@ const hut_plugin_descriptor* descriptor() {
                                           terminal_assets_paths,
                                           terminal_assets_types,
                                           terminal_assets_data,
-                                          terminal_assets_sizes};
+                                          terminal_assets_sizes,
+                                          0};
   return &d;
 }
 

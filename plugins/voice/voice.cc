@@ -51,6 +51,7 @@ hut_plugin_descriptor descriptor = {
     nullptr,
     nullptr,
     nullptr,
+    0,
 };
 
 constexpr size_t kMaxSignal = 16 * 1024;  // bytes of a signal's JSON (contract section 8)

@@ -124,6 +124,11 @@ TEST_CASE("examples: greeter (C++) reads its configuration, counts in its store,
   REQUIRE(rt.is_loaded("greeter"));
   CHECK(f.answer(f.widget("greeter", "null"))->data == R"({"greeting":"Good morning, Ada!","count":1})");
   CHECK(f.answer(f.widget("greeter", "null"))->data == R"({"greeting":"Good morning, Ada!","count":2})");
+  const auto* reset = f.answer(f.widget("greeter", R"({"reset":true})"));
+  REQUIRE(reset != nullptr);
+  CHECK(reset->code == "forbidden");
+  CHECK(reset->message == "the count is not reset from a widget");
+  CHECK(f.info("greeter").abi == "1." + std::to_string(HUT_PLUGIN_ABI_MINOR));
   const auto* http = f.response(f.http("greeter", "GET", "/count"));
   REQUIRE(http != nullptr);
   CHECK(http->body == R"({"count":2})");

@@ -103,6 +103,16 @@ class Recorder final : public PluginServices {
     return 0;
   }
 
+  // Room posts of plugins to "lobby" are held, not run: the test runs their
+  // `done` (room_calls) when it wants; other rooms do not exist.
+  int room_post(std::string_view plugin, std::string_view room, std::string_view text,
+                std::string_view data_json, RoomDone done) override {
+    (void)plugin, (void)text, (void)data_json;
+    if (room != "lobby") return HUT_ENOENT;
+    room_calls.push_back(std::move(done));
+    return HUT_OK;
+  }
+
   const Reply* reply_to(uint64_t id) const {
     for (const auto& r : replies)
       if (r.id == id) return &r;
@@ -129,6 +139,7 @@ class Recorder final : public PluginServices {
   std::vector<Notice> notices;
   std::vector<std::pair<uint64_t, PluginHttpResponse>> responses;
   std::map<uint64_t, Pending> pending;
+  std::vector<RoomDone> room_calls;
 };
 
 class PluginFixture {

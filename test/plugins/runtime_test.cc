@@ -8,10 +8,13 @@
 
 #include "plugin_fixture.h"
 
+using hut::check_plugin_abi;
 using hut::EventTarget;
+using hut::PluginHttpRequest;
 using hut::PluginRuntime;
 using hut::Status;
 using hut::test::PluginFixture;
+using hut::test::Recorder;
 
 namespace {
 
@@ -403,7 +406,8 @@ const hut_plugin_descriptor descriptor = {HUT_PLUGIN_ABI_MAJOR,
                                           nullptr,
                                           nullptr,
                                           nullptr,
-                                          nullptr};
+                                          nullptr,
+                                          0};
 const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR,
                                      HUT_PLUGIN_ABI_MINOR,
                                      "needy",
@@ -415,7 +419,8 @@ const hut_plugin_descriptor needy = {HUT_PLUGIN_ABI_MAJOR,
                                      nullptr,
                                      nullptr,
                                      nullptr,
-                                     nullptr};
+                                     nullptr,
+                                     0};
 const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR,
                                       HUT_PLUGIN_ABI_MINOR + 1,
                                       "future",
@@ -427,7 +432,8 @@ const hut_plugin_descriptor future = {HUT_PLUGIN_ABI_MAJOR,
                                       nullptr,
                                       nullptr,
                                       nullptr,
-                                      nullptr};
+                                      nullptr,
+                                      0};
 
 }  // namespace builtin
 
@@ -612,4 +618,160 @@ TEST_CASE("plugins: room hooks see joins, leaves, presence, and may refuse or re
 
   CHECK(f.stats("rooms_hooks").calls == 7);
   CHECK(f.stats("echo").calls == 0);
+}
+
+namespace {
+
+size_t count_events(const Recorder& r, std::string_view data) {
+  size_t n = 0;
+  for (const auto& e : r.events) n += e.data == data;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("plugins: a plugin built against the frozen ABI 1.1 header loads and works") {
+  PluginFixture f;
+  f.add("abi_1_1");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("abi_1_1").ok());
+  CHECK(f.info("abi_1_1").abi == "1.1");
+  CHECK(f.info("abi_1_1").state == "loaded");
+  // Its key-value store, its timer and its answer, through the 1.1 table.
+  const auto* r = f.answer(f.widget("abi_1_1", R"({"put":"kept"})"));
+  REQUIRE(r != nullptr);
+  CHECK(r->ok);
+  CHECK(r->data == R"({"abi":"1.1","kv":"kept","rooms":true})");
+  REQUIRE(rt.reload("abi_1_1").ok());
+  CHECK(f.answer(f.widget("abi_1_1", R"({"put":"again"})"))->data ==
+        R"({"abi":"1.1","kv":"again","rooms":true})");
+  CHECK(rt.unload("abi_1_1").ok());
+}
+
+TEST_CASE("plugins: a plugin built against the new header that requires only ABI 1.1 loads") {
+  PluginFixture f;
+  f.add("requires_1_1");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("requires_1_1").ok());
+  CHECK(f.info("requires_1_1").abi == "1." + std::to_string(HUT_PLUGIN_ABI_MINOR));
+  // In this space it finds the newer functions and uses them.
+  CHECK(f.answer(f.widget("requires_1_1", R"({"op":"count"})"))->data == R"({"count":1})");
+  CHECK(f.answer(f.widget("requires_1_1", R"({"op":"count"})"))->data == R"({"count":2})");
+}
+
+TEST_CASE("plugins: built against a newer minor, a plugin loads when what it requires is here") {
+  PluginFixture f;
+  PluginRuntime& rt = f.start();
+  // A descriptor as a header two minors ahead of this space would make it.
+  static hut_plugin_descriptor future_ok = builtin::descriptor;
+  future_ok.name = "future_ok";
+  future_ok.abi_minor = HUT_PLUGIN_ABI_MINOR + 2;
+  future_ok.requires_abi = HUT_PLUGIN_ABI(1, 1);
+  builtin::inits = 0;
+  Status st = rt.load_builtin(&future_ok, builtin::init, builtin::fini);
+  REQUIRE_MESSAGE(st.ok(), st.to_string());
+  CHECK(builtin::inits == 1);
+  CHECK(f.info("future_ok").abi == "1." + std::to_string(HUT_PLUGIN_ABI_MINOR + 2));
+  CHECK(f.answer(f.widget("future_ok", "null"))->data == R"({"inits":1})");
+
+  // Requiring the newer minor: refused, naming both versions.
+  static hut_plugin_descriptor future_needs = future_ok;
+  future_needs.name = "future_needs";
+  future_needs.requires_abi = HUT_PLUGIN_ABI(1, HUT_PLUGIN_ABI_MINOR + 1);
+  CHECK(rt.load_builtin(&future_needs, builtin::init, nullptr).code() == Status::Code::kFailedPrecondition);
+  CHECK(f.info("future_needs").error == "built for plugin ABI 1." + std::to_string(HUT_PLUGIN_ABI_MINOR + 2) +
+                                            " and requires 1." + std::to_string(HUT_PLUGIN_ABI_MINOR + 1) +
+                                            ", this space has 1." + std::to_string(HUT_PLUGIN_ABI_MINOR));
+  // Requiring more than it was built against, or another major: refused.
+  static hut_plugin_descriptor odd = future_ok;
+  odd.name = "odd";
+  odd.requires_abi = HUT_PLUGIN_ABI(1, HUT_PLUGIN_ABI_MINOR + 3);
+  CHECK(rt.load_builtin(&odd, builtin::init, nullptr).code() == Status::Code::kFailedPrecondition);
+  CHECK(contains(f.info("odd").error, "which is not an older minor"));
+  CHECK(builtin::inits == 1);
+
+  // The rule as an older space of this version applies it: a 1.5 plugin
+  // requiring 1.1 runs from 1.1 on; one that leaves requires_abi out needs 1.5.
+  hut_plugin_descriptor d = builtin::descriptor;
+  d.abi_minor = 5;
+  d.requires_abi = HUT_PLUGIN_ABI(1, 1);
+  CHECK(check_plugin_abi(d, 5).ok());
+  CHECK(check_plugin_abi(d, 1).ok());
+  CHECK(!check_plugin_abi(d, 0).ok());
+  d.requires_abi = 0;
+  CHECK(check_plugin_abi(d, 5).ok());
+  CHECK(!check_plugin_abi(d, 4).ok());
+  // Before 1.5 the field did not exist: it is not read.
+  d.abi_minor = 4;
+  d.requires_abi = HUT_PLUGIN_ABI(1, 1);
+  CHECK(!check_plugin_abi(d, 3).ok());
+}
+
+TEST_CASE("plugins: ABI 1.5 instance data, error codes and the release of every arg") {
+  PluginFixture f;
+  f.add("abi15");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("abi15").ok());
+  // The one-shot timer fires, then its arg is released.
+  REQUIRE(f.run_until([&] { return f.services.has_event("abi15", R"({"released":"once"})"); }));
+  CHECK(f.services.has_event("abi15", R"({"fired":"once"})"));
+
+  // Instance data: state kept by the instance, found from any callback.
+  CHECK(f.answer(f.widget("abi15", R"({"op":"count"})"))->data == R"({"count":1})");
+  CHECK(f.answer(f.widget("abi15", R"({"op":"count"})"))->data == R"({"count":2})");
+
+  // An integer error code becomes the bus code a hook's refusal gets.
+  const auto* fail = f.answer(f.widget("abi15", R"({"op":"fail"})"));
+  REQUIRE(fail != nullptr);
+  CHECK(!fail->ok);
+  CHECK(fail->code == "forbidden");
+  CHECK(fail->message == "not allowed");
+
+  // A posted callback runs, then its arg is released.
+  CHECK(f.answer(f.widget("abi15", R"({"op":"post"})"))->data == R"({"posted":true})");
+  CHECK(f.run_until([&] { return f.services.has_event("abi15", R"({"released":"post"})"); }));
+
+  // A stopped timer is released at once.
+  CHECK(f.answer(f.widget("abi15", R"({"op":"stop"})"))->data == R"({"stopped":0})");
+  CHECK(count_events(f.services, R"({"released":"stopped"})") == 1);
+
+  // A room call that completes: done, then release.
+  CHECK(f.answer(f.widget("abi15", R"({"op":"room"})"))->data == R"({"room_rc":0})");
+  REQUIRE(f.services.room_calls.size() == 1);
+  f.services.room_calls[0](HUT_OK, R"({"seq":1,"ts":2})");
+  CHECK(f.services.has_event("abi15", R"({"room_done":0})"));
+  CHECK(count_events(f.services, R"({"released":"room"})") == 1);
+
+  // A room call still out when the plugin goes is released, and its done
+  // never runs; the repeating timer is released too.
+  CHECK(f.answer(f.widget("abi15", R"({"op":"room"})"))->data == R"({"room_rc":0})");
+  REQUIRE(f.services.room_calls.size() == 2);
+  REQUIRE(rt.unload("abi15").ok());
+  CHECK(count_events(f.services, R"({"released":"room"})") == 2);
+  CHECK(count_events(f.services, R"({"released":"repeat"})") == 1);
+  size_t dones = count_events(f.services, R"({"room_done":0})");
+  f.services.room_calls[1](HUT_OK, "{}");
+  CHECK(count_events(f.services, R"({"room_done":0})") == dones);
+  // Each arg was released exactly once.
+  CHECK(count_events(f.services, R"({"released":"once"})") == 1);
+  CHECK(count_events(f.services, R"({"released":"post"})") == 1);
+  CHECK(count_events(f.services, R"({"released":"stopped"})") == 1);
+}
+
+TEST_CASE("plugins: query pairs reach on_http decoded, each pair whole") {
+  PluginFixture f;
+  f.add("abi15");
+  PluginRuntime& rt = f.start();
+  REQUIRE(rt.load("abi15").ok());
+  PluginHttpRequest req;
+  req.request_id = 77;
+  req.method = "GET";
+  req.path = "/pairs";
+  req.query = "a&b=c=d&e=";
+  req.query_params = {{"a&b", "c=d"}, {"e", ""}, {"flag", ""}};
+  f.services.pending[77] = Recorder::Pending{"abi15", true};
+  REQUIRE(rt.dispatch_http("abi15", req).ok());
+  const auto* r = f.response(77);
+  REQUIRE(r != nullptr);
+  CHECK(r->body == "a&b=c=d\ne=\nflag=\n");
 }

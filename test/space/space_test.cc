@@ -229,7 +229,8 @@ const hut_plugin_descriptor kLater = {HUT_PLUGIN_ABI_MAJOR,
                                       nullptr,
                                       nullptr,
                                       nullptr,
-                                      nullptr};
+                                      nullptr,
+                                      0};
 
 }  // namespace
 
@@ -263,6 +264,68 @@ TEST_CASE("space: a compiled-in plugin answers HTTP and widget requests later") 
   CHECK(gone.status == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(http_get(es.port(), "/healthz").status == 200);
+}
+
+namespace {
+
+// A compiled-in plugin of ABI 1.5: HTTP answers the query's pairs, one
+// "name=value" a line; a widget op is refused with an integer error code.
+const hut_host* g_pairs_host = nullptr;
+
+int pairs_on_http(hut_plugin* self, void*, const hut_http_request* req) {
+  std::string body;
+  for (size_t i = 0; i < req->query_param_count; ++i)
+    body += std::string(req->query_params[i].name) + "=" + req->query_params[i].value + "\n";
+  return g_pairs_host->http_respond(self, req->request_id, 200, nullptr, 0, body.data(), body.size());
+}
+
+int pairs_on_widget(hut_plugin* self, void*, const hut_widget_request* req) {
+  return g_pairs_host->reply_error_code(self, req->request_id, HUT_EEXIST, nullptr);
+}
+
+int pairs_init(const hut_host* host, hut_plugin* self, const char*, char*, size_t) {
+  g_pairs_host = host;
+  if (!HUT_HOST_AT_LEAST(host, 5) || !HUT_HOST_HAS(host, reply_error_code)) return HUT_ENOTSUP;
+  hut_hooks hooks;
+  std::memset(&hooks, 0, sizeof hooks);
+  hooks.on_http = pairs_on_http;
+  hooks.on_widget = pairs_on_widget;
+  return host->register_hooks(self, &hooks, sizeof hooks);
+}
+
+hut_plugin_descriptor pairs_descriptor() {
+  hut_plugin_descriptor d;
+  std::memset(&d, 0, sizeof d);
+  d.abi_major = HUT_PLUGIN_ABI_MAJOR;
+  d.abi_minor = HUT_PLUGIN_ABI_MINOR;
+  d.name = "pairs";
+  d.version = "1";
+  return d;
+}
+const hut_plugin_descriptor kPairs = pairs_descriptor();
+
+}  // namespace
+
+TEST_CASE("space: ABI 1.5 over the wire: the query as decoded pairs, integer error codes") {
+  TempDir dir;
+  EmbeddedSpace es(test_config(dir));
+  REQUIRE_MESSAGE(es.ok(), es.start_status().to_string());
+  Status st = es.call([&] { return es.space().register_plugin(&kPairs, pairs_init, nullptr); });
+  REQUIRE_MESSAGE(st.ok(), st.to_string());
+
+  // An encoded "&" and "=" stay inside their name or value; "%20" is a space.
+  HttpResult r = http_get(es.port(), "/api/pairs/x?a%26b=c%3Dd&e=&flag&sp=one%20two");
+  CHECK(r.status == 200);
+  CHECK(r.body == "a&b=c=d\ne=\nflag=\nsp=one two\n");
+  CHECK(http_get(es.port(), "/api/pairs/x").body == "");
+
+  WsClient::Options o;
+  o.port = es.port();
+  auto c = WsClient::connect(o);
+  REQUIRE(c != nullptr);
+  REQUIRE(c->hello(app_token("p")).data.find("welcome") != std::string::npos);
+  c->send_text(R"({"op":"widget","ref":1,"plugin":"pairs","data":{}})");
+  CHECK(c->recv().data == R"({"op":"error","ref":1,"code":"conflict","message":"already exists"})");
 }
 
 TEST_CASE("space: a failed start, or a space destroyed without stop, leaves the loop clean") {

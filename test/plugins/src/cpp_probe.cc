@@ -22,7 +22,8 @@ const hut_plugin_descriptor kDescriptor = {HUT_PLUGIN_ABI_MAJOR,
                                            nullptr,
                                            nullptr,
                                            nullptr,
-                                           nullptr};
+                                           nullptr,
+                                           0};
 
 class Probe : public hut::plugin::Plugin {
  public:

@@ -1,0 +1,410 @@
+/* The Hutopia plugin ABI.
+ *
+ * A plugin is a shared library that exports three C symbols:
+ *
+ *   const hut_plugin_descriptor* hut_plugin_describe(void);      required
+ *   int  hut_plugin_init(const hut_host* host, hut_plugin* self,
+ *                        const char* config_json, char* err, size_t errlen);  required
+ *   void hut_plugin_fini(hut_plugin* self);                        optional
+ *
+ * The space calls hut_plugin_describe first and reads the descriptor, which is
+ * plain data. It checks the ABI version in it before it calls anything else:
+ * a plugin built for another major version, or for a newer minor version than
+ * the space knows, is refused without running any of its code. The space then
+ * calls hut_plugin_init once, on the loop thread, with its host table. The
+ * plugin talks to the space only through that table and hands the space its
+ * hooks with host->register_hooks. hut_plugin_fini is called once before the
+ * library is closed (unload, reload, shutdown), also on the loop thread.
+ *
+ * Versioning: HUT_PLUGIN_ABI_MAJOR changes when something existing changes
+ * (never planned). HUT_PLUGIN_ABI_MINOR grows when something is added at the
+ * end of a struct. The host table and the hooks struct only ever grow at the
+ * end; a plugin checks a function newer than ABI 1.0 with HUT_HOST_HAS before
+ * calling it.
+ *
+ * Each function below states:
+ *   OWNERSHIP  who owns what is passed. Strings passed in either direction are
+ *              borrowed for the duration of the call unless said otherwise.
+ *   THREAD     the thread that may call it. "loop" is the space's event loop
+ *              thread, where every hook, timer and init/fini runs.
+ *   RETURNS    0 on success, or a negative HUT_E* code; host->strerror gives
+ *              its text.
+ *
+ * The header is pure C11 with standard includes only. */
+#ifndef HUTOPIA_PLUGIN_H_
+#define HUTOPIA_PLUGIN_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUT_PLUGIN_ABI_MAJOR 1
+#define HUT_PLUGIN_ABI_MINOR 1
+/* The version as one number, as carried in hut_host.abi_version. */
+#define HUT_PLUGIN_ABI_VERSION ((uint32_t)((HUT_PLUGIN_ABI_MAJOR << 16) | HUT_PLUGIN_ABI_MINOR))
+#define HUT_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
+#define HUT_PLUGIN_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
+
+/* Marks the exported entry points when a plugin is built with hidden
+ * visibility. */
+#if defined(_WIN32)
+#define HUT_PLUGIN_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define HUT_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define HUT_PLUGIN_EXPORT
+#endif
+
+/* ---- Error codes ------------------------------------------------------- */
+
+/* Host functions and hooks return 0 or one of these. The bus error code a
+ * client sees when a hook fails is given in brackets. */
+enum {
+  HUT_OK = 0,
+  HUT_EINVAL = -1,    /* an argument is malformed (bad_request) */
+  HUT_ENOENT = -2,    /* no such thing: request, key, timer (not_found) */
+  HUT_ENOMEM = -3,    /* out of memory (internal) */
+  HUT_ESTATE = -4,    /* not possible in this state, e.g. already answered (internal) */
+  HUT_EEXIST = -5,    /* it exists already (conflict) */
+  HUT_ERANGE = -6,    /* the buffer given is too small (internal) */
+  HUT_ETOOBIG = -7,   /* over a size limit (too_large) */
+  HUT_EPERM = -8,     /* not allowed (forbidden) */
+  HUT_EUNAVAIL = -9,  /* try again later (unavailable) */
+  HUT_EIO = -10,      /* storage or the operating system failed (internal) */
+  HUT_ENOTSUP = -11,  /* this host does not do that (internal) */
+  HUT_EINTERNAL = -12 /* a bug (internal) */
+};
+
+/* The text of a HUT_E* code ("unknown error" for others); the same text
+ * host->strerror gives. OWNERSHIP: a static string. THREAD: any. */
+static inline const char* hut_strerror(int code) {
+  switch (code) {
+    case HUT_OK:
+      return "success";
+    case HUT_EINVAL:
+      return "invalid argument";
+    case HUT_ENOENT:
+      return "not found";
+    case HUT_ENOMEM:
+      return "out of memory";
+    case HUT_ESTATE:
+      return "not possible in this state";
+    case HUT_EEXIST:
+      return "already exists";
+    case HUT_ERANGE:
+      return "buffer too small";
+    case HUT_ETOOBIG:
+      return "too large";
+    case HUT_EPERM:
+      return "not allowed";
+    case HUT_EUNAVAIL:
+      return "unavailable";
+    case HUT_EIO:
+      return "input/output error";
+    case HUT_ENOTSUP:
+      return "not supported";
+    case HUT_EINTERNAL:
+      return "internal error";
+    default:
+      return "unknown error";
+  }
+}
+
+/* Log levels for host->log. */
+enum { HUT_LOG_DEBUG = 0, HUT_LOG_INFO = 1, HUT_LOG_WARN = 2, HUT_LOG_ERROR = 3 };
+
+/* Targets of host->send_widget_event. */
+typedef enum hut_target {
+  HUT_TARGET_SESSION = 0, /* one bus session, by session id */
+  HUT_TARGET_USER = 1,    /* every session of a user, by user id */
+  HUT_TARGET_ROOM = 2,    /* every online session of every member of a room */
+  HUT_TARGET_EVERYONE = 3 /* every session of the space; target_id is ignored */
+} hut_target;
+
+/* ---- The descriptor ---------------------------------------------------- */
+
+/* One custom element the plugin provides. Plugins give arrays of it, so its
+ * layout is fixed for ABI major 1 (a later minor would add a parallel array). */
+typedef struct hut_widget_desc {
+  const char* tag;    /* custom element name, e.g. "hut-counter" (must contain '-') */
+  const char* script; /* its ES module, a path among the plugin's assets
+                         ("widget.js"); served at /plugins/<name>/<script> */
+} hut_widget_desc;
+
+/* What a plugin is, as plain data. The first two fields are read before any
+ * other, so that a plugin of another ABI is refused before the rest of the
+ * struct is trusted. OWNERSHIP: all of it belongs to the plugin and must stay
+ * valid and unchanged until the library is closed (static data). */
+typedef struct hut_plugin_descriptor {
+  uint32_t abi_major; /* HUT_PLUGIN_ABI_MAJOR of the header built against */
+  uint32_t abi_minor; /* HUT_PLUGIN_ABI_MINOR of the header built against */
+  const char* name;   /* must equal the file name without ".so"; [a-z0-9_-], 1-64 chars */
+  const char* version;
+  /* Names of plugins that must be loaded before this one; NULL-terminated,
+   * or NULL for none. */
+  const char* const* requires_plugins;
+  const hut_widget_desc* widgets; /* widget_count entries, or NULL */
+  size_t widget_count;
+  /* Embedded assets, served at /plugins/<name>/<path>: asset_count entries
+   * in parallel arrays, as scripts/embed_assets.py generates them. Paths are
+   * relative with "/" separators; content types are full header values. */
+  size_t asset_count;
+  const char* const* asset_paths;
+  const char* const* asset_types;
+  const unsigned char* const* asset_data;
+  const size_t* asset_sizes;
+} hut_plugin_descriptor;
+
+/* ---- What hooks receive ------------------------------------------------ */
+
+/* The space's handle of one loaded plugin instance. Opaque. Valid from the
+ * call of hut_plugin_init until hut_plugin_fini returns (or until init fails). */
+typedef struct hut_plugin hut_plugin;
+
+typedef struct hut_user {
+  const char* id;
+  const char* name;
+  const char* avatar; /* may be NULL */
+} hut_user;
+
+/* A `widget` op from a bus session: {"op":"widget","plugin":...,"data":...}. */
+typedef struct hut_widget_request {
+  uint64_t request_id; /* answer it with host->reply or host->reply_error */
+  const char* session_id;
+  const hut_user* user;  /* a pointer, so that hut_user can grow */
+  const char* data_json; /* the op's `data` as JSON text; "null" when absent */
+  size_t data_len;       /* strlen(data_json) */
+} hut_widget_request;
+
+/* One HTTP header. Passed in arrays, so its layout is fixed for ABI major 1. */
+typedef struct hut_header {
+  const char* name; /* lower case in requests */
+  const char* value;
+} hut_header;
+
+/* An HTTP request for /api/<plugin>/<path>. */
+typedef struct hut_http_request {
+  uint64_t request_id; /* answer it with host->http_respond */
+  const char* method;  /* "GET", "POST", ... */
+  const char* path;    /* what follows /api/<plugin>, starting with "/" */
+  const char* query;   /* without "?"; "" when none */
+  const hut_header* headers;
+  size_t header_count;
+  const char* body; /* body_len bytes, NUL-terminated */
+  size_t body_len;
+  const char* x_request_id;
+} hut_http_request;
+
+/* A room post about to be stored (hooks.on_post). The plugin may rewrite it by
+ * pointing text or data_json at its own strings, which the space copies when
+ * the hook returns. */
+typedef struct hut_post {
+  const char* room;
+  const hut_user* from;
+  const char* text;
+  const char* data_json; /* NULL when the post has no data */
+  /* Set by a plugin that refuses the post (the hook returns HUT_EPERM); the
+   * client's error carries it. Borrowed until the hook returns. */
+  const char* refusal;
+} hut_post;
+
+/* The hooks a plugin may set. Pass it to host->register_hooks with its
+ * sizeof; fields a plugin leaves NULL are not called. Every hook runs on the
+ * loop thread and must not block. OWNERSHIP: everything a hook receives is
+ * borrowed for the duration of the call; copy what you keep. */
+typedef struct hut_hooks {
+  void* user_data; /* handed back to every hook */
+
+  /* A `widget` op for this plugin. Answer now or later with host->reply /
+   * host->reply_error. RETURNS 0 when the request is taken; a negative code
+   * when it is refused: the space then answers with the matching bus error
+   * code (see the error codes) unless the hook already answered. */
+  int (*on_widget)(hut_plugin* self, void* user_data, const hut_widget_request* req);
+
+  /* An HTTP request for /api/<plugin>/...; answer now or later with
+   * host->http_respond. RETURNS 0, or a negative code: the space then answers
+   * with a JSON error and the matching status (400, 404, 403, 409, 413, 503,
+   * 500) unless the hook already answered. */
+  int (*on_http)(hut_plugin* self, void* user_data, const hut_http_request* req);
+
+  /* Room hooks: a member joined or left (left includes kicks), a user's
+   * first session opened or last one closed. */
+  void (*on_member_joined)(hut_plugin* self, void* user_data, const char* room, const hut_user* user);
+  void (*on_member_left)(hut_plugin* self, void* user_data, const char* room, const hut_user* user);
+  void (*on_user_online)(hut_plugin* self, void* user_data, const hut_user* user);
+  void (*on_user_offline)(hut_plugin* self, void* user_data, const hut_user* user);
+  /* RETURNS 0 to let the (possibly rewritten) post be stored, HUT_EPERM to
+   * refuse it (with post->refusal set): the poster gets `forbidden` with the
+   * refusal as its message. */
+  int (*on_post)(hut_plugin* self, void* user_data, hut_post* post);
+} hut_hooks;
+
+typedef void (*hut_callback)(hut_plugin* self, void* arg);
+
+/* The end of an asynchronous room call (ABI 1.1): `status` is 0 or a negative
+ * code; `json` (json_len bytes, NUL-terminated) is the result on success and
+ * "" otherwise. OWNERSHIP: json is borrowed for the call. Not called when the
+ * plugin was unloaded or reloaded meanwhile. THREAD: loop. */
+typedef void (*hut_room_done)(hut_plugin* self, void* arg, int status, const char* json, size_t json_len);
+
+/* ---- The host table ---------------------------------------------------- */
+
+/* What the space offers a plugin. OWNERSHIP: the table belongs to the space
+ * and stays valid until hut_plugin_fini returns. THREAD: every function may
+ * be called only on the loop thread (from init, a hook, a timer or a posted
+ * callback), except post, strerror and log, which any thread may call. */
+typedef struct hut_host {
+  uint32_t abi_version; /* HUT_PLUGIN_ABI_VERSION of the space */
+  uint32_t size;        /* sizeof(hut_host) of the space; see HUT_HOST_HAS */
+
+  /* Writes a line to the space's log, prefixed with the plugin's name.
+   * OWNERSHIP: message borrowed. THREAD: any. */
+  void (*log)(hut_plugin* self, int level, const char* message);
+
+  /* hut_strerror, for plugins in languages that cannot use the header's
+   * inline function. OWNERSHIP: the result is a static string. THREAD: any. */
+  const char* (*strerror)(int code);
+
+  /* Answers a pending widget request with {"op":"ok","ref":R,"data":<data>}.
+   * `data_json` (data_len bytes) must be valid JSON. RETURNS HUT_ENOENT when
+   * the request is not pending for this plugin (answered already, or its
+   * session closed: the answer is dropped), HUT_EINVAL for NULL data. */
+  int (*reply)(hut_plugin* self, uint64_t request_id, const char* data_json, size_t data_len);
+
+  /* Answers a pending widget request with
+   * {"op":"error","ref":R,"code":<code>,"message":<message>}. `code` is one
+   * of the bus error codes (bad_request, forbidden, not_found, conflict, ...).
+   * RETURNS as reply. */
+  int (*reply_error)(hut_plugin* self, uint64_t request_id, const char* code, const char* message);
+
+  /* Sends {"op":"widget","plugin":<this plugin>,"data":<data>} to a session,
+   * a user's sessions, a room's online members, or everyone. `target_id` is
+   * the session, user or room id (ignored for HUT_TARGET_EVERYONE). RETURNS
+   * HUT_EINVAL for a bad target, HUT_ENOENT when the space knows no such
+   * session, user or room. */
+  int (*send_widget_event)(hut_plugin* self, hut_target target, const char* target_id, const char* data_json,
+                           size_t data_len);
+
+  /* Asks the sessions of a user to show a notification:
+   * {"op":"notify","plugin","title","body"?,"url"?}. body and url may be NULL.
+   * RETURNS HUT_EINVAL without a user or title. */
+  int (*notify)(hut_plugin* self, const char* user_id, const char* title, const char* body, const char* url);
+
+  /* The plugin's own key-value store, kept across restarts and reloads.
+   * Keys are non-empty strings of at most 1024 bytes; values are bytes of any
+   * length up to 16 MiB.
+   *
+   * kv_get copies the value of `key` into buf (at most buflen bytes) and sets
+   * *value_len to its full length; when it fits and there is room, a NUL
+   * follows the value. RETURNS HUT_ENOENT when the key is absent, HUT_ERANGE
+   * when buflen < *value_len (call again with a bigger buffer), HUT_EIO. */
+  int (*kv_get)(hut_plugin* self, const char* key, void* buf, size_t buflen, size_t* value_len);
+  /* Stores value (value_len bytes) under key. RETURNS HUT_EINVAL, HUT_ETOOBIG,
+   * HUT_EIO. */
+  int (*kv_put)(hut_plugin* self, const char* key, const void* value, size_t value_len);
+  /* RETURNS HUT_ENOENT when the key was absent, HUT_EIO. */
+  int (*kv_delete)(hut_plugin* self, const char* key);
+
+  /* Sets the plugin's hooks, replacing earlier ones. `hooks_size` is
+   * sizeof(hut_hooks) as the plugin knows it: fields past it count as NULL.
+   * OWNERSHIP: the struct is copied; user_data is the plugin's. RETURNS
+   * HUT_EINVAL for NULL or a size smaller than ABI 1.0's struct. */
+  int (*register_hooks)(hut_plugin* self, const hut_hooks* hooks, size_t hooks_size);
+
+  /* Completes a pending HTTP request. The space adds X-Hutopia-Plugin and
+   * X-Request-Id. OWNERSHIP: everything copied. RETURNS HUT_ENOENT when the
+   * request is not pending for this plugin, HUT_EINVAL for a status outside
+   * 100-599. */
+  int (*http_respond)(hut_plugin* self, uint64_t request_id, int status, const hut_header* headers,
+                      size_t header_count, const char* body, size_t body_len);
+
+  /* Adds an asset at run time, served at /plugins/<plugin>/<path> like the
+   * descriptor's. OWNERSHIP: path, type and data are copied. RETURNS
+   * HUT_EINVAL for a path that is empty, absolute, or holds "..", "\" or a
+   * NUL; HUT_EEXIST when the path is taken. */
+  int (*register_asset)(hut_plugin* self, const char* path, const char* content_type, const void* data,
+                        size_t size);
+
+  /* Starts a timer on the loop: cb(self, arg) runs after timeout_ms, then
+   * every repeat_ms when repeat_ms > 0 (a one-shot timer ends after it fired).
+   * *timer_id (may be NULL) receives an id for timer_stop. Timers end when the
+   * plugin is unloaded. RETURNS HUT_EINVAL without cb. */
+  int (*timer_start)(hut_plugin* self, uint64_t timeout_ms, uint64_t repeat_ms, hut_callback cb, void* arg,
+                     uint64_t* timer_id);
+  /* Stops a timer; its callback does not run again. RETURNS HUT_ENOENT for an
+   * unknown or finished timer. */
+  int (*timer_stop)(hut_plugin* self, uint64_t timer_id);
+
+  /* Runs cb(self, arg) on the loop thread soon. The one function meant for
+   * the plugin's own threads. THREAD: any, until hut_plugin_fini returns;
+   * fini must stop the threads that may call it. Callbacks still queued when
+   * the plugin is unloaded are dropped (arg is then the plugin's to free, in
+   * fini). RETURNS HUT_EINVAL without cb, HUT_ESTATE after fini began. */
+  int (*post)(hut_plugin* self, hut_callback cb, void* arg);
+
+  /* ---- ABI 1.1: rooms. Check with HUT_HOST_HAS before use. ---- */
+
+  /* Posts to a room as the plugin's bot user {"id":"plugin:<name>","name":
+   * "<name>"}; the message reaches the members like any other post (plugins'
+   * post filters are not asked). `data_json` may be NULL. done (may be NULL)
+   * gets {"seq":N,"ts":T} after the post is durable. OWNERSHIP: everything
+   * copied. RETURNS HUT_EINVAL, HUT_ENOENT for no such room, HUT_ETOOBIG for
+   * text over 16 KiB, HUT_ENOTSUP in a space without rooms. */
+  int (*room_post)(hut_plugin* self, const char* room, const char* text, const char* data_json,
+                   hut_room_done done, void* arg);
+
+  /* Reads up to `limit` (1-200) messages before seq `before` (0: the
+   * newest); done gets {"messages":[...],"more":bool} as the history op
+   * answers it. RETURNS HUT_EINVAL, HUT_ENOENT, HUT_ENOTSUP. */
+  int (*room_history)(hut_plugin* self, const char* room, uint64_t before, int limit, hut_room_done done,
+                      void* arg);
+
+  /* Copies the room's members, a JSON array [{id,name,role,online,muted}],
+   * into buf like kv_get: *json_len gets the full length; a NUL follows when
+   * there is room. RETURNS HUT_ENOENT for no such room, HUT_ERANGE when buf
+   * is too small, HUT_ENOTSUP. */
+  int (*room_members)(hut_plugin* self, const char* room, char* buf, size_t buflen, size_t* json_len);
+
+  /* Functions added in later minor versions go here, at the end. */
+} hut_host;
+
+/* True when the host table has `member` (it is inside the table the space
+ * built, and set). Use it before calling a function newer than ABI 1.0. */
+#define HUT_HOST_HAS(host, member)                                                                  \
+  ((host) != NULL && (size_t)(host)->size >= offsetof(hut_host, member) + sizeof((host)->member) && \
+   (host)->member != NULL)
+
+/* ---- The entry points -------------------------------------------------- */
+
+/* Returns the plugin's descriptor. THREAD: loop. Must not have side effects:
+ * it runs before the space decides whether to load the plugin. OWNERSHIP:
+ * the descriptor is the plugin's static data. */
+typedef const hut_plugin_descriptor* (*hut_plugin_describe_fn)(void);
+
+/* Starts the plugin. `host` stays valid until fini returns; `self` is the
+ * plugin's handle for every host call. `config_json` is the plugin's
+ * <name>.toml as a JSON object ("{}" without one), borrowed for the call.
+ * RETURNS 0, or a negative code with a message for a person written into err
+ * (errlen bytes, NUL-terminated). A plugin whose init fails is not loaded,
+ * its fini is not called: it releases what it took before returning; the
+ * space ends the timers and drops the hooks and assets it registered.
+ * THREAD: loop. */
+typedef int (*hut_plugin_init_fn)(const hut_host* host, hut_plugin* self, const char* config_json, char* err,
+                                  size_t errlen);
+
+/* Stops the plugin: stop its threads, free what it holds. Pending requests
+ * are answered by the space ("unavailable"). THREAD: loop. */
+typedef void (*hut_plugin_fini_fn)(hut_plugin* self);
+
+#define HUT_PLUGIN_DESCRIBE_SYMBOL "hut_plugin_describe"
+#define HUT_PLUGIN_INIT_SYMBOL "hut_plugin_init"
+#define HUT_PLUGIN_FINI_SYMBOL "hut_plugin_fini"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HUTOPIA_PLUGIN_H_ */
