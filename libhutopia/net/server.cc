@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace hut::net {
@@ -37,11 +38,6 @@ bool is_http_reason(enum lws_callback_reasons reason) {
     default:
       return false;
   }
-}
-
-uint64_t now_ms(uv_loop_t* loop) {
-  uv_update_time(loop);
-  return uv_now(loop);
 }
 
 }  // namespace
@@ -214,7 +210,7 @@ void NetServer::shutdown(int grace_ms, std::function<void()> done) {
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
   for_each_connection([](WsConnection* c) { c->close(LWS_CLOSE_STATUS_GOINGAWAY, "space shutting down"); });
-  uint64_t now = now_ms(loop_);
+  uint64_t now = loop_now_ms(loop_);
   shutdown_deadline_ms_ = now + static_cast<uint64_t>(std::max(grace_ms, 0));
   shutdown_timer_ = new uv_timer_t;
   uv_timer_init(loop_, shutdown_timer_);
@@ -228,7 +224,7 @@ void NetServer::shutdown(int grace_ms, std::function<void()> done) {
 }
 
 void NetServer::shutdown_tick() {
-  uint64_t now = now_ms(loop_);
+  uint64_t now = loop_now_ms(loop_);
   if (!context_destroy_started_) {
     if (!conns_.empty() && now < shutdown_deadline_ms_) return;
     context_destroy_started_ = true;

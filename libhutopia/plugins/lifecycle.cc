@@ -86,7 +86,10 @@ std::vector<std::string> RuntimeImpl::rescan() {
   if (shut_down_) return touched;
   std::vector<std::string> replaced;
   std::set<std::string> before;
+  // A plugin that failed before and fails again the same way is no news.
+  std::map<std::string, std::string> failed_before;
   for (const auto& [name, rec] : records_) {
+    if (!rec.inst && rec.info.state == "failed") failed_before[name] = rec.info.error;
     if (!rec.inst) continue;
     before.insert(name);
     FileId now;
@@ -103,7 +106,9 @@ std::vector<std::string> RuntimeImpl::rescan() {
     if (rec.inst) {
       touched.push_back(name + " loaded");
     } else if (rec.info.state == "failed") {
-      touched.push_back(name + " failed: " + rec.info.error);
+      auto was = failed_before.find(name);
+      if (was == failed_before.end() || was->second != rec.info.error)
+        touched.push_back(name + " failed: " + rec.info.error);
     }
   }
   return touched;

@@ -2,11 +2,10 @@
 // stop) and the thread-pool jobs that answer requests (relay_impl.h).
 #include <hutopia/relay.h>
 
-#include <chrono>
-
 #include "relay/answers.h"
 #include "relay/relay_impl.h"
 #include "relay/routes.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace hut {
@@ -25,12 +24,6 @@ struct Relay::Impl::Job {
 };
 
 namespace {
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The admin listener's URL: 0.0.0.0 is reached on 127.0.0.1.
 std::string admin_http_url(const std::string& host, int port) {
@@ -311,17 +304,11 @@ int Relay::public_port() const { return impl_->port; }
 int Relay::admin_port() const { return impl_->admin_port; }
 const RelayConfig& Relay::config() const { return impl_->state.config; }
 
-Result<std::string> Relay::rotate_signing_key() {
-  auto now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-  return impl_->state.keys->rotate(now.count());
-}
+Result<std::string> Relay::rotate_signing_key() { return impl_->state.keys->rotate(wall_ms() / 1000); }
 
 Result<std::string> rotate_relay_signing_key(const RelayConfig& config) {
   relay::SigningKeys keys(config.relay.data_dir + "/keys", config.relay.token_ttl);
-  auto now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-  return keys.rotate(now.count());
+  return keys.rotate(wall_ms() / 1000);
 }
 
 }  // namespace hut

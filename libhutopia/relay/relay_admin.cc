@@ -74,13 +74,7 @@ std::string Relay::Impl::metrics_text() const {
                             "Time of a login or sign-up from its arrival to its answer, queue included.");
   metric_line(&out, "hutopia_http_requests_total", "counter", "HTTP requests on both listeners.",
               nc.http_requests);
-  out +=
-      "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
-      "# TYPE hutopia_http_responses_total counter\n";
-  for (int i = 0; i < 5; ++i) {
-    out += "hutopia_http_responses_total{code=\"" + std::to_string(i + 1) + "xx\"} " +
-           std::to_string(nc.http_responses[i]) + "\n";
-  }
+  http_responses_metric(&out, nc.http_responses);
   metric_line(&out, "hutopia_http_sockets", "gauge", "Open connections to the public listener.",
               net->socket_count());
   return out;

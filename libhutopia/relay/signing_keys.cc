@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/file.h"
 #include "util/random.h"
 
 namespace hut::relay {
@@ -28,18 +29,6 @@ std::optional<std::string> read_line(const std::string& path) {
   std::string text = s.str();
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   return text;
-}
-
-Status write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return Status::io_error("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fflush(f) == 0) && ok;
-  ok = (fsync(fileno(f)) == 0) && ok;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::io_error("cannot write " + path);
-  return Status();
 }
 
 Status make_dir(const std::string& dir) {
@@ -72,8 +61,9 @@ Result<std::string> SigningKeys::rotate(int64_t now_s) {
   if (!key.ok()) return key.status();
   HUT_RETURN_IF_ERROR(key->save_pem_file(dir_ + "/" + kid + ".pem"));
   if (old && !old->empty())
-    HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/" + *old + ".retired", std::to_string(now_s) + "\n"));
-  HUT_RETURN_IF_ERROR(write_file_atomic(dir_ + "/current", kid + "\n"));
+    HUT_RETURN_IF_ERROR(
+        util::write_file_atomic(dir_ + "/" + *old + ".retired", std::to_string(now_s) + "\n"));
+  HUT_RETURN_IF_ERROR(util::write_file_atomic(dir_ + "/current", kid + "\n"));
   current_.reset();
   current_kid_.clear();
   return kid;

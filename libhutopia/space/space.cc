@@ -29,6 +29,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/loop_queue.h"
+#include "util/metrics.h"
 #include "util/random.h"
 
 extern "C" {
@@ -891,13 +892,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
            net->body_bytes());
     metric("hutopia_refused_bodies_total", "counter", "Requests refused with 503: max_body_total.",
            nc.refused_bodies);
-    out +=
-        "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
-        "# TYPE hutopia_http_responses_total counter\n";
-    for (int i = 0; i < 5; ++i) {
-      out += "hutopia_http_responses_total{code=\"" + std::to_string(i + 1) + "xx\"} " +
-             std::to_string(nc.http_responses[i]) + "\n";
-    }
+    http_responses_metric(&out, nc.http_responses);
     rooms->post_seconds().render(&out, "hutopia_room_post_duration_seconds",
                                  "Time from a room post's arrival to its ok, after the commit.");
     bus->fanout_seconds().render(&out, "hutopia_event_fanout_duration_seconds",

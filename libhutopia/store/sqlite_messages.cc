@@ -69,7 +69,7 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
   auto uid = writer_uid(c, req.from);
   if (!uid.ok()) return uid.status();
   PostResult out;
-  out.ts = req.ts ? req.ts : now_ms();
+  out.ts = req.ts ? req.ts : wall_ms();
   {
     SqliteQuery q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
     q.bind(1, *rid);
@@ -99,7 +99,7 @@ Result<int64_t> edit(Conn& c, const std::string& room, uint64_t seq, const std::
                      int64_t edited_ts, const std::string& author) {
   auto rid = check_message(c, room, seq, author);
   if (!rid.ok()) return rid.status();
-  int64_t when = edited_ts ? edited_ts : now_ms();
+  int64_t when = edited_ts ? edited_ts : wall_ms();
   SqliteQuery q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
   return when;

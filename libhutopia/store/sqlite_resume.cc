@@ -25,7 +25,7 @@ Status insert_resume(Conn& c, const std::string& hash, const UserRecord& user, i
       c,
       "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
       "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))");
-  return q.bind(1, user.id).bind(2, now_ms()).bind(3, kResumePerUser).run();
+  return q.bind(1, user.id).bind(2, wall_ms()).bind(3, kResumePerUser).run();
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& 
   q.bind(1, room.id)
       .bind(2, room.topic)
       .bind(3, int64_t{room.is_private ? 1 : 0})
-      .bind(4, room.created_ts ? room.created_ts : now_ms())
+      .bind(4, room.created_ts ? room.created_ts : wall_ms())
       .bind(5, int64_t{room.mute_all ? 1 : 0})
       .bind_or_null(6, key)
       .bind_or_null(7, room.creator);
@@ -142,12 +142,6 @@ Result<Unit> room_update(Conn& c, const std::string& room, const char* sql, Valu
 }
 
 }  // namespace
-
-int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 Status room_missing(std::string_view room) {
   return Status::not_found("no room '" + std::string(room) + "'");
@@ -298,7 +292,7 @@ Result<DmResult> open_dm(Conn& c, const UserRecord& a, const UserRecord& b, cons
   RoomRecord room;
   room.id = new_room_id;
   room.is_private = true;
-  room.created_ts = ts ? ts : now_ms();
+  room.created_ts = ts ? ts : wall_ms();
   room.dm_key = key;
   auto rid = insert_room(c, room, key);
   if (!rid.ok()) return rid.status();

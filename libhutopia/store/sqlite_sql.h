@@ -16,11 +16,12 @@
 
 #include "store/sqlite_conn.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 namespace hut::sqlite {
 
-// Wall-clock milliseconds, for rows written without a time.
-int64_t now_ms();
+// Rows written without a time get wall_ms() (util/clock.h).
+using hut::wall_ms;
 
 // --- Rooms, users, members, sanctions (sqlite_rooms.cc) ---
 

@@ -49,4 +49,14 @@ void metric_line(std::string* out, std::string_view name, std::string_view type,
           " " + std::to_string(value) + "\n";
 }
 
+void http_responses_metric(std::string* out, const uint64_t (&by_class)[5]) {
+  *out +=
+      "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
+      "# TYPE hutopia_http_responses_total counter\n";
+  for (int i = 0; i < 5; ++i) {
+    *out += "hutopia_http_responses_total{code=\"" + std::to_string(i + 1) + "xx\"} " +
+            std::to_string(by_class[i]) + "\n";
+  }
+}
+
 }  // namespace hut

@@ -42,6 +42,10 @@ class Histogram {
 void metric_line(std::string* out, std::string_view name, std::string_view type, std::string_view help,
                  uint64_t value);
 
+// The counter hutopia_http_responses_total of a listener pair, one line per
+// status class (1xx to 5xx), from its counts by class.
+void http_responses_metric(std::string* out, const uint64_t (&by_class)[5]);
+
 }  // namespace hut
 
 #endif  // HUTOPIA_UTIL_METRICS_H_
