@@ -1,6 +1,7 @@
 // hut::Relay (include/hutopia/relay.h): its life (create, start, reload,
 // stop) and the thread-pool jobs that answer requests (relay_impl.h).
 #include <hutopia/relay.h>
+#include <openssl/crypto.h>
 
 #include "relay/answers.h"
 #include "relay/relay_impl.h"
@@ -114,6 +115,10 @@ void Relay::Impl::run_job(uv_work_t* work) {
   LogRequestScope scope(job->exchange->request_id);
   relay::Call call{job->impl->state, job->request, wall_ms()};
   job->response = relay::dispatch(call);
+  // The pool's threads are libuv's and outlive the relay; OpenSSL's state
+  // for this thread (its error queue) is freed after each job so that none
+  // is left behind when the process ends.
+  OPENSSL_thread_stop();
 }
 
 void Relay::Impl::after_job(uv_work_t* work, int) {
