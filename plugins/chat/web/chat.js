@@ -718,7 +718,9 @@ class HutChat extends HTMLElement {
       this.say(refusal(e, "Could not load older messages"));
       return 0;
     }
-    if (this.state(room) !== s) return 0;
+    // The page joins the list only at the first message it was asked for:
+    // a jump to the newest or a trim while it was on its way makes it a gap.
+    if (this.state(room) !== s || s.list.firstSeq() !== before) return 0;
     const n = s.list.addOlder(page.messages || [], page.more);
     // Memory stays bounded: the newest part far below the window goes; it
     // comes back with `history after` when scrolled to.
@@ -752,14 +754,16 @@ class HutChat extends HTMLElement {
     const room = this.current;
     const s = this.state();
     if (!s || !s.list.hasNewer) return;
+    const after = s.list.lastSeq();
     let page;
     try {
-      page = await this.fetchAfter(room, s.list.lastSeq() ?? 0);
+      page = await this.fetchAfter(room, after ?? 0);
     } catch (e) {
       this.say(refusal(e, "Could not load newer messages"));
       return;
     }
-    if (this.state(room) !== s) return;
+    // As in loadOlder: only where it was asked for.
+    if (this.state(room) !== s || s.list.lastSeq() !== after) return;
     s.list.addNewer(page.messages || [], page.more);
     if (s.list.length > MEMORY + WINDOW && this.timeline.start > WINDOW) {
       const drop = Math.min(this.timeline.start - WINDOW, s.list.length - MEMORY);
