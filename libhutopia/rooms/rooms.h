@@ -231,6 +231,7 @@ class Rooms final : public bus::RoomHooks {
   // moderate: room and user are strings and `args_ok` (the op's other
   // arguments are well formed; `usage` answers otherwise), the room gate, and
   // the caller's role above the target's. Returns nullptr after answering.
+  Room* moderated_room(const Ctx& c, const cJSON* root);
   Room* moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage);
 
   void op_rooms(const Ctx& c, const cJSON* root);

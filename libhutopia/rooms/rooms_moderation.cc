@@ -7,12 +7,9 @@
 
 namespace hut::rooms {
 
-Rooms::Room* Rooms::moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage) {
-  const char* target = get_string(root, "user");
-  if (get_string(root, "room") == nullptr || target == nullptr || !args_ok) {
-    reply_error(c, ErrorCode::kBadRequest, usage);
-    return nullptr;
-  }
+// The room of `root` when the caller is a moderator or master of it;
+// nullptr after answering the refusal.
+Rooms::Room* Rooms::moderated_room(const Ctx& c, const cJSON* root) {
   Room* r = room_for(c, root, true);
   if (r == nullptr) return nullptr;
   const MemberRecord* me = member(*r, c.user.id);
@@ -20,6 +17,18 @@ Rooms::Room* Rooms::moderation_target(const Ctx& c, const cJSON* root, bool args
     reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
     return nullptr;
   }
+  return r;
+}
+
+Rooms::Room* Rooms::moderation_target(const Ctx& c, const cJSON* root, bool args_ok, std::string_view usage) {
+  const char* target = get_string(root, "user");
+  if (get_string(root, "room") == nullptr || target == nullptr || !args_ok) {
+    reply_error(c, ErrorCode::kBadRequest, usage);
+    return nullptr;
+  }
+  Room* r = moderated_room(c, root);
+  if (r == nullptr) return nullptr;
+  const MemberRecord* me = member(*r, c.user.id);
   const MemberRecord* t = member(*r, target);
   if (t == nullptr) {
     reply_error(c, ErrorCode::kNotFound, "that user is not a member of this room");
@@ -103,12 +112,8 @@ void Rooms::op_mute_all(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kBadRequest, "mute_all needs a string room and a bool on");
     return;
   }
-  Room* r = room_for(c, root, true);
+  Room* r = moderated_room(c, root);
   if (r == nullptr) return;
-  if (member(*r, c.user.id)->role < Role::kModerator) {
-    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
-    return;
-  }
   bool value = cJSON_IsTrue(on);
   std::string id = r->rec.id;
   store_->set_mute_all(id, value, [this, c, id, value](Status st) {
@@ -188,13 +193,9 @@ void Rooms::op_ban(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kBadRequest, "ban needs a string room and a string user");
     return;
   }
-  Room* r = room_for(c, root, true);
+  Room* r = moderated_room(c, root);
   if (r == nullptr) return;
   const MemberRecord* me = member(*r, c.user.id);
-  if (me->role < Role::kModerator) {
-    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
-    return;
-  }
   // A member must have a lower role; anyone else may be banned before they join.
   if (const MemberRecord* t = member(*r, target); t != nullptr && t->role >= me->role) {
     reply_error(c, ErrorCode::kForbidden, "you may only act on members of a lower role");
@@ -213,12 +214,8 @@ void Rooms::op_unban(const Ctx& c, const cJSON* root) {
     reply_error(c, ErrorCode::kBadRequest, "unban needs a string room and a string user");
     return;
   }
-  Room* r = room_for(c, root, true);
+  Room* r = moderated_room(c, root);
   if (r == nullptr) return;
-  if (member(*r, c.user.id)->role < Role::kModerator) {
-    reply_error(c, ErrorCode::kForbidden, "only a moderator or master may do this");
-    return;
-  }
   if (!is_banned(*r, target)) {
     reply_error(c, ErrorCode::kNotFound, "that user is not banned from this room");
     return;
