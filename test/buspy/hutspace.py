@@ -189,7 +189,10 @@ class Spaced:
 
     def _sort_listeners(self, urls):
         # The admin listener answers a bearer call to /api/v1/plugins; the
-        # public one serves the SDK. Probe rather than trust the order.
+        # public one serves the SDK. Probe rather than trust the order. A port
+        # an earlier process of this test registered may be reused by either.
+        for u in urls:
+            openapi_check.unregister(u)
         for u in urls:
             status, _, _ = http("GET", u + "/api/v1/plugins",
                                 headers={"Authorization": f"Bearer {self.admin_token}"})
@@ -207,6 +210,8 @@ class Spaced:
 
     def stop(self):
         status = self.terminate()
+        if self.admin:
+            openapi_check.unregister(self.admin)
         shutil.rmtree(self.tmp, ignore_errors=True)
         return status
 

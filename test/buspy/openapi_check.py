@@ -55,6 +55,13 @@ def register(base_url, api):
         _bases[base_url.rstrip("/")] = api
 
 
+def unregister(base_url):
+    """Forgets base_url: its process is gone, and the port may come back as
+    another listener (a space's public one) that no document describes."""
+    with _lock:
+        _bases.pop(base_url.rstrip("/"), None)
+
+
 def deref(doc, obj):
     """Follows a local $ref of a non-schema object (a response, a header)."""
     seen = 0

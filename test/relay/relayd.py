@@ -94,7 +94,7 @@ class Relayd:
         if not found.is_set():
             self.terminate()
             raise RuntimeError("relayd did not print 'listening on':\n" + "\n".join(self.output))
-        hutspace.openapi_check.register(self.url, "relay")
+        hutspace.openapi_check.register(self.url, "relay")  # replaces what a gone process of this port had
         return self
 
     def terminate(self, timeout=15):
@@ -102,6 +102,8 @@ class Relayd:
 
     def cleanup(self):
         self.terminate()
+        if self.url:
+            hutspace.openapi_check.unregister(self.url)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def call(self, method, path, body=None, session=None, headers=None, raw=None):
