@@ -59,6 +59,10 @@ class Status {
   static Status corruption(std::string_view msg) { return Status(Code::kCorruption, msg); }
   static Status not_supported(std::string_view msg) { return Status(Code::kNotSupported, msg); }
   static Status internal(std::string_view msg) { return Status(Code::kInternal, msg); }
+  // A failed Status of any code but kOk (kOk gives kInternal).
+  static Status from_code(Code code, std::string_view msg) {
+    return Status(code == Code::kOk ? Code::kInternal : code, msg);
+  }
 
   bool ok() const noexcept { return state_ == nullptr; }
   Code code() const noexcept { return state_ ? state_->code : Code::kOk; }

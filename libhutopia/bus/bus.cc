@@ -75,14 +75,7 @@ Bus::Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, Replay
 
 // The network layer goes first (the Space destroys it before the Bus), so the
 // connections the sessions point to may be gone: they are not touched here.
-Bus::~Bus() {
-  if (deadline_timer_ != nullptr) {
-    uv_timer_stop(deadline_timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(deadline_timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    deadline_timer_ = nullptr;
-  }
-}
+Bus::~Bus() = default;
 
 uint64_t Bus::now_ms() const { return loop_now_ms(loop_); }
 
@@ -125,9 +118,8 @@ void Bus::on_close(net::WsConnection* conn) {
   if (s == nullptr) return;
   conn->user = nullptr;
   std::string id = s->id;
-  // Its requests end unanswered: there is nobody to answer. A plugin's later
-  // answer finds nothing (HUT_ENOENT).
-  std::erase_if(pending_, [&](const auto& kv) { return kv.second.session == s; });
+  // Its widget requests end unanswered in session_closed below (only a
+  // welcomed session has any).
   if (s->welcomed) {
     auto u = by_user_.find(s->user.id);
     if (u != by_user_.end()) {
@@ -351,7 +343,7 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     send_error(s, frame.ref_json, ErrorCode::kRateLimited, "too many widget requests; slow down");
     return;
   }
-  if (s.widget_pending >= options_.widget_pending) {
+  if (plugins_ != nullptr && plugins_->pending_requests(s.id) >= options_.widget_pending) {
     counters_.widget_rate_limited++;
     send_error(s, frame.ref_json, ErrorCode::kRateLimited,
                "too many widget requests waiting for their plugins; wait for their answers");
@@ -363,7 +355,6 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
   }
   const cJSON* data = get_field(frame.root.get(), "data");
   WidgetRequest req;
-  req.request_id = next_request_id_++;
   req.session_id = s.id;
   req.user = s.user;
   if (data == nullptr) {
@@ -373,23 +364,38 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     req.data_json = printed ? printed : "null";
     cJSON_free(printed);
   }
-  pending_[req.request_id] = Pending{s.id,   frame.ref_json,
-                                     plugin, nullptr,
-                                     &s,     now_ms() + static_cast<uint64_t>(options_.plugin_timeout_ms)};
-  s.widget_pending++;
-  arm_deadlines();
-  Status st = plugins_->dispatch_widget(plugin, req);
-  if (st.ok()) return;
-  // Refused: answer unless the plugin already did.
-  auto it = pending_.find(req.request_id);
-  if (it == pending_.end()) return;
-  Pending p = take(it);
+  // The runtime owns the request; the answer finds the session by its id
+  // (a closed session's requests end unanswered).
+  auto answer = [this, life = std::weak_ptr<int>(life_), session_id = s.id,
+                 ref = frame.ref_json](const PluginAnswer& a) {
+    if (life.expired()) return HUT_OK;  // the Bus is gone, and its sessions
+    auto si = sessions_.find(session_id);
+    if (si == sessions_.end() || si->second->conn == nullptr) return HUT_OK;
+    Session& session = *si->second;
+    if (a.kind == PluginAnswer::Kind::kData) {
+      // The plugin's data text is spliced in as it is: one copy, into the output.
+      if (ref.empty())
+        session.conn->send_pieces({R"({"op":"ok","data":)", a.data_json, "}"});
+      else
+        session.conn->send_pieces({R"({"op":"ok","ref":)", ref, R"(,"data":)", a.data_json, "}"});
+      return HUT_OK;
+    }
+    if (a.kind == PluginAnswer::Kind::kExpired) counters_.widget_timeouts++;
+    ErrorCode code = a.kind == PluginAnswer::Kind::kError
+                         ? error_code_from_name(a.code).value_or(ErrorCode::kInternal)
+                         : ErrorCode::kUnavailable;
+    send_error(session, ref, code, a.message);
+    return HUT_OK;
+  };
+  Result<RequestId> id = plugins_->dispatch_widget(plugin, std::move(req), std::move(answer));
+  if (id.ok()) return;
+  const Status& st = id.status();
   if (st.is_not_found()) {
-    answer_error(p, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
+    send_error(s, frame.ref_json, ErrorCode::kNotFound, std::string("no plugin named ") + plugin);
   } else if (st.code() == Status::Code::kUnavailable) {
-    answer_error(p, ErrorCode::kUnavailable, st.message());
+    send_error(s, frame.ref_json, ErrorCode::kUnavailable, st.message());
   } else {
-    answer_error(p, ErrorCode::kInternal, st.message());
+    send_error(s, frame.ref_json, ErrorCode::kInternal, st.message());
   }
 }
 
@@ -407,71 +413,6 @@ bool Bus::widget_budget(Session& s) {
   return true;
 }
 
-Bus::Pending Bus::take(std::unordered_map<uint64_t, Pending>::iterator it) {
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  if (p.session != nullptr && p.session->widget_pending > 0) p.session->widget_pending--;
-  return p;
-}
-
-void Bus::answer_error(Pending& p, ErrorCode code, std::string_view message) {
-  if (p.done) {
-    Status st =
-        code == ErrorCode::kNotFound ? Status::not_found(std::string(message))
-        : code == ErrorCode::kUnavailable
-            ? Status::unavailable(std::string(message))
-            : Status::failed_precondition(std::string(error_code_name(code)) + ": " + std::string(message));
-    p.done(st, {});
-    return;
-  }
-  if (p.session != nullptr) send_error(*p.session, p.ref_json, code, message);
-}
-
-// One repeating timer, unreferenced (it never keeps the loop alive), ticks
-// while requests are pending and answers those past their deadline.
-void Bus::arm_deadlines() {
-  if (deadline_timer_ == nullptr) {
-    deadline_timer_ = new uv_timer_t;
-    uv_timer_init(loop_, deadline_timer_);
-    deadline_timer_->data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(deadline_timer_));
-  }
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(deadline_timer_))) return;
-  uint64_t tick = static_cast<uint64_t>(std::clamp<int64_t>(options_.plugin_timeout_ms / 4, 20, 1000));
-  uv_timer_start(
-      deadline_timer_, [](uv_timer_t* t) { static_cast<Bus*>(t->data)->expire_deadlines(); }, tick, tick);
-}
-
-void Bus::expire_deadlines() {
-  uint64_t now = now_ms();
-  std::vector<uint64_t> expired;
-  for (const auto& [id, p] : pending_)
-    if (p.deadline_ms <= now) expired.push_back(id);
-  for (uint64_t id : expired) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;  // answered meanwhile
-    Pending p = take(it);
-    counters_.widget_timeouts++;
-    answer_error(
-        p, ErrorCode::kUnavailable,
-        p.plugin + " did not answer within " + std::to_string(options_.plugin_timeout_ms / 1000) + " s");
-  }
-  if (pending_.empty() && deadline_timer_ != nullptr) uv_timer_stop(deadline_timer_);
-}
-
-void Bus::plugin_stopped(std::string_view plugin, std::string_view message) {
-  // Collected first: answering may run code that dispatches again.
-  std::vector<uint64_t> ids;
-  for (const auto& [id, p] : pending_)
-    if (p.plugin == plugin) ids.push_back(id);
-  for (uint64_t id : ids) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    Pending p = take(it);
-    answer_error(p, ErrorCode::kUnavailable, message);
-  }
-}
-
 void Bus::request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
                              InProcessDone done) {
   if (plugins_ == nullptr) {
@@ -483,57 +424,24 @@ void Bus::request_in_process(std::string_view plugin, const UserRef& user, std::
     return;
   }
   WidgetRequest req;
-  req.request_id = next_request_id_++;
   req.session_id = "in-process";
   req.user = user;
   req.data_json = std::string(data_json);
-  pending_[req.request_id] =
-      Pending{req.session_id, {},      std::string(plugin),
-              done,           nullptr, now_ms() + static_cast<uint64_t>(options_.plugin_timeout_ms)};
-  arm_deadlines();
-  Status st = plugins_->dispatch_widget(plugin, req);
-  if (st.ok()) return;
-  auto it = pending_.find(req.request_id);
-  if (it == pending_.end()) return;
-  take(it);
-  done(st, {});
-}
-
-int Bus::reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) {
-  auto it = pending_.find(request_id);
-  if (it == pending_.end() || it->second.plugin != plugin) return HUT_ENOENT;
-  // Refused before anything changes: the request stays pending, and the
-  // plugin may answer again.
-  if (!is_json(data_json)) return HUT_EINVAL;
-  Pending p = take(it);
-  if (p.done) {
-    p.done(Status(), std::string(data_json));
+  auto answer = [done](const PluginAnswer& a) {
+    switch (a.kind) {
+      case PluginAnswer::Kind::kData:
+        done(Status(), std::string(a.data_json));
+        break;
+      case PluginAnswer::Kind::kError:
+        done(Status::failed_precondition(std::string(a.code) + ": " + std::string(a.message)), {});
+        break;
+      default:
+        done(Status::unavailable(std::string(a.message)), {});
+    }
     return HUT_OK;
-  }
-  // A pending request never outlives its session (on_close drops them).
-  Session* s = p.session;
-  if (s == nullptr || s->conn == nullptr) return HUT_ENOENT;
-  // The plugin's data text is spliced in as it is: one copy, into the output.
-  if (p.ref_json.empty())
-    s->conn->send_pieces({R"({"op":"ok","data":)", data_json, "}"});
-  else
-    s->conn->send_pieces({R"({"op":"ok","ref":)", p.ref_json, R"(,"data":)", data_json, "}"});
-  return HUT_OK;
-}
-
-int Bus::reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
-                     std::string_view message) {
-  auto it = pending_.find(request_id);
-  if (it == pending_.end() || it->second.plugin != plugin) return HUT_ENOENT;
-  auto ec = error_code_from_name(code);
-  Pending p = take(it);
-  if (p.done) {
-    p.done(Status::failed_precondition(std::string(code) + ": " + std::string(message)), {});
-    return HUT_OK;
-  }
-  if (p.session == nullptr) return HUT_ENOENT;
-  send_error(*p.session, p.ref_json, ec.value_or(ErrorCode::kInternal), message);
-  return HUT_OK;
+  };
+  Result<RequestId> id = plugins_->dispatch_widget(plugin, std::move(req), std::move(answer));
+  if (!id.ok()) done(id.status(), {});
 }
 
 bool Bus::send_to_session(std::string_view session_id, std::string_view frame_json) {

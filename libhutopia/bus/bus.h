@@ -40,7 +40,6 @@ struct Session {
   // for a plugin.
   double widget_tokens = -1;  // < 0: full, not yet used
   uint64_t widget_refill_ms = 0;
-  size_t widget_pending = 0;
 };
 
 // The seam the rooms part fills: room ops, the welcome's room list and who
@@ -72,7 +71,6 @@ class Bus {
     double widget_rate = 20;              // widget ops per second per session ...
     double widget_burst = 100;            // ... after a burst of this many: rate_limited
     size_t widget_pending = 32;           // a session's widget ops awaiting plugins: rate_limited over it
-    int64_t plugin_timeout_ms = 10000;    // then the request is answered `unavailable`
     int64_t resume_ttl_ms = 86400000;     // lifetime of a resume credential
   };
 
@@ -110,20 +108,14 @@ class Bus {
   void on_timer(net::WsConnection* conn);
   void on_close(net::WsConnection* conn);
 
-  // PluginServices, routed here by the Space. The Bus owns each widget
-  // request from dispatch to its one answer: the plugin's, `unavailable` at
-  // the deadline or when the plugin stops, or none when the session is gone.
-  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json);
-  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
-                  std::string_view message);
-  void plugin_stopped(std::string_view plugin, std::string_view message);
   // Sends the frame to every welcomed session the target names;
   // returns how many sessions got it.
   size_t send_event(EventTarget target, std::string_view target_id, std::string_view frame_json);
 
   // A widget request from the program that embeds the space, as if a
   // session of `user` sent it; `done` gets the plugin's answer (the data
-  // JSON) or its error (code and message in the Status message).
+  // JSON) or its error (code and message in the Status message), or
+  // kUnavailable when the plugin did not answer in time or stopped.
   using InProcessDone = std::function<void(Status status, std::string data_json)>;
   void request_in_process(std::string_view plugin, const UserRef& user, std::string_view data_json,
                           InProcessDone done);
@@ -135,7 +127,6 @@ class Bus {
 
   size_t session_count() const { return sessions_.size(); }
   size_t welcomed_count() const;
-  size_t pending_requests() const { return pending_.size(); }
   const Counters& counters() const { return counters_; }
   // The time send_event takes to hand one event to all its sessions.
   const Histogram& fanout_seconds() const { return fanout_seconds_; }
@@ -149,20 +140,6 @@ class Bus {
   }
 
  private:
-  struct Pending {
-    std::string session_id;
-    std::string ref_json;
-    std::string plugin;
-    InProcessDone done;          // set for in-process requests
-    Session* session = nullptr;  // the asking session; on_close drops its requests
-    uint64_t deadline_ms = 0;
-  };
-  // Ends a pending request with an error frame (or `done`); the entry must
-  // have been taken out of pending_ already.
-  void answer_error(Pending& p, ErrorCode code, std::string_view message);
-  Pending take(std::unordered_map<uint64_t, Pending>::iterator it);
-  void arm_deadlines();
-  void expire_deadlines();
   bool widget_budget(Session& s);
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
@@ -185,11 +162,11 @@ class Bus {
   UnknownKeyHandler unknown_key_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
-  std::unordered_map<uint64_t, Pending> pending_;
-  uint64_t next_request_id_ = 1;
   Counters counters_;
   Histogram fanout_seconds_;
-  uv_timer_t* deadline_timer_ = nullptr;  // heap, freed by its close callback
+  // Expires with the Bus: an answer the plugin runtime delivers later finds
+  // nobody to send it to.
+  std::shared_ptr<int> life_ = std::make_shared<int>(0);
 };
 
 }  // namespace hut::bus

@@ -157,11 +157,18 @@ void NetServer::for_each_connection(const std::function<void(WsConnection*)>& fn
   for (WsConnection* c : all) fn(c);
 }
 
-int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
-                               size_t len) {
+// Both listeners' protocol callback: HTTP goes to the exchange of the
+// listener's routes; the public listener also carries the WebSocket endpoint
+// and counts sockets, the admin one refuses every upgrade.
+int NetServer::listener_callback(Listener listener, struct lws* wsi, enum lws_callback_reasons reason,
+                                 void* user, void* in, size_t len) {
   NetServer* self = from_wsi(wsi);
   if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
-  if (is_http_reason(reason)) return self->http_callback(Listener::kPublic, wsi, reason, in, len);
+  if (is_http_reason(reason)) return self->http_callback(listener, wsi, reason, in, len);
+  if (listener == Listener::kAdmin)
+    return reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
+               ? 1
+               : lws_callback_http_dummy(wsi, reason, user, in, len);
   switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     case LWS_CALLBACK_ESTABLISHED:
@@ -192,17 +199,14 @@ int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason
   }
 }
 
+int NetServer::public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
+                               size_t len) {
+  return listener_callback(Listener::kPublic, wsi, reason, user, in, len);
+}
+
 int NetServer::admin_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                               size_t len) {
-  NetServer* self = from_wsi(wsi);
-  if (self == nullptr) return lws_callback_http_dummy(wsi, reason, user, in, len);
-  if (is_http_reason(reason)) return self->http_callback(Listener::kAdmin, wsi, reason, in, len);
-  switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-      return 1;  // no WebSocket on the admin listener
-    default:
-      return lws_callback_http_dummy(wsi, reason, user, in, len);
-  }
+  return listener_callback(Listener::kAdmin, wsi, reason, user, in, len);
 }
 
 void NetServer::shutdown(int grace_ms, std::function<void()> done) {

@@ -160,6 +160,8 @@ class NetServer {
   NetServer(uv_loop_t* loop, NetOptions options, NetHandler* handler);
   Status init();
 
+  static int listener_callback(Listener listener, struct lws* wsi, enum lws_callback_reasons reason,
+                               void* user, void* in, size_t len);
   static int public_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                              size_t len);
   static int admin_callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,

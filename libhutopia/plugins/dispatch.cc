@@ -36,10 +36,12 @@ hut_user c_user(const UserRef& u) {
 
 }  // namespace
 
-Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest& request) {
+Result<RequestId> RuntimeImpl::dispatch_widget(std::string_view plugin, WidgetRequest request,
+                                               PluginAnswerFn answer) {
   hut_plugin* inst = loaded(plugin);
   if (inst == nullptr || inst->hooks.on_widget == nullptr)
     return Status::not_found("no plugin \"" + std::string(plugin) + "\" takes widget requests");
+  request.request_id = requests_.add(inst->name, request.session_id, false, std::move(answer));
   hut_widget_request req;
   req.request_id = request.request_id;
   req.session_id = request.session_id.c_str();
@@ -59,16 +61,23 @@ Status RuntimeImpl::dispatch_widget(std::string_view plugin, const WidgetRequest
   int rc = measured(inst, [&] { return h.on_widget(inst, h.user_data, &req); });
   // A refusal answers the request, unless the plugin answered it already
   // (then this finds nothing pending).
-  if (rc < 0)
-    services_->reply_error(inst->name, request.request_id, bus_code(rc),
-                           inst->name + ": " + hut_strerror(rc));
-  return Status::ok_status();
+  if (rc < 0) {
+    std::string code = bus_code(rc), message = inst->name + ": " + hut_strerror(rc);
+    PluginAnswer a;
+    a.kind = PluginAnswer::Kind::kError;
+    a.code = code;
+    a.message = message;
+    requests_.answer(inst->name, request.request_id, a);
+  }
+  return request.request_id;
 }
 
-Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpRequest& request) {
+Result<RequestId> RuntimeImpl::dispatch_http(std::string_view plugin, PluginHttpRequest request,
+                                             std::string_view owner, PluginAnswerFn answer) {
   hut_plugin* inst = loaded(plugin);
   if (inst == nullptr || inst->hooks.on_http == nullptr)
     return Status::not_found("no plugin \"" + std::string(plugin) + "\" takes HTTP requests");
+  request.request_id = requests_.add(inst->name, owner, true, std::move(answer));
   std::vector<hut_header> headers;
   headers.reserve(request.headers.size());
   for (const auto& [k, v] : request.headers) headers.push_back(hut_header{k.c_str(), v.c_str()});
@@ -91,10 +100,14 @@ Status RuntimeImpl::dispatch_http(std::string_view plugin, const PluginHttpReque
   if (req.body_file != nullptr) req.body_len = static_cast<size_t>(request.body_file_size);
   const hut_hooks& h = inst->hooks;
   int rc = measured(inst, [&] { return h.on_http(inst, h.user_data, &req); });
-  if (rc < 0)
-    services_->http_respond(inst->name, request.request_id,
-                            json_error_response(http_status(rc), bus_code(rc), hut_strerror(rc)));
-  return Status::ok_status();
+  if (rc < 0) {
+    PluginHttpResponse r = json_error_response(http_status(rc), bus_code(rc), hut_strerror(rc));
+    PluginAnswer a;
+    a.kind = PluginAnswer::Kind::kHttp;
+    a.http = &r;
+    requests_.answer(inst->name, request.request_id, a);
+  }
+  return request.request_id;
 }
 
 const PluginAsset* RuntimeImpl::find_asset(std::string_view plugin, std::string_view path) const {
@@ -119,6 +132,9 @@ void RuntimeImpl::room_event(std::string_view room, const UserRef& user, RoomHoo
 }
 
 void RuntimeImpl::session_closed(std::string_view session_id, const UserRef& user) {
+  // Its requests end unanswered: there is nobody to answer. A plugin's later
+  // answer finds nothing (HUT_ENOENT).
+  requests_.drop_owner(session_id);
   hut_user u = c_user(user);
   const std::string id(session_id);
   for (hut_plugin* inst : loaded_in_order()) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "util/json.h"
 #include "util/log.h"
 #include "util/wire_error.h"
 
@@ -69,14 +70,34 @@ void RuntimeImpl::host_log(hut_plugin* self, int level, const char* message) {
 
 int RuntimeImpl::host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len) {
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
-  RuntimeImpl* rt = self->runtime;
-  return rt->services_->reply(self->name, id, std::string_view(data, len));
+  PluginAnswer a;
+  a.kind = PluginAnswer::Kind::kData;
+  a.data_json = std::string_view(data, len);
+  // HUT_ENOENT first (not pending), then HUT_EINVAL for data that is not
+  // JSON: the request stays pending, and the plugin may answer again.
+  return self->runtime->requests_.answer(self->name, id, a, is_json(a.data_json));
+}
+
+int RuntimeImpl::answer_error(hut_plugin* self, uint64_t id, std::string_view code,
+                              std::string_view message) {
+  PluginAnswer a;
+  a.kind = PluginAnswer::Kind::kError;
+  a.code = code;
+  a.message = message;
+  return self->runtime->requests_.answer(self->name, id, a);
+}
+
+int RuntimeImpl::answer_http(hut_plugin* self, uint64_t id, PluginHttpResponse& response) {
+  PluginAnswer a;
+  a.kind = PluginAnswer::Kind::kHttp;
+  a.http = &response;
+  return self->runtime->requests_.answer(self->name, id, a);
 }
 
 int RuntimeImpl::host_reply_error_code(hut_plugin* self, uint64_t id, int code, const char* message) {
   if (self == nullptr || code >= 0) return HUT_EINVAL;
-  return self->runtime->services_->reply_error(self->name, id, wire_error_name(wire_error_of_plugin(code)),
-                                               message != nullptr ? message : hut_strerror(code));
+  return answer_error(self, id, wire_error_name(wire_error_of_plugin(code)),
+                      message != nullptr ? message : hut_strerror(code));
 }
 
 int RuntimeImpl::host_set_instance_data(hut_plugin* self, void* data) {
@@ -91,30 +112,20 @@ void* RuntimeImpl::host_instance_data(hut_plugin* self) {
 
 int RuntimeImpl::host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message) {
   if (self == nullptr || code == nullptr || *code == '\0') return HUT_EINVAL;
-  RuntimeImpl* rt = self->runtime;
-  return rt->services_->reply_error(self->name, id, code, message ? message : "");
+  return answer_error(self, id, code, message ? message : "");
 }
 
 int RuntimeImpl::host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
                                         const char* data, size_t len) {
   if (self == nullptr || data == nullptr) return HUT_EINVAL;
-  EventTarget t;
-  switch (target) {
-    case HUT_TARGET_SESSION:
-      t = EventTarget::kSession;
-      break;
-    case HUT_TARGET_USER:
-      t = EventTarget::kUser;
-      break;
-    case HUT_TARGET_ROOM:
-      t = EventTarget::kRoom;
-      break;
-    case HUT_TARGET_EVERYONE:
-      t = EventTarget::kEveryone;
-      break;
-    default:
-      return HUT_EINVAL;
-  }
+  // hut_target's values, in order.
+  static constexpr EventTarget kTargets[] = {EventTarget::kSession, EventTarget::kUser, EventTarget::kRoom,
+                                             EventTarget::kEveryone};
+  static_assert(HUT_TARGET_SESSION == 0 && HUT_TARGET_USER == 1 && HUT_TARGET_ROOM == 2 &&
+                HUT_TARGET_EVERYONE == 3);
+  auto index = static_cast<size_t>(target);
+  if (index >= std::size(kTargets)) return HUT_EINVAL;
+  EventTarget t = kTargets[index];
   if (t != EventTarget::kEveryone && (target_id == nullptr || *target_id == '\0')) return HUT_EINVAL;
   return self->runtime->services_->send_widget_event(self->name, t, target_id ? target_id : "",
                                                      std::string_view(data, len));
@@ -243,7 +254,7 @@ int RuntimeImpl::host_http_respond(hut_plugin* self, uint64_t id, int status, co
     resp.headers.emplace_back(headers[i].name, headers[i].value);
   }
   if (body_len > 0) resp.body.assign(body, body_len);
-  return rt->services_->http_respond(self->name, id, std::move(resp));
+  return rt->answer_http(self, id, resp);
 }
 
 int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int status, const hut_header* headers,
@@ -258,7 +269,7 @@ int RuntimeImpl::host_http_respond_file(hut_plugin* self, uint64_t id, int statu
     resp.headers.emplace_back(headers[i].name, headers[i].value);
   }
   resp.body_path = path;
-  return self->runtime->services_->http_respond(self->name, id, std::move(resp));
+  return self->runtime->answer_http(self, id, resp);
 }
 
 int RuntimeImpl::host_mint_session_token(hut_plugin* self, const char* session_id, uint32_t ttl_s, char* buf,

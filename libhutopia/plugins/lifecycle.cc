@@ -123,8 +123,7 @@ void RuntimeImpl::stop(Record& rec, std::string_view why) {
     inst->closing = true;
   }
   std::string message = inst->name + " is " + std::string(why);
-  // The space owns the pending requests: it answers the plugin's now.
-  services_->plugin_stopped(inst->name, message);
+  requests_.plugin_stopped(inst->name, message);
   end_timers(inst);
   release_room_calls(inst);
   if (inst->fini) inst->fini(inst);

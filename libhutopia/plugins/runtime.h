@@ -33,7 +33,7 @@ class Store;
 
 // An HTTP request for /api/<plugin>/<path>.
 struct PluginHttpRequest {
-  uint64_t request_id = 0;  // the space's handle for the response
+  uint64_t request_id = 0;  // set by the runtime, which owns the request
   std::string method;       // "GET", "POST", ...
   std::string path;         // what follows /api/<plugin>, starting with "/"
   std::string query;        // without the "?", may be empty
@@ -46,31 +46,15 @@ struct PluginHttpRequest {
   uint64_t body_file_size = 0;
 };
 
-struct PluginHttpResponse {
-  int status = 200;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  std::string body_path;  // when set, the body is this file's content, read as it is sent
-};
-
 // What plugins may ask of the space. Implemented by the space; called by the
 // runtime on the loop thread. Return 0, or a negative HUT_E* code of plugin.h.
 //
-// Pending requests: the space owns every widget and HTTP request it hands to
-// a plugin, from dispatch to its one answer, with the request's deadline;
-// the runtime holds no state for them, only passes on the request id and the
-// name of the plugin that answers. An answer for an id that is not pending,
-// or pending for another plugin, is HUT_ENOENT; an answer the space refuses
-// (HUT_EINVAL) leaves the request pending, so the plugin may answer again.
+// Pending requests are not here: the runtime owns every widget and HTTP
+// request it is handed (PendingRequests), and answers the one who asked
+// through the PluginAnswerFn given with the request.
 class PluginServices {
  public:
   virtual ~PluginServices() = default;
-  // Answers a pending WidgetRequest of `plugin`:
-  // {"op":"ok","ref":R,"data":<data_json>}. HUT_EINVAL when data_json is not JSON.
-  virtual int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) = 0;
-  // Answers it with {"op":"error","ref":R,"code":code,"message":message}.
-  virtual int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
-                          std::string_view message) = 0;
   // Sends {"op":"widget","plugin":plugin,"data":data_json} to the target.
   // `target_id` is the session id, user id or room id; ignored for kEveryone.
   virtual int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
@@ -78,12 +62,6 @@ class PluginServices {
   // Sends {"op":"notify","plugin","title","body"?,"url"?} to the user's sessions.
   virtual int notify(std::string_view plugin, std::string_view user_id, std::string_view title,
                      std::string_view body, std::string_view url) = 0;
-  // Completes a pending PluginHttpRequest of `plugin`. The space adds
-  // X-Hutopia-Plugin and X-Request-Id.
-  virtual int http_respond(std::string_view plugin, uint64_t request_id, PluginHttpResponse response) = 0;
-  // The plugin is being stopped (unload, reload, shutdown): the space answers
-  // its pending requests, `unavailable` (bus) or 503 (HTTP), with `message`.
-  virtual void plugin_stopped(std::string_view plugin, std::string_view message) = 0;
 
   // Rooms for plugins (ABI 1.1). `done` gets a HUT_* status and the result
   // JSON, on the loop, later. The defaults answer HUT_ENOTSUP (no rooms).
@@ -161,6 +139,8 @@ class PluginRuntime : public WidgetDispatch {
     // open until shutdown() returned; the runtime submits no write to it
     // afterwards, and its callbacks may come back after the runtime is gone.
     Store* store = nullptr;
+    // How long a widget or HTTP request waits for its plugin's answer.
+    int64_t request_timeout_ms = 10000;
   };
 
   // `loop` and `services` are borrowed and must outlive the runtime.
@@ -203,14 +183,22 @@ class PluginRuntime : public WidgetDispatch {
   virtual std::vector<PluginStats> stats() const = 0;
   virtual bool is_loaded(std::string_view name) const = 0;
 
-  // Routes a `widget` op, which the caller has made pending (see
-  // PluginServices). kNotFound when no loaded plugin has that name or it
-  // takes no widget requests; otherwise the plugin answers through
-  // PluginServices::reply/reply_error, now or later.
-  Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override = 0;
-  // Routes an HTTP request; kNotFound as above. The plugin answers through
-  // PluginServices::http_respond, now or later.
-  virtual Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) = 0;
+  // Routes a `widget` op (see WidgetDispatch): the runtime owns it until
+  // its one answer, the plugin's (reply or reply_error), `kExpired` at its
+  // deadline or `kStopped` when the plugin stops.
+  Result<RequestId> dispatch_widget(std::string_view plugin, WidgetRequest request,
+                                    PluginAnswerFn answer) override = 0;
+  // Routes an HTTP request the same way; its answer is kHttp (the plugin's
+  // response, which `answer` may refuse: the request stays pending), kExpired
+  // or kStopped. `owner` counts it (pending_requests(owner)). kNotFound as
+  // above, and `answer` is never called.
+  virtual Result<RequestId> dispatch_http(std::string_view plugin, PluginHttpRequest request,
+                                          std::string_view owner, PluginAnswerFn answer) = 0;
+  size_t pending_requests(std::string_view owner) const override = 0;
+  // Every pending request, of all owners.
+  virtual size_t pending_total() const = 0;
+  // A reload's new request timeout, for requests dispatched from now on.
+  virtual void set_request_timeout(int64_t timeout_ms) = 0;
   // True when the loaded plugin asked (http_body_to_file) for the body of
   // `method` /api/<plugin><path> to be written to a file: its limit in bytes
   // and the folder for the file.

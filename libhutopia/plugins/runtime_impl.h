@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "plugins/pending_requests.h"
 #include "plugins/runtime.h"
 #include "util/log.h"
 
@@ -114,7 +115,11 @@ const hut_host* host_table();
 class RuntimeImpl final : public PluginRuntime {
  public:
   RuntimeImpl(uv_loop_t* loop, PluginServices* services, Options options)
-      : loop_(loop), services_(services), options_(std::move(options)), store_(options_.store) {}
+      : loop_(loop),
+        services_(services),
+        options_(std::move(options)),
+        store_(options_.store),
+        requests_(loop, options_.request_timeout_ms) {}
   ~RuntimeImpl() override { shutdown(); }
 
   Status start_async() {
@@ -166,8 +171,13 @@ class RuntimeImpl final : public PluginRuntime {
   }
   bool is_loaded(std::string_view name) const override { return loaded(name) != nullptr; }
 
-  Status dispatch_widget(std::string_view plugin, const WidgetRequest& request) override;
-  Status dispatch_http(std::string_view plugin, const PluginHttpRequest& request) override;
+  Result<RequestId> dispatch_widget(std::string_view plugin, WidgetRequest request,
+                                    PluginAnswerFn answer) override;
+  Result<RequestId> dispatch_http(std::string_view plugin, PluginHttpRequest request, std::string_view owner,
+                                  PluginAnswerFn answer) override;
+  size_t pending_requests(std::string_view owner) const override { return requests_.count(owner); }
+  size_t pending_total() const override { return requests_.size(); }
+  void set_request_timeout(int64_t timeout_ms) override { requests_.set_timeout(timeout_ms); }
   bool body_route(std::string_view plugin, std::string_view method, std::string_view path,
                   uint64_t* max_bytes, std::string* dir) const override {
     const hut_plugin* inst = loaded(plugin);
@@ -197,6 +207,9 @@ class RuntimeImpl final : public PluginRuntime {
   // ---- The host table's functions, called by plugins. ----
   static void host_log(hut_plugin* self, int level, const char* message);
   static const char* host_strerror(int code) { return hut_strerror(code); }
+  // A plugin's error or HTTP answer to a pending request of its own.
+  static int answer_error(hut_plugin* self, uint64_t id, std::string_view code, std::string_view message);
+  static int answer_http(hut_plugin* self, uint64_t id, PluginHttpResponse& response);
   static int host_reply(hut_plugin* self, uint64_t id, const char* data, size_t len);
   static int host_reply_error(hut_plugin* self, uint64_t id, const char* code, const char* message);
   static int host_send_widget_event(hut_plugin* self, hut_target target, const char* target_id,
@@ -383,6 +396,7 @@ class RuntimeImpl final : public PluginRuntime {
   PluginServices* services_;
   Options options_;
   Store* store_;
+  PendingRequests requests_;  // every widget and HTTP request handed to a plugin
   std::shared_ptr<KvOverlay> kv_overlay_ = std::make_shared<KvOverlay>();
   uint64_t kv_submitting_ = 0;  // the generation kv_write is submitting, 0 outside it
   bool kv_refused_ = false;     // the store failed kv_submitting_ at once

@@ -31,6 +31,7 @@
 #include "util/loop_queue.h"
 #include "util/metrics.h"
 #include "util/random.h"
+#include "util/wire_error.h"
 
 extern "C" {
 extern const size_t space_web_assets_count;
@@ -44,6 +45,9 @@ namespace hut {
 namespace {
 
 constexpr int kShutdownGraceMs = 3000;
+// The owner name the plugin runtime counts this space's pending HTTP requests by
+// (the bound limits.http_pending).
+constexpr std::string_view kHttpOwner = "(http)";
 
 bool find_web_asset(std::string_view path, std::string_view* type, std::string_view* data) {
   for (size_t i = 0; i < space_web_assets_count; ++i) {
@@ -138,18 +142,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   std::unique_ptr<Store> store;
   std::unique_ptr<rooms::Rooms> rooms;
 
-  // HTTP requests handed to plugins: the space owns each one until its one
-  // answer (the plugin's, 504 at the deadline, 503 when the plugin stops).
-  struct PendingHttp {
-    std::weak_ptr<net::HttpExchange> exchange;
-    std::string plugin;
-    std::string request_id;
-    uint64_t deadline_ms = 0;
-  };
-  std::unordered_map<uint64_t, PendingHttp> pending_http;
-  uint64_t next_http_id = 1;
-  uv_timer_t* http_deadline_timer = nullptr;  // heap, freed by its close callback
-
   // post(): any thread; open while the space runs.
   LoopQueue posts;
 
@@ -183,7 +175,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     relay_keys.reset();
     runtime.reset();
     bus.reset();
-    close_http_timer();
     posts.close();
     if (own_loop) {
       // Let the handles closed above finish, then close the loop.
@@ -257,6 +248,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     po.plugins_dir = config.space.plugins_dir;
     po.data_dir = config.space.data_dir;
     po.store = store.get();
+    po.request_timeout_ms = std::max<int64_t>(config.limits.plugin_timeout, 1) * 1000;
     Result<std::unique_ptr<PluginRuntime>> rt = PluginRuntime::create(loop, this, po);
     if (!rt.ok()) return rt.status();
     runtime = std::move(*rt);
@@ -345,7 +337,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bo.widget_rate = static_cast<double>(std::max<int64_t>(c.limits.widget_rate, 1));
     bo.widget_burst = static_cast<double>(std::max<int64_t>(c.limits.widget_burst, 1));
     bo.widget_pending = static_cast<size_t>(std::max<int64_t>(c.limits.widget_pending, 1));
-    bo.plugin_timeout_ms = std::max<int64_t>(c.limits.plugin_timeout, 1) * 1000;
     bo.resume_ttl_ms = c.auth.resume_ttl * 1000;
     return bo;
   }
@@ -431,6 +422,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     config.auth.resume_ttl = next.auth.resume_ttl;
     config.log = next.log;
     bus->set_limits(bus_options(config));
+    runtime->set_request_timeout(std::max<int64_t>(config.limits.plugin_timeout, 1) * 1000);
     rooms->set_post_budget(post_rate(config), post_burst(config));
     rooms->set_quotas(static_cast<size_t>(std::max<int64_t>(config.limits.rooms_per_user, 0)),
                       static_cast<double>(std::max<int64_t>(config.limits.dms_per_hour, 1)));
@@ -445,55 +437,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   uint64_t now_ms() const { return loop_now_ms(loop); }
 
-  // One repeating timer, unreferenced, ticks while HTTP requests wait for
-  // plugins and answers 504 to those past their deadline.
-  void arm_http_deadlines() {
-    if (http_deadline_timer == nullptr) {
-      http_deadline_timer = new uv_timer_t;
-      uv_timer_init(loop, http_deadline_timer);
-      http_deadline_timer->data = this;
-      uv_unref(reinterpret_cast<uv_handle_t*>(http_deadline_timer));
-    }
-    if (uv_is_active(reinterpret_cast<uv_handle_t*>(http_deadline_timer))) return;
-    uint64_t tick =
-        static_cast<uint64_t>(std::clamp<int64_t>(config.limits.plugin_timeout * 1000 / 4, 20, 1000));
-    uv_timer_start(
-        http_deadline_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->expire_http(); }, tick, tick);
-  }
-
-  void expire_http() {
-    uint64_t now = now_ms();
-    std::vector<uint64_t> expired;
-    for (const auto& [id, p] : pending_http)
-      if (p.deadline_ms <= now) expired.push_back(id);
-    for (uint64_t id : expired) {
-      auto it = pending_http.find(id);
-      if (it == pending_http.end()) continue;
-      PendingHttp p = std::move(it->second);
-      pending_http.erase(it);
-      answer_http(p, admin::json_error(504, "unavailable",
-                                       p.plugin + " did not answer within " +
-                                           std::to_string(config.limits.plugin_timeout) + " s"));
-    }
-    if (pending_http.empty() && http_deadline_timer != nullptr) uv_timer_stop(http_deadline_timer);
-  }
-
-  void answer_http(const PendingHttp& p, net::HttpResponse r) {
-    auto ex = p.exchange.lock();
-    if (!ex) return;
-    r.headers.emplace_back("x-hutopia-plugin", p.plugin);
-    r.headers.emplace_back("x-request-id", p.request_id);
-    ex->respond(std::move(r));
-  }
-
-  void close_http_timer() {
-    if (http_deadline_timer == nullptr) return;
-    uv_timer_stop(http_deadline_timer);
-    uv_close(reinterpret_cast<uv_handle_t*>(http_deadline_timer),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    http_deadline_timer = nullptr;
-  }
-
   void stop(std::function<void()> done) {
     if (state != State::kRunning) {
       if (done) done();
@@ -503,10 +446,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     log_write(LogLevel::kInfo, "space", "stopping");
     relay_keys->stop();
     net->shutdown(kShutdownGraceMs, [this, done = std::move(done)]() {
-      for (auto& [id, p] : pending_http) {
-        if (auto ex = p.exchange.lock()) ex->respond(admin::json_error(503, "unavailable", "shutting down"));
-      }
-      pending_http.clear();
       bus->set_plugins(nullptr);
       bus->set_rooms(nullptr);
       rooms->set_plugins(nullptr);
@@ -676,14 +615,14 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
       return;
     }
     const std::string& plugin = target->plugin;
-    if (pending_http.size() >= static_cast<size_t>(std::max<int64_t>(config.limits.http_pending, 1))) {
+    if (runtime->pending_requests(kHttpOwner) >=
+        static_cast<size_t>(std::max<int64_t>(config.limits.http_pending, 1))) {
       net::HttpResponse r = admin::json_error(503, "unavailable", "too many requests waiting for plugins");
       r.headers.emplace_back("retry-after", "5");
       fail(std::move(r));
       return;
     }
     PluginHttpRequest req;
-    req.request_id = next_http_id++;
     req.method = ex->method;
     req.path = std::move(target->path);
     req.query = std::move(target->query);
@@ -693,18 +632,60 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     req.body_file = ex->body_file;
     req.body_file_size = ex->body_file_size;
     req.x_request_id = request_id;
-    pending_http[req.request_id] = PendingHttp{
-        ex, plugin, request_id, now_ms() + static_cast<uint64_t>(config.limits.plugin_timeout) * 1000};
-    arm_http_deadlines();
-    Status st = runtime->dispatch_http(plugin, req);
-    if (st.ok()) return;
-    auto it = pending_http.find(req.request_id);
-    if (it == pending_http.end()) return;  // answered already
-    pending_http.erase(it);
+    // The runtime owns the request; the answer reaches the exchange while
+    // the client waits for it.
+    auto answer = [this, weak = std::weak_ptr<net::HttpExchange>(ex), request_id](const PluginAnswer& a) {
+      return answer_http(weak, request_id, a);
+    };
+    Result<RequestId> id = runtime->dispatch_http(plugin, std::move(req), kHttpOwner, std::move(answer));
+    if (id.ok()) return;
+    const Status& st = id.status();
     net::HttpResponse r = st.is_not_found() ? not_found("no plugin named " + plugin)
                                             : admin::json_error(500, "internal", st.message());
     if (!st.is_not_found()) r.headers.emplace_back("x-hutopia-plugin", plugin);
     fail(std::move(r));
+  }
+
+  // Delivers a plugin's answer to an HTTP request: its response, 504 at the
+  // deadline, 503 when the plugin stopped. A response whose file cannot be
+  // opened is refused (HUT_ENOENT) and the request stays pending.
+  int answer_http(const std::weak_ptr<net::HttpExchange>& weak, const std::string& request_id,
+                  const PluginAnswer& a) {
+    net::HttpResponse r;
+    std::shared_ptr<net::FileBody> file;
+    if (a.kind == PluginAnswer::Kind::kHttp) {
+      PluginHttpResponse& response = *a.http;
+      if (!response.body_path.empty()) {
+        auto opened = net::FileBody::open(response.body_path);
+        if (!opened.ok()) return HUT_ENOENT;
+        file = std::move(*opened);
+      }
+      r.status = response.status;
+      r.content_type.clear();
+      for (auto& [k, v] : response.headers) {
+        std::string lower = k;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower == "content-type") {
+          r.content_type = v;
+        } else if (lower == "content-length" || lower == "connection" || lower == "transfer-encoding" ||
+                   lower == "x-hutopia-plugin" || lower == "x-request-id") {
+          continue;  // the space writes these
+        } else {
+          r.headers.emplace_back(lower, v);
+        }
+      }
+      if (r.content_type.empty()) r.content_type = "application/octet-stream";
+      r.body = std::move(response.body);
+    } else {
+      r = admin::json_error(a.kind == PluginAnswer::Kind::kExpired ? 504 : 503, "unavailable",
+                            std::string(a.message));
+    }
+    auto ex = weak.lock();
+    if (!ex) return HUT_OK;  // the client went away; nothing to deliver
+    r.headers.emplace_back("x-hutopia-plugin", std::string(a.plugin));
+    r.headers.emplace_back("x-request-id", request_id);
+    ex->respond(std::move(r), std::move(file));
+    return HUT_OK;
   }
 
   void on_ws_open(net::WsConnection* conn) override { bus->on_open(conn); }
@@ -716,26 +697,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   // ---- PluginServices ----
 
-  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) override {
-    return bus->reply(plugin, request_id, data_json);
-  }
-  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
-                  std::string_view message) override {
-    return bus->reply_error(plugin, request_id, code, message);
-  }
-  void plugin_stopped(std::string_view plugin, std::string_view message) override {
-    if (bus) bus->plugin_stopped(plugin, message);
-    std::vector<uint64_t> ids;
-    for (const auto& [id, p] : pending_http)
-      if (p.plugin == plugin) ids.push_back(id);
-    for (uint64_t id : ids) {
-      auto it = pending_http.find(id);
-      if (it == pending_http.end()) continue;
-      PendingHttp p = std::move(it->second);
-      pending_http.erase(it);
-      answer_http(p, admin::json_error(503, "unavailable", message));
-    }
-  }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
@@ -752,43 +713,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     bus->send_event(EventTarget::kUser, user_id, bus::make_notify_event(plugin, title, body, url));
     return HUT_OK;
   }
-  int http_respond(std::string_view plugin, uint64_t request_id, PluginHttpResponse response) override {
-    auto it = pending_http.find(request_id);
-    if (it == pending_http.end() || it->second.plugin != plugin) return HUT_ENOENT;
-    if (response.status < 100 || response.status > 599) return HUT_EINVAL;
-    std::shared_ptr<net::FileBody> file;
-    if (!response.body_path.empty()) {
-      auto opened = net::FileBody::open(response.body_path);
-      if (!opened.ok()) return HUT_ENOENT;
-      file = std::move(*opened);
-    }
-    PendingHttp p = std::move(it->second);
-    pending_http.erase(it);
-    auto ex = p.exchange.lock();
-    if (!ex) return HUT_OK;  // the client went away; nothing to deliver
-    net::HttpResponse r;
-    r.status = response.status;
-    r.content_type.clear();
-    for (auto& [k, v] : response.headers) {
-      std::string lower = k;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower == "content-type") {
-        r.content_type = v;
-      } else if (lower == "content-length" || lower == "connection" || lower == "transfer-encoding" ||
-                 lower == "x-hutopia-plugin" || lower == "x-request-id") {
-        continue;  // the space writes these
-      } else {
-        r.headers.emplace_back(lower, v);
-      }
-    }
-    if (r.content_type.empty()) r.content_type = "application/octet-stream";
-    r.headers.emplace_back("x-hutopia-plugin", p.plugin);
-    r.headers.emplace_back("x-request-id", p.request_id);
-    r.body = std::move(response.body);
-    ex->respond(std::move(r), std::move(file));
-    return HUT_OK;
-  }
-
   int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) override {
     const bus::Session* s = bus ? bus->welcomed_session(session_id) : nullptr;
     if (s == nullptr) return HUT_ENOENT;
@@ -1043,25 +967,7 @@ namespace {
 // A refusal of the post pipeline as a Status: the bus's error code leads the
 // message, so a program sees what a bus client would.
 Status outcome_status(const rooms::Rooms::Outcome& o) {
-  std::string msg = std::string(bus::error_code_name(o.code)) + ": " + o.message;
-  switch (o.code) {
-    case bus::ErrorCode::kBadRequest:
-      return Status::invalid_argument(msg);
-    case bus::ErrorCode::kNotFound:
-      return Status::not_found(msg);
-    case bus::ErrorCode::kForbidden:
-    case bus::ErrorCode::kMuted:
-      return Status::permission_denied(msg);
-    case bus::ErrorCode::kConflict:
-      return Status::already_exists(msg);
-    case bus::ErrorCode::kTooLarge:
-    case bus::ErrorCode::kRateLimited:
-      return Status::resource_exhausted(msg);
-    case bus::ErrorCode::kUnavailable:
-      return Status::unavailable(msg);
-    default:
-      return Status::internal(msg);
-  }
+  return wire_error_status(o.code, std::string(bus::error_code_name(o.code)) + ": " + o.message);
 }
 
 }  // namespace

@@ -7,19 +7,27 @@
 namespace hut {
 namespace {
 
+using C = Status::Code;
+
 struct Row {
   WireError code;
   std::string_view name;
   int http_status;
+  Status::Code status;  // the Status an in-process caller gets
 };
 
 constexpr Row kTable[] = {
-    {WireError::kBadRequest, "bad_request", 400},      {WireError::kUnauthenticated, "unauthenticated", 401},
-    {WireError::kForbidden, "forbidden", 403},         {WireError::kNotFound, "not_found", 404},
-    {WireError::kConflict, "conflict", 409},           {WireError::kMuted, "muted", 403},
-    {WireError::kRateLimited, "rate_limited", 429},    {WireError::kTooLarge, "too_large", 413},
-    {WireError::kUnavailable, "unavailable", 503},     {WireError::kInternal, "internal", 500},
-    {WireError::kUnprocessable, "unprocessable", 422},
+    {WireError::kBadRequest, "bad_request", 400, C::kInvalidArgument},
+    {WireError::kUnauthenticated, "unauthenticated", 401, C::kUnauthenticated},
+    {WireError::kForbidden, "forbidden", 403, C::kPermissionDenied},
+    {WireError::kNotFound, "not_found", 404, C::kNotFound},
+    {WireError::kConflict, "conflict", 409, C::kAlreadyExists},
+    {WireError::kMuted, "muted", 403, C::kPermissionDenied},
+    {WireError::kRateLimited, "rate_limited", 429, C::kResourceExhausted},
+    {WireError::kTooLarge, "too_large", 413, C::kResourceExhausted},
+    {WireError::kUnavailable, "unavailable", 503, C::kUnavailable},
+    {WireError::kInternal, "internal", 500, C::kInternal},
+    {WireError::kUnprocessable, "unprocessable", 422, C::kInvalidArgument},
 };
 
 const Row& row(WireError code) {
@@ -33,6 +41,10 @@ const Row& row(WireError code) {
 std::string_view wire_error_name(WireError code) { return row(code).name; }
 
 int wire_error_http_status(WireError code) { return row(code).http_status; }
+
+Status wire_error_status(WireError code, std::string_view message) {
+  return Status::from_code(row(code).status, message);
+}
 
 std::optional<WireError> wire_error_from_name(std::string_view name) {
   for (const Row& r : kTable)

@@ -33,6 +33,11 @@ std::string_view wire_error_name(WireError code);
 // nullopt for a name that is no code.
 std::optional<WireError> wire_error_from_name(std::string_view name);
 int wire_error_http_status(WireError code);
+// The failed Status an in-process caller gets for the code: bad request and
+// unprocessable are invalid argument, forbidden and muted permission denied,
+// conflict already exists, rate limited and too large resource exhausted,
+// and the others their namesakes.
+Status wire_error_status(WireError code, std::string_view message);
 
 // The code a failed Status answers with: not found, conflict (already
 // exists), forbidden (permission denied), bad request (invalid argument),

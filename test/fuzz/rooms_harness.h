@@ -397,16 +397,6 @@ class World final : public PluginServices {
   }
 
   // PluginServices, routed as the space routes them.
-  int reply(std::string_view plugin, uint64_t request_id, std::string_view data_json) override {
-    return bus_->reply(plugin, request_id, data_json);
-  }
-  int reply_error(std::string_view plugin, uint64_t request_id, std::string_view code,
-                  std::string_view message) override {
-    return bus_->reply_error(plugin, request_id, code, message);
-  }
-  void plugin_stopped(std::string_view plugin, std::string_view message) override {
-    if (bus_) bus_->plugin_stopped(plugin, message);
-  }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
@@ -417,7 +407,6 @@ class World final : public PluginServices {
              std::string_view) override {
     return HUT_OK;
   }
-  int http_respond(std::string_view, uint64_t, PluginHttpResponse) override { return HUT_ENOENT; }
   int room_post(std::string_view plugin, std::string_view room, std::string_view text,
                 std::string_view data_json, RoomDone done) override {
     return rooms_->plugin_post(plugin, room, text, data_json, std::move(done));

@@ -46,46 +46,32 @@ class Recorder final : public PluginServices {
     std::string plugin, user, title, body, url;
   };
 
-  // Like the space, it owns the requests dispatched through the fixture:
-  // one answer each, from the plugin they went to.
-  struct Pending {
-    std::string plugin;
-    bool http = false;
-  };
-  bool take(std::string_view plugin, uint64_t id, bool http) {
-    auto it = pending.find(id);
-    if (it == pending.end() || it->second.plugin != plugin || it->second.http != http) return false;
-    pending.erase(it);
-    return true;
+  // The answers to requests dispatched through the fixture, recorded the
+  // way the space delivers them: a widget error or `unavailable` (at the
+  // deadline or when the plugin stops), an HTTP response or 504/503.
+  PluginAnswerFn widget_answer() {
+    return [this](const PluginAnswer& a) {
+      bool ok = a.kind == PluginAnswer::Kind::kData;
+      std::string code = a.kind == PluginAnswer::Kind::kError ? std::string(a.code) : ok ? "" : "unavailable";
+      replies.push_back(Reply{a.request_id, ok, ok ? std::string(a.data_json) : std::string(), code,
+                              std::string(a.message), std::this_thread::get_id()});
+      return HUT_OK;
+    };
+  }
+  PluginAnswerFn http_answer() {
+    return [this](const PluginAnswer& a) {
+      if (a.kind == PluginAnswer::Kind::kHttp) {
+        responses.emplace_back(a.request_id, std::move(*a.http));
+      } else {
+        PluginHttpResponse r;
+        r.status = a.kind == PluginAnswer::Kind::kExpired ? 504 : 503;
+        r.body = std::string(a.message);
+        responses.emplace_back(a.request_id, std::move(r));
+      }
+      return HUT_OK;
+    };
   }
 
-  int reply(std::string_view plugin, uint64_t id, std::string_view data) override {
-    if (!take(plugin, id, false)) return HUT_ENOENT;
-    replies.push_back(Reply{id, true, std::string(data), {}, {}, std::this_thread::get_id()});
-    return 0;
-  }
-  int reply_error(std::string_view plugin, uint64_t id, std::string_view code,
-                  std::string_view message) override {
-    if (!take(plugin, id, false)) return HUT_ENOENT;
-    replies.push_back(
-        Reply{id, false, {}, std::string(code), std::string(message), std::this_thread::get_id()});
-    return 0;
-  }
-  void plugin_stopped(std::string_view plugin, std::string_view message) override {
-    std::vector<std::pair<uint64_t, bool>> ids;
-    for (const auto& [id, p] : pending)
-      if (p.plugin == plugin) ids.emplace_back(id, p.http);
-    for (auto [id, http] : ids) {
-      if (http) {
-        PluginHttpResponse r;
-        r.status = 503;
-        r.body = std::string(message);
-        http_respond(plugin, id, std::move(r));
-      } else {
-        reply_error(plugin, id, "unavailable", message);
-      }
-    }
-  }
   int send_widget_event(std::string_view plugin, EventTarget target, std::string_view target_id,
                         std::string_view data) override {
     events.push_back(Event{std::string(plugin), target, std::string(target_id), std::string(data)});
@@ -97,12 +83,6 @@ class Recorder final : public PluginServices {
                              std::string(url)});
     return 0;
   }
-  int http_respond(std::string_view plugin, uint64_t id, PluginHttpResponse response) override {
-    if (!take(plugin, id, true)) return HUT_ENOENT;
-    responses.emplace_back(id, std::move(response));
-    return 0;
-  }
-
   // Room posts of plugins to "lobby" are held, not run: the test runs their
   // `done` (room_calls) when it wants; other rooms do not exist.
   int room_post(std::string_view plugin, std::string_view room, std::string_view text,
@@ -138,7 +118,6 @@ class Recorder final : public PluginServices {
   std::vector<Event> events;
   std::vector<Notice> notices;
   std::vector<std::pair<uint64_t, PluginHttpResponse>> responses;
-  std::map<uint64_t, Pending> pending;
   std::vector<RoomDone> room_calls;
 };
 
@@ -178,6 +157,10 @@ class PluginFixture {
       if (!st.ok()) throw std::runtime_error(st.status().to_string());
       store_ = std::move(*st);
     }
+    // A new runtime numbers its requests from 1 again: the answers recorded
+    // are of the old one's.
+    services.replies.clear();
+    services.responses.clear();
     PluginRuntime::Options options;
     options.plugins_dir = plugins_.path();
     options.data_dir = data_dir();
@@ -236,19 +219,16 @@ class PluginFixture {
     run_until([] { return false; }, ms);
   }
 
-  // Sends a `widget` op to `plugin`; returns the request id.
+  // Sends a `widget` op to `plugin`; returns the request id (0 when refused).
   uint64_t widget(const std::string& plugin, const std::string& data_json, const std::string& session = "s1",
                   Status* status = nullptr) {
     WidgetRequest req;
-    req.request_id = next_id_++;
     req.session_id = session;
     req.user = UserRef{"u1", "Ada", ""};
     req.data_json = data_json;
-    services.pending[req.request_id] = Recorder::Pending{plugin, false};
-    Status st = runtime_->dispatch_widget(plugin, req);
-    if (!st.ok()) services.pending.erase(req.request_id);
-    if (status) *status = st;
-    return req.request_id;
+    Result<RequestId> id = runtime_->dispatch_widget(plugin, std::move(req), services.widget_answer());
+    if (status) *status = id.status();
+    return id.ok() ? *id : 0;
   }
   // The answer to a widget request, waiting for it on the loop.
   const Recorder::Reply* answer(uint64_t id, int ms = 3000) {
@@ -260,18 +240,15 @@ class PluginFixture {
                 const std::string& query = "", const std::string& body = "",
                 std::vector<std::pair<std::string, std::string>> headers = {}, Status* status = nullptr) {
     PluginHttpRequest req;
-    req.request_id = next_id_++;
     req.method = method;
     req.path = path;
     req.query = query;
     req.body = body;
     req.headers = std::move(headers);
-    req.x_request_id = "rid-" + std::to_string(req.request_id);
-    services.pending[req.request_id] = Recorder::Pending{plugin, true};
-    Status st = runtime_->dispatch_http(plugin, req);
-    if (!st.ok()) services.pending.erase(req.request_id);
-    if (status) *status = st;
-    return req.request_id;
+    req.x_request_id = "rid-" + std::to_string(next_id_++);
+    Result<RequestId> id = runtime_->dispatch_http(plugin, std::move(req), "test", services.http_answer());
+    if (status) *status = id.status();
+    return id.ok() ? *id : 0;
   }
   const PluginHttpResponse* response(uint64_t id, int ms = 3000) {
     run_until([&] { return services.response_to(id) != nullptr; }, ms);

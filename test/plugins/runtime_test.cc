@@ -764,14 +764,14 @@ TEST_CASE("plugins: query pairs reach on_http decoded, each pair whole") {
   PluginRuntime& rt = f.start();
   REQUIRE(rt.load("abi15").ok());
   PluginHttpRequest req;
-  req.request_id = 77;
   req.method = "GET";
   req.path = "/pairs";
   req.query = "a&b=c=d&e=";
   req.query_params = {{"a&b", "c=d"}, {"e", ""}, {"flag", ""}};
-  f.services.pending[77] = Recorder::Pending{"abi15", true};
-  REQUIRE(rt.dispatch_http("abi15", req).ok());
-  const auto* r = f.response(77);
+  hut::Result<hut::RequestId> id =
+      rt.dispatch_http("abi15", std::move(req), "test", f.services.http_answer());
+  REQUIRE(id.ok());
+  const auto* r = f.response(*id);
   REQUIRE(r != nullptr);
   CHECK(r->body == "a&b=c=d\ne=\nflag=\n");
 }
