@@ -15,6 +15,10 @@ The generated file uses only standard C types, so C and C++ code alike can use i
 
 Paths are relative to DIST with "/" separators, sorted. Hidden files are skipped.
 With --file, the named files alone are embedded, each under its base name.
+
+For a plugin, --plugin NAME --version V [--widget TAG=SCRIPT ...] also writes
+its descriptor, with these assets, and the hut_plugin_describe() that returns
+it (the plugin's own source then holds no descriptor).
 """
 import argparse
 import os
@@ -51,6 +55,30 @@ def c_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def plugin_descriptor(name, plugin, version, widgets, count):
+    """The lines of a plugin's descriptor over the assets `name`, and hut_plugin_describe."""
+    out = ["", "#include <hutopia/plugin.h>", ""]
+    if widgets:
+        out.append(f"static const hut_widget_desc {name}_widgets[] = {{"
+                   + ", ".join(f"{{{c_string(t)}, {c_string(s)}}}" for t, s in widgets) + "};")
+    out += [f"static const hut_plugin_descriptor {name}_descriptor = {{",
+            "    .abi_major = HUT_PLUGIN_ABI_MAJOR,",
+            "    .abi_minor = HUT_PLUGIN_ABI_MINOR,",
+            f"    .name = {c_string(plugin)},",
+            f"    .version = {c_string(version)},",
+            f"    .widgets = {name + '_widgets' if widgets else '0'},",
+            f"    .widget_count = {len(widgets)},",
+            f"    .asset_count = {count},",
+            f"    .asset_paths = {name}_paths,",
+            f"    .asset_types = {name}_types,",
+            f"    .asset_data = {name}_data,",
+            f"    .asset_sizes = {name}_sizes,",
+            "};",
+            "HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void);",
+            f"HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {{ return &{name}_descriptor; }}"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
@@ -58,11 +86,19 @@ def main():
     ap.add_argument("--file", action="append", default=[])
     ap.add_argument("--output", required=True)
     ap.add_argument("--depfile")
+    ap.add_argument("--plugin")
+    ap.add_argument("--version")
+    ap.add_argument("--widget", action="append", default=[])
     a = ap.parse_args()
     if not a.name.isidentifier():
         sys.exit(f"embed_assets: --name {a.name!r} is not a C identifier")
     if bool(a.dir) == bool(a.file):
         sys.exit("embed_assets: give either --dir or --file")
+    if bool(a.plugin) != bool(a.version) or (a.widget and not a.plugin):
+        sys.exit("embed_assets: --plugin needs --version, and --widget needs --plugin")
+    widgets = [w.split("=", 1) for w in a.widget]
+    if any(len(w) != 2 or not all(w) for w in widgets):
+        sys.exit("embed_assets: --widget takes TAG=SCRIPT")
     files = [(os.path.basename(f), f) for f in a.file]
     for dirpath, dirnames, filenames in (os.walk(a.dir) if a.dir else ()):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -91,6 +127,8 @@ def main():
     for _, full in files:
         sizes.append(str(os.path.getsize(full)))
     out.append(f"const size_t {a.name}_sizes[{dim}] = {{" + ", ".join(sizes) + ("0" if not n else "") + "};")
+    if a.plugin:
+        out += plugin_descriptor(a.name, a.plugin, a.version, widgets, n)
     with open(a.output, "w") as fh:
         fh.write("\n".join(out) + "\n")
     if a.depfile:
