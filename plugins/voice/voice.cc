@@ -12,6 +12,7 @@
 // library.
 #include <cJSON.h>
 #include <hutopia/plugin.h>
+#include <hutopia/plugin_assets.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -25,14 +26,8 @@
 #include <string>
 #include <vector>
 
-extern "C" {
 // Made by scripts/embed_assets.py from dist/.
-extern const size_t voice_assets_count;
-extern const char* const voice_assets_paths[];
-extern const char* const voice_assets_types[];
-extern const unsigned char* const voice_assets_data[];
-extern const size_t voice_assets_sizes[];
-}
+HUT_DECLARE_ASSETS(voice_assets)
 
 namespace {
 
@@ -704,11 +699,7 @@ void hook_user_offline(hut_plugin*, void* user, const hut_user* who) {
 }  // namespace
 
 extern "C" HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {
-  descriptor.asset_count = voice_assets_count;
-  descriptor.asset_paths = voice_assets_paths;
-  descriptor.asset_types = voice_assets_types;
-  descriptor.asset_data = voice_assets_data;
-  descriptor.asset_sizes = voice_assets_sizes;
+  HUT_SET_DESCRIPTOR_ASSETS(descriptor, voice_assets);
   return &descriptor;
 }
 
