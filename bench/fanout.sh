@@ -13,7 +13,9 @@
 # the client is pinned to CPUs 1..T when there are that many, else it is not
 # pinned (and shares CPU 0 with the server: say so beside the figures).
 #
-# Environment: HUT_BENCH_BUILD (default build/release); HUT_BENCH_SERVER=feed
+# Environment: HUT_BENCH_BUILD (default build/release); HUT_BENCH_CLIENT (the
+# hut-bench binary, default the build's own: one client for two builds of the
+# server, see bench/before_after.sh); HUT_BENCH_SERVER=feed
 # runs against bench/fanout_feed.py instead of spaced, to measure the client
 # by itself.
 set -euo pipefail
@@ -94,7 +96,7 @@ done
 [ -n "$port" ] || { echo "fanout.sh: spaced did not start:" >&2; cat "$work/spaced.log" >&2; exit 1; }
 sleep 0.3
 rc=0
-timeout 900 "${pin_client[@]}" "$build/bench/hut-bench" fanout --port "$port" --server-pid "$server_pid" \
+timeout 900 "${pin_client[@]}" "${HUT_BENCH_CLIENT:-$build/bench/hut-bench}" fanout --port "$port" --server-pid "$server_pid" \
   --secret "$secret" --issuer hut-bench --audience bench "$@" || rc=$?
 kill -0 "$server_pid" 2>/dev/null || { echo "fanout.sh: spaced exited during the run:" >&2; tail -n 20 "$work/spaced.log" >&2; }
 exit "$rc"

@@ -12,6 +12,8 @@
 #   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
 #   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
 #   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
+#   HUT_BENCH_CLIENT   the hut-bench binary (default: the build's own), so that
+#                      two builds of the server are measured with one client
 #   HUT_BENCH_NICE     a nice value for the server and hut-bench (e.g. -10, as
 #                      root) so that other work on a shared machine takes less
 #                      CPU from them; default: not changed
@@ -41,7 +43,7 @@ if [[ " $only " == *" spaced "* ]]; then
   meson compile -C "$build" -j 2 daemons/spaced/spaced plugins/echo >/dev/null ||
     say "spaced or the echo plugin did not build"
 fi
-bench_bin=$build/bench/hut-bench
+bench_bin=${HUT_BENCH_CLIENT:-$build/bench/hut-bench}
 raw_bin=$build/bench/raw-lws-echo
 spaced_bin=$build/daemons/spaced/spaced
 echo_plugin=$build/plugins/echo.so

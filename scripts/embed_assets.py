@@ -26,6 +26,10 @@ that has it, with each {{key}} of that file replaced by its value; an
 included file may include others. A {{key}} the line does not give, or a
 missing NAME, is an error. Other {{...}} of the pages (the relay's run-time
 templates) are left alone.
+
+For a plugin, --plugin NAME --version V [--widget TAG=SCRIPT ...] also writes
+its descriptor, with these assets, and the hut_plugin_describe() that returns
+it (the plugin's own source then holds no descriptor).
 """
 import argparse
 import os
@@ -105,6 +109,30 @@ def read_asset(path, partials, used):
     return data
 
 
+def plugin_descriptor(name, plugin, version, widgets, count):
+    """The lines of a plugin's descriptor over the assets `name`, and hut_plugin_describe."""
+    out = ["", "#include <hutopia/plugin.h>", ""]
+    if widgets:
+        out.append(f"static const hut_widget_desc {name}_widgets[] = {{"
+                   + ", ".join(f"{{{c_string(t)}, {c_string(s)}}}" for t, s in widgets) + "};")
+    out += [f"static const hut_plugin_descriptor {name}_descriptor = {{",
+            "    .abi_major = HUT_PLUGIN_ABI_MAJOR,",
+            "    .abi_minor = HUT_PLUGIN_ABI_MINOR,",
+            f"    .name = {c_string(plugin)},",
+            f"    .version = {c_string(version)},",
+            f"    .widgets = {name + '_widgets' if widgets else '0'},",
+            f"    .widget_count = {len(widgets)},",
+            f"    .asset_count = {count},",
+            f"    .asset_paths = {name}_paths,",
+            f"    .asset_types = {name}_types,",
+            f"    .asset_data = {name}_data,",
+            f"    .asset_sizes = {name}_sizes,",
+            "};",
+            "HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void);",
+            f"HUT_PLUGIN_EXPORT const hut_plugin_descriptor* hut_plugin_describe(void) {{ return &{name}_descriptor; }}"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
@@ -113,11 +141,19 @@ def main():
     ap.add_argument("--output", required=True)
     ap.add_argument("--depfile")
     ap.add_argument("--partials", action="append", default=[])
+    ap.add_argument("--plugin")
+    ap.add_argument("--version")
+    ap.add_argument("--widget", action="append", default=[])
     a = ap.parse_args()
     if not a.name.isidentifier():
         sys.exit(f"embed_assets: --name {a.name!r} is not a C identifier")
     if bool(a.dir) == bool(a.file):
         sys.exit("embed_assets: give either --dir or --file")
+    if bool(a.plugin) != bool(a.version) or (a.widget and not a.plugin):
+        sys.exit("embed_assets: --plugin needs --version, and --widget needs --plugin")
+    widgets = [w.split("=", 1) for w in a.widget]
+    if any(len(w) != 2 or not all(w) for w in widgets):
+        sys.exit("embed_assets: --widget takes TAG=SCRIPT")
     files = [(os.path.basename(f), f) for f in a.file]
     for dirpath, dirnames, filenames in (os.walk(a.dir) if a.dir else ()):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -148,6 +184,8 @@ def main():
     for data in contents:
         sizes.append(str(len(data)))
     out.append(f"const size_t {a.name}_sizes[{dim}] = {{" + ", ".join(sizes) + ("0" if not n else "") + "};")
+    if a.plugin:
+        out += plugin_descriptor(a.name, a.plugin, a.version, widgets, n)
     with open(a.output, "w") as fh:
         fh.write("\n".join(out) + "\n")
     if a.depfile:

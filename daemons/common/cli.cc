@@ -51,11 +51,13 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
   return std::nullopt;
 }
 
+int report_error(const char* name, const Status& st, int code) {
+  std::fprintf(stderr, "%s: %s\n", name, std::string(st.message()).c_str());
+  return code;
+}
+
 int report_check(const char* name, const std::string& path, const Status& loaded) {
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "%s: %s\n", name, std::string(loaded.message()).c_str());
-    return 1;
-  }
+  if (!loaded.ok()) return report_error(name, loaded, 1);
   std::printf("%s: %s: configuration is valid\n", name, path.c_str());
   return 0;
 }

@@ -33,6 +33,8 @@ std::optional<int> parse_args(int argc, char** argv, const char* name, const cha
 // valid" to stdout and returns 0, or prints the loader's message (file, line
 // and key) to stderr and returns 1.
 int report_check(const char* name, const std::string& path, const Status& loaded);
+// Prints "<name>: <message of st>" to stderr and returns `code`.
+int report_error(const char* name, const Status& st, int code);
 
 // Sets the log level from [log] level (a valid name; the loader checked it).
 void apply_log_level(const std::string& level);

@@ -1,5 +1,6 @@
-// The run of both daemons once their server exists: signals, start, the
-// "listening on" lines, the loop, and a clean end on SIGINT or SIGTERM
+// The run of both daemons once their configuration is read: the data dir's
+// lock, the log level, the server on its loop, signals, start, the "listening
+// on" lines, the loop, reloads on SIGHUP, and a clean end on SIGINT or SIGTERM
 // (contract section 7).
 #ifndef HUTOPIA_DAEMONS_COMMON_SERVE_H_
 #define HUTOPIA_DAEMONS_COMMON_SERVE_H_
@@ -16,6 +17,9 @@
 #include <hutopia/status.h>
 
 #include <functional>
+
+#include "common/backup.h"
+#include "common/cli.h"
 
 #ifdef HUT_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -117,6 +121,36 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
   uv_run(loop, UV_RUN_DEFAULT);
   if (uv_loop_close(loop) != 0) log_write(LogLevel::kWarn, name, "the loop still had handles at exit");
   return code;
+}
+
+// What both daemons do once the command line and the configuration are
+// read: take the lock of `data_dir` (one daemon per data dir; `restore` checks
+// the same lock), set the log level, create the server (`Server::create(config,
+// loop)`) on a loop of its own and serve() it. On SIGHUP the file at
+// `config_path` is read again with `load` and given to `Server::reload`, whose
+// report (applied keys, keys waiting for a restart) is logged. Returns the
+// exit code.
+template <typename Server, typename Config, typename Load, typename Urls>
+int run_server(const char* name, const std::string& data_dir, Config config, const std::string& config_path,
+               Load load, Urls urls) {
+  if (Status st = lock_data_dir(data_dir); !st.ok()) return report_error(name, st, 1);
+  apply_log_level(config.log.level);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  Result<std::unique_ptr<Server>> server = Server::create(std::move(config), &loop);
+  if (!server.ok()) {
+    uv_loop_close(&loop);
+    return report_error(name, server.status(), 1);
+  }
+  return serve(name, &loop, std::move(*server), urls,
+               std::function<void(Server&)>([name, config_path, load](Server& s) {
+                 Result<Config> next = load(config_path);
+                 if (!next.ok()) return log_reload_refused(name, next.status());
+                 auto report = s.reload(*next);
+                 if (!report.ok()) return log_reload_refused(name, report.status());
+                 apply_log_level(next->log.level);
+                 log_reload(name, report->applied, report->needs_restart);
+               }));
 }
 
 }  // namespace hut::daemon

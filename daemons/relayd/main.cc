@@ -6,8 +6,6 @@
 #include <hutopia/relay.h>
 #include <hutopia/version.h>
 
-#include <uv.h>
-
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -54,17 +52,11 @@ int main(int argc, char** argv) {
   hut::Result<hut::RelayConfig> config = hut::load_relay_config(args.config_path);
   if (args.command == "check-config")
     return hut::daemon::report_check("relayd", args.config_path, config.status());
-  if (!config.ok()) {
-    std::fprintf(stderr, "relayd: %s\n", std::string(config.status().message()).c_str());
-    return 2;
-  }
+  if (!config.ok()) return hut::daemon::report_error("relayd", config.status(), 2);
 
   if (rotate) {
     hut::Result<std::string> kid = hut::rotate_relay_signing_key(*config);
-    if (!kid.ok()) {
-      std::fprintf(stderr, "relayd: %s\n", std::string(kid.status().message()).c_str());
-      return 1;
-    }
+    if (!kid.ok()) return hut::daemon::report_error("relayd", kid.status(), 1);
     std::printf("new signing key %s\n", kid->c_str());
     return 0;
   }
@@ -72,35 +64,14 @@ int main(int argc, char** argv) {
     const std::string& dir = config->relay.data_dir;
     return hut::daemon::run_data_command("relayd", args, hut::daemon::DataDir{dir, dir + "/relay.db", 0});
   }
-  // One relayd per data dir; `relayd restore` checks the same lock.
-  if (hut::Status st = hut::daemon::lock_data_dir(config->relay.data_dir); !st.ok()) {
-    std::fprintf(stderr, "relayd: %s\n", std::string(st.message()).c_str());
-    return 1;
-  }
-
-  hut::daemon::apply_log_level(config->log.level);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto relay = hut::Relay::create(std::move(*config), &loop);
-  if (!relay.ok()) {
-    std::fprintf(stderr, "relayd: %s\n", std::string(relay.status().message()).c_str());
-    uv_loop_close(&loop);
-    return 1;
-  }
-  return hut::daemon::serve(
-      "relayd", &loop, std::move(*relay),
+  const std::string data_dir = config->relay.data_dir;  // config is moved below
+  return hut::daemon::run_server<hut::Relay>(
+      "relayd", data_dir, std::move(*config), args.config_path,
+      [](const std::string& path) { return hut::load_relay_config(path); },
       [](hut::Relay& r) {
         // The admin listener's line differs from "listening on", which
         // names the public URL alone (scripts read the first such line).
         std::printf("admin listener on %s\n", r.admin_url().c_str());
         return std::vector<std::string>{r.public_url()};
-      },
-      std::function<void(hut::Relay&)>([path = args.config_path](hut::Relay& r) {
-        hut::Result<hut::RelayConfig> next = hut::load_relay_config(path);
-        if (!next.ok()) return hut::daemon::log_reload_refused("relayd", next.status());
-        hut::Result<hut::Relay::ReloadReport> report = r.reload(*next);
-        if (!report.ok()) return hut::daemon::log_reload_refused("relayd", report.status());
-        hut::daemon::apply_log_level(next->log.level);
-        hut::daemon::log_reload("relayd", report->applied, report->needs_restart);
-      }));
+      });
 }

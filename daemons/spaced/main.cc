@@ -5,7 +5,6 @@
 #include <hutopia/version.h>
 
 #include <sys/stat.h>
-#include <uv.h>
 
 #include <cstdio>
 #include <optional>
@@ -58,10 +57,7 @@ int main(int argc, char** argv) {
   hut::Result<hut::SpaceConfig> config = hut::load_space_config(args.config_path);
   if (args.command == "check-config")
     return hut::daemon::report_check("spaced", args.config_path, config.status());
-  if (!config.ok()) {
-    std::fprintf(stderr, "spaced: %s\n", std::string(config.status().message()).c_str());
-    return 2;
-  }
+  if (!config.ok()) return hut::daemon::report_error("spaced", config.status(), 2);
 
   if (args.command == "backup" || args.command == "restore") {
     constexpr std::string_view kSqlite = "sqlite://";
@@ -75,35 +71,14 @@ int main(int argc, char** argv) {
                               kSpaceApplicationId};
     return hut::daemon::run_data_command("spaced", args, data);
   }
-  // One spaced per data dir; `spaced restore` checks the same lock.
-  if (hut::Status st = hut::daemon::lock_data_dir(config->space.data_dir); !st.ok()) {
-    std::fprintf(stderr, "spaced: %s\n", std::string(st.message()).c_str());
-    return 1;
-  }
-
-  hut::daemon::apply_log_level(config->log.level);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto space = hut::Space::create(std::move(*config), &loop);
-  if (!space.ok()) {
-    std::fprintf(stderr, "spaced: %s\n", std::string(space.status().message()).c_str());
-    uv_loop_close(&loop);
-    return 1;
-  }
-  return hut::daemon::serve(
-      "spaced", &loop, std::move(*space),
+  const std::string data_dir = config->space.data_dir;  // config is moved below
+  return hut::daemon::run_server<hut::Space>(
+      "spaced", data_dir, std::move(*config), args.config_path,
+      [](const std::string& path) { return hut::load_space_config(path); },
       [](hut::Space& s) {
         // No line for a management API the file turned off (admin.listen = "").
         std::vector<std::string> urls{s.public_url()};
         if (!s.admin_url().empty()) urls.push_back(s.admin_url());
         return urls;
-      },
-      std::function<void(hut::Space&)>([path = args.config_path](hut::Space& s) {
-        hut::Result<hut::SpaceConfig> next = hut::load_space_config(path);
-        if (!next.ok()) return hut::daemon::log_reload_refused("spaced", next.status());
-        hut::Result<hut::Space::ReloadReport> report = s.reload(*next);
-        if (!report.ok()) return hut::daemon::log_reload_refused("spaced", report.status());
-        hut::daemon::apply_log_level(next->log.level);
-        hut::daemon::log_reload("spaced", report->applied, report->needs_restart);
-      }));
+      });
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "util/table.h"
+
 namespace hut::bus {
 namespace {
 
@@ -76,24 +78,18 @@ std::optional<Op> op_from_name(std::string_view name) {
 
 bool is_room_op(Op op) { return op != Op::kHello && op != Op::kPing && op != Op::kWidget; }
 
+constexpr std::pair<CloseCode, std::string_view> kCloseReasons[] = {
+    {CloseCode::kGoingAway, "going away"},
+    {CloseCode::kUnsupportedData, "binary frames are not accepted"},
+    {CloseCode::kInvalidPayload, "text is not valid UTF-8"},
+    {CloseCode::kPolicyViolation, "too many bad frames"},
+    {CloseCode::kMessageTooBig, "message over the size limit"},
+    {CloseCode::kUnauthenticated, "unauthenticated"},
+    {CloseCode::kTooSlow, "too slow: unread output over the limit"},
+};
+
 std::string_view close_code_name(CloseCode code) {
-  switch (code) {
-    case CloseCode::kGoingAway:
-      return "going away";
-    case CloseCode::kUnsupportedData:
-      return "binary frames are not accepted";
-    case CloseCode::kInvalidPayload:
-      return "text is not valid UTF-8";
-    case CloseCode::kPolicyViolation:
-      return "too many bad frames";
-    case CloseCode::kMessageTooBig:
-      return "message over the size limit";
-    case CloseCode::kUnauthenticated:
-      return "unauthenticated";
-    case CloseCode::kTooSlow:
-      return "too slow: unread output over the limit";
-  }
-  return "";
+  return util::second_of(kCloseReasons, code).value_or(std::string_view());
 }
 
 ParseOutcome parse_client_frame(std::string_view text) {

@@ -195,11 +195,7 @@ void RuntimeImpl::shutdown() {
     stop(rec, "shutting down");
     rec.info.state = "unloaded";
   }
-  if (async_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(async_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
-    async_ = nullptr;
-  }
+  posts_.close();
 }
 
 // ---- Creation --------------------------------------------------------------
@@ -246,7 +242,7 @@ Result<std::unique_ptr<PluginRuntime>> PluginRuntime::create(uv_loop_t* loop, Pl
   }
   auto rt = std::make_unique<RuntimeImpl>(loop, services, std::move(options));
   HUT_RETURN_IF_ERROR(rt->import_old_kv());
-  HUT_RETURN_IF_ERROR(rt->start_async());
+  HUT_RETURN_IF_ERROR(rt->start_posts());
   return std::unique_ptr<PluginRuntime>(std::move(rt));
 }
 

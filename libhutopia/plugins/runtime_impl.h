@@ -16,11 +16,11 @@
 // Ownership: RuntimeImpl owns one Record per plugin name it has met (loaded or
 // not), each loaded Record owns its instance (struct hut_plugin), and each
 // instance owns its library handle, hooks, run-time assets and timers. Timers
-// and the cross-thread async handle are heap objects freed in their libuv close
-// callbacks, so they may outlive the runtime by one loop turn.
+// and the post queue's async handle are heap objects freed in their libuv
+// close callbacks, so they may outlive the runtime by one loop turn.
 //
 // Thread: the loop thread, except host_post and host_log (any thread), which
-// touch only the post queue under post_mu_ and the logger.
+// touch only the post queue (under post_mu_) and the logger.
 #ifndef HUTOPIA_PLUGINS_RUNTIME_IMPL_H_
 #define HUTOPIA_PLUGINS_RUNTIME_IMPL_H_
 
@@ -39,6 +39,7 @@
 
 #include "plugins/runtime.h"
 #include "util/log.h"
+#include "util/loop_queue.h"
 
 namespace hut {
 class RuntimeImpl;
@@ -117,20 +118,8 @@ class RuntimeImpl final : public PluginRuntime {
       : loop_(loop), services_(services), options_(std::move(options)), store_(options_.store) {}
   ~RuntimeImpl() override { shutdown(); }
 
-  Status start_async() {
-    async_ = new uv_async_t;
-    async_->data = this;
-    int rc = uv_async_init(loop_, async_,
-                           [](uv_async_t* a) { static_cast<RuntimeImpl*>(a->data)->drain_posts(); });
-    if (rc != 0) {
-      delete async_;
-      async_ = nullptr;
-      return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
-    }
-    // Posts alone do not keep the loop running; the space's handles do.
-    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-    return Status::ok_status();
-  }
+  // Posts alone do not keep the loop running; the space's handles do.
+  Status start_posts() { return posts_.open(loop_, false); }
 
   // Imports <data_dir>/plugins.db of older versions into the store, once.
   Status import_old_kv();
@@ -288,15 +277,8 @@ class RuntimeImpl final : public PluginRuntime {
     FileId file;
   };
 
-  struct Posted {
-    hut_plugin* inst;
-    hut_callback cb;
-    void* arg;
-    hut_callback release;
-  };
-  // Drops the queued callbacks of `inst` (under post_mu_) and runs their
-  // releases (outside it).
-  void drop_posts(hut_plugin* inst);
+  // Drops the queued callbacks of `inst` and runs their releases.
+  void drop_posts(hut_plugin* inst) { posts_.drop(inst); }
 
   hut_plugin* loaded(std::string_view name) const {
     auto it = records_.find(name);
@@ -323,7 +305,6 @@ class RuntimeImpl final : public PluginRuntime {
   Status check_descriptor(const std::string& name, const hut_plugin_descriptor* desc, Candidate* out);
   Status start(Candidate c);
   void stop(Record& rec, std::string_view why);
-  void drain_posts();
 
   // The loaded instances in load order; hooks cannot load or unload plugins,
   // but a copy keeps iteration safe whatever the space does in a callback.
@@ -389,9 +370,8 @@ class RuntimeImpl final : public PluginRuntime {
   std::map<std::string, Record, std::less<>> records_;
   std::vector<std::string> order_;  // loaded plugins, in load order
   uint64_t next_timer_id_ = 1;
-  uv_async_t* async_ = nullptr;
-  std::mutex post_mu_;
-  std::vector<Posted> posted_;  // guarded by post_mu_
+  LoopQueue posts_;     // callbacks posted from plugins' threads, each owned by its instance
+  std::mutex post_mu_;  // guards each instance's `closing`, held while posting
   bool shut_down_ = false;
   uint64_t next_serial_ = 0;
 };

@@ -1,11 +1,12 @@
 // Plugin timers (libuv timers owned by their instance) and callbacks posted
-// from a plugin's own threads (a queue under post_mu_ drained by one async
-// handle on the loop). A release given with the _ex functions (ABI 1.5)
+// from a plugin's own threads (the runtime's LoopQueue, each callback owned by
+// its instance). A release given with the _ex functions (ABI 1.5)
 // runs once when the timer or the posted callback is done with its arg.
 
 #include "plugins/runtime_impl.h"
 
-#include <algorithm>
+#include <functional>
+#include <string>
 
 namespace hut {
 
@@ -22,45 +23,6 @@ void end_timers(hut_plugin* inst) {
   // The handles are freed by their close callbacks, on a later loop turn.
   for (auto& [id, t] : timers)
     if (t->release != nullptr) t->release(inst, t->arg);
-}
-
-void RuntimeImpl::drop_posts(hut_plugin* inst) {
-  std::vector<Posted> dropped;
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    auto keep = std::stable_partition(posted_.begin(), posted_.end(),
-                                      [&](const Posted& p) { return p.inst != inst; });
-    dropped.assign(keep, posted_.end());
-    posted_.erase(keep, posted_.end());
-  }
-  for (const Posted& p : dropped)
-    if (p.release != nullptr) p.release(inst, p.arg);
-}
-
-void RuntimeImpl::drain_posts() {
-  std::vector<Posted> batch;
-  {
-    std::lock_guard<std::mutex> lock(post_mu_);
-    batch.swap(posted_);
-  }
-  for (const Posted& p : batch) {
-    // Instances stop only on this thread, and stop() drops their queued
-    // callbacks; a callback taken into `batch` belongs to a live instance
-    // unless an earlier callback of this batch stopped it.
-    bool live = false;
-    for (const auto& [name, rec] : records_) {
-      if (rec.inst.get() == p.inst) {
-        live = true;
-        break;
-      }
-    }
-    if (!live) continue;
-    measured(p.inst, [&] {
-      p.cb(p.inst, p.arg);
-      return 0;
-    });
-    if (p.release != nullptr) p.release(p.inst, p.arg);
-  }
 }
 
 void timer_fired(uv_timer_t* h) {
@@ -126,14 +88,25 @@ int RuntimeImpl::host_post(hut_plugin* self, hut_callback cb, void* arg) {
 int RuntimeImpl::host_post_ex(hut_plugin* self, hut_callback cb, void* arg, hut_callback release) {
   if (self == nullptr || cb == nullptr) return HUT_EINVAL;
   RuntimeImpl* rt = self->runtime;
-  {
-    std::lock_guard<std::mutex> lock(rt->post_mu_);
-    if (self->closing || rt->async_ == nullptr) return HUT_ESTATE;
-    rt->posted_.push_back(Posted{self, cb, arg, release});
-    // Sent under the lock: shutdown() closes async_ only after every
-    // instance is closing, which it marks under this lock.
-    uv_async_send(rt->async_);
-  }
+  std::string name = self->name;
+  uint64_t serial = self->serial;
+  auto run = [rt, name = std::move(name), serial, cb, arg, release] {
+    // stop() drops an instance's queued callbacks, but not those the queue
+    // has already taken into this turn: an earlier one may have stopped it.
+    hut_plugin* inst = rt->loaded(name);
+    if (inst == nullptr || inst->serial != serial) return;
+    rt->measured(inst, [&] {
+      cb(inst, arg);
+      return 0;
+    });
+    if (release != nullptr) release(inst, arg);
+  };
+  std::function<void()> on_drop;
+  if (release != nullptr) on_drop = [self, arg, release] { release(self, arg); };
+  // Posted under the lock that stop() takes to mark the instance closing, so
+  // nothing is queued for it after stop() has dropped its callbacks.
+  std::lock_guard<std::mutex> lock(rt->post_mu_);
+  if (self->closing || !rt->posts_.post(self, std::move(run), std::move(on_drop))) return HUT_ESTATE;
   return HUT_OK;
 }
 

@@ -137,6 +137,13 @@ const MemberRecord* Rooms::member(const Room& r, std::string_view user) const {
   return it == r.members.end() ? nullptr : &it->second;
 }
 
+MemberRecord* Rooms::loaded_member(std::string_view room, std::string_view user) {
+  Room* r = find_room(room);
+  if (r == nullptr) return nullptr;
+  auto it = r->members.find(std::string(user));
+  return it == r->members.end() ? nullptr : &it->second;
+}
+
 bool Rooms::is_muted(const Room& r, const MemberRecord& m) {
   if (r.rec.mute_all && m.role == Role::kMember) return true;
   return m.mute_until.has_value() && *m.mute_until > wall_ms();

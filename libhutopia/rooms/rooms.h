@@ -194,6 +194,9 @@ class Rooms final : public bus::RoomHooks {
   int64_t wall_ms() const;
   Room* find_room(std::string_view id);
   const MemberRecord* member(const Room& r, std::string_view user) const;
+  // The member `user` of the loaded room `room`, or nullptr (say, after a
+  // store write, when either may have gone meanwhile).
+  MemberRecord* loaded_member(std::string_view room, std::string_view user);
   bool is_muted(const Room& r, const MemberRecord& m);
   bool online(std::string_view user) const;
   uint64_t unread(const Room& r, std::string_view user) const;

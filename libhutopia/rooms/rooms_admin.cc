@@ -94,22 +94,15 @@ void Rooms::handle_admin(const ExPtr& ex) {
     if (m == "POST") return admin_post(ex, room);
     return ex->respond(error_response(405, "bad_request", "use GET or POST"));
   }
-  constexpr std::string_view kMembers = "/members/";
-  if (tail.rfind(kMembers, 0) == 0 && tail.size() > kMembers.size()) {
-    std::string user(tail.substr(kMembers.size()));
-    if (user.find('/') != std::string::npos)
-      return ex->respond(error_response(404, "not_found", "no such route"));
-    if (m == "PUT") return admin_put_member(ex, room, user);
-    if (m == "DELETE") return admin_kick(ex, room, user);
-    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
-  }
-  constexpr std::string_view kBans = "/bans/";
-  if (tail.rfind(kBans, 0) == 0 && tail.size() > kBans.size()) {
-    std::string user(tail.substr(kBans.size()));
-    if (user.find('/') != std::string::npos)
-      return ex->respond(error_response(404, "not_found", "no such route"));
-    if (m == "PUT" || m == "DELETE") return admin_ban(ex, room, user, m == "PUT");
-    return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
+  // "/members/<user>" and "/bans/<user>", the user without a '/'.
+  size_t cut = tail.find('/', 1);
+  std::string_view sub = cut == std::string_view::npos ? tail : tail.substr(0, cut + 1);
+  std::string user(cut == std::string_view::npos ? std::string_view() : tail.substr(cut + 1));
+  if ((sub == "/members/" || sub == "/bans/") && !user.empty() && user.find('/') == std::string::npos) {
+    if (m != "PUT" && m != "DELETE")
+      return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
+    if (sub == "/bans/") return admin_ban(ex, room, user, m == "PUT");
+    return m == "PUT" ? admin_put_member(ex, room, user) : admin_kick(ex, room, user);
   }
   ex->respond(error_response(404, "not_found", "no such route"));
 }

@@ -88,13 +88,9 @@ void Rooms::write_mute(const Ctx& c, const std::string& id, const std::string& u
       reply_status(c, st);
       return;
     }
-    Room* rr = find_room(id);
-    if (rr != nullptr) {
-      auto it = rr->members.find(uid);
-      if (it != rr->members.end()) {
-        it->second.mute_until = until;
-        watch_mute(id, uid, until);
-      }
+    if (MemberRecord* m = loaded_member(id, uid)) {
+      m->mute_until = until;
+      watch_mute(id, uid, until);
     }
     if (!until.has_value()) {
       reply_ok(c);
@@ -154,11 +150,7 @@ void Rooms::op_role(const Ctx& c, const cJSON* root) {
       reply_status(c, st);
       return;
     }
-    Room* rr = find_room(id);
-    if (rr != nullptr) {
-      auto it = rr->members.find(uid);
-      if (it != rr->members.end()) it->second.role = role;
-    }
+    if (MemberRecord* m = loaded_member(id, uid)) m->role = role;
     reply_ok(c);
     to_room(id, member_event("role", id, uid, R"(,"role":)" + json_string(role_name(role))));
   });

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "util/table.h"
+
 namespace hut {
 
 Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
@@ -31,30 +33,22 @@ Status sqlite_status(int rc, std::string_view what, sqlite3* db) {
   }
 }
 
+// The codes with_context keeps; any other becomes an internal error.
+constexpr std::pair<Status::Code, Status (*)(std::string_view)> kContextCodes[] = {
+    {Status::Code::kInvalidArgument, &Status::invalid_argument},
+    {Status::Code::kNotFound, &Status::not_found},
+    {Status::Code::kAlreadyExists, &Status::already_exists},
+    {Status::Code::kFailedPrecondition, &Status::failed_precondition},
+    {Status::Code::kUnavailable, &Status::unavailable},
+    {Status::Code::kIOError, &Status::io_error},
+    {Status::Code::kCorruption, &Status::corruption},
+    {Status::Code::kResourceExhausted, &Status::resource_exhausted},
+};
+
 Status with_context(const Status& s, const std::string& prefix) {
+  if (s.ok()) return s;
   std::string msg = prefix + std::string(s.message());
-  switch (s.code()) {
-    case Status::Code::kOk:
-      return s;
-    case Status::Code::kInvalidArgument:
-      return Status::invalid_argument(msg);
-    case Status::Code::kNotFound:
-      return Status::not_found(msg);
-    case Status::Code::kAlreadyExists:
-      return Status::already_exists(msg);
-    case Status::Code::kFailedPrecondition:
-      return Status::failed_precondition(msg);
-    case Status::Code::kUnavailable:
-      return Status::unavailable(msg);
-    case Status::Code::kIOError:
-      return Status::io_error(msg);
-    case Status::Code::kCorruption:
-      return Status::corruption(msg);
-    case Status::Code::kResourceExhausted:
-      return Status::resource_exhausted(msg);
-    default:
-      return Status::internal(msg);
-  }
+  return util::second_of(kContextCodes, s.code()).value_or(&Status::internal)(msg);
 }
 
 Status sqlite_exec(sqlite3* db, const char* sql, std::string_view what) {

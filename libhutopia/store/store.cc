@@ -4,32 +4,19 @@
 #include <system_error>
 
 #include "store/sqlite_store.h"
+#include "util/table.h"
 
 namespace hut {
 
-std::string_view role_name(Role role) {
-  switch (role) {
-    case Role::kMember:
-      return "member";
-    case Role::kModerator:
-      return "moderator";
-    case Role::kMaster:
-      return "master";
-  }
-  return "member";
-}
+constexpr std::pair<Role, std::string_view> kRoleNames[] = {
+    {Role::kMember, "member"}, {Role::kModerator, "moderator"}, {Role::kMaster, "master"}};
+
+std::string_view role_name(Role role) { return util::second_of(kRoleNames, role).value_or("member"); }
 
 bool parse_role(std::string_view name, Role* out) {
-  if (name == "member") {
-    *out = Role::kMember;
-  } else if (name == "moderator") {
-    *out = Role::kModerator;
-  } else if (name == "master") {
-    *out = Role::kMaster;
-  } else {
-    return false;
-  }
-  return true;
+  std::optional<Role> role = util::first_of(kRoleNames, name);
+  if (role) *out = *role;
+  return role.has_value();
 }
 
 std::string dm_key(std::string_view user_a, std::string_view user_b) {

@@ -40,6 +40,20 @@ void JsonObject::key(std::string_view name) {
   out_ += "\":";
 }
 
+namespace {
+
+// Ends the text being built with `close` and returns it; the builder starts
+// again with `open`, empty.
+std::string close_and_restart(std::string* out, char close, char open) {
+  *out += close;
+  std::string text;
+  text.swap(*out);
+  out->push_back(open);
+  return text;
+}
+
+}  // namespace
+
 JsonObject& JsonObject::str(std::string_view name, std::string_view value) {
   key(name);
   out_ += json_string(value);
@@ -67,13 +81,7 @@ JsonObject& JsonObject::members(std::string_view object_json) {
   return *this;
 }
 
-std::string JsonObject::done() {
-  out_ += '}';
-  std::string out;
-  out.swap(out_);
-  out_.push_back('{');
-  return out;
-}
+std::string JsonObject::done() { return close_and_restart(&out_, '}', '{'); }
 
 void JsonArray::next() {
   if (out_.size() > 1) out_ += ',';
@@ -91,12 +99,6 @@ JsonArray& JsonArray::raw(std::string_view json) {
   return *this;
 }
 
-std::string JsonArray::done() {
-  out_ += ']';
-  std::string out;
-  out.swap(out_);
-  out_.push_back('[');
-  return out;
-}
+std::string JsonArray::done() { return close_and_restart(&out_, ']', '['); }
 
 }  // namespace hut

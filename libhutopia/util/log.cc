@@ -9,6 +9,8 @@
 #include <ctime>
 #include <string>
 
+#include "util/table.h"
+
 namespace hut {
 namespace {
 
@@ -72,19 +74,12 @@ thread_local const std::string* current_request = nullptr;
 
 }  // namespace
 
-const char* log_level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "?";
-}
+constexpr std::pair<LogLevel, const char*> kLevelNames[] = {{LogLevel::kDebug, "debug"},
+                                                            {LogLevel::kInfo, "info"},
+                                                            {LogLevel::kWarn, "warn"},
+                                                            {LogLevel::kError, "error"}};
+
+const char* log_level_name(LogLevel level) { return util::second_of(kLevelNames, level).value_or("?"); }
 
 void set_log_level(LogLevel level) { level_store().store(static_cast<int>(level)); }
 LogLevel log_level() { return static_cast<LogLevel>(level_store().load()); }
@@ -103,17 +98,13 @@ bool parse_log_format(std::string_view name, LogFormat* out) {
 }
 
 bool parse_log_level(std::string_view name, LogLevel* out) {
-  if (name == "debug")
-    *out = LogLevel::kDebug;
-  else if (name == "info")
-    *out = LogLevel::kInfo;
-  else if (name == "warn")
-    *out = LogLevel::kWarn;
-  else if (name == "error")
-    *out = LogLevel::kError;
-  else
-    return false;
-  return true;
+  for (const auto& [level, level_name] : kLevelNames) {
+    if (name == level_name) {
+      *out = level;
+      return true;
+    }
+  }
+  return false;
 }
 
 LogRequestScope::LogRequestScope(const std::string& request_id) : previous_(current_request) {

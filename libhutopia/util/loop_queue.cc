@@ -1,5 +1,7 @@
 #include "util/loop_queue.h"
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -25,30 +27,50 @@ Status LoopQueue::open(uv_loop_t* loop, bool keeps_loop_alive) {
   return Status();
 }
 
-bool LoopQueue::post(std::function<void()> fn) {
+bool LoopQueue::post(std::function<void()> fn) { return post(nullptr, std::move(fn), nullptr); }
+
+bool LoopQueue::post(const void* owner, std::function<void()> fn, std::function<void()> on_drop) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!open_) return false;
-  queued_.push_back(std::move(fn));
+  queued_.push_back(Queued{owner, std::move(fn), std::move(on_drop)});
   uv_async_send(async_);
   return true;
 }
 
 void LoopQueue::drain() {
-  std::vector<std::function<void()>> batch;
+  std::vector<Queued> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     batch.swap(queued_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& q : batch) q.fn();
+}
+
+void LoopQueue::run_drops(std::vector<Queued>& dropped) {
+  for (auto& q : dropped)
+    if (q.on_drop) q.on_drop();
+}
+
+void LoopQueue::drop(const void* owner) {
+  std::vector<Queued> dropped;  // run and destroyed outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto keep = std::stable_partition(queued_.begin(), queued_.end(),
+                                      [&](const Queued& q) { return q.owner != owner; });
+    std::move(keep, queued_.end(), std::back_inserter(dropped));
+    queued_.erase(keep, queued_.end());
+  }
+  run_drops(dropped);
 }
 
 void LoopQueue::close() {
-  std::vector<std::function<void()>> dropped;  // destroyed outside the lock
+  std::vector<Queued> dropped;  // run and destroyed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
     dropped.swap(queued_);
   }
+  run_drops(dropped);
   if (async_ == nullptr) return;
   async_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(async_),

@@ -3,6 +3,7 @@
 #include <hutopia/plugin.h>
 
 #include "util/json.h"
+#include "util/table.h"
 
 namespace hut {
 namespace {
@@ -40,43 +41,28 @@ std::optional<WireError> wire_error_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+constexpr std::pair<Status::Code, WireError> kStatusErrors[] = {
+    {Status::Code::kNotFound, WireError::kNotFound},
+    {Status::Code::kAlreadyExists, WireError::kConflict},
+    {Status::Code::kPermissionDenied, WireError::kForbidden},
+    {Status::Code::kInvalidArgument, WireError::kBadRequest},
+    {Status::Code::kResourceExhausted, WireError::kTooLarge},
+    {Status::Code::kFailedPrecondition, WireError::kUnavailable},
+    {Status::Code::kUnavailable, WireError::kUnavailable},
+};
+
 WireError wire_error_of(const Status& status) {
-  switch (status.code()) {
-    case Status::Code::kNotFound:
-      return WireError::kNotFound;
-    case Status::Code::kAlreadyExists:
-      return WireError::kConflict;
-    case Status::Code::kPermissionDenied:
-      return WireError::kForbidden;
-    case Status::Code::kInvalidArgument:
-      return WireError::kBadRequest;
-    case Status::Code::kResourceExhausted:
-      return WireError::kTooLarge;
-    case Status::Code::kFailedPrecondition:
-    case Status::Code::kUnavailable:
-      return WireError::kUnavailable;
-    default:
-      return WireError::kInternal;
-  }
+  return util::second_of(kStatusErrors, status.code()).value_or(WireError::kInternal);
 }
 
+constexpr std::pair<int, WireError> kPluginErrors[] = {
+    {HUT_EINVAL, WireError::kBadRequest}, {HUT_ENOENT, WireError::kNotFound},
+    {HUT_EPERM, WireError::kForbidden},   {HUT_EEXIST, WireError::kConflict},
+    {HUT_ETOOBIG, WireError::kTooLarge},  {HUT_EUNAVAIL, WireError::kUnavailable},
+};
+
 WireError wire_error_of_plugin(int rc) {
-  switch (rc) {
-    case HUT_EINVAL:
-      return WireError::kBadRequest;
-    case HUT_ENOENT:
-      return WireError::kNotFound;
-    case HUT_EPERM:
-      return WireError::kForbidden;
-    case HUT_EEXIST:
-      return WireError::kConflict;
-    case HUT_ETOOBIG:
-      return WireError::kTooLarge;
-    case HUT_EUNAVAIL:
-      return WireError::kUnavailable;
-    default:
-      return WireError::kInternal;
-  }
+  return util::second_of(kPluginErrors, rc).value_or(WireError::kInternal);
 }
 
 std::string http_error_body(std::string_view code, std::string_view message) {

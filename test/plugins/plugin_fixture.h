@@ -174,7 +174,11 @@ class PluginFixture {
   // created (its status in create_status()) throws.
   PluginRuntime& start() {
     if (!store_) {
-      auto st = open_store(&loop_, "sqlite://" + store_path());
+      // Tests hold the file's write lock for a while (kv_test): the store's
+      // writer waits for it however slow the machine is.
+      StoreOptions patient;
+      patient.busy_timeout_ms = 120000;
+      auto st = open_store(&loop_, "sqlite://" + store_path(), patient);
       if (!st.ok()) throw std::runtime_error(st.status().to_string());
       store_ = std::move(*st);
     }

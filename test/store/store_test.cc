@@ -313,7 +313,11 @@ TEST_CASE("store: SQLite helpers give errors as values and roll back what is not
 
 TEST_CASE("store: posts queued at once get consecutive seqs per room in few transactions") {
   StoreFixture f;
-  REQUIRE(f.open().ok());
+  // The writer waits on the lock held below for as long as queueing takes,
+  // which on a slow (sanitized, loaded) machine can pass the default 5 s.
+  StoreOptions patient;
+  patient.busy_timeout_ms = 120000;
+  REQUIRE(f.open(patient).ok());
   REQUIRE(create(f, "r1").ok());
   REQUIRE(create(f, "r2").ok());
   uint64_t commits_before = f.store().stats().commits;

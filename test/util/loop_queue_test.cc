@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -74,5 +75,38 @@ TEST_CASE("loop queue: closing drops what was not run and refuses later posts") 
   uv_run(&loop, UV_RUN_DEFAULT);  // the handle's close callback
   CHECK(ran == 1);
   queue.close();  // again: nothing
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("loop queue: an owner's queued functions are taken back, and their drop functions run instead") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  LoopQueue queue;
+  REQUIRE(queue.open(&loop, false).ok());
+  int a = 0, b = 0;
+  std::vector<std::string> log;
+  CHECK(queue.post(
+      &a, [&] { log.push_back("a1 ran"); }, [&] { log.push_back("a1 dropped"); }));
+  CHECK(queue.post(
+      &b, [&] { log.push_back("b1 ran"); }, [&] { log.push_back("b1 dropped"); }));
+  CHECK(queue.post(
+      &a, [&] { log.push_back("a2 ran"); }, nullptr));
+  CHECK(queue.post([&] { log.push_back("plain ran"); }));
+  CHECK(queue.post(
+      &a, [&] { log.push_back("a3 ran"); }, [&] { log.push_back("a3 dropped"); }));
+  queue.drop(&a);
+  CHECK(log == std::vector<std::string>{"a1 dropped", "a3 dropped"});
+  log.clear();
+  queue.drain();
+  CHECK(log == std::vector<std::string>{"b1 ran", "plain ran"});
+  log.clear();
+  queue.drop(&b);  // nothing of b's is left
+  CHECK(log.empty());
+  // Closing drops the rest the same way.
+  CHECK(queue.post(
+      &b, [&] { log.push_back("b2 ran"); }, [&] { log.push_back("b2 dropped"); }));
+  queue.close();
+  CHECK(log == std::vector<std::string>{"b2 dropped"});
+  uv_run(&loop, UV_RUN_DEFAULT);  // the handle's close callback
   CHECK(uv_loop_close(&loop) == 0);
 }

@@ -1,15 +1,22 @@
 #include <doctest/doctest.h>
+#include <hutopia/log.h>
 #include <hutopia/plugin.h>
 #include <sys/stat.h>
 #include <uv.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
+#include "store/sqlite_db.h"
+#include "store/store.h"
 #include "test_util.h"
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/json.h"
+#include "util/table.h"
 #include "util/wire_error.h"
 
 namespace {
@@ -143,4 +150,40 @@ TEST_CASE("clocks: the loop's clock moves forward, the wall clock is Unix time")
   int64_t now = hut::wall_ms();
   CHECK(now > 1700000000000);  // after November 2023
   CHECK(now < 4102444800000);  // before 2100
+}
+
+TEST_CASE("pair tables: looked up either way; the name tables built on them") {
+  constexpr std::pair<int, std::string_view> kTable[] = {{1, "one"}, {2, "two"}, {2, "again"}};
+  CHECK(hut::util::second_of(kTable, 2) == std::optional<std::string_view>("two"));  // the first match
+  CHECK_FALSE(hut::util::second_of(kTable, 3).has_value());
+  CHECK(hut::util::first_of(kTable, std::string_view("again")) == std::optional<int>(2));
+  CHECK_FALSE(hut::util::first_of(kTable, std::string_view("three")).has_value());
+
+  for (hut::LogLevel l :
+       {hut::LogLevel::kDebug, hut::LogLevel::kInfo, hut::LogLevel::kWarn, hut::LogLevel::kError}) {
+    hut::LogLevel back = hut::LogLevel::kDebug;
+    REQUIRE(hut::parse_log_level(hut::log_level_name(l), &back));
+    CHECK(back == l);
+  }
+  hut::LogLevel untouched = hut::LogLevel::kWarn;
+  CHECK_FALSE(hut::parse_log_level("verbose", &untouched));
+  CHECK(untouched == hut::LogLevel::kWarn);
+
+  for (hut::Role r : {hut::Role::kMember, hut::Role::kModerator, hut::Role::kMaster}) {
+    hut::Role back = hut::Role::kMember;
+    REQUIRE(hut::parse_role(hut::role_name(r), &back));
+    CHECK(back == r);
+  }
+  CHECK(hut::role_name(hut::Role::kModerator) == "moderator");
+  hut::Role role = hut::Role::kMaster;
+  CHECK_FALSE(hut::parse_role("owner", &role));
+  CHECK(role == hut::Role::kMaster);
+
+  // with_context keeps the codes the store reports and prefixes the message.
+  hut::Status kept = hut::with_context(hut::Status::not_found("no row"), "room x: ");
+  CHECK(kept.code() == hut::Status::Code::kNotFound);
+  CHECK(kept.message() == "room x: no row");
+  CHECK(hut::with_context(hut::Status::corruption("bad"), "").code() == hut::Status::Code::kCorruption);
+  CHECK(hut::with_context(hut::Status::permission_denied("no"), "").code() == hut::Status::Code::kInternal);
+  CHECK(hut::with_context(hut::Status(), "x").ok());
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "tui.h"
+#include "util/file.h"
 
 namespace {
 
@@ -115,7 +116,7 @@ bool load_session(SavedSession* out) {
   return !out->relay.empty() && !out->session.empty();
 }
 
-// Written to a temporary file created 0600, then renamed over the old one.
+// Written whole or not at all, mode 0600 (util::write_file_atomic).
 bool save_session(const SavedSession& s, std::string* error) {
   std::string dir = config_dir();
   if (dir.empty()) {
@@ -137,20 +138,8 @@ bool save_session(const SavedSession& s, std::string* error) {
   cJSON_free(text);
   cJSON_Delete(j);
   body += "\n";
-  std::string path = session_path();
-  std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) {
-    *error = tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  bool ok = ::write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    *error = path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
+  if (hut::Status st = hut::util::write_file_atomic(session_path(), body); !st.ok()) {
+    *error = std::string(st.message());
     return false;
   }
   return true;
@@ -193,14 +182,7 @@ int refused(const hut::Status& st) {
   return kRefused;
 }
 
-std::string clock_of(int64_t ts_ms) {
-  std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
+std::string clock_of(int64_t ts_ms) { return hut::tui::local_time(ts_ms, "%Y-%m-%d %H:%M"); }
 
 std::string message_line(const hut::Message& m) {
   std::string line = "#" + std::to_string(m.seq) + " " + clock_of(m.ts) + " " +
@@ -331,6 +313,28 @@ int with_connection(const Globals& g, const std::function<void(hut::Client*, Fin
   return exit_code;
 }
 
+// Runs `body(client, &rc)` with a client of `o`, used for its relay calls, on
+// a loop of its own until body's callbacks close the client; returns rc (kOk
+// unless body set it), or a usage error when no client can be made of `o`.
+int with_relay_client(const hut::ClientOptions& o, const std::function<void(hut::Client*, int* rc)>& body) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc = kOk;
+  auto c = hut::Client::create(o, &loop);
+  if (!c.ok()) {
+    rc = usage(std::string(c.status().message()));
+  } else {
+    std::unique_ptr<hut::Client> client = std::move(*c);
+    body(client.get(), &rc);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    client.reset();
+  }
+  // Whatever the client closed while being destroyed.
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return rc;
+}
+
 int cmd_login(const Globals& g, const std::vector<std::string>& args) {
   if (args.size() != 1) return usage("login takes one argument, the relay's URL");
   std::string relay = args[0];
@@ -338,40 +342,27 @@ int cmd_login(const Globals& g, const std::vector<std::string>& args) {
   std::string username, password;
   if (!read_line("Username: ", false, &username) || username.empty()) return usage("no username given");
   if (!read_line("Password: ", true, &password)) return usage("no password given");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
   hut::ClientOptions o;
   o.space_url = relay;  // only its HTTP calls are used
   o.ca_file = g.ca_file;
-  auto c = hut::Client::create(o, &loop);
-  if (!c.ok()) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return usage(std::string(c.status().message()));
-  }
-  int rc = kOk;
-  std::unique_ptr<hut::Client> client = std::move(*c);
-  client->relay_login(relay, username, password, [&](hut::Result<hut::RelaySession> s) {
-    if (!s.ok()) {
-      std::fprintf(stderr, "hut: login refused: %s\n", std::string(s.status().message()).c_str());
-      rc = kNoConnection;
-    } else {
-      std::string error;
-      if (!save_session({relay, s->session, username}, &error)) {
-        std::fprintf(stderr, "hut: cannot keep the session: %s\n", error.c_str());
-        rc = kRefused;
+  return with_relay_client(o, [&](hut::Client* client, int* rc) {
+    client->relay_login(relay, username, password, [&, client, rc](hut::Result<hut::RelaySession> s) {
+      if (!s.ok()) {
+        std::fprintf(stderr, "hut: login refused: %s\n", std::string(s.status().message()).c_str());
+        *rc = kNoConnection;
       } else {
-        std::fprintf(stderr, "Logged in as %s.\n",
-                     s->user.name.empty() ? username.c_str() : s->user.name.c_str());
+        std::string error;
+        if (!save_session({relay, s->session, username}, &error)) {
+          std::fprintf(stderr, "hut: cannot keep the session: %s\n", error.c_str());
+          *rc = kRefused;
+        } else {
+          std::fprintf(stderr, "Logged in as %s.\n",
+                       s->user.name.empty() ? username.c_str() : s->user.name.c_str());
+        }
       }
-    }
-    client->close();
+      client->close();
+    });
   });
-  uv_run(&loop, UV_RUN_DEFAULT);
-  client.reset();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return rc;
 }
 
 int cmd_logout(const Globals& g, const std::vector<std::string>& args) {
@@ -381,30 +372,22 @@ int cmd_logout(const Globals& g, const std::vector<std::string>& args) {
     std::fprintf(stderr, "hut: not logged in\n");
     return kOk;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
   hut::ClientOptions o;
   o.space_url = s.relay;
   o.relay_url = s.relay;
   o.relay_session = s.session;
   o.ca_file = g.ca_file;
-  auto c = hut::Client::create(o, &loop);
-  int rc = kOk;
-  if (c.ok()) {
-    std::unique_ptr<hut::Client> client = std::move(*c);
-    client->relay_logout([&](hut::Status st) {
+  // The session file goes whatever the relay answers.
+  with_relay_client(o, [](hut::Client* client, int*) {
+    client->relay_logout([client](hut::Status st) {
       if (!st.ok())
         std::fprintf(stderr, "hut: the relay did not end the session: %s\n",
                      std::string(st.message()).c_str());
       client->close();
     });
-    uv_run(&loop, UV_RUN_DEFAULT);
-    client.reset();
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
+  });
   ::unlink(session_path().c_str());
-  return rc;
+  return kOk;
 }
 
 int cmd_spaces(const Globals& g, const std::vector<std::string>& args) {
@@ -418,8 +401,6 @@ int cmd_spaces(const Globals& g, const std::vector<std::string>& args) {
   SavedSession s;
   bool have = load_session(&s);
   if (!have && g.space.empty()) return usage("spaces: log in first ('hut login RELAY_URL') or give --space");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
   hut::ClientOptions o;
   o.space_url = have ? s.relay : g.space;
   if (have) {
@@ -427,38 +408,27 @@ int cmd_spaces(const Globals& g, const std::vector<std::string>& args) {
     o.relay_session = s.session;
   }
   o.ca_file = g.ca_file;
-  auto c = hut::Client::create(o, &loop);
-  int rc = kOk;
-  if (!c.ok()) {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return usage(std::string(c.status().message()));
-  }
-  std::unique_ptr<hut::Client> client = std::move(*c);
-  client->relay_spaces([&](hut::Result<std::string> dir) {
-    if (!dir.ok()) {
-      std::fprintf(stderr, "hut: %s\n", std::string(dir.status().message()).c_str());
-      rc = kNoConnection;
-    } else if (json) {
-      std::printf("%s\n", dir->c_str());
-    } else {
-      cJSON* j = cJSON_Parse(dir->c_str());
-      const cJSON* it = nullptr;
-      cJSON_ArrayForEach(it, j) {
-        const cJSON* name = cJSON_GetObjectItemCaseSensitive(it, "name");
-        const cJSON* url = cJSON_GetObjectItemCaseSensitive(it, "url");
-        std::printf("%s\t%s\n", cJSON_IsString(name) ? name->valuestring : "",
-                    cJSON_IsString(url) ? url->valuestring : "");
+  return with_relay_client(o, [json](hut::Client* client, int* rc) {
+    client->relay_spaces([client, rc, json](hut::Result<std::string> dir) {
+      if (!dir.ok()) {
+        std::fprintf(stderr, "hut: %s\n", std::string(dir.status().message()).c_str());
+        *rc = kNoConnection;
+      } else if (json) {
+        std::printf("%s\n", dir->c_str());
+      } else {
+        cJSON* j = cJSON_Parse(dir->c_str());
+        const cJSON* it = nullptr;
+        cJSON_ArrayForEach(it, j) {
+          const cJSON* name = cJSON_GetObjectItemCaseSensitive(it, "name");
+          const cJSON* url = cJSON_GetObjectItemCaseSensitive(it, "url");
+          std::printf("%s\t%s\n", cJSON_IsString(name) ? name->valuestring : "",
+                      cJSON_IsString(url) ? url->valuestring : "");
+        }
+        cJSON_Delete(j);
       }
-      cJSON_Delete(j);
-    }
-    client->close();
+      client->close();
+    });
   });
-  uv_run(&loop, UV_RUN_DEFAULT);
-  client.reset();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return rc;
 }
 
 int cmd_post(const Globals& g, const std::vector<std::string>& args) {

@@ -135,14 +135,7 @@ std::wstring fit(std::wstring s, int max) {
   return out;
 }
 
-std::string clock_of(int64_t ts_ms) {
-  std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M", &tm);
-  return buf;
-}
+std::string clock_of(int64_t ts_ms) { return local_time(ts_ms, "%H:%M"); }
 
 // "10m", "2h", "30s", "1d", "90" (seconds); -1 when not a duration.
 int64_t parse_duration(const std::string& s) {
@@ -631,6 +624,22 @@ std::string Ui::user_id_of(const std::string& who) const {
   return w;
 }
 
+// The commands that act on one user of the current room and say so.
+struct UserCommand {
+  const char* name;
+  void (hut::Client::*call)(const std::string& room, const std::string& user_id, hut::Client::StatusCallback);
+  const char* outcome;  // after the user's name
+};
+constexpr UserCommand kUserCommands[] = {
+    {"kick", &hut::Client::kick, " was kicked"},
+    {"unmute", &hut::Client::unmute, " is no longer muted"},
+};
+const UserCommand* user_command(const std::string& cmd) {
+  for (const UserCommand& uc : kUserCommands)
+    if (cmd == uc.name) return &uc;
+  return nullptr;
+}
+
 void Ui::command(const std::string& line) {
   std::string cmd = line.substr(
       1, line.find_first_of(" \n") == std::string::npos ? std::string::npos : line.find_first_of(" \n") - 1);
@@ -743,10 +752,10 @@ void Ui::command(const std::string& line) {
         }
     if (seq <= 0) return notice("no message of yours to delete here", true);
     client_->delete_message(room_name, seq, done("delete", ""));
-  } else if (cmd == "kick") {
+  } else if (const UserCommand* uc = user_command(cmd)) {
     if (!need_room()) return;
-    if (args.size() != 1) return notice("usage: /kick USER", true);
-    client_->kick(room_name, user_id_of(args[0]), done("kick", args[0] + " was kicked"));
+    if (args.size() != 1) return notice(std::string("usage: /") + uc->name + " USER", true);
+    (client_.get()->*uc->call)(room_name, user_id_of(args[0]), done(uc->name, args[0] + uc->outcome));
   } else if (cmd == "mute") {
     if (!need_room()) return;
     if (args.empty() || args.size() > 2) return notice("usage: /mute USER [10m|2h|1d]", true);
@@ -760,10 +769,6 @@ void Ui::command(const std::string& line) {
       if (!until.ok()) return fail("mute", until.status());
       notice(who + " is muted" + (*until ? " until " + clock_of(*until) : std::string()));
     });
-  } else if (cmd == "unmute") {
-    if (!need_room()) return;
-    if (args.size() != 1) return notice("usage: /unmute USER", true);
-    client_->unmute(room_name, user_id_of(args[0]), done("unmute", args[0] + " is no longer muted"));
   } else if (cmd == "role") {
     if (!need_room()) return;
     if (args.size() != 2) return notice("usage: /role USER member|moderator|master", true);
@@ -1266,6 +1271,15 @@ void Ui::draw() {
 }
 
 }  // namespace
+
+std::string local_time(int64_t ts_ms, const char* format) {
+  std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  if (std::strftime(buf, sizeof buf, format, &tm) == 0) return std::string();
+  return buf;
+}
 
 int run(uv_loop_t* loop, std::unique_ptr<hut::Client> client) {
   Ui ui(loop, std::move(client));

@@ -6,9 +6,15 @@
 
 #include <hutopia/client.h>
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace hut::tui {
+
+// A time given in milliseconds since the epoch, in local time, as strftime's
+// `format` gives it ("%H:%M").
+std::string local_time(int64_t ts_ms, const char* format);
 
 // Connects `client` (created on `loop`, not connected yet), runs the screen
 // until the user quits, closes the client and returns the exit code: 0 after

@@ -152,22 +152,19 @@ export class Outbox {
     return this.items.find((p) => p.local === local) || null;
   }
 
-  fail(local, error) {
+  // Sets the state (and error) of the post `local`; returns it, or null.
+  _mark(local, state, error) {
     const p = this.get(local);
-    if (p) {
-      p.state = "failed";
-      p.error = error;
-    }
+    if (p) Object.assign(p, { state, error });
     return p;
   }
 
+  fail(local, error) {
+    return this._mark(local, "failed", error);
+  }
+
   retry(local) {
-    const p = this.get(local);
-    if (p) {
-      p.state = "pending";
-      p.error = null;
-    }
-    return p;
+    return this._mark(local, "pending", null);
   }
 
   remove(local) {
