@@ -51,7 +51,8 @@ Result<std::unique_ptr<Transport>> Transport::create(uv_loop_t* loop, Options op
 Status Transport::init() {
   net::route_lws_logging(false);
   protocols_[0] = {"hut-client-http", &Transport::http_entry, 0, kRxBuffer, 0, nullptr, 0};
-  protocols_[1] = {"hut-client-ws", &Transport::ws_entry, 0, kRxBuffer, 0, nullptr, 0};
+  lws_callback_function* ws_entry = &Transport::entry<Socket, &Transport::sockets_, &Transport::ws_callback>;
+  protocols_[1] = {"hut-client-ws", ws_entry, 0, kRxBuffer, 0, nullptr, 0};
   protocols_[2] = {nullptr, nullptr, 0, 0, 0, nullptr, 0};
   net::LwsContext::Options lo;
   lo.lws_options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -188,22 +189,28 @@ void Transport::http(std::string method, const Url& url,
   });
 }
 
+lws_client_connect_info Transport::connect_info(const std::string& address, const Url& url,
+                                                const std::string& target, const std::string& host) const {
+  lws_client_connect_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.context = lws_->get();
+  ci.vhost = vhost_;
+  ci.address = address.c_str();
+  ci.port = url.port;
+  ci.path = target.c_str();
+  ci.host = host.c_str();
+  ci.origin = host.c_str();
+  ci.ssl_connection = url.tls() ? LCCSCF_USE_SSL : 0;
+  return ci;
+}
+
 void Transport::start_request(Request* req, const std::string& address) {
   if (lws_ == nullptr || lws_->get() == nullptr) {
     finish_request(req, Status::unavailable("the client is closed"));
     return;
   }
-  struct lws_client_connect_info ci;
-  std::memset(&ci, 0, sizeof ci);
-  ci.context = lws_->get();
-  ci.vhost = vhost_;
-  ci.address = address.c_str();
-  ci.port = req->url.port;
-  ci.path = req->target.c_str();
-  ci.host = req->host.c_str();
-  ci.origin = req->host.c_str();
+  lws_client_connect_info ci = connect_info(address, req->url, req->target, req->host);
   ci.method = req->method.c_str();
-  ci.ssl_connection = req->url.tls() ? LCCSCF_USE_SSL : 0;
   ci.ssl_connection |= LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
   ci.protocol = protocols_[0].name;
   ci.local_protocol_name = protocols_[0].name;
@@ -245,6 +252,16 @@ Transport* Transport::owner_of(struct lws* wsi) {
   return static_cast<Transport*>(net::LwsContext::owner_of(wsi));
 }
 
+template <class Item, std::unordered_set<Item*> Transport::*live,
+          int (Transport::*handle)(Item*, struct lws*, enum lws_callback_reasons, void*, size_t)>
+int Transport::entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
+  Transport* self = owner_of(wsi);
+  auto* item = static_cast<Item*>(lws_get_opaque_user_data(wsi));
+  if (self == nullptr || item == nullptr || (self->*live).count(item) == 0)
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  return (self->*handle)(item, wsi, reason, in, len);
+}
+
 int Transport::http_entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in,
                           size_t len) {
   if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
@@ -254,11 +271,7 @@ int Transport::http_entry(struct lws* wsi, enum lws_callback_reasons reason, voi
       SSL_CTX_set_default_verify_paths(static_cast<SSL_CTX*>(user));
     return 0;
   }
-  Transport* self = owner_of(wsi);
-  auto* req = static_cast<Request*>(lws_get_opaque_user_data(wsi));
-  if (self == nullptr || req == nullptr || self->requests_.count(req) == 0)
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
-  return self->http_callback(req, wsi, reason, in, len);
+  return entry<Request, &Transport::requests_, &Transport::http_callback>(wsi, reason, user, in, len);
 }
 
 int Transport::http_callback(Request* req, struct lws* wsi, enum lws_callback_reasons reason, void* in,
@@ -388,16 +401,7 @@ void Transport::start_socket(Socket* s, const std::string& address) {
     finish_socket(s, 1006, "the client is closed");
     return;
   }
-  struct lws_client_connect_info ci;
-  std::memset(&ci, 0, sizeof ci);
-  ci.context = lws_->get();
-  ci.vhost = vhost_;
-  ci.address = address.c_str();
-  ci.port = s->url_.port;
-  ci.path = s->target_.c_str();
-  ci.host = s->host_.c_str();
-  ci.origin = s->host_.c_str();
-  ci.ssl_connection = s->url_.tls() ? LCCSCF_USE_SSL : 0;
+  lws_client_connect_info ci = connect_info(address, s->url_, s->target_, s->host_);
   ci.protocol = s->protocol_.empty() ? nullptr : s->protocol_.c_str();
   ci.local_protocol_name = protocols_[1].name;
   ci.opaque_user_data = s;
@@ -432,14 +436,6 @@ void Transport::reap_socket(Socket* s) {
     uv_close(reinterpret_cast<uv_handle_t*>(h),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
   });
-}
-
-int Transport::ws_entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
-  Transport* self = owner_of(wsi);
-  auto* s = static_cast<Socket*>(lws_get_opaque_user_data(wsi));
-  if (self == nullptr || s == nullptr || self->sockets_.count(s) == 0)
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
-  return self->ws_callback(s, wsi, reason, in, len);
 }
 
 int Transport::ws_callback(Socket* s, struct lws* wsi, enum lws_callback_reasons reason, void* in,

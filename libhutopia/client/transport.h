@@ -100,11 +100,20 @@ class Transport {
   Transport(uv_loop_t* loop, Options options);
   Status init();
   static int http_entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
-  static int ws_entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
+  // The entry of a protocol: the callback `handle` for the Item of `wsi`
+  // while it is one of the transport's `live` ones; lws's default otherwise.
+  template <class Item, std::unordered_set<Item*> Transport::*live,
+            int (Transport::*handle)(Item*, struct lws*, enum lws_callback_reasons, void*, size_t)>
+  static int entry(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
   static Transport* owner_of(struct lws* wsi);
   int http_callback(Request* req, struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);
   int ws_callback(Socket* s, struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);
   void resolve(const std::string& host, std::function<void(std::string address, std::string error)> done);
+  // What a request and a WebSocket connect with alike: the context and
+  // vhost, the resolved `address`, the URL's port and TLS, `target` as the
+  // path, `host` as Host and Origin. The strings must outlive the connect.
+  lws_client_connect_info connect_info(const std::string& address, const Url& url, const std::string& target,
+                                       const std::string& host) const;
   void start_request(Request* req, const std::string& address);
   void finish_request(Request* req, Result<HttpReply> result);
   void start_socket(Socket* s, const std::string& address);

@@ -3,6 +3,7 @@
 #include <argon2.h>
 #include <openssl/rand.h>
 
+#include "relay/handlers.h"
 #include "relay/rules.h"
 #include "relay/sessions.h"
 #include "token/json.h"
@@ -45,20 +46,19 @@ net::HttpResponse user_answer(int status, const User& u, const std::string& issu
   return json_response(status, token_json::print(o.get()));
 }
 
+// The user of a row whose first columns are id, username, name and whether
+// there is an avatar.
+User user_of_row(const SqliteQuery& q) { return User{q.str(0), q.str(1), q.str(2), q.i64(3) != 0}; }
+
 }  // namespace
 
-bool load_user(sqlite3* db, std::string_view column, std::string_view key, User* out) {
+bool load_user(SqliteDb& db, std::string_view column, std::string_view key, User* out) {
   const char* sql = column == "username"
                         ? "SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE username = ?"
                         : "SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE id = ?";
-  Stmt st(db, sql);
-  if (!st.ok()) return false;
-  st.text(1, key);
-  if (st.step() != SQLITE_ROW) return false;
-  out->id = st.col_text(0);
-  out->username = st.col_text(1);
-  out->name = st.col_text(2);
-  out->has_avatar = st.col_int(3) != 0;
+  SqliteQuery q(db, sql);
+  if (!q.bind(1, key).step()) return false;
+  *out = user_of_row(q);
   return true;
 }
 
@@ -88,12 +88,9 @@ Outcome create_account(Call& call, const std::string& username, const std::strin
   const std::string& display = name.empty() ? username : name;
   broken = name_rule_broken(display);
   if (!broken.empty()) return fail(400, "bad_name", broken);
-  {
-    std::lock_guard<std::mutex> lock(r.db.mutex());
-    User existing;
-    if (load_user(r.db.db(), "username", username, &existing))
-      return fail(409, "username_taken", "that username is taken");
-  }
+  User existing;
+  if (load_user(r.db.lock().db, "username", username, &existing))
+    return fail(409, "username_taken", "that username is taken");
   if (int64_t wait = r.account_limit->take(call.req.peer, call.now_ms))
     return too_many("too_many_accounts", "too many new accounts from this address", wait);
   unsigned char salt[kArgonSalt];
@@ -106,18 +103,17 @@ Outcome create_account(Call& call, const std::string& username, const std::strin
   u.id = "u_" + random_hex(12);
   u.username = username;
   u.name = display;
-  std::lock_guard<std::mutex> lock(r.db.mutex());
-  Stmt st(r.db.db(),
-          "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)");
+  Status st =
+      SqliteQuery(r.db.lock().db,
+                  "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)")
+          .bind(1, u.id)
+          .bind(2, u.username)
+          .bind(3, u.name)
+          .bind(4, std::string_view(encoded))
+          .bind(5, call.now_ms)
+          .run();
+  if (st.code() == Status::Code::kAlreadyExists) return fail(409, "username_taken", "that username is taken");
   if (!st.ok()) return fail(500, "internal", "the store failed");
-  st.text(1, u.id);
-  st.text(2, u.username);
-  st.text(3, u.name);
-  st.text(4, encoded);
-  st.int64(5, call.now_ms);
-  rc = st.step();
-  if (rc == SQLITE_CONSTRAINT) return fail(409, "username_taken", "that username is taken");
-  if (rc != SQLITE_DONE) return fail(500, "internal", "the store failed");
   r.stats.signups++;
   *out = u;
   return {};
@@ -136,19 +132,16 @@ Outcome check_password(Call& call, const std::string& username, const std::strin
   User u;
   bool found = false;
   {
-    std::lock_guard<std::mutex> lock(r.db.mutex());
-    Stmt st(
-        r.db.db(),
+    RelayDb::Locked l = r.db.lock();
+    SqliteQuery q(
+        l.db,
         "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
-    if (!st.ok()) return fail(500, "internal", "the store failed");
-    st.text(1, username);
-    if (st.step() == SQLITE_ROW) {
+    if (q.bind(1, username).step()) {
       found = true;
-      u.id = st.col_text(0);
-      u.username = st.col_text(1);
-      u.name = st.col_text(2);
-      u.has_avatar = st.col_int(3) != 0;
-      stored = st.col_text(4);
+      u = user_of_row(q);
+      stored = q.str(4);
+    } else if (!q.status().ok()) {
+      return fail(500, "internal", "the store failed");
     }
   }
   // An unknown username costs the same argon2id verification as a known one,
@@ -170,8 +163,7 @@ net::HttpResponse post_accounts(Call& call) {
   if (!call.relay.config.relay.registration)
     return error(403, "registration_closed", "this relay does not take new accounts");
   AccountBody body;
-  BodyError bad;
-  if (!parse_account_body(call.req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+  if (auto refused = body_refusal(call, &body)) return *refused;
   User u;
   Outcome o = create_account(call, body.username, body.password, body.name.value_or(""), &u);
   if (!o.ok()) return as_error(o);
@@ -188,17 +180,14 @@ net::HttpResponse get_me(Call& call) {
 
 net::HttpResponse patch_me(Call& call) {
   User u;
-  if (!authenticate(call, &u, nullptr)) return unauthenticated();
   ProfileBody body;
-  BodyError bad;
-  if (!parse_profile_body(call.req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+  if (auto refused = signed_in_refusal(call, &u, &body)) return *refused;
   if (body.name) {
-    RelayDb& db = call.relay.db;
-    std::lock_guard<std::mutex> lock(db.mutex());
-    Stmt st(db.db(), "UPDATE users SET name = ? WHERE id = ?");
-    st.text(1, *body.name);
-    st.text(2, u.id);
-    if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db.db()));
+    Status st = SqliteQuery(call.relay.db.lock().db, "UPDATE users SET name = ? WHERE id = ?")
+                    .bind(1, *body.name)
+                    .bind(2, u.id)
+                    .run();
+    if (!st.ok()) return internal_error(std::string(st.message()));
     u.name = *body.name;
   }
   return user_answer(200, u, call.issuer());
@@ -210,27 +199,26 @@ net::HttpResponse put_avatar(Call& call) {
   const std::string& image = call.req.body;
   const char* type = is_png(image) ? "image/png" : is_jpeg(image) ? "image/jpeg" : nullptr;
   if (!type) return error(415, "unsupported_media_type", "an avatar is a PNG or JPEG image");
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "UPDATE users SET avatar_type = ?, avatar = ? WHERE id = ?");
-  st.text(1, type);
-  st.blob(2, image);
-  st.text(3, u.id);
-  if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db.db()));
+  Status st =
+      SqliteQuery(call.relay.db.lock().db, "UPDATE users SET avatar_type = ?, avatar = ? WHERE id = ?")
+          .bind(1, std::string_view(type))
+          .bind_blob(2, image)
+          .bind(3, u.id)
+          .run();
+  if (!st.ok()) return internal_error(std::string(st.message()));
   u.has_avatar = true;
   return user_answer(200, u, call.issuer());
 }
 
 net::HttpResponse get_avatar(Call& call) {
   constexpr std::string_view kPrefix = "/avatars/";
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "SELECT avatar_type, avatar FROM users WHERE id = ? AND avatar_type IS NOT NULL");
-  st.text(1, std::string_view(call.req.path).substr(kPrefix.size()));
-  if (st.step() != SQLITE_ROW) return error(404, "not_found", "no such avatar");
+  RelayDb::Locked l = call.relay.db.lock();
+  SqliteQuery q(l.db, "SELECT avatar_type, avatar FROM users WHERE id = ? AND avatar_type IS NOT NULL");
+  if (!q.bind(1, std::string_view(call.req.path).substr(kPrefix.size())).step())
+    return error(404, "not_found", "no such avatar");
   net::HttpResponse r;
-  r.content_type = st.col_text(0);
-  r.body = st.col_blob(1);
+  r.content_type = q.str(0);
+  r.body = q.blob(1);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Cache-Control", "no-cache");
   return r;
@@ -239,11 +227,8 @@ net::HttpResponse get_avatar(Call& call) {
 net::HttpResponse get_user(Call& call) {
   constexpr std::string_view kPrefix = "/api/v1/users/";
   User u;
-  {
-    std::lock_guard<std::mutex> lock(call.relay.db.mutex());
-    if (!load_user(call.relay.db.db(), "id", std::string_view(call.req.path).substr(kPrefix.size()), &u))
-      return error(404, "not_found", "no such user");
-  }
+  if (!load_user(call.relay.db.lock().db, "id", std::string_view(call.req.path).substr(kPrefix.size()), &u))
+    return error(404, "not_found", "no such user");
   return user_answer(200, u, call.issuer());
 }
 

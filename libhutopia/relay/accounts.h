@@ -27,8 +27,8 @@ struct User {
 };
 
 // The user whose `column` ("id" or "username") is `key`; false when none.
-// The caller holds the database mutex.
-bool load_user(sqlite3* db, std::string_view column, std::string_view key, User* out);
+// The caller holds the connection (RelayDb::lock).
+bool load_user(SqliteDb& db, std::string_view column, std::string_view key, User* out);
 // <issuer>/avatars/<id>, or "" without an avatar.
 std::string avatar_url(const std::string& issuer, const User& u);
 // Adds id, username (when asked), name and avatar to `obj`.
@@ -41,13 +41,6 @@ Outcome create_account(Call& call, const std::string& username, const std::strin
 // Checks a password (the budgets first). An unknown username costs the same
 // hash as a known one.
 Outcome check_password(Call& call, const std::string& username, const std::string& password, User* out);
-
-net::HttpResponse post_accounts(Call& call);
-net::HttpResponse get_me(Call& call);
-net::HttpResponse patch_me(Call& call);
-net::HttpResponse put_avatar(Call& call);
-net::HttpResponse get_avatar(Call& call);
-net::HttpResponse get_user(Call& call);
 
 }  // namespace hut::relay
 

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include "relay/accounts.h"
+#include "relay/handlers.h"
 #include "relay/rules.h"
 #include "relay/sessions.h"
 #include "token/json.h"
@@ -27,6 +28,17 @@ net::HttpResponse space_answer(int status, const SpaceEntry& sp) {
   return json_response(status, token_json::print(o.get()));
 }
 
+// Runs `write` (an insert or an update of the spaces table: ?1 the id, ?2
+// the name, ?3 the url, ?4 the owner) with the fields of `sp`, then answers
+// `status` with the entry, or 500 when the write failed.
+net::HttpResponse stored_space_answer(int status, const SpaceEntry& sp, SqliteQuery& write) {
+  Status st = write.bind(1, sp.id).bind(2, sp.name).bind(3, sp.url).bind(4, sp.owner).run();
+  if (!st.ok()) return internal_error(std::string(st.message()));
+  return space_answer(status, sp);
+}
+
+SpaceEntry space_of_row(const SqliteQuery& q) { return SpaceEntry{q.str(0), q.str(1), q.str(2), q.str(3)}; }
+
 // {space} of /api/v1/spaces/{space}[/tokens].
 std::string space_id_of(const Request& req) {
   constexpr std::string_view kPrefix = "/api/v1/spaces/";
@@ -37,11 +49,10 @@ std::string space_id_of(const Request& req) {
 }  // namespace
 
 bool load_space(RelayState& relay, const std::string& space_id, SpaceEntry* out) {
-  std::lock_guard<std::mutex> lock(relay.db.mutex());
-  Stmt st(relay.db.db(), "SELECT id, name, url, owner_id FROM spaces WHERE id = ?");
-  st.text(1, space_id);
-  if (st.step() != SQLITE_ROW) return false;
-  *out = SpaceEntry{st.col_text(0), st.col_text(1), st.col_text(2), st.col_text(3)};
+  RelayDb::Locked l = relay.db.lock();
+  SqliteQuery q(l.db, "SELECT id, name, url, owner_id FROM spaces WHERE id = ?");
+  if (!q.bind(1, space_id).step()) return false;
+  *out = space_of_row(q);
   return true;
 }
 
@@ -74,48 +85,42 @@ Outcome mint_token(Call& call, const User& u, const std::string& space_id, std::
 }
 
 net::HttpResponse get_spaces(Call& call) {
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
-  if (!st.ok()) return internal_error(sqlite3_errmsg(db.db()));
+  RelayDb::Locked l = call.relay.db.lock();
+  SqliteQuery q(l.db, "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
   JsonPtr arr(cJSON_CreateArray());
-  while (st.step() == SQLITE_ROW) {
+  while (q.step()) {
     cJSON* o = cJSON_CreateObject();
-    add_space_fields(o, SpaceEntry{st.col_text(0), st.col_text(1), st.col_text(2), st.col_text(3)});
+    add_space_fields(o, space_of_row(q));
     cJSON_AddItemToArray(arr.get(), o);
   }
+  if (!q.status().ok()) return internal_error(std::string(q.status().message()));
   return json_response(200, token_json::print(arr.get()));
 }
 
 net::HttpResponse post_spaces(Call& call) {
   User u;
-  if (!authenticate(call, &u, nullptr)) return unauthenticated();
   SpaceBody body;
-  BodyError bad;
-  if (!parse_space_body(call.req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+  if (auto refused = signed_in_refusal(call, &u, &body)) return *refused;
   // The relay assigns the id: 128 random bits, so nobody can claim the id
   // of a space before its admin, or guess one.
   unsigned char raw[16];
   if (RAND_bytes(raw, sizeof(raw)) != 1) return internal_error("no random bytes");
   SpaceEntry space{space_id_from_bytes(std::string_view(reinterpret_cast<char*>(raw), sizeof(raw))),
                    body.name, body.url, u.id};
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt count(db.db(), "SELECT count(*) FROM spaces WHERE owner_id = ?");
-  count.text(1, u.id);
-  if (count.step() != SQLITE_ROW) return internal_error(sqlite3_errmsg(db.db()));
-  if (count.col_int(0) >= call.relay.config.limits.spaces_per_user)
+  RelayDb::Locked l = call.relay.db.lock();
+  int64_t owned = 0;
+  {
+    SqliteQuery count(l.db, "SELECT count(*) FROM spaces WHERE owner_id = ?");
+    if (!count.bind(1, u.id).step())
+      return internal_error(std::string(count.no_row(Status::internal("no count")).message()));
+    owned = count.i64(0);
+  }
+  if (owned >= call.relay.config.limits.spaces_per_user)
     return error(403, "too_many_spaces",
-                 "this account has registered " + std::to_string(count.col_int(0)) +
+                 "this account has registered " + std::to_string(owned) +
                      " spaces, the most this relay allows; change one with PATCH instead");
-  Stmt st(db.db(), "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)");
-  st.text(1, space.id);
-  st.text(2, space.name);
-  st.text(3, space.url);
-  st.text(4, space.owner);
-  st.int64(5, call.now_ms);
-  if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db.db()));
-  return space_answer(201, space);
+  SqliteQuery insert(l.db, "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)");
+  return stored_space_answer(201, space, insert.bind(5, call.now_ms));
 }
 
 net::HttpResponse get_space(Call& call) {
@@ -127,25 +132,17 @@ net::HttpResponse get_space(Call& call) {
 
 net::HttpResponse patch_space(Call& call) {
   User u;
-  if (!authenticate(call, &u, nullptr)) return unauthenticated();
   SpacePatchBody body;
-  BodyError bad;
-  if (!parse_space_patch_body(call.req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+  if (auto refused = signed_in_refusal(call, &u, &body)) return *refused;
   SpaceEntry space;
   if (!load_space(call.relay, space_id_of(call.req), &space))
     return error(404, "not_found", "no space with that id is registered");
   if (space.owner != u.id) return error(403, "forbidden", "only the space's owner may change it");
   if (body.name) space.name = *body.name;
   if (body.url) space.url = *body.url;
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "UPDATE spaces SET name = ?, url = ? WHERE id = ? AND owner_id = ?");
-  st.text(1, space.name);
-  st.text(2, space.url);
-  st.text(3, space.id);
-  st.text(4, u.id);
-  if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db.db()));
-  return space_answer(200, space);
+  RelayDb::Locked l = call.relay.db.lock();
+  SqliteQuery update(l.db, "UPDATE spaces SET name = ?2, url = ?3 WHERE id = ?1 AND owner_id = ?4");
+  return stored_space_answer(200, space, update);
 }
 
 net::HttpResponse post_space_tokens(Call& call) {

@@ -30,13 +30,6 @@ bool load_space(RelayState& relay, const std::string& space_id, SpaceEntry* out)
 Outcome mint_token(Call& call, const User& u, const std::string& space_id, std::string* token,
                    int64_t* expires_ms);
 
-net::HttpResponse get_spaces(Call& call);
-net::HttpResponse post_spaces(Call& call);
-net::HttpResponse get_space(Call& call);
-net::HttpResponse patch_space(Call& call);
-net::HttpResponse post_space_tokens(Call& call);
-net::HttpResponse get_jwks(Call& call);
-
 }  // namespace hut::relay
 
 #endif  // HUTOPIA_RELAY_DIRECTORY_H_

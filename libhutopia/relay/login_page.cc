@@ -6,6 +6,7 @@
 #include "relay/accounts.h"
 #include "relay/answers.h"
 #include "relay/directory.h"
+#include "relay/handlers.h"
 #include "relay/rules.h"
 #include "relay/sessions.h"
 
@@ -77,26 +78,23 @@ struct Login {
 
   // The address this user last confirmed for this space ("" when never).
   std::string confirmed_url(const User& u) const {
-    RelayDb& db = call.relay.db;
-    std::lock_guard<std::mutex> lock(db.mutex());
-    Stmt st(db.db(), "SELECT url FROM confirmations WHERE user_id = ? AND space_id = ?");
-    st.text(1, u.id);
-    st.text(2, space.id);
-    return st.step() == SQLITE_ROW ? st.col_text(0) : std::string();
+    RelayDb::Locked l = call.relay.db.lock();
+    SqliteQuery q(l.db, "SELECT url FROM confirmations WHERE user_id = ? AND space_id = ?");
+    return q.bind(1, u.id).bind(2, space.id).step() ? q.str(0) : std::string();
   }
 
   bool remember_confirmation(const User& u) const {
-    RelayDb& db = call.relay.db;
-    std::lock_guard<std::mutex> lock(db.mutex());
-    Stmt st(db.db(),
-            "INSERT INTO confirmations (user_id, space_id, url, confirmed_ms) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(user_id, space_id) DO UPDATE SET url = excluded.url,"
-            " confirmed_ms = excluded.confirmed_ms");
-    st.text(1, u.id);
-    st.text(2, space.id);
-    st.text(3, space.url);
-    st.int64(4, call.now_ms);
-    return st.step() == SQLITE_DONE;
+    RelayDb::Locked l = call.relay.db.lock();
+    return SqliteQuery(l.db,
+                       "INSERT INTO confirmations (user_id, space_id, url, confirmed_ms) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT(user_id, space_id) DO UPDATE SET url = excluded.url,"
+                       " confirmed_ms = excluded.confirmed_ms")
+        .bind(1, u.id)
+        .bind(2, space.id)
+        .bind(3, space.url)
+        .bind(4, call.now_ms)
+        .run()
+        .ok();
   }
 
   // Asks a signed-in user to confirm the space's address before a token

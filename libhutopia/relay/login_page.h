@@ -26,9 +26,6 @@ namespace hut::relay {
 std::string render_template(std::string_view name,
                             const std::vector<std::pair<std::string_view, std::string>>& values);
 
-net::HttpResponse get_login(Call& call);
-net::HttpResponse post_login(Call& call);
-
 }  // namespace hut::relay
 
 #endif  // HUTOPIA_RELAY_LOGIN_PAGE_H_

@@ -1,63 +1,45 @@
-// The relay's SQLite database (<data_dir>/relay.db, WAL): the connection,
-// its migrations, and a prepared statement with one owner.
+// The relay's SQLite database (<data_dir>/relay.db, WAL, mode 0600): its
+// schema, and the library's connection (store/sqlite_db.h) behind a mutex.
 //
-// Thread safety: one connection guarded by a mutex; callers (thread-pool
-// jobs) hold mutex() around every statement they run.
-// Ownership: the relay owns its RelayDb; a Stmt belongs to the scope that
-// made it and is finalized when it ends.
+// Thread safety: route handlers run on pool threads; each holds the
+// connection through lock() for the statements of one step.
+// Ownership: the relay owns its RelayDb; a Locked borrows the connection for
+// its scope.
 #ifndef HUTOPIA_RELAY_RELAY_DB_H_
 #define HUTOPIA_RELAY_RELAY_DB_H_
 
 #include <hutopia/status.h>
-#include <sqlite3.h>
 
-#include <cstdint>
 #include <mutex>
 #include <string>
-#include <string_view>
+
+#include "store/sqlite_db.h"
+#include "store/sqlite_migrate.h"
 
 namespace hut::relay {
 
+// PRAGMA application_id of a relay database ("HUTR").
+inline constexpr int kRelayApplicationId = 0x48555452;
+
+// The relay's schema: its migrations, oldest first.
+SqliteSchema relay_schema();
+
 class RelayDb {
  public:
-  RelayDb() = default;
-  ~RelayDb();
-  RelayDb(const RelayDb&) = delete;
-  RelayDb& operator=(const RelayDb&) = delete;
+  // The connection, held for one scope.
+  struct Locked {
+    std::unique_lock<std::mutex> hold;
+    SqliteDb& db;
+  };
 
-  // Opens (or creates, mode 0600) the file and applies the migrations it
-  // has not had yet (PRAGMA user_version counts them).
+  // Opens (or creates) the file and applies the migrations it has not had
+  // yet. A file of another kind, or of a newer schema, is refused.
   Status open(const std::string& path);
-  sqlite3* db() const { return db_; }
-  std::mutex& mutex() { return mu_; }
-  // The schema version the file is at.
-  int version();
+  Locked lock() { return Locked{std::unique_lock<std::mutex>(mu_), db_}; }
 
  private:
-  Status migrate(const std::string& path);
-  sqlite3* db_ = nullptr;
   std::mutex mu_;
-};
-
-// A prepared statement. ok() is false when the SQL did not prepare.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql);
-  ~Stmt();
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return s_ != nullptr; }
-  void text(int i, std::string_view v);
-  void blob(int i, std::string_view v);
-  void int64(int i, int64_t v);
-  // SQLITE_ROW, SQLITE_DONE or an error code (SQLITE_MISUSE when !ok()).
-  int step();
-  std::string col_text(int i);
-  std::string col_blob(int i);
-  int64_t col_int(int i);
-
- private:
-  sqlite3_stmt* s_ = nullptr;
+  SqliteDb db_;
 };
 
 }  // namespace hut::relay

@@ -2,12 +2,9 @@
 
 #include <array>
 
-#include "relay/accounts.h"
 #include "relay/answers.h"
-#include "relay/directory.h"
-#include "relay/login_page.h"
+#include "relay/handlers.h"
 #include "relay/sessions.h"
-#include "relay/web_pages.h"
 
 namespace hut::relay {
 

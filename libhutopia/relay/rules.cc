@@ -259,7 +259,7 @@ token_json::JsonPtr parse_object(std::string_view body) {
 
 }  // namespace
 
-bool parse_account_body(std::string_view body, AccountBody* out, BodyError* error) {
+bool parse_body(std::string_view body, AccountBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
   const char* username = token_json::get_string(json.get(), "username");
@@ -283,7 +283,7 @@ bool parse_account_body(std::string_view body, AccountBody* out, BodyError* erro
   return true;
 }
 
-bool parse_credentials_body(std::string_view body, CredentialsBody* out, BodyError* error) {
+bool parse_body(std::string_view body, CredentialsBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
   const char* username = token_json::get_string(json.get(), "username");
@@ -294,7 +294,7 @@ bool parse_credentials_body(std::string_view body, CredentialsBody* out, BodyErr
   return true;
 }
 
-bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* error) {
+bool parse_body(std::string_view body, ProfileBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
   cJSON* name = cJSON_GetObjectItemCaseSensitive(json.get(), "name");
@@ -320,7 +320,7 @@ std::string space_url_broken(const std::string& url) {
 
 }  // namespace
 
-bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error) {
+bool parse_body(std::string_view body, SpaceBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
   if (cJSON_GetObjectItemCaseSensitive(json.get(), "id"))
@@ -336,7 +336,7 @@ bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error) {
   return true;
 }
 
-bool parse_space_patch_body(std::string_view body, SpacePatchBody* out, BodyError* error) {
+bool parse_body(std::string_view body, SpacePatchBody* out, BodyError* error) {
   token_json::JsonPtr json = parse_object(body);
   if (!json) return fail(error, "bad_request", "the body is a JSON object");
   out->name.reset();

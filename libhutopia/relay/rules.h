@@ -25,42 +25,37 @@ struct BodyError {
   std::string message;
 };
 
-// POST /api/v1/accounts: {username, password, name?}; the rules are checked.
+// The JSON bodies of the API, each an object:
+// - POST /api/v1/accounts: {username, password, name?}; the rules are checked.
+// - POST /api/v1/sessions: {username, password}, both strings (no rules: a
+//   login only compares).
+// - PATCH /api/v1/me: {name?}.
+// - POST /api/v1/spaces: {name, url}; the rules are checked, and the url must
+//   pass parse_url. An `id` is refused: the relay assigns space ids.
+// - PATCH /api/v1/spaces/<id>: {name?, url?}, with the same rules.
 struct AccountBody {
-  std::string username;
-  std::string password;
+  std::string username, password;
   std::optional<std::string> name;
 };
-bool parse_account_body(std::string_view body, AccountBody* out, BodyError* error);
-
-// POST /api/v1/sessions: {username, password}, both strings (no rules: a
-// login only compares).
 struct CredentialsBody {
-  std::string username;
-  std::string password;
+  std::string username, password;
 };
-bool parse_credentials_body(std::string_view body, CredentialsBody* out, BodyError* error);
-
-// PATCH /api/v1/me: {name?}.
 struct ProfileBody {
   std::optional<std::string> name;
 };
-bool parse_profile_body(std::string_view body, ProfileBody* out, BodyError* error);
-
-// POST /api/v1/spaces: {name, url}; the rules are checked, and the url
-// must pass parse_url. An `id` is refused: the relay assigns space ids.
 struct SpaceBody {
-  std::string name;
-  std::string url;
+  std::string name, url;
 };
-bool parse_space_body(std::string_view body, SpaceBody* out, BodyError* error);
-
-// PATCH /api/v1/spaces/<id>: {name?, url?}, with the same rules.
 struct SpacePatchBody {
-  std::optional<std::string> name;
-  std::optional<std::string> url;
+  std::optional<std::string> name, url;
 };
-bool parse_space_patch_body(std::string_view body, SpacePatchBody* out, BodyError* error);
+
+// Reads `body` into `out`; false with `error` set when it breaks a rule.
+bool parse_body(std::string_view body, AccountBody* out, BodyError* error);
+bool parse_body(std::string_view body, CredentialsBody* out, BodyError* error);
+bool parse_body(std::string_view body, ProfileBody* out, BodyError* error);
+bool parse_body(std::string_view body, SpaceBody* out, BodyError* error);
+bool parse_body(std::string_view body, SpacePatchBody* out, BodyError* error);
 
 // A space id as the relay assigns it: `bytes` (16 in relayd: 128 bits) as
 // lower-case base32 (RFC 4648 alphabet, no padding), which the space id

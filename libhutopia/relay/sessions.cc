@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "relay/accounts.h"
+#include "relay/handlers.h"
 #include "relay/rules.h"
 #include "token/json.h"
 #include "util/random.h"
@@ -68,33 +69,30 @@ bool authenticate(Call& call, User* user, std::string* hash_out) {
   std::string tok = session_token(call.req);
   if (tok.empty() || tok.size() > kMaxTokenSize) return false;
   std::string hash = sha256(tok);
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "SELECT user_id FROM sessions WHERE hash = ? AND expires_ms > ?");
-  if (!st.ok()) return false;
-  st.blob(1, hash);
-  st.int64(2, call.now_ms);
-  if (st.step() != SQLITE_ROW) return false;
-  std::string uid = st.col_text(0);
+  RelayDb::Locked l = call.relay.db.lock();
+  std::string uid;
+  {
+    SqliteQuery q(l.db, "SELECT user_id FROM sessions WHERE hash = ? AND expires_ms > ?");
+    if (!q.bind_blob(1, hash).bind(2, call.now_ms).step()) return false;
+    uid = q.str(0);
+  }
   if (hash_out) *hash_out = hash;
-  return load_user(db.db(), "id", uid, user);
+  return load_user(l.db, "id", uid, user);
 }
 
 Outcome new_session(Call& call, const User& u, std::string* token, int64_t* expires_ms) {
   *token = random_token(32);
   *expires_ms = call.now_ms + call.relay.config.relay.session_ttl * 1000;
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
+  const std::string hash = sha256(*token);
+  RelayDb::Locked l = call.relay.db.lock();
   // Expired sessions go as new ones come.
-  Stmt del(db.db(), "DELETE FROM sessions WHERE expires_ms <= ?");
-  del.int64(1, call.now_ms);
-  del.step();
-  Stmt st(db.db(), "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)");
+  (void)SqliteQuery(l.db, "DELETE FROM sessions WHERE expires_ms <= ?").bind(1, call.now_ms).run();
+  Status st = SqliteQuery(l.db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)")
+                  .bind_blob(1, hash)
+                  .bind(2, u.id)
+                  .bind(3, *expires_ms)
+                  .run();
   if (!st.ok()) return fail(500, "internal", "the store failed");
-  st.blob(1, sha256(*token));
-  st.text(2, u.id);
-  st.int64(3, *expires_ms);
-  if (st.step() != SQLITE_DONE) return fail(500, "internal", "the store failed");
   return {};
 }
 
@@ -141,8 +139,7 @@ std::optional<net::HttpResponse> forgery_refusal(const Request& req, const std::
 
 net::HttpResponse post_sessions(Call& call) {
   CredentialsBody body;
-  BodyError bad;
-  if (!parse_credentials_body(call.req.body, &body, &bad)) return error(400, bad.code.c_str(), bad.message);
+  if (auto refused = body_refusal(call, &body)) return *refused;
   User u;
   Outcome o = check_password(call, body.username, body.password, &u);
   if (!o.ok()) return as_error(o);
@@ -163,11 +160,9 @@ net::HttpResponse delete_sessions(Call& call) {
   User u;
   std::string hash;
   if (!authenticate(call, &u, &hash)) return unauthenticated();
-  RelayDb& db = call.relay.db;
-  std::lock_guard<std::mutex> lock(db.mutex());
-  Stmt st(db.db(), "DELETE FROM sessions WHERE hash = ?");
-  st.blob(1, hash);
-  if (st.step() != SQLITE_DONE) return internal_error(sqlite3_errmsg(db.db()));
+  Status st =
+      SqliteQuery(call.relay.db.lock().db, "DELETE FROM sessions WHERE hash = ?").bind_blob(1, hash).run();
+  if (!st.ok()) return internal_error(std::string(st.message()));
   net::HttpResponse r;
   r.status = 204;
   r.content_type = "";

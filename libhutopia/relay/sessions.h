@@ -13,6 +13,7 @@
 #include "net/server.h"
 #include "relay/answers.h"
 #include "relay/relay_state.h"
+#include "relay/rules.h"
 
 namespace hut::relay {
 
@@ -36,8 +37,21 @@ bool same_origin(const std::string& origin, const std::string& issuer);
 // when the call may go on (see docs/relay.md, "Cross-site requests").
 std::optional<net::HttpResponse> forgery_refusal(const Request& req, const std::string& issuer);
 
-net::HttpResponse post_sessions(Call& call);
-net::HttpResponse delete_sessions(Call& call);
+// The 400 answer when the call's body does not parse as a Body; nullopt
+// with `body` filled when it does.
+template <class Body>
+std::optional<net::HttpResponse> body_refusal(const Call& call, Body* body) {
+  BodyError bad;
+  if (parse_body(call.req.body, body, &bad)) return std::nullopt;
+  return error(400, bad.code.c_str(), bad.message);
+}
+// The answer that refuses a call needing a session and a Body: 401 without a
+// live session, 400 for a bad body; nullopt with both filled.
+template <class Body>
+std::optional<net::HttpResponse> signed_in_refusal(Call& call, User* user, Body* body) {
+  if (!authenticate(call, user, nullptr)) return unauthenticated();
+  return body_refusal(call, body);
+}
 
 }  // namespace hut::relay
 

@@ -4,14 +4,12 @@
 #include <optional>
 
 #include "relay/answers.h"
+#include "relay/handlers.h"
+#include "util/assets.h"
 
 // Made by scripts/embed_assets.py from web/ and docs/openapi/relay.json.
+HUT_DECLARE_ASSETS(relay_web_assets)
 extern "C" {
-extern const size_t relay_web_assets_count;
-extern const char* const relay_web_assets_paths[];
-extern const char* const relay_web_assets_types[];
-extern const unsigned char* const relay_web_assets_data[];
-extern const size_t relay_web_assets_sizes[];
 extern const size_t relay_openapi_count;
 extern const unsigned char* const relay_openapi_data[];
 extern const size_t relay_openapi_sizes[];
@@ -22,28 +20,25 @@ namespace hut::relay {
 namespace {
 
 std::optional<net::HttpResponse> asset(std::string_view name, bool page) {
-  for (size_t i = 0; i < relay_web_assets_count; ++i) {
-    if (name != relay_web_assets_paths[i]) continue;
-    net::HttpResponse r;
-    r.content_type = relay_web_assets_types[i];
-    r.body.assign(reinterpret_cast<const char*>(relay_web_assets_data[i]), relay_web_assets_sizes[i]);
-    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    if (page) {
-      // Scripts and styles of the relay's own origin only; pictures may be
-      // previews (blob:) before they are uploaded.
-      r.headers.emplace_back(
-          "Content-Security-Policy",
-          "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-          "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
-      r.headers.emplace_back("X-Frame-Options", "DENY");
-      r.headers.emplace_back("Referrer-Policy", "same-origin");
-      r.headers.emplace_back("Cache-Control", "no-store");
-    } else {
-      r.headers.emplace_back("Cache-Control", "no-cache");
-    }
-    return r;
+  std::optional<EmbeddedFile> file = find_embedded(HUT_EMBEDDED_ASSETS(relay_web_assets), name);
+  if (!file) return std::nullopt;
+  net::HttpResponse r;
+  r.content_type = std::string(file->type);
+  r.body = std::string(file->data);
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (page) {
+    // Scripts and styles of the relay's own origin only; pictures may be
+    // previews (blob:) before they are uploaded.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                           "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    r.headers.emplace_back("Referrer-Policy", "same-origin");
+    r.headers.emplace_back("Cache-Control", "no-store");
+  } else {
+    r.headers.emplace_back("Cache-Control", "no-cache");
   }
-  return std::nullopt;
+  return r;
 }
 
 std::optional<net::HttpResponse> web_page(std::string_view path) {

@@ -12,11 +12,6 @@
 
 namespace hut::relay {
 
-// GET of a page or a /web/ file; 404 for a name that is none of them.
-net::HttpResponse get_web_page(Call& call);
-// GET /api/v1/openapi.json.
-net::HttpResponse get_openapi(Call& call);
-
 // docs/openapi/relay.json as built into the library.
 std::string_view relay_openapi_document();
 

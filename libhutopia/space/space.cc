@@ -26,6 +26,7 @@
 #include "space/relay_keys.h"
 #include "space/routes.h"
 #include "store/store.h"
+#include "util/assets.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/loop_queue.h"
@@ -33,13 +34,7 @@
 #include "util/random.h"
 #include "util/wire_error.h"
 
-extern "C" {
-extern const size_t space_web_assets_count;
-extern const char* const space_web_assets_paths[];
-extern const char* const space_web_assets_types[];
-extern const unsigned char* const space_web_assets_data[];
-extern const size_t space_web_assets_sizes[];
-}
+HUT_DECLARE_ASSETS(space_web_assets)
 
 namespace hut {
 namespace {
@@ -50,15 +45,11 @@ constexpr int kShutdownGraceMs = 3000;
 constexpr std::string_view kHttpOwner = "(http)";
 
 bool find_web_asset(std::string_view path, std::string_view* type, std::string_view* data) {
-  for (size_t i = 0; i < space_web_assets_count; ++i) {
-    if (path == space_web_assets_paths[i]) {
-      *type = space_web_assets_types[i];
-      *data = std::string_view(reinterpret_cast<const char*>(space_web_assets_data[i]),
-                               space_web_assets_sizes[i]);
-      return true;
-    }
-  }
-  return false;
+  std::optional<EmbeddedFile> file = find_embedded(HUT_EMBEDDED_ASSETS(space_web_assets), path);
+  if (!file) return false;
+  *type = file->type;
+  *data = file->data;
+  return true;
 }
 
 std::string url_host(const std::string& host) {

@@ -21,6 +21,7 @@
 
 #include <cJSON.h>
 #include <hutopia/plugin.h>
+#include <hutopia/plugin_assets.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -53,13 +54,7 @@ const hut_widget_desc kWidgets[] = {{"hut-terminal", "widget.js"}};
 
 }  // namespace
 
-extern "C" {
-extern const size_t terminal_assets_count;
-extern const char* const terminal_assets_paths[];
-extern const char* const terminal_assets_types[];
-extern const unsigned char* const terminal_assets_data[];
-extern const size_t terminal_assets_sizes[];
-}
+HUT_DECLARE_ASSETS(terminal_assets)
 
 namespace {
 
@@ -71,11 +66,7 @@ const hut_plugin_descriptor* descriptor() {
                                           nullptr,
                                           kWidgets,
                                           1,
-                                          terminal_assets_count,
-                                          terminal_assets_paths,
-                                          terminal_assets_types,
-                                          terminal_assets_data,
-                                          terminal_assets_sizes,
+                                          HUT_ASSET_FIELDS(terminal_assets),
                                           0};
   return &d;
 }

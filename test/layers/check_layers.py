@@ -19,6 +19,7 @@ PUBLIC = {
     "version.h": "util",
     "plugin.h": "util",
     "plugin.hpp": "util",
+    "plugin_assets.h": "util",
     "token.h": "token",
     "config.h": "config",
     "space.h": "space",

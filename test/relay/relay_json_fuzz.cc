@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (data[0] % 7) {
     case 0: {
       hut::relay::AccountBody body;
-      if (hut::relay::parse_account_body(in, &body, &error)) {
+      if (hut::relay::parse_body(in, &body, &error)) {
         if (!hut::relay::username_rule_broken(body.username).empty()) std::abort();
         if (!hut::relay::password_rule_broken(body.password).empty()) std::abort();
       } else if (error.message.empty()) {
@@ -28,19 +28,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1: {
       hut::relay::CredentialsBody body;
-      hut::relay::parse_credentials_body(in, &body, &error);
+      hut::relay::parse_body(in, &body, &error);
       break;
     }
     case 2: {
       hut::relay::ProfileBody body;
-      if (hut::relay::parse_profile_body(in, &body, &error) && body.name &&
+      if (hut::relay::parse_body(in, &body, &error) && body.name &&
           !hut::relay::name_rule_broken(*body.name).empty())
         std::abort();
       break;
     }
     case 3: {
       hut::relay::SpaceBody body;
-      if (hut::relay::parse_space_body(in, &body, &error)) {
+      if (hut::relay::parse_body(in, &body, &error)) {
         hut::relay::ParsedUrl url;
         if (!hut::relay::parse_url(body.url, &url)) std::abort();
       }
@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 5: {
       hut::relay::SpacePatchBody body;
-      if (hut::relay::parse_space_patch_body(in, &body, &error)) {
+      if (hut::relay::parse_body(in, &body, &error)) {
         hut::relay::ParsedUrl url;
         if (body.url && !hut::relay::parse_url(*body.url, &url)) std::abort();
         if (body.name && !hut::relay::name_rule_broken(*body.name).empty()) std::abort();

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <hutopia/relay.h>
 #include <hutopia/token.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -123,11 +124,59 @@ TEST_CASE("relay: accounts are created once, with the rules checked, and log in 
   REQUIRE(me.status == 200);
   CHECK(Harness::field(me.body, "username") == "alice");
   CHECK(Harness::field(me.body, "name") == "alice");
-  std::lock_guard<std::mutex> lock(h.state.db.mutex());
-  relay::Stmt st(h.state.db.db(), "SELECT password_hash FROM users WHERE username = 'alice'");
-  REQUIRE(st.step() == SQLITE_ROW);
-  CHECK(st.col_text(0).starts_with("$argon2id$"));
-  CHECK(st.col_text(0).find("correct horse") == std::string::npos);
+  relay::RelayDb::Locked l = h.state.db.lock();
+  SqliteQuery q(l.db, "SELECT password_hash FROM users WHERE username = 'alice'");
+  REQUIRE(q.step());
+  CHECK(q.str(0).starts_with("$argon2id$"));
+  CHECK(q.str(0).find("correct horse") == std::string::npos);
+}
+
+TEST_CASE("relay: a relay.db written before the shared SQLite layer opens with its accounts; a store does not") {
+  TempDir dir;
+  const std::string path = dir.path() + "/relay.db";
+  {
+    // The file as the relay's own wrapper wrote it: schema version 2, no
+    // application_id, one account.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* sql =
+        "CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+        " password_hash TEXT NOT NULL, avatar_type TEXT, avatar BLOB, created_ms INTEGER NOT NULL);"
+        "CREATE TABLE sessions (hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE"
+        " CASCADE, expires_ms INTEGER NOT NULL);"
+        "CREATE INDEX sessions_expiry ON sessions(expires_ms);"
+        "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, url TEXT NOT NULL,"
+        " owner_id TEXT NOT NULL REFERENCES users(id), created_ms INTEGER NOT NULL);"
+        "CREATE TABLE confirmations (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        " space_id TEXT NOT NULL REFERENCES spaces(id) ON DELETE CASCADE, url TEXT NOT NULL,"
+        " confirmed_ms INTEGER NOT NULL, PRIMARY KEY (user_id, space_id));"
+        "CREATE INDEX spaces_owner ON spaces(owner_id);"
+        "INSERT INTO users VALUES ('u_old', 'olduser', 'Old User', '$argon2id$x', NULL, NULL, 1);"
+        "PRAGMA user_version = 2;";
+    REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  relay::RelayDb db;
+  Status st = db.open(path);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  relay::RelayDb::Locked l = db.lock();
+  SqliteQuery q(l.db, "SELECT name FROM users WHERE username = 'olduser'");
+  REQUIRE(q.step());
+  CHECK(q.str(0) == "Old User");
+  CHECK(*sqlite_int(l.db.db(), "PRAGMA user_version") == 2);
+
+  // A space's store is another kind of file: refused, and left as it was.
+  const std::string store = dir.path() + "/store.db";
+  {
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open(store.c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "PRAGMA application_id = 1213551665", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
+  }
+  relay::RelayDb wrong;
+  Status refused = wrong.open(store);
+  CHECK(refused.code() == Status::Code::kFailedPrecondition);
+  CHECK(std::string(refused.message()).find("not a Hutopia relay database") != std::string::npos);
 }
 
 TEST_CASE("relay: a login session ends on logout, and an unknown one is refused") {

@@ -35,29 +35,29 @@ TEST_CASE("relay rules: a return URL must lie under the registered one") {
 TEST_CASE("relay rules: JSON bodies") {
   AccountBody a;
   BodyError e;
-  CHECK(parse_account_body(R"({"username":"alice","password":"12345678","name":"Alice"})", &a, &e));
+  CHECK(parse_body(R"({"username":"alice","password":"12345678","name":"Alice"})", &a, &e));
   CHECK(a.name.value_or("") == "Alice");
-  CHECK_FALSE(parse_account_body(R"({"username":"alice","password":"1234"})", &a, &e));
+  CHECK_FALSE(parse_body(R"({"username":"alice","password":"1234"})", &a, &e));
   CHECK(e.code == "bad_password");
-  CHECK_FALSE(parse_account_body(R"({"username":"al","username":"alice","password":"12345678"})", &a, &e));
+  CHECK_FALSE(parse_body(R"({"username":"al","username":"alice","password":"12345678"})", &a, &e));
   SpaceBody s;
-  CHECK(parse_space_body(R"({"name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
+  CHECK(parse_body(R"({"name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
   CHECK(s.name == "Demo");
-  CHECK_FALSE(parse_space_body(R"({"name":"Demo","url":"http://h/a/../b"})", &s, &e));
+  CHECK_FALSE(parse_body(R"({"name":"Demo","url":"http://h/a/../b"})", &s, &e));
   CHECK(e.code == "bad_space");
   // The relay assigns ids: a chosen one is refused, not ignored.
-  CHECK_FALSE(parse_space_body(R"({"id":"demo","name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
+  CHECK_FALSE(parse_body(R"({"id":"demo","name":"Demo","url":"http://127.0.0.1:8080"})", &s, &e));
   CHECK(e.message.find("assigns") != std::string::npos);
   SpacePatchBody patch;
-  CHECK(parse_space_patch_body(R"({"url":"https://example.org/s"})", &patch, &e));
+  CHECK(parse_body(R"({"url":"https://example.org/s"})", &patch, &e));
   CHECK_FALSE(patch.name.has_value());
   CHECK(patch.url.value_or("") == "https://example.org/s");
-  CHECK(parse_space_patch_body(R"({})", &patch, &e));
+  CHECK(parse_body(R"({})", &patch, &e));
   CHECK_FALSE(patch.url.has_value());
-  CHECK_FALSE(parse_space_patch_body(R"({"url":"ftp://x/"})", &patch, &e));
-  CHECK_FALSE(parse_space_patch_body(R"({"name":""})", &patch, &e));
-  CHECK_FALSE(parse_space_patch_body(R"({"name":5})", &patch, &e));
-  CHECK_FALSE(parse_space_patch_body(R"({"id":"x"})", &patch, &e));
+  CHECK_FALSE(parse_body(R"({"url":"ftp://x/"})", &patch, &e));
+  CHECK_FALSE(parse_body(R"({"name":""})", &patch, &e));
+  CHECK_FALSE(parse_body(R"({"name":5})", &patch, &e));
+  CHECK_FALSE(parse_body(R"({"id":"x"})", &patch, &e));
 }
 
 TEST_CASE("relay rules: assigned space ids") {

@@ -45,6 +45,19 @@ export class HutopiaError extends Error {
   }
 }
 
+// Adds fn to the set of `key` in `map` (a Map of Sets); returns a function
+// that removes it again.
+function listen(map, key, fn) {
+  if (!map.has(key)) map.set(key, new Set());
+  map.get(key).add(fn);
+  return () => unlisten(map, key, fn);
+}
+
+function unlisten(map, key, fn) {
+  const set = map.get(key);
+  if (set) set.delete(fn);
+}
+
 function hasWindow() {
   return typeof window !== "undefined" && typeof window.location !== "undefined";
 }
@@ -388,26 +401,20 @@ export class Client {
   // new status), "welcome", "close" ({code, reason}). Returns a function that
   // removes the listener.
   on(op, fn) {
-    if (!this._listeners.has(op)) this._listeners.set(op, new Set());
-    this._listeners.get(op).add(fn);
-    return () => this.off(op, fn);
+    return listen(this._listeners, op, fn);
   }
 
   off(op, fn) {
-    const set = this._listeners.get(op);
-    if (set) set.delete(fn);
+    unlisten(this._listeners, op, fn);
   }
 
   // Calls fn(data, event) for every `widget` event from this plugin.
   onWidget(plugin, fn) {
-    if (!this._widgetListeners.has(plugin)) this._widgetListeners.set(plugin, new Set());
-    this._widgetListeners.get(plugin).add(fn);
-    return () => this.offWidget(plugin, fn);
+    return listen(this._widgetListeners, plugin, fn);
   }
 
   offWidget(plugin, fn) {
-    const set = this._widgetListeners.get(plugin);
-    if (set) set.delete(fn);
+    unlisten(this._widgetListeners, plugin, fn);
   }
 
   // Imports the script of each widget (relative URLs against the page) so
