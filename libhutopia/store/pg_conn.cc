@@ -101,10 +101,19 @@ Result<std::string> Conn::prepared(const char* sql, const std::vector<unsigned>&
   return name;
 }
 
-Status Conn::begin_batch() {
+Status Conn::begin(const char* sql) {
   HUT_RETURN_IF_ERROR(ensure_open());
-  return exec("BEGIN");
+  Status s = exec(sql);
+  // A connection the server dropped while it sat idle (a restart) is only
+  // found out now; nothing was done yet, so connect again and begin anew.
+  if (!s.ok() && PQstatus(conn_) != CONNECTION_OK) {
+    HUT_RETURN_IF_ERROR(ensure_open());
+    s = exec(sql);
+  }
+  return s;
 }
+
+Status Conn::begin_batch() { return begin("BEGIN"); }
 
 Status Conn::savepoint() { return exec("SAVEPOINT w"); }
 
@@ -141,10 +150,7 @@ bool Conn::retryable(const Status& s) const {
          PQstatus(conn_) == CONNECTION_OK;
 }
 
-Status Conn::begin_read() {
-  HUT_RETURN_IF_ERROR(ensure_open());
-  return exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-}
+Status Conn::begin_read() { return begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
 Status Conn::end_read() { return exec("COMMIT"); }
 

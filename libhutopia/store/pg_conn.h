@@ -73,6 +73,8 @@ class Conn : public store::WorkerConn, public sql::RowCaches {
  private:
   friend class pg::Query;
   Conn() = default;
+  // Starts a transaction with `sql`, connecting again first when needed.
+  Status begin(const char* sql);
   // The name of the statement prepared for `sql` (keyed by its address) with
   // parameter types `types`; prepares it on first use.
   Result<std::string> prepared(const char* sql, const std::vector<unsigned>& types);
