@@ -1,50 +1,16 @@
-// The SQL of the plugins' key-value rows.
+// The key-value SQL only the SQLite store has: the loop thread's point read
+// and the import of the older versions' key-value file.
 #include <filesystem>
 
-#include "store/sqlite_sql.h"
+#include "store/sql_kv.h"
+#include "store/sqlite_kv.h"
 
 namespace hut::sqlite {
-namespace {
-
-Status no_key(std::string_view plugin, std::string_view key) {
-  return Status::not_found("plugin " + std::string(plugin) + " holds no key '" + std::string(key) + "'");
-}
-
-}  // namespace
-
-Result<Unit> kv_put(Conn& c, const std::string& plugin, const std::string& key, const std::string& value) {
-  SqliteQuery q(c,
-                "INSERT INTO plugin_kv (plugin, key, value) VALUES (?1, ?2, ?3) "
-                "ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value");
-  HUT_RETURN_IF_ERROR(q.bind(1, plugin).bind(2, key).bind_blob(3, value).run());
-  return Unit{};
-}
-
-Result<Unit> kv_delete(Conn& c, const std::string& plugin, const std::string& key) {
-  SqliteQuery q(c, "DELETE FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
-  HUT_RETURN_IF_ERROR(q.bind(1, plugin).bind(2, key).run());
-  if (c.changes() == 0) return no_key(plugin, key);
-  return Unit{};
-}
-
-Result<std::string> kv_get(Conn& c, const std::string& plugin, const std::string& key) {
-  std::string value;
-  HUT_RETURN_IF_ERROR(kv_get_now(c, plugin, key, &value));
-  return value;
-}
 
 Status kv_get_now(Conn& c, std::string_view plugin, std::string_view key, std::string* value) {
-  // Two statements: a presence test does not read the value. Outside a
-  // transaction, the query's reset ends its read, so the next call sees newer
-  // commits.
-  SqliteQuery q(c, value != nullptr ? "SELECT value FROM plugin_kv WHERE plugin = ?1 AND key = ?2"
-                                    : "SELECT 1 FROM plugin_kv WHERE plugin = ?1 AND key = ?2");
-  q.bind(1, plugin).bind(2, key);
-  if (q.step()) {
-    if (value != nullptr) *value = q.blob(0);
-    return Status();
-  }
-  return q.no_row(no_key(plugin, key));
+  // Outside a transaction, the query's reset ends its read, so the next call
+  // sees newer commits.
+  return sql::kv_read(c, plugin, key, value);
 }
 
 Result<uint64_t> import_plugin_kv(Conn& c, const std::string& file) {

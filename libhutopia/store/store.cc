@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "util/table.h"
 
@@ -35,20 +36,17 @@ Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     return Status::invalid_argument("store URL '" + std::string(url) +
-                                    "' has no scheme; expected sqlite://<path>");
+                                    "' has no scheme; expected sqlite://<path> or postgres://...");
   }
+  if (options.max_batch == 0) return Status::invalid_argument("store max_batch must be at least 1");
   std::string_view scheme = url.substr(0, sep);
-  if (scheme == "postgres" || scheme == "postgresql") {
-    return Status::not_supported(
-        "PostgreSQL stores are not supported by this build yet; use sqlite://<path>");
-  }
+  if (scheme == "postgres" || scheme == "postgresql") return open_pg_store(loop, std::string(url), options);
   if (scheme != "sqlite") {
     return Status::not_supported("store URL scheme '" + std::string(scheme) +
-                                 "' is not supported; use sqlite://<path>");
+                                 "' is not supported; use sqlite://<path> or postgres://...");
   }
   std::string path(url.substr(sep + 3));
   if (path.empty()) return Status::invalid_argument("store URL '" + std::string(url) + "' names no file");
-  if (options.max_batch == 0) return Status::invalid_argument("store max_batch must be at least 1");
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;

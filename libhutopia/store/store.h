@@ -2,8 +2,8 @@
 // rooms, members with roles and mutes, messages with a per-room seq, read
 // markers and the plugins' key-value data.
 //
-// A Store is opened from a URL (`sqlite://<path>`; PostgreSQL comes later
-// behind this same interface) and bound to one libuv loop.
+// A Store is opened from a URL (`sqlite://<path>`, or `postgres://...` for
+// PostgreSQL) and bound to one libuv loop.
 //
 // Threads: every method except load_state() and import_plugin_kv() is called
 // on the loop thread and never blocks it (kv_get_now() is one indexed read).
@@ -305,8 +305,10 @@ class Store {
 };
 
 // Opens the store that `url` names, creating it (and its directory) when
-// missing and bringing its schema up to date. `sqlite://<path>` is the only
-// scheme of this build; others give kNotSupported. Runs on the calling thread
+// missing and bringing its schema up to date. `sqlite://<path>`, or
+// `postgres://...` / `postgresql://...` (libpq's URL; its PG* environment
+// fills in what the URL leaves out; the database must exist); other schemes
+// give kNotSupported. Runs on the calling thread
 // (before the loop serves); the Store then belongs to `loop`.
 Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
                                           const StoreOptions& options = {});

@@ -89,8 +89,10 @@ def terminate(proc, timeout=15):
 class Spaced:
     """A spaced process with its own temporary folder. Use as a context manager."""
 
-    def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=(), space_id=None):
+    def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=(), space_id=None,
+                 store_url=None):
         self.binary = require_spaced()
+        self.store_url = store_url  # None: an SQLite file in the data folder
         self.space_id = space_id or SPACE_ID  # a relay's tests pass the id the relay assigned
         self.tmp = tempfile.mkdtemp(prefix="hut-spaced-")
         self.admin_token = secrets.token_urlsafe(24)
@@ -142,7 +144,7 @@ class Spaced:
             f'app_secret = "{self.app_secret}"',
             "",
             "[store]",
-            f'url = "sqlite://{os.path.join(data_dir, "space.db")}"',
+            f'url = "{self.store_url or "sqlite://" + os.path.join(data_dir, "space.db")}"',
         ]
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]

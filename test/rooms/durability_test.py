@@ -7,6 +7,8 @@ spaced answers a Python client's posts faster than the client sends them, so
 to be sure the kill lands while posts are being read, committed or answered,
 each client sends a last burst without waiting and spaced is killed right
 after it: the test requires posts without an `ok` at the kill.
+With --postgres the space's store is a database of a real PostgreSQL server
+the test starts (skipped, saying why, without the PostgreSQL binaries).
 Ends with "N passed, N failed".
 """
 import asyncio
@@ -20,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
+import hutpg  # noqa: E402
 import hutspace  # noqa: E402
 
 CLIENTS = 3
@@ -128,7 +131,17 @@ async def read_all(space):
 
 def main():
     hutspace.require_spaced()
-    space = hutspace.Spaced(limits={"post_rate": 1000000, "post_burst": 1000000})
+    pg = None
+    if "--postgres" in sys.argv:
+        why = hutpg.available()
+        if why:
+            print(f"skipped: {why}")
+            print("0 passed, 0 failed")
+            sys.exit(0)
+        pg = hutpg.PgServer()
+        pg.start()
+    space = hutspace.Spaced(limits={"post_rate": 1000000, "post_burst": 1000000},
+                            store_url=pg.new_database() if pg else None)
     passed = failed = 0
     try:
         space.start()
@@ -188,6 +201,8 @@ def main():
         print(space.log())
     finally:
         space.stop()
+        if pg:
+            pg.close()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

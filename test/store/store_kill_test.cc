@@ -1,6 +1,7 @@
 // Durability across a process kill: a child posts as fast as it can and
 // prints each acknowledged seq; it is killed with SIGKILL mid-stream; every
-// acknowledged post must then be in the file, in order, with its seq.
+// acknowledged post must then be in the store (the SQLite file, or the
+// PostgreSQL database), in order, with its seq.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,8 +23,10 @@ extern char** environ;
 
 namespace hut::test {
 
-TEST_CASE("store: every acknowledged post survives a SIGKILL of the process") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: every acknowledged post survives a SIGKILL of the process", T, OnSqlite,
+                   OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   std::string child = build_path("test/store/store_kill_child");
   REQUIRE(access(child.c_str(), X_OK) == 0);
 

@@ -102,9 +102,7 @@ TEST_CASE("store: URLs name the backend; unknown schemes are refused clearly") {
   TempDir dir;
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto pg = open_store(&loop, "postgres://localhost/hut");
-  CHECK(pg.status().code() == Status::Code::kNotSupported);
-  CHECK(std::string(pg.status().message()).find("PostgreSQL") != std::string::npos);
+  // postgres:// opens PostgreSQL (store_pg_test.cc).
   auto other = open_store(&loop, "mysql://x");
   CHECK(other.status().code() == Status::Code::kNotSupported);
   CHECK(std::string(other.status().message()).find("mysql") != std::string::npos);
@@ -139,8 +137,9 @@ TEST_CASE("store: a new file gets the whole schema; it is in WAL mode") {
   }
 }
 
-TEST_CASE("store: reopening a file keeps its data") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: reopening a file keeps its data", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby", {member("lobby", "ann", Role::kMaster)}).ok());
   REQUIRE(post(f, "lobby", "ann", "hello").ok());
@@ -369,11 +368,12 @@ TEST_CASE("store: posts queued at once get consecutive seqs per room in few tran
   CHECK(page->messages.back().text == "m2997");
 }
 
-TEST_CASE("store: a post's callback runs after its commit") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a post's callback runs after its commit", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
-  RawDb raw(f.path());
+  RawSql raw(f);
   int seen = 0, checked = 0;
   for (int i = 0; i < 200; ++i) {
     f.store().post(PostRequest{"lobby", user("ann"), "t" + std::to_string(i), "", 0},
@@ -420,8 +420,10 @@ TEST_CASE("store: the WAL stays bounded under a steady stream of posts") {
   CHECK(db.st_size > 10 * 1000 * 1000);  // the checkpoints moved the messages into the database
 }
 
-TEST_CASE("store: a post to a missing room fails alone; the others in its transaction stay") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a post to a missing room fails alone; the others in its transaction stay", T,
+                   OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   std::vector<Status> results;
@@ -466,8 +468,9 @@ TEST_CASE("store: a transaction that cannot commit acknowledges none of its writ
   CHECK(page->messages[0].text == "kept");
 }
 
-TEST_CASE("store: message data and ts are kept as given") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: message data and ts are kept as given", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   auto r = f.wait<PostResult>([&](Store::Callback<PostResult> cb) {
@@ -489,8 +492,10 @@ TEST_CASE("store: message data and ts are kept as given") {
   CHECK(now->ts > 1700000000000);
 }
 
-TEST_CASE("store: edit and delete check the author; deleted messages never come back") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: edit and delete check the author; deleted messages never come back", T, OnSqlite,
+                   OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   for (int i = 1; i <= 5; ++i) REQUIRE(post(f, "lobby", "ann", "m" + std::to_string(i)).ok());
@@ -523,7 +528,7 @@ TEST_CASE("store: edit and delete check the author; deleted messages never come 
       [&](Store::Callback<MessageRecord> cb) { f.store().get_message("lobby", 3, cb); });
   CHECK(gone.status().is_not_found());
   // The deleted text is erased from the file, not only hidden.
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM messages WHERE text = 'm3'") == 0);
   // Seqs never repeat: the next post is 6.
   auto next = post(f, "lobby", "ann", "six");
@@ -531,8 +536,9 @@ TEST_CASE("store: edit and delete check the author; deleted messages never come 
   CHECK(next->seq == 6);
 }
 
-TEST_CASE("store: history pages both ways with before, limit and more") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: history pages both ways with before, limit and more", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   REQUIRE(create(f, "other").ok());
@@ -587,8 +593,9 @@ TEST_CASE("store: history pages both ways with before, limit and more") {
   CHECK_FALSE(empty_before->more);
 }
 
-TEST_CASE("store: read markers never move back; unread counts") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: read markers never move back; unread counts", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby", {member("lobby", "ann"), member("lobby", "bob")}).ok());
   REQUIRE(create(f, "quiet", {member("quiet", "bob")}).ok());
@@ -654,8 +661,9 @@ TEST_CASE("store: read markers never move back; unread counts") {
             .is_not_found());
 }
 
-TEST_CASE("store: members, roles, mutes and mute_all round trip") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: members, roles, mutes and mute_all round trip", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby", {member("lobby", "ann", Role::kMaster)}).ok());
   CHECK(create(f, "lobby").code() == Status::Code::kAlreadyExists);
@@ -721,7 +729,7 @@ TEST_CASE("store: members, roles, mutes and mute_all round trip") {
   CHECK(done([&](auto cb) { f.store().delete_room("lobby", cb); }).ok());
   CHECK(done([&](auto cb) { f.store().delete_room("lobby", cb); }).is_not_found());
   CHECK(history(f, "lobby", 0, 50).status().is_not_found());
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM messages") == 0);
   CHECK(raw.integer("SELECT count(*) FROM members") == 0);
   // A new room of the same name starts again from seq 1.
@@ -731,8 +739,10 @@ TEST_CASE("store: members, roles, mutes and mute_all round trip") {
   CHECK(fresh->seq == 1);
 }
 
-TEST_CASE("store: a leave keeps the mute, a ban removes and keeps out; both survive reopening") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a leave keeps the mute, a ban removes and keeps out; both survive reopening", T,
+                   OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   RoomRecord rec = room_named("hall");
   rec.creator = "ann";
@@ -776,14 +786,16 @@ TEST_CASE("store: a leave keeps the mute, a ban removes and keeps out; both surv
   back.mute_until.reset();
   CHECK(done([&](auto cb) { f.store().put_member(back, cb); }).ok());
   CHECK(done([&](auto cb) { f.store().remove_member("hall", "cat", cb); }).ok());
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM sanctions") == 1);  // dan's ban
   CHECK(done([&](auto cb) { f.store().delete_room("hall", cb); }).ok());
   CHECK(raw.integer("SELECT count(*) FROM sanctions") == 0);
 }
 
-TEST_CASE("store: a direct-message room is found again for the same pair in either order") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a direct-message room is found again for the same pair in either order", T,
+                   OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   auto dm = [&](const std::string& a, const std::string& b, const std::string& id) {
     return f.wait<DmResult>(
@@ -818,8 +830,9 @@ TEST_CASE("store: a direct-message room is found again for the same pair in eith
   CHECK(reopened->room.id == "dm-1");
 }
 
-TEST_CASE("store: plugin key-value data per plugin") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: plugin key-value data per plugin", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   auto put = [&](const std::string& plugin, const std::string& key, const std::string& value) {
     return f.wait_done([&](Store::DoneCallback cb) { f.store().kv_put(plugin, key, value, cb); });
@@ -851,8 +864,9 @@ TEST_CASE("store: plugin key-value data per plugin") {
   CHECK(get("poll", "k").value_or("") == "other");
 }
 
-TEST_CASE("store: close commits every queued write before it calls back") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: close commits every queued write before it calls back", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby").ok());
   const int kPosts = 500;
@@ -875,24 +889,28 @@ TEST_CASE("store: close commits every queued write before it calls back") {
   CHECK(acked_before_close);
   REQUIRE(late.has_value());
   CHECK(late->code() == Status::Code::kFailedPrecondition);
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT last_seq FROM rooms") == kPosts);
   CHECK(raw.integer("SELECT count(*) FROM messages") == kPosts);
 }
 
-TEST_CASE("store: destroying a store without close still commits and does not hang") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: destroying a store without close still commits and does not hang", T, OnSqlite,
+                   OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   auto opened = open_store(f.loop(), f.url());
   REQUIRE(opened.ok());
   (*opened)->create_room(room_named("lobby"), {}, nullptr);
   for (int i = 0; i < 100; ++i) (*opened)->post(PostRequest{"lobby", user("ann"), "m", "", 0}, nullptr);
   opened->reset();
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM messages") == 100);
 }
 
-TEST_CASE("store: a resume credential is used once, keeps its user, expires, and survives reopening") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a resume credential is used once, keeps its user, expires, and survives reopening",
+                   T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   UserRecord rita{"rita", "Rita R", "http://a/r.png"};
   constexpr int64_t kNow = 4102444800000;  // 2100: not expired by the clock of the pruning
@@ -919,12 +937,13 @@ TEST_CASE("store: a resume credential is used once, keeps its user, expires, and
   CHECK(redeem("old", kNow, "h6").status().is_not_found());
   // h2 expires at kNow + 60000.
   CHECK(redeem("h2", kNow + 60000, "h7").status().is_not_found());
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash IN ('h1', 'h3', 'h4', 'h5', 'h6', 'h7')") == 0);
 }
 
-TEST_CASE("store: a user keeps at most 32 resume credentials, the newest") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: a user keeps at most 32 resume credentials, the newest", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   int64_t far = 4102444800000;  // 2100
   for (int i = 0; i < 40; ++i) {
@@ -932,14 +951,15 @@ TEST_CASE("store: a user keeps at most 32 resume credentials, the newest") {
                f.store().put_resume("k" + std::to_string(i), user("ann"), far + i, cb);
              }).ok());
   }
-  RawDb raw(f.path());
+  RawSql raw(f);
   CHECK(raw.integer("SELECT count(*) FROM resume WHERE user_id = 'ann'") == 32);
   CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash = 'k0'") == 0);
   CHECK(raw.integer("SELECT count(*) FROM resume WHERE hash = 'k39'") == 1);
 }
 
-TEST_CASE("store: history_after pages forward with more") {
-  StoreFixture f;
+TEST_CASE_TEMPLATE("store: history_after pages forward with more", T, OnSqlite, OnPostgres) {
+  StoreFixture f(T::kBackend);
+  if (!f.available()) return;
   REQUIRE(f.open().ok());
   REQUIRE(create(f, "lobby", {member("lobby", "ann")}).ok());
   for (int i = 0; i < 5; ++i) REQUIRE(post(f, "lobby", "ann", "m" + std::to_string(i)).ok());

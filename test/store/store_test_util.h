@@ -1,8 +1,10 @@
-// A store on a real SQLite file in a temporary directory, with a loop to run
-// its callbacks on and helpers that wait (bounded in time) for one.
+// A store on a real SQLite file in a temporary directory, or in a fresh
+// database of a real PostgreSQL server (pg_server.h), with a loop to run its
+// callbacks on and helpers that wait (bounded in time) for one.
 #ifndef HUTOPIA_TEST_STORE_STORE_TEST_UTIL_H_
 #define HUTOPIA_TEST_STORE_STORE_TEST_UTIL_H_
 
+#include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -14,14 +16,33 @@
 #include <tuple>
 #include <vector>
 
+#include "pg_server.h"
 #include "store/store.h"
 #include "test_util.h"
 
 namespace hut::test {
 
+enum class Backend { kSqlite, kPostgres };
+
+// The backends as types, for TEST_CASE_TEMPLATE.
+struct OnSqlite {
+  static constexpr Backend kBackend = Backend::kSqlite;
+};
+struct OnPostgres {
+  static constexpr Backend kBackend = Backend::kPostgres;
+};
+
 class StoreFixture {
  public:
-  StoreFixture() {
+  explicit StoreFixture(Backend backend = Backend::kSqlite) : backend_(backend) {
+    if (backend == Backend::kPostgres) {
+      PgServer* pg = PgServer::get();
+      if (pg == nullptr) {
+        MESSAGE("skipped on PostgreSQL: " << PgServer::why());
+      } else {
+        pg_url_ = pg->new_database();
+      }
+    }
     uv_loop_init(&loop_);
     uv_timer_init(&loop_, &tick_);
     // A tick keeps uv_run(UV_RUN_ONCE) from sleeping past a deadline.
@@ -40,7 +61,10 @@ class StoreFixture {
 
   uv_loop_t* loop() { return &loop_; }
   std::string path() const { return dir_.file("space.db"); }
-  std::string url() const { return "sqlite://" + path(); }
+  std::string url() const { return backend_ == Backend::kSqlite ? "sqlite://" + path() : pg_url_; }
+  Backend backend() const { return backend_; }
+  // False when the backend cannot run here (a test then returns at once).
+  bool available() const { return backend_ == Backend::kSqlite || !pg_url_.empty(); }
   Store& store() { return *store_; }
 
   Status open(const StoreOptions& options = {}) {
@@ -84,10 +108,51 @@ class StoreFixture {
   }
 
  private:
+  Backend backend_;
+  std::string pg_url_;
   TempDir dir_;
   uv_loop_t loop_{};
   uv_timer_t tick_{};
   std::unique_ptr<Store> store_;
+};
+
+// A second, independent connection to the fixture's database, as another
+// program would open it: the first column of the first row of a query.
+class RawSql {
+ public:
+  explicit RawSql(const StoreFixture& f) : url_(f.backend() == Backend::kPostgres ? f.url() : "") {
+    if (url_.empty()) sqlite3_open_v2(f.path().c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
+  }
+  ~RawSql() {
+    if (db_ != nullptr) sqlite3_close(db_);
+  }
+  RawSql(const RawSql&) = delete;
+  RawSql& operator=(const RawSql&) = delete;
+
+  int64_t integer(const std::string& sql) {
+    std::string v = text(sql);
+    return v == "<no row>" || v == "<null>" || v.empty() ? -1 : std::stoll(v);
+  }
+  std::string text(const std::string& sql) {
+    std::string v = "<no row>";
+    if (!url_.empty()) {
+      auto out = PgServer::get()->query(url_, sql);
+      if (out && !out->empty()) v = out->substr(0, out->find('\n'));
+      return v;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* p = sqlite3_column_text(stmt, 0);
+      v = p ? reinterpret_cast<const char*>(p) : "<null>";
+    }
+    sqlite3_finalize(stmt);
+    return v;
+  }
+
+ private:
+  std::string url_;
+  sqlite3* db_ = nullptr;
 };
 
 // Writes a key-value file as versions before the store kept the plugins'

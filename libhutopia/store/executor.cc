@@ -1,24 +1,16 @@
-#include "store/sqlite_executor.h"
-
-#include <sqlite3.h>
+#include "store/executor.h"
 
 #include <chrono>
 
 #include "util/log.h"
 
-namespace hut::sqlite {
+namespace hut::store {
 namespace {
 
-// The WAL size (in pages) past which the checkpoint thread is woken (SQLite's
-// own default), and the size past which the writer checkpoints by itself.
-// Under a steady stream of commits the checkpoint thread never catches up with
-// the last frame, so the WAL would never start over and would keep growing;
-// the writer's own checkpoint finds most frames copied already, and the WAL
-// starts over at its next transaction.
-constexpr int kCheckpointFrames = 1000;
-constexpr int kInlineCheckpointFrames = 4000;
-// The checkpoint thread's pause between two checkpoints.
-constexpr auto kCheckpointPause = std::chrono::milliseconds(50);
+// The maintenance thread's pause between two runs.
+constexpr auto kMaintenancePause = std::chrono::milliseconds(50);
+// How often a batch that failed with a retryable error runs again.
+constexpr int kBatchAttempts = 5;
 
 void raise_to(std::atomic<uint64_t>& max, uint64_t value) {
   uint64_t prev = max.load();
@@ -42,8 +34,8 @@ Executor::~Executor() {
   }
 }
 
-Status Executor::start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
-                       std::unique_ptr<Conn> checkpointer) {
+Status Executor::start(std::unique_ptr<WorkerConn> writer, std::unique_ptr<WorkerConn> reader,
+                       std::unique_ptr<WorkerConn> maintenance) {
   async_ = new uv_async_t;
   int rc = uv_async_init(loop_, async_, [](uv_async_t* h) {
     if (h->data) static_cast<Executor*>(h->data)->on_async();
@@ -58,8 +50,8 @@ Status Executor::start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reade
   reader_.conn = std::move(reader);
   writer_.thread = std::thread([this] { writer_main(); });
   reader_.thread = std::thread([this] { reader_main(); });
-  checkpointer_.conn = std::move(checkpointer);
-  checkpointer_.thread = std::thread([this] { checkpointer_main(); });
+  maintenance_.conn = std::move(maintenance);
+  if (maintenance_.conn) maintenance_.thread = std::thread([this] { maintenance_main(); });
   return Status();
 }
 
@@ -106,7 +98,7 @@ void Executor::hand_back(std::vector<std::unique_ptr<Op>>& ops, bool writes) {
 }
 
 void Executor::writer_main() {
-  Conn& c = *writer_.conn;
+  WorkerConn& c = *writer_.conn;
   std::vector<std::unique_ptr<Op>> batch;
   for (;;) {
     {
@@ -124,48 +116,27 @@ void Executor::writer_main() {
     raise_to(slowest_commit_us_, took / 1000);
     commit_seconds_.observe_ns(took);
     hand_back(batch, true);
-    if (c.wal_frames >= kInlineCheckpointFrames) {
-      // PASSIVE: copies what no reader still needs, never waits for one.
-      start = uv_hrtime();
-      sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      raise_to(slowest_writer_checkpoint_us_, (uv_hrtime() - start) / 1000);
-      c.wal_frames = 0;
-    } else if (c.wal_frames >= kCheckpointFrames) {
-      std::lock_guard lock(checkpointer_.mu);
-      checkpoint_wanted_ = true;
-      checkpointer_.cv.notify_one();
+    bool wake = false;
+    raise_to(slowest_writer_checkpoint_us_, c.after_batch(&wake));
+    if (wake && maintenance_.conn) {
+      std::lock_guard lock(maintenance_.mu);
+      maintenance_wanted_ = true;
+      maintenance_.cv.notify_one();
     }
   }
   finish_thread(writer_exited_);
 }
 
 // Runs every write of the batch in one transaction, each inside a savepoint
-// so that one failing write leaves the others in.
-void Executor::run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch) {
-  Status s = SqliteQuery(c, "BEGIN IMMEDIATE").run();
-  if (!s.ok()) {
-    fail_batch(c, batch, s);
-    return;
+// so that one failing write leaves the others in. A batch that failed with an
+// error the connection calls retryable runs again, a few times.
+void Executor::run_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch) {
+  Status s;
+  for (int attempt = 1; attempt <= kBatchAttempts; ++attempt) {
+    s = try_batch(c, batch);
+    if (s.ok() || !c.retryable(s)) break;
+    c.abandon();
   }
-  for (auto& op : batch) {
-    s = SqliteQuery(c, "SAVEPOINT w").run();
-    if (!s.ok()) break;
-    op->run(c);
-    if (!c.in_transaction()) {
-      // SQLite rolled the whole transaction back (disk full, I/O error).
-      s = Status::io_error(std::string("store: the transaction was rolled back: ") + sqlite3_errmsg(c.db()));
-      break;
-    }
-    if (op->failed()) {
-      c.clear_caches();
-      s = SqliteQuery(c, "ROLLBACK TO w").run();
-      if (s.ok()) s = SqliteQuery(c, "RELEASE w").run();
-    } else {
-      s = SqliteQuery(c, "RELEASE w").run();
-    }
-    if (!s.ok()) break;
-  }
-  if (s.ok()) s = SqliteQuery(c, "COMMIT").run();
   if (!s.ok()) {
     fail_batch(c, batch, s);
     return;
@@ -175,9 +146,19 @@ void Executor::run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch) {
   raise_to(largest_batch_, batch.size());
 }
 
-void Executor::fail_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s) {
-  c.rollback_if_open();
-  c.clear_caches();
+Status Executor::try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch) {
+  HUT_RETURN_IF_ERROR(c.begin_batch());
+  for (auto& op : batch) {
+    HUT_RETURN_IF_ERROR(c.savepoint());
+    op->run(c);
+    HUT_RETURN_IF_ERROR(c.still_open());
+    HUT_RETURN_IF_ERROR(c.release(!op->failed()));
+  }
+  return c.commit();
+}
+
+void Executor::fail_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s) {
+  c.abandon();
   failed_commits_.fetch_add(1);
   log_printf(LogLevel::kError, "store", "a write transaction of %zu writes failed: %s", batch.size(),
              s.to_string().c_str());
@@ -185,7 +166,7 @@ void Executor::fail_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch, cons
 }
 
 void Executor::reader_main() {
-  Conn& c = *reader_.conn;
+  WorkerConn& c = *reader_.conn;
   std::vector<std::unique_ptr<Op>> done;
   for (;;) {
     std::unique_ptr<Op> op;
@@ -197,14 +178,14 @@ void Executor::reader_main() {
       reader_.queue.pop_front();
     }
     // One read transaction: the statements of one read see one snapshot.
-    {
-      SqliteTransaction txn(c);
-      Status s = txn.begin();
-      if (s.ok()) {
-        op->run(c);
-        s = txn.commit();
-      }
-      if (!s.ok()) op->fail(s);
+    Status s = c.begin_read();
+    if (s.ok()) {
+      op->run(c);
+      s = c.end_read();
+    }
+    if (!s.ok()) {
+      op->fail(s);
+      c.abandon();
     }
     done.push_back(std::move(op));
     hand_back(done, false);
@@ -212,20 +193,20 @@ void Executor::reader_main() {
   finish_thread(reader_exited_);
 }
 
-// Copies the WAL into the database file whenever the writer asks, so that
-// neither a commit nor the acknowledgements after it wait for a checkpoint.
-void Executor::checkpointer_main() {
-  Conn& c = *checkpointer_.conn;
-  std::unique_lock lock(checkpointer_.mu);
+// Runs the connection's maintenance whenever the writer asks (SQLite: copies
+// the WAL into the database file), so that neither a commit nor the
+// acknowledgements after it wait for it.
+void Executor::maintenance_main() {
+  WorkerConn& c = *maintenance_.conn;
+  std::unique_lock lock(maintenance_.mu);
   for (;;) {
-    checkpointer_.cv.wait(lock, [&] { return checkpointer_.stop || checkpoint_wanted_; });
-    if (checkpointer_.stop) break;
-    checkpoint_wanted_ = false;
+    maintenance_.cv.wait(lock, [&] { return maintenance_.stop || maintenance_wanted_; });
+    if (maintenance_.stop) break;
+    maintenance_wanted_ = false;
     lock.unlock();
-    // PASSIVE: copies what no reader still needs, never waits for one.
-    sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    c.maintain();
     lock.lock();
-    checkpointer_.cv.wait_for(lock, kCheckpointPause, [&] { return checkpointer_.stop; });
+    maintenance_.cv.wait_for(lock, kMaintenancePause, [&] { return maintenance_.stop; });
   }
 }
 
@@ -285,12 +266,12 @@ void Executor::join_threads() {
   if (writer_.thread.joinable()) writer_.thread.join();
   if (reader_.thread.joinable()) reader_.thread.join();
   {
-    std::lock_guard lock(checkpointer_.mu);
-    checkpointer_.stop = true;
-    checkpointer_.cv.notify_all();
+    std::lock_guard lock(maintenance_.mu);
+    maintenance_.stop = true;
+    maintenance_.cv.notify_all();
   }
-  if (checkpointer_.thread.joinable()) checkpointer_.thread.join();
-  checkpointer_.conn.reset();
+  if (maintenance_.thread.joinable()) maintenance_.thread.join();
+  maintenance_.conn.reset();
   writer_.conn.reset();
   reader_.conn.reset();
   threads_joined_ = true;
@@ -327,4 +308,4 @@ StoreStats Executor::stats() const {
   return s;
 }
 
-}  // namespace hut::sqlite
+}  // namespace hut::store

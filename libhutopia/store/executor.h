@@ -1,14 +1,15 @@
-// The threads of the SQLite store and the way operations reach them: one
-// writer thread that runs queued writes in group commits (one transaction, a
-// savepoint per write), one reader thread with a read-only connection, one
-// checkpoint thread, and a uv_async_t that brings every finished operation
-// back to the loop thread, in order, to run its callback.
-// Internal to libhutopia/store.
+// The threads of a SQL store (SQLite or PostgreSQL) and the way operations
+// reach them: one writer thread that runs queued writes in group commits (one
+// transaction, a savepoint per write), one reader thread with a connection of
+// its own, an optional maintenance thread (SQLite's checkpoints), and a
+// uv_async_t that brings every finished operation back to the loop thread, in
+// order, to run its callback. What differs between databases is behind
+// WorkerConn. Internal to libhutopia/store.
 //
 // Thread: write(), read(), reject(), close() and the callbacks on the loop
 // thread; the operations' functions on the writer or reader thread.
-#ifndef HUTOPIA_STORE_SQLITE_EXECUTOR_H_
-#define HUTOPIA_STORE_SQLITE_EXECUTOR_H_
+#ifndef HUTOPIA_STORE_EXECUTOR_H_
+#define HUTOPIA_STORE_EXECUTOR_H_
 
 #include <uv.h>
 
@@ -21,27 +22,60 @@
 #include <thread>
 #include <vector>
 
-#include "store/sqlite_conn.h"
 #include "store/store.h"
 
-namespace hut::sqlite {
+namespace hut::store {
+
+// A worker thread's connection as the executor drives it.
+class WorkerConn {
+ public:
+  virtual ~WorkerConn() = default;
+  // A write transaction of one batch, each write inside a savepoint.
+  virtual Status begin_batch() = 0;
+  virtual Status savepoint() = 0;
+  // Ends the write's savepoint, keeping the write or undoing it.
+  virtual Status release(bool keep) = 0;
+  // After a write: an error when the database dropped the whole transaction.
+  virtual Status still_open() = 0;
+  virtual Status commit() = 0;
+  // Rolls back what is open and forgets what the transaction may have undone.
+  virtual void abandon() = 0;
+  // True when a batch that failed with `s` may run again as a whole (a
+  // deadlock or serialization failure between processes).
+  virtual bool retryable(const Status& s) const {
+    (void)s;
+    return false;
+  }
+  // One read transaction.
+  virtual Status begin_read() = 0;
+  virtual Status end_read() = 0;
+  // Writer thread, after a batch was handed back: work the database wants
+  // now. The time it took inline, in microseconds; *wake_maintenance asks the
+  // maintenance thread to run maintain() on its own connection.
+  virtual uint64_t after_batch(bool* wake_maintenance) {
+    *wake_maintenance = false;
+    return 0;
+  }
+  virtual void maintain() {}
+};
 
 // An operation queued to a worker thread.
 class Op {
  public:
   virtual ~Op() = default;
-  virtual void run(Conn& c) = 0;    // on a worker thread
-  virtual bool failed() const = 0;  // after run() or fail()
-  virtual void fail(Status s) = 0;  // replaces the result
-  virtual void finish() = 0;        // on the loop thread, once
+  virtual void run(WorkerConn& c) = 0;  // on a worker thread
+  virtual bool failed() const = 0;      // after run() or fail()
+  virtual void fail(Status s) = 0;      // replaces the result
+  virtual void finish() = 0;            // on the loop thread, once
 };
 
-template <typename T>
+// An operation on the connections of type Conn (a WorkerConn).
+template <typename T, typename Conn>
 class FnOp final : public Op {
  public:
   FnOp(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb)
       : fn_(std::move(fn)), cb_(std::move(cb)) {}
-  void run(Conn& c) override { result_ = fn_(c); }
+  void run(WorkerConn& c) override { result_ = fn_(static_cast<Conn&>(c)); }
   bool failed() const override { return !result_.ok(); }
   void fail(Status s) override { result_ = std::move(s); }
   void finish() override {
@@ -63,24 +97,26 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Starts the threads, each with its connection.
-  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
-               std::unique_ptr<Conn> checkpointer);
+  // Starts the threads, each with its connection (all of one type); without
+  // a maintenance connection there is no maintenance thread.
+  Status start(std::unique_ptr<WorkerConn> writer, std::unique_ptr<WorkerConn> reader,
+               std::unique_ptr<WorkerConn> maintenance);
 
   // Queues `fn` to the writer (write) or the reader (read); `cb` runs on the
   // loop thread with its result. Once closing, `cb` gets kFailedPrecondition.
-  template <typename T>
+  // Conn is the type of the connections start() was given.
+  template <typename T, typename Conn>
   void write(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb) {
-    queue(std::make_unique<FnOp<T>>(std::move(fn), std::move(cb)), true);
+    queue(std::make_unique<FnOp<T, Conn>>(std::move(fn), std::move(cb)), true);
   }
-  template <typename T>
+  template <typename T, typename Conn>
   void read(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb) {
-    queue(std::make_unique<FnOp<T>>(std::move(fn), std::move(cb)), false);
+    queue(std::make_unique<FnOp<T, Conn>>(std::move(fn), std::move(cb)), false);
   }
   // `cb` gets `status` from the loop, as if an operation had failed.
   template <typename T>
   void reject(Status status, std::function<void(Result<T>)> cb) {
-    auto op = std::make_unique<FnOp<T>>(nullptr, std::move(cb));
+    auto op = std::make_unique<FnOp<T, WorkerConn>>(nullptr, std::move(cb));
     op->fail(std::move(status));
     complete_later(std::move(op));
   }
@@ -100,7 +136,7 @@ class Executor {
     std::condition_variable cv;
     std::deque<std::unique_ptr<Op>> queue;  // guarded by mu
     bool stop = false;                      // guarded by mu
-    std::unique_ptr<Conn> conn;             // used by the thread only
+    std::unique_ptr<WorkerConn> conn;       // used by the thread only
     std::thread thread;
   };
 
@@ -109,10 +145,11 @@ class Executor {
   void complete_later(std::unique_ptr<Op> op);
   void hand_back(std::vector<std::unique_ptr<Op>>& ops, bool writes);
   void writer_main();
-  void run_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch);
-  void fail_batch(Conn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s);
+  void run_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch);
+  Status try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch);
+  void fail_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s);
   void reader_main();
-  void checkpointer_main();
+  void maintenance_main();
   void finish_thread(bool& exited);
   void on_async();
   static void on_async_closed(uv_handle_t* h);
@@ -125,8 +162,8 @@ class Executor {
 
   Worker writer_;
   Worker reader_;
-  Worker checkpointer_;             // its queue stays empty
-  bool checkpoint_wanted_ = false;  // guarded by checkpointer_.mu
+  Worker maintenance_;               // its queue stays empty
+  bool maintenance_wanted_ = false;  // guarded by maintenance_.mu
 
   std::mutex done_mu_;
   std::deque<std::unique_ptr<Op>> done_;  // guarded by done_mu_
@@ -150,6 +187,6 @@ class Executor {
   std::atomic<uint64_t> pending_writes_{0};
 };
 
-}  // namespace hut::sqlite
+}  // namespace hut::store
 
-#endif  // HUTOPIA_STORE_SQLITE_EXECUTOR_H_
+#endif  // HUTOPIA_STORE_EXECUTOR_H_

@@ -1,16 +1,20 @@
 // The SQL of messages and read markers.
+#ifndef HUTOPIA_STORE_SQL_MESSAGES_H_
+#define HUTOPIA_STORE_SQL_MESSAGES_H_
+
 #include <algorithm>
 #include <limits>
 
-#include "store/sqlite_sql.h"
+#include "store/sql.h"
+#include "store/sql_rooms.h"
 
-namespace hut::sqlite {
-namespace {
+namespace hut::sql {
 
 // The columns read_message() reads, from messages m joined to users u.
 #define HUT_MESSAGE_COLUMNS "SELECT m.seq, m.ts, u.id, u.name, u.avatar, m.text, m.data, m.edited_ts "
 
-MessageRecord read_message(const SqliteQuery& q, const std::string& room) {
+template <typename Q>
+MessageRecord read_message(const Q& q, const std::string& room) {
   MessageRecord m;
   m.room = room;
   m.seq = static_cast<uint64_t>(q.i64(0));
@@ -24,19 +28,21 @@ MessageRecord read_message(const SqliteQuery& q, const std::string& room) {
   return m;
 }
 
-Status no_message(uint64_t seq, const std::string& room) {
+inline Status no_message(uint64_t seq, const std::string& room) {
   return Status::not_found("no message " + std::to_string(seq) + " in room '" + room + "'");
 }
 
 // Deleted messages of a room after `seq` (by the partial index).
+template <typename Conn>
 Result<uint64_t> deleted_after(Conn& c, int64_t rid, uint64_t seq) {
-  SqliteQuery q(c, "SELECT count(*) FROM messages WHERE rid = ?1 AND seq > ?2 AND deleted = 1");
+  Query<Conn> q(c, "SELECT count(*) FROM messages WHERE rid = ?1 AND seq > ?2 AND deleted = 1");
   q.bind(1, rid).bind(2, static_cast<int64_t>(seq));
   if (q.step()) return static_cast<uint64_t>(q.i64(0));
   return q.no_row(Status::internal("count returned no row"));
 }
 
 // Messages after the read marker that are not deleted.
+template <typename Conn>
 Result<uint64_t> unread_after(Conn& c, int64_t rid, uint64_t last_seq, uint64_t marker) {
   auto deleted = deleted_after(c, rid, marker);
   if (!deleted.ok()) return deleted.status();
@@ -45,10 +51,11 @@ Result<uint64_t> unread_after(Conn& c, int64_t rid, uint64_t last_seq, uint64_t 
 
 // The author check of edit and delete: the message must exist, not be
 // deleted, and be `author`'s when that is not empty. The room's row id.
+template <typename Conn>
 Result<int64_t> check_message(Conn& c, const std::string& room, uint64_t seq, const std::string& author) {
   auto rid = writer_rid(c, room);
   if (!rid.ok()) return rid.status();
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "SELECT u.id, m.deleted FROM messages m JOIN users u ON u.uid = m.uid "
                 "WHERE m.rid = ?1 AND m.seq = ?2");
   q.bind(1, *rid).bind(2, static_cast<int64_t>(seq));
@@ -61,8 +68,7 @@ Result<int64_t> check_message(Conn& c, const std::string& room, uint64_t seq, co
   return *rid;
 }
 
-}  // namespace
-
+template <typename Conn>
 Result<PostResult> post(Conn& c, const PostRequest& req) {
   auto rid = writer_rid(c, req.room);
   if (!rid.ok()) return rid.status();
@@ -71,13 +77,13 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
   PostResult out;
   out.ts = req.ts ? req.ts : wall_ms();
   {
-    SqliteQuery q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
+    Query<Conn> q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
     q.bind(1, *rid);
     if (!q.step()) return q.no_row(room_missing(req.room));
     out.seq = static_cast<uint64_t>(q.i64(0));
   }
   {
-    SqliteQuery q(c, "INSERT INTO messages (rid, seq, ts, uid, text, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    Query<Conn> q(c, "INSERT INTO messages (rid, seq, ts, uid, text, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     q.bind(1, *rid)
         .bind(2, static_cast<int64_t>(out.seq))
         .bind(3, out.ts)
@@ -87,54 +93,60 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
     HUT_RETURN_IF_ERROR(q.run());
   }
   {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq)");
+                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = CASE WHEN excluded.seq > read_markers.seq THEN "
+                  "excluded.seq ELSE read_markers.seq END");
     HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, *uid).bind(3, static_cast<int64_t>(out.seq)).run());
   }
   return out;
 }
 
+template <typename Conn>
 Result<int64_t> edit(Conn& c, const std::string& room, uint64_t seq, const std::string& text,
                      int64_t edited_ts, const std::string& author) {
   auto rid = check_message(c, room, seq, author);
   if (!rid.ok()) return rid.status();
   int64_t when = edited_ts ? edited_ts : wall_ms();
-  SqliteQuery q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
+  Query<Conn> q(c, "UPDATE messages SET text = ?3, edited_ts = ?4 WHERE rid = ?1 AND seq = ?2");
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).bind(3, text).bind(4, when).run());
   return when;
 }
 
+template <typename Conn>
 Result<Unit> delete_message(Conn& c, const std::string& room, uint64_t seq, const std::string& author) {
   auto rid = check_message(c, room, seq, author);
   if (!rid.ok()) return rid.status();
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "UPDATE messages SET deleted = 1, text = '', data = NULL, edited_ts = NULL "
                 "WHERE rid = ?1 AND seq = ?2");
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, static_cast<int64_t>(seq)).run());
   return Unit{};
 }
 
+template <typename Conn>
 Result<uint64_t> mark_read(Conn& c, const std::string& room, const std::string& user, uint64_t seq) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();
   auto [rid, last_seq] = *found;
   auto uid = writer_uid(c, UserRecord{user, "", ""});
   if (!uid.ok()) return uid.status();
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "INSERT INTO read_markers (rid, uid, seq) VALUES (?1, ?2, ?3) "
-                "ON CONFLICT (rid, uid) DO UPDATE SET seq = MAX(seq, excluded.seq) RETURNING seq");
+                "ON CONFLICT (rid, uid) DO UPDATE SET seq = CASE WHEN excluded.seq > read_markers.seq THEN "
+                "excluded.seq ELSE read_markers.seq END RETURNING seq");
   q.bind(1, rid).bind(2, *uid).bind(3, static_cast<int64_t>(std::min(seq, last_seq)));
   if (!q.step()) return q.no_row(Status::internal("marker upsert returned no row"));
   return unread_after(c, rid, last_seq, static_cast<uint64_t>(q.i64(0)));
 }
 
+template <typename Conn>
 Result<HistoryPage> history(Conn& c, const std::string& room, uint64_t cursor, int limit, bool forward) {
   static constexpr uint64_t kNewest = std::numeric_limits<int64_t>::max();
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();
   HistoryPage page;
-  SqliteQuery q(c, forward ? HUT_MESSAGE_COLUMNS
+  Query<Conn> q(c, forward ? HUT_MESSAGE_COLUMNS
                        "FROM messages m JOIN users u ON u.uid = m.uid "
                        "WHERE m.rid = ?1 AND m.seq > ?2 AND m.deleted = 0 ORDER BY m.seq ASC LIMIT ?3"
                            : HUT_MESSAGE_COLUMNS
@@ -154,10 +166,11 @@ Result<HistoryPage> history(Conn& c, const std::string& room, uint64_t cursor, i
   return page;
 }
 
+template <typename Conn>
 Result<MessageRecord> get_message(Conn& c, const std::string& room, uint64_t seq) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();
-  SqliteQuery q(c, HUT_MESSAGE_COLUMNS
+  Query<Conn> q(c, HUT_MESSAGE_COLUMNS
                 "FROM messages m JOIN users u ON u.uid = m.uid "
                 "WHERE m.rid = ?1 AND m.seq = ?2 AND m.deleted = 0");
   q.bind(1, found->first).bind(2, static_cast<int64_t>(seq));
@@ -165,13 +178,14 @@ Result<MessageRecord> get_message(Conn& c, const std::string& room, uint64_t seq
   return q.no_row(no_message(seq, room));
 }
 
+template <typename Conn>
 Result<uint64_t> unread(Conn& c, const std::string& room, const std::string& user) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();
   auto [rid, last_seq] = *found;
   uint64_t marker = 0;
   {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "SELECT k.seq FROM read_markers k JOIN users u ON u.uid = k.uid "
                   "WHERE k.rid = ?1 AND u.id = ?2");
     q.bind(1, rid).bind(2, user);
@@ -181,9 +195,10 @@ Result<uint64_t> unread(Conn& c, const std::string& room, const std::string& use
   return unread_after(c, rid, last_seq, marker);
 }
 
+template <typename Conn>
 Result<std::vector<RoomUnread>> unread_counts(Conn& c, const std::string& user) {
   std::vector<RoomUnread> out;
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "SELECT r.id, r.last_seq - COALESCE(k.seq, 0) - "
                 "(SELECT count(*) FROM messages d WHERE d.rid = r.rid AND d.seq > COALESCE(k.seq, 0) "
                 "AND d.deleted = 1) "
@@ -198,4 +213,6 @@ Result<std::vector<RoomUnread>> unread_counts(Conn& c, const std::string& user) 
 
 #undef HUT_MESSAGE_COLUMNS
 
-}  // namespace hut::sqlite
+}  // namespace hut::sql
+
+#endif  // HUTOPIA_STORE_SQL_MESSAGES_H_

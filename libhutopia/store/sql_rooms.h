@@ -1,14 +1,27 @@
 // The SQL of rooms, users, members and sanctions.
-#include <sqlite3.h>
+#ifndef HUTOPIA_STORE_SQL_ROOMS_H_
+#define HUTOPIA_STORE_SQL_ROOMS_H_
 
 #include <ctime>
 
-#include "store/sqlite_sql.h"
+#include "store/sql.h"
 
-namespace hut::sqlite {
-namespace {
+namespace hut::sql {
 
-RoomRecord read_room(const SqliteQuery& q) {
+// The room's row id and last_seq, read without the cache.
+template <typename Conn>
+Result<std::pair<int64_t, uint64_t>> lookup_room(Conn& c, const std::string& room);
+// Writer: the room's row id, cached.
+template <typename Conn>
+Result<int64_t> writer_rid(Conn& c, const std::string& room);
+// Writer: the user's row id. With a name, the cache entry (name, avatar) is
+// refreshed when it differs; without one, a missing user is added with an
+// empty name.
+template <typename Conn>
+Result<int64_t> writer_uid(Conn& c, const UserRecord& user);
+
+template <typename Q>
+RoomRecord read_room(const Q& q) {
   RoomRecord r;
   r.id = q.str(0);
   r.topic = q.str(1);
@@ -21,7 +34,8 @@ RoomRecord read_room(const SqliteQuery& q) {
 }
 
 // Columns: room id, user id, name, avatar, role, mute_until, joined_ts.
-MemberRecord read_member(const SqliteQuery& q) {
+template <typename Q>
+MemberRecord read_member(const Q& q) {
   MemberRecord m;
   m.room = q.str(0);
   m.user.id = q.str(1);
@@ -33,24 +47,26 @@ MemberRecord read_member(const SqliteQuery& q) {
   return m;
 }
 
-Status not_member(const std::string& room, const std::string& user) {
+inline Status not_member(const std::string& room, const std::string& user) {
   return Status::not_found("'" + user + "' is not a member of room '" + room + "'");
 }
 
 // The row id of a user that must exist already (no insert).
+template <typename Conn>
 Result<int64_t> existing_uid(Conn& c, const std::string& user) {
   auto it = c.users.find(user);
   if (it != c.users.end()) return it->second.uid;
-  SqliteQuery q(c, "SELECT uid FROM users WHERE id = ?1");
+  Query<Conn> q(c, "SELECT uid FROM users WHERE id = ?1");
   q.bind(1, user);
   if (q.step()) return q.i64(0);
   return q.no_row(Status::not_found("no user '" + user + "'"));
 }
 
+template <typename Conn>
 Status upsert_member(Conn& c, int64_t rid, const MemberRecord& m) {
   auto uid = writer_uid(c, m.user);
   if (!uid.ok()) return uid.status();
-  SqliteQuery q(
+  Query<Conn> q(
       c,
       "INSERT INTO members (rid, uid, role, mute_until, joined_ts) VALUES (?1, ?2, ?3, ?4, ?5) "
       "ON CONFLICT (rid, uid) DO UPDATE SET role = excluded.role, mute_until = excluded.mute_until, "
@@ -63,15 +79,16 @@ Status upsert_member(Conn& c, int64_t rid, const MemberRecord& m) {
       .run();
 }
 
+template <typename Conn>
 Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& key) {
   if (room.id.empty()) return Status::invalid_argument("empty room id");
   {
-    SqliteQuery q(c, "SELECT 1 FROM rooms WHERE id = ?1");
+    Query<Conn> q(c, "SELECT 1 FROM rooms WHERE id = ?1");
     q.bind(1, room.id);
     if (q.step()) return Status::already_exists("room '" + room.id + "' exists");
     HUT_RETURN_IF_ERROR(q.status());
   }
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "INSERT INTO rooms (id, topic, private, created_ts, mute_all, dm_key, creator) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING rid");
   q.bind(1, room.id)
@@ -89,12 +106,13 @@ Result<int64_t> insert_room(Conn& c, const RoomRecord& room, const std::string& 
 
 // Removes a member, keeping their mute (or its absence) in `sanctions` so
 // that leaving and joining again does not end it. false: not a member.
+template <typename Conn>
 Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) {
   auto uid = existing_uid(c, user);
   if (!uid.ok()) return uid.status().is_not_found() ? Result<bool>(false) : Result<bool>(uid.status());
   std::optional<int64_t> mute;
   {
-    SqliteQuery q(c, "DELETE FROM members WHERE rid = ?1 AND uid = ?2 RETURNING mute_until");
+    Query<Conn> q(c, "DELETE FROM members WHERE rid = ?1 AND uid = ?2 RETURNING mute_until");
     q.bind(1, rid).bind(2, *uid);
     if (!q.step()) {
       HUT_RETURN_IF_ERROR(q.status());
@@ -104,14 +122,14 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
     HUT_RETURN_IF_ERROR(q.drain());
   }
   if (mute.has_value()) {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "INSERT INTO sanctions (rid, user_id, mute_until) VALUES (?1, ?2, ?3) "
                   "ON CONFLICT (rid, user_id) DO UPDATE SET mute_until = excluded.mute_until");
     HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).bind(3, mute).run());
   } else {
-    SqliteQuery q(c, "UPDATE sanctions SET mute_until = NULL WHERE rid = ?1 AND user_id = ?2");
+    Query<Conn> q(c, "UPDATE sanctions SET mute_until = NULL WHERE rid = ?1 AND user_id = ?2");
     HUT_RETURN_IF_ERROR(q.bind(1, rid).bind(2, user).run());
-    SqliteQuery d(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND banned = 0");
+    Query<Conn> d(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND banned = 0");
     HUT_RETURN_IF_ERROR(d.bind(1, rid).bind(2, user).run());
   }
   return true;
@@ -119,41 +137,37 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
 
 // A write to one member row: `sql` has ?1 = room row id, ?2 = user row id
 // and ?3 = the new value; no row changed means the user is no member.
-template <typename Value>
+template <typename Conn, typename Value>
 Result<Unit> member_update(Conn& c, const std::string& room, const std::string& user, const char* sql,
                            Value value) {
   auto rid = writer_rid(c, room);
   if (!rid.ok()) return rid.status();
   auto uid = existing_uid(c, user);
   if (!uid.ok()) return uid.status().is_not_found() ? not_member(room, user) : uid.status();
-  SqliteQuery q(c, sql);
+  Query<Conn> q(c, sql);
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, *uid).bind(3, value).run());
   if (c.changes() == 0) return not_member(room, user);
   return Unit{};
 }
 
 // An UPDATE of one column of a room row by its id (?1); ?2 = the new value.
-template <typename Value>
+template <typename Conn, typename Value>
 Result<Unit> room_update(Conn& c, const std::string& room, const char* sql, Value value) {
-  SqliteQuery q(c, sql);
+  Query<Conn> q(c, sql);
   HUT_RETURN_IF_ERROR(q.bind(1, room).bind(2, value).run());
   if (c.changes() == 0) return room_missing(room);
   return Unit{};
 }
 
-}  // namespace
-
-Status room_missing(std::string_view room) {
-  return Status::not_found("no room '" + std::string(room) + "'");
-}
-
+template <typename Conn>
 Result<std::pair<int64_t, uint64_t>> lookup_room(Conn& c, const std::string& room) {
-  SqliteQuery q(c, "SELECT rid, last_seq FROM rooms WHERE id = ?1");
+  Query<Conn> q(c, "SELECT rid, last_seq FROM rooms WHERE id = ?1");
   q.bind(1, room);
   if (q.step()) return std::make_pair(q.i64(0), static_cast<uint64_t>(q.i64(1)));
   return q.no_row(room_missing(room));
 }
 
+template <typename Conn>
 Result<int64_t> writer_rid(Conn& c, const std::string& room) {
   auto it = c.rids.find(room);
   if (it != c.rids.end()) return it->second;
@@ -163,6 +177,7 @@ Result<int64_t> writer_rid(Conn& c, const std::string& room) {
   return found->first;
 }
 
+template <typename Conn>
 Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
   if (user.id.empty()) return Status::invalid_argument("empty user id");
   auto it = c.users.find(user.id);
@@ -171,33 +186,34 @@ Result<int64_t> writer_uid(Conn& c, const UserRecord& user) {
     return it->second.uid;
   }
   if (!user.name.empty()) {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "INSERT INTO users (id, name, avatar) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET "
                   "name = excluded.name, avatar = excluded.avatar RETURNING uid");
     q.bind(1, user.id).bind(2, user.name).bind_or_null(3, user.avatar);
     if (!q.step()) return q.no_row(Status::internal("user upsert returned no row"));
     int64_t uid = q.i64(0);
-    c.users[user.id] = Conn::CachedUser{uid, user.name, user.avatar};
+    c.users[user.id] = RowCaches::CachedUser{uid, user.name, user.avatar};
     return uid;
   }
   {
-    SqliteQuery ins(c, "INSERT INTO users (id) VALUES (?1) ON CONFLICT (id) DO NOTHING");
+    Query<Conn> ins(c, "INSERT INTO users (id) VALUES (?1) ON CONFLICT (id) DO NOTHING");
     HUT_RETURN_IF_ERROR(ins.bind(1, user.id).run());
   }
-  SqliteQuery q(c, "SELECT uid, name, avatar FROM users WHERE id = ?1");
+  Query<Conn> q(c, "SELECT uid, name, avatar FROM users WHERE id = ?1");
   q.bind(1, user.id);
   if (!q.step()) return q.no_row(Status::internal("user vanished"));
   int64_t uid = q.i64(0);
-  c.users[user.id] = Conn::CachedUser{uid, q.str(1), q.str(2)};
+  c.users[user.id] = RowCaches::CachedUser{uid, q.str(1), q.str(2)};
   return uid;
 }
 
+template <typename Conn>
 Result<StoreState> load_state(Conn& c) {
-  SqliteTransaction txn(c);
+  typename Conn::Transaction txn(c);
   HUT_RETURN_IF_ERROR(txn.begin());
   StoreState state;
   {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key, creator FROM rooms "
                   "ORDER BY id");
     while (q.step()) {
@@ -207,7 +223,7 @@ Result<StoreState> load_state(Conn& c) {
     HUT_RETURN_IF_ERROR(q.status());
   }
   {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "SELECT r.id, s.user_id, s.mute_until, s.banned FROM sanctions s JOIN rooms r ON r.rid = "
                   "s.rid ORDER BY r.id, s.user_id");
     while (q.step()) {
@@ -221,12 +237,12 @@ Result<StoreState> load_state(Conn& c) {
     HUT_RETURN_IF_ERROR(q.status());
   }
   {
-    SqliteQuery q(c, "SELECT id, name, avatar FROM users ORDER BY id");
+    Query<Conn> q(c, "SELECT id, name, avatar FROM users ORDER BY id");
     while (q.step()) state.users.push_back(UserRecord{q.str(0), q.str(1), q.str(2)});
     HUT_RETURN_IF_ERROR(q.status());
   }
   {
-    SqliteQuery q(
+    Query<Conn> q(
         c,
         "SELECT r.id, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
         "JOIN rooms r ON r.rid = m.rid JOIN users u ON u.uid = m.uid ORDER BY r.id, m.joined_ts, u.id");
@@ -234,7 +250,7 @@ Result<StoreState> load_state(Conn& c) {
     HUT_RETURN_IF_ERROR(q.status());
   }
   {
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "SELECT r.id, u.id, k.seq FROM read_markers k JOIN rooms r ON r.rid = k.rid "
                   "JOIN users u ON u.uid = k.uid ORDER BY r.id, u.id");
     while (q.step()) {
@@ -244,7 +260,7 @@ Result<StoreState> load_state(Conn& c) {
   }
   {
     // The partial index messages_deleted holds exactly these rows.
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "SELECT r.id, m.seq FROM messages m JOIN rooms r ON r.rid = m.rid WHERE m.deleted = 1 "
                   "ORDER BY r.id, m.seq");
     while (q.step()) state.deleted.push_back(MessageRef{q.str(0), static_cast<uint64_t>(q.i64(1))});
@@ -254,6 +270,7 @@ Result<StoreState> load_state(Conn& c) {
   return state;
 }
 
+template <typename Conn>
 Result<Unit> put_user(Conn& c, const UserRecord& user) {
   if (user.name.empty()) return Status::invalid_argument("a user needs a name");
   auto uid = writer_uid(c, user);
@@ -261,6 +278,7 @@ Result<Unit> put_user(Conn& c, const UserRecord& user) {
   return Unit{};
 }
 
+template <typename Conn>
 Result<Unit> create_room(Conn& c, const RoomRecord& room, const std::vector<MemberRecord>& members) {
   auto rid = insert_room(c, room, "");
   if (!rid.ok()) return rid.status();
@@ -268,20 +286,22 @@ Result<Unit> create_room(Conn& c, const RoomRecord& room, const std::vector<Memb
   return Unit{};
 }
 
+template <typename Conn>
 Result<Unit> delete_room(Conn& c, const std::string& room) {
   auto rid = writer_rid(c, room);
   if (!rid.ok()) return rid.status();
-  SqliteQuery q(c, "DELETE FROM rooms WHERE rid = ?1");
+  Query<Conn> q(c, "DELETE FROM rooms WHERE rid = ?1");
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).run());
   c.rids.erase(room);
   return Unit{};
 }
 
+template <typename Conn>
 Result<DmResult> open_dm(Conn& c, const UserRecord& a, const UserRecord& b, const std::string& new_room_id,
                          int64_t ts) {
   std::string key = dm_key(a.id, b.id);
   {
-    SqliteQuery q(
+    Query<Conn> q(
         c,
         "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms WHERE dm_key = "
         "?1");
@@ -305,14 +325,17 @@ Result<DmResult> open_dm(Conn& c, const UserRecord& a, const UserRecord& b, cons
   return DmResult{std::move(room), true};
 }
 
+template <typename Conn>
 Result<Unit> set_topic(Conn& c, const std::string& room, const std::string& topic) {
   return room_update(c, room, "UPDATE rooms SET topic = ?2 WHERE id = ?1", std::string_view(topic));
 }
 
+template <typename Conn>
 Result<Unit> set_mute_all(Conn& c, const std::string& room, bool on) {
   return room_update(c, room, "UPDATE rooms SET mute_all = ?2 WHERE id = ?1", int64_t{on ? 1 : 0});
 }
 
+template <typename Conn>
 Result<Unit> put_member(Conn& c, const MemberRecord& member) {
   auto rid = writer_rid(c, member.room);
   if (!rid.ok()) return rid.status();
@@ -320,6 +343,7 @@ Result<Unit> put_member(Conn& c, const MemberRecord& member) {
   return Unit{};
 }
 
+template <typename Conn>
 Result<Unit> remove_member(Conn& c, const std::string& room, const std::string& user) {
   auto rid = writer_rid(c, room);
   if (!rid.ok()) return rid.status();
@@ -329,6 +353,7 @@ Result<Unit> remove_member(Conn& c, const std::string& room, const std::string& 
   return Unit{};
 }
 
+template <typename Conn>
 Result<Unit> set_ban(Conn& c, const std::string& room, const std::string& user, bool banned) {
   if (user.empty()) return Status::invalid_argument("empty user id");
   auto rid = writer_rid(c, room);
@@ -336,55 +361,60 @@ Result<Unit> set_ban(Conn& c, const std::string& room, const std::string& user, 
   if (banned) {
     auto removed = remove_keeping_mute(c, *rid, user);
     if (!removed.ok()) return removed.status();
-    SqliteQuery q(c,
+    Query<Conn> q(c,
                   "INSERT INTO sanctions (rid, user_id, banned) VALUES (?1, ?2, 1) "
                   "ON CONFLICT (rid, user_id) DO UPDATE SET banned = 1");
     HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
     return Unit{};
   }
   {
-    SqliteQuery q(c, "UPDATE sanctions SET banned = 0 WHERE rid = ?1 AND user_id = ?2 AND banned = 1");
+    Query<Conn> q(c, "UPDATE sanctions SET banned = 0 WHERE rid = ?1 AND user_id = ?2 AND banned = 1");
     HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
     if (c.changes() == 0) return Status::not_found("'" + user + "' is not banned from room '" + room + "'");
   }
-  SqliteQuery q(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND mute_until IS NULL");
+  Query<Conn> q(c, "DELETE FROM sanctions WHERE rid = ?1 AND user_id = ?2 AND mute_until IS NULL");
   HUT_RETURN_IF_ERROR(q.bind(1, *rid).bind(2, user).run());
   return Unit{};
 }
 
+template <typename Conn>
 Result<Unit> set_role(Conn& c, const std::string& room, const std::string& user, Role role) {
   return member_update(c, room, user, "UPDATE members SET role = ?3 WHERE rid = ?1 AND uid = ?2",
                        role_name(role));
 }
 
+template <typename Conn>
 Result<Unit> set_mute(Conn& c, const std::string& room, const std::string& user,
                       std::optional<int64_t> until) {
   return member_update(c, room, user, "UPDATE members SET mute_until = ?3 WHERE rid = ?1 AND uid = ?2",
                        until);
 }
 
+template <typename Conn>
 Result<std::vector<RoomRecord>> list_rooms(Conn& c) {
   std::vector<RoomRecord> rooms;
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms ORDER BY id");
   while (q.step()) rooms.push_back(read_room(q));
   HUT_RETURN_IF_ERROR(q.status());
   return rooms;
 }
 
+template <typename Conn>
 Result<RoomRecord> get_room(Conn& c, const std::string& room) {
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "SELECT id, topic, private, created_ts, last_seq, mute_all, dm_key FROM rooms WHERE id = ?1");
   q.bind(1, room);
   if (q.step()) return read_room(q);
   return q.no_row(room_missing(room));
 }
 
+template <typename Conn>
 Result<std::vector<MemberRecord>> members(Conn& c, const std::string& room) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();
   std::vector<MemberRecord> out;
-  SqliteQuery q(c,
+  Query<Conn> q(c,
                 "SELECT ?2, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
                 "JOIN users u ON u.uid = m.uid WHERE m.rid = ?1 ORDER BY m.joined_ts, u.id");
   q.bind(1, found->first).bind(2, room);
@@ -393,4 +423,6 @@ Result<std::vector<MemberRecord>> members(Conn& c, const std::string& room) {
   return out;
 }
 
-}  // namespace hut::sqlite
+}  // namespace hut::sql
+
+#endif  // HUTOPIA_STORE_SQL_ROOMS_H_

@@ -1,0 +1,155 @@
+// A connection of the PostgreSQL store, through libpq: statements written
+// with SQLite's ?N parameters (sql.h) are prepared once per connection with
+// $N, run with their parameters typed by the binds, and their rows read as
+// text. A connection that broke is opened again at the next transaction.
+// Every call blocks: connections are used on the store's own threads (and at
+// start-up), never on the loop. Internal to libhutopia/store.
+#ifndef HUTOPIA_STORE_PG_CONN_H_
+#define HUTOPIA_STORE_PG_CONN_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "store/executor.h"
+#include "store/sql.h"
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+namespace hut::pg {
+
+using sql::Unit;
+
+// The Status of a failed libpq result or connection: a key conflict is
+// kAlreadyExists, a lost or refused connection (or a server shutting down)
+// kUnavailable, a deadlock or serialization failure kUnavailable with
+// retryable() true, other errors kInternal. `what` comes first.
+Status result_status(PGconn* conn, PGresult* res, std::string_view what);
+
+class Query;
+
+// Used by one thread at a time.
+class Conn : public store::WorkerConn, public sql::RowCaches {
+ public:
+  using Query = pg::Query;
+  class Transaction;
+  // The resume credentials of user ?1 to drop: expired at ?2, or past the
+  // newest ?3.
+  static constexpr const char* kStaleResumeSql =
+      "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
+      "WHERE user_id = ?1 ORDER BY expires_ts DESC OFFSET ?3))";
+
+  // Connects to `conninfo` (a postgres:// URL or key=value words; libpq's
+  // PG* environment fills what it leaves out).
+  static Result<std::unique_ptr<Conn>> connect(const std::string& conninfo);
+  ~Conn() override;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  PGconn* raw() const { return conn_; }
+  // Runs `sql` (statements without parameters; rows dropped).
+  Status exec(const char* sql);
+  // Rows changed by the last statement.
+  int64_t changes() const { return changes_; }
+  // Connects again when the connection broke; kUnavailable when it cannot.
+  Status ensure_open();
+
+  // store::WorkerConn
+  Status begin_batch() override;
+  Status savepoint() override;
+  Status release(bool keep) override;
+  Status still_open() override { return Status(); }
+  Status commit() override;
+  void abandon() override;
+  bool retryable(const Status& s) const override;
+  Status begin_read() override;
+  Status end_read() override;
+
+ private:
+  friend class pg::Query;
+  Conn() = default;
+  // Starts a transaction with `sql`, connecting again first when needed.
+  Status begin(const char* sql);
+  // The name of the statement prepared for `sql` (keyed by its address) with
+  // parameter types `types`; prepares it on first use.
+  Result<std::string> prepared(const char* sql, const std::vector<unsigned>& types);
+
+  PGconn* conn_ = nullptr;
+  std::string conninfo_;
+  std::unordered_map<const char*, std::string> stmts_;
+  int64_t changes_ = 0;
+  // The SQLSTATE of the last error, for retryable().
+  std::string last_state_;
+};
+
+// An explicit read transaction (for load_state): begin() starts it, commit()
+// ends it, and one still open when the object goes out of scope is rolled
+// back.
+class Conn::Transaction {
+ public:
+  explicit Transaction(Conn& c) : c_(c) {}
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  Status begin();
+  Status commit();
+
+ private:
+  Conn& c_;
+  bool open_ = false;
+};
+
+// One execution of a statement, with the same calls as SqliteQuery: binds,
+// then step() (runs it on the first call) or run(). The first failing call is
+// kept in status().
+class Query {
+ public:
+  Query(Conn& c, const char* sql) : c_(c), sql_(sql) {}
+  ~Query();
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& bind(int i, int64_t v);
+  Query& bind(int i, std::string_view v);
+  Query& bind_blob(int i, std::string_view v);
+  Query& bind_null(int i);
+  Query& bind_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
+  Query& bind(int i, std::optional<int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
+
+  bool step();
+  Status run();
+  const Status& drain() { return status_; }
+  const Status& status() const { return status_; }
+  Status no_row(Status missing) const { return status_.ok() ? std::move(missing) : status_; }
+
+  int64_t i64(int col) const;
+  bool is_null(int col) const;
+  std::string str(int col) const;
+  std::string blob(int col) const;
+
+ private:
+  struct Param {
+    std::optional<std::string> value;
+    unsigned type = 0;  // an OID; 0: let the server decide
+    bool binary = false;
+  };
+  Param& param(int i);
+  void execute();
+
+  Conn& c_;
+  const char* sql_;
+  std::vector<Param> params_;
+  PGresult* res_ = nullptr;
+  bool executed_ = false;
+  int row_ = -1;
+  Status status_;
+};
+
+}  // namespace hut::pg
+
+#endif  // HUTOPIA_STORE_PG_CONN_H_

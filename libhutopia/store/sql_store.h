@@ -1,0 +1,228 @@
+// The part of a SQL store (SQLite or PostgreSQL) that is the same for both:
+// every write and read of hut::Store queued to the executor (executor.h) as
+// the SQL of sql.h on the connection type Conn. The database's own store
+// derives from it and adds opening, load_state(), kv_get_now() and
+// import_plugin_kv(). Internal to libhutopia/store.
+#ifndef HUTOPIA_STORE_SQL_STORE_H_
+#define HUTOPIA_STORE_SQL_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/executor.h"
+#include "store/sql_kv.h"
+#include "store/sql_messages.h"
+#include "store/sql_resume.h"
+#include "store/sql_rooms.h"
+#include "store/store.h"
+
+namespace hut::store {
+
+// Most messages in one history page.
+inline constexpr int kMaxHistoryPage = 200;
+
+// Methods run on the loop thread; each queues its SQL to the executor.
+template <typename Conn>
+class SqlStore : public Store {
+ public:
+  SqlStore(uv_loop_t* loop, size_t max_batch) : executor_(loop, max_batch) {}
+
+  // --- Writes ---
+
+  void put_user(UserRecord user, DoneCallback done) override {
+    write([user = std::move(user)](Conn& c) { return sql::put_user(c, user); }, std::move(done));
+  }
+
+  void create_room(RoomRecord room, std::vector<MemberRecord> members, DoneCallback done) override {
+    write([room = std::move(room),
+           members = std::move(members)](Conn& c) { return sql::create_room(c, room, members); },
+          std::move(done));
+  }
+
+  void delete_room(std::string room, DoneCallback done) override {
+    write([room = std::move(room)](Conn& c) { return sql::delete_room(c, room); }, std::move(done));
+  }
+
+  void open_dm(UserRecord a, UserRecord b, std::string new_room_id, int64_t ts,
+               Callback<DmResult> done) override {
+    executor_.write<DmResult, Conn>([a = std::move(a), b = std::move(b), id = std::move(new_room_id),
+                                     ts](Conn& c) { return sql::open_dm(c, a, b, id, ts); },
+                                    std::move(done));
+  }
+
+  void set_topic(std::string room, std::string topic, DoneCallback done) override {
+    write([room = std::move(room),
+           topic = std::move(topic)](Conn& c) { return sql::set_topic(c, room, topic); },
+          std::move(done));
+  }
+
+  void set_mute_all(std::string room, bool on, DoneCallback done) override {
+    write([room = std::move(room), on](Conn& c) { return sql::set_mute_all(c, room, on); }, std::move(done));
+  }
+
+  void put_member(MemberRecord member, DoneCallback done) override {
+    write([member = std::move(member)](Conn& c) { return sql::put_member(c, member); }, std::move(done));
+  }
+
+  void remove_member(std::string room, std::string user, DoneCallback done) override {
+    write([room = std::move(room),
+           user = std::move(user)](Conn& c) { return sql::remove_member(c, room, user); },
+          std::move(done));
+  }
+
+  void set_ban(std::string room, std::string user, bool banned, DoneCallback done) override {
+    write([room = std::move(room), user = std::move(user),
+           banned](Conn& c) { return sql::set_ban(c, room, user, banned); },
+          std::move(done));
+  }
+
+  void set_role(std::string room, std::string user, Role role, DoneCallback done) override {
+    write([room = std::move(room), user = std::move(user),
+           role](Conn& c) { return sql::set_role(c, room, user, role); },
+          std::move(done));
+  }
+
+  void set_mute(std::string room, std::string user, std::optional<int64_t> until,
+                DoneCallback done) override {
+    write([room = std::move(room), user = std::move(user),
+           until](Conn& c) { return sql::set_mute(c, room, user, until); },
+          std::move(done));
+  }
+
+  void post(PostRequest request, Callback<PostResult> done) override {
+    executor_.write<PostResult, Conn>([req = std::move(request)](Conn& c) { return sql::post(c, req); },
+                                      std::move(done));
+  }
+
+  void edit(std::string room, uint64_t seq, std::string text, int64_t edited_ts, std::string author,
+            Callback<int64_t> done) override {
+    executor_.write<int64_t, Conn>(
+        [room = std::move(room), seq, text = std::move(text), edited_ts,
+         author = std::move(author)](Conn& c) { return sql::edit(c, room, seq, text, edited_ts, author); },
+        std::move(done));
+  }
+
+  void delete_message(std::string room, uint64_t seq, std::string author, DoneCallback done) override {
+    write([room = std::move(room), seq,
+           author = std::move(author)](Conn& c) { return sql::delete_message(c, room, seq, author); },
+          std::move(done));
+  }
+
+  void mark_read(std::string room, std::string user, uint64_t seq, Callback<uint64_t> done) override {
+    executor_.write<uint64_t, Conn>([room = std::move(room), user = std::move(user),
+                                     seq](Conn& c) { return sql::mark_read(c, room, user, seq); },
+                                    std::move(done));
+  }
+
+  void kv_put(std::string plugin, std::string key, std::string value, DoneCallback done) override {
+    write([plugin = std::move(plugin), key = std::move(key),
+           value = std::move(value)](Conn& c) { return sql::kv_put(c, plugin, key, value); },
+          std::move(done));
+  }
+
+  void kv_delete(std::string plugin, std::string key, DoneCallback done) override {
+    write([plugin = std::move(plugin),
+           key = std::move(key)](Conn& c) { return sql::kv_delete(c, plugin, key); },
+          std::move(done));
+  }
+
+  void put_resume(std::string hash, UserRecord user, int64_t expires_ts, DoneCallback done) override {
+    write([hash = std::move(hash), user = std::move(user),
+           expires_ts](Conn& c) { return sql::put_resume(c, hash, user, expires_ts); },
+          std::move(done));
+  }
+
+  void redeem_resume(std::string hash, int64_t now, std::string new_hash, int64_t new_expires_ts,
+                     Callback<UserRecord> done) override {
+    executor_.write<UserRecord, Conn>(
+        [hash = std::move(hash), now, new_hash = std::move(new_hash), new_expires_ts](Conn& c) {
+          return sql::redeem_resume(c, hash, now, new_hash, new_expires_ts);
+        },
+        std::move(done));
+  }
+
+  // --- Reads ---
+
+  void history(std::string room, uint64_t before_seq, int limit, Callback<HistoryPage> done) override {
+    page(std::move(room), before_seq, limit, false, std::move(done));
+  }
+
+  void history_after(std::string room, uint64_t after_seq, int limit, Callback<HistoryPage> done) override {
+    page(std::move(room), after_seq, limit, true, std::move(done));
+  }
+
+  void get_message(std::string room, uint64_t seq, Callback<MessageRecord> done) override {
+    executor_.read<MessageRecord, Conn>(
+        [room = std::move(room), seq](Conn& c) { return sql::get_message(c, room, seq); }, std::move(done));
+  }
+
+  void list_rooms(Callback<std::vector<RoomRecord>> done) override {
+    executor_.read<std::vector<RoomRecord>, Conn>([](Conn& c) { return sql::list_rooms(c); },
+                                                  std::move(done));
+  }
+
+  void get_room(std::string room, Callback<RoomRecord> done) override {
+    executor_.read<RoomRecord, Conn>([room = std::move(room)](Conn& c) { return sql::get_room(c, room); },
+                                     std::move(done));
+  }
+
+  void members(std::string room, Callback<std::vector<MemberRecord>> done) override {
+    executor_.read<std::vector<MemberRecord>, Conn>(
+        [room = std::move(room)](Conn& c) { return sql::members(c, room); }, std::move(done));
+  }
+
+  void unread(std::string room, std::string user, Callback<uint64_t> done) override {
+    executor_.read<uint64_t, Conn>(
+        [room = std::move(room), user = std::move(user)](Conn& c) { return sql::unread(c, room, user); },
+        std::move(done));
+  }
+
+  void unread_counts(std::string user, Callback<std::vector<RoomUnread>> done) override {
+    executor_.read<std::vector<RoomUnread>, Conn>(
+        [user = std::move(user)](Conn& c) { return sql::unread_counts(c, user); }, std::move(done));
+  }
+
+  void kv_get(std::string plugin, std::string key, Callback<std::string> done) override {
+    executor_.read<std::string, Conn>(
+        [plugin = std::move(plugin), key = std::move(key)](Conn& c) { return sql::kv_get(c, plugin, key); },
+        std::move(done));
+  }
+
+  void close(std::function<void()> done) override { executor_.close(std::move(done)); }
+
+  const Histogram* commit_seconds() const override { return executor_.commit_seconds(); }
+  StoreStats stats() const override { return executor_.stats(); }
+
+ protected:
+  Status start(std::unique_ptr<Conn> writer, std::unique_ptr<Conn> reader,
+               std::unique_ptr<Conn> maintenance) {
+    return executor_.start(std::move(writer), std::move(reader), std::move(maintenance));
+  }
+
+  // A write whose result is only its status.
+  void write(std::function<Result<sql::Unit>(Conn&)> fn, DoneCallback done) {
+    std::function<void(Result<sql::Unit>)> cb;
+    if (done) cb = [done = std::move(done)](Result<sql::Unit> r) { done(r.status()); };
+    executor_.write<sql::Unit, Conn>(std::move(fn), std::move(cb));
+  }
+
+  void page(std::string room, uint64_t cursor, int limit, bool forward, Callback<HistoryPage> done) {
+    if (limit < 1 || limit > kMaxHistoryPage) {
+      executor_.reject<HistoryPage>(Status::invalid_argument("history limit must be 1..200"),
+                                    std::move(done));
+      return;
+    }
+    executor_.read<HistoryPage, Conn>([room = std::move(room), cursor, limit, forward](
+                                          Conn& c) { return sql::history(c, room, cursor, limit, forward); },
+                                      std::move(done));
+  }
+
+  Executor executor_;
+};
+
+}  // namespace hut::store
+
+#endif  // HUTOPIA_STORE_SQL_STORE_H_
