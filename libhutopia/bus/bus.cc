@@ -185,19 +185,46 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
     refuse(s, ref_json, st.is_not_found() ? std::string("unknown signing key") : std::string(st.message()));
     return;
   }
-  if (replay_ != nullptr) {
-    Status used = replay_->use(claims->iss, claims->jti, claims->exp, now_s);
-    if (!used.ok()) {
-      refuse(
-          s, ref_json,
-          used.code() == Status::Code::kAlreadyExists ? "token already used" : std::string(used.message()));
-      return;
-    }
+  if (single_use_) {
+    // Kept as long as the token could pass, with the longest leeway.
+    constexpr int64_t kMaxLeewayS = 30;
+    int64_t ttl_ms = (claims->exp - now_s + kMaxLeewayS) * 1000;
+    std::string sid = s.id;
+    std::string ref(ref_json);
+    s.authenticating = true;
+    single_use_(claims->iss, claims->jti, ttl_ms, [this, sid, ref, c = *claims](Status used) {
+      auto it = sessions_.find(sid);
+      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+          it->second->conn->closing())
+        return;
+      it->second->authenticating = false;
+      admit(*it->second, c, ref, used);
+    });
+    return;
   }
-  s.user.id = claims->sub;
+  admit(s, *claims, ref_json,
+        replay_ != nullptr ? replay_->use(claims->iss, claims->jti, claims->exp, now_s) : Status());
+}
+
+void Bus::admit(Session& s, const Claims& claims, std::string_view ref_json, const Status& used) {
+  if (used.code() == Status::Code::kUnavailable) {
+    counters_.auth_failures++;
+    send_error(s, ref_json, ErrorCode::kUnavailable, used.message());
+    if (s.conn != nullptr) {
+      s.conn->set_timer_ms(-1);
+      s.conn->close(static_cast<int>(CloseCode::kTryAgainLater), close_code_name(CloseCode::kTryAgainLater));
+    }
+    return;
+  }
+  if (!used.ok()) {
+    refuse(s, ref_json,
+           used.code() == Status::Code::kAlreadyExists ? "token already used" : std::string(used.message()));
+    return;
+  }
+  s.user.id = claims.sub;
   s.user.name =
-      !claims->name.empty() ? claims->name : (!claims->username.empty() ? claims->username : claims->sub);
-  s.user.avatar = claims->avatar;
+      !claims.name.empty() ? claims.name : (!claims.username.empty() ? claims.username : claims.sub);
+  s.user.avatar = claims.avatar;
   welcome(s, ref_json);
 }
 

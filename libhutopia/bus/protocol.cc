@@ -90,6 +90,8 @@ std::string_view close_code_name(CloseCode code) {
       return "message over the size limit";
     case CloseCode::kUnauthenticated:
       return "unauthenticated";
+    case CloseCode::kTryAgainLater:
+      return "try again later";
     case CloseCode::kTooSlow:
       return "too slow: unread output over the limit";
   }
