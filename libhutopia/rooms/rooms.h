@@ -76,15 +76,18 @@ class Rooms final : public bus::RoomHooks {
   // borrowed, nullptr for none (set it to nullptr before the runtime ends).
   void set_plugins(PluginRuntime* plugins) { plugins_ = plugins; }
 
-  // Presence on the other nodes of a cluster (docs/cluster.md): a user is
-  // online when they have a session here or on another node. Unset: this
-  // node is the whole space.
-  struct ClusterPresence {
+  // The other nodes of a cluster (docs/cluster.md): a user is online when
+  // they have a session here or on another node, and events for a user
+  // (typing) reach their sessions there too. Unset: this node is the whole
+  // space.
+  struct ClusterHooks {
     std::function<bool(std::string_view user)> online_elsewhere;
     // A user's first session here opened (true) or last one closed.
     std::function<void(std::string_view user, bool online)> local_changed;
+    // A frame for a user's sessions on the other nodes.
+    std::function<void(std::string_view user, const std::string& frame)> to_user_elsewhere;
   };
-  void set_cluster_presence(ClusterPresence presence) { cluster_ = std::move(presence); }
+  void set_cluster_hooks(ClusterHooks hooks) { cluster_ = std::move(hooks); }
   // A user came online on another node, or is now online on no other node:
   // announced here unless they have a session on this node.
   void remote_presence(std::string_view user, bool online);
@@ -324,7 +327,7 @@ class Rooms final : public bus::RoomHooks {
   Options options_;
   Histogram post_seconds_;
   PluginRuntime* plugins_ = nullptr;
-  ClusterPresence cluster_;
+  ClusterHooks cluster_;
   uv_loop_t* loop_;
   Store* store_;
   bus::Bus* bus_;

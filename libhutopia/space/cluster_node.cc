@@ -31,8 +31,11 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
       [n](std::string_view iss, std::string_view jti, int64_t ttl_ms, std::function<void(Status)> done) {
         n->use_token(iss, jti, ttl_ms, std::move(done));
       });
-  rooms->set_cluster_presence({[n](std::string_view user) { return n->online_elsewhere(user); },
-                               [n](std::string_view user, bool online) { n->local_presence(user, online); }});
+  rooms->set_cluster_hooks({[n](std::string_view user) { return n->online_elsewhere(user); },
+                            [n](std::string_view user, bool online) { n->local_presence(user, online); },
+                            [n](std::string_view user, const std::string& frame) {
+                              n->publish_event(EventTarget::kUser, user, frame);
+                            }});
   node->start();
   return node;
 }
@@ -40,7 +43,7 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
 void leave_cluster(std::unique_ptr<cluster::Cluster>& cluster, bus::Bus* bus, rooms::Rooms* rooms) {
   if (!cluster) return;
   if (bus != nullptr) bus->set_single_use({});
-  if (rooms != nullptr) rooms->set_cluster_presence({});
+  if (rooms != nullptr) rooms->set_cluster_hooks({});
   cluster.reset();
 }
 

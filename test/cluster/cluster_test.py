@@ -240,6 +240,19 @@ async def plugin_events_once_per_session():
         await c.close()
 
 
+async def typing_across_nodes():
+    alice = await connect(nodes["a"], "alice")
+    bob = await connect(nodes["b"], "bob")
+    r = await alice.request({"op": "typing", "room": "lobby"})
+    check(r["op"] == "ok", f"alice types: {r}")
+    typing = lambda e: e.get("op") == "typing" and e["room"] == "lobby" and e["user"]["id"] == "alice"  # noqa: E731
+    await bob.event(typing)
+    await bob.drain(1.0)
+    check(not any(typing(e) for e in bob.events), f"bob got typing twice: {bob.events}")
+    await alice.close()
+    await bob.close()
+
+
 async def killed_node_users_go_offline():
     c_node = start_node("c")
     try:
@@ -315,7 +328,7 @@ async def redis_outage_survived():
     await bob.close()
 
 
-CASES = [token_single_use_across_nodes, presence_across_nodes, plugin_events_once_per_session,
+CASES = [token_single_use_across_nodes, presence_across_nodes, plugin_events_once_per_session, typing_across_nodes,
          killed_node_users_go_offline, redis_outage_survived]
 
 
