@@ -3,7 +3,9 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 
 #include "util/clock.h"
 #include "util/log.h"
