@@ -157,6 +157,15 @@ void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
   }
 }
 
+Session* Bus::resume_waiting(const std::string& session_id) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+      it->second->conn->closing())
+    return nullptr;
+  it->second->authenticating = false;
+  return it->second.get();
+}
+
 void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried) {
   if (verifier_ == nullptr) {
     refuse(s, ref_json, "this space accepts no tokens");
@@ -171,12 +180,7 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
     std::string ref(ref_json);
     s.authenticating = true;
     unknown_key_([this, sid, tok, ref] {
-      auto it = sessions_.find(sid);
-      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
-          it->second->conn->closing())
-        return;
-      it->second->authenticating = false;
-      authenticate(*it->second, tok, ref, true);
+      if (Session* waiting = resume_waiting(sid)) authenticate(*waiting, tok, ref, true);
     });
     return;
   }
@@ -193,12 +197,7 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
     std::string ref(ref_json);
     s.authenticating = true;
     single_use_(claims->iss, claims->jti, ttl_ms, [this, sid, ref, c = *claims](Status used) {
-      auto it = sessions_.find(sid);
-      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
-          it->second->conn->closing())
-        return;
-      it->second->authenticating = false;
-      admit(*it->second, c, ref, used);
+      if (Session* waiting = resume_waiting(sid)) admit(*waiting, c, ref, used);
     });
     return;
   }

@@ -174,6 +174,9 @@ class Bus {
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
+  // The session of that id if it still waits for its authentication to
+  // finish (no longer `authenticating`), else nullptr.
+  Session* resume_waiting(const std::string& session_id);
   // The single-use check's answer, then the welcome.
   void admit(Session& s, const Claims& claims, std::string_view ref_json, const Status& used);
   // `resume`: the credential for the welcome, empty to make and store one.
