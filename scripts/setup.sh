@@ -10,11 +10,13 @@ packages=(
   # libraries
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libcjson-dev
   libtomlplusplus-dev doctest-dev libssl-dev libsqlite3-dev libargon2-dev libcurl4-openssl-dev
-  libsystemd-dev libncurses-dev libpq-dev
+  libsystemd-dev libncurses-dev libpq-dev libhiredis-dev
   # tests: interop peers and clients nobody here wrote
   python3 python3-jwt python3-cryptography python3-websockets curl chromium tmux
   # tests: the Debian packages and their units
   dpkg-dev debhelper fakeroot lintian systemd prometheus
+  # tests: the cluster through a real Redis
+  redis-server
   # tests: voice through a real TURN server
   coturn
   # tests: the PostgreSQL store against a real server

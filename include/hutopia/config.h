@@ -71,6 +71,14 @@ struct SpaceConfig {
   struct Store {
     std::string url;  // empty: sqlite://<space.data_dir>/space.db (space_store_url)
   } store;
+  struct Cluster {
+    std::string redis;                // redis://host:port or unix:///path; empty: this space is one node
+    std::string node;                 // this node's id; empty: <host name>-<pid>
+    int64_t heartbeat_ms = 1000;      // a node tells the others it lives this often
+    int64_t node_timeout_ms = 5000;   // a node not heard from this long is gone, with its users
+    int64_t reconnect_min_ms = 100;   // first wait before connecting to Redis again
+    int64_t reconnect_max_ms = 5000;  // longest wait (the wait doubles up to it)
+  } cluster;
   LogConfig log;
   struct Limits {
     int64_t max_message = 65536;     // bytes, a whole message (1009 over it)

@@ -149,6 +149,15 @@ void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
   }
 }
 
+Session* Bus::resume_waiting(const std::string& session_id) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
+      it->second->conn->closing())
+    return nullptr;
+  it->second->authenticating = false;
+  return it->second.get();
+}
+
 void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried) {
   if (verifier_ == nullptr) {
     refuse(s, ref_json, "this space accepts no tokens");
@@ -163,12 +172,7 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
     std::string ref(ref_json);
     s.authenticating = true;
     unknown_key_([this, sid, tok, ref] {
-      auto it = sessions_.find(sid);
-      if (it == sessions_.end() || it->second->welcomed || it->second->conn == nullptr ||
-          it->second->conn->closing())
-        return;
-      it->second->authenticating = false;
-      authenticate(*it->second, tok, ref, true);
+      if (Session* waiting = resume_waiting(sid)) authenticate(*waiting, tok, ref, true);
     });
     return;
   }
@@ -177,19 +181,41 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
     refuse(s, ref_json, st.is_not_found() ? std::string("unknown signing key") : std::string(st.message()));
     return;
   }
-  if (replay_ != nullptr) {
-    Status used = replay_->use(claims->iss, claims->jti, claims->exp, now_s);
-    if (!used.ok()) {
-      refuse(
-          s, ref_json,
-          used.code() == Status::Code::kAlreadyExists ? "token already used" : std::string(used.message()));
-      return;
-    }
+  if (single_use_) {
+    // Kept as long as the token could pass, with the longest leeway.
+    constexpr int64_t kMaxLeewayS = 30;
+    int64_t ttl_ms = (claims->exp - now_s + kMaxLeewayS) * 1000;
+    std::string sid = s.id;
+    std::string ref(ref_json);
+    s.authenticating = true;
+    single_use_(claims->iss, claims->jti, ttl_ms, [this, sid, ref, c = *claims](Status used) {
+      if (Session* waiting = resume_waiting(sid)) admit(*waiting, c, ref, used);
+    });
+    return;
   }
-  s.user.id = claims->sub;
+  admit(s, *claims, ref_json,
+        replay_ != nullptr ? replay_->use(claims->iss, claims->jti, claims->exp, now_s) : Status());
+}
+
+void Bus::admit(Session& s, const Claims& claims, std::string_view ref_json, const Status& used) {
+  if (used.code() == Status::Code::kUnavailable) {
+    counters_.auth_failures++;
+    send_error(s, ref_json, ErrorCode::kUnavailable, used.message());
+    if (s.conn != nullptr) {
+      s.conn->set_timer_ms(-1);
+      s.conn->close(static_cast<int>(CloseCode::kTryAgainLater), close_code_name(CloseCode::kTryAgainLater));
+    }
+    return;
+  }
+  if (!used.ok()) {
+    refuse(s, ref_json,
+           used.code() == Status::Code::kAlreadyExists ? "token already used" : std::string(used.message()));
+    return;
+  }
+  s.user.id = claims.sub;
   s.user.name =
-      !claims->name.empty() ? claims->name : (!claims->username.empty() ? claims->username : claims->sub);
-  s.user.avatar = claims->avatar;
+      !claims.name.empty() ? claims.name : (!claims.username.empty() ? claims.username : claims.sub);
+  s.user.avatar = claims.avatar;
   welcome(s, ref_json);
 }
 

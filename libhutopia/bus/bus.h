@@ -101,6 +101,13 @@ class Bus {
   // the token is checked once more.
   using UnknownKeyHandler = std::function<void(std::function<void()> retry)>;
   void set_unknown_key_handler(UnknownKeyHandler handler) { unknown_key_ = std::move(handler); }
+  // The single-use check of a space on several nodes, in place of the
+  // ReplayCache: marks (iss, jti) used for `ttl_ms` and answers `done` on the
+  // loop: ok, kAlreadyExists for a replay, kUnavailable when it cannot tell
+  // (the hello then gets `unavailable` and close code 1013).
+  using SingleUse = std::function<void(std::string_view iss, std::string_view jti, int64_t ttl_ms,
+                                       std::function<void(Status)> done)>;
+  void set_single_use(SingleUse check) { single_use_ = std::move(check); }
 
   // From the network layer.
   void on_open(net::WsConnection* conn);
@@ -144,6 +151,11 @@ class Bus {
 
   void authenticate(Session& s, std::string_view token, std::string_view ref_json, bool retried = false);
   void refuse(Session& s, std::string_view ref_json, std::string_view why);
+  // The session of that id if it still waits for its authentication to
+  // finish (no longer `authenticating`), else nullptr.
+  Session* resume_waiting(const std::string& session_id);
+  // The single-use check's answer, then the welcome.
+  void admit(Session& s, const Claims& claims, std::string_view ref_json, const Status& used);
   // `resume`: the credential for the welcome, empty to make and store one.
   void welcome(Session& s, std::string_view ref_json, std::string resume = {});
   void resume(Session& s, std::string_view credential, std::string_view ref_json);
@@ -160,6 +172,7 @@ class Bus {
   RoomHooks* rooms_ = nullptr;
   Store* store_ = nullptr;
   UnknownKeyHandler unknown_key_;
+  SingleUse single_use_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
   Counters counters_;

@@ -85,6 +85,7 @@ constexpr std::pair<CloseCode, std::string_view> kCloseReasons[] = {
     {CloseCode::kPolicyViolation, "too many bad frames"},
     {CloseCode::kMessageTooBig, "message over the size limit"},
     {CloseCode::kUnauthenticated, "unauthenticated"},
+    {CloseCode::kTryAgainLater, "try again later"},
     {CloseCode::kTooSlow, "too slow: unread output over the limit"},
 };
 

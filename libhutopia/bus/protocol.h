@@ -61,6 +61,7 @@ enum class CloseCode : int {
   kInvalidPayload = 1007,   // text that is not UTF-8
   kPolicyViolation = 1008,  // too many bad frames
   kMessageTooBig = 1009,    // a message over the size limit
+  kTryAgainLater = 1013,    // the space cannot admit the session now (a node without its cluster)
   kUnauthenticated = 4001,  // no valid token
   kTooSlow = 4008,          // unread output over the backpressure limit
 };

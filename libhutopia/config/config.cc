@@ -23,6 +23,7 @@
 #include <toml++/toml.h>
 
 #include "config/schema.h"
+#include "util/url.h"
 
 namespace hut {
 namespace {
@@ -39,6 +40,8 @@ enum class Check {
   kHttpUrlOrEmpty,  // the same, or empty
   kSecret,          // empty, or at least 32 bytes and not a known placeholder
   kLogLevel,        // debug, info, warn or error
+  kRedisOrEmpty,    // empty, redis://host:port or unix:///path
+  kIdOrEmpty,       // empty, or as kSpaceId
 };
 
 // A key of a file. `field` returns the member the key sets; its alternative
@@ -125,6 +128,25 @@ const SK kSpaceKeys[] = {
      "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
      "absolute one) or `postgres://...`; empty: `sqlite://<data_dir>/space.db`.",
      Check::kStoreUrl},
+    {"cluster", "redis", +[](SpaceConfig& c) { return &c.cluster.redis; },
+     "Redis between the nodes of one space: `redis://host:port` or `unix:///path/to/socket`; empty: this "
+     "spaced is the whole space.",
+     Check::kRedisOrEmpty},
+    {"cluster", "node", +[](SpaceConfig& c) { return &c.cluster.node; },
+     "This node's id, unique in the cluster (letters, digits, `_`, `.` and `-`); empty: host name and pid.",
+     Check::kIdOrEmpty},
+    {"cluster", "heartbeat_ms", +[](SpaceConfig& c) { return &c.cluster.heartbeat_ms; },
+     "How often a node tells the others it is alive (with its online users), milliseconds.", Check::kNone, 50,
+     60000},
+    {"cluster", "node_timeout_ms", +[](SpaceConfig& c) { return &c.cluster.node_timeout_ms; },
+     "A node not heard from this long is gone and its users offline, milliseconds; more than twice "
+     "`heartbeat_ms`.",
+     Check::kNone, 100, 600000},
+    {"cluster", "reconnect_min_ms", +[](SpaceConfig& c) { return &c.cluster.reconnect_min_ms; },
+     "First wait before connecting to Redis again after losing it, milliseconds.", Check::kNone, 10, 60000},
+    {"cluster", "reconnect_max_ms", +[](SpaceConfig& c) { return &c.cluster.reconnect_max_ms; },
+     "Longest wait between attempts (each failure doubles the wait up to it), milliseconds.", Check::kNone,
+     10, 600000},
     {"log", "level", +[](SpaceConfig& c) { return &c.log.level; },
      "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
      Check::kLogLevel},
@@ -369,6 +391,14 @@ std::string check_string(Check check, const std::string& v) {
       Result<ListenAddress> a = parse_listen_address(v);
       return a.ok() ? "" : std::string(a.status().message());
     }
+    case Check::kRedisOrEmpty: {
+      if (v.empty()) return "";
+      Result<RedisAddress> a = parse_redis_address(v);
+      return a.ok() ? "" : std::string(a.status().message());
+    }
+    case Check::kIdOrEmpty:
+      if (v.empty()) return "";
+      return check_string(Check::kSpaceId, v);
     case Check::kSpaceId: {
       if (v.empty()) return "must not be empty";
       bool ok = std::all_of(v.begin(), v.end(), [](char c) {
@@ -591,6 +621,14 @@ Status check_config(const C& checked, std::string_view source, const std::vector
           "auth.relay_jwks: http:// is accepted only on loopback (the key set would "
           "travel unauthenticated); use https://, or set auth.relay_jwks_insecure = "
           "true");
+    }
+    if (config.cluster.node_timeout_ms <= 2 * config.cluster.heartbeat_ms) {
+      return Status::invalid_argument(at_key("cluster", "node_timeout_ms") +
+                                      "cluster.node_timeout_ms: must exceed twice cluster.heartbeat_ms");
+    }
+    if (config.cluster.reconnect_min_ms > config.cluster.reconnect_max_ms) {
+      return Status::invalid_argument(at_key("cluster", "reconnect_min_ms") +
+                                      "cluster.reconnect_min_ms: must not exceed cluster.reconnect_max_ms");
     }
     if (config.auth.app_token_ttl > config.auth.max_token_lifetime) {
       return Status::invalid_argument(at_key("auth", "app_token_ttl") +

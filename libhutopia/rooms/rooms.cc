@@ -149,7 +149,21 @@ bool Rooms::is_muted(const Room& r, const MemberRecord& m) {
   return m.mute_until.has_value() && *m.mute_until > wall_ms();
 }
 
-bool Rooms::online(std::string_view user) const { return by_user_.count(std::string(user)) != 0; }
+bool Rooms::online(std::string_view user) const {
+  return by_user_.count(std::string(user)) != 0 ||
+         (cluster_.online_elsewhere && cluster_.online_elsewhere(user));
+}
+
+std::vector<std::string> Rooms::local_users() const {
+  std::vector<std::string> out;
+  out.reserve(by_user_.size());
+  for (const auto& [uid, sessions] : by_user_) out.push_back(uid);
+  return out;
+}
+
+void Rooms::remote_presence(std::string_view user, bool is_online) {
+  if (by_user_.count(std::string(user)) == 0) announce_presence(user, is_online);
+}
 
 uint64_t Rooms::unread(const Room& r, std::string_view user) const {
   auto it = markers_.find({r.rec.id, std::string(user)});
@@ -219,7 +233,7 @@ void Rooms::session_welcomed(bus::Session& session) {
   s.refill_ms = now_ms();
   auto& list = by_user_[uid];
   list.push_back(session.id);
-  if (list.size() == 1) announce_presence(uid, true);
+  if (list.size() == 1) local_presence(uid, true);
 }
 
 void Rooms::session_closed(bus::Session& session) {
@@ -233,7 +247,7 @@ void Rooms::session_closed(bus::Session& session) {
   v.erase(std::remove(v.begin(), v.end(), session.id), v.end());
   if (v.empty()) {
     by_user_.erase(u);
-    announce_presence(uid, false);
+    local_presence(uid, false);
   }
 }
 

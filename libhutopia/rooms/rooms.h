@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -74,6 +75,24 @@ class Rooms final : public bus::RoomHooks {
   // The plugins whose room hooks see joins, leaves, presence and posts;
   // borrowed, nullptr for none (set it to nullptr before the runtime ends).
   void set_plugins(PluginRuntime* plugins) { plugins_ = plugins; }
+
+  // The other nodes of a cluster (docs/cluster.md): a user is online when
+  // they have a session here or on another node, and events for a user
+  // (typing) reach their sessions there too. Unset: this node is the whole
+  // space.
+  struct ClusterHooks {
+    std::function<bool(std::string_view user)> online_elsewhere;
+    // A user's first session here opened (true) or last one closed.
+    std::function<void(std::string_view user, bool online)> local_changed;
+    // A frame for a user's sessions on the other nodes.
+    std::function<void(std::string_view user, const std::string& frame)> to_user_elsewhere;
+  };
+  void set_cluster_hooks(ClusterHooks hooks) { cluster_ = std::move(hooks); }
+  // A user came online on another node, or is now online on no other node:
+  // announced here unless they have a session on this node.
+  void remote_presence(std::string_view user, bool online);
+  // The users with a session on this node.
+  std::vector<std::string> local_users() const;
 
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
@@ -222,6 +241,7 @@ class Rooms final : public bus::RoomHooks {
   UserRecord user_record(std::string_view id) const;
   std::set<std::string> peers(std::string_view user) const;
   void announce_presence(std::string_view user, bool online);
+  void local_presence(std::string_view user, bool online);
 
   // Common gate: the room exists (not_found) and, when private, the user is
   // a member (forbidden). Returns nullptr after answering.
@@ -310,6 +330,7 @@ class Rooms final : public bus::RoomHooks {
   Options options_;
   Histogram post_seconds_;
   PluginRuntime* plugins_ = nullptr;
+  ClusterHooks cluster_;
   uv_loop_t* loop_;
   Store* store_;
   bus::Bus* bus_;

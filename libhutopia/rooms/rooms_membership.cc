@@ -98,6 +98,13 @@ std::set<std::string> Rooms::peers(std::string_view user) const {
   return out;
 }
 
+// A user's first session on this node opened or the last closed: the
+// others hear it, and the space too unless the user is on another node.
+void Rooms::local_presence(std::string_view user, bool is_online) {
+  if (cluster_.local_changed) cluster_.local_changed(user, is_online);
+  if (!(cluster_.online_elsewhere && cluster_.online_elsewhere(user))) announce_presence(user, is_online);
+}
+
 void Rooms::announce_presence(std::string_view user, bool is_online) {
   std::string frame = R"({"op":"presence","user":)" + user_json(user) + R"(,"online":)" +
                       (is_online ? "true" : "false") + '}';

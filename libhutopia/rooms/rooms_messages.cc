@@ -171,8 +171,11 @@ void Rooms::op_typing(const Ctx& c, const cJSON* root) {
   reply_ok(c);
   std::string ev =
       R"({"op":"typing","room":)" + json_string(r->rec.id) + R"(,"user":)" + user_json(c.user.id) + '}';
-  for (const auto& [uid, m] : r->members)
-    if (uid != c.user.id) to_user(uid, ev);
+  for (const auto& [uid, m] : r->members) {
+    if (uid == c.user.id) continue;
+    to_user(uid, ev);
+    if (cluster_.to_user_elsewhere && cluster_.online_elsewhere(uid)) cluster_.to_user_elsewhere(uid, ev);
+  }
 }
 
 }  // namespace hut::rooms

@@ -23,6 +23,7 @@
 #include "net/server.h"
 #include "plugins/runtime.h"
 #include "rooms/rooms.h"
+#include "space/cluster_node.h"
 #include "space/relay_keys.h"
 #include "space/routes.h"
 #include "store/store.h"
@@ -132,6 +133,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
   // the rooms, whose callbacks it runs.
   std::unique_ptr<Store> store;
   std::unique_ptr<rooms::Rooms> rooms;
+  std::unique_ptr<cluster::Cluster> cluster;  // `[cluster]`: before the bus and rooms it hooks into
 
   // post(): any thread; open while the space runs.
   LoopQueue posts;
@@ -161,6 +163,7 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     // on the connections that asked.
     if (runtime) runtime->shutdown();
     net.reset();
+    space::leave_cluster(cluster, bus.get(), rooms.get());
     store.reset();
     rooms.reset();
     relay_keys.reset();
@@ -234,6 +237,10 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
     }
     bus->set_rooms(rooms.get());
     bus->set_store(store.get());
+    Result<std::unique_ptr<cluster::Cluster>> node =
+        space::join_cluster(loop, config, bus.get(), rooms.get());
+    if (!node.ok()) return node.status();
+    cluster = std::move(*node);
 
     PluginRuntime::Options po;
     po.plugins_dir = config.space.plugins_dir;
@@ -692,7 +699,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
                         std::string_view data_json) override {
     if (!bus::is_json(data_json)) return HUT_EINVAL;
     if (state != State::kRunning) return HUT_EUNAVAIL;
-    size_t n = bus->send_event(target, target_id, bus::make_widget_event(plugin, data_json));
+    size_t n = space::send_event_everywhere(cluster.get(), bus.get(), target, target_id,
+                                            bus::make_widget_event(plugin, data_json));
     // plugin.h: HUT_ENOENT for a session the space does not know (any more).
     if (n == 0 && target == EventTarget::kSession) return HUT_ENOENT;
     return HUT_OK;
@@ -701,7 +709,8 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
              std::string_view url) override {
     if (user_id.empty() || title.empty()) return HUT_EINVAL;
     if (state != State::kRunning) return HUT_EUNAVAIL;
-    bus->send_event(EventTarget::kUser, user_id, bus::make_notify_event(plugin, title, body, url));
+    space::send_event_everywhere(cluster.get(), bus.get(), EventTarget::kUser, user_id,
+                                 bus::make_notify_event(plugin, title, body, url));
     return HUT_OK;
   }
   int mint_session_token(std::string_view session_id, int64_t ttl_s, std::string* token) override {
@@ -910,7 +919,8 @@ Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audien
     case Audience::kEveryone:
       break;
   }
-  return impl_->bus->send_event(t, target_id, bus::make_widget_event(plugin, data_json));
+  return space::send_event_everywhere(impl_->cluster.get(), impl_->bus.get(), t, target_id,
+                                      bus::make_widget_event(plugin, data_json));
 }
 
 void Space::call_plugin(std::string_view plugin, std::string_view user_id, std::string_view data_json,

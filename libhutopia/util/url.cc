@@ -21,7 +21,10 @@ bool get_part(CURLU* h, CURLUPart part, std::string* out, unsigned int flags = 0
   return true;
 }
 
-int default_port(std::string_view scheme) { return scheme == "https" || scheme == "wss" ? 443 : 80; }
+int default_port(std::string_view scheme) {
+  if (scheme == "redis") return 6379;
+  return scheme == "https" || scheme == "wss" ? 443 : 80;
+}
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -44,7 +47,8 @@ Result<Url> Url::parse(std::string_view text) {
   if (sep == std::string_view::npos || sep == 0) return Status::invalid_argument("not an absolute URL");
   Url u;
   for (char c : text.substr(0, sep)) u.scheme.push_back(lower(c));
-  if (u.scheme != "http" && u.scheme != "https" && u.scheme != "ws" && u.scheme != "wss")
+  if (u.scheme != "http" && u.scheme != "https" && u.scheme != "ws" && u.scheme != "wss" &&
+      u.scheme != "redis")
     return Status::invalid_argument("unsupported URL scheme: " + u.scheme);
   std::string_view rest = text.substr(sep + 3);
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
@@ -95,6 +99,28 @@ std::string Url::host_header() const {
   std::string h = host_text();
   if (port != default_port(scheme)) h += ":" + std::to_string(port);
   return h;
+}
+
+Result<RedisAddress> parse_redis_address(std::string_view text) {
+  RedisAddress a;
+  constexpr std::string_view kUnix = "unix://";
+  if (text.substr(0, kUnix.size()) == kUnix) {
+    a.unix_path = std::string(text.substr(kUnix.size()));
+    if (a.unix_path.empty() || a.unix_path.front() != '/')
+      return Status::invalid_argument(
+          "a unix:// Redis address needs an absolute path: unix:///run/redis.sock");
+    if (a.unix_path.find('\0') != std::string::npos) return Status::invalid_argument("bad socket path");
+    return a;
+  }
+  if (text.substr(0, 8) != "redis://")
+    return Status::invalid_argument("must be redis://host:port or unix:///path/to/socket");
+  Result<Url> u = Url::parse(text);
+  if (!u.ok()) return u.status();
+  if ((u->path != "/" && u->path != "") || !u->query.empty())
+    return Status::invalid_argument("a redis:// address takes only a host and a port");
+  a.host = u->host;
+  a.port = u->port;
+  return a;
 }
 
 std::string Url::target() const { return query.empty() ? path : path + "?" + query; }

@@ -16,7 +16,7 @@
 
 namespace hut {
 
-// An absolute http://, https://, ws:// or wss:// URL taken apart.
+// An absolute http://, https://, ws://, wss:// (or redis://) URL taken apart.
 struct Url {
   std::string scheme;  // lower case
   std::string host;    // lower case; an IPv6 address without its brackets
@@ -43,6 +43,15 @@ struct Url {
 // "http://" or "https://" in lower case only, no backslash, no '#', no "." or ".." path segment and
 // no encoded dot, slash or backslash in the path.
 Result<Url> parse_strict_web_url(std::string_view text);
+
+// Where a Redis server listens: `redis://host[:port]` (port 6379 when not
+// given) or `unix:///absolute/path` (a Unix socket).
+struct RedisAddress {
+  std::string host;  // empty for a Unix socket
+  int port = 0;
+  std::string unix_path;  // empty for TCP
+};
+Result<RedisAddress> parse_redis_address(std::string_view text);
 
 // Decodes one application/x-www-form-urlencoded name or value: '+' is a
 // space, %XX a byte. kInvalidArgument on a broken escape.

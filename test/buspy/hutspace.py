@@ -90,14 +90,15 @@ class Spaced:
     """A spaced process with its own temporary folder. Use as a context manager."""
 
     def __init__(self, limits=None, extra_env=None, start_timeout=20, extra_plugins=(), space_id=None,
-                 store_url=None):
+                 store_url=None, cluster=None, app_secret=None):
         self.binary = require_spaced()
         self.store_url = store_url  # None: an SQLite file in the data folder
         self.space_id = space_id or SPACE_ID  # a relay's tests pass the id the relay assigned
         self.tmp = tempfile.mkdtemp(prefix="hut-spaced-")
         self.admin_token = secrets.token_urlsafe(24)
-        self.app_secret = secrets.token_urlsafe(32)
+        self.app_secret = app_secret or secrets.token_urlsafe(32)
         self.limits = dict(limits or {})
+        self.cluster = dict(cluster or {})  # the [cluster] keys, as TOML values
         self.extra_env = dict(extra_env or {})
         self.start_timeout = start_timeout
         self.extra_plugins = [p for p in extra_plugins if os.path.exists(p)]
@@ -148,6 +149,8 @@ class Spaced:
         ]
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
+        if self.cluster:
+            lines += ["", "[cluster]"] + [f"{k} = {v}" for k, v in self.cluster.items()]
         return "\n".join(lines) + "\n"
 
     def __enter__(self):

@@ -9,6 +9,7 @@
 
 #include "config/schema.h"
 #include "test_util.h"
+#include "util/url.h"
 
 namespace hut {
 namespace {
@@ -183,7 +184,8 @@ TEST_CASE("config: unknown keys and sections are refused with their line") {
   CHECK(space_error("[space]\nid = \"a\"\nlisten_port = 80\n") ==
         "spaced.toml:3: unknown key space.listen_port");
   CHECK(space_error("[space]\nid = \"a\"\n\n[spaec]\nx = 1\n") ==
-        "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [log], [limits])");
+        "spaced.toml:4: unknown section [spaec] (known: [space], [admin], [auth], [store], [cluster], [log], "
+        "[limits])");
   CHECK(space_error("id = \"a\"\n").find("spaced.toml:1: unknown key id") == 0);
   CHECK(space_error("[space.extra]\nx = 1\n") == "spaced.toml:1: unknown key space.extra");
   // The relay's file knows only [relay], [admin], [log] and [limits].
@@ -259,6 +261,15 @@ TEST_CASE("config: every key has its variable, and each one is read") {
     if (k.key == "token") value = "0123456789abcdef0123456789abcdef";
     if (k.type == "boolean") value = "true";
     if (k.section == "log") value = "debug";
+    if (k.section == "cluster") {
+      const std::map<std::string, std::string> cluster = {{"redis", "redis://127.0.0.1:6379"},
+                                                          {"node", "n1"},
+                                                          {"heartbeat_ms", "100"},
+                                                          {"node_timeout_ms", "7000"},
+                                                          {"reconnect_min_ms", "200"},
+                                                          {"reconnect_max_ms", "6000"}};
+      value = cluster.at(k.key);
+    }
     Result<SpaceConfig> s = parse_space_config("", "spaced.toml", env_of({{k.env, value}}));
     REQUIRE_MESSAGE(s.ok(), k.env, " ", s.status().to_string());
     Result<SpaceConfig> d = parse_space_config("", "spaced.toml", kNoEnv);
@@ -279,7 +290,9 @@ TEST_CASE("config: every key has its variable, and each one is read") {
              std::to_string(c.limits.widget_burst) + "," + std::to_string(c.limits.widget_pending) + "," +
              std::to_string(c.limits.plugin_timeout) + "," + std::to_string(c.limits.http_pending) + "," +
              std::to_string(c.limits.rooms_per_user) + "," + std::to_string(c.limits.dms_per_hour) +
-             c.log.level;
+             c.log.level + c.cluster.redis + c.cluster.node + "," + std::to_string(c.cluster.heartbeat_ms) +
+             "," + std::to_string(c.cluster.node_timeout_ms) + "," +
+             std::to_string(c.cluster.reconnect_min_ms) + "," + std::to_string(c.cluster.reconnect_max_ms);
     };
     CHECK_MESSAGE(dump(*s) != dump(*d), k.env);
   }
@@ -503,6 +516,49 @@ TEST_CASE("config: relay_jwks over http:// is refused off loopback unless relay_
             "[auth]\nrelay_jwks = \"http://relay.example.org/jwks\"\nrelay_jwks_insecure = true\n",
             "spaced.toml", kNoEnv)
             .ok());
+}
+
+TEST_CASE("config: [cluster] takes a Redis address, a node id and consistent timings") {
+  Result<SpaceConfig> ok = parse_space_config(
+      "[cluster]\nredis = \"redis://127.0.0.1:6390\"\nnode = \"a-1\"\nheartbeat_ms = 200\nnode_timeout_ms "
+      "= "
+      "1500\n",
+      "spaced.toml", kNoEnv);
+  REQUIRE_MESSAGE(ok.ok(), ok.status().to_string());
+  CHECK(ok->cluster.redis == "redis://127.0.0.1:6390");
+  CHECK(ok->cluster.node == "a-1");
+  CHECK(ok->cluster.heartbeat_ms == 200);
+  CHECK(ok->cluster.node_timeout_ms == 1500);
+  CHECK(parse_space_config("[cluster]\nredis = \"unix:///run/redis.sock\"\n", "spaced.toml", kNoEnv).ok());
+  Result<RedisAddress> tcp = parse_redis_address("redis://localhost");
+  REQUIRE(tcp.ok());
+  CHECK(tcp->host == "localhost");
+  CHECK(tcp->port == 6379);
+  Result<RedisAddress> unix_socket = parse_redis_address("unix:///tmp/r.sock");
+  REQUIRE(unix_socket.ok());
+  CHECK(unix_socket->unix_path == "/tmp/r.sock");
+  struct Bad {
+    const char* text;
+    const char* error;
+  };
+  for (const Bad& b : {
+           Bad{"[cluster]\nredis = \"http://127.0.0.1:6379\"\n",
+               "spaced.toml:2: cluster.redis: must be redis://"},
+           Bad{"[cluster]\nredis = \"unix://relative.sock\"\n",
+               "spaced.toml:2: cluster.redis: a unix:// Redis"},
+           Bad{"[cluster]\nredis = \"redis://h:6379/0\"\n",
+               "spaced.toml:2: cluster.redis: a redis:// address"},
+           Bad{"[cluster]\nredis = \"redis://h:99999\"\n", "spaced.toml:2: cluster.redis: bad"},
+           Bad{"[cluster]\nnode = \"a b\"\n", "spaced.toml:2: cluster.node: may hold only"},
+           Bad{"[cluster]\nheartbeat_ms = 1000\nnode_timeout_ms = 2000\n",
+               "spaced.toml:3: cluster.node_timeout_ms: must exceed twice"},
+           Bad{"[cluster]\nreconnect_min_ms = 900\nreconnect_max_ms = 800\n",
+               "spaced.toml:2: cluster.reconnect_min_ms: must not exceed"},
+       }) {
+    Result<SpaceConfig> r = parse_space_config(b.text, "spaced.toml", kNoEnv);
+    REQUIRE_FALSE_MESSAGE(r.ok(), b.text);
+    CHECK_MESSAGE(std::string(r.status().message()).find(b.error) == 0, r.status().to_string());
+  }
 }
 
 }  // namespace

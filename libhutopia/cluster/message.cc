@@ -1,0 +1,119 @@
+#include "cluster/message.h"
+
+#include <cjson/cJSON.h>
+
+#include "util/json.h"
+
+namespace hut::cluster {
+namespace {
+
+struct KindName {
+  Message::Kind kind;
+  std::string_view name;
+};
+constexpr KindName kKinds[] = {
+    {Message::Kind::kHeartbeat, "heartbeat"},
+    {Message::Kind::kPresence, "presence"},
+    {Message::Kind::kEvent, "event"},
+};
+
+struct TargetName {
+  EventTarget target;
+  std::string_view name;
+};
+constexpr TargetName kTargets[] = {
+    {EventTarget::kUser, "user"},
+    {EventTarget::kEveryone, "everyone"},
+};
+
+Status bad(std::string_view why) { return Status::invalid_argument("cluster message: " + std::string(why)); }
+
+}  // namespace
+
+std::string encode_message(const Message& m) {
+  JsonObject o;
+  o.num("v", kMessageVersion).str("node", m.node);
+  for (const KindName& k : kKinds)
+    if (k.kind == m.kind) o.str("kind", k.name);
+  switch (m.kind) {
+    case Message::Kind::kHeartbeat: {
+      JsonArray users;
+      for (const std::string& u : m.users) users.str(u);
+      o.raw("users", users.done());
+      break;
+    }
+    case Message::Kind::kPresence:
+      o.str("user", m.user).boolean("online", m.online);
+      break;
+    case Message::Kind::kEvent:
+      for (const TargetName& t : kTargets)
+        if (t.target == m.target) o.str("to", t.name);
+      if (m.target != EventTarget::kEveryone) o.str("id", m.target_id);
+      o.raw("frame", m.frame);
+      break;
+  }
+  return o.done();
+}
+
+Result<Message> parse_message(std::string_view text) {
+  JsonPtr root(cJSON_ParseWithLength(text.data(), text.size()));
+  if (!root || !cJSON_IsObject(root.get())) return bad("not a JSON object");
+  const cJSON* v = get_field(root.get(), "v");
+  if (!cJSON_IsNumber(v) || v->valuedouble != kMessageVersion) return bad("unknown version");
+  Message m;
+  const char* node = get_string(root.get(), "node");
+  const char* kind = get_string(root.get(), "kind");
+  if (node == nullptr || *node == '\0') return bad("no node");
+  if (kind == nullptr) return bad("no kind");
+  m.node = node;
+  const KindName* k = nullptr;
+  for (const KindName& c : kKinds)
+    if (c.name == kind) k = &c;
+  if (k == nullptr) return bad("unknown kind");
+  m.kind = k->kind;
+  switch (m.kind) {
+    case Message::Kind::kHeartbeat: {
+      const cJSON* users = get_field(root.get(), "users");
+      if (!cJSON_IsArray(users)) return bad("a heartbeat needs users");
+      const cJSON* u = nullptr;
+      cJSON_ArrayForEach(u, users) {
+        if (!cJSON_IsString(u) || *u->valuestring == '\0') return bad("a user id is a non-empty string");
+        m.users.emplace_back(u->valuestring);
+      }
+      return m;
+    }
+    case Message::Kind::kPresence: {
+      const char* user = get_string(root.get(), "user");
+      const cJSON* online = get_field(root.get(), "online");
+      if (user == nullptr || *user == '\0' || !cJSON_IsBool(online))
+        return bad("presence needs user and online");
+      m.user = user;
+      m.online = cJSON_IsTrue(online);
+      return m;
+    }
+    case Message::Kind::kEvent: {
+      const char* to = get_string(root.get(), "to");
+      const TargetName* t = nullptr;
+      for (const TargetName& c : kTargets)
+        if (to != nullptr && c.name == to) t = &c;
+      if (t == nullptr) return bad("an event goes to a user or everyone");
+      m.target = t->target;
+      if (m.target == EventTarget::kUser) {
+        const char* id = get_string(root.get(), "id");
+        if (id == nullptr || *id == '\0') return bad("an event to a user needs its id");
+        m.target_id = id;
+      }
+      const cJSON* frame = get_field(root.get(), "frame");
+      if (!cJSON_IsObject(frame) || !cJSON_IsString(get_field(frame, "op")))
+        return bad("an event needs a frame");
+      char* printed = cJSON_PrintUnformatted(frame);
+      if (printed == nullptr) return Status::resource_exhausted("cluster message: out of memory");
+      m.frame = printed;
+      cJSON_free(printed);
+      return m;
+    }
+  }
+  return bad("unknown kind");
+}
+
+}  // namespace hut::cluster

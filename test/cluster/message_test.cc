@@ -1,0 +1,71 @@
+// The cluster's message format: what a node publishes parses back to the
+// same message, and what is not a message of this version is refused.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "cluster/message.h"
+
+namespace hut::cluster {
+namespace {
+
+TEST_CASE("cluster message: each kind encodes and parses back") {
+  Message hb;
+  hb.kind = Message::Kind::kHeartbeat;
+  hb.node = "a";
+  hb.users = {"alice", "bob \"quoted\""};
+  Message pr;
+  pr.kind = Message::Kind::kPresence;
+  pr.node = "b";
+  pr.user = "alice";
+  pr.online = true;
+  Message ev;
+  ev.kind = Message::Kind::kEvent;
+  ev.node = "c";
+  ev.target = EventTarget::kUser;
+  ev.target_id = "alice";
+  ev.frame = R"({"op":"widget","plugin":"p","data":{"n":[1,2]}})";
+  Message all = ev;
+  all.target = EventTarget::kEveryone;
+  all.target_id.clear();
+  for (const Message& m : {hb, pr, ev, all}) {
+    Result<Message> back = parse_message(encode_message(m));
+    REQUIRE_MESSAGE(back.ok(), back.status().to_string());
+    CHECK(back->kind == m.kind);
+    CHECK(back->node == m.node);
+    CHECK(back->users == m.users);
+    CHECK(back->user == m.user);
+    CHECK(back->online == m.online);
+    CHECK(back->target == m.target);
+    CHECK(back->target_id == m.target_id);
+    CHECK(back->frame == m.frame);
+  }
+}
+
+TEST_CASE("cluster message: anything else is refused with a reason") {
+  const char* bad[] = {
+      "",
+      "[]",
+      "not json",
+      R"({"node":"a","kind":"presence","user":"u","online":true})",                    // no version
+      R"({"v":2,"node":"a","kind":"presence","user":"u","online":true})",              // a later version
+      R"({"v":1,"kind":"presence","user":"u","online":true})",                         // no node
+      R"({"v":1,"node":"","kind":"presence","user":"u","online":true})",               // empty node
+      R"({"v":1,"node":"a","kind":"gossip"})",                                         // unknown kind
+      R"({"v":1,"node":"a","kind":"heartbeat"})",                                      // no users
+      R"({"v":1,"node":"a","kind":"heartbeat","users":[1]})",                          // a number as a user
+      R"({"v":1,"node":"a","kind":"presence","user":"u","online":"yes"})",             // online not a bool
+      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x"}})",  // not yet
+      R"({"v":1,"node":"a","kind":"event","to":"user","frame":{"op":"x"}})",           // no user id
+      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":"{}"})",             // frame not an object
+      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":{"data":1}})",       // frame without op
+  };
+  for (const char* text : bad) {
+    Result<Message> m = parse_message(text);
+    CHECK_MESSAGE(!m.ok(), text);
+    if (!m.ok()) CHECK(m.status().code() == Status::Code::kInvalidArgument);
+  }
+}
+
+}  // namespace
+}  // namespace hut::cluster
