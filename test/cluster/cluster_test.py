@@ -243,6 +243,15 @@ async def plugin_events_once_per_session():
 async def typing_across_nodes():
     alice = await connect(nodes["a"], "alice")
     bob = await connect(nodes["b"], "bob")
+    # Typing goes to members online on other nodes: first, node a must have
+    # heard that bob is online on b (a presence message through Redis).
+    deadline = time.monotonic() + RECV
+    while True:
+        members = await alice.request({"op": "members", "room": "lobby"})
+        if {m["id"]: m["online"] for m in members["members"]}.get("bob") is True:
+            break
+        check(time.monotonic() < deadline, f"bob never showed online on node a: {members}")
+        await asyncio.sleep(0.1)
     r = await alice.request({"op": "typing", "room": "lobby"})
     check(r["op"] == "ok", f"alice types: {r}")
     typing = lambda e: e.get("op") == "typing" and e["room"] == "lobby" and e["user"]["id"] == "alice"  # noqa: E731
