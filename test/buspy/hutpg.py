@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 
 
@@ -19,6 +20,19 @@ def bin_dir():
 def available():
     """None when a server can be started here, otherwise why not."""
     return None if bin_dir() else "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin"
+
+
+def started_or_skip():
+    """A started PgServer; without the binaries, prints why, the test's
+    "0 passed, 0 failed" line, and exits (a skip, not a failure)."""
+    why = available()
+    if why:
+        print(f"skipped: {why}")
+        print("0 passed, 0 failed")
+        sys.exit(0)
+    pg = PgServer()
+    pg.start()
+    return pg
 
 
 class PgServer:

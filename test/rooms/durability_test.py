@@ -129,17 +129,17 @@ async def read_all(space):
     return stored
 
 
+def verdict(name, problems, detail):
+    """Prints a case's problems and its ok or FAIL line; True when it passed."""
+    for p in problems[:20]:
+        print("problem:", p)
+    print(f"FAIL {name}" if problems else f"ok   {name} ({detail})")
+    return not problems
+
+
 def main():
     hutspace.require_spaced()
-    pg = None
-    if "--postgres" in sys.argv:
-        why = hutpg.available()
-        if why:
-            print(f"skipped: {why}")
-            print("0 passed, 0 failed")
-            sys.exit(0)
-        pg = hutpg.PgServer()
-        pg.start()
+    pg = hutpg.started_or_skip() if "--postgres" in sys.argv else None
     space = hutspace.Spaced(limits={"post_rate": 1000000, "post_burst": 1000000},
                             store_url=pg.new_database() if pg else None)
     passed = failed = 0
@@ -187,14 +187,8 @@ def main():
                 last_index[k] = index
         print(f"{len(stored) - total} posts stored without an ok, "
               f"{sum(sent) - len(stored)} sent and not stored")
-        for p in problems[:20]:
-            print("problem:", p)
-        if problems:
-            failed += 1
-            print("FAIL acked_posts_survive_sigkill")
-        else:
-            passed += 1
-            print(f"ok   acked_posts_survive_sigkill ({len(stored)} stored, {total} acked)")
+        ok = verdict("acked_posts_survive_sigkill", problems, f"{len(stored)} stored, {total} acked")
+        passed, failed = passed + ok, failed + (not ok)
     except Exception as e:  # noqa: BLE001
         failed += 1
         print(f"FAIL acked_posts_survive_sigkill: {type(e).__name__}: {e}")

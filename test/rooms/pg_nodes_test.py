@@ -33,13 +33,7 @@ async def post_on_both(spaces, acked):
 
 def main():
     hutspace.require_spaced()
-    why = hutpg.available()
-    if why:
-        print(f"skipped: {why}")
-        print("0 passed, 0 failed")
-        sys.exit(0)
-    pg = hutpg.PgServer()
-    pg.start()
+    pg = hutpg.started_or_skip()
     url = pg.new_database()
     limits = {"post_rate": 1000000, "post_burst": 1000000}
     spaces = [hutspace.Spaced(limits=limits, store_url=url) for _ in range(2)]
@@ -74,14 +68,8 @@ def main():
                         break
             if sorted(stored) != seqs:
                 problems.append("history differs from the seqs given")
-        for p in problems[:20]:
-            print("problem:", p)
-        if problems:
-            failed += 1
-            print("FAIL two_processes_post_into_one_room")
-        else:
-            passed += 1
-            print(f"ok   two_processes_post_into_one_room ({total} posts)")
+        ok = d.verdict("two_processes_post_into_one_room", problems, f"{total} posts")
+        passed, failed = passed + ok, failed + (not ok)
     except Exception as e:  # noqa: BLE001
         failed += 1
         print(f"FAIL two_processes_post_into_one_room: {type(e).__name__}: {e}")
