@@ -17,12 +17,9 @@
 #include <string_view>
 #include <vector>
 
+// The plugin's assets and descriptor come from its generated voice_assets.c,
+// built into this program as into the plugin.
 extern "C" {
-extern const size_t voice_assets_count = 0;
-extern const char* const voice_assets_paths[] = {nullptr};
-extern const char* const voice_assets_types[] = {nullptr};
-extern const unsigned char* const voice_assets_data[] = {nullptr};
-extern const size_t voice_assets_sizes[] = {0};
 const hut_plugin_descriptor* hut_plugin_describe(void);
 int hut_plugin_init(const hut_host* host, hut_plugin* self, const char* config_json, char* err,
                     size_t errlen);
