@@ -18,7 +18,12 @@ std::string str(const cJSON* o, const char* name) {
 
 int64_t num(const cJSON* o, const char* name) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? static_cast<int64_t>(v->valuedouble) : 0;
+  if (!cJSON_IsNumber(v)) return 0;
+  // A number out of int64_t's range (or NaN) from the network is not cast:
+  // that is undefined. The bounds are the doubles nearest to them inside.
+  double d = v->valuedouble;
+  if (!(d > -9.2e18 && d < 9.2e18)) return 0;
+  return static_cast<int64_t>(d);
 }
 
 bool boolean(const cJSON* o, const char* name) {

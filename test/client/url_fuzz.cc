@@ -27,7 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!u.ok()) return 0;
   if (u->host.empty() || u->port <= 0 || u->port > 65535 || u->path.empty() || u->path[0] != '/')
     std::abort();
-  std::string again = std::string(u->tls() ? "https://" : "http://") + u->host_header() + "/";
+  // Written again with its own scheme (curl normalizes hosts per scheme:
+  // "0" stays "0" in redis:// and becomes 0.0.0.0 in http://).
+  std::string again = u->scheme + "://" + u->host_header() + "/";
   hut::Result<hut::Url> v = hut::Url::parse(again);
   if (!v.ok() || v->host != u->host || v->port != u->port || v->tls() != u->tls()) std::abort();
   return 0;
