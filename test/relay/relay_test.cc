@@ -131,7 +131,8 @@ TEST_CASE("relay: accounts are created once, with the rules checked, and log in 
   CHECK(q.str(0).find("correct horse") == std::string::npos);
 }
 
-TEST_CASE("relay: a relay.db written before the shared SQLite layer opens with its accounts; a store does not") {
+TEST_CASE(
+    "relay: a relay.db written before the shared SQLite layer opens with its accounts; a store does not") {
   TempDir dir;
   const std::string path = dir.path() + "/relay.db";
   {
@@ -170,7 +171,8 @@ TEST_CASE("relay: a relay.db written before the shared SQLite layer opens with i
   {
     sqlite3* other = nullptr;
     REQUIRE(sqlite3_open(store.c_str(), &other) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(other, "PRAGMA application_id = 1213551665", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "PRAGMA application_id = 1213551665", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
     sqlite3_close(other);
   }
   relay::RelayDb wrong;
