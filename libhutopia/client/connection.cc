@@ -193,7 +193,8 @@ void Client::Impl::on_frame(std::string_view text) {
   const cJSON* ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref");
   if (op == "welcome") return on_welcome(j.get(), text);
   if ((op == "ok" || op == "error") && cJSON_IsNumber(ref)) {
-    auto it = pending.find(static_cast<int64_t>(ref->valuedouble));
+    // num(): a ref out of int64's range reads as 0, which no request has.
+    auto it = pending.find(client::num(j.get(), "ref"));
     if (it == pending.end()) return;
     Reply reply = std::move(it->second.reply);
     pending.erase(it);
