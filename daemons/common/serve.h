@@ -56,6 +56,15 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sighup;
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer defers a signal that arrives just before the loop
+    // enters epoll_wait until the next intercepted call, which on an idle
+    // loop comes only with its next timer (up to 30 s later): a limitation
+    // of the sanitizer, not of the daemon. In TSan builds this timer wakes
+    // the loop twice a second so a deferred signal is handled at once, as in
+    // the other builds. It does not keep the loop alive.
+    uv_timer_t sanitizer_wake;
+#endif
     Server* server = nullptr;
     const char* name = nullptr;
     std::function<void(Server&)> reload;
@@ -64,6 +73,9 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
       uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
+#if defined(__SANITIZE_THREAD__)
+      uv_close(reinterpret_cast<uv_handle_t*>(&sanitizer_wake), nullptr);
+#endif
     }
   } signals;
   signals.server = server.get();
@@ -99,6 +111,11 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
     }
   };
   uv_signal_start(&signals.sighup, on_hup, SIGHUP);
+#if defined(__SANITIZE_THREAD__)
+  uv_timer_init(loop, &signals.sanitizer_wake);
+  uv_timer_start(&signals.sanitizer_wake, [](uv_timer_t*) {}, 500, 500);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&signals.sanitizer_wake));
+#endif
   int code = 0;
   Status st = server->start();
   if (!st.ok()) {
