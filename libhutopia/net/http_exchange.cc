@@ -13,6 +13,7 @@
 #include "net/server.h"
 #include "util/log.h"
 #include "util/random.h"
+#include "util/table.h"
 
 namespace hut::net {
 namespace {
@@ -46,28 +47,13 @@ std::string copy_query(struct lws* wsi, std::vector<std::pair<std::string, std::
   return out;
 }
 
-const char* method_name(int m) {
-  switch (m) {
-    case LWSHUMETH_GET:
-      return "GET";
-    case LWSHUMETH_POST:
-      return "POST";
-    case LWSHUMETH_OPTIONS:
-      return "OPTIONS";
-    case LWSHUMETH_PUT:
-      return "PUT";
-    case LWSHUMETH_PATCH:
-      return "PATCH";
-    case LWSHUMETH_DELETE:
-      return "DELETE";
-    case LWSHUMETH_CONNECT:
-      return "CONNECT";
-    case LWSHUMETH_HEAD:
-      return "HEAD";
-    default:
-      return "";
-  }
-}
+constexpr std::pair<int, const char*> kMethods[] = {
+    {LWSHUMETH_GET, "GET"},         {LWSHUMETH_POST, "POST"},   {LWSHUMETH_OPTIONS, "OPTIONS"},
+    {LWSHUMETH_PUT, "PUT"},         {LWSHUMETH_PATCH, "PATCH"}, {LWSHUMETH_DELETE, "DELETE"},
+    {LWSHUMETH_CONNECT, "CONNECT"}, {LWSHUMETH_HEAD, "HEAD"},
+};
+
+const char* method_name(int m) { return util::second_of(kMethods, m).value_or(""); }
 
 void collect_headers(struct lws* wsi, std::vector<std::pair<std::string, std::string>>* out) {
   for (int t = 0; t < static_cast<int>(WSI_TOKEN_COUNT); ++t) {
