@@ -15,4 +15,14 @@
 #define HUT_EXPORT
 #endif
 
+/* An inline function of a public header that the library must not export
+ * (it is compiled into each caller, with the caller's view of the types). */
+#if defined(__GNUC__) || defined(__clang__)
+#define HUT_INLINE_LOCAL __attribute__((visibility("hidden"))) inline
+#define HUT_LOCAL __attribute__((visibility("hidden")))
+#else
+#define HUT_INLINE_LOCAL inline
+#define HUT_LOCAL
+#endif
+
 #endif /* HUTOPIA_EXPORT_H_ */

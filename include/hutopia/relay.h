@@ -43,14 +43,24 @@ namespace hut {
 // the old one (published until its tokens expired); returns the new key id.
 // A running relay of the same data_dir signs with it from its next token on.
 // Any thread; blocks on file I/O.
-HUT_EXPORT Result<std::string> rotate_relay_signing_key(const RelayConfig& config);
+HUT_EXPORT Result<std::string> rotate_relay_signing_key(const RelayOptions& options);
+HUT_INLINE_LOCAL Result<std::string> rotate_relay_signing_key(const RelayConfig& config) {
+  return with_options<RelayOptions>(
+      config, [](const RelayOptions& options) { return rotate_relay_signing_key(options); });
+}
 
 class HUT_EXPORT Relay {
  public:
   // Validates `config`, creates data_dir, opens relay.db (applying its
   // migrations) and the signing keys (making the first one). `loop` is
   // borrowed; nullptr: the relay owns a loop of its own (run()).
-  static Result<std::unique_ptr<Relay>> create(RelayConfig config, uv_loop_t* loop = nullptr);
+  static Result<std::unique_ptr<Relay>> create(const RelayOptions& options, uv_loop_t* loop = nullptr);
+  // The same from the struct (compiled in the program; see RelayOptions).
+  HUT_INLINE_LOCAL static Result<std::unique_ptr<Relay>> create(const RelayConfig& config,
+                                                                uv_loop_t* loop = nullptr) {
+    return with_options<RelayOptions>(config,
+                                      [&](const RelayOptions& options) { return create(options, loop); });
+  }
   // Reads the configuration from a TOML file (with environment overrides).
   static Result<std::unique_ptr<Relay>> from_file(const std::string& path, uv_loop_t* loop = nullptr);
   ~Relay();
@@ -73,7 +83,11 @@ class HUT_EXPORT Relay {
   // token from `config`; other keys that differ wait for a restart. The log
   // level is the program's to apply. kInvalidArgument when `config` breaks
   // a rule (nothing is applied).
-  Result<ReloadReport> reload(const RelayConfig& config);
+  Status reload(const RelayOptions& options, std::vector<std::string>* applied,
+                std::vector<std::string>* needs_restart);
+  HUT_INLINE_LOCAL Result<ReloadReport> reload(const RelayConfig& config) {
+    return reload_report<ReloadReport, RelayOptions>(*this, config);
+  }
   // Only for a relay that owns its loop: runs it until stop() finished.
   // Returns 0, or -1 for a borrowed loop.
   int run();
@@ -85,11 +99,12 @@ class HUT_EXPORT Relay {
   std::string admin_url() const;
   int public_port() const;
   int admin_port() const;
-  const RelayConfig& config() const;
+  RelayOptions options() const;
+  HUT_INLINE_LOCAL RelayConfig config() const { return config_from<RelayConfig>(options()); }
   // rotate_relay_signing_key() for this relay's keys.
   Result<std::string> rotate_signing_key();
 
-  struct Impl;
+  struct HUT_LOCAL Impl;
 
  private:
   explicit Relay(std::unique_ptr<Impl> impl);

@@ -52,7 +52,14 @@ enum class Audience { kSession, kUser, kEveryone, kRoom };
 class HUT_EXPORT Space {
  public:
   // `loop` is borrowed; nullptr: the space owns a loop of its own (run()).
-  static Result<std::unique_ptr<Space>> create(SpaceConfig config, uv_loop_t* loop = nullptr);
+  // kInvalidArgument when the options break a rule of the file loader.
+  static Result<std::unique_ptr<Space>> create(const SpaceOptions& options, uv_loop_t* loop = nullptr);
+  // The same from the struct (compiled in the program; see SpaceOptions).
+  HUT_INLINE_LOCAL static Result<std::unique_ptr<Space>> create(const SpaceConfig& config,
+                                                                uv_loop_t* loop = nullptr) {
+    return with_options<SpaceOptions>(config,
+                                      [&](const SpaceOptions& options) { return create(options, loop); });
+  }
   // Reads the configuration from a TOML file (with environment overrides).
   static Result<std::unique_ptr<Space>> from_file(const std::string& path, uv_loop_t* loop = nullptr);
   ~Space();
@@ -85,7 +92,11 @@ class HUT_EXPORT Space {
   // each is listed in applied ("plugin echo reloaded"). The log level is the program's
   // to apply (hut::set_log_level). Loop thread; kFailedPrecondition unless
   // the space runs.
-  Result<ReloadReport> reload(const SpaceConfig& config);
+  Status reload(const SpaceOptions& options, std::vector<std::string>* applied,
+                std::vector<std::string>* needs_restart);
+  HUT_INLINE_LOCAL Result<ReloadReport> reload(const SpaceConfig& config) {
+    return reload_report<ReloadReport, SpaceOptions>(*this, config);
+  }
   // Only for a space that owns its loop: runs it until stop() finished.
   // Returns 0, or -1 for a borrowed loop.
   int run();
@@ -99,7 +110,9 @@ class HUT_EXPORT Space {
   std::string admin_url() const;
   int public_port() const;
   int admin_port() const;
-  const SpaceConfig& config() const;
+  // The configuration the space runs with (store.url filled in).
+  SpaceOptions options() const;
+  HUT_INLINE_LOCAL SpaceConfig config() const { return config_from<SpaceConfig>(options()); }
 
   // Runs `fn` on the loop thread soon. Any thread. False once the space
   // stopped (fn is then dropped).
@@ -111,8 +124,14 @@ class HUT_EXPORT Space {
   // seconds (0: [auth] app_token_ttl). kFailedPrecondition without an app
   // secret; kInvalidArgument for an empty user or a ttl over the maximum
   // token lifetime. Any thread.
-  Result<AppToken> mint_app_token(std::string_view user_id, std::string_view name = {},
-                                  int64_t ttl_s = 0) const;
+  Status mint_app_token(std::string_view user_id, std::string_view name, int64_t ttl_s, std::string* token,
+                        int64_t* expires_at_ms) const;
+  HUT_INLINE_LOCAL Result<AppToken> mint_app_token(std::string_view user_id, std::string_view name = {},
+                                                   int64_t ttl_s = 0) const {
+    AppToken out;
+    HUT_RETURN_IF_ERROR(mint_app_token(user_id, name, ttl_s, &out.token, &out.expires_at_ms));
+    return out;
+  }
   // Sends {"op":"widget","plugin","data"} to a session, a user's sessions,
   // everyone, or the online members of a room; returns how many sessions got
   // it. kInvalidArgument when `data_json` is not JSON.
@@ -174,7 +193,7 @@ class HUT_EXPORT Space {
   size_t connection_count() const;
   size_t session_count() const;
 
-  struct Impl;
+  struct HUT_LOCAL Impl;
 
  private:
   explicit Space(std::unique_ptr<Impl> impl);

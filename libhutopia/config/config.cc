@@ -44,14 +44,10 @@ enum class Check {
   kIdOrEmpty,       // empty, or as kSpaceId
 };
 
-// A key of a file. `field` returns the member the key sets; its alternative
-// is the key's type.
-template <typename C>
-struct Key {
-  using Field = std::variant<std::string* (*)(C&), int64_t* (*)(C&), bool* (*)(C&)>;
-  std::string_view section;
-  std::string_view name;
-  Field field;
+// What the key table says of a key beyond for_each_key (config.h), which
+// gives its name, its type and its field.
+struct KeyRow {
+  std::string_view key;  // "space.listen"
   std::string_view description;
   Check check = Check::kNone;
   int64_t min = 0;  // integers: the accepted range, inclusive
@@ -62,200 +58,255 @@ constexpr int64_t kMaxSeconds = 315360000;  // ten years
 constexpr int64_t kMaxBytes = int64_t{1} << 30;
 constexpr int64_t kMaxCount = 1000000000;
 
-using SK = Key<SpaceConfig>;
-using RK = Key<RelayConfig>;
+// The rows both files share.
+constexpr KeyRow kAdminTokenRow{
+    "admin.token",
+    "Bearer token of the admin listener (a space's management API), at least 32 bytes (`openssl rand -hex "
+    "32`); empty: every call but `GET /healthz` is refused.",
+    Check::kSecret};
+constexpr KeyRow kLogLevelRow{
+    "log.level", "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
+    Check::kLogLevel};
 
-const SK kSpaceKeys[] = {
-    {"space", "id", +[](SpaceConfig& c) { return &c.space.id; },
+const KeyRow kSpaceRows[] = {
+    {"space.id",
      "The space's id: the `aud` every token must carry (with a relay, the id it assigned when the space was "
      "registered); letters, digits, `_`, `.` and `-`.",
      Check::kSpaceId},
-    {"space", "name", +[](SpaceConfig& c) { return &c.space.name; }, "The name shown to users."},
-    {"space", "listen", +[](SpaceConfig& c) { return &c.space.listen; },
+    {"space.name", "The name shown to users."},
+    {"space.listen",
      "Public listener (pages, HTTP API, the widget bus at `/bus`), `host:port` or `[v6]:port`; port 0 picks "
      "a "
      "free port.",
      Check::kListen},
-    {"space", "url", +[](SpaceConfig& c) { return &c.space.url; },
-     "Public URL of the space as browsers reach it; empty: `http://<listen>`.", Check::kHttpUrlOrEmpty},
-    {"space", "data_dir", +[](SpaceConfig& c) { return &c.space.data_dir; },
-     "Folder for SQLite files and caches; relative paths start at the working directory.", Check::kNonEmpty},
-    {"space", "plugins_dir", +[](SpaceConfig& c) { return &c.space.plugins_dir; },
+    {"space.url", "Public URL of the space as browsers reach it; empty: `http://<listen>`.",
+     Check::kHttpUrlOrEmpty},
+    {"space.data_dir", "Folder for SQLite files and caches; relative paths start at the working directory.",
+     Check::kNonEmpty},
+    {"space.plugins_dir",
      "Folder of plugin files (`<name>.so`, `<name>.toml`); relative paths start at the working directory.",
      Check::kNonEmpty},
-    {"space", "tls_cert", +[](SpaceConfig& c) { return &c.space.tls_cert; },
+    {"space.tls_cert",
      "PEM certificate chain of the public listener; with `tls_key` it serves HTTPS and `wss://` only; empty: "
      "plain HTTP."},
-    {"space", "tls_key", +[](SpaceConfig& c) { return &c.space.tls_key; }, "PEM private key of `tls_cert`."},
-    {"admin", "listen", +[](SpaceConfig& c) { return &c.admin.listen; },
+    {"space.tls_key", "PEM private key of `tls_cert`."},
+    {"admin.listen",
      "Management API listener, `host:port`; keep it on loopback or a private network; empty: no management "
      "API.",
      Check::kListenOrEmpty},
-    {"admin", "token", +[](SpaceConfig& c) { return &c.admin.token; },
-     "Bearer token of the management API, at least 32 bytes (`openssl rand -hex 32`); empty: every call but "
-     "`GET /healthz` is refused.",
-     Check::kSecret},
-    {"auth", "relay_issuer", +[](SpaceConfig& c) { return &c.auth.relay_issuer; },
+    kAdminTokenRow,
+    {"auth.relay_issuer",
      "The `iss` relay tokens must carry (the relay's public URL); empty: no relay is trusted."},
-    {"auth", "relay_jwks", +[](SpaceConfig& c) { return &c.auth.relay_jwks; },
+    {"auth.relay_jwks",
      "URL of the relay's key set, `<relay>/.well-known/jwks.json`; `https://` (certificates checked), or "
      "`http://` on loopback only unless `relay_jwks_insecure`.",
      Check::kHttpUrlOrEmpty},
-    {"auth", "relay_jwks_insecure", +[](SpaceConfig& c) { return &c.auth.relay_jwks_insecure; },
+    {"auth.relay_jwks_insecure",
      "Allow an `http://` `relay_jwks` on a host other than loopback (the key set then travels "
      "unauthenticated "
      "and is never saved)."},
-    {"auth", "relay_ca_file", +[](SpaceConfig& c) { return &c.auth.relay_ca_file; },
+    {"auth.relay_ca_file",
      "PEM file of the certificate authorities trusted for an `https://` `relay_jwks`; empty: the system "
      "store."},
-    {"auth", "relay_login", +[](SpaceConfig& c) { return &c.auth.relay_login; },
-     "The relay's login page for browsers; empty: `<relay_issuer>/login`.", Check::kHttpUrlOrEmpty},
-    {"auth", "app_issuer", +[](SpaceConfig& c) { return &c.auth.app_issuer; },
-     "The `iss` of HS256 app tokens made by an embedding app's backend (optional)."},
-    {"auth", "app_secret", +[](SpaceConfig& c) { return &c.auth.app_secret; },
-     "HS256 secret shared with that backend (optional); empty: app tokens are refused."},
-    {"auth", "max_token_lifetime", +[](SpaceConfig& c) { return &c.auth.max_token_lifetime; },
-     "Longest lifetime (`exp - iat`) accepted in a token, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"auth", "leeway", +[](SpaceConfig& c) { return &c.auth.leeway; },
-     "Clock skew allowed when checking `exp`, `nbf` and `iat`, seconds.", Check::kNone, 0, 30},
-    {"auth", "app_token_ttl", +[](SpaceConfig& c) { return &c.auth.app_token_ttl; },
+    {"auth.relay_login", "The relay's login page for browsers; empty: `<relay_issuer>/login`.",
+     Check::kHttpUrlOrEmpty},
+    {"auth.app_issuer", "The `iss` of HS256 app tokens made by an embedding app's backend (optional)."},
+    {"auth.app_secret", "HS256 secret shared with that backend (optional); empty: app tokens are refused."},
+    {"auth.max_token_lifetime", "Longest lifetime (`exp - iat`) accepted in a token, seconds.", Check::kNone,
+     1, kMaxSeconds},
+    {"auth.leeway", "Clock skew allowed when checking `exp`, `nbf` and `iat`, seconds.", Check::kNone, 0, 30},
+    {"auth.app_token_ttl",
      "Lifetime of tokens from `POST /api/v1/tokens` without `ttl`, seconds; at most `max_token_lifetime`.",
      Check::kNone, 1, kMaxSeconds},
-    {"auth", "resume_ttl", +[](SpaceConfig& c) { return &c.auth.resume_ttl; },
-     "Lifetime of the single-use resume credential a `welcome` carries, seconds.", Check::kNone, 1,
-     kMaxSeconds},
-    {"store", "url", +[](SpaceConfig& c) { return &c.store.url; },
+    {"auth.resume_ttl", "Lifetime of the single-use resume credential a `welcome` carries, seconds.",
+     Check::kNone, 1, kMaxSeconds},
+    {"store.url",
      "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
      "absolute one) or `postgres://...`; empty: `sqlite://<data_dir>/space.db`.",
      Check::kStoreUrl},
-    {"cluster", "redis", +[](SpaceConfig& c) { return &c.cluster.redis; },
+    {"cluster.redis",
      "Redis between the nodes of one space: `redis://host:port` or `unix:///path/to/socket`; empty: this "
      "spaced is the whole space.",
      Check::kRedisOrEmpty},
-    {"cluster", "node", +[](SpaceConfig& c) { return &c.cluster.node; },
+    {"cluster.node",
      "This node's id, unique in the cluster (letters, digits, `_`, `.` and `-`); empty: host name and pid.",
      Check::kIdOrEmpty},
-    {"cluster", "heartbeat_ms", +[](SpaceConfig& c) { return &c.cluster.heartbeat_ms; },
+    {"cluster.heartbeat_ms",
      "How often a node tells the others it is alive (with its online users), milliseconds.", Check::kNone, 50,
      60000},
-    {"cluster", "node_timeout_ms", +[](SpaceConfig& c) { return &c.cluster.node_timeout_ms; },
+    {"cluster.node_timeout_ms",
      "A node not heard from this long is gone and its users offline, milliseconds; more than twice "
      "`heartbeat_ms`.",
      Check::kNone, 100, 600000},
-    {"cluster", "reconnect_min_ms", +[](SpaceConfig& c) { return &c.cluster.reconnect_min_ms; },
-     "First wait before connecting to Redis again after losing it, milliseconds.", Check::kNone, 10, 60000},
-    {"cluster", "reconnect_max_ms", +[](SpaceConfig& c) { return &c.cluster.reconnect_max_ms; },
+    {"cluster.reconnect_min_ms", "First wait before connecting to Redis again after losing it, milliseconds.",
+     Check::kNone, 10, 60000},
+    {"cluster.reconnect_max_ms",
      "Longest wait between attempts (each failure doubles the wait up to it), milliseconds.", Check::kNone,
      10, 600000},
-    {"log", "level", +[](SpaceConfig& c) { return &c.log.level; },
-     "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
-     Check::kLogLevel},
-    {"limits", "max_message", +[](SpaceConfig& c) { return &c.limits.max_message; },
+    kLogLevelRow,
+    {"limits.max_message",
      "Largest WebSocket message (all fragments), bytes; a bigger one closes the connection with 1009.",
      Check::kNone, 1, kMaxBytes},
-    {"limits", "bad_frames", +[](SpaceConfig& c) { return &c.limits.bad_frames; },
+    {"limits.bad_frames",
      "Bad frames tolerated within `bad_frame_window` before the connection is closed with 1008.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "bad_frame_window", +[](SpaceConfig& c) { return &c.limits.bad_frame_window; },
-     "The window of `bad_frames`, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"limits", "backpressure", +[](SpaceConfig& c) { return &c.limits.backpressure; },
-     "Unsent bytes one connection may have queued before it is closed with 4008.", Check::kNone, 1,
-     kMaxBytes},
-    {"limits", "hello_timeout", +[](SpaceConfig& c) { return &c.limits.hello_timeout; },
-     "Seconds a new connection has to authenticate (`hello`) before it gets 4001.", Check::kNone, 1, 3600},
-    {"limits", "post_rate", +[](SpaceConfig& c) { return &c.limits.post_rate; },
-     "Posts per second one session may sustain; over it: `rate_limited`.", Check::kNone, 1, kMaxCount},
-    {"limits", "post_burst", +[](SpaceConfig& c) { return &c.limits.post_burst; },
-     "Posts one session may send at once before `post_rate` applies.", Check::kNone, 1, kMaxCount},
-    {"limits", "max_connections", +[](SpaceConfig& c) { return &c.limits.max_connections; },
+    {"limits.bad_frame_window", "The window of `bad_frames`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits.backpressure", "Unsent bytes one connection may have queued before it is closed with 4008.",
+     Check::kNone, 1, kMaxBytes},
+    {"limits.hello_timeout", "Seconds a new connection has to authenticate (`hello`) before it gets 4001.",
+     Check::kNone, 1, 3600},
+    {"limits.post_rate", "Posts per second one session may sustain; over it: `rate_limited`.", Check::kNone,
+     1, kMaxCount},
+    {"limits.post_burst", "Posts one session may send at once before `post_rate` applies.", Check::kNone, 1,
+     kMaxCount},
+    {"limits.max_connections",
      "Connections to the public listener (HTTP and WebSocket) accepted at once; more are refused.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "max_body", +[](SpaceConfig& c) { return &c.limits.max_body; },
-     "Largest HTTP request body, bytes; over it: 413.", Check::kNone, 1, kMaxBytes},
-    {"limits", "max_body_total", +[](SpaceConfig& c) { return &c.limits.max_body_total; },
+    {"limits.max_body", "Largest HTTP request body, bytes; over it: 413.", Check::kNone, 1, kMaxBytes},
+    {"limits.max_body_total",
      "HTTP request body bytes buffered at once across all connections; a request that would pass it: 503.",
      Check::kNone, 1, kMaxBytes},
-    {"limits", "widget_rate", +[](SpaceConfig& c) { return &c.limits.widget_rate; },
-     "`widget` ops per second one session may sustain; over it: `rate_limited`.", Check::kNone, 1, kMaxCount},
-    {"limits", "widget_burst", +[](SpaceConfig& c) { return &c.limits.widget_burst; },
-     "`widget` ops one session may send at once before `widget_rate` applies.", Check::kNone, 1, kMaxCount},
-    {"limits", "widget_pending", +[](SpaceConfig& c) { return &c.limits.widget_pending; },
+    {"limits.widget_rate", "`widget` ops per second one session may sustain; over it: `rate_limited`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits.widget_burst", "`widget` ops one session may send at once before `widget_rate` applies.",
+     Check::kNone, 1, kMaxCount},
+    {"limits.widget_pending",
      "`widget` ops of one session waiting for their plugin at once; over it: `rate_limited`.", Check::kNone,
      1, kMaxCount},
-    {"limits", "plugin_timeout", +[](SpaceConfig& c) { return &c.limits.plugin_timeout; },
+    {"limits.plugin_timeout",
      "Seconds a plugin has to answer a `widget` op (then `unavailable`) or an HTTP request (then 504).",
      Check::kNone, 1, 3600},
-    {"limits", "http_pending", +[](SpaceConfig& c) { return &c.limits.http_pending; },
-     "HTTP requests waiting for plugins at once; over it: 503.", Check::kNone, 1, kMaxCount},
-    {"limits", "rooms_per_user", +[](SpaceConfig& c) { return &c.limits.rooms_per_user; },
+    {"limits.http_pending", "HTTP requests waiting for plugins at once; over it: 503.", Check::kNone, 1,
+     kMaxCount},
+    {"limits.rooms_per_user",
      "Rooms one user may have created with `create` that still exist (direct-message rooms and rooms of the "
      "management API do not count); over it: `rate_limited`; 0: no limit.",
      Check::kNone, 0, kMaxCount},
-    {"limits", "dms_per_hour", +[](SpaceConfig& c) { return &c.limits.dms_per_hour; },
+    {"limits.dms_per_hour",
      "New direct-message rooms one user may open per hour (opening an existing one is free); over it: "
      "`rate_limited`.",
      Check::kNone, 1, kMaxCount},
 };
 
-const RK kRelayKeys[] = {
-    {"relay", "listen", +[](RelayConfig& c) { return &c.relay.listen; },
-     "Listener of the relay, `host:port` or `[v6]:port`; port 0 picks a free port.", Check::kListen},
-    {"relay", "issuer", +[](RelayConfig& c) { return &c.relay.issuer; },
-     "Public URL of the relay: the `iss` of its tokens and the base of its login page.", Check::kHttpUrl},
-    {"relay", "data_dir", +[](RelayConfig& c) { return &c.relay.data_dir; },
+const KeyRow kRelayRows[] = {
+    {"relay.listen", "Listener of the relay, `host:port` or `[v6]:port`; port 0 picks a free port.",
+     Check::kListen},
+    {"relay.issuer", "Public URL of the relay: the `iss` of its tokens and the base of its login page.",
+     Check::kHttpUrl},
+    {"relay.data_dir",
      "Folder for the accounts database, the signing key and avatars; relative paths start at the working "
      "directory.",
      Check::kNonEmpty},
-    {"relay", "token_ttl", +[](RelayConfig& c) { return &c.relay.token_ttl; },
-     "Lifetime of the relay tokens it issues, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"relay", "session_ttl", +[](RelayConfig& c) { return &c.relay.session_ttl; },
-     "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"relay", "registration", +[](RelayConfig& c) { return &c.relay.registration; },
+    {"relay.token_ttl", "Lifetime of the relay tokens it issues, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"relay.session_ttl", "Lifetime of a login session, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"relay.registration",
      "Whether anyone may create an account (`POST /api/v1/accounts`); false: only existing accounts log in."},
-    {"admin", "listen", +[](RelayConfig& c) { return &c.admin.listen; },
+    {"admin.listen",
      "Admin listener (`GET /metrics`, `GET /healthz`), `host:port`; keep it on loopback or a private "
      "network.",
      Check::kListen},
-    {"admin", "token", +[](RelayConfig& c) { return &c.admin.token; },
-     "Bearer token of the admin listener, at least 32 bytes (`openssl rand -hex 32`); empty: every call but "
-     "`GET /healthz` is refused.",
-     Check::kSecret},
-    {"log", "level", +[](RelayConfig& c) { return &c.log.level; },
-     "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
-     Check::kLogLevel},
-    {"limits", "login_attempts_per_account",
-     +[](RelayConfig& c) { return &c.limits.login_attempts_per_account; },
+    kAdminTokenRow,
+    kLogLevelRow,
+    {"limits.login_attempts_per_account",
      "Logins (right or wrong) for one username within `login_window`; over it: 429 with `Retry-After`. A "
      "successful login gives the account its budget back.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "login_attempts_per_address",
-     +[](RelayConfig& c) { return &c.limits.login_attempts_per_address; },
+    {"limits.login_attempts_per_address",
      "Logins (any username) from one client address within `login_window`; over it: 429 with `Retry-After`.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "login_window", +[](RelayConfig& c) { return &c.limits.login_window; },
-     "The window of the login budgets, seconds; a budget refills evenly over it.", Check::kNone, 1,
-     kMaxSeconds},
-    {"limits", "accounts_per_address", +[](RelayConfig& c) { return &c.limits.accounts_per_address; },
+    {"limits.login_window", "The window of the login budgets, seconds; a budget refills evenly over it.",
+     Check::kNone, 1, kMaxSeconds},
+    {"limits.accounts_per_address",
      "New accounts from one client address within `account_window`; over it: 429 with `Retry-After`.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "account_window", +[](RelayConfig& c) { return &c.limits.account_window; },
-     "The window of `accounts_per_address`, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"limits", "tokens_per_user", +[](RelayConfig& c) { return &c.limits.tokens_per_user; },
+    {"limits.account_window", "The window of `accounts_per_address`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits.tokens_per_user",
      "Relay tokens one user may get (API and login page together) within `token_window`; over it: 429 with "
      "`Retry-After`.",
      Check::kNone, 1, kMaxCount},
-    {"limits", "token_window", +[](RelayConfig& c) { return &c.limits.token_window; },
-     "The window of `tokens_per_user`, seconds.", Check::kNone, 1, kMaxSeconds},
-    {"limits", "spaces_per_user", +[](RelayConfig& c) { return &c.limits.spaces_per_user; },
-     "Spaces one account may register; over it: 403 `too_many_spaces`.", Check::kNone, 1, kMaxCount},
-    {"limits", "hash_workers", +[](RelayConfig& c) { return &c.limits.hash_workers; },
+    {"limits.token_window", "The window of `tokens_per_user`, seconds.", Check::kNone, 1, kMaxSeconds},
+    {"limits.spaces_per_user", "Spaces one account may register; over it: 403 `too_many_spaces`.",
+     Check::kNone, 1, kMaxCount},
+    {"limits.hash_workers",
      "Password hashes (argon2id, 19 MiB each) computed at once; keep it below the thread pool's size "
      "(`UV_THREADPOOL_SIZE`, 4 by default) so other routes always find a thread.",
      Check::kNone, 1, 64},
-    {"limits", "hash_queue", +[](RelayConfig& c) { return &c.limits.hash_queue; },
+    {"limits.hash_queue",
      "Requests (logins, sign-ups) waiting for a hash worker; beyond it: 503 with `Retry-After`.",
      Check::kNone, 0, kMaxCount},
 };
+
+// A key of a file: its row, and from for_each_key its name and type.
+template <typename C>
+struct Key {
+  std::string_view section;
+  std::string_view name;
+  size_t type;  // 0: string, 1: integer, 2: boolean (the alternatives of Field)
+  std::string_view description;
+  Check check;
+  int64_t min;
+  int64_t max;
+};
+
+using Field = std::variant<std::string*, int64_t*, bool*>;
+
+template <typename C>
+std::span<const KeyRow> rows();
+template <>
+std::span<const KeyRow> rows<SpaceConfig>() {
+  return kSpaceRows;
+}
+template <>
+std::span<const KeyRow> rows<RelayConfig>() {
+  return kRelayRows;
+}
+
+// The keys of C in for_each_key's order, each with its row (an empty one
+// when the table lacks it: config_key_table_errors() reports that).
+template <typename C>
+const std::vector<Key<C>>& keys_of() {
+  static const std::vector<Key<C>> keys = [] {
+    std::vector<Key<C>> out;
+    C config;
+    for_each_key(config, [&](std::string_view full, auto& value) {
+      Field field = &value;
+      std::span<const KeyRow> table = rows<C>();
+      auto row = std::find_if(table.begin(), table.end(), [&](const KeyRow& r) { return r.key == full; });
+      KeyRow r = row == table.end() ? KeyRow{full, {}} : *row;
+      size_t dot = full.find('.');
+      out.push_back(
+          {full.substr(0, dot), full.substr(dot + 1), field.index(), r.description, r.check, r.min, r.max});
+    });
+    return out;
+  }();
+  return keys;
+}
+
+// "section.key" names `key`.
+template <typename C>
+bool is_named(const Key<C>& key, std::string_view full) {
+  size_t n = key.section.size();
+  return full.size() == n + 1 + key.name.size() && full.substr(0, n) == key.section && full[n] == '.' &&
+         full.substr(n + 1) == key.name;
+}
+
+// The field of `config` that `key` sets.
+template <typename C>
+Field field_of(const Key<C>& key, C& config) {
+  Field out;
+  for_each_key(config, [&](std::string_view full, auto& value) {
+    if (is_named(key, full)) out = &value;
+  });
+  return out;
+}
+
+template <typename C>
+const Key<C>* find_key(std::string_view full) {
+  for (const Key<C>& k : keys_of<C>()) {
+    if (is_named(k, full)) return &k;
+  }
+  return nullptr;
+}
 
 // Where a value came from, for messages.
 struct Origin {
@@ -447,13 +498,13 @@ C file_defaults() {
 template <typename C>
 std::string default_text(const Key<C>& key) {
   C config = file_defaults<C>();
-  switch (key.field.index()) {
+  switch (key.type) {
     case 0:
-      return "\"" + *std::get<0>(key.field)(config) + "\"";
+      return "\"" + *std::get<0>(field_of(key, config)) + "\"";
     case 1:
-      return std::to_string(*std::get<1>(key.field)(config));
+      return std::to_string(*std::get<1>(field_of(key, config)));
     default:
-      return *std::get<2>(key.field)(config) ? "true" : "false";
+      return *std::get<2>(field_of(key, config)) ? "true" : "false";
   }
 }
 
@@ -473,18 +524,18 @@ std::string known_sections(std::span<const Key<C>> keys) {
 // Sets the key from a TOML value; an error message when the type is wrong.
 template <typename C>
 std::string set_from_toml(const Key<C>& key, const toml::node& node, C& config) {
-  switch (key.field.index()) {
+  switch (key.type) {
     case 0:
       if (!node.is_string()) return expected(0);
-      *std::get<0>(key.field)(config) = node.as_string()->get();
+      *std::get<0>(field_of(key, config)) = node.as_string()->get();
       return "";
     case 1:
       if (!node.is_integer()) return expected(1);
-      *std::get<1>(key.field)(config) = node.as_integer()->get();
+      *std::get<1>(field_of(key, config)) = node.as_integer()->get();
       return "";
     default:
       if (!node.is_boolean()) return expected(2);
-      *std::get<2>(key.field)(config) = node.as_boolean()->get();
+      *std::get<2>(field_of(key, config)) = node.as_boolean()->get();
       return "";
   }
 }
@@ -493,15 +544,15 @@ std::string set_from_toml(const Key<C>& key, const toml::node& node, C& config) 
 // does not parse as the key's type.
 template <typename C>
 std::string set_from_env(const Key<C>& key, const std::string& text, C& config) {
-  switch (key.field.index()) {
+  switch (key.type) {
     case 0:
-      *std::get<0>(key.field)(config) = text;
+      *std::get<0>(field_of(key, config)) = text;
       return "";
     case 1:
-      if (!parse_int(text, std::get<1>(key.field)(config))) return expected(1) + ", got " + quoted(text);
+      if (!parse_int(text, std::get<1>(field_of(key, config)))) return expected(1) + ", got " + quoted(text);
       return "";
     default:
-      if (!parse_bool(text, std::get<2>(key.field)(config))) {
+      if (!parse_bool(text, std::get<2>(field_of(key, config)))) {
         return expected(2) + " (true, false, 1, 0, yes, no, on, off), got " + quoted(text);
       }
       return "";
@@ -510,11 +561,11 @@ std::string set_from_env(const Key<C>& key, const std::string& text, C& config) 
 
 template <typename C>
 std::string validate(const Key<C>& key, C& config) {
-  switch (key.field.index()) {
+  switch (key.type) {
     case 0:
-      return check_string(key.check, *std::get<0>(key.field)(config));
+      return check_string(key.check, *std::get<0>(field_of(key, config)));
     case 1: {
-      int64_t v = *std::get<1>(key.field)(config);
+      int64_t v = *std::get<1>(field_of(key, config));
       if (v >= key.min && v <= key.max) return "";
       return "must be between " + std::to_string(key.min) + " and " + std::to_string(key.max);
     }
@@ -684,7 +735,7 @@ template <typename C>
 std::vector<ConfigKeyInfo> describe(std::span<const Key<C>> keys) {
   std::vector<ConfigKeyInfo> out;
   for (const Key<C>& k : keys) {
-    out.push_back({std::string(k.section), std::string(k.name), type_name(k.field.index()), default_text(k),
+    out.push_back({std::string(k.section), std::string(k.name), type_name(k.type), default_text(k),
                    env_name(k), std::string(k.description)});
   }
   return out;
@@ -718,41 +769,159 @@ std::optional<std::string> read_credential(const std::string& env_name) {
   return out;
 }
 
-Status validate_space_config(const SpaceConfig& config) {
-  return check_config<SpaceConfig>(config, {}, {}, kSpaceKeys);
+// The values of an options object, in the library's struct.
+struct ConfigOptions::Impl {
+  virtual ~Impl() = default;
+  virtual std::unique_ptr<Impl> clone() const = 0;
+  // `value`'s alternative is the type: 0 string, 1 integer, 2 boolean.
+  virtual Status set(std::string_view key, const std::variant<std::string_view, int64_t, bool>& value) = 0;
+  virtual Result<std::variant<std::string, int64_t, bool>> get(std::string_view key) const = 0;
+  virtual Status validate() const = 0;
+};
+
+namespace {
+
+template <typename C>
+struct OptionsImpl final : ConfigOptions::Impl {
+  C config;
+
+  std::unique_ptr<Impl> clone() const override { return std::make_unique<OptionsImpl>(*this); }
+
+  Status set(std::string_view name, const std::variant<std::string_view, int64_t, bool>& value) override {
+    const Key<C>* key = find_key<C>(name);
+    if (key == nullptr) return Status::invalid_argument("unknown key " + std::string(name));
+    if (key->type != value.index())
+      return Status::invalid_argument(key_name(*key) + ": " + expected(key->type));
+    C next = config;
+    std::visit(
+        [&](auto* field) {
+          using T = std::remove_pointer_t<decltype(field)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            *field = std::string(std::get<std::string_view>(value));
+          } else {
+            *field = std::get<T>(value);
+          }
+        },
+        field_of(*key, next));
+    std::string error = hut::validate(*key, next);
+    if (!error.empty()) return Status::invalid_argument(key_name(*key) + ": " + error);
+    config = std::move(next);
+    return Status();
+  }
+
+  Result<std::variant<std::string, int64_t, bool>> get(std::string_view name) const override {
+    const Key<C>* key = find_key<C>(name);
+    if (key == nullptr) return Status::invalid_argument("unknown key " + std::string(name));
+    C copy = config;
+    return std::visit([](auto* field) { return std::variant<std::string, int64_t, bool>(*field); },
+                      field_of(*key, copy));
+  }
+
+  Status validate() const override { return check_config<C>(config, {}, {}, keys_of<C>()); }
+};
+
+template <typename C>
+C& config_of(ConfigOptions& options) {
+  return const_cast<OptionsImpl<C>&>(static_cast<const OptionsImpl<C>&>(options.impl())).config;
 }
 
-Status validate_relay_config(const RelayConfig& config) {
-  return check_config<RelayConfig>(config, {}, {}, kRelayKeys);
+// One alternative of a value read by key; kInvalidArgument naming the key's
+// type when it is another.
+template <size_t I>
+auto get_as(const ConfigOptions::Impl& impl, std::string_view key)
+    -> Result<std::variant_alternative_t<I, std::variant<std::string, int64_t, bool>>> {
+  auto value = impl.get(key);
+  if (!value.ok()) return value.status();
+  if (value->index() != I) {
+    return Status::invalid_argument(std::string(key) + ": the key is a " + type_name(value->index()) +
+                                    ", not a " + type_name(I));
+  }
+  return std::get<I>(std::move(*value));
 }
 
-std::string space_store_url(const SpaceConfig& config) {
-  if (!config.store.url.empty()) return config.store.url;
-  std::string dir = config.space.data_dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return "sqlite://" + dir + "/space.db";
+template <typename C>
+Status parse_into(std::string_view text, std::string_view source, const EnvLookup& env, ConfigOptions* out) {
+  Result<C> config = parse_config<C>(text, source, env, keys_of<C>());
+  if (!config.ok()) return config.status();
+  config_of<C>(*out) = std::move(*config);
+  return Status();
 }
 
-Result<SpaceConfig> parse_space_config(std::string_view toml_text, std::string_view source_name,
-                                       const EnvLookup& env) {
-  return parse_config<SpaceConfig>(toml_text, source_name, env, kSpaceKeys);
-}
-
-Result<RelayConfig> parse_relay_config(std::string_view toml_text, std::string_view source_name,
-                                       const EnvLookup& env) {
-  return parse_config<RelayConfig>(toml_text, source_name, env, kRelayKeys);
-}
-
-Result<SpaceConfig> load_space_config(const std::string& path, const EnvLookup& env) {
+template <typename C>
+Status load_into(const std::string& path, const EnvLookup& env, ConfigOptions* out) {
   Result<std::string> text = read_whole_file(path);
   if (!text.ok()) return text.status();
-  return parse_space_config(*text, path, env);
+  return parse_into<C>(*text, path, env, out);
 }
 
-Result<RelayConfig> load_relay_config(const std::string& path, const EnvLookup& env) {
-  Result<std::string> text = read_whole_file(path);
-  if (!text.ok()) return text.status();
-  return parse_relay_config(*text, path, env);
+}  // namespace
+
+ConfigOptions::ConfigOptions(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ConfigOptions::ConfigOptions(const ConfigOptions& other) : impl_(other.impl_->clone()) {}
+ConfigOptions& ConfigOptions::operator=(const ConfigOptions& other) {
+  if (this != &other) impl_ = other.impl_->clone();
+  return *this;
+}
+ConfigOptions::~ConfigOptions() = default;
+
+Status ConfigOptions::set(std::string_view key, std::string_view value) { return impl_->set(key, value); }
+Status ConfigOptions::set(std::string_view key, int64_t value) { return impl_->set(key, value); }
+Status ConfigOptions::set(std::string_view key, bool value) { return impl_->set(key, value); }
+Result<std::string> ConfigOptions::get_string(std::string_view key) const { return get_as<0>(*impl_, key); }
+Result<int64_t> ConfigOptions::get_int(std::string_view key) const { return get_as<1>(*impl_, key); }
+Result<bool> ConfigOptions::get_bool(std::string_view key) const { return get_as<2>(*impl_, key); }
+Status ConfigOptions::validate() const { return impl_->validate(); }
+
+SpaceOptions::SpaceOptions() : ConfigOptions(std::make_unique<OptionsImpl<SpaceConfig>>()) {}
+RelayOptions::RelayOptions() : ConfigOptions(std::make_unique<OptionsImpl<RelayConfig>>()) {}
+
+const SpaceConfig& options_config(const SpaceOptions& options) {
+  return static_cast<const OptionsImpl<SpaceConfig>&>(options.impl()).config;
+}
+const RelayConfig& options_config(const RelayOptions& options) {
+  return static_cast<const OptionsImpl<RelayConfig>&>(options.impl()).config;
+}
+
+SpaceConfig& options_config(SpaceOptions& options) { return config_of<SpaceConfig>(options); }
+RelayConfig& options_config(RelayOptions& options) { return config_of<RelayConfig>(options); }
+
+Status parse_space_options(std::string_view toml_text, std::string_view source_name, const EnvLookup& env,
+                           SpaceOptions* out) {
+  return parse_into<SpaceConfig>(toml_text, source_name, env, out);
+}
+Status parse_relay_options(std::string_view toml_text, std::string_view source_name, const EnvLookup& env,
+                           RelayOptions* out) {
+  return parse_into<RelayConfig>(toml_text, source_name, env, out);
+}
+Status load_space_options(const std::string& path, const EnvLookup& env, SpaceOptions* out) {
+  return load_into<SpaceConfig>(path, env, out);
+}
+Status load_relay_options(const std::string& path, const EnvLookup& env, RelayOptions* out) {
+  return load_into<RelayConfig>(path, env, out);
+}
+
+Status check_space_config(const SpaceConfig& config) {
+  return check_config<SpaceConfig>(config, {}, {}, keys_of<SpaceConfig>());
+}
+Status check_relay_config(const RelayConfig& config) {
+  return check_config<RelayConfig>(config, {}, {}, keys_of<RelayConfig>());
+}
+
+template <typename C>
+static void table_errors(std::vector<std::string>& out) {
+  for (const Key<C>& k : keys_of<C>()) {
+    if (k.description.empty()) out.push_back(key_name(k) + " has no row in the key table");
+  }
+  for (const KeyRow& r : rows<C>()) {
+    if (find_key<C>(r.key) == nullptr) out.push_back(std::string(r.key) + " is not in for_each_key");
+  }
+}
+
+std::vector<std::string> config_key_table_errors() {
+  std::vector<std::string> out;
+  table_errors<SpaceConfig>(out);
+  table_errors<RelayConfig>(out);
+  return out;
 }
 
 Result<ListenAddress> parse_listen_address(std::string_view text) {
@@ -793,8 +962,8 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
   return ListenAddress{std::move(host), value};
 }
 
-std::vector<ConfigKeyInfo> space_config_keys() { return describe<SpaceConfig>(kSpaceKeys); }
-std::vector<ConfigKeyInfo> relay_config_keys() { return describe<RelayConfig>(kRelayKeys); }
+std::vector<ConfigKeyInfo> space_config_keys() { return describe<SpaceConfig>(keys_of<SpaceConfig>()); }
+std::vector<ConfigKeyInfo> relay_config_keys() { return describe<RelayConfig>(keys_of<RelayConfig>()); }
 
 std::string config_markdown_rows(const std::vector<ConfigKeyInfo>& keys, const std::string& section) {
   std::string out;

@@ -3,6 +3,7 @@
 #include <hutopia/relay.h>
 #include <openssl/crypto.h>
 
+#include "config/schema.h"
 #include "relay/answers.h"
 #include "relay/relay_impl.h"
 #include "relay/routes.h"
@@ -152,8 +153,9 @@ Relay::~Relay() {
   }
 }
 
-Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop) {
-  HUT_RETURN_IF_ERROR(validate_relay_config(config));
+Result<std::unique_ptr<Relay>> Relay::create(const RelayOptions& options, uv_loop_t* loop) {
+  RelayConfig config = options_config(options);
+  HUT_RETURN_IF_ERROR(check_relay_config(config));
   std::unique_ptr<uv_loop_t> owned;
   if (loop == nullptr) {
     owned = std::make_unique<uv_loop_t>();
@@ -172,9 +174,9 @@ Result<std::unique_ptr<Relay>> Relay::create(RelayConfig config, uv_loop_t* loop
 }
 
 Result<std::unique_ptr<Relay>> Relay::from_file(const std::string& path, uv_loop_t* loop) {
-  Result<RelayConfig> cfg = load_relay_config(path);
-  if (!cfg.ok()) return cfg.status();
-  return create(std::move(*cfg), loop);
+  RelayOptions options;
+  HUT_RETURN_IF_ERROR(load_relay_options(path, process_env(), &options));
+  return create(options, loop);
 }
 
 Status Relay::start() {
@@ -237,8 +239,10 @@ void Relay::Impl::maybe_finish_stop() {
   }
 }
 
-Result<Relay::ReloadReport> Relay::reload(const RelayConfig& next) {
-  HUT_RETURN_IF_ERROR(validate_relay_config(next));
+Status Relay::reload(const RelayOptions& options, std::vector<std::string>* applied,
+                     std::vector<std::string>* needs_restart) {
+  const RelayConfig& next = options_config(options);
+  HUT_RETURN_IF_ERROR(check_relay_config(next));
   Impl& d = *impl_;
   ReloadReport report;
   auto diff = [&](const char* name, const auto& before, const auto& after, bool live) {
@@ -289,7 +293,9 @@ Result<Relay::ReloadReport> Relay::reload(const RelayConfig& next) {
   c.admin.token = next.admin.token;
   c.log = next.log;
   if (!d.stopping) d.start_waiting_hash_jobs();
-  return report;
+  *applied = std::move(report.applied);
+  *needs_restart = std::move(report.needs_restart);
+  return Status();
 }
 
 int Relay::run() {
@@ -307,11 +313,16 @@ std::string Relay::public_url() const {
 std::string Relay::admin_url() const { return admin_http_url(impl_->admin_host, impl_->admin_port); }
 int Relay::public_port() const { return impl_->port; }
 int Relay::admin_port() const { return impl_->admin_port; }
-const RelayConfig& Relay::config() const { return impl_->state.config; }
+RelayOptions Relay::options() const {
+  RelayOptions out;
+  options_config(out) = impl_->state.config;
+  return out;
+}
 
 Result<std::string> Relay::rotate_signing_key() { return impl_->state.keys->rotate(wall_ms() / 1000); }
 
-Result<std::string> rotate_relay_signing_key(const RelayConfig& config) {
+Result<std::string> rotate_relay_signing_key(const RelayOptions& options) {
+  const RelayConfig& config = options_config(options);
   relay::SigningKeys keys(config.relay.data_dir + "/keys", config.relay.token_ttl);
   return keys.rotate(wall_ms() / 1000);
 }

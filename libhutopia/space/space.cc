@@ -20,6 +20,7 @@
 #include "admin/admin_api.h"
 #include "bus/bus.h"
 #include "bus/protocol.h"
+#include "config/schema.h"
 #include "net/server.h"
 #include "plugins/runtime.h"
 #include "rooms/rooms.h"
@@ -298,9 +299,10 @@ void Space::Impl::stop(std::function<void()> done) {
 Space::Space(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Space::~Space() = default;
 
-Result<std::unique_ptr<Space>> Space::create(SpaceConfig config, uv_loop_t* loop) {
+Result<std::unique_ptr<Space>> Space::create(const SpaceOptions& options, uv_loop_t* loop) {
   // The checks of a file, for a configuration built in code too.
-  HUT_RETURN_IF_ERROR(validate_space_config(config));
+  SpaceConfig config = options_config(options);
+  HUT_RETURN_IF_ERROR(check_space_config(config));
   config.store.url = space_store_url(config);
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
@@ -319,13 +321,20 @@ Result<std::unique_ptr<Space>> Space::create(SpaceConfig config, uv_loop_t* loop
 }
 
 Result<std::unique_ptr<Space>> Space::from_file(const std::string& path, uv_loop_t* loop) {
-  Result<SpaceConfig> cfg = load_space_config(path);
-  if (!cfg.ok()) return cfg.status();
-  return create(std::move(*cfg), loop);
+  SpaceOptions options;
+  HUT_RETURN_IF_ERROR(load_space_options(path, process_env(), &options));
+  return create(options, loop);
 }
 
 Status Space::start() { return impl_->start(); }
-Result<Space::ReloadReport> Space::reload(const SpaceConfig& config) { return impl_->reload(config); }
+Status Space::reload(const SpaceOptions& options, std::vector<std::string>* applied,
+                     std::vector<std::string>* needs_restart) {
+  Result<ReloadReport> report = impl_->reload(options_config(options));
+  if (!report.ok()) return report.status();
+  *applied = std::move(report->applied);
+  *needs_restart = std::move(report->needs_restart);
+  return Status();
+}
 void Space::stop(std::function<void()> done) { impl_->stop(std::move(done)); }
 
 int Space::run() {
@@ -340,12 +349,21 @@ std::string Space::public_url() const { return impl_->public_url; }
 std::string Space::admin_url() const { return impl_->admin_url; }
 int Space::public_port() const { return impl_->public_port; }
 int Space::admin_port() const { return impl_->admin_port; }
-const SpaceConfig& Space::config() const { return impl_->config; }
+SpaceOptions Space::options() const {
+  SpaceOptions out;
+  options_config(out) = impl_->config;
+  return out;
+}
 
 bool Space::post(std::function<void()> fn) { return impl_->posts.post(std::move(fn)); }
 
-Result<AppToken> Space::mint_app_token(std::string_view user_id, std::string_view name, int64_t ttl_s) const {
-  return impl_->mint(user_id, name, ttl_s);
+Status Space::mint_app_token(std::string_view user_id, std::string_view name, int64_t ttl_s,
+                             std::string* token, int64_t* expires_at_ms) const {
+  Result<AppToken> minted = impl_->mint(user_id, name, ttl_s);
+  if (!minted.ok()) return minted.status();
+  *token = std::move(minted->token);
+  *expires_at_ms = minted->expires_at_ms;
+  return Status();
 }
 
 Result<size_t> Space::send_widget_event(std::string_view plugin, Audience audience,

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "config/schema.h"
 #include "space/space_impl.h"
 
 namespace hut {
@@ -42,7 +43,7 @@ net::NetOptions Space::Impl::net_limits(const SpaceConfig& c) {
 Result<Space::ReloadReport> Space::Impl::reload(const SpaceConfig& given) {
   if (state != State::kRunning) return Status::failed_precondition("the space is not running");
   // The checks of create(), and the store url filled the same way.
-  HUT_RETURN_IF_ERROR(validate_space_config(given));
+  HUT_RETURN_IF_ERROR(check_space_config(given));
   SpaceConfig next = given;
   next.store.url = space_store_url(next);
   Space::ReloadReport report;
