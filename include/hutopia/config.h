@@ -138,8 +138,8 @@ struct RelayConfig {
 // structs and the keys: the library's key table (TOML, environment,
 // SpaceOptions / RelayOptions) is built on it, so a field added to a struct
 // and listed here is a key everywhere at once.
-template <typename C, typename F>
-requires std::is_same_v<std::remove_const_t<C>, SpaceConfig>
+template <typename C, typename F,
+          std::enable_if_t<std::is_same_v<std::remove_const_t<C>, SpaceConfig>, int> = 0>
 void for_each_key(C& c, F&& f) {
   f("space.id", c.space.id), f("space.name", c.space.name), f("space.listen", c.space.listen),
       f("space.url", c.space.url), f("space.data_dir", c.space.data_dir),
@@ -170,8 +170,8 @@ void for_each_key(C& c, F&& f) {
       f("limits.rooms_per_user", c.limits.rooms_per_user), f("limits.dms_per_hour", c.limits.dms_per_hour);
 }
 
-template <typename C, typename F>
-requires std::is_same_v<std::remove_const_t<C>, RelayConfig>
+template <typename C, typename F,
+          std::enable_if_t<std::is_same_v<std::remove_const_t<C>, RelayConfig>, int> = 0>
 void for_each_key(C& c, F&& f) {
   f("relay.listen", c.relay.listen), f("relay.issuer", c.relay.issuer), f("relay.data_dir", c.relay.data_dir),
       f("relay.token_ttl", c.relay.token_ttl), f("relay.session_ttl", c.relay.session_ttl),
@@ -287,7 +287,7 @@ template <typename C>
 HUT_INLINE_LOCAL C config_from(const ConfigOptions& options) {
   C out;
   for_each_key(out, [&](std::string_view key, auto& value) {
-    using T = std::remove_cvref_t<decltype(value)>;
+    using T = std::decay_t<decltype(value)>;
     if constexpr (std::is_same_v<T, std::string>) {
       if (Result<std::string> v = options.get_string(key); v.ok()) value = std::move(*v);
     } else if constexpr (std::is_same_v<T, bool>) {
