@@ -93,7 +93,7 @@ void Bus::on_open(net::WsConnection* conn) {
   Session& s = *session;
   conn->user = session.get();
   sessions_[s.id] = std::move(session);
-  counters_.sessions_opened++;
+  counters_[Count::kSessionsOpened]++;
   const std::string& auth = conn->authorization();
   if (!auth.empty()) {
     std::string_view token;
@@ -135,12 +135,12 @@ void Bus::on_close(net::WsConnection* conn) {
 }
 
 void Bus::send_error(Session& s, std::string_view ref_json, ErrorCode code, std::string_view message) {
-  counters_.errors_sent++;
+  counters_[Count::kErrorsSent]++;
   if (s.conn != nullptr) s.conn->send_text(make_error(ref_json, code, message));
 }
 
 void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
-  counters_.auth_failures++;
+  counters_[Count::kAuthFailures]++;
   send_error(s, ref_json, ErrorCode::kUnauthenticated, why);
   if (s.conn != nullptr) {
     s.conn->set_timer_ms(-1);
@@ -199,7 +199,7 @@ void Bus::authenticate(Session& s, std::string_view token, std::string_view ref_
 
 void Bus::admit(Session& s, const Claims& claims, std::string_view ref_json, const Status& used) {
   if (used.code() == Status::Code::kUnavailable) {
-    counters_.auth_failures++;
+    counters_[Count::kAuthFailures]++;
     send_error(s, ref_json, ErrorCode::kUnavailable, used.message());
     if (s.conn != nullptr) {
       s.conn->set_timer_ms(-1);
@@ -262,7 +262,7 @@ void Bus::welcome(Session& s, std::string_view ref_json, std::string resume) {
                        });
   }
   s.welcomed = true;
-  counters_.welcomed++;
+  counters_[Count::kWelcomed]++;
   if (s.conn != nullptr) s.conn->set_timer_ms(-1);
   by_user_[s.user.id].push_back(&s);
   std::string out = R"({"op":"welcome")";
@@ -291,7 +291,7 @@ void Bus::welcome(Session& s, std::string_view ref_json, std::string resume) {
 }
 
 void Bus::bad_frame(Session& s, std::string_view ref_json, std::string_view message) {
-  counters_.bad_frames++;
+  counters_[Count::kBadFrames]++;
   send_error(s, ref_json, ErrorCode::kBadRequest, message);
   uint64_t now = now_ms();
   auto& times = s.bad_frame_times_ms;
@@ -363,14 +363,14 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
     bad_frame(s, frame.ref_json, "widget needs a string plugin");
     return;
   }
-  counters_.widget_requests++;
+  counters_[Count::kWidgetRequests]++;
   if (!widget_budget(s)) {
-    counters_.widget_rate_limited++;
+    counters_[Count::kWidgetRateLimited]++;
     send_error(s, frame.ref_json, ErrorCode::kRateLimited, "too many widget requests; slow down");
     return;
   }
   if (plugins_ != nullptr && plugins_->pending_requests(s.id) >= options_.widget_pending) {
-    counters_.widget_rate_limited++;
+    counters_[Count::kWidgetRateLimited]++;
     send_error(s, frame.ref_json, ErrorCode::kRateLimited,
                "too many widget requests waiting for their plugins; wait for their answers");
     return;
@@ -406,7 +406,7 @@ void Bus::handle_widget(Session& s, const ClientFrame& frame) {
         session.conn->send_pieces({R"({"op":"ok","ref":)", ref, R"(,"data":)", a.data_json, "}"});
       return HUT_OK;
     }
-    if (a.kind == PluginAnswer::Kind::kExpired) counters_.widget_timeouts++;
+    if (a.kind == PluginAnswer::Kind::kExpired) counters_[Count::kWidgetTimeouts]++;
     ErrorCode code = a.kind == PluginAnswer::Kind::kError
                          ? error_code_from_name(a.code).value_or(ErrorCode::kInternal)
                          : ErrorCode::kUnavailable;
@@ -484,7 +484,7 @@ const Session* Bus::welcomed_session(std::string_view session_id) const {
 }
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {
-  counters_.events++;
+  counters_[Count::kEvents]++;
   uint64_t start = uv_hrtime();
   size_t n = 0;
   auto deliver = [&](Session* s) {
@@ -524,7 +524,7 @@ size_t Bus::send_event(EventTarget target, std::string_view target_id, std::stri
       break;
     }
   }
-  counters_.deliveries += n;
+  counters_[Count::kDeliveries] += n;
   fanout_seconds_.observe_ns(uv_hrtime() - start);
   return n;
 }

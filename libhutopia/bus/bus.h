@@ -74,19 +74,6 @@ class Bus {
     int64_t resume_ttl_ms = 86400000;     // lifetime of a resume credential
   };
 
-  struct Counters {
-    uint64_t sessions_opened = 0;
-    uint64_t welcomed = 0;
-    uint64_t auth_failures = 0;
-    uint64_t bad_frames = 0;
-    uint64_t errors_sent = 0;
-    uint64_t widget_requests = 0;
-    uint64_t widget_rate_limited = 0;  // refused by the budget or the pending bound
-    uint64_t widget_timeouts = 0;      // answered `unavailable` at their deadline
-    uint64_t events = 0;               // events sent (one per event, not per recipient)
-    uint64_t deliveries = 0;           // event frames handed to sessions
-  };
-
   Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, ReplayCache* replay);
   ~Bus();
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "token/json.h"
 #include "util/table.h"
 
 namespace hut::bus {
@@ -32,14 +33,6 @@ size_t utf8_length(std::string_view s) {
   return n;
 }
 
-std::string print(const cJSON* item) {
-  char* text = cJSON_PrintUnformatted(item);
-  if (text == nullptr) return "null";
-  std::string out(text);
-  cJSON_free(text);
-  return out;
-}
-
 // The ref as JSON text, or nullopt when it is not a valid ref.
 std::optional<std::string> read_ref(const cJSON* ref) {
   if (cJSON_IsString(ref)) {
@@ -57,7 +50,9 @@ std::optional<std::string> read_ref(const cJSON* ref) {
       auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(d));
       if (ec == std::errc()) return std::string(buf, end);
     }
-    return print(ref);
+    std::string text = token_json::print(ref);
+    if (text.empty()) return std::nullopt;  // cJSON ran out of memory
+    return text;
   }
   return std::nullopt;
 }

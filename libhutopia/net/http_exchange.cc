@@ -177,7 +177,7 @@ int NetServer::http_callback(Listener listener, struct lws* wsi, enum lws_callba
 }
 
 void NetServer::http_answered(const HttpExchange& ex, int status) {
-  if (status >= 100 && status <= 599) counters_.http_responses[status / 100 - 1]++;
+  if (status >= 100 && status <= 599) http_responses_[status / 100 - 1]++;
   uv_update_time(loop_);
   std::string ms = std::to_string(uv_now(loop_) - ex.start_ms);
   std::string code = std::to_string(status);
@@ -194,7 +194,7 @@ void NetServer::http_answered(const HttpExchange& ex, int status) {
 }
 
 int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* uri) {
-  counters_.http_requests++;
+  counters_[Count::kHttpRequests]++;
   auto ex = std::make_shared<HttpExchange>();
   ex->listener = listener;
   ex->server_ = this;
@@ -265,7 +265,7 @@ int NetServer::on_http_request(Listener listener, struct lws* wsi, const char* u
 // 503 to a body that would take the bodies in flight (buffered or written
 // to disk) past their total; the connection closes after the answer.
 int NetServer::refuse_busy(HttpExchange& ex) {
-  counters_.refused_bodies++;
+  counters_[Count::kRefusedBodies]++;
   ex.close_after_ = true;
   ex.respond({503,
               "application/json",

@@ -181,7 +181,7 @@ int NetServer::listener_callback(Listener listener, struct lws* wsi, enum lws_ca
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
       // `wsi` is the listener here; the new socket has no wsi yet.
       if (self->sockets_.size() >= self->options_.max_connections) {
-        self->counters_.refused_connections++;
+        self->counters_[Count::kRefusedConnections]++;
         return 1;
       }
       return 0;

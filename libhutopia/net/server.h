@@ -46,6 +46,7 @@
 #include "net/lws.h"
 #include "net/lws_context.h"
 #include "net/ws_connection.h"
+#include "util/metrics.h"
 
 namespace hut::net {
 class NetHandler {
@@ -100,20 +101,7 @@ struct NetOptions {
   std::string ws_protocol = "hutopia.v1";
 };
 
-struct NetCounters {
-  uint64_t connections_total = 0;
-  uint64_t frames_in = 0;
-  uint64_t frames_out = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t http_requests = 0;
-  uint64_t closed_slow = 0;          // 4008
-  uint64_t closed_too_big = 0;       // 1009
-  uint64_t refused_connections = 0;  // over max_connections, closed at accept
-  uint64_t refused_bodies = 0;       // 503: over max_body_total
-  // HTTP responses by status class: [0] 1xx ... [4] 5xx.
-  uint64_t http_responses[5] = {0, 0, 0, 0, 0};
-};
+;
 
 class NetServer {
  public:
@@ -131,7 +119,9 @@ class NetServer {
   size_t socket_count() const { return sockets_.size(); }
   // Request body bytes counted against max_body_total now.
   size_t body_bytes() const { return body_bytes_; }
-  const NetCounters& counters() const { return counters_; }
+  // What it counts (the Count values up to kRefusedBodies).
+  const Counters& counters() const { return counters_; }
+  const HttpResponsesByClass& http_responses() const { return http_responses_; }
   const NetOptions& options() const { return options_; }
   // A reload's new limits (max_message, backpressure, max_connections,
   // max_body, max_body_total); open connections stay, and the limits apply
@@ -222,7 +212,8 @@ class NetServer {
   size_t body_bytes_ = 0;
   size_t spool_bytes_ = 0;
   std::vector<unsigned char> write_buf_;  // write_http's, reused
-  NetCounters counters_;
+  Counters counters_;
+  HttpResponsesByClass http_responses_ = {0, 0, 0, 0, 0};
   // Connections with output appended during this loop turn (nullptr where
   // one closed meanwhile). A check handle writes them after the poll phase;
   // an idle handle, active while the list is not empty, keeps the poll from

@@ -47,14 +47,14 @@ void WsConnection::send_pieces(std::initializer_list<std::string_view> pieces) {
   out_.append(reinterpret_cast<const char*>(header), header_len);
   for (std::string_view p : pieces) out_.append(p.data(), p.size());
   queued_bytes_ += header_len + n;
-  server_->counters_.frames_out++;
-  server_->counters_.bytes_out += n;
+  server_->counters_[Count::kFramesOut]++;
+  server_->counters_[Count::kBytesOut] += n;
   if (queued_bytes_ > server_->options_.backpressure) {
     // Nobody waits for this reader: drop what it did not take and close.
     std::string().swap(out_);
     out_head_ = 0;
     queued_bytes_ = 0;
-    server_->counters_.closed_slow++;
+    server_->counters_[Count::kClosedSlow]++;
     close(4008, "too slow: unread output over the limit");
     return;
   }
@@ -106,7 +106,7 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       // The hot callbacks find the connection here, without a hash lookup;
       // CLOSED clears it before the connection goes.
       lws_set_opaque_user_data(wsi, raw);
-      counters_.connections_total++;
+      counters_[Count::kConnectionsTotal]++;
       handler_->on_ws_open(raw);
       // The token has been read; a session does not keep it.
       std::string().swap(raw->authorization_);
@@ -158,7 +158,7 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
 
 int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
   if (conn->close_code_ != 0) return 0;  // closing: input no longer counts
-  counters_.bytes_in += len;
+  counters_[Count::kBytesIn] += len;
   if (!conn->in_message_) {
     conn->in_message_ = true;
     conn->message_.clear();
@@ -168,7 +168,7 @@ int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
     }
   }
   if (conn->message_.size() + len > options_.max_message) {
-    counters_.closed_too_big++;
+    counters_[Count::kClosedTooBig]++;
     conn->message_.clear();
     conn->message_.shrink_to_fit();
     conn->close(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over the size limit");
@@ -178,14 +178,14 @@ int NetServer::on_ws_receive(WsConnection* conn, const char* in, size_t len) {
   if (complete && conn->message_.empty()) {
     // A message that arrived in one piece is handed over from lws's buffer.
     conn->in_message_ = false;
-    counters_.frames_in++;
+    counters_[Count::kFramesIn]++;
     handler_->on_ws_message(conn, std::string_view(in, len));
     return finish_close_if_due(conn);
   }
   conn->message_.append(in, len);
   if (!complete) return 0;
   conn->in_message_ = false;
-  counters_.frames_in++;
+  counters_[Count::kFramesIn]++;
   std::string message;
   message.swap(conn->message_);
   handler_->on_ws_message(conn, message);

@@ -47,7 +47,6 @@ void Relay::Impl::handle_admin(const std::shared_ptr<net::HttpExchange>& ex) {
 std::string Relay::Impl::metrics_text() const {
   const relay::RelayStats& stats = state.stats;
   std::string out;
-  const net::NetCounters& nc = net->counters();
   out +=
       "# HELP hutopia_relay_logins_total Password logins (API and login page), by result.\n"
       "# TYPE hutopia_relay_logins_total counter\n"
@@ -72,9 +71,8 @@ std::string Relay::Impl::metrics_text() const {
               pending);
   stats.hash_seconds.render(&out, "hutopia_relay_hash_request_duration_seconds",
                             "Time of a login or sign-up from its arrival to its answer, queue included.");
-  metric_line(&out, "hutopia_http_requests_total", "counter", "HTTP requests on both listeners.",
-              nc.http_requests);
-  http_responses_metric(&out, nc.http_responses);
+  counter_metric(&out, Count::kHttpRequests, net->counters()[Count::kHttpRequests]);
+  http_responses_metric(&out, net->http_responses());
   metric_line(&out, "hutopia_http_sockets", "gauge", "Open connections to the public listener.",
               net->socket_count());
   return out;

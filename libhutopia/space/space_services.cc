@@ -95,41 +95,14 @@ void Space::Impl::rooms_http(const std::shared_ptr<net::HttpExchange>& ex) {
 
 std::string Space::Impl::metrics_text() {
   std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  const net::NetCounters& nc = net->counters();
-  const bus::Bus::Counters& bc = bus->counters();
-  metric("hutopia_connections", "gauge", "Open bus connections.", net->connection_count());
-  metric("hutopia_sessions", "gauge", "Bus sessions past the welcome.", bus->welcomed_count());
-  metric("hutopia_connections_total", "counter", "Bus connections accepted.", nc.connections_total);
-  metric("hutopia_frames_in_total", "counter", "Bus messages received.", nc.frames_in);
-  metric("hutopia_frames_out_total", "counter", "Bus frames sent.", nc.frames_out);
-  metric("hutopia_bytes_in_total", "counter", "Bus payload bytes received.", nc.bytes_in);
-  metric("hutopia_bytes_out_total", "counter", "Bus payload bytes sent.", nc.bytes_out);
-  metric("hutopia_http_requests_total", "counter", "HTTP requests on both listeners.", nc.http_requests);
-  metric("hutopia_errors_total", "counter", "Error frames sent to bus clients.", bc.errors_sent);
-  metric("hutopia_bad_frames_total", "counter", "Bus frames refused as bad_request.", bc.bad_frames);
-  metric("hutopia_auth_failures_total", "counter", "Bus sessions refused with 4001.", bc.auth_failures);
-  metric("hutopia_widget_requests_total", "counter", "widget ops received.", bc.widget_requests);
-  metric("hutopia_widget_rate_limited_total", "counter", "widget ops refused: budget or pending bound.",
-         bc.widget_rate_limited);
-  metric("hutopia_widget_timeouts_total", "counter", "widget ops a plugin did not answer in time.",
-         bc.widget_timeouts);
-  metric("hutopia_events_total", "counter", "Events sent (one per event).", bc.events);
-  metric("hutopia_event_deliveries_total", "counter", "Event frames handed to sessions.", bc.deliveries);
-  metric("hutopia_closed_slow_total", "counter", "Connections closed with 4008.", nc.closed_slow);
-  metric("hutopia_closed_too_big_total", "counter", "Connections closed with 1009.", nc.closed_too_big);
-  metric("hutopia_http_sockets", "gauge", "Open connections to the public listener, HTTP and WebSocket.",
-         net->socket_count());
-  metric("hutopia_refused_connections_total", "counter", "Connections closed at accept: max_connections.",
-         nc.refused_connections);
-  metric("hutopia_http_body_bytes", "gauge", "Request body bytes counted against max_body_total.",
-         net->body_bytes());
-  metric("hutopia_refused_bodies_total", "counter", "Requests refused with 503: max_body_total.",
-         nc.refused_bodies);
-  http_responses_metric(&out, nc.http_responses);
+  metric_line(&out, "hutopia_connections", "gauge", "Open bus connections.", net->connection_count());
+  metric_line(&out, "hutopia_sessions", "gauge", "Bus sessions past the welcome.", bus->welcomed_count());
+  metric_line(&out, "hutopia_http_sockets", "gauge",
+              "Open connections to the public listener, HTTP and WebSocket.", net->socket_count());
+  metric_line(&out, "hutopia_http_body_bytes", "gauge", "Request body bytes counted against max_body_total.",
+              net->body_bytes());
+  counter_metrics(&out, {&net->counters(), &bus->counters()});
+  http_responses_metric(&out, net->http_responses());
   rooms->post_seconds().render(&out, "hutopia_room_post_duration_seconds",
                                "Time from a room post's arrival to its ok, after the commit.");
   bus->fanout_seconds().render(&out, "hutopia_event_fanout_duration_seconds",

@@ -169,33 +169,25 @@ Status Conn::Transaction::commit() {
   return c_.end_read();
 }
 
-Query::~Query() {
-  if (res_ != nullptr) PQclear(res_);
-}
+void Query::ResultDeleter::operator()(PGresult* res) const { PQclear(res); }
 
-Query::Param& Query::param(int i) {
+void Query::set(int i, const BindValue& v) {
   if (static_cast<size_t>(i) > params_.size()) params_.resize(static_cast<size_t>(i));
-  return params_[static_cast<size_t>(i) - 1];
-}
-
-Query& Query::bind(int i, int64_t v) {
-  param(i) = Param{std::to_string(v), kInt8Oid, false};
-  return *this;
-}
-
-Query& Query::bind(int i, std::string_view v) {
-  param(i) = Param{std::string(v), kTextOid, false};
-  return *this;
-}
-
-Query& Query::bind_blob(int i, std::string_view v) {
-  param(i) = Param{std::string(v), kByteaOid, true};
-  return *this;
-}
-
-Query& Query::bind_null(int i) {
-  param(i) = Param{std::nullopt, 0, false};
-  return *this;
+  Param& p = params_[static_cast<size_t>(i) - 1];
+  switch (v.kind) {
+    case BindValue::Kind::kNull:
+      p = Param{std::nullopt, 0, false};
+      break;
+    case BindValue::Kind::kInt:
+      p = Param{std::to_string(v.num), kInt8Oid, false};
+      break;
+    case BindValue::Kind::kText:
+      p = Param{std::string(v.bytes), kTextOid, false};
+      break;
+    case BindValue::Kind::kBlob:
+      p = Param{std::string(v.bytes), kByteaOid, true};
+      break;
+  }
 }
 
 void Query::execute() {
@@ -216,16 +208,16 @@ void Query::execute() {
     status_ = name.status();
     return;
   }
-  res_ = PQexecPrepared(c_.conn_, name->c_str(), static_cast<int>(values.size()), values.data(),
-                        lengths.data(), formats.data(), 0);
-  ExecStatusType st = PQresultStatus(res_);
+  res_.reset(PQexecPrepared(c_.conn_, name->c_str(), static_cast<int>(values.size()), values.data(),
+                            lengths.data(), formats.data(), 0));
+  ExecStatusType st = PQresultStatus(res_.get());
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    status_ = result_status(c_.conn_, res_, "store");
-    const char* state = PQresultErrorField(res_, PG_DIAG_SQLSTATE);
+    status_ = result_status(c_.conn_, res_.get(), "store");
+    const char* state = PQresultErrorField(res_.get(), PG_DIAG_SQLSTATE);
     c_.last_state_ = state != nullptr ? state : "";
     return;
   }
-  const char* tuples = PQcmdTuples(res_);
+  const char* tuples = PQcmdTuples(res_.get());
   c_.changes_ = (tuples != nullptr && *tuples != '\0') ? std::strtoll(tuples, nullptr, 10) : 0;
 }
 
@@ -233,26 +225,22 @@ bool Query::step() {
   if (!executed_) execute();
   if (!status_.ok() || res_ == nullptr) return false;
   ++row_;
-  return row_ < PQntuples(res_);
+  return row_ < PQntuples(res_.get());
 }
 
-Status Query::run() {
-  if (!executed_) execute();
-  return status_;
-}
+int64_t Query::i64(int col) const { return std::strtoll(PQgetvalue(res_.get(), row_, col), nullptr, 10); }
 
-int64_t Query::i64(int col) const { return std::strtoll(PQgetvalue(res_, row_, col), nullptr, 10); }
-
-bool Query::is_null(int col) const { return PQgetisnull(res_, row_, col) != 0; }
+bool Query::is_null(int col) const { return PQgetisnull(res_.get(), row_, col) != 0; }
 
 std::string Query::str(int col) const {
-  return std::string(PQgetvalue(res_, row_, col), static_cast<size_t>(PQgetlength(res_, row_, col)));
+  return std::string(PQgetvalue(res_.get(), row_, col),
+                     static_cast<size_t>(PQgetlength(res_.get(), row_, col)));
 }
 
 std::string Query::blob(int col) const {
   size_t len = 0;
   unsigned char* bytes =
-      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(res_, row_, col)), &len);
+      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(res_.get(), row_, col)), &len);
   if (bytes == nullptr) return std::string();
   std::string out(reinterpret_cast<const char*>(bytes), len);
   PQfreemem(bytes);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "store/executor.h"
+#include "store/query_base.h"
 #include "store/sql.h"
 
 typedef struct pg_conn PGconn;
@@ -107,47 +108,37 @@ class Conn::Transaction {
 // One execution of a statement, with the same calls as SqliteQuery: binds,
 // then step() (runs it on the first call) or run(). The first failing call is
 // kept in status().
-class Query {
+class Query : public QueryBase<Query> {
  public:
   Query(Conn& c, const char* sql) : c_(c), sql_(sql) {}
-  ~Query();
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
 
-  Query& bind(int i, int64_t v);
-  Query& bind(int i, std::string_view v);
-  Query& bind_blob(int i, std::string_view v);
-  Query& bind_null(int i);
-  Query& bind_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
-  Query& bind(int i, std::optional<int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
-
+  // Runs the statement on the first call.
   bool step();
-  Status run();
-  const Status& drain() { return status_; }
-  const Status& status() const { return status_; }
-  Status no_row(Status missing) const { return status_.ok() ? std::move(missing) : status_; }
 
   int64_t i64(int col) const;
-  bool is_null(int col) const;
   std::string str(int col) const;
   std::string blob(int col) const;
 
  private:
+  struct ResultDeleter {
+    void operator()(PGresult* res) const;
+  };
   struct Param {
     std::optional<std::string> value;
     unsigned type = 0;  // an OID; 0: let the server decide
     bool binary = false;
   };
-  Param& param(int i);
+  friend class QueryBase<Query>;
+  void set(int i, const BindValue& v);
+  bool is_null(int col) const;
   void execute();
 
   Conn& c_;
   const char* sql_;
   std::vector<Param> params_;
-  PGresult* res_ = nullptr;
+  std::unique_ptr<PGresult, ResultDeleter> res_;
   bool executed_ = false;
   int row_ = -1;
-  Status status_;
 };
 
 }  // namespace hut::pg

@@ -6,7 +6,7 @@
 // connection and use its caches; reads on the reader's.
 //
 // Conn provides: `Query` (a statement run with ?N parameters: bind, step,
-// run, drain, status, no_row, i64, is_null, str, blob), `Transaction`
+// run, drain, status, no_row, i64, opt_i64, str, blob), `Transaction`
 // (begin, commit), changes() (rows changed by the last statement), the
 // RowCaches below, and kStaleResumeSql (the one statement whose dialects
 // differ). Internal to libhutopia/store.

@@ -24,7 +24,7 @@ MessageRecord read_message(const Q& q, const std::string& room) {
   m.from.avatar = q.str(4);
   m.text = q.str(5);
   m.data_json = q.str(6);
-  m.edited_ts = q.is_null(7) ? 0 : q.i64(7);
+  m.edited_ts = q.opt_i64(7).value_or(0);
   return m;
 }
 

@@ -42,7 +42,7 @@ MemberRecord read_member(const Q& q) {
   m.user.name = q.str(2);
   m.user.avatar = q.str(3);
   if (!parse_role(q.str(4), &m.role)) m.role = Role::kMember;
-  if (!q.is_null(5)) m.mute_until = q.i64(5);
+  m.mute_until = q.opt_i64(5);
   m.joined_ts = q.i64(6);
   return m;
 }
@@ -118,7 +118,7 @@ Result<bool> remove_keeping_mute(Conn& c, int64_t rid, const std::string& user) 
       HUT_RETURN_IF_ERROR(q.status());
       return false;
     }
-    if (!q.is_null(0)) mute = q.i64(0);
+    mute = q.opt_i64(0);
     HUT_RETURN_IF_ERROR(q.drain());
   }
   if (mute.has_value()) {
@@ -230,7 +230,7 @@ Result<StoreState> load_state(Conn& c) {
       SanctionRecord sr;
       sr.room = q.str(0);
       sr.user = q.str(1);
-      if (!q.is_null(2)) sr.mute_until = q.i64(2);
+      sr.mute_until = q.opt_i64(2);
       sr.banned = q.i64(3) != 0;
       state.sanctions.push_back(std::move(sr));
     }

@@ -138,24 +138,22 @@ SqliteQuery::~SqliteQuery() {
   }
 }
 
-SqliteQuery& SqliteQuery::bind(int i, int64_t v) {
-  if (stmt_) check(sqlite3_bind_int64(stmt_, i, v));
-  return *this;
-}
-
-SqliteQuery& SqliteQuery::bind(int i, std::string_view v) {
-  if (stmt_) check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
-  return *this;
-}
-
-SqliteQuery& SqliteQuery::bind_blob(int i, std::string_view v) {
-  if (stmt_) check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_STATIC));
-  return *this;
-}
-
-SqliteQuery& SqliteQuery::bind_null(int i) {
-  if (stmt_) check(sqlite3_bind_null(stmt_, i));
-  return *this;
+void SqliteQuery::set(int i, const BindValue& v) {
+  if (!stmt_) return;
+  switch (v.kind) {
+    case BindValue::Kind::kNull:
+      check(sqlite3_bind_null(stmt_, i));
+      break;
+    case BindValue::Kind::kInt:
+      check(sqlite3_bind_int64(stmt_, i, v.num));
+      break;
+    case BindValue::Kind::kText:
+      check(sqlite3_bind_text64(stmt_, i, v.bytes.data(), v.bytes.size(), SQLITE_STATIC, SQLITE_UTF8));
+      break;
+    case BindValue::Kind::kBlob:
+      check(sqlite3_bind_blob64(stmt_, i, v.bytes.data(), v.bytes.size(), SQLITE_STATIC));
+      break;
+  }
 }
 
 bool SqliteQuery::step() {
@@ -164,14 +162,6 @@ bool SqliteQuery::step() {
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) status_ = sqlite_status(rc, db_.name(), db_.db());
   return false;
-}
-
-Status SqliteQuery::run() { return drain(); }
-
-const Status& SqliteQuery::drain() {
-  while (step()) {
-  }
-  return status_;
 }
 
 int64_t SqliteQuery::i64(int col) const { return sqlite3_column_int64(stmt_, col); }

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/query_base.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -88,41 +90,25 @@ class SqliteDb {
 // One execution of a cached statement; resets it when it goes out of scope.
 // The first failing bind or step is kept in status() and stops the rest, so a
 // chain of binds is checked once.
-class SqliteQuery {
+class SqliteQuery : public QueryBase<SqliteQuery> {
  public:
   SqliteQuery(SqliteDb& db, const char* sql);
   ~SqliteQuery();
-  SqliteQuery(const SqliteQuery&) = delete;
-  SqliteQuery& operator=(const SqliteQuery&) = delete;
-
-  SqliteQuery& bind(int i, int64_t v);
-  SqliteQuery& bind(int i, std::string_view v);  // text; the view must outlive the query
-  SqliteQuery& bind_blob(int i, std::string_view v);
-  SqliteQuery& bind_null(int i);
-  // Empty text binds NULL.
-  SqliteQuery& bind_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
-  SqliteQuery& bind(int i, std::optional<int64_t> v) { return v ? bind(i, *v) : bind_null(i); }
 
   // True with a row, false when done; errors in status().
   bool step();
-  // Runs a statement that returns no row (or drains the rows it returns).
-  Status run();
-  // Steps past the rows left; the status after them.
-  const Status& drain();
-  const Status& status() const { return status_; }
-  // The status when step() found no row: the error, or `missing`.
-  Status no_row(Status missing) const { return status_.ok() ? std::move(missing) : status_; }
 
   int64_t i64(int col) const;
-  bool is_null(int col) const;
   std::string str(int col) const;
   std::string blob(int col) const;
 
  private:
+  friend class QueryBase<SqliteQuery>;
+  void set(int i, const BindValue& v);
+  bool is_null(int col) const;
   void check(int rc);
   SqliteDb& db_;
   sqlite3_stmt* stmt_ = nullptr;
-  Status status_;
 };
 
 // An explicit transaction: begin() starts it, commit() ends it, and one still

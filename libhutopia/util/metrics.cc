@@ -1,6 +1,7 @@
 #include "util/metrics.h"
 
 #include <cstdio>
+#include <iterator>
 
 namespace hut {
 
@@ -49,7 +50,53 @@ void metric_line(std::string* out, std::string_view name, std::string_view type,
           " " + std::to_string(value) + "\n";
 }
 
-void http_responses_metric(std::string* out, const uint64_t (&by_class)[5]) {
+namespace {
+
+// Per Count, in its order: the metric name, a space and the help; nullptr
+// for a counter that is not shown.
+constexpr const char* kCounterMetrics[] = {
+    "hutopia_connections_total Bus connections accepted.",
+    "hutopia_frames_in_total Bus messages received.",
+    "hutopia_frames_out_total Bus frames sent.",
+    "hutopia_bytes_in_total Bus payload bytes received.",
+    "hutopia_bytes_out_total Bus payload bytes sent.",
+    "hutopia_http_requests_total HTTP requests on both listeners.",
+    "hutopia_closed_slow_total Connections closed with 4008.",
+    "hutopia_closed_too_big_total Connections closed with 1009.",
+    "hutopia_refused_connections_total Connections closed at accept: max_connections.",
+    "hutopia_refused_bodies_total Requests refused with 503: max_body_total.",
+    nullptr,  // kSessionsOpened
+    nullptr,  // kWelcomed
+    "hutopia_auth_failures_total Bus sessions refused with 4001.",
+    "hutopia_bad_frames_total Bus frames refused as bad_request.",
+    "hutopia_errors_total Error frames sent to bus clients.",
+    "hutopia_widget_requests_total widget ops received.",
+    "hutopia_widget_rate_limited_total widget ops refused: budget or pending bound.",
+    "hutopia_widget_timeouts_total widget ops a plugin did not answer in time.",
+    "hutopia_events_total Events sent (one per event).",
+    "hutopia_event_deliveries_total Event frames handed to sessions.",
+};
+static_assert(std::size(kCounterMetrics) == static_cast<size_t>(Count::kEnd), "one entry per Count");
+
+}  // namespace
+
+void counter_metric(std::string* out, Count c, uint64_t value) {
+  const char* entry = kCounterMetrics[static_cast<size_t>(c)];
+  if (entry == nullptr) return;
+  std::string_view text(entry);
+  size_t space = text.find(' ');
+  metric_line(out, text.substr(0, space), "counter", text.substr(space + 1), value);
+}
+
+void counter_metrics(std::string* out, std::initializer_list<const Counters*> sources) {
+  for (size_t i = 0; i < static_cast<size_t>(Count::kEnd); ++i) {
+    uint64_t value = 0;
+    for (const Counters* s : sources) value += (*s)[static_cast<Count>(i)];
+    counter_metric(out, static_cast<Count>(i), value);
+  }
+}
+
+void http_responses_metric(std::string* out, const HttpResponsesByClass& by_class) {
   *out +=
       "# HELP hutopia_http_responses_total HTTP responses on both listeners, by status class.\n"
       "# TYPE hutopia_http_responses_total counter\n";

@@ -40,12 +40,10 @@ struct JsonDeleter {
 };
 using Json = std::unique_ptr<cJSON, JsonDeleter>;
 
+// The compact text of `j` ("null" when cJSON runs out of memory).
 std::string print(const cJSON* j) {
-  char* s = cJSON_PrintUnformatted(j);
-  if (s == nullptr) return "null";
-  std::string out(s);
-  cJSON_free(s);
-  return out;
+  std::unique_ptr<char, void (*)(void*)> text(cJSON_PrintUnformatted(j), cJSON_free);
+  return text ? std::string(text.get()) : std::string("null");
 }
 
 struct User {
