@@ -184,7 +184,7 @@ void Cluster::use_token(std::string_view iss, std::string_view jti, int64_t ttl_
 }
 
 void Cluster::publish_event(EventTarget target, std::string_view id, std::string_view frame) {
-  if (target != EventTarget::kUser && target != EventTarget::kEveryone) return;
+  if (target == EventTarget::kSession) return;
   if (!ready()) return;
   Message m = message(Message::Kind::kEvent);
   m.target = target;

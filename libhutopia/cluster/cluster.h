@@ -65,7 +65,7 @@ class Cluster {
   // on any node, kAlreadyExists after, kUnavailable when Redis cannot say.
   void use_token(std::string_view iss, std::string_view jti, int64_t ttl_ms,
                  std::function<void(Status)> done);
-  // Publishes an event to a user or to everyone for the other nodes; this
+  // Publishes an event to a user, a room's members or everyone for the other nodes; this
   // node delivers to its own sessions itself. Dropped while Redis is away.
   void publish_event(EventTarget target, std::string_view id, std::string_view frame);
   // A user's first session on this node opened (true) or last one closed.

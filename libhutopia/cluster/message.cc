@@ -24,6 +24,7 @@ struct TargetName {
 constexpr TargetName kTargets[] = {
     {EventTarget::kUser, "user"},
     {EventTarget::kEveryone, "everyone"},
+    {EventTarget::kRoom, "room"},
 };
 
 Status bad(std::string_view why) { return Status::invalid_argument("cluster message: " + std::string(why)); }
@@ -96,11 +97,11 @@ Result<Message> parse_message(std::string_view text) {
       const TargetName* t = nullptr;
       for (const TargetName& c : kTargets)
         if (to != nullptr && c.name == to) t = &c;
-      if (t == nullptr) return bad("an event goes to a user or everyone");
+      if (t == nullptr) return bad("an event goes to a user, a room or everyone");
       m.target = t->target;
-      if (m.target == EventTarget::kUser) {
+      if (m.target != EventTarget::kEveryone) {
         const char* id = get_string(root.get(), "id");
-        if (id == nullptr || *id == '\0') return bad("an event to a user needs its id");
+        if (id == nullptr || *id == '\0') return bad("an event to a user or a room needs its id");
         m.target_id = id;
       }
       const cJSON* frame = get_field(root.get(), "frame");

@@ -26,8 +26,8 @@ struct Message {
   std::vector<std::string> users;               // heartbeat: every user online on the sender
   std::string user;                             // presence
   bool online = false;                          // presence
-  EventTarget target = EventTarget::kEveryone;  // event: kUser or kEveryone (kRoom is reserved)
-  std::string target_id;                        // event: the user id for kUser
+  EventTarget target = EventTarget::kEveryone;  // event: kUser, kRoom or kEveryone
+  std::string target_id;                        // event: the user id for kUser, room id for kRoom
   std::string frame;                            // event: the bus frame, JSON object text
 };
 

@@ -117,6 +117,7 @@ void Rooms::reply_status(const Ctx& c, const Status& st) { reply_error(c, wire_e
 
 void Rooms::to_room(std::string_view room, const std::string& frame) {
   bus_->send_event(EventTarget::kRoom, room, frame);
+  if (cluster_.to_room_elsewhere) cluster_.to_room_elsewhere(room, frame);
 }
 
 void Rooms::to_user(std::string_view user, const std::string& frame, std::string_view except_session) {

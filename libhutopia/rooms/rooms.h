@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -86,6 +87,8 @@ class Rooms final : public bus::RoomHooks {
     std::function<void(std::string_view user, bool online)> local_changed;
     // A frame for a user's sessions on the other nodes.
     std::function<void(std::string_view user, const std::string& frame)> to_user_elsewhere;
+    // A room event for the members of the room on the other nodes.
+    std::function<void(std::string_view room, const std::string& frame)> to_room_elsewhere;
   };
   void set_cluster_hooks(ClusterHooks hooks) { cluster_ = std::move(hooks); }
   // A user came online on another node, or is now online on no other node:
@@ -93,6 +96,11 @@ class Rooms final : public bus::RoomHooks {
   void remote_presence(std::string_view user, bool online);
   // The users with a session on this node.
   std::vector<std::string> local_users() const;
+  // A room event another node published (rooms_remote.cc): the room's state
+  // is read again from the store when the event changes it, then the frame
+  // goes to this node's sessions of the room's members (and of those it
+  // removed). One room's events are handled in the order they came.
+  void remote_room_event(std::string room, std::string frame);
 
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
@@ -344,10 +352,14 @@ class Rooms final : public bus::RoomHooks {
   std::unordered_map<std::string, SessionState> sessions_;             // by session id
   std::unordered_map<std::string, std::vector<std::string>> by_user_;  // user -> session ids
   std::unordered_map<std::string, UserRecord> users_;                  // names seen
-  std::set<Expiry> expiries_;                                          // earliest first
-  std::map<std::pair<std::string, std::string>, int> mute_writes_;     // (room, user) -> in flight
-  uv_timer_t* mute_timer_ = nullptr;                                   // heap; freed by its close callback
-  int filtering_ = 0;  // > 0 while the plugins' post filters run
+  std::unordered_map<std::string, std::deque<std::string>>
+      remote_;  // room -> events from other nodes, in order
+  void next_remote(const std::string& room);
+  void refresh_room(const std::string& room, std::function<void()> done);
+  std::set<Expiry> expiries_;                                       // earliest first
+  std::map<std::pair<std::string, std::string>, int> mute_writes_;  // (room, user) -> in flight
+  uv_timer_t* mute_timer_ = nullptr;                                // heap; freed by its close callback
+  int filtering_ = 0;                                               // > 0 while the plugins' post filters run
 };
 
 }  // namespace hut::rooms

@@ -20,8 +20,11 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
   o.reconnect_min_ms = c.reconnect_min_ms;
   o.reconnect_max_ms = c.reconnect_max_ms;
   cluster::Cluster::Handlers h;
-  h.event = [bus](EventTarget target, const std::string& id, const std::string& frame) {
-    bus->send_event(target, id, frame);
+  h.event = [bus, rooms](EventTarget target, const std::string& id, const std::string& frame) {
+    if (target == EventTarget::kRoom)
+      rooms->remote_room_event(id, frame);
+    else
+      bus->send_event(target, id, frame);
   };
   h.presence = [rooms](const std::string& user, bool online) { rooms->remote_presence(user, online); };
   h.local_users = [rooms] { return rooms->local_users(); };
@@ -35,6 +38,9 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
                             [n](std::string_view user, bool online) { n->local_presence(user, online); },
                             [n](std::string_view user, const std::string& frame) {
                               n->publish_event(EventTarget::kUser, user, frame);
+                            },
+                            [n](std::string_view room, const std::string& frame) {
+                              n->publish_event(EventTarget::kRoom, room, frame);
                             }});
   node->start();
   return node;

@@ -28,7 +28,11 @@ TEST_CASE("cluster message: each kind encodes and parses back") {
   Message all = ev;
   all.target = EventTarget::kEveryone;
   all.target_id.clear();
-  for (const Message& m : {hb, pr, ev, all}) {
+  Message room = ev;
+  room.target = EventTarget::kRoom;
+  room.target_id = "lobby";
+  room.frame = R"({"op":"message","room":"lobby","seq":7})";
+  for (const Message& m : {hb, pr, ev, all, room}) {
     Result<Message> back = parse_message(encode_message(m));
     REQUIRE_MESSAGE(back.ok(), back.status().to_string());
     CHECK(back->kind == m.kind);
@@ -47,18 +51,18 @@ TEST_CASE("cluster message: anything else is refused with a reason") {
       "",
       "[]",
       "not json",
-      R"({"node":"a","kind":"presence","user":"u","online":true})",                    // no version
-      R"({"v":2,"node":"a","kind":"presence","user":"u","online":true})",              // a later version
-      R"({"v":1,"kind":"presence","user":"u","online":true})",                         // no node
-      R"({"v":1,"node":"","kind":"presence","user":"u","online":true})",               // empty node
-      R"({"v":1,"node":"a","kind":"gossip"})",                                         // unknown kind
-      R"({"v":1,"node":"a","kind":"heartbeat"})",                                      // no users
-      R"({"v":1,"node":"a","kind":"heartbeat","users":[1]})",                          // a number as a user
-      R"({"v":1,"node":"a","kind":"presence","user":"u","online":"yes"})",             // online not a bool
-      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x"}})",  // not yet
-      R"({"v":1,"node":"a","kind":"event","to":"user","frame":{"op":"x"}})",           // no user id
-      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":"{}"})",             // frame not an object
-      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":{"data":1}})",       // frame without op
+      R"({"node":"a","kind":"presence","user":"u","online":true})",               // no version
+      R"({"v":2,"node":"a","kind":"presence","user":"u","online":true})",         // a later version
+      R"({"v":1,"kind":"presence","user":"u","online":true})",                    // no node
+      R"({"v":1,"node":"","kind":"presence","user":"u","online":true})",          // empty node
+      R"({"v":1,"node":"a","kind":"gossip"})",                                    // unknown kind
+      R"({"v":1,"node":"a","kind":"heartbeat"})",                                 // no users
+      R"({"v":1,"node":"a","kind":"heartbeat","users":[1]})",                     // a number as a user
+      R"({"v":1,"node":"a","kind":"presence","user":"u","online":"yes"})",        // online not a bool
+      R"({"v":1,"node":"a","kind":"event","to":"room","frame":{"op":"x"}})",      // no room id
+      R"({"v":1,"node":"a","kind":"event","to":"user","frame":{"op":"x"}})",      // no user id
+      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":"{}"})",        // frame not an object
+      R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":{"data":1}})",  // frame without op
   };
   for (const char* text : bad) {
     Result<Message> m = parse_message(text);

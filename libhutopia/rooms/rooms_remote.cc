@@ -1,0 +1,111 @@
+// Room events published by the other nodes of a cluster (docs/cluster.md):
+// the room's record and the member the event names are read again from the
+// shared store, then the frame
+// reaches this node's sessions. Events of one room are handled one at a time
+// in the order Redis handed them over, so a room's refresh never overtakes
+// the delivery of an earlier event.
+#include <algorithm>
+#include <set>
+
+#include "rooms/rooms.h"
+#include "rooms/rooms_internal.h"
+#include "util/json.h"
+
+namespace hut::rooms {
+namespace {
+
+// The events that leave the room's record and members as they were.
+bool keeps_state(std::string_view op) { return op == "message" || op == "edited" || op == "deleted"; }
+
+}  // namespace
+
+void Rooms::remote_room_event(std::string room, std::string frame) {
+  std::deque<std::string>& q = remote_[room];
+  q.push_back(std::move(frame));
+  if (q.size() == 1) next_remote(room);
+}
+
+void Rooms::refresh_room(const std::string& room, std::function<void()> done) {
+  store_->get_room(room, [this, room, done](Result<RoomRecord> rec) {
+    if (!rec.ok()) {
+      // Removed on the other node (or unreadable now: the next event reads it again).
+      if (rec.status().is_not_found()) rooms_.erase(room);
+      done();
+      return;
+    }
+    rooms_[room].rec = std::move(*rec);
+    done();
+  });
+}
+
+void Rooms::next_remote(const std::string& room) {
+  // Takes the room's first event off the queue and delivers it.
+  auto deliver = [this, room](const std::vector<std::string>& before) {
+    auto q = remote_.find(room);
+    if (q == remote_.end() || q->second.empty()) return;
+    std::string f = std::move(q->second.front());
+    q->second.pop_front();
+    bus_->send_event(EventTarget::kRoom, room, f);
+    // Those the event took out of the room still hear of it.
+    Room* r = find_room(room);
+    for (const std::string& uid : before)
+      if (r == nullptr || r->members.count(uid) == 0) bus_->send_event(EventTarget::kUser, uid, f);
+  };
+  for (;;) {
+    auto qi = remote_.find(room);
+    if (qi == remote_.end()) return;
+    if (qi->second.empty()) {
+      remote_.erase(qi);
+      return;
+    }
+    JsonPtr root(cJSON_Parse(qi->second.front().c_str()));
+    const char* op = root ? get_string(root.get(), "op") : nullptr;
+    std::string_view opv = op != nullptr ? op : "";
+    if (opv == "deleted") {
+      const cJSON* seq = get_field(root.get(), "seq");
+      Room* r = find_room(room);
+      if (r != nullptr && cJSON_IsNumber(seq) && seq->valuedouble >= 1) {
+        auto s = static_cast<uint64_t>(seq->valuedouble);
+        auto at = std::lower_bound(r->deleted.begin(), r->deleted.end(), s);
+        if (at == r->deleted.end() || *at != s) r->deleted.insert(at, s);
+      }
+    }
+    if (!keeps_state(opv)) {
+      std::vector<std::string> before;
+      if (Room* r = find_room(room); r != nullptr)
+        for (const auto& [uid, m] : r->members) before.push_back(uid);
+      // Only the member the event names is read again: a whole list read
+      // while a member joins here could land after the join and drop them.
+      const cJSON* user = root ? get_field(root.get(), "user") : nullptr;
+      const char* uid = user != nullptr ? get_string(user, "id") : nullptr;
+      std::string who = uid != nullptr ? uid : "";
+      refresh_room(room, [this, room, deliver, before, who] {
+        if (who.empty() || find_room(room) == nullptr) {
+          deliver(before);
+          next_remote(room);
+          return;
+        }
+        store_->members(room, [this, room, deliver, before, who](Result<std::vector<MemberRecord>> ms) {
+          Room* r = find_room(room);
+          if (ms.ok() && r != nullptr) {
+            auto m =
+                std::find_if(ms->begin(), ms->end(), [&](const MemberRecord& x) { return x.user.id == who; });
+            if (m == ms->end()) {
+              r->members.erase(who);
+            } else {
+              watch_mute(room, who, m->mute_until);
+              users_[who] = m->user;
+              r->members[who] = std::move(*m);
+            }
+          }
+          deliver(before);
+          next_remote(room);
+        });
+      });
+      return;
+    }
+    deliver({});
+  }
+}
+
+}  // namespace hut::rooms
