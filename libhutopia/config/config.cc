@@ -126,7 +126,7 @@ const KeyRow kSpaceRows[] = {
      Check::kStoreUrl},
     {"cluster.redis",
      "Redis between the nodes of one space: `redis://host:port` or `unix:///path/to/socket`; empty: this "
-     "spaced is the whole space.",
+     "spaced is the whole space. The nodes share one PostgreSQL store (`[store] url`).",
      Check::kRedisOrEmpty},
     {"cluster.node",
      "This node's id, unique in the cluster (letters, digits, `_`, `.` and `-`); empty: host name and pid.",
@@ -676,6 +676,15 @@ Status check_config(const C& checked, std::string_view source, const std::vector
     if (config.cluster.node_timeout_ms <= 2 * config.cluster.heartbeat_ms) {
       return Status::invalid_argument(at_key("cluster", "node_timeout_ms") +
                                       "cluster.node_timeout_ms: must exceed twice cluster.heartbeat_ms");
+    }
+    // The nodes of a cluster are one space only on one shared store: with a
+    // SQLite file each, a room id would name a different room on every node.
+    const std::string& store = config.store.url;
+    if (!config.cluster.redis.empty() && store.rfind("postgres://", 0) != 0 &&
+        store.rfind("postgresql://", 0) != 0) {
+      return Status::invalid_argument(at_key("cluster", "redis") +
+                                      "cluster.redis: the nodes of a cluster share one store; set store.url "
+                                      "to a postgres:// URL");
     }
     if (config.cluster.reconnect_min_ms > config.cluster.reconnect_max_ms) {
       return Status::invalid_argument(at_key("cluster", "reconnect_min_ms") +

@@ -22,6 +22,7 @@ import time
 import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "buspy"))
+import hutpg  # noqa: E402
 import hutspace  # noqa: E402
 from hutspace import check  # noqa: E402
 
@@ -80,6 +81,7 @@ class Redis:
 
 tmp = None
 redis = None
+store_url = None  # one PostgreSQL database shared by the nodes
 secret = secrets.token_urlsafe(32)
 nodes = {}
 
@@ -88,7 +90,7 @@ def start_node(name, **overrides):
     conf = dict(CLUSTER, redis=redis.url, node=f'"{name}"')
     conf.update(overrides)
     events = os.path.join(hutspace.build_root(), "test", "plugins", "events.so")
-    node = hutspace.Spaced(cluster=conf, app_secret=secret, extra_plugins=[events])
+    node = hutspace.Spaced(cluster=conf, app_secret=secret, extra_plugins=[events], store_url=store_url)
     node.start()
     nodes[name] = node
     return node
@@ -158,14 +160,13 @@ async def connect(node, user):
 
 
 async def join_everywhere(user, room="lobby"):
-    """Membership is still stored per node: the user joins on each one."""
-    for node in nodes.values():
-        c = await connect(node, user)
-        r = await c.request({"op": "create", "room": room})
-        if r["op"] == "error":
-            r = await c.request({"op": "join", "room": room})
-        check(r["op"] == "ok", f"{user} joins {room}: {r}")
-        await c.close()
+    """The user joins the room once, on the first node: the store is shared."""
+    c = await connect(next(iter(nodes.values())), user)
+    r = await c.request({"op": "create", "room": room})
+    if r["op"] == "error":
+        r = await c.request({"op": "join", "room": room})
+    check(r["op"] == "ok", f"{user} joins {room}: {r}")
+    await c.close()
 
 
 def presence(user, online):
@@ -344,11 +345,13 @@ CASES = [token_single_use_across_nodes, presence_across_nodes, plugin_events_onc
 
 
 def main():
-    global tmp, redis
+    global tmp, redis, store_url
     if shutil.which("redis-server") is None:
         print("skipped: redis-server is not installed (scripts/setup.sh installs it)")
         return hutspace.SKIP
     hutspace.require_spaced()
+    pg = hutpg.started_or_skip()
+    store_url = pg.new_database()
     tmp = tempfile.mkdtemp(prefix="hut-cluster-")
     redis = Redis(tmp)
     passed = failed = 0
@@ -372,6 +375,7 @@ def main():
         for node in list(nodes.values()):
             node.stop()
         redis.stop()
+        pg.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

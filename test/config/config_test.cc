@@ -270,9 +270,11 @@ TEST_CASE("config: every key has its variable, and each one is read") {
                                                           {"reconnect_max_ms", "6000"}};
       value = cluster.at(k.key);
     }
-    Result<SpaceConfig> s = parse_space_config("", "spaced.toml", env_of({{k.env, value}}));
+    // A cluster needs a shared store.
+    const char* base = k.section == "cluster" ? "[store]\nurl = \"postgres://h/db\"\n" : "";
+    Result<SpaceConfig> s = parse_space_config(base, "spaced.toml", env_of({{k.env, value}}));
     REQUIRE_MESSAGE(s.ok(), k.env, " ", s.status().to_string());
-    Result<SpaceConfig> d = parse_space_config("", "spaced.toml", kNoEnv);
+    Result<SpaceConfig> d = parse_space_config(base, "spaced.toml", kNoEnv);
     // The variable changed something: serialize the two to compare.
     auto dump = [](const SpaceConfig& c) {
       return c.space.id + c.space.name + c.space.listen + c.space.url + c.space.data_dir +
@@ -522,14 +524,25 @@ TEST_CASE("config: [cluster] takes a Redis address, a node id and consistent tim
   Result<SpaceConfig> ok = parse_space_config(
       "[cluster]\nredis = \"redis://127.0.0.1:6390\"\nnode = \"a-1\"\nheartbeat_ms = 200\nnode_timeout_ms "
       "= "
-      "1500\n",
+      "1500\n[store]\nurl = \"postgres://db.example/space\"\n",
       "spaced.toml", kNoEnv);
   REQUIRE_MESSAGE(ok.ok(), ok.status().to_string());
   CHECK(ok->cluster.redis == "redis://127.0.0.1:6390");
   CHECK(ok->cluster.node == "a-1");
   CHECK(ok->cluster.heartbeat_ms == 200);
   CHECK(ok->cluster.node_timeout_ms == 1500);
-  CHECK(parse_space_config("[cluster]\nredis = \"unix:///run/redis.sock\"\n", "spaced.toml", kNoEnv).ok());
+  CHECK(parse_space_config(
+            "[cluster]\nredis = \"unix:///run/redis.sock\"\n[store]\nurl = \"postgresql:///space\"\n",
+            "spaced.toml", kNoEnv)
+            .ok());
+  // The nodes of a cluster share one store: a SQLite file of its own each is refused.
+  for (const char* store : {"", "[store]\nurl = \"sqlite://space.db\"\n"}) {
+    Result<SpaceConfig> alone = parse_space_config(
+        std::string("[cluster]\nredis = \"redis://127.0.0.1:6390\"\n") + store, "spaced.toml", kNoEnv);
+    REQUIRE_FALSE(alone.ok());
+    CHECK(alone.status().message().find("cluster.redis: the nodes of a cluster share one store") !=
+          std::string::npos);
+  }
   Result<RedisAddress> tcp = parse_redis_address("redis://localhost");
   REQUIRE(tcp.ok());
   CHECK(tcp->host == "localhost");

@@ -49,7 +49,7 @@ const std::map<std::string_view, std::string_view> kStrings = {
     {"auth.relay_login", "https://relay.example/login"},
     {"auth.app_issuer", "app"},
     {"auth.app_secret", "an app secret of some length"},
-    {"store.url", "sqlite://var/other/x.db"},
+    {"store.url", "postgres://hut@127.0.0.1/other"},
     {"cluster.redis", "redis://127.0.0.1:6390"},
     {"cluster.node", "node-1"},
     {"log.level", "debug"},
