@@ -33,6 +33,14 @@ void Rooms::submit(Submission s, std::function<void(const Outcome&)> done) {
   // A post from inside a post filter could start an endless chain of posts.
   if (filtering_ > 0) return done(refusal(ErrorCode::kUnavailable, "no post while the post filters run"));
   Room* r = find_room(s.room);
+  if (r == nullptr && shared_store() && !s.room_loaded) {
+    s.room_loaded = true;
+    std::string room = s.room;
+    load_room(room, [this, s = std::move(s), done = std::move(done)]() mutable {
+      submit(std::move(s), std::move(done));
+    });
+    return;
+  }
   if (r == nullptr) return done(refusal(ErrorCode::kNotFound, "no room named " + s.room));
   const MemberRecord* m = member(*r, s.from.id);
   if (m == nullptr && s.members_only)

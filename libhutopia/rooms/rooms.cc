@@ -255,7 +255,19 @@ void Rooms::session_closed(bus::Session& session) {
 void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
   Ctx c{session.id, frame.ref_json, session.user};
   const cJSON* root = frame.root.get();
-  switch (frame.op) {
+  const char* room = get_string(root, "room");
+  if (shared_store() && room != nullptr && frame.op != bus::Op::kCreate && find_room(room) == nullptr) {
+    std::shared_ptr<cJSON> copy(cJSON_Duplicate(root, true), cJSON_Delete);
+    load_room(room, [this, c, op = frame.op, copy] {
+      if (sessions_.count(c.session) != 0) dispatch_op(c, op, copy.get());  // unless it closed meanwhile
+    });
+    return;
+  }
+  dispatch_op(c, frame.op, root);
+}
+
+void Rooms::dispatch_op(const Ctx& c, bus::Op op, const cJSON* root) {
+  switch (op) {
     case bus::Op::kRooms:
       op_rooms(c, root);
       return;

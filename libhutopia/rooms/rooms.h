@@ -132,6 +132,7 @@ class Rooms final : public bus::RoomHooks {
     bool members_only = false;  // the author must be a member of the room (the bus)
     std::string session;        // the bus session whose post budget pays; empty for none
     std::string plugin;         // a plugin's own post: its own filter does not see it
+    bool room_loaded = false;   // the room was looked for in the shared store already
   };
   // What became of a submission: ok with the message's seq and ts (an edit:
   // its edited_ts), or the error the route turns into its own vocabulary.
@@ -356,6 +357,14 @@ class Rooms final : public bus::RoomHooks {
       remote_;  // room -> events from other nodes, in order
   void next_remote(const std::string& room);
   void refresh_room(const std::string& room, std::function<void()> done);
+  // In a cluster (cluster hooks set), a room another node created after this
+  // one loaded its rooms is missing here: load_room reads it and all its
+  // members from the shared store, then calls `done` on the loop (whether
+  // the room exists or not). A room op or a submission naming a room this
+  // node does not have waits for it once before it is refused.
+  bool shared_store() const { return static_cast<bool>(cluster_.to_room_elsewhere); }
+  void load_room(const std::string& room, std::function<void()> done);
+  void dispatch_op(const Ctx& c, bus::Op op, const cJSON* root);
   std::set<Expiry> expiries_;                                       // earliest first
   std::map<std::pair<std::string, std::string>, int> mute_writes_;  // (room, user) -> in flight
   uv_timer_t* mute_timer_ = nullptr;                                // heap; freed by its close callback

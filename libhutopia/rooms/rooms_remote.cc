@@ -1,6 +1,6 @@
 // Room events published by the other nodes of a cluster (docs/cluster.md):
 // the room's record and the member the event names (every member, for a room
-// this node did not know) are read again from the shared store, then the frame
+// this node did not have) are read again from the shared store, then the frame
 // reaches this node's sessions. Events of one room are handled one at a time
 // in the order Redis handed them over, so a room's refresh never overtakes
 // the delivery of an earlier event.
@@ -38,6 +38,24 @@ void Rooms::refresh_room(const std::string& room, std::function<void()> done) {
   });
 }
 
+void Rooms::load_room(const std::string& room, std::function<void()> done) {
+  refresh_room(room, [this, room, done] {
+    if (find_room(room) == nullptr) return done();
+    store_->members(room, [this, room, done](Result<std::vector<MemberRecord>> ms) {
+      Room* r = find_room(room);
+      if (ms.ok() && r != nullptr) {
+        for (MemberRecord& m : *ms) {
+          std::string id = m.user.id;
+          watch_mute(room, id, m.mute_until);
+          users_[id] = m.user;
+          r->members[id] = std::move(m);
+        }
+      }
+      done();
+    });
+  });
+}
+
 void Rooms::next_remote(const std::string& room) {
   // Takes the room's first event off the queue and delivers it.
   auto deliver = [this, room](const std::vector<std::string>& before) {
@@ -70,44 +88,46 @@ void Rooms::next_remote(const std::string& room) {
         if (at == r->deleted.end() || *at != s) r->deleted.insert(at, s);
       }
     }
-    // A room this node has not seen yet (created on another node after this
-    // one loaded its rooms) is read whole, members included, before its
-    // first event is delivered.
-    const bool known = find_room(room) != nullptr;
-    if (!keeps_state(opv) || !known) {
+    if (find_room(room) == nullptr) {
+      // A room this node has not seen yet (created on another node after
+      // this one loaded its rooms): read whole, members included, first.
+      load_room(room, [this, room, deliver] {
+        deliver({});
+        next_remote(room);
+      });
+      return;
+    }
+    if (!keeps_state(opv)) {
       std::vector<std::string> before;
       if (Room* r = find_room(room); r != nullptr)
         for (const auto& [uid, m] : r->members) before.push_back(uid);
-      // Of a known room only the member the event names is read again: a
-      // whole list read while a member joins here could land after the join
-      // and drop them.
+      // Only the member the event names is read again: a whole list read
+      // while a member joins here could land after the join and drop them.
       const cJSON* user = root ? get_field(root.get(), "user") : nullptr;
       const char* uid = user != nullptr ? get_string(user, "id") : nullptr;
       std::string who = uid != nullptr ? uid : "";
-      refresh_room(room, [this, room, deliver, before, who, known] {
-        if ((known && who.empty()) || find_room(room) == nullptr) {
+      refresh_room(room, [this, room, deliver, before, who] {
+        if (who.empty() || find_room(room) == nullptr) {
           deliver(before);
           next_remote(room);
           return;
         }
-        auto on_members = [this, room, deliver, before, who, known](Result<std::vector<MemberRecord>> ms) {
+        store_->members(room, [this, room, deliver, before, who](Result<std::vector<MemberRecord>> ms) {
           Room* r = find_room(room);
           if (ms.ok() && r != nullptr) {
-            bool named = false;
-            for (MemberRecord& m : *ms) {
-              named = named || m.user.id == who;
-              if (known && m.user.id != who) continue;
-              std::string id = m.user.id;
-              watch_mute(room, id, m.mute_until);
-              users_[id] = m.user;
-              r->members[id] = std::move(m);
+            auto m =
+                std::find_if(ms->begin(), ms->end(), [&](const MemberRecord& x) { return x.user.id == who; });
+            if (m == ms->end()) {
+              r->members.erase(who);
+            } else {
+              watch_mute(room, who, m->mute_until);
+              users_[who] = m->user;
+              r->members[who] = std::move(*m);
             }
-            if (!named && !who.empty()) r->members.erase(who);
           }
           deliver(before);
           next_remote(room);
-        };
-        store_->members(room, std::move(on_members));
+        });
       });
       return;
     }

@@ -281,6 +281,9 @@ void Space::Impl::stop(std::function<void()> done) {
     bus->set_rooms(nullptr);
     rooms->set_plugins(nullptr);
     runtime->shutdown();
+    // The other nodes see this one's users go offline with its heartbeats
+    // gone; its Redis links and timer must not keep the loop alive.
+    space::leave_cluster(cluster, bus.get(), rooms.get());
     posts.drain();
     posts.close();
     auto finish = [this, done] {
