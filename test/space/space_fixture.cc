@@ -92,6 +92,10 @@ std::string write_config_file(const TempDir& dir, const SpaceConfig& c) {
       "\n\n[auth]\napp_issuer = " + q(c.auth.app_issuer) + "\napp_secret = " + q(c.auth.app_secret) +
       "\nrelay_issuer = " + q(c.auth.relay_issuer) + "\n\n[store]\nurl = " + q(c.store.url) +
       "\n\n[limits]\nhello_timeout = " + std::to_string(c.limits.hello_timeout) + "\n";
+  if (!c.cluster.redis.empty())
+    text += "\n[cluster]\nredis = " + q(c.cluster.redis) +
+            "\nreconnect_min_ms = " + std::to_string(c.cluster.reconnect_min_ms) +
+            "\nreconnect_max_ms = " + std::to_string(c.cluster.reconnect_max_ms) + "\n";
   std::string path = dir.file("spaced.toml");
   write_file(path, text);
   return path;

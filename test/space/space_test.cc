@@ -11,6 +11,7 @@
 #include "bus/ws_client.h"
 #include "net/http_client.h"
 #include "space/space_fixture.h"
+#include "store/pg_server.h"
 
 using namespace hut;
 using namespace hut::test;
@@ -121,6 +122,26 @@ TEST_CASE("space: spaced serves, reports its ports and stops cleanly on SIGTERM"
   CHECK(c->wait_close(5000) == 1001);
   killer.join();
   CHECK(status == 0);
+}
+
+TEST_CASE("space: a node of a cluster stops on SIGTERM while its Redis is away") {
+  PgServer* pg = PgServer::get();
+  if (pg == nullptr) {
+    MESSAGE("skipped: " << PgServer::why());
+    return;
+  }
+  TempDir dir;
+  SpaceConfig cfg = test_config(dir);
+  cfg.store.url = pg->new_database();
+  cfg.cluster.redis = "redis://127.0.0.1:1";  // nothing listens: the node keeps trying
+  cfg.cluster.reconnect_min_ms = 50;
+  cfg.cluster.reconnect_max_ms = 200;
+  SpacedProcess p(write_config_file(dir, cfg));
+  INFO(p.output());
+  REQUIRE(p.ok());
+  CHECK(http_get(p.port(), "/healthz").status == 200);
+  // Its Redis links and heartbeat must not keep a stopped node running.
+  CHECK(p.signal_and_wait(SIGTERM, 20000) == 0);
 }
 
 TEST_CASE("spaced: SIGINT, --help, --version and bad configurations") {
