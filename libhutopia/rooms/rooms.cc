@@ -256,6 +256,14 @@ void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
   Ctx c{session.id, frame.ref_json, session.user};
   const cJSON* root = frame.root.get();
   const char* room = get_string(root, "room");
+  if (shared_store() && frame.op == bus::Op::kRooms) {
+    // The room list includes the rooms other nodes created since.
+    std::shared_ptr<cJSON> copy(cJSON_Duplicate(root, true), cJSON_Delete);
+    load_missing_rooms(false, [this, c, copy] {
+      if (sessions_.count(c.session) != 0) dispatch_op(c, bus::Op::kRooms, copy.get());
+    });
+    return;
+  }
   if (shared_store() && room != nullptr && frame.op != bus::Op::kCreate && find_room(room) == nullptr) {
     std::shared_ptr<cJSON> copy(cJSON_Duplicate(root, true), cJSON_Delete);
     load_room(room, [this, c, op = frame.op, copy] {

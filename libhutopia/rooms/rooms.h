@@ -304,6 +304,7 @@ class Rooms final : public bus::RoomHooks {
   size_t rooms_created_by(std::string_view user) const;
 
   using ExPtr = std::shared_ptr<net::HttpExchange>;
+  void admin_route(const ExPtr& ex);
   void admin_list(const ExPtr& ex);
   void admin_create(const ExPtr& ex);
   void admin_get(const ExPtr& ex, const std::string& room);
@@ -364,6 +365,13 @@ class Rooms final : public bus::RoomHooks {
   // node does not have waits for it once before it is refused.
   bool shared_store() const { return static_cast<bool>(cluster_.to_room_elsewhere); }
   void load_room(const std::string& room, std::function<void()> done);
+  // Every room of the shared store this node does not have, loaded as by
+  // load_room; then `done` (also when the store cannot list them). Unless
+  // `fresh`, at most once a second (what sessions ask may not make every
+  // request a scan of the store).
+  void load_missing_rooms(bool fresh, std::function<void()> done);
+  void load_rooms_from(std::shared_ptr<std::vector<std::string>> rooms, size_t i, std::function<void()> done);
+  uint64_t rooms_listed_ms_ = 0;  // when load_missing_rooms last listed the store's rooms
   void dispatch_op(const Ctx& c, bus::Op op, const cJSON* root);
   std::set<Expiry> expiries_;                                       // earliest first
   std::map<std::pair<std::string, std::string>, int> mute_writes_;  // (room, user) -> in flight

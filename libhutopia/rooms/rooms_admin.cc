@@ -71,6 +71,13 @@ JsonPtr parse_body(const std::string& body) {
 }  // namespace
 
 void Rooms::handle_admin(const ExPtr& ex) {
+  // In a cluster the routes act on the whole space: first the rooms other
+  // nodes created since this one loaded its rooms.
+  if (shared_store()) return load_missing_rooms(true, [this, ex] { admin_route(ex); });
+  admin_route(ex);
+}
+
+void Rooms::admin_route(const ExPtr& ex) {
   constexpr std::string_view kPrefix = "/api/v1/rooms";
   std::string_view rest = std::string_view(ex->path).substr(kPrefix.size());
   const std::string& m = ex->method;

@@ -56,6 +56,29 @@ void Rooms::load_room(const std::string& room, std::function<void()> done) {
   });
 }
 
+void Rooms::load_missing_rooms(bool fresh, std::function<void()> done) {
+  uint64_t now = now_ms();
+  if (!fresh && now - rooms_listed_ms_ < 1000) return done();
+  rooms_listed_ms_ = now;
+  store_->list_rooms([this, done](Result<std::vector<RoomRecord>> recs) {
+    auto missing = std::make_shared<std::vector<std::string>>();
+    if (recs.ok())
+      for (const RoomRecord& rec : *recs)
+        if (find_room(rec.id) == nullptr) missing->push_back(rec.id);
+    load_rooms_from(std::move(missing), 0, done);
+  });
+}
+
+void Rooms::load_rooms_from(std::shared_ptr<std::vector<std::string>> rooms, size_t i,
+                            std::function<void()> done) {
+  // One after the other: the store's reader answers in order anyway.
+  if (i == rooms->size()) return done();
+  std::string room = (*rooms)[i];
+  load_room(room, [this, rooms = std::move(rooms), i, done = std::move(done)]() mutable {
+    load_rooms_from(std::move(rooms), i + 1, std::move(done));
+  });
+}
+
 void Rooms::next_remote(const std::string& room) {
   // Takes the room's first event off the queue and delivers it.
   auto deliver = [this, room](const std::vector<std::string>& before) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The local three-node command (scripts/cluster.sh, docs/cluster.md) as a
 user runs it: it starts, prints a sign-in link for each node, a message
-posted on node a reaches a member on node c, every node's /healthz answers,
+posted on node a reaches a member on node c, node b lists that room and its
+members (bus and management API), every node's /healthz answers,
 and SIGTERM (as Ctrl-C) stops it all and removes its temporary folder. Runs the
 script on this build's daemons (HUTOPIA_CLUSTER_BUILD). Ends with "N passed,
 N failed"; skipped (77) without redis-server, PostgreSQL or spaced.
@@ -80,6 +81,20 @@ async def post_on_a_seen_on_c(links):
     await cy.close()
 
 
+async def node_b_knows_the_room(links, admin_token):
+    """Node b took no part: its room list and its management API still show
+    the room node a created and its members (the rooms of the whole space)."""
+    bob = await welcome(links["b"])
+    r = await request(bob, {"op": "rooms"}, 1)
+    check(r["op"] == "ok" and "kit" in [x["room"] for x in r["rooms"]], f"rooms on node b: {r}")
+    await bob.close()
+    req = urllib.request.Request("http://127.0.0.1:8092/api/v1/rooms/kit",
+                                 headers={"Authorization": f"Bearer {admin_token}"})
+    with urllib.request.urlopen(req, timeout=RECV) as resp:
+        room = json.load(resp)
+    check(sorted(m["id"] for m in room["members"]) == ["ada", "cy"], f"kit on node b's management API: {room}")
+
+
 def main():
     hutspace.require_spaced()
     if shutil.which("redis-server") is None or hutpg.available():
@@ -115,6 +130,9 @@ def main():
 
         case("links_for_every_node", links_for_every_node)
         case("post_on_a_seen_on_c", lambda: asyncio.run(asyncio.wait_for(post_on_a_seen_on_c(links), 60)))
+        admin_token = re.search(r"Authorization: Bearer (\S+)", out).group(1)
+        case("node_b_knows_the_room",
+             lambda: asyncio.run(asyncio.wait_for(node_b_knows_the_room(links, admin_token), 60)))
     except Exception as e:  # noqa: BLE001
         failed += 1
         print(f"FAIL start: {e!r}", flush=True)
