@@ -68,7 +68,7 @@ trap 'exit 0' INT TERM
 redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save '' --appendonly no \
   --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   redis-cli -s "$work/redis.sock" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
@@ -84,7 +84,7 @@ for n in a b c; do
   HUTOPIA_SPACE_DATA_DIR=$work/node-$n "$build/daemons/spaced/spaced" --config "examples/cluster/node-$n.toml" \
     >"$work/node-$n.out" 2>"$work/node-$n.log" &
   pids+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     [ "$(grep -c '^listening on' "$work/node-$n.out")" -ge 2 ] && break
     kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/node-$n.log"; echo "cluster.sh: node $n did not start"; exit 1; }
     sleep 0.1
