@@ -113,7 +113,8 @@ int serve(const char* name, uv_loop_t* loop, std::unique_ptr<Server> server, Url
   uv_signal_start(&signals.sighup, on_hup, SIGHUP);
 #if defined(__SANITIZE_THREAD__)
   uv_timer_init(loop, &signals.sanitizer_wake);
-  uv_timer_start(&signals.sanitizer_wake, [](uv_timer_t*) {}, 500, 500);
+  uv_timer_start(
+      &signals.sanitizer_wake, [](uv_timer_t*) {}, 500, 500);
   uv_unref(reinterpret_cast<uv_handle_t*>(&signals.sanitizer_wake));
 #endif
   int code = 0;
