@@ -64,7 +64,11 @@ void print_help() {
       "  echo    N connections in a closed loop: each sends a `widget` request to the\n"
       "          plugin and waits for its `ok` before sending the next. After the\n"
       "          warm-up it counts replies for the duration and reports messages/s\n"
-      "          and latency percentiles (p50, p90, p99, p99.9, max).\n"
+      "          and latency percentiles (p50, p90, p99, p99.9, max). With --rate\n"
+      "          it offers that many requests/s in all instead, each on a\n"
+      "          connection with nothing outstanding (an open loop: the latency\n"
+      "          then measures the server, not a saturated client); a request\n"
+      "          due while every connection waits is counted as `late`.\n"
       "  idle    opens and authenticates N connections, holds them, and reports the\n"
       "          server's resident memory per connection (VmRSS after - before).\n"
       "  storm   opens N authenticated connections as fast as it can (at most\n"
@@ -105,7 +109,8 @@ void print_help() {
       "  -p, --payload BYTES  echo payload size (default 64)\n"
       "  --plugin NAME        plugin that echo addresses (default echo)\n"
       "  --posters P          fanout: posting connections (default 1)\n"
-      "  --rate R             fanout: posts/s offered across the posters (default:\n"
+      "  --rate R             fanout: posts/s offered across the posters; echo:\n"
+      "                       requests/s offered across the connections (default:\n"
       "                       closed loop)\n"
       "  --inflight K         fanout: posts written and not yet answered, per\n"
       "                       poster, at most (default 64; 1 waits for each ok)\n"
@@ -414,6 +419,7 @@ class Bench {
   void check_connected();
   void start_timer(uv_timer_t* t, double seconds);
   void request_stop(std::string_view why);
+  static void on_pace(uv_timer_t* t);
   void stop_now();
   void note_error(std::string_view what);
   void sample_cpu(long long* server_ticks, rusage* self) const;
@@ -430,6 +436,7 @@ class Bench {
   uv_timer_t phase_timer_{};
   uv_timer_t hard_timer_{};
   uv_timer_t stop_timer_{};
+  uv_timer_t pace_timer_{};  // echo --rate: sends what is due, every millisecond
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   lws_context* context_ = nullptr;
@@ -445,12 +452,16 @@ class Bench {
   bool interrupted_ = false;
   bool in_connect_more_ = false;
   bool connect_again_ = false;
-  size_t next_ = 0;       // next connection to start
-  size_t in_flight_ = 0;  // handshakes under way
-  size_t ready_ = 0;      // connections that got their welcome (or upgrade, raw)
-  size_t failed_ = 0;     // connections that never got there
-  size_t dropped_ = 0;    // ready connections the server closed
-  uint64_t replies_ = 0;  // replies counted while measuring
+  size_t next_ = 0;             // next connection to start
+  size_t in_flight_ = 0;        // handshakes under way
+  size_t ready_ = 0;            // connections that got their welcome (or upgrade, raw)
+  size_t failed_ = 0;           // connections that never got there
+  size_t dropped_ = 0;          // ready connections the server closed
+  uint64_t replies_ = 0;        // replies counted while measuring
+  uint64_t pace_start_ns_ = 0;  // echo --rate: when pacing began
+  uint64_t paced_ = 0;          // requests due (sent or late) since then
+  uint64_t late_ = 0;           // due while every connection was waiting, while measuring
+  size_t pace_next_ = 0;        // where the search for an idle connection starts
   uint64_t error_replies_ = 0;
   uint64_t unexpected_ = 0;                 // frames that answer nothing outstanding
   std::map<std::string, uint64_t> errors_;  // why, and how often
@@ -714,7 +725,7 @@ void Bench::on_reply(Conn& c, bool ok, std::string_view error_code) {
     ++replies_;
     hist_.record(now - c.sent_ns);
   }
-  if (phase_ == Phase::kDone || stopping_) return;
+  if (phase_ == Phase::kDone || stopping_ || o_.rate > 0) return;
   // Closed loop: the next request right away unless the socket is choked.
   if (lws_send_pipe_choked(c.wsi)) {
     c.want_send = true;
@@ -728,7 +739,7 @@ void Bench::on_ready(Conn& c) {
   c.state = ConnState::kReady;
   ++ready_;
   --in_flight_;
-  if (o_.mode == Mode::kEcho && !stopping_) {
+  if (o_.mode == Mode::kEcho && !stopping_ && o_.rate <= 0) {
     c.want_send = true;
     lws_callback_on_writable(c.wsi);
   }
@@ -754,6 +765,37 @@ void Bench::on_closed(Conn& c) {
     if (!stopping_) {
       ++dropped_;
       note_error("server closed a ready connection");
+    }
+  }
+}
+
+// Echo at a fixed offered rate: every tick sends the requests that have come
+// due since pacing began, each on the next connection with nothing
+// outstanding; one that finds none is late (not sent, counted).
+void Bench::on_pace(uv_timer_t* t) {
+  Bench* b = static_cast<Bench*>(t->data);
+  if (b->stopping_ || b->phase_ == Phase::kDone) return;
+  double elapsed = static_cast<double>(uv_hrtime() - b->pace_start_ns_) / 1e9;
+  auto due = static_cast<uint64_t>(elapsed * b->o_.rate);
+  const size_t n = b->conns_.size();
+  while (b->paced_ < due) {
+    ++b->paced_;
+    Conn* idle = nullptr;
+    for (size_t i = 0; i < n && !idle; ++i) {
+      Conn& c = b->conns_[(b->pace_next_ + i) % n];
+      if (c.state == ConnState::kReady && !c.awaiting && !c.want_send) idle = &c;
+    }
+    if (!idle) {
+      if (b->phase_ == Phase::kMeasuring) ++b->late_;
+      continue;
+    }
+    b->pace_next_ = (idle->index + 1) % n;
+    if (lws_send_pipe_choked(idle->wsi)) {
+      idle->want_send = true;
+      idle->awaiting = true;
+      lws_callback_on_writable(idle->wsi);
+    } else if (b->send_request(*idle) < 0) {
+      b->note_error("write failed");
     }
   }
 }
@@ -786,6 +828,10 @@ void Bench::check_connected() {
     case Mode::kEcho:
       phase_ = Phase::kWarmup;
       start_timer(&phase_timer_, o_.warmup_s);
+      if (o_.rate > 0) {
+        pace_start_ns_ = uv_hrtime();
+        uv_timer_start(&pace_timer_, on_pace, 1, 1);
+      }
       break;
     case Mode::kFanout:  // run_fanout() has its own client
       break;
@@ -808,6 +854,7 @@ void Bench::on_timer(uv_timer_t* t) {
     case Phase::kWarmup:
       b->hist_.reset();
       b->replies_ = 0;
+      b->late_ = 0;
       b->phase_ = Phase::kMeasuring;
       b->measure_start_ns_ = uv_hrtime();
       b->sample_cpu(&b->server_ticks_start_, &b->self_usage_start_);
@@ -847,7 +894,7 @@ void Bench::request_stop(std::string_view why) {
 }
 
 void Bench::stop_now() {
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &pace_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
@@ -913,15 +960,19 @@ int Bench::report() {
     auto [server_cpu, self_cpu] = cpu_pct(secs);
     log("echo: %" PRIu64 " replies in %.2f s: %.0f msg/s (payload %ld bytes, %zu connections)\n", replies_,
         secs, rate, o_.payload, ready_);
+    if (o_.rate > 0)
+      log("offered %.0f requests/s; %" PRIu64 " came due while every connection waited\n", o_.rate, late_);
     log("latency (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", us(hist_.quantile(0.5)),
         us(hist_.quantile(0.9)), us(hist_.quantile(0.99)), us(hist_.quantile(0.999)), us(hist_.max()));
     if (server_cpu >= 0) log("cpu: server %.0f %%, hut-bench %.0f %%\n", server_cpu, self_cpu);
-    std::snprintf(buf, sizeof buf,
-                  " payload=%ld seconds=%.2f messages=%" PRIu64
-                  " rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f"
-                  " p999_us=%.1f max_us=%.1f server_cpu_pct=%.0f client_cpu_pct=%.0f",
-                  o_.payload, secs, replies_, rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)),
-                  us(hist_.quantile(0.99)), us(hist_.quantile(0.999)), us(hist_.max()), server_cpu, self_cpu);
+    std::snprintf(
+        buf, sizeof buf,
+        " payload=%ld seconds=%.2f messages=%" PRIu64
+        " rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f"
+        " p999_us=%.1f max_us=%.1f server_cpu_pct=%.0f client_cpu_pct=%.0f offered=%.0f late=%" PRIu64,
+        o_.payload, secs, replies_, rate, us(hist_.quantile(0.5)), us(hist_.quantile(0.9)),
+        us(hist_.quantile(0.99)), us(hist_.quantile(0.999)), us(hist_.max()), server_cpu, self_cpu, o_.rate,
+        late_);
     result += buf;
   } else if (o_.mode == Mode::kStorm) {
     double rate = connect_s > 0 ? static_cast<double>(ready_) / connect_s : 0;
@@ -1021,7 +1072,7 @@ int Bench::run() {
     return 1;
   }
 
-  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&phase_timer_, &hard_timer_, &stop_timer_, &pace_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }

@@ -11,6 +11,8 @@
 #   HUT_BENCH_REPEAT   echo and storm runs per server, medians reported (default 5)
 #   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
 #   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
+#   HUT_BENCH_CONNS    echo connections, one request in flight each (default
+#                      100; fewer leave the client below saturation)
 #   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
 #   HUT_BENCH_CLIENT   the hut-bench binary (default: the build's own), so that
 #                      two builds of the server are measured with one client
@@ -28,7 +30,7 @@ repeat=${HUT_BENCH_REPEAT:-5}
 seconds=${HUT_BENCH_SECONDS:-5}
 many=${HUT_BENCH_IDLE:-10000}
 only=${HUT_BENCH_ONLY:-"spaced raw node"}
-conns=100
+conns=${HUT_BENCH_CONNS:-100}
 payload=64
 
 say() { echo "run.sh: $*" >&2; }
