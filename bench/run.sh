@@ -11,8 +11,10 @@
 #   HUT_BENCH_REPEAT   echo and storm runs per server, medians reported (default 5)
 #   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
 #   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
-#   HUT_BENCH_CONNS    echo connections, one request in flight each (default
-#                      100; fewer leave the client below saturation)
+#   HUT_BENCH_CONNS    echo connections, one request in flight each (default 100)
+#   HUT_BENCH_RATE     echo requests/s offered (hut-bench echo --rate; default:
+#                      closed loop). A rate the client keeps up with easily
+#                      makes the latency columns the server's, not the client's
 #   HUT_BENCH_ONLY     space-separated subset of: spaced raw node
 #   HUT_BENCH_CLIENT   the hut-bench binary (default: the build's own), so that
 #                      two builds of the server are measured with one client
@@ -186,7 +188,8 @@ for t in "${targets[@]}"; do echo_errors[$t]=0; done
 for round in $(seq "$repeat"); do
   for t in "${targets[@]}"; do
     say "echo $t, round $round of $repeat"
-    bench "$t" echo -c "$conns" -p "$payload" -w 1 -d "$seconds"
+    # shellcheck disable=SC2046
+    bench "$t" echo -c "$conns" -p "$payload" -w 1 -d "$seconds" $([ -n "${HUT_BENCH_RATE:-}" ] && echo --rate "$HUT_BENCH_RATE")
     echo "$t $line" >>"$work/echo.txt"
     [ "$(field "$line" errors)" = 0 ] || echo_errors[$t]=$((${echo_errors[$t]} + 1))
   done
