@@ -269,6 +269,9 @@ class Rooms final : public bus::RoomHooks {
   void op_rooms(const Ctx& c, const cJSON* root);
   void op_create(const Ctx& c, const cJSON* root);
   void op_join(const Ctx& c, const cJSON* root);
+  // op_join once the room is known (and, on a shared store, its sanctions
+  // read again).
+  void join_room(const Ctx& c, const std::string& id);
   void op_leave(const Ctx& c, const cJSON* root);
   void op_post(const Ctx& c, const cJSON* root);
   void op_edit(const Ctx& c, const cJSON* root);
@@ -365,6 +368,11 @@ class Rooms final : public bus::RoomHooks {
   // node does not have waits for it once before it is refused.
   bool shared_store() const { return static_cast<bool>(cluster_.to_room_elsewhere); }
   void load_room(const std::string& room, std::function<void()> done);
+  // On a shared store, the room's sanctions read again (a ban or a kept mute
+  // another node wrote reaches this one with no event: a ban of a non-member
+  // sends none) before someone is admitted; then `done` on the loop. At once
+  // on a store of this node's own.
+  void refresh_sanctions(const std::string& room, std::function<void()> done);
   // Every room of the shared store this node does not have, loaded as by
   // load_room; then `done` (also when the store cannot list them). Unless
   // `fresh`, at most once a second (what sessions ask may not make every

@@ -108,8 +108,12 @@ void Rooms::admin_route(const ExPtr& ex) {
   if ((sub == "/members/" || sub == "/bans/") && !user.empty() && user.find('/') == std::string::npos) {
     if (m != "PUT" && m != "DELETE")
       return ex->respond(error_response(405, "bad_request", "use PUT or DELETE"));
-    if (sub == "/bans/") return admin_ban(ex, room, user, m == "PUT");
-    return m == "PUT" ? admin_put_member(ex, room, user) : admin_kick(ex, room, user);
+    // The room's bans and kept mutes as the shared store has them (another
+    // node may have written them with no event reaching this one).
+    return refresh_sanctions(room, [this, ex, room, user, bans = sub == "/bans/", put = m == "PUT"] {
+      if (bans) return admin_ban(ex, room, user, put);
+      return put ? admin_put_member(ex, room, user) : admin_kick(ex, room, user);
+    });
   }
   ex->respond(error_response(404, "not_found", "no such route"));
 }

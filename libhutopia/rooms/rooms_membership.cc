@@ -231,6 +231,16 @@ void Rooms::op_join(const Ctx& c, const cJSON* root) {
   Room* r = room_for(c, root, false);
   if (r == nullptr) return;
   std::string id = r->rec.id;
+  if (member(*r, c.user.id) != nullptr) return join_room(c, id);
+  refresh_sanctions(id, [this, c, id] { join_room(c, id); });
+}
+
+void Rooms::join_room(const Ctx& c, const std::string& id) {
+  Room* r = find_room(id);
+  if (r == nullptr) {
+    reply_error(c, ErrorCode::kNotFound, "the room was removed");
+    return;
+  }
   if (member(*r, c.user.id) == nullptr &&
       (is_banned(*r, c.user.id) || banning_.count({id, c.user.id}) != 0)) {
     reply_error(c, ErrorCode::kForbidden, "you are banned from this room");

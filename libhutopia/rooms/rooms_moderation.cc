@@ -208,11 +208,15 @@ void Rooms::op_unban(const Ctx& c, const cJSON* root) {
   }
   Room* r = moderated_room(c, root);
   if (r == nullptr) return;
-  if (!is_banned(*r, target)) {
-    reply_error(c, ErrorCode::kNotFound, "that user is not banned from this room");
-    return;
-  }
-  write_ban(c, r->rec.id, target, false);
+  // A ban another node wrote is read first.
+  refresh_sanctions(r->rec.id, [this, c, room = r->rec.id, user = std::string(target)] {
+    Room* rr = find_room(room);
+    if (rr == nullptr || !is_banned(*rr, user)) {
+      reply_error(c, ErrorCode::kNotFound, "that user is not banned from this room");
+      return;
+    }
+    write_ban(c, room, user, false);
+  });
 }
 
 void Rooms::write_ban(const Ctx& c, const std::string& room, const std::string& user, bool banned) {

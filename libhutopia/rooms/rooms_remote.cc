@@ -56,6 +56,22 @@ void Rooms::load_room(const std::string& room, std::function<void()> done) {
   });
 }
 
+void Rooms::refresh_sanctions(const std::string& room, std::function<void()> done) {
+  if (!shared_store()) return done();
+  store_->sanctions(room, [this, room, done](Result<std::vector<SanctionRecord>> ss) {
+    Room* r = find_room(room);
+    // Unreadable now: the node goes by what it knows.
+    if (ss.ok() && r != nullptr) {
+      r->sanctions.clear();
+      for (SanctionRecord& s : *ss) {
+        std::string user = s.user;
+        r->sanctions[user] = std::move(s);
+      }
+    }
+    done();
+  });
+}
+
 void Rooms::load_missing_rooms(bool fresh, std::function<void()> done) {
   uint64_t now = now_ms();
   if (!fresh && now - rooms_listed_ms_ < 1000) return done();

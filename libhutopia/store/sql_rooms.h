@@ -410,6 +410,25 @@ Result<RoomRecord> get_room(Conn& c, const std::string& room) {
 }
 
 template <typename Conn>
+Result<std::vector<SanctionRecord>> sanctions(Conn& c, const std::string& room) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  std::vector<SanctionRecord> out;
+  Query<Conn> q(c, "SELECT user_id, mute_until, banned FROM sanctions WHERE rid = ?1 ORDER BY user_id");
+  q.bind(1, found->first);
+  while (q.step()) {
+    SanctionRecord sr;
+    sr.room = room;
+    sr.user = q.str(0);
+    sr.mute_until = q.opt_i64(1);
+    sr.banned = q.i64(2) != 0;
+    out.push_back(std::move(sr));
+  }
+  HUT_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
+template <typename Conn>
 Result<std::vector<MemberRecord>> members(Conn& c, const std::string& room) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();

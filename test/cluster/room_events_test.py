@@ -2,8 +2,9 @@
 """Room events across the nodes of a cluster (docs/cluster.md): two spaced
 processes on one PostgreSQL database and one redis-server, both started by the
 test. A member on one node sees what a member on the other does (join, post,
-edit, delete, role, mute, kick), a mute or a kick given on one node (through
-the bus or the management API) is enforced on the other, and
+edit, delete, role, mute, kick), a mute, a kick or a ban given on one node
+(through the bus or the management API) is enforced on the other (a ban of a
+non-member and a mute kept over leave and join too), and
 posts from both nodes reach every client with seqs 1..N and no gap.
 Ends with "N passed, N failed"; skipped (77) without redis-server, PostgreSQL
 or spaced.
@@ -98,6 +99,35 @@ async def scenario(a, b):
     r = await bob.request({"op": "post", "room": ROOM, "text": "kicked?"})
     check(r["op"] == "error", f"bob kicked on a cannot post on b: {r}")
     print("ok kick_on_a_enforced_on_b")
+
+    # A ban of a non-member sends no event: the node where they try to join
+    # reads the room's bans from the shared store.
+    r = await alice.request({"op": "ban", "room": ROOM, "user": "bob"})
+    check(r["op"] == "ok", f"alice bans bob (not a member) on a: {r}")
+    r = await bob.request({"op": "join", "room": ROOM})
+    check(r["op"] == "error" and r.get("code") == "forbidden", f"bob banned on a joins on b: {r}")
+    status, _, body = hutspace.http("DELETE", b.admin + f"/api/v1/rooms/{ROOM}/bans/bob", None,
+                                    headers={"Authorization": f"Bearer {b.admin_token}"})
+    check(status == 204, f"the ban given on a lifted through b's management API: {status} {body}")
+    r = await bob.request({"op": "join", "room": ROOM})
+    check(r["op"] == "ok", f"bob joins on b once the ban is lifted: {r}")
+    await alice.event(lambda e: e.get("op") == "joined" and e.get("room") == ROOM and e["user"]["id"] == "bob")
+    print("ok ban_on_a_enforced_and_lifted_on_b")
+
+    # A mute outlives leave and join, also when the join is on another node.
+    r = await alice.request({"op": "mute", "room": ROOM, "user": "bob"})
+    check(r["op"] == "ok", f"alice mutes bob again: {r}")
+    await bob.event(lambda e: e.get("op") == "muted" and e["user"]["id"] == "bob")
+    r = await bob.request({"op": "leave", "room": ROOM})
+    check(r["op"] == "ok", f"bob leaves on b while muted: {r}")
+    await alice.event(lambda e: e.get("op") == "left" and e.get("room") == ROOM and e["user"]["id"] == "bob")
+    bob_a = await ct.connect(a, "bob")
+    r = await bob_a.request({"op": "join", "room": ROOM})
+    check(r["op"] == "ok", f"bob joins again on a: {r}")
+    r = await bob_a.request({"op": "post", "room": ROOM, "text": "unmuted by leaving?"})
+    check(r["op"] == "error" and r.get("code") == "muted", f"bob's mute kept across nodes: {r}")
+    print("ok mute_kept_across_leave_on_b_and_join_on_a")
+    await bob_a.close()
     await alice.close()
     await bob.close()
 

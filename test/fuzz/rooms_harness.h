@@ -144,6 +144,9 @@ class CountingStore final : public Store {
   void members(std::string room, Callback<std::vector<MemberRecord>> done) override {
     inner_->members(std::move(room), wrap(done));
   }
+  void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) override {
+    inner_->sanctions(std::move(room), wrap(done));
+  }
   void unread(std::string room, std::string user, Callback<uint64_t> done) override {
     inner_->unread(std::move(room), std::move(user), wrap(done));
   }

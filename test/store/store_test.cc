@@ -779,6 +779,19 @@ TEST_CASE_TEMPLATE("store: a leave keeps the mute, a ban removes and keeps out; 
   bool knows_cat = false;
   for (const auto& u : state->users) knows_cat = knows_cat || (u.id == "cat" && u.name == "Name of cat");
   CHECK(knows_cat);
+  // One room's sanctions, read while the store serves (what a node of a
+  // cluster reads before admitting someone): the same three.
+  auto hall = f.wait<std::vector<SanctionRecord>>([&](auto cb) { f.store().sanctions("hall", cb); });
+  REQUIRE(hall.ok());
+  REQUIRE(hall->size() == 3);
+  for (const SanctionRecord& sr : *hall) {
+    CHECK(sr.room == "hall");
+    CHECK(sr.banned == by_user[sr.user].banned);
+    CHECK(sr.mute_until == by_user[sr.user].mute_until);
+  }
+  CHECK(f.wait<std::vector<SanctionRecord>>([&](auto cb) { f.store().sanctions("nowhere", cb); })
+            .status()
+            .is_not_found());
 
   // Lifting a ban leaves nothing; a member who leaves unmuted drops the kept mute.
   CHECK(done([&](auto cb) { f.store().set_ban("hall", "bob", false, cb); }).ok());
