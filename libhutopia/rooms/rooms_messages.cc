@@ -148,8 +148,10 @@ void Rooms::op_read(const Ctx& c, const cJSON* root) {
     uint64_t& mk = markers_[{id, c.user.id}];
     mk = std::max(mk, capped);
     reply_ok(c, R"("unread":)" + std::to_string(*res));
-    to_user(c.user.id, R"({"op":"read","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(mk) + '}',
-            c.session);
+    std::string ev = R"({"op":"read","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(mk) + '}';
+    to_user(c.user.id, ev, c.session);
+    if (cluster_.to_user_elsewhere && cluster_.online_elsewhere(c.user.id))
+      cluster_.to_user_elsewhere(c.user.id, ev);
   });
 }
 

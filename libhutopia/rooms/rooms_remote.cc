@@ -118,6 +118,14 @@ void Rooms::next_remote(const std::string& room) {
     JsonPtr root(cJSON_Parse(qi->second.front().c_str()));
     const char* op = root ? get_string(root.get(), "op") : nullptr;
     std::string_view opv = op != nullptr ? op : "";
+    if (opv == "message") {
+      // The room's newest seq as the other node committed it (what `join`,
+      // `rooms` and the cap of a read marker here go by).
+      const cJSON* seq = get_field(root.get(), "seq");
+      Room* r = find_room(room);
+      if (r != nullptr && cJSON_IsNumber(seq) && seq->valuedouble > static_cast<double>(r->rec.last_seq))
+        r->rec.last_seq = static_cast<uint64_t>(seq->valuedouble);
+    }
     if (opv == "deleted") {
       const cJSON* seq = get_field(root.get(), "seq");
       Room* r = find_room(room);

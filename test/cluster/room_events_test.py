@@ -93,6 +93,21 @@ async def scenario(a, b):
         check(sorted(got) == list(range(first + 1, first + 2 * POSTS + 1)), f"seqs with a gap: {sorted(got)}")
     print("ok posts_from_both_nodes_reach_all_in_seq")
 
+    # The newest seq a node answers follows posts made on the other node, and
+    # a read marker set on one node reaches the reader's sessions on the other.
+    r = await alice.request({"op": "post", "room": ROOM, "text": "read me"})
+    last = r["seq"]
+    await bob.event(is_op("message", seq=last))
+    alice_b = await ct.connect(b, "alice")
+    r = await alice_b.request({"op": "join", "room": ROOM})
+    check(r["op"] == "ok" and r["last_seq"] == last, f"b's last_seq after a post on a ({last}): {r}")
+    r = await alice_b.request({"op": "read", "room": ROOM, "seq": last})
+    check(r["op"] == "ok" and r["unread"] == 0, f"alice reads up to {last} on b: {r}")
+    ev = await alice.event(lambda e: e.get("op") == "read" and e.get("room") == ROOM)
+    check(ev["seq"] == last, f"the read marker set on b, seen by alice's session on a: {ev}")
+    await alice_b.close()
+    print("ok last_seq_and_read_marker_across_nodes")
+
     status, _, body = admin(a, "DELETE", "/members/bob")
     check(status == 204, f"bob kicked on a: {status} {body}")
     await bob.event(lambda e: e.get("op") == "left" and e["user"]["id"] == "bob")
