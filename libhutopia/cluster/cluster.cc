@@ -159,6 +159,9 @@ void Cluster::on_message(std::string_view payload) {
     case Message::Kind::kEvent:
       if (handlers_.event) handlers_.event(m->target, m->target_id, m->frame);
       break;
+    case Message::Kind::kKv:
+      if (handlers_.kv_changed) handlers_.kv_changed(m->plugin, m->key);
+      break;
   }
 }
 
@@ -181,6 +184,14 @@ void Cluster::use_token(std::string_view iss, std::string_view jti, int64_t ttl_
   };
   if (!commands_->command({"SET", key, "1", "NX", "PX", std::to_string(std::max<int64_t>(ttl_ms, 1))}, cb))
     done(Status::unavailable("the cluster cannot check tokens now"));
+}
+
+void Cluster::publish_kv(std::string_view plugin, std::string_view key) {
+  if (!ready()) return;
+  Message m = message(Message::Kind::kKv);
+  m.plugin = std::string(plugin);
+  m.key = std::string(key);
+  publish(m);
 }
 
 void Cluster::publish_event(EventTarget target, std::string_view id, std::string_view frame) {

@@ -49,6 +49,9 @@ class Cluster {
     std::function<void(const std::string& user, bool online)> presence;
     // The users with a session on this node, for the heartbeat.
     std::function<std::vector<std::string>()> local_users;
+    // Another node committed a plugin's value (set or removed) to the
+    // shared store.
+    std::function<void(const std::string& plugin, const std::string& key)> kv_changed;
   };
 
   Cluster(uv_loop_t* loop, Options options, Handlers handlers);
@@ -68,6 +71,9 @@ class Cluster {
   // Publishes an event to a user, a room's members or everyone for the other nodes; this
   // node delivers to its own sessions itself. Dropped while Redis is away.
   void publish_event(EventTarget target, std::string_view id, std::string_view frame);
+  // Tells the other nodes that this one committed a plugin's value, so that
+  // they read it again. Dropped while Redis is away (docs/cluster.md).
+  void publish_kv(std::string_view plugin, std::string_view key);
   // A user's first session on this node opened (true) or last one closed.
   void local_presence(std::string_view user, bool online);
   bool online_elsewhere(std::string_view user) const;

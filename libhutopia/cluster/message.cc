@@ -15,6 +15,7 @@ constexpr KindName kKinds[] = {
     {Message::Kind::kHeartbeat, "heartbeat"},
     {Message::Kind::kPresence, "presence"},
     {Message::Kind::kEvent, "event"},
+    {Message::Kind::kKv, "kv"},
 };
 
 struct TargetName {
@@ -51,6 +52,9 @@ std::string encode_message(const Message& m) {
         if (t.target == m.target) o.str("to", t.name);
       if (m.target != EventTarget::kEveryone) o.str("id", m.target_id);
       o.raw("frame", m.frame);
+      break;
+    case Message::Kind::kKv:
+      o.str("plugin", m.plugin).str("key", m.key);
       break;
   }
   return o.done();
@@ -111,6 +115,15 @@ Result<Message> parse_message(std::string_view text) {
       if (printed == nullptr) return Status::resource_exhausted("cluster message: out of memory");
       m.frame = printed;
       cJSON_free(printed);
+      return m;
+    }
+    case Message::Kind::kKv: {
+      const char* plugin = get_string(root.get(), "plugin");
+      const char* key = get_string(root.get(), "key");
+      if (plugin == nullptr || *plugin == '\0' || key == nullptr || *key == '\0')
+        return bad("a value change needs plugin and key");
+      m.plugin = plugin;
+      m.key = key;
       return m;
     }
   }

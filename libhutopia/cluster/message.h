@@ -20,7 +20,7 @@ namespace hut::cluster {
 inline constexpr int kMessageVersion = 1;
 
 struct Message {
-  enum class Kind { kHeartbeat, kPresence, kEvent };
+  enum class Kind { kHeartbeat, kPresence, kEvent, kKv };
   Kind kind = Kind::kHeartbeat;
   std::string node;                             // the sender
   std::vector<std::string> users;               // heartbeat: every user online on the sender
@@ -29,6 +29,8 @@ struct Message {
   EventTarget target = EventTarget::kEveryone;  // event: kUser, kRoom or kEveryone
   std::string target_id;                        // event: the user id for kUser, room id for kRoom
   std::string frame;                            // event: the bus frame, JSON object text
+  std::string plugin;                           // kv: the plugin whose value changed
+  std::string key;                              // kv: its key
 };
 
 std::string encode_message(const Message& m);

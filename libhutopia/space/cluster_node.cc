@@ -5,7 +5,7 @@
 namespace hut::space {
 
 Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const SpaceConfig& config,
-                                                       bus::Bus* bus, rooms::Rooms* rooms) {
+                                                       bus::Bus* bus, rooms::Rooms* rooms, Store* store) {
   const SpaceConfig::Cluster& c = config.cluster;
   if (c.redis.empty()) return std::unique_ptr<cluster::Cluster>();
   Result<RedisAddress> address = parse_redis_address(c.redis);
@@ -28,6 +28,9 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
   };
   h.presence = [rooms](const std::string& user, bool online) { rooms->remote_presence(user, online); };
   h.local_users = [rooms] { return rooms->local_users(); };
+  h.kv_changed = [store](const std::string& plugin, const std::string& key) {
+    store->kv_reload(plugin, key);
+  };
   auto node = std::make_unique<cluster::Cluster>(loop, o, std::move(h));
   cluster::Cluster* n = node.get();
   bus->set_single_use(
@@ -42,12 +45,16 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
                             [n](std::string_view room, const std::string& frame) {
                               n->publish_event(EventTarget::kRoom, room, frame);
                             }});
+  store->set_kv_written(
+      [n](const std::string& plugin, const std::string& key) { n->publish_kv(plugin, key); });
   node->start();
   return node;
 }
 
-void leave_cluster(std::unique_ptr<cluster::Cluster>& cluster, bus::Bus* bus, rooms::Rooms* rooms) {
+void leave_cluster(std::unique_ptr<cluster::Cluster>& cluster, bus::Bus* bus, rooms::Rooms* rooms,
+                   Store* store) {
   if (!cluster) return;
+  if (store != nullptr) store->set_kv_written({});
   if (bus != nullptr) bus->set_single_use({});
   if (rooms != nullptr) rooms->set_cluster_hooks({});
   cluster.reset();

@@ -108,7 +108,7 @@ Space::Impl::~Impl() {
   // on the connections that asked.
   if (runtime) runtime->shutdown();
   net.reset();
-  space::leave_cluster(cluster, bus.get(), rooms.get());
+  space::leave_cluster(cluster, bus.get(), rooms.get(), store.get());
   store.reset();
   rooms.reset();
   relay_keys.reset();
@@ -181,7 +181,8 @@ Status Space::Impl::start() {
   }
   bus->set_rooms(rooms.get());
   bus->set_store(store.get());
-  Result<std::unique_ptr<cluster::Cluster>> node = space::join_cluster(loop, config, bus.get(), rooms.get());
+  Result<std::unique_ptr<cluster::Cluster>> node =
+      space::join_cluster(loop, config, bus.get(), rooms.get(), store.get());
   if (!node.ok()) return node.status();
   cluster = std::move(*node);
 
@@ -283,7 +284,7 @@ void Space::Impl::stop(std::function<void()> done) {
     runtime->shutdown();
     // The other nodes see this one's users go offline with its heartbeats
     // gone; its Redis links and timer must not keep the loop alive.
-    space::leave_cluster(cluster, bus.get(), rooms.get());
+    space::leave_cluster(cluster, bus.get(), rooms.get(), store.get());
     posts.drain();
     posts.close();
     auto finish = [this, done] {

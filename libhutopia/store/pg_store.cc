@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "store/pg_conn.h"
@@ -68,7 +69,7 @@ class PgStore final : public store::SqlStore<Conn> {
     SqlStore::kv_put(
         std::move(plugin), std::move(key), std::move(value),
         [this, entry = std::move(entry), copy = std::move(copy), done = std::move(done)](Status s) {
-          if (s.ok()) kv_[entry] = copy;
+          if (s.ok()) committed(entry, copy);
           if (done) done(std::move(s));
         });
   }
@@ -77,9 +78,32 @@ class PgStore final : public store::SqlStore<Conn> {
     auto entry = std::make_pair(plugin, key);
     SqlStore::kv_delete(std::move(plugin), std::move(key),
                         [this, entry = std::move(entry), done = std::move(done)](Status s) {
-                          if (s.ok()) kv_.erase(entry);
+                          if (s.ok()) committed(entry, std::nullopt);
                           if (done) done(std::move(s));
                         });
+  }
+
+  void set_kv_written(
+      std::function<void(const std::string& plugin, const std::string& key)> written) override {
+    written_ = std::move(written);
+  }
+
+  // Read on the reader thread; the answer replaces the cached value unless
+  // this store committed a write of the key since the read was asked (the
+  // read may have seen the database before that write).
+  void kv_reload(std::string plugin, std::string key) override {
+    auto entry = std::make_pair(plugin, key);
+    uint64_t asked = writes_;
+    SqlStore::kv_get(std::move(plugin), std::move(key),
+                     [this, entry = std::move(entry), asked](Result<std::string> value) {
+                       auto w = written_at_.find(entry);
+                       if (w != written_at_.end() && w->second > asked) return;
+                       if (value.ok())
+                         kv_[entry] = std::move(*value);
+                       else if (value.status().is_not_found())
+                         kv_.erase(entry);
+                       // Unreadable now: the cached value stays until the next change.
+                     });
   }
 
   Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) override {
@@ -118,8 +142,21 @@ class PgStore final : public store::SqlStore<Conn> {
   }
 
  private:
+  void committed(const std::pair<std::string, std::string>& entry, std::optional<std::string> value) {
+    if (value)
+      kv_[entry] = std::move(*value);
+    else
+      kv_.erase(entry);
+    written_at_[entry] = ++writes_;
+    if (written_) written_(entry.first, entry.second);
+  }
+
   std::string conninfo_;
   KvCache kv_;
+  std::function<void(const std::string&, const std::string&)> written_;
+  uint64_t writes_ = 0;  // this store's committed value writes, counted
+  // The count at each key's last committed write here.
+  std::map<std::pair<std::string, std::string>, uint64_t> written_at_;
 };
 
 }  // namespace

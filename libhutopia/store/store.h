@@ -283,6 +283,19 @@ class Store {
   // when the key holds nothing; `value` may be null to test presence only.
   // kFailedPrecondition once close() was called.
   virtual Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) = 0;
+  // A store other processes write too (PostgreSQL, shared by the nodes of a
+  // cluster): `written` runs on the loop after each kv_put or kv_delete of
+  // this store commits (empty: none), and kv_reload reads a value another
+  // process wrote so that kv_get_now answers it. A store of this process's
+  // own has nothing to tell and nothing to read again.
+  virtual void set_kv_written(
+      std::function<void(const std::string& plugin, const std::string& key)> written) {
+    (void)written;
+  }
+  virtual void kv_reload(std::string plugin, std::string key) {
+    (void)plugin;
+    (void)key;
+  }
   // Copies the rows of the key-value file of older versions (an SQLite file
   // with a table plugin_kv(plugin, key, value)) into the store, in one
   // transaction; a key the store holds already keeps the store's value. The

@@ -3,7 +3,8 @@
 same space id and app secret, joined by a real redis-server this test starts on
 a Unix socket in a temporary folder. Checks what users of different nodes see:
 a token used once across nodes, presence across nodes, a plugin's events to a
-user or to everyone delivered once per session, a killed node's users going
+user or to everyone delivered once per session, a plugin's stored values read
+the same on every node, a killed node's users going
 offline in the stated time, and a Redis outage survived without a restart.
 Ends with "N passed, N failed"; skipped (77) without redis-server or spaced.
 """
@@ -89,8 +90,8 @@ nodes = {}
 def start_node(name, **overrides):
     conf = dict(CLUSTER, redis=redis.url, node=f'"{name}"')
     conf.update(overrides)
-    events = os.path.join(hutspace.build_root(), "test", "plugins", "events.so")
-    node = hutspace.Spaced(cluster=conf, app_secret=secret, extra_plugins=[events], store_url=store_url)
+    plugins = [os.path.join(hutspace.build_root(), "test", "plugins", p) for p in ("events.so", "kv.so")]
+    node = hutspace.Spaced(cluster=conf, app_secret=secret, extra_plugins=plugins, store_url=store_url)
     node.start()
     nodes[name] = node
     return node
@@ -265,6 +266,34 @@ async def typing_across_nodes():
     await bob.close()
 
 
+async def plugin_values_across_nodes():
+    # A value a plugin stores on one node is what the plugin reads on the
+    # other (its synchronous kv_get answers from the node's copy, which the
+    # writing node tells the others to read again), and so is its removal.
+    a, b = nodes["a"], nodes["b"]
+
+    async def read_on(node, want):
+        deadline = time.monotonic() + RECV
+        while True:
+            status, _, body = hutspace.http("GET", node.public + "/api/kv/colour")
+            got = body if status == 200 else status
+            if got == want:
+                return
+            check(time.monotonic() < deadline, f"{node.public} reads {got!r}, not {want!r}")
+            await asyncio.sleep(0.1)
+
+    await read_on(b, 404)
+    status, _, body = hutspace.http("PUT", a.public + "/api/kv/colour", "blue")
+    check(status == 200, f"stored on a: {status} {body}")
+    await read_on(b, "blue")
+    status, _, body = hutspace.http("PUT", b.public + "/api/kv/colour", "green")
+    check(status == 200, f"replaced on b: {status} {body}")
+    await read_on(a, "green")
+    status, _, body = hutspace.http("DELETE", a.public + "/api/kv/colour")
+    check(status == 200, f"removed on a: {status} {body}")
+    await read_on(b, 404)
+
+
 async def killed_node_users_go_offline():
     c_node = start_node("c")
     try:
@@ -341,7 +370,7 @@ async def redis_outage_survived():
 
 
 CASES = [token_single_use_across_nodes, presence_across_nodes, plugin_events_once_per_session, typing_across_nodes,
-         killed_node_users_go_offline, redis_outage_survived]
+         plugin_values_across_nodes, killed_node_users_go_offline, redis_outage_survived]
 
 
 def main():

@@ -32,7 +32,12 @@ TEST_CASE("cluster message: each kind encodes and parses back") {
   room.target = EventTarget::kRoom;
   room.target_id = "lobby";
   room.frame = R"({"op":"message","room":"lobby","seq":7})";
-  for (const Message& m : {hb, pr, ev, all, room}) {
+  Message kv;
+  kv.kind = Message::Kind::kKv;
+  kv.node = "d";
+  kv.plugin = "polls";
+  kv.key = "poll/7 \"x\"";
+  for (const Message& m : {hb, pr, ev, all, room, kv}) {
     Result<Message> back = parse_message(encode_message(m));
     REQUIRE_MESSAGE(back.ok(), back.status().to_string());
     CHECK(back->kind == m.kind);
@@ -43,6 +48,8 @@ TEST_CASE("cluster message: each kind encodes and parses back") {
     CHECK(back->target == m.target);
     CHECK(back->target_id == m.target_id);
     CHECK(back->frame == m.frame);
+    CHECK(back->plugin == m.plugin);
+    CHECK(back->key == m.key);
   }
 }
 
@@ -63,6 +70,8 @@ TEST_CASE("cluster message: anything else is refused with a reason") {
       R"({"v":1,"node":"a","kind":"event","to":"user","frame":{"op":"x"}})",      // no user id
       R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":"{}"})",        // frame not an object
       R"({"v":1,"node":"a","kind":"event","to":"everyone","frame":{"data":1}})",  // frame without op
+      R"({"v":1,"node":"a","kind":"kv","key":"k"})",                              // no plugin
+      R"({"v":1,"node":"a","kind":"kv","plugin":"p","key":""})",                  // empty key
   };
   for (const char* text : bad) {
     Result<Message> m = parse_message(text);
