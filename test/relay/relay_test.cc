@@ -7,7 +7,6 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <string>
 #include <thread>
 

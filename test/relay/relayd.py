@@ -120,8 +120,15 @@ class Relayd:
                 if m:
                     self.admin_url = m.group(1).rstrip("/")
 
-        threading.Thread(target=reader, daemon=True).start()
-        found.wait(20)
+        reading = threading.Thread(target=reader, daemon=True)
+        reading.start()
+        # Up to 20 s, less when relayd exits at start (its output then read
+        # to the end for the message).
+        deadline = time.monotonic() + 20
+        while not found.wait(0.1) and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                reading.join(5)
+                break
         if not found.is_set():
             self.terminate()
             raise RuntimeError("relayd did not print 'listening on':\n" + "\n".join(self.output))
