@@ -88,6 +88,18 @@ void log_reload_refused(const char* name, const Status& st) {
              {{"error", st.message()}});
 }
 
+int run_store_command(const char* name, const Args& args, const std::string& dir,
+                      const std::string& store_url, int application_id) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (!store_url.starts_with(kSqlite)) {
+    std::fprintf(stderr,
+                 "%s: %s works on SQLite stores; back up PostgreSQL with pg_dump (docs/operations.md)\n",
+                 name, args.command.c_str());
+    return 1;
+  }
+  return run_data_command(name, args, DataDir{dir, store_url.substr(kSqlite.size()), application_id});
+}
+
 int run_data_command(const char* name, const Args& args, const DataDir& data) {
   if (args.operands.size() != 1) {
     std::fprintf(stderr, "%s: %s takes one folder: %s %s --config <file> <folder>\n", name,

@@ -49,6 +49,11 @@ struct DataDir;
 // that one operand was given (2 otherwise), runs it, prints what was done
 // and returns 0, or the error and 1.
 int run_data_command(const char* name, const Args& args, const DataDir& data);
+// The same for a daemon whose database is `store_url` in the data dir `dir`:
+// a sqlite:// file is backed up or restored with the folder, any other store
+// refused (1; PostgreSQL has pg_dump).
+int run_store_command(const char* name, const Args& args, const std::string& dir,
+                      const std::string& store_url, int application_id);
 
 }  // namespace hut::daemon
 

@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args.command == "backup" || args.command == "restore") {
-    const std::string& dir = config->relay.data_dir;
-    return hut::daemon::run_data_command("relayd", args, hut::daemon::DataDir{dir, dir + "/relay.db", 0});
+    return hut::daemon::run_store_command("relayd", args, config->relay.data_dir,
+                                          hut::relay_store_url(*config), 0);
   }
   const std::string data_dir = config->relay.data_dir;  // config is moved below
   return hut::daemon::run_server<hut::Relay>(

@@ -60,16 +60,8 @@ int main(int argc, char** argv) {
   if (!config.ok()) return hut::daemon::report_error("spaced", config.status(), 2);
 
   if (args.command == "backup" || args.command == "restore") {
-    constexpr std::string_view kSqlite = "sqlite://";
-    if (!config->store.url.starts_with(kSqlite)) {
-      std::fprintf(
-          stderr, "spaced: %s works on SQLite stores; back up PostgreSQL with pg_dump (docs/operations.md)\n",
-          args.command.c_str());
-      return 1;
-    }
-    hut::daemon::DataDir data{config->space.data_dir, config->store.url.substr(kSqlite.size()),
-                              kSpaceApplicationId};
-    return hut::daemon::run_data_command("spaced", args, data);
+    return hut::daemon::run_store_command("spaced", args, config->space.data_dir, config->store.url,
+                                          kSpaceApplicationId);
   }
   const std::string data_dir = config->space.data_dir;  // config is moved below
   return hut::daemon::run_server<hut::Space>(

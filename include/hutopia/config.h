@@ -118,6 +118,9 @@ struct RelayConfig {
     std::string token;  // empty: the admin listener refuses every call but healthz; else >= 32 bytes
   } admin;
   LogConfig log;
+  struct Store {
+    std::string url;  // empty: sqlite://<relay.data_dir>/relay.db (relay_store_url)
+  } store;
   // Budgets refill evenly: N per window means N at once, then N more per window.
   struct Limits {
     int64_t login_attempts_per_account = 10;  // logins for one username ...
@@ -177,6 +180,7 @@ void for_each_key(C& c, F&& f) {
       f("relay.token_ttl", c.relay.token_ttl), f("relay.session_ttl", c.relay.session_ttl),
       f("relay.registration", c.relay.registration);
   f("admin.listen", c.admin.listen), f("admin.token", c.admin.token);
+  f("store.url", c.store.url);
   f("log.level", c.log.level);
   f("limits.login_attempts_per_account", c.limits.login_attempts_per_account),
       f("limits.login_attempts_per_address", c.limits.login_attempts_per_address),
@@ -355,14 +359,21 @@ HUT_INLINE_LOCAL Status validate_space_config(const SpaceConfig& config) {
 HUT_INLINE_LOCAL Status validate_relay_config(const RelayConfig& config) {
   return validate_config<RelayOptions>(config);
 }
+// sqlite://<dir>/<file>, the store's URL when [store] url is empty.
+HUT_INLINE_LOCAL std::string default_store_url(std::string dir, const char* file) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return "sqlite://" + dir + "/" + file;
+}
 // The store's URL: [store] url, or when it is empty the SQLite file
 // sqlite://<space.data_dir>/space.db. The loader and Space::create fill an
 // empty url with it.
 HUT_INLINE_LOCAL std::string space_store_url(const SpaceConfig& config) {
-  if (!config.store.url.empty()) return config.store.url;
-  std::string dir = config.space.data_dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  return "sqlite://" + dir + "/space.db";
+  return config.store.url.empty() ? default_store_url(config.space.data_dir, "space.db") : config.store.url;
+}
+// The relay's database: [store] url, or when it is empty the SQLite file
+// sqlite://<relay.data_dir>/relay.db.
+HUT_INLINE_LOCAL std::string relay_store_url(const RelayConfig& config) {
+  return config.store.url.empty() ? default_store_url(config.relay.data_dir, "relay.db") : config.store.url;
 }
 
 // "host:port" -> parts. Accepts "[::1]:80". Port 0 means any free port.

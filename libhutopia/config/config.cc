@@ -64,6 +64,11 @@ constexpr KeyRow kAdminTokenRow{
     "Bearer token of the admin listener (a space's management API), at least 32 bytes (`openssl rand -hex "
     "32`); empty: every call but `GET /healthz` is refused.",
     Check::kSecret};
+constexpr KeyRow kStoreUrlRow{
+    "store.url",
+    "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
+    "absolute one) or `postgres://...`; empty: `sqlite://<data_dir>/space.db` (a relay: `relay.db`).",
+    Check::kStoreUrl};
 constexpr KeyRow kLogLevelRow{
     "log.level", "Least severe log records written: `debug`, `info`, `warn` or `error`; a reload applies it.",
     Check::kLogLevel};
@@ -120,10 +125,7 @@ const KeyRow kSpaceRows[] = {
      Check::kNone, 1, kMaxSeconds},
     {"auth.resume_ttl", "Lifetime of the single-use resume credential a `welcome` carries, seconds.",
      Check::kNone, 1, kMaxSeconds},
-    {"store.url",
-     "The durable store: `sqlite://<path>` (relative to the working directory; `sqlite:///abs/path` for an "
-     "absolute one) or `postgres://...`; empty: `sqlite://<data_dir>/space.db`.",
-     Check::kStoreUrl},
+    kStoreUrlRow,
     {"cluster.redis",
      "Redis between the nodes of one space: `redis://host:port` or `unix:///path/to/socket`; empty: this "
      "spaced is the whole space. The nodes share one PostgreSQL store (`[store] url`).",
@@ -206,6 +208,7 @@ const KeyRow kRelayRows[] = {
      "network.",
      Check::kListen},
     kAdminTokenRow,
+    kStoreUrlRow,
     kLogLevelRow,
     {"limits.login_attempts_per_account",
      "Logins (right or wrong) for one username within `login_window`; over it: 429 with `Retry-After`. A "

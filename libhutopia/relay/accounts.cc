@@ -48,15 +48,16 @@ net::HttpResponse user_answer(int status, const User& u, const std::string& issu
 
 // The user of a row whose first columns are id, username, name and whether
 // there is an avatar.
-User user_of_row(const SqliteQuery& q) { return User{q.str(0), q.str(1), q.str(2), q.i64(3) != 0}; }
+User user_of_row(const RelayQuery& q) { return User{q.str(0), q.str(1), q.str(2), q.i64(3) != 0}; }
 
 }  // namespace
 
-bool load_user(SqliteDb& db, std::string_view column, std::string_view key, User* out) {
-  const char* sql = column == "username"
-                        ? "SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE username = ?"
-                        : "SELECT id, username, name, avatar_type IS NOT NULL FROM users WHERE id = ?";
-  SqliteQuery q(db, sql);
+bool load_user(const RelayDb::Locked& l, std::string_view column, std::string_view key, User* out) {
+  const char* sql = column == "username" ? "SELECT id, username, name, CASE WHEN avatar_type IS NULL THEN 0 "
+                                           "ELSE 1 END FROM users WHERE username = ?1"
+                                         : "SELECT id, username, name, CASE WHEN avatar_type IS NULL THEN 0 "
+                                           "ELSE 1 END FROM users WHERE id = ?1";
+  RelayQuery q(l, sql);
   if (!q.bind(1, key).step()) return false;
   *out = user_of_row(q);
   return true;
@@ -89,7 +90,7 @@ Outcome create_account(Call& call, const std::string& username, const std::strin
   broken = name_rule_broken(display);
   if (!broken.empty()) return fail(400, "bad_name", broken);
   User existing;
-  if (load_user(r.db.lock().db, "username", username, &existing))
+  if (load_user(r.db.lock(), "username", username, &existing))
     return fail(409, "username_taken", "that username is taken");
   if (int64_t wait = r.account_limit->take(call.req.peer, call.now_ms))
     return too_many("too_many_accounts", "too many new accounts from this address", wait);
@@ -104,8 +105,9 @@ Outcome create_account(Call& call, const std::string& username, const std::strin
   u.username = username;
   u.name = display;
   Status st =
-      SqliteQuery(r.db.lock().db,
-                  "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?, ?, ?, ?, ?)")
+      RelayQuery(
+          r.db.lock(),
+          "INSERT INTO users (id, username, name, password_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
           .bind(1, u.id)
           .bind(2, u.username)
           .bind(3, u.name)
@@ -133,9 +135,9 @@ Outcome check_password(Call& call, const std::string& username, const std::strin
   bool found = false;
   {
     RelayDb::Locked l = r.db.lock();
-    SqliteQuery q(
-        l.db,
-        "SELECT id, username, name, avatar_type IS NOT NULL, password_hash FROM users WHERE username = ?");
+    RelayQuery q(l,
+                 "SELECT id, username, name, CASE WHEN avatar_type IS NULL THEN 0 ELSE 1 END, password_hash "
+                 "FROM users WHERE username = ?1");
     if (q.bind(1, username).step()) {
       found = true;
       u = user_of_row(q);
@@ -183,7 +185,7 @@ net::HttpResponse patch_me(Call& call) {
   ProfileBody body;
   if (auto refused = signed_in_refusal(call, &u, &body)) return *refused;
   if (body.name) {
-    Status st = SqliteQuery(call.relay.db.lock().db, "UPDATE users SET name = ? WHERE id = ?")
+    Status st = RelayQuery(call.relay.db.lock(), "UPDATE users SET name = ?1 WHERE id = ?2")
                     .bind(1, *body.name)
                     .bind(2, u.id)
                     .run();
@@ -199,12 +201,11 @@ net::HttpResponse put_avatar(Call& call) {
   const std::string& image = call.req.body;
   const char* type = is_png(image) ? "image/png" : is_jpeg(image) ? "image/jpeg" : nullptr;
   if (!type) return error(415, "unsupported_media_type", "an avatar is a PNG or JPEG image");
-  Status st =
-      SqliteQuery(call.relay.db.lock().db, "UPDATE users SET avatar_type = ?, avatar = ? WHERE id = ?")
-          .bind(1, std::string_view(type))
-          .bind_blob(2, image)
-          .bind(3, u.id)
-          .run();
+  Status st = RelayQuery(call.relay.db.lock(), "UPDATE users SET avatar_type = ?1, avatar = ?2 WHERE id = ?3")
+                  .bind(1, std::string_view(type))
+                  .bind_blob(2, image)
+                  .bind(3, u.id)
+                  .run();
   if (!st.ok()) return internal_error(std::string(st.message()));
   u.has_avatar = true;
   return user_answer(200, u, call.issuer());
@@ -213,7 +214,7 @@ net::HttpResponse put_avatar(Call& call) {
 net::HttpResponse get_avatar(Call& call) {
   constexpr std::string_view kPrefix = "/avatars/";
   RelayDb::Locked l = call.relay.db.lock();
-  SqliteQuery q(l.db, "SELECT avatar_type, avatar FROM users WHERE id = ? AND avatar_type IS NOT NULL");
+  RelayQuery q(l, "SELECT avatar_type, avatar FROM users WHERE id = ?1 AND avatar_type IS NOT NULL");
   if (!q.bind(1, std::string_view(call.req.path).substr(kPrefix.size())).step())
     return error(404, "not_found", "no such avatar");
   net::HttpResponse r;
@@ -227,7 +228,7 @@ net::HttpResponse get_avatar(Call& call) {
 net::HttpResponse get_user(Call& call) {
   constexpr std::string_view kPrefix = "/api/v1/users/";
   User u;
-  if (!load_user(call.relay.db.lock().db, "id", std::string_view(call.req.path).substr(kPrefix.size()), &u))
+  if (!load_user(call.relay.db.lock(), "id", std::string_view(call.req.path).substr(kPrefix.size()), &u))
     return error(404, "not_found", "no such user");
   return user_answer(200, u, call.issuer());
 }

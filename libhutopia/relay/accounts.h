@@ -28,7 +28,7 @@ struct User {
 
 // The user whose `column` ("id" or "username") is `key`; false when none.
 // The caller holds the connection (RelayDb::lock).
-bool load_user(SqliteDb& db, std::string_view column, std::string_view key, User* out);
+bool load_user(const RelayDb::Locked& l, std::string_view column, std::string_view key, User* out);
 // <issuer>/avatars/<id>, or "" without an avatar.
 std::string avatar_url(const std::string& issuer, const User& u);
 // Adds id, username (when asked), name and avatar to `obj`.

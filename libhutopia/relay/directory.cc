@@ -31,13 +31,13 @@ net::HttpResponse space_answer(int status, const SpaceEntry& sp) {
 // Runs `write` (an insert or an update of the spaces table: ?1 the id, ?2
 // the name, ?3 the url, ?4 the owner) with the fields of `sp`, then answers
 // `status` with the entry, or 500 when the write failed.
-net::HttpResponse stored_space_answer(int status, const SpaceEntry& sp, SqliteQuery& write) {
+net::HttpResponse stored_space_answer(int status, const SpaceEntry& sp, RelayQuery& write) {
   Status st = write.bind(1, sp.id).bind(2, sp.name).bind(3, sp.url).bind(4, sp.owner).run();
   if (!st.ok()) return internal_error(std::string(st.message()));
   return space_answer(status, sp);
 }
 
-SpaceEntry space_of_row(const SqliteQuery& q) { return SpaceEntry{q.str(0), q.str(1), q.str(2), q.str(3)}; }
+SpaceEntry space_of_row(const RelayQuery& q) { return SpaceEntry{q.str(0), q.str(1), q.str(2), q.str(3)}; }
 
 // {space} of /api/v1/spaces/{space}[/tokens].
 std::string space_id_of(const Request& req) {
@@ -50,7 +50,7 @@ std::string space_id_of(const Request& req) {
 
 bool load_space(RelayState& relay, const std::string& space_id, SpaceEntry* out) {
   RelayDb::Locked l = relay.db.lock();
-  SqliteQuery q(l.db, "SELECT id, name, url, owner_id FROM spaces WHERE id = ?");
+  RelayQuery q(l, "SELECT id, name, url, owner_id FROM spaces WHERE id = ?1");
   if (!q.bind(1, space_id).step()) return false;
   *out = space_of_row(q);
   return true;
@@ -86,7 +86,7 @@ Outcome mint_token(Call& call, const User& u, const std::string& space_id, std::
 
 net::HttpResponse get_spaces(Call& call) {
   RelayDb::Locked l = call.relay.db.lock();
-  SqliteQuery q(l.db, "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
+  RelayQuery q(l, "SELECT id, name, url, owner_id FROM spaces ORDER BY id");
   JsonPtr arr(cJSON_CreateArray());
   while (q.step()) {
     cJSON* o = cJSON_CreateObject();
@@ -110,7 +110,7 @@ net::HttpResponse post_spaces(Call& call) {
   RelayDb::Locked l = call.relay.db.lock();
   int64_t owned = 0;
   {
-    SqliteQuery count(l.db, "SELECT count(*) FROM spaces WHERE owner_id = ?");
+    RelayQuery count(l, "SELECT count(*) FROM spaces WHERE owner_id = ?1");
     if (!count.bind(1, u.id).step())
       return internal_error(std::string(count.no_row(Status::internal("no count")).message()));
     owned = count.i64(0);
@@ -119,7 +119,8 @@ net::HttpResponse post_spaces(Call& call) {
     return error(403, "too_many_spaces",
                  "this account has registered " + std::to_string(owned) +
                      " spaces, the most this relay allows; change one with PATCH instead");
-  SqliteQuery insert(l.db, "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?, ?, ?, ?, ?)");
+  RelayQuery insert(l,
+                    "INSERT INTO spaces (id, name, url, owner_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
   return stored_space_answer(201, space, insert.bind(5, call.now_ms));
 }
 
@@ -141,7 +142,7 @@ net::HttpResponse patch_space(Call& call) {
   if (body.name) space.name = *body.name;
   if (body.url) space.url = *body.url;
   RelayDb::Locked l = call.relay.db.lock();
-  SqliteQuery update(l.db, "UPDATE spaces SET name = ?2, url = ?3 WHERE id = ?1 AND owner_id = ?4");
+  RelayQuery update(l, "UPDATE spaces SET name = ?2, url = ?3 WHERE id = ?1 AND owner_id = ?4");
   return stored_space_answer(200, space, update);
 }
 

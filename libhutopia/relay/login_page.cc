@@ -79,16 +79,17 @@ struct Login {
   // The address this user last confirmed for this space ("" when never).
   std::string confirmed_url(const User& u) const {
     RelayDb::Locked l = call.relay.db.lock();
-    SqliteQuery q(l.db, "SELECT url FROM confirmations WHERE user_id = ? AND space_id = ?");
+    RelayQuery q(l, "SELECT url FROM confirmations WHERE user_id = ?1 AND space_id = ?2");
     return q.bind(1, u.id).bind(2, space.id).step() ? q.str(0) : std::string();
   }
 
   bool remember_confirmation(const User& u) const {
     RelayDb::Locked l = call.relay.db.lock();
-    return SqliteQuery(l.db,
-                       "INSERT INTO confirmations (user_id, space_id, url, confirmed_ms) VALUES (?, ?, ?, ?)"
-                       " ON CONFLICT(user_id, space_id) DO UPDATE SET url = excluded.url,"
-                       " confirmed_ms = excluded.confirmed_ms")
+    return RelayQuery(
+               l,
+               "INSERT INTO confirmations (user_id, space_id, url, confirmed_ms) VALUES (?1, ?2, ?3, ?4)"
+               " ON CONFLICT(user_id, space_id) DO UPDATE SET url = excluded.url,"
+               " confirmed_ms = excluded.confirmed_ms")
         .bind(1, u.id)
         .bind(2, space.id)
         .bind(3, space.url)

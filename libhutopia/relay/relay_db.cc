@@ -2,12 +2,17 @@
 
 #include <sys/stat.h>
 
+#include <string_view>
+
+#include "store/pg_migrate.h"
+
 namespace hut::relay {
 
 namespace {
 
 // Files written before the application_id was set carry 0, which the
-// migration runner accepts.
+// migration runner accepts. Written in SQLite's dialect; pg_migrate rewrites
+// the types for PostgreSQL.
 const SqliteMigration kMigrations[] = {
     {1,
      "CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
@@ -26,18 +31,74 @@ const SqliteMigration kMigrations[] = {
      "CREATE INDEX spaces_owner ON spaces(owner_id);"},
 };
 
+constexpr const char* kNoun = "relay database";
+
 }  // namespace
 
-SqliteSchema relay_schema() { return SqliteSchema{kMigrations, kRelayApplicationId, "relay database"}; }
+SqliteSchema relay_schema() { return SqliteSchema{kMigrations, kRelayApplicationId, kNoun}; }
 
-Status RelayDb::open(const std::string& path) {
+Status RelayDb::open(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string_view u = url;
+  if (u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+    auto conn = pg::Conn::connect(url);
+    if (!conn.ok()) return with_context(conn.status(), std::string(kNoun) + ": ");
+    pg_ = std::move(*conn);
+    return with_context(pg::migrate(*pg_, relay_schema(), kRelayVersionTable), std::string(kNoun) + ": ");
+  }
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (!u.starts_with(kSqlite) || u.size() == kSqlite.size())
+    return Status::invalid_argument("relay database URL '" + url +
+                                    "': expected sqlite://<path> or postgres://...");
+  const std::string path(u.substr(kSqlite.size()));
   SqliteOpenOptions options;
   options.durable = true;
-  options.name = "relay database";
-  std::lock_guard<std::mutex> lock(mu_);
-  HUT_RETURN_IF_ERROR(db_.open(path, options));
+  options.name = kNoun;
+  HUT_RETURN_IF_ERROR(lite_.open(path, options));
   chmod(path.c_str(), 0600);
-  return with_context(sqlite_migrate(db_.db(), relay_schema()), path + ": ");
+  return with_context(sqlite_migrate(lite_.db(), relay_schema()), path + ": ");
+}
+
+RelayDb::Locked RelayDb::lock() {
+  std::unique_lock<std::mutex> hold(mu_);
+  if (pg_) (void)pg_->ensure_open();
+  return Locked{std::move(hold), pg_ ? nullptr : &lite_, pg_.get()};
+}
+
+RelayQuery::RelayQuery(const RelayDb::Locked& l, const char* sql) {
+  if (l.pg != nullptr) {
+    pg_.emplace(*l.pg, sql);
+  } else {
+    lite_.emplace(*l.lite, sql);
+  }
+}
+
+void RelayQuery::set(int i, const BindValue& v) {
+  if (!status_.ok()) return;
+  status_ = with([&](auto& q) {
+    switch (v.kind) {
+      case BindValue::Kind::kNull:
+        q.bind_null(i);
+        break;
+      case BindValue::Kind::kInt:
+        q.bind(i, v.num);
+        break;
+      case BindValue::Kind::kText:
+        q.bind(i, v.bytes);
+        break;
+      case BindValue::Kind::kBlob:
+        q.bind_blob(i, v.bytes);
+        break;
+    }
+    return q.status();
+  });
+}
+
+bool RelayQuery::step() {
+  if (!status_.ok()) return false;
+  bool row = with([](auto& q) { return q.step(); });
+  status_ = with([](auto& q) { return q.status(); });
+  return row;
 }
 
 }  // namespace hut::relay

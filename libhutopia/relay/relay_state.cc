@@ -11,7 +11,7 @@ Status RelayState::open() {
   const std::string& dir = config.relay.data_dir;
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::io_error("cannot create relay.data_dir " + dir + ": " + std::strerror(errno));
-  HUT_RETURN_IF_ERROR(db.open(dir + "/relay.db"));
+  HUT_RETURN_IF_ERROR(db.open(relay_store_url(config)));
   keys = std::make_unique<SigningKeys>(dir + "/keys", config.relay.token_ttl);
   HUT_RETURN_IF_ERROR(keys->ensure());
   const RelayConfig::Limits& l = config.limits;

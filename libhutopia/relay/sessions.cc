@@ -72,12 +72,12 @@ bool authenticate(Call& call, User* user, std::string* hash_out) {
   RelayDb::Locked l = call.relay.db.lock();
   std::string uid;
   {
-    SqliteQuery q(l.db, "SELECT user_id FROM sessions WHERE hash = ? AND expires_ms > ?");
+    RelayQuery q(l, "SELECT user_id FROM sessions WHERE hash = ?1 AND expires_ms > ?2");
     if (!q.bind_blob(1, hash).bind(2, call.now_ms).step()) return false;
     uid = q.str(0);
   }
   if (hash_out) *hash_out = hash;
-  return load_user(l.db, "id", uid, user);
+  return load_user(l, "id", uid, user);
 }
 
 Outcome new_session(Call& call, const User& u, std::string* token, int64_t* expires_ms) {
@@ -86,8 +86,8 @@ Outcome new_session(Call& call, const User& u, std::string* token, int64_t* expi
   const std::string hash = sha256(*token);
   RelayDb::Locked l = call.relay.db.lock();
   // Expired sessions go as new ones come.
-  (void)SqliteQuery(l.db, "DELETE FROM sessions WHERE expires_ms <= ?").bind(1, call.now_ms).run();
-  Status st = SqliteQuery(l.db, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?, ?, ?)")
+  (void)RelayQuery(l, "DELETE FROM sessions WHERE expires_ms <= ?1").bind(1, call.now_ms).run();
+  Status st = RelayQuery(l, "INSERT INTO sessions (hash, user_id, expires_ms) VALUES (?1, ?2, ?3)")
                   .bind_blob(1, hash)
                   .bind(2, u.id)
                   .bind(3, *expires_ms)
@@ -161,7 +161,7 @@ net::HttpResponse delete_sessions(Call& call) {
   std::string hash;
   if (!authenticate(call, &u, &hash)) return unauthenticated();
   Status st =
-      SqliteQuery(call.relay.db.lock().db, "DELETE FROM sessions WHERE hash = ?").bind_blob(1, hash).run();
+      RelayQuery(call.relay.db.lock(), "DELETE FROM sessions WHERE hash = ?1").bind_blob(1, hash).run();
   if (!st.ok()) return internal_error(std::string(st.message()));
   net::HttpResponse r;
   r.status = 204;

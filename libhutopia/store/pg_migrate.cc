@@ -1,5 +1,9 @@
 #include "store/pg_migrate.h"
 
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,36 +44,46 @@ std::string pg_dialect(std::string_view sql) {
 // The advisory lock the migrations hold ("HUT1").
 constexpr const char* kLockSql = "SELECT pg_advisory_xact_lock(1213551665)";
 
-Result<int> schema_version(Conn& c) {
-  Conn::Query q(c, "SELECT version FROM hut_schema");
-  if (q.step()) return static_cast<int>(q.i64(0));
-  HUT_RETURN_IF_ERROR(q.status());
-  return 0;
+// The version recorded in `table` (0 when none is).
+Result<int> schema_version(Conn& c, const std::string& table) {
+  PGresult* res = PQexec(c.raw(), ("SELECT version FROM " + table).c_str());
+  Status s;
+  int version = 0;
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    s = result_status(c.raw(), res, "store");
+  } else if (PQntuples(res) > 0) {
+    version = static_cast<int>(std::strtoll(PQgetvalue(res, 0, 0), nullptr, 10));
+  }
+  PQclear(res);
+  HUT_RETURN_IF_ERROR(s);
+  return version;
 }
 
 // One step (or none, when another process took the database past it while
 // this one waited for the lock) in one transaction. The version after it.
-Result<int> step(Conn& c, int newest) {
+Result<int> step(Conn& c, const SqliteSchema& schema, const std::string& table) {
+  const int newest = static_cast<int>(schema.steps.size());
+  const std::string noun = schema.noun;
   HUT_RETURN_IF_ERROR(c.exec("BEGIN"));
   HUT_RETURN_IF_ERROR(c.exec(kLockSql));
-  HUT_RETURN_IF_ERROR(c.exec("CREATE TABLE IF NOT EXISTS hut_schema (version BIGINT NOT NULL)"));
-  auto version = schema_version(c);
+  HUT_RETURN_IF_ERROR(c.exec(("CREATE TABLE IF NOT EXISTS " + table + " (version BIGINT NOT NULL)").c_str()));
+  auto version = schema_version(c, table);
   if (!version.ok()) return version.status();
   if (*version > newest) {
-    return Status::failed_precondition("the store's schema version " + std::to_string(*version) +
+    return Status::failed_precondition("the " + noun + "'s schema version " + std::to_string(*version) +
                                        " is newer than this build knows (" + std::to_string(newest) +
                                        "); it was written by a newer Hutopia: upgrade Hutopia to open it");
   }
   if (*version < newest) {
-    const SqliteMigration& m = sqlite_store_migrations()[static_cast<size_t>(*version)];
+    const SqliteMigration& m = schema.steps[static_cast<size_t>(*version)];
     Status s = c.exec(pg_dialect(m.sql).c_str());
     if (!s.ok()) {
-      return Status::internal("store schema migration to version " + std::to_string(m.version) +
+      return Status::internal(noun + " schema migration to version " + std::to_string(m.version) +
                               " failed: " + std::string(s.message()));
     }
-    HUT_RETURN_IF_ERROR(c.exec("DELETE FROM hut_schema"));
-    Conn::Query q(c, "INSERT INTO hut_schema (version) VALUES (?1)");
-    HUT_RETURN_IF_ERROR(q.bind(1, int64_t{m.version}).run());
+    HUT_RETURN_IF_ERROR(c.exec(("DELETE FROM " + table).c_str()));
+    HUT_RETURN_IF_ERROR(
+        c.exec(("INSERT INTO " + table + " (version) VALUES (" + std::to_string(m.version) + ")").c_str()));
   }
   HUT_RETURN_IF_ERROR(c.commit());
   return *version < newest ? *version + 1 : *version;
@@ -77,16 +91,20 @@ Result<int> step(Conn& c, int newest) {
 
 }  // namespace
 
-Status migrate(Conn& c) {
-  const int newest = static_cast<int>(sqlite_store_migrations().size());
+Status migrate(Conn& c, const SqliteSchema& schema, const char* version_table) {
+  const int newest = static_cast<int>(schema.steps.size());
   for (;;) {
-    auto version = step(c, newest);
+    auto version = step(c, schema, version_table);
     if (!version.ok()) {
       c.abandon();
       return version.status();
     }
     if (*version == newest) return Status();
   }
+}
+
+Status migrate(Conn& c) {
+  return migrate(c, SqliteSchema{sqlite_store_migrations(), 0, "store"}, "hut_schema");
 }
 
 }  // namespace hut::pg

@@ -7,12 +7,18 @@
 #define HUTOPIA_STORE_PG_MIGRATE_H_
 
 #include "store/pg_conn.h"
+#include "store/sqlite_migrate.h"
 
 namespace hut::pg {
 
-// Brings the database to the newest version, each step in one transaction
-// that also records the new version. kFailedPrecondition for a database whose
-// version is newer than this build knows.
+// Brings the database to the newest version of `schema` (the SQLite steps,
+// run in PostgreSQL's dialect), each step in one transaction that also
+// records the new version in `version_table` (one such table per kind of
+// data, so a space's store and a relay may share a database).
+// kFailedPrecondition for a database whose version is newer than this build
+// knows.
+Status migrate(Conn& c, const SqliteSchema& schema, const char* version_table);
+// The space's store (sqlite_store_migrations), its version in hut_schema.
 Status migrate(Conn& c);
 
 }  // namespace hut::pg

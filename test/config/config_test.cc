@@ -190,7 +190,7 @@ TEST_CASE("config: unknown keys and sections are refused with their line") {
   CHECK(space_error("[space.extra]\nx = 1\n") == "spaced.toml:1: unknown key space.extra");
   // The relay's file knows only [relay], [admin], [log] and [limits].
   CHECK(relay_error("[relay]\n[space]\nid = \"x\"\n") ==
-        "relayd.toml:2: unknown section [space] (known: [relay], [admin], [log], [limits])");
+        "relayd.toml:2: unknown section [space] (known: [relay], [admin], [store], [log], [limits])");
 }
 
 TEST_CASE("config: a TOML syntax error names its line") {
@@ -300,15 +300,26 @@ TEST_CASE("config: every key has its variable, and each one is read") {
   }
   std::vector<std::string> names;
   for (const ConfigKeyInfo& k : relay_config_keys()) names.push_back(k.env);
-  CHECK(names == std::vector<std::string>{
-                     "HUTOPIA_RELAY_LISTEN", "HUTOPIA_RELAY_ISSUER", "HUTOPIA_RELAY_DATA_DIR",
-                     "HUTOPIA_RELAY_TOKEN_TTL", "HUTOPIA_RELAY_SESSION_TTL", "HUTOPIA_RELAY_REGISTRATION",
-                     "HUTOPIA_ADMIN_LISTEN", "HUTOPIA_ADMIN_TOKEN", "HUTOPIA_LOG_LEVEL",
-                     "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ACCOUNT", "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ADDRESS",
-                     "HUTOPIA_LIMITS_LOGIN_WINDOW", "HUTOPIA_LIMITS_ACCOUNTS_PER_ADDRESS",
-                     "HUTOPIA_LIMITS_ACCOUNT_WINDOW", "HUTOPIA_LIMITS_TOKENS_PER_USER",
-                     "HUTOPIA_LIMITS_TOKEN_WINDOW", "HUTOPIA_LIMITS_SPACES_PER_USER",
-                     "HUTOPIA_LIMITS_HASH_WORKERS", "HUTOPIA_LIMITS_HASH_QUEUE"});
+  CHECK(names == std::vector<std::string>{"HUTOPIA_RELAY_LISTEN",
+                                          "HUTOPIA_RELAY_ISSUER",
+                                          "HUTOPIA_RELAY_DATA_DIR",
+                                          "HUTOPIA_RELAY_TOKEN_TTL",
+                                          "HUTOPIA_RELAY_SESSION_TTL",
+                                          "HUTOPIA_RELAY_REGISTRATION",
+                                          "HUTOPIA_ADMIN_LISTEN",
+                                          "HUTOPIA_ADMIN_TOKEN",
+                                          "HUTOPIA_STORE_URL",
+                                          "HUTOPIA_LOG_LEVEL",
+                                          "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ACCOUNT",
+                                          "HUTOPIA_LIMITS_LOGIN_ATTEMPTS_PER_ADDRESS",
+                                          "HUTOPIA_LIMITS_LOGIN_WINDOW",
+                                          "HUTOPIA_LIMITS_ACCOUNTS_PER_ADDRESS",
+                                          "HUTOPIA_LIMITS_ACCOUNT_WINDOW",
+                                          "HUTOPIA_LIMITS_TOKENS_PER_USER",
+                                          "HUTOPIA_LIMITS_TOKEN_WINDOW",
+                                          "HUTOPIA_LIMITS_SPACES_PER_USER",
+                                          "HUTOPIA_LIMITS_HASH_WORKERS",
+                                          "HUTOPIA_LIMITS_HASH_QUEUE"});
 }
 
 TEST_CASE("config: [log] level takes the four level names") {
@@ -321,6 +332,18 @@ TEST_CASE("config: [log] level takes the four level names") {
   REQUIRE(r.ok());
   CHECK(r->admin.listen == "127.0.0.1:8799");
   CHECK(r->log.level == "info");
+}
+
+TEST_CASE("config: the relay's [store] url is checked like the space's, and empty means relay.db") {
+  Result<RelayConfig> r = parse_relay_config("[relay]\ndata_dir = \"/srv/relay/\"\n", "relayd.toml", kNoEnv);
+  REQUIRE(r.ok());
+  CHECK(relay_store_url(*r) == "sqlite:///srv/relay/relay.db");
+  r = parse_relay_config("[store]\nurl = \"postgresql:///relay?host=/run/pg\"\n", "relayd.toml", kNoEnv);
+  REQUIRE(r.ok());
+  CHECK(relay_store_url(*r) == "postgresql:///relay?host=/run/pg");
+  r = parse_relay_config("[store]\nurl = \"mysql://x\"\n", "relayd.toml", kNoEnv);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "relayd.toml:2: store.url: must start with sqlite:// or postgres://");
 }
 
 TEST_CASE("config: process_env reads the process environment") {

@@ -7,7 +7,6 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <string>
 #include <thread>
 
@@ -17,17 +16,12 @@
 #include "relay/routes.h"
 #include "test_util.h"
 #include "token/json.h"
+#include "util/clock.h"
 
 using namespace hut;
 using hut::test::TempDir;
 
 namespace {
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A relay's state in a temporary data dir, and requests run through its
 // route table as a pool job would run them.
@@ -125,7 +119,7 @@ TEST_CASE("relay: accounts are created once, with the rules checked, and log in 
   CHECK(Harness::field(me.body, "username") == "alice");
   CHECK(Harness::field(me.body, "name") == "alice");
   relay::RelayDb::Locked l = h.state.db.lock();
-  SqliteQuery q(l.db, "SELECT password_hash FROM users WHERE username = 'alice'");
+  relay::RelayQuery q(l, "SELECT password_hash FROM users WHERE username = 'alice'");
   REQUIRE(q.step());
   CHECK(q.str(0).starts_with("$argon2id$"));
   CHECK(q.str(0).find("correct horse") == std::string::npos);
@@ -158,13 +152,13 @@ TEST_CASE(
     sqlite3_close(db);
   }
   relay::RelayDb db;
-  Status st = db.open(path);
+  Status st = db.open("sqlite://" + path);
   REQUIRE_MESSAGE(st.ok(), st.message());
   relay::RelayDb::Locked l = db.lock();
-  SqliteQuery q(l.db, "SELECT name FROM users WHERE username = 'olduser'");
+  relay::RelayQuery q(l, "SELECT name FROM users WHERE username = 'olduser'");
   REQUIRE(q.step());
   CHECK(q.str(0) == "Old User");
-  CHECK(*sqlite_int(l.db.db(), "PRAGMA user_version") == 2);
+  CHECK(*sqlite_int(l.lite->db(), "PRAGMA user_version") == 2);
 
   // A space's store is another kind of file: refused, and left as it was.
   const std::string store = dir.path() + "/store.db";
@@ -176,7 +170,7 @@ TEST_CASE(
     sqlite3_close(other);
   }
   relay::RelayDb wrong;
-  Status refused = wrong.open(store);
+  Status refused = wrong.open("sqlite://" + store);
   CHECK(refused.code() == Status::Code::kFailedPrecondition);
   CHECK(std::string(refused.message()).find("not a Hutopia relay database") != std::string::npos);
 }

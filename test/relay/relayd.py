@@ -12,9 +12,35 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "buspy"))
+import hutpg  # noqa: E402
 import hutspace  # noqa: E402
 
 ISSUER = "http://relay.test"
+
+# HUT_RELAY_STORE=postgres: every Relayd without its own store_url keeps its
+# data in a fresh database of one PostgreSQL server started for the test
+# (hutpg), instead of <data_dir>/relay.db.
+_pg = None
+
+
+def pg_server():
+    """The test's PostgreSQL server, started on first use (or the test
+    skipped when PostgreSQL is not installed)."""
+    global _pg
+    if _pg is None:
+        import atexit
+        _pg = hutpg.started_or_skip()
+        atexit.register(_pg.close)
+    return _pg
+
+
+def psql(url, sql):
+    """The rows of `sql` on the database at `url`, as lists of text fields."""
+    out = pg_server()._run("psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                           "-c", sql)
+    if out.returncode != 0:
+        raise RuntimeError("psql: " + out.stderr)
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
 
 # The test relays take many accounts and logins from 127.0.0.1: budgets far
 # above what the tests use, unless a test asks for its own.
@@ -28,7 +54,7 @@ def relayd_path():
 
 class Relayd:
     def __init__(self, session_ttl=None, token_ttl=None, tmp=None, listen="127.0.0.1:0", issuer=ISSUER,
-                 limits=None, env=None):
+                 limits=None, env=None, store_url=None):
         self.binary = relayd_path()
         if not os.access(self.binary, os.X_OK):
             print(f"skipped: relayd is not built ({self.binary})")
@@ -41,6 +67,9 @@ class Relayd:
         self.issuer = issuer
         self.limits = dict(ROOMY_LIMITS if limits is None else limits)
         self.extra_env = dict(env or {})
+        if store_url is None and os.environ.get("HUT_RELAY_STORE") == "postgres":
+            store_url = pg_server().new_database()
+        self.store_url = store_url  # [store] url; None: <data_dir>/relay.db
         self.admin_listen = "127.0.0.1:0"
         self.extra_args = []  # after --config, e.g. ["--log-format", "json"]
         self.admin_token = None
@@ -64,6 +93,8 @@ class Relayd:
         lines += ["", "[admin]", f'listen = "{self.admin_listen}"']
         if self.admin_token:
             lines.append(f'token = "{self.admin_token}"')
+        if self.store_url:
+            lines += ["", "[store]", f'url = "{self.store_url}"']
         if self.limits:
             lines += ["", "[limits]"] + [f"{k} = {v}" for k, v in self.limits.items()]
         with open(self.config_path, "w") as f:
@@ -89,8 +120,15 @@ class Relayd:
                 if m:
                     self.admin_url = m.group(1).rstrip("/")
 
-        threading.Thread(target=reader, daemon=True).start()
-        found.wait(20)
+        reading = threading.Thread(target=reader, daemon=True)
+        reading.start()
+        # Up to 20 s, less when relayd exits at start (its output then read
+        # to the end for the message).
+        deadline = time.monotonic() + 20
+        while not found.wait(0.1) and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                reading.join(5)
+                break
         if not found.is_set():
             self.terminate()
             raise RuntimeError("relayd did not print 'listening on':\n" + "\n".join(self.output))
