@@ -369,7 +369,7 @@ async def redis_outage_under_load():
 
 
 async def postgres_restart_under_load():
-    load = await Load.begin(14.0)
+    load = await Load.begin(16.0)
     await load.at(3.0)
     down = time.monotonic()
     await asyncio.to_thread(pg.restart, 3.0)
@@ -413,7 +413,11 @@ def main():
     if shutil.which("redis-server") is None:
         print("skipped: redis-server is not installed (scripts/setup.sh installs it)")
         return hutspace.SKIP
-    pg = hutpg.started_or_skip()
+    why = hutpg.available()
+    if why:
+        print(f"skipped: {why}")
+        return hutspace.SKIP
+    pg = hutpg.PgServer()
     ct.tmp = tempfile.mkdtemp(prefix="hut-load-")
     ct.redis = ct.Redis(ct.tmp)
 
@@ -422,6 +426,7 @@ def main():
         pg.close()
         shutil.rmtree(ct.tmp, ignore_errors=True)
     try:
+        pg.start()
         ct.redis.start()
     except Exception:
         teardown()
