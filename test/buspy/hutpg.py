@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 
 def bin_dir():
@@ -64,6 +65,15 @@ class PgServer:
 
     def stop(self, mode="fast"):
         self._run("pg_ctl", "-D", self.data, "-m", mode, "stop")
+
+    def restart(self, pause=0.0):
+        """Stops the server (fast: open connections are cut), waits `pause`
+        seconds, and starts it again on the same data."""
+        r = self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        if r.returncode != 0:
+            raise RuntimeError("pg_ctl stop failed: " + r.stderr)
+        time.sleep(pause)
+        self.start()
 
     def read_log(self):
         try:
