@@ -1,0 +1,16 @@
+# Sourced by bench/run.sh and bench/fanout.sh.
+#
+# bus_port LOG ADMIN_PORT PID: waits (at most about 10 s) for the server PID,
+# writing to LOG, to print a `listening on` line for a port other than
+# ADMIN_PORT, and prints that port; prints nothing when PID exits first or the
+# time runs out.
+bus_port() {
+  local port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$1" | grep -vx "$2" | head -n 1 || true)
+    [ -n "$port" ] && break
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$port"
+}
