@@ -22,8 +22,13 @@ source scripts/lib/pg_redis.sh
 pg_redis_check || exit 1
 
 work=$(mktemp -d /tmp/hut-cluster-bench.XXXXXX)
+child=  # the fanout.sh of the row under way
 cleanup() {
   trap - EXIT
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
   pg_redis_stop
   rm -rf "$work"
 }
@@ -44,14 +49,17 @@ echo "cluster.sh: hut-bench fanout $*"
 rc=0
 results=()
 row() {  # row LABEL [VAR=VALUE ...] -- OPTIONS...: one fanout.sh run
-  local label=$1 out line
+  local label=$1 line
   shift
   local env=()
   while [ "$1" != -- ]; do env+=("$1"); shift; done
   shift
-  out=$(env "${env[@]}" bash bench/fanout.sh "$@" 2>&1) || rc=1
-  printf '%s\n' "$out" >"$work/row-$label.log"
-  line=$(printf '%s\n' "$out" | grep '^result ' | tail -n 1 || true)
+  # In the background, so that a signal to this script stops the row at once.
+  env "${env[@]}" bash bench/fanout.sh "$@" >"$work/row-$label.log" 2>&1 &
+  child=$!
+  wait "$child" || rc=1
+  child=
+  line=$(grep '^result ' "$work/row-$label.log" | tail -n 1 || true)
   if [ -z "$line" ]; then
     echo "row $label: no result line:" >&2
     tail -n 20 "$work/row-$label.log" >&2
@@ -86,5 +94,6 @@ p99 = num("c", "cross_p99_us")
 print("summary: c cross-node p99 post to delivery", f"{p99 / 1000:.2f} ms" if p99 is not None else "n/a",
       "at", rows.get("c", {}).get("post_rate", "n/a"), "posts/s (target < 20 ms at 5,000 posts/s)")
 print("summary: d durable posts/s on PostgreSQL", rows.get("d", {}).get("post_rate", "n/a"))
+print("summary: errors", " ".join(k + "=" + v.get("errors", "n/a") for k, v in sorted(rows.items())))
 '
 exit "$rc"
