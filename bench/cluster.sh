@@ -19,16 +19,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 source scripts/lib/pg_redis.sh
+source bench/server.sh
 pg_redis_check || exit 1
 
 work=$(mktemp -d /tmp/hut-cluster-bench.XXXXXX)
 child=  # the fanout.sh of the row under way
 cleanup() {
   trap - EXIT
-  if [ -n "$child" ]; then
-    kill -TERM "$child" 2>/dev/null || true
-    wait "$child" 2>/dev/null || true
-  fi
+  [ -z "$child" ] || stop_pids "$child"
   pg_redis_stop
   rm -rf "$work"
 }

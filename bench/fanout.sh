@@ -24,7 +24,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-source bench/bus_port.sh
+source bench/server.sh
 build=${HUT_BENCH_BUILD:-build/release}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --wrap-mode=nodownload -Dbuildtype=release -Dtests=false >/dev/null
@@ -51,13 +51,7 @@ nodes=${HUT_BENCH_NODES:-1}
 [ "$nodes" = 1 ] || [ -n "${HUT_BENCH_REDIS:-}" ] || { echo "fanout.sh: several nodes need HUT_BENCH_REDIS" >&2; exit 2; }
 server_pids=()
 cleanup() {
-  local pid
-  for pid in "${server_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${server_pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  [ ${#server_pids[@]} -eq 0 ] || stop_pids "${server_pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -26,7 +26,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-source bench/bus_port.sh
+source bench/server.sh
 
 build=${HUT_BENCH_BUILD:-build/release}
 repeat=${HUT_BENCH_REPEAT:-5}
