@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bench/run.sh, bench/fanout.sh and bench/cluster.sh: the servers
 # (and scripts) they start in the background.
 #

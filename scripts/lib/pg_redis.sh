@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/cluster.sh and bench/cluster.sh: a PostgreSQL server and
 # a redis-server on Unix sockets in a folder of the caller's, nothing on TCP.
 # PostgreSQL refuses to run as root, so under root its folder is given to
@@ -23,6 +24,7 @@ pg_redis_check() {
   command -v redis-server >/dev/null || { echo "no redis-server (apt-get install redis-server)" >&2; return 1; }
 }
 
+# shellcheck disable=SC2034  # PG_URL and REDIS_URL are for the caller
 pg_redis_start() {
   local dir=$1
   shift
