@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <hutopia/token.h>
 
@@ -30,8 +31,9 @@ enum class Mode { kEcho, kIdle, kStorm, kFanout };
 struct Options {
   Mode mode = Mode::kEcho;
   std::string host = "127.0.0.1";
-  int port = 0;
-  std::string path;  // default: "/bus", or "/" with --raw
+  int port = 0;            // the first --port
+  std::vector<int> ports;  // fanout: every --port, in order (ports[0] == port)
+  std::string path;        // default: "/bus", or "/" with --raw
   bool raw = false;
   long connections = -1;  // default: 100 for echo, 10000 otherwise
   long payload = 64;
@@ -39,8 +41,9 @@ struct Options {
   double warmup_s = 1;
   long concurrency = 512;
   double hold_s = 2;
-  double timeout_s = 0;  // 0: derived from the other times
-  long server_pid = 0;
+  double timeout_s = 0;           // 0: derived from the other times
+  long server_pid = 0;            // the first --server-pid
+  std::vector<long> server_pids;  // fanout: every --server-pid
   std::string secret;
   std::string issuer;
   std::string audience;

@@ -126,6 +126,7 @@ class Worker;
 struct Member {
   Worker* worker = nullptr;
   size_t index = 0;  // across all Workers; 0 creates the room
+  size_t node = 0;   // which --port it connects to (posters: the first)
   uv_tcp_t tcp{};
   uv_connect_t connect_req{};
   uv_write_t write_req{};
@@ -157,7 +158,7 @@ struct Member {
 struct Shared {
   explicit Shared(const Options& options) : o(options) {}
   const Options& o;
-  sockaddr_storage addr{};
+  std::vector<sockaddr_storage> addrs;  // one per --port
   std::string create_frame;
   std::string join_frame;
   std::string post_head;  // post text up to the ref
@@ -181,6 +182,7 @@ class Worker {
   Counter ready, failed, join_answers, joined, deliveries, posts_ok, sent, answered, dropped, error_replies,
       unexpected, not_offered;
   Histogram delivery_hist;  // post to delivery, while measuring
+  Histogram cross_hist;     // the same, members on a node other than the posters'
   Histogram ok_hist;        // post to ok, while measuring
   std::map<std::string, uint64_t> errors;
 
@@ -195,7 +197,7 @@ class Worker {
   uint64_t deliveries_start = 0, deliveries_end = 0, posts_start = 0, posts_end = 0;
   long long server_ticks_start = -1, server_ticks_end = -1;
   rusage usage_start{}, usage_end{};
-  long server_pid = 0;
+  std::vector<long> server_pids;  // one per node (0: unknown)
 
  private:
   static void on_tick(uv_timer_t* t);
@@ -284,8 +286,18 @@ void Worker::log(const char* fmt, ...) {
   std::fflush(stdout);
 }
 
+// The servers' CPU ticks summed (-1 when one is unknown) and this process's usage.
 void Worker::sample(long long* server_ticks, rusage* usage) const {
-  if (server_pid) *server_ticks = read_cpu_ticks(server_pid);
+  long long sum = 0;
+  for (long pid : server_pids) {
+    long long ticks = pid ? read_cpu_ticks(pid) : -1;
+    if (ticks < 0) {
+      sum = -1;
+      break;
+    }
+    sum += ticks;
+  }
+  *server_ticks = sum;
   getrusage(RUSAGE_SELF, usage);
 }
 
@@ -472,7 +484,8 @@ void Worker::start_connect(Member& m) {
   m.open = true;
   uv_tcp_nodelay(&m.tcp, 1);
   m.connect_req.data = &m;
-  int rc = uv_tcp_connect(&m.connect_req, &m.tcp, reinterpret_cast<const sockaddr*>(&s_.addr), on_connect);
+  int rc = uv_tcp_connect(&m.connect_req, &m.tcp, reinterpret_cast<const sockaddr*>(&s_.addrs[m.node]),
+                          on_connect);
   if (rc != 0) fail(m, std::string("connect: ") + uv_strerror(rc));
 }
 
@@ -683,7 +696,9 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
     }
     if (s_.measuring.load(std::memory_order_relaxed)) {
       uint64_t sent_at = stamp_of(msg);
-      delivery_hist.record(now > sent_at ? now - sent_at : 0);
+      const uint64_t took = now > sent_at ? now - sent_at : 0;
+      delivery_hist.record(took);
+      if (m.node != 0) cross_hist.record(took);
     }
     return;
   }
@@ -923,7 +938,9 @@ bool prepare(Shared& s) {
     Member& m = w.member(i / s.workers.size());
     m.worker = &w;
     m.index = i;
-    if (i < static_cast<size_t>(o.posters)) {
+    const size_t posters = static_cast<size_t>(o.posters);
+    m.node = i < posters ? 0 : (i - posters) % o.ports.size();
+    if (i < posters) {
       m.poster = true;
       m.sent_ns.assign(static_cast<size_t>(o.inflight), 0);
     }
@@ -937,7 +954,7 @@ bool prepare(Shared& s) {
     unsigned digest_len = 0;
     if (EVP_Digest(joined.data(), joined.size(), digest, &digest_len, EVP_sha1(), nullptr) != 1) return false;
     m.accept = base64(digest, digest_len);
-    m.request = "GET " + o.path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(o.port) +
+    m.request = "GET " + o.path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(o.ports[m.node]) +
                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                 "Sec-WebSocket-Key: " +
                 ws_key + "\r\n";
@@ -955,10 +972,17 @@ bool prepare(Shared& s) {
 
 int run_fanout(const Options& o) {
   Shared s(o);
-  if (uv_ip4_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in*>(&s.addr)) != 0 &&
-      uv_ip6_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in6*>(&s.addr)) != 0) {
-    std::fprintf(stderr, "hut-bench: bad address %s\n", o.host.c_str());
+  if (!o.server_pids.empty() && o.server_pids.size() != o.ports.size()) {
+    std::fprintf(stderr, "hut-bench: give --server-pid once per --port, or not at all\n");
     return 2;
+  }
+  for (int port : o.ports) {
+    sockaddr_storage& addr = s.addrs.emplace_back();
+    if (uv_ip4_addr(o.host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+        uv_ip6_addr(o.host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+      std::fprintf(stderr, "hut-bench: bad address %s\n", o.host.c_str());
+      return 2;
+    }
   }
   if (!raise_fd_limit(o.connections)) return 1;
   const size_t threads = static_cast<size_t>(std::min(o.threads, o.connections));
@@ -968,15 +992,22 @@ int run_fanout(const Options& o) {
   }
   if (!prepare(s)) return 1;
   Worker& lead = *s.workers[0];
-  lead.server_pid = o.server_pid ? o.server_pid : find_listener_pid(o.port);
-  if (!o.quiet) {
-    if (lead.server_pid) {
-      std::printf("server pid %ld%s\n", lead.server_pid,
-                  o.server_pid ? "" : " (found from the listening port)");
+  for (size_t k = 0; k < o.ports.size(); ++k) {
+    const long pid = o.server_pids.empty() ? find_listener_pid(o.ports[k]) : o.server_pids[k];
+    lead.server_pids.push_back(pid);
+    if (pid && !o.quiet) {
+      std::printf("server pid %ld%s\n", pid, o.server_pids.empty() ? " (found from the listening port)" : "");
     }
+  }
+  if (!o.quiet) {
     std::printf(
         "hut-bench fanout: %ld connections to %s:%d%s over %zu thread(s), %ld poster(s), window %ld\n",
         o.connections, o.host.c_str(), o.port, o.path.c_str(), threads, o.posters, o.inflight);
+    if (o.ports.size() > 1) {
+      std::printf("hut-bench fanout: %zu nodes (ports", o.ports.size());
+      for (int port : o.ports) std::printf(" %d", port);
+      std::printf("): posters on the first, the other members round-robin\n");
+    }
     std::fflush(stdout);
   }
 
@@ -989,7 +1020,7 @@ int run_fanout(const Options& o) {
   uint64_t ready = 0, failed = 0, joined = 0, all_deliveries = 0, all_posts = 0, dropped = 0,
            error_replies = 0, unexpected = 0, not_offered = 0, reordered = 0, members_off = 0;
   uint64_t member_min = UINT64_MAX, member_max = 0;
-  Histogram delivery_hist, ok_hist;
+  Histogram delivery_hist, ok_hist, cross_hist;
   std::map<std::string, uint64_t> errors;
   for (auto& w : s.workers) {
     ready += w->ready.get();
@@ -1002,6 +1033,7 @@ int run_fanout(const Options& o) {
     unexpected += w->unexpected.get();
     not_offered += w->not_offered.get();
     delivery_hist.merge(w->delivery_hist);
+    cross_hist.merge(w->cross_hist);
     ok_hist.merge(w->ok_hist);
     for (const auto& [what, count] : w->errors) errors[what] += count;
   }
@@ -1032,6 +1064,9 @@ int run_fanout(const Options& o) {
   const double client_pct = secs > 0 ? 100 * client_cpu_s / secs : -1;
   const double per_server_s = server_cpu_s > 0 ? static_cast<double>(deliveries) / server_cpu_s : 0;
   const double per_client_s = client_cpu_s > 0 ? static_cast<double>(deliveries) / client_cpu_s : 0;
+  // The comparison across setups: server CPU (all nodes) per delivery.
+  const double server_us_per_delivery =
+      server_cpu_s >= 0 && deliveries > 0 ? 1e6 * server_cpu_s / static_cast<double>(deliveries) : -1;
   // Every member must have every acknowledged post exactly once, in order.
   const uint64_t expected = all_posts * joined;
   const uint64_t missing = expected > all_deliveries ? expected - all_deliveries : all_deliveries - expected;
@@ -1063,12 +1098,18 @@ int run_fanout(const Options& o) {
   if (not_offered)
     say(o.quiet, "fanout: %" PRIu64 " posts not offered (a poster %" PRIu64 " behind)\n", not_offered,
         kMaxBacklog);
+  if (o.ports.size() > 1) {
+    say(o.quiet,
+        "cross-node post to delivery (us): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f (%" PRIu64 " deliveries)\n",
+        us(cross_hist.quantile(0.5)), us(cross_hist.quantile(0.9)), us(cross_hist.quantile(0.99)),
+        us(cross_hist.max()), cross_hist.count());
+  }
   if (server_pct >= 0) {
     say(o.quiet,
         "cpu: server %.0f %%, hut-bench %.0f %%; deliveries per CPU-second: server %.0f, hut-bench %.0f\n",
         server_pct, client_pct, per_server_s, per_client_s);
   }
-  char buf[1536];
+  char buf[2048];
   std::snprintf(
       buf, sizeof buf,
       "result mode=fanout target=bus connections=%ld ready=%" PRIu64 " failed=%" PRIu64 " members=%" PRIu64
@@ -1079,13 +1120,15 @@ int run_fanout(const Options& o) {
       " server_cpu_pct=%.0f client_cpu_pct=%.0f deliveries_per_server_cpu_s=%.0f"
       " deliveries_per_client_cpu_s=%.0f all_posts=%" PRIu64 " all_deliveries=%" PRIu64 " member_min=%" PRIu64
       " member_max=%" PRIu64 " reordered=%" PRIu64 " dropped=%" PRIu64 " error_replies=%" PRIu64
-      " unexpected=%" PRIu64 " errors=%" PRIu64,
+      " unexpected=%" PRIu64 " nodes=%zu cross_deliveries=%" PRIu64
+      " cross_p50_us=%.1f cross_p99_us=%.1f server_cpu_us_per_delivery=%.3f errors=%" PRIu64,
       o.connections, ready, failed, joined, o.posters, o.inflight, threads, o.rate, o.payload, secs, posts,
       post_rate, deliveries, delivery_rate, us(delivery_hist.quantile(0.5)), us(delivery_hist.quantile(0.9)),
       us(delivery_hist.quantile(0.99)), us(delivery_hist.max()), us(ok_hist.quantile(0.5)),
       us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)), us(ok_hist.max()), not_offered, server_pct,
       client_pct, per_server_s, per_client_s, all_posts, all_deliveries, member_min, member_max, reordered,
-      dropped, error_replies, unexpected, error_count);
+      dropped, error_replies, unexpected, o.ports.size(), cross_hist.count(), us(cross_hist.quantile(0.5)),
+      us(cross_hist.quantile(0.99)), server_us_per_delivery, error_count);
   std::printf("%s\n", buf);
   std::fflush(stdout);
   return error_count == 0 ? 0 : 1;

@@ -13,7 +13,10 @@
 # the client is pinned to CPUs 1..T when there are that many, else it is not
 # pinned (and shares CPU 0 with the server: say so beside the figures).
 #
-# Environment: HUT_BENCH_BUILD (default build/release); HUT_BENCH_CLIENT (the
+# Environment: HUT_BENCH_STORE_URL (the spaced [store] url; default a fresh
+# SQLite file); HUT_BENCH_NODES=N with HUT_BENCH_REDIS=URL runs N spaced nodes
+# of one space (the same store, that Redis), all pinned to CPU 0, and gives
+# hut-bench each node's port (bench/cluster.sh); HUT_BENCH_BUILD (default build/release); HUT_BENCH_CLIENT (the
 # hut-bench binary, default the build's own: one client for two builds of the
 # server, see bench/before_after.sh); HUT_BENCH_SERVER=feed
 # runs against bench/fanout_feed.py instead of spaced, to measure the client
@@ -21,6 +24,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+source bench/server.sh
 build=${HUT_BENCH_BUILD:-build/release}
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --wrap-mode=nodownload -Dbuildtype=release -Dtests=false >/dev/null
@@ -42,32 +46,35 @@ fi
 [ "$(nproc)" -ge 2 ] || { pin_server=(); pin_client=(); echo "fanout.sh: one CPU only: no pinning" >&2; }
 
 work=$(mktemp -d /tmp/hut-fanout.XXXXXX)
-server_pid=
+nodes=${HUT_BENCH_NODES:-1}
+[ "$nodes" -ge 1 ] && [ "$nodes" -le 8 ] || { echo "fanout.sh: HUT_BENCH_NODES is 1 to 8" >&2; exit 2; }
+[ "$nodes" = 1 ] || [ -n "${HUT_BENCH_REDIS:-}" ] || { echo "fanout.sh: several nodes need HUT_BENCH_REDIS" >&2; exit 2; }
+server_pids=()
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  [ ${#server_pids[@]} -eq 0 ] || stop_pids "${server_pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-# The admin listener gets a free port chosen here (below the ephemeral range,
-# where the client's own sockets could take it), so that the other
-# `listening on` line is the bus's.
-admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
-mkdir -p "$work/data" "$work/plugins"
-cat >"$work/spaced.toml" <<TOML
+# start_node N: node N (0, 1, ...) with its own data dir, config and log; its
+# bus port is appended to client_args once it listens.
+client_args=()
+start_node() {
+  local dir=$work/node-$1 admin_port port
+  # The admin listener gets a free port chosen here (below the ephemeral range,
+  # where the client's own sockets could take it), so that the other
+  # `listening on` line is the bus's.
+  admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
+  mkdir -p "$dir/data" "$dir/plugins"
+  cat >"$dir/spaced.toml" <<TOML
 [space]
 id = "bench"
 name = "Benchmark space"
 listen = "127.0.0.1:0"
-data_dir = "$work/data"
-plugins_dir = "$work/plugins"
+data_dir = "$dir/data"
+plugins_dir = "$dir/plugins"
 
 [admin]
 listen = "127.0.0.1:$admin_port"
@@ -76,27 +83,29 @@ listen = "127.0.0.1:$admin_port"
 app_issuer = "hut-bench"
 
 [store]
-url = "sqlite://$work/data/space.db"
+url = "${HUT_BENCH_STORE_URL:-sqlite://$dir/data/space.db}"
 TOML
-if [ "${HUT_BENCH_SERVER:-spaced}" = feed ]; then
-  # The stand-in that measures hut-bench by itself (bench/fanout_feed.py).
-  "${pin_server[@]}" /usr/bin/python3 "$root/bench/fanout_feed.py" 0 >"$work/spaced.log" 2>&1 &
-else
-  HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
-    "${pin_server[@]}" "$build/daemons/spaced/spaced" --config "$work/spaced.toml" >"$work/spaced.log" 2>&1 &
-fi
-server_pid=$!
-port=
-for _ in $(seq 200); do
-  port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/spaced.log" | grep -vx "$admin_port" | head -n 1 || true)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "fanout.sh: spaced did not start:" >&2; cat "$work/spaced.log" >&2; exit 1; }
+  if [ "$nodes" -gt 1 ]; then
+    printf '\n[cluster]\nredis = "%s"\nnode = "n%s"\n' "$HUT_BENCH_REDIS" "$1" >>"$dir/spaced.toml"
+  fi
+  if [ "${HUT_BENCH_SERVER:-spaced}" = feed ]; then
+    # The stand-in that measures hut-bench by itself (bench/fanout_feed.py).
+    "${pin_server[@]}" /usr/bin/python3 "$root/bench/fanout_feed.py" 0 >"$dir/spaced.log" 2>&1 &
+  else
+    HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
+      "${pin_server[@]}" "$build/daemons/spaced/spaced" --config "$dir/spaced.toml" >"$dir/spaced.log" 2>&1 &
+  fi
+  server_pids+=($!)
+  port=$(bus_port "$dir/spaced.log" "$admin_port" "${server_pids[-1]}")
+  [ -n "$port" ] || { echo "fanout.sh: spaced did not start:" >&2; cat "$dir/spaced.log" >&2; exit 1; }
+  client_args+=(--port "$port" --server-pid "${server_pids[-1]}")
+}
+for ((n = 0; n < nodes; n++)); do start_node "$n"; done
 sleep 0.3
 rc=0
-timeout 900 "${pin_client[@]}" "${HUT_BENCH_CLIENT:-$build/bench/hut-bench}" fanout --port "$port" --server-pid "$server_pid" \
+timeout 900 "${pin_client[@]}" "${HUT_BENCH_CLIENT:-$build/bench/hut-bench}" fanout "${client_args[@]}" \
   --secret "$secret" --issuer hut-bench --audience bench "$@" || rc=$?
-kill -0 "$server_pid" 2>/dev/null || { echo "fanout.sh: spaced exited during the run:" >&2; tail -n 20 "$work/spaced.log" >&2; }
+for pid in "${server_pids[@]}"; do
+  kill -0 "$pid" 2>/dev/null || { echo "fanout.sh: spaced $pid exited during the run" >&2; rc=1; }
+done
 exit "$rc"

@@ -30,12 +30,42 @@ def result_fields(output):
     return dict(kv.split("=", 1) for kv in lines[-1].split()[1:])
 
 
+class Tally:
+    """Counts the checks and prints each; end() prints "N passed, N failed"."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"ok   {name}")
+        else:
+            self.failed += 1
+            print(f"FAIL {name}: {detail}")
+
+    def end(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 0 if self.failed == 0 else 1
+
+
+def exact(fields, members):
+    """The run ended without errors and each of `members` got every post ok once, in order."""
+    posts = int(fields.get("all_posts", 0))
+    return (fields.get("errors") == "0" and fields.get("members") == str(members) and posts > 0
+            and int(fields.get("posts", 0)) > 0 and int(fields.get("deliveries", 0)) > 0
+            and int(fields.get("all_deliveries", -1)) == posts * members
+            and fields.get("member_min") == str(posts) and fields.get("member_max") == str(posts)
+            and fields.get("reordered") == "0" and fields.get("error_replies") == "0")
+
+
 def run_bench(bench, space, secret, *args):
-    return run_bench_port(bench, space.port, secret, *args)
+    return run_bench_ports(bench, [space.port], secret, *args)
 
 
-def run_bench_port(bench, port, secret, *args):
-    cmd = [bench, "fanout", "--port", str(port), "--secret", secret, "--issuer", hutspace.APP_ISSUER,
+def run_bench_ports(bench, ports, secret, *args):
+    """hut-bench fanout with --port once per port; its run and its result fields."""
+    cmd = [bench, "fanout", *(a for p in ports for a in ("--port", str(p))), "--secret", secret, "--issuer", hutspace.APP_ISSUER,
            "--audience", hutspace.SPACE_ID, "-w", "0.3", "-d", "1", "--timeout", "40", *args]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     return run, result_fields(run.stdout)
@@ -44,24 +74,8 @@ def run_bench_port(bench, port, secret, *args):
 def main():
     bench = sys.argv[1]
     hutspace.require_spaced()
-    passed, failed = 0, 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print(f"ok   {name}")
-        else:
-            failed += 1
-            print(f"FAIL {name}: {detail}")
-
-    def exact(fields, members):
-        posts = int(fields.get("all_posts", 0))
-        return (fields.get("errors") == "0" and fields.get("members") == str(members) and posts > 0
-                and int(fields.get("posts", 0)) > 0 and int(fields.get("deliveries", 0)) > 0
-                and int(fields.get("all_deliveries", -1)) == posts * members
-                and fields.get("member_min") == str(posts) and fields.get("member_max") == str(posts)
-                and fields.get("reordered") == "0" and fields.get("error_replies") == "0")
+    tally = Tally()
+    check = tally.check
 
     with hutspace.Spaced(limits={"post_rate": 1000000, "post_burst": 1000000}) as space:
         run, fields = run_bench(bench, space, space.app_secret, "-c", "20", "--inflight", "8")
@@ -90,7 +104,7 @@ def main():
         if not m:
             check("the stand-in starts", False, "no port line")
         else:
-            run, fields = run_bench_port(bench, int(m.group(1)), "unused", "-c", "50", "--posters", "2",
+            run, fields = run_bench_ports(bench, [int(m.group(1))], "unused", "-c", "50", "--posters", "2",
                                          "--inflight", "16")
             check("against the stand-in, 50 members, two posters: every member gets every post once",
                   run.returncode == 0 and exact(fields, 50), f"exit {run.returncode}\n{run.stdout}{run.stderr}")
@@ -103,8 +117,7 @@ def main():
             feed.kill()
             feed.wait(timeout=10)
 
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return tally.end()
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ void print_help() {
       "\n"
       "target:\n"
       "  --host ADDR          IPv4 or IPv6 loopback address (default 127.0.0.1)\n"
-      "  --port PORT          the server's port (required)\n"
+      "  --port PORT          the server's port (required); fanout: give it once per\n"
+      "                       node of a cluster: the posters connect to the first,\n"
+      "                       the other members round-robin over all of them\n"
       "  --path PATH          upgrade path (default /bus; / with --raw)\n"
       "  --subprotocol NAME   Sec-WebSocket-Protocol to offer (default hutopia.v1;\n"
       "                       \"\" offers none; --raw offers none)\n"
@@ -122,7 +124,8 @@ void print_help() {
       "  --concurrency K      handshakes in flight at once (default 512)\n"
       "  --hold S             idle: seconds to hold before reading RSS (default 2)\n"
       "  --server-pid PID     server process for RSS and CPU figures (default:\n"
-      "                       the process listening on the port, from /proc)\n"
+      "                       the process listening on the port, from /proc);\n"
+      "                       fanout: once per node, the CPU figures sum them\n"
       "  --timeout S          hard limit on the whole run (default: derived)\n"
       "  -q, --quiet          only the final `result` line\n"
       "  -h, --help           this text\n"
@@ -212,13 +215,15 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     if (opt == -1) break;
     bool good = true;
     long port = 0;
+    long pid = 0;
     switch (opt) {
       case kHost:
         o->host = optarg;
         break;
       case kPort:
         good = parse_long(optarg, 1, 65535, &port);
-        o->port = static_cast<int>(port);
+        o->port = o->ports.empty() ? static_cast<int>(port) : o->port;
+        o->ports.push_back(static_cast<int>(port));
         port_given = true;
         break;
       case kPath:
@@ -265,7 +270,9 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
         good = parse_seconds(optarg, 0, kMaxSeconds, &o->hold_s);
         break;
       case kServerPid:
-        good = parse_long(optarg, 1, 1L << 30, &o->server_pid);
+        good = parse_long(optarg, 1, 1L << 30, &pid);
+        if (o->server_pids.empty()) o->server_pid = pid;
+        o->server_pids.push_back(pid);
         break;
       case kTimeout:
         good = parse_seconds(optarg, 1, kMaxSeconds, &o->timeout_s);
@@ -318,6 +325,10 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
   }
   if (!port_given) {
     std::fprintf(stderr, "hut-bench: --port is required\n");
+    return false;
+  }
+  if (o->mode != Mode::kFanout && (o->ports.size() > 1 || o->server_pids.size() > 1)) {
+    std::fprintf(stderr, "hut-bench: --port and --server-pid are given more than once only in fanout mode\n");
     return false;
   }
   if (!is_loopback(o->host)) {

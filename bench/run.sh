@@ -26,6 +26,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+source bench/server.sh
 
 build=${HUT_BENCH_BUILD:-build/release}
 repeat=${HUT_BENCH_REPEAT:-5}
@@ -142,13 +143,7 @@ start_server() {
     node) "${pin_server[@]}" node bench/node_ws/echo.js 0 >"$log" 2>&1 & ;;
   esac
   server_pid=$!
-  server_port=
-  for _ in $(seq 200); do
-    server_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | grep -vx "$admin_port" | head -n 1 || true)
-    [ -n "$server_port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  server_port=$(bus_port "$log" "$admin_port" "$server_pid")
   if [ -z "$server_port" ]; then
     say "$name did not start:"; cat "$log" >&2; stop_server; return 1
   fi

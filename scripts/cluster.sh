@@ -29,53 +29,25 @@ if [ -z "$build" ]; then
   build=build/run
 fi
 
-pg_bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
-  echo "cluster.sh: no PostgreSQL (apt-get install postgresql)"
-  exit 1
-fi
-command -v redis-server >/dev/null || { echo "cluster.sh: no redis-server (apt-get install redis-server)"; exit 1; }
+source scripts/lib/pg_redis.sh
+pg_redis_check || exit 1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hutopia-cluster.XXXXXX")
-chmod 755 "$work"
-as=()
-if [ "$(id -u)" = 0 ]; then
-  mkdir -p "$work/pg"
-  chown nobody "$work/pg"
-  as=(runuser -u nobody --)
-else
-  mkdir -p "$work/pg"
-fi
 pids=()
 stop_all() {
   trap - INT TERM EXIT
   [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}" 2>/dev/null || true
-  "${as[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true
+  pg_redis_stop
   rm -rf "$work"
 }
 trap stop_all EXIT
 trap 'exit 0' INT TERM
-
-# PostgreSQL: a database "hutopia" reached through the socket folder $work/pg.
-"${as[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U hut -A trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1 ||
-  { cat "$work/initdb.log"; exit 1; }
-"${as[@]}" "$pg_bin/pg_ctl" -D "$work/pg/data" -w -t 60 -l "$work/pg/log" \
-  -o "-c listen_addresses='' -c unix_socket_directories=$work/pg" start >/dev/null
-"${as[@]}" "$pg_bin/createdb" -h "$work/pg" -U hut hutopia
-
-# Redis: a Unix socket only, nothing kept on disk.
-redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save '' --appendonly no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 600); do
-  redis-cli -s "$work/redis.sock" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+pg_redis_start "$work"
 
 secret() { openssl rand -hex 32; }
-export HUTOPIA_STORE_URL="postgresql:///hutopia?host=$work/pg&user=hut"
-export HUTOPIA_CLUSTER_REDIS="unix://$work/redis.sock"
+export HUTOPIA_STORE_URL=$PG_URL
+export HUTOPIA_CLUSTER_REDIS=$REDIS_URL
 export HUTOPIA_ADMIN_TOKEN=${HUTOPIA_ADMIN_TOKEN:-$(secret)}
 export HUTOPIA_AUTH_APP_SECRET=${HUTOPIA_AUTH_APP_SECRET:-$(secret)}
 export HUTOPIA_SPACE_PLUGINS_DIR=${HUTOPIA_SPACE_PLUGINS_DIR:-$build/plugins}
