@@ -72,17 +72,27 @@ def http(method, url, body=None, headers=None, timeout=10):
 
 def terminate(proc, timeout=15):
     """Sends SIGTERM to a daemon started with subprocess and waits for it;
-    returns its exit status, or None if it had to be killed (or never ran)."""
+    returns its exit status, or None if it had to be killed (or never ran).
+
+    SIGTERM is sent again every 2 s while the daemon runs: the daemons ignore
+    every stopping signal after the first (daemons/common/serve.h), and under
+    ThreadSanitizer a signal can stay deferred in a thread that is blocked
+    (the sanitizer runs the handler only at that thread's next intercepted
+    call), which a second signal gets past."""
     if not proc:
         return None
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
             proc.kill()
             proc.wait(5)
             return None
+        proc.terminate()
+        try:
+            proc.wait(min(2.0, left))
+        except subprocess.TimeoutExpired:
+            pass
     return proc.returncode
 
 
