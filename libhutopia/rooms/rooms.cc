@@ -128,6 +128,12 @@ void Rooms::to_user(std::string_view user, const std::string& frame, std::string
     if (sid != except_session) bus_->send_to_session(sid, frame);
 }
 
+void Rooms::to_user_everywhere(std::string_view user, const std::string& frame,
+                               std::string_view except_session) {
+  to_user(user, frame, except_session);
+  if (cluster_.to_user_elsewhere && cluster_.online_elsewhere(user)) cluster_.to_user_elsewhere(user, frame);
+}
+
 Rooms::Room* Rooms::find_room(std::string_view id) {
   auto it = rooms_.find(std::string(id));
   return it == rooms_.end() ? nullptr : &it->second;

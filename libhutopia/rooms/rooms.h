@@ -217,6 +217,9 @@ class Rooms final : public bus::RoomHooks {
   void reply_status(const Ctx& c, const Status& st);
   void to_room(std::string_view room, const std::string& frame);
   void to_user(std::string_view user, const std::string& frame, std::string_view except_session = {});
+  // to_user, and the user's sessions on the other nodes of a cluster.
+  void to_user_everywhere(std::string_view user, const std::string& frame,
+                          std::string_view except_session = {});
 
   uint64_t now_ms();
   int64_t wall_ms() const;

@@ -149,9 +149,7 @@ void Rooms::op_read(const Ctx& c, const cJSON* root) {
     mk = std::max(mk, capped);
     reply_ok(c, R"("unread":)" + std::to_string(*res));
     std::string ev = R"({"op":"read","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(mk) + '}';
-    to_user(c.user.id, ev, c.session);
-    if (cluster_.to_user_elsewhere && cluster_.online_elsewhere(c.user.id))
-      cluster_.to_user_elsewhere(c.user.id, ev);
+    to_user_everywhere(c.user.id, ev, c.session);
   });
 }
 
@@ -175,8 +173,7 @@ void Rooms::op_typing(const Ctx& c, const cJSON* root) {
       R"({"op":"typing","room":)" + json_string(r->rec.id) + R"(,"user":)" + user_json(c.user.id) + '}';
   for (const auto& [uid, m] : r->members) {
     if (uid == c.user.id) continue;
-    to_user(uid, ev);
-    if (cluster_.to_user_elsewhere && cluster_.online_elsewhere(uid)) cluster_.to_user_elsewhere(uid, ev);
+    to_user_everywhere(uid, ev);
   }
 }
 

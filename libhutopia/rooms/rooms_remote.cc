@@ -118,21 +118,18 @@ void Rooms::next_remote(const std::string& room) {
     JsonPtr root(cJSON_Parse(qi->second.front().c_str()));
     const char* op = root ? get_string(root.get(), "op") : nullptr;
     std::string_view opv = op != nullptr ? op : "";
-    if (opv == "message") {
+    // The seq a `message` or `deleted` names (0: none).
+    const cJSON* seq_field = root ? get_field(root.get(), "seq") : nullptr;
+    uint64_t seq = cJSON_IsNumber(seq_field) && seq_field->valuedouble >= 1
+                       ? static_cast<uint64_t>(seq_field->valuedouble)
+                       : 0;
+    if (Room* r = find_room(room); r != nullptr && seq != 0) {
       // The room's newest seq as the other node committed it (what `join`,
       // `rooms` and the cap of a read marker here go by).
-      const cJSON* seq = get_field(root.get(), "seq");
-      Room* r = find_room(room);
-      if (r != nullptr && cJSON_IsNumber(seq) && seq->valuedouble > static_cast<double>(r->rec.last_seq))
-        r->rec.last_seq = static_cast<uint64_t>(seq->valuedouble);
-    }
-    if (opv == "deleted") {
-      const cJSON* seq = get_field(root.get(), "seq");
-      Room* r = find_room(room);
-      if (r != nullptr && cJSON_IsNumber(seq) && seq->valuedouble >= 1) {
-        auto s = static_cast<uint64_t>(seq->valuedouble);
-        auto at = std::lower_bound(r->deleted.begin(), r->deleted.end(), s);
-        if (at == r->deleted.end() || *at != s) r->deleted.insert(at, s);
+      if (opv == "message") r->rec.last_seq = std::max(r->rec.last_seq, seq);
+      if (opv == "deleted") {
+        auto at = std::lower_bound(r->deleted.begin(), r->deleted.end(), seq);
+        if (at == r->deleted.end() || *at != seq) r->deleted.insert(at, seq);
       }
     }
     if (find_room(room) == nullptr) {
