@@ -2,9 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <string_view>
-
 #include "store/pg_migrate.h"
+#include "store/store.h"
 
 namespace hut::relay {
 
@@ -39,18 +38,17 @@ SqliteSchema relay_schema() { return SqliteSchema{kMigrations, kRelayApplication
 
 Status RelayDb::open(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string_view u = url;
-  if (u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+  Result<StoreUrl> parsed = parse_store_url(url);
+  if (!parsed.ok())
+    return Status::invalid_argument("relay database URL '" + url +
+                                    "': expected sqlite://<path> or postgres://...");
+  if (parsed->postgres) {
     auto conn = pg::Conn::connect(url);
     if (!conn.ok()) return with_context(conn.status(), std::string(kNoun) + ": ");
     pg_ = std::move(*conn);
     return with_context(pg::migrate(*pg_, relay_schema(), kRelayVersionTable), std::string(kNoun) + ": ");
   }
-  constexpr std::string_view kSqlite = "sqlite://";
-  if (!u.starts_with(kSqlite) || u.size() == kSqlite.size())
-    return Status::invalid_argument("relay database URL '" + url +
-                                    "': expected sqlite://<path> or postgres://...");
-  const std::string path(u.substr(kSqlite.size()));
+  const std::string& path = parsed->path;
   SqliteOpenOptions options;
   options.durable = true;
   options.name = kNoun;

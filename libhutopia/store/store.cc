@@ -31,22 +31,30 @@ std::string dm_key(std::string_view user_a, std::string_view user_b) {
   return key;
 }
 
-Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
-                                          const StoreOptions& options) {
+Result<StoreUrl> parse_store_url(std::string_view url) {
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
     return Status::invalid_argument("store URL '" + std::string(url) +
                                     "' has no scheme; expected sqlite://<path> or postgres://...");
   }
-  if (options.max_batch == 0) return Status::invalid_argument("store max_batch must be at least 1");
   std::string_view scheme = url.substr(0, sep);
-  if (scheme == "postgres" || scheme == "postgresql") return open_pg_store(loop, std::string(url), options);
+  if (scheme == "postgres" || scheme == "postgresql") return StoreUrl{true, {}};
   if (scheme != "sqlite") {
     return Status::not_supported("store URL scheme '" + std::string(scheme) +
                                  "' is not supported; use sqlite://<path> or postgres://...");
   }
   std::string path(url.substr(sep + 3));
   if (path.empty()) return Status::invalid_argument("store URL '" + std::string(url) + "' names no file");
+  return StoreUrl{false, std::move(path)};
+}
+
+Result<std::unique_ptr<Store>> open_store(uv_loop_t* loop, std::string_view url,
+                                          const StoreOptions& options) {
+  Result<StoreUrl> parsed = parse_store_url(url);
+  if (!parsed.ok()) return parsed.status();
+  if (options.max_batch == 0) return Status::invalid_argument("store max_batch must be at least 1");
+  if (parsed->postgres) return open_pg_store(loop, std::string(url), options);
+  const std::string& path = parsed->path;
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;

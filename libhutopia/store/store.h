@@ -319,6 +319,17 @@ class Store {
   Store() = default;
 };
 
+// A store URL read: PostgreSQL (`postgres://...` or `postgresql://...`,
+// handed to libpq whole) or SQLite (`sqlite://<path>`, the file's path).
+// kInvalidArgument for a URL with no scheme or an SQLite one with no path,
+// kNotSupported for another scheme. Shared by the space's store and the
+// relay's database.
+struct StoreUrl {
+  bool postgres = false;
+  std::string path;  // SQLite only
+};
+Result<StoreUrl> parse_store_url(std::string_view url);
+
 // Opens the store that `url` names, creating it (and its directory) when
 // missing and bringing its schema up to date. `sqlite://<path>`, or
 // `postgres://...` / `postgresql://...` (libpq's URL; its PG* environment
