@@ -36,7 +36,9 @@ namespace hut::bus {
 struct RoomSessionState {
   double post_tokens = 0;
   uint64_t post_refill_ms = 0;
-  std::unordered_map<std::string, uint64_t> last_typing_ms;  // by room
+  // By room; made at the session's first `typing`, so an idle session keeps
+  // no empty map.
+  std::unique_ptr<std::unordered_map<std::string, uint64_t>> last_typing_ms;
 };
 
 struct Session {

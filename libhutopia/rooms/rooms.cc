@@ -121,8 +121,12 @@ void Rooms::to_room(std::string_view room, const std::string& frame) {
 }
 
 void Rooms::to_user(std::string_view user, const std::string& frame, std::string_view except_session) {
+  // By id, from a copy: a send may end a session, and change the bus's list,
+  // when the server is shutting down.
+  std::vector<std::string> ids;
   for (const bus::Session* s : bus_->user_sessions(user))
-    if (s->id != except_session && s->conn != nullptr) s->conn->send_text(frame);
+    if (s->id != except_session) ids.push_back(s->id);
+  for (const std::string& sid : ids) bus_->send_to_session(sid, frame);
 }
 
 void Rooms::to_user_everywhere(std::string_view user, const std::string& frame,
