@@ -14,6 +14,7 @@
 #include <hutopia/export.h>
 #include <hutopia/status.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -189,11 +190,17 @@ class HUT_EXPORT ReplayCache {
   size_t capacity() const { return capacity_; }
 
  private:
+  // The first 128 bits of the SHA-256 of the (iss, jti) pair: a fixed-size
+  // key instead of two copies of both strings per remembered token.
+  using Key = std::array<uint64_t, 2>;
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept { return static_cast<size_t>(k[0]); }
+  };
   void expire(int64_t now_s);
   size_t capacity_;
   int64_t leeway_s_;
-  std::unordered_map<std::string, int64_t> entries_;   // key -> forget-after time
-  std::vector<std::pair<int64_t, std::string>> heap_;  // min-heap on time
+  std::unordered_map<Key, int64_t, KeyHash> entries_;  // key -> forget-after time
+  std::vector<std::pair<int64_t, Key>> heap_;          // min-heap on time
 };
 
 }  // namespace hut

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <utility>
 
 #include "util/clock.h"
 #include "util/log.h"
@@ -88,7 +89,11 @@ size_t Bus::welcomed_count() const {
 
 void Bus::on_open(net::WsConnection* conn) {
   auto session = std::make_unique<Session>();
-  session->id = random_token(12);
+  // 11 random bytes make 15 base64url characters, short enough for
+  // std::string's inline buffer: the id and its copies (map key, requests)
+  // cost no allocation.
+  session->id = random_token(11);
+  session->id.shrink_to_fit();
   session->conn = conn;
   Session& s = *session;
   conn->user = session.get();
@@ -481,6 +486,23 @@ const Session* Bus::welcomed_session(std::string_view session_id) const {
   auto si = sessions_.find(std::string(session_id));
   if (si == sessions_.end() || si->second->conn == nullptr || !si->second->welcomed) return nullptr;
   return si->second.get();
+}
+
+Session* Bus::welcomed_session(std::string_view session_id) {
+  return const_cast<Session*>(std::as_const(*this).welcomed_session(session_id));
+}
+
+std::span<Session* const> Bus::user_sessions(std::string_view user_id) const {
+  auto u = by_user_.find(std::string(user_id));
+  if (u == by_user_.end()) return {};
+  return u->second;
+}
+
+std::vector<std::string> Bus::user_ids() const {
+  std::vector<std::string> out;
+  out.reserve(by_user_.size());
+  for (const auto& [uid, sessions] : by_user_) out.push_back(uid);
+  return out;
 }
 
 size_t Bus::send_event(EventTarget target, std::string_view target_id, std::string_view frame_json) {

@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,8 +30,19 @@
 
 namespace hut::bus {
 
+// What the rooms part keeps for a welcomed session (its post budget and
+// typing times), kept in the session so that one allocation and one lookup
+// by id serve both parts. RoomHooks::session_welcomed fills it.
+struct RoomSessionState {
+  double post_tokens = 0;
+  uint64_t post_refill_ms = 0;
+  // By room; made at the session's first `typing`, so an idle session keeps
+  // no empty map.
+  std::unique_ptr<std::unordered_map<std::string, uint64_t>> last_typing_ms;
+};
+
 struct Session {
-  std::string id;
+  std::string id;                     // 15 characters: fits std::string's inline buffer
   net::WsConnection* conn = nullptr;  // valid while the session lives
   bool welcomed = false;
   bool authenticating = false;  // waiting for fresh relay keys
@@ -40,6 +52,7 @@ struct Session {
   // for a plugin.
   double widget_tokens = -1;  // < 0: full, not yet used
   uint64_t widget_refill_ms = 0;
+  RoomSessionState rooms;
 };
 
 // The seam the rooms part fills: room ops, the welcome's room list and who
@@ -118,6 +131,11 @@ class Bus {
   bool send_to_session(std::string_view session_id, std::string_view frame_json);
   // The welcomed session of that id, or nullptr.
   const Session* welcomed_session(std::string_view session_id) const;
+  Session* welcomed_session(std::string_view session_id);
+  // The welcomed sessions of a user on this node (empty when none).
+  std::span<Session* const> user_sessions(std::string_view user_id) const;
+  // The ids of the users with a welcomed session on this node.
+  std::vector<std::string> user_ids() const;
 
   size_t session_count() const { return sessions_.size(); }
   size_t welcomed_count() const;

@@ -16,9 +16,11 @@ namespace {
 // lws allocates a receive buffer of this size for every bus connection and
 // hands a message over in pieces of at most this size (on_ws_receive puts
 // them together). Every buffer costs at least the memory page it starts in,
-// so 64 KiB buffers made about 4 KiB of each idle connection's RSS; 1 KiB
-// ones cost about 1 KiB, at the price of more callbacks for large messages.
-constexpr size_t kBusRxBufferSize = 1024;
+// so 64 KiB buffers made about 4 KiB of each idle connection's RSS. Most bus
+// frames are ops of a few hundred bytes; 256-byte buffers keep an idle
+// connection small at the price of more callbacks for large messages (a
+// hello with a token comes in two or three pieces).
+constexpr size_t kBusRxBufferSize = 256;
 
 // No lws validity (idle ping and hang-up) timers: lws keeps every timer of a
 // context in one sorted list, so arming one per connection made accepting N

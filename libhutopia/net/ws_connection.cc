@@ -100,8 +100,6 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       } else {
         conn->authorization_ = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
       }
-      char peer[128] = {0};
-      if (lws_get_peer_simple(wsi, peer, sizeof peer)) conn->peer_ = peer;
       WsConnection* raw = conn.get();
       conns_[wsi] = std::move(conn);
       // The hot callbacks find the connection here, without a hash lookup;

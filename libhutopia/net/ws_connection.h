@@ -26,7 +26,6 @@ class WsConnection {
   // The upgrade request's Authorization header ("" when absent); only during
   // NetHandler::on_ws_open, then released.
   const std::string& authorization() const { return authorization_; }
-  const std::string& peer() const { return peer_; }
 
   // Appends a frame to the connection's output. The output of every
   // connection is written at the end of the loop turn, one write per
@@ -52,7 +51,6 @@ class WsConnection {
   struct lws* wsi_ = nullptr;
   uint64_t id_ = 0;
   std::string authorization_;
-  std::string peer_;
   // Encoded frames (header and payload) not yet handed to lws, from
   // out_head_ on. Released when written out, so an idle connection keeps no
   // buffer.

@@ -87,15 +87,16 @@ void Rooms::submit(Submission s, std::function<void(const Outcome&)> done) {
 }
 
 bool Rooms::take_post_token(const std::string& session) {
-  auto si = sessions_.find(session);
-  if (si == sessions_.end()) return true;
-  SessionState& st = si->second;
+  bus::Session* s = bus_->welcomed_session(session);
+  if (s == nullptr) return true;
+  bus::RoomSessionState& st = s->rooms;
   uint64_t now = now_ms();
-  st.tokens = std::min(options_.post_burst,
-                       st.tokens + static_cast<double>(now - st.refill_ms) * options_.post_rate / 1000.0);
-  st.refill_ms = now;
-  if (st.tokens < 1) return false;
-  st.tokens -= 1;
+  st.post_tokens =
+      std::min(options_.post_burst,
+               st.post_tokens + static_cast<double>(now - st.post_refill_ms) * options_.post_rate / 1000.0);
+  st.post_refill_ms = now;
+  if (st.post_tokens < 1) return false;
+  st.post_tokens -= 1;
   return true;
 }
 

@@ -121,11 +121,12 @@ void Rooms::to_room(std::string_view room, const std::string& frame) {
 }
 
 void Rooms::to_user(std::string_view user, const std::string& frame, std::string_view except_session) {
-  auto it = by_user_.find(std::string(user));
-  if (it == by_user_.end()) return;
-  std::vector<std::string> ids = it->second;
-  for (const std::string& sid : ids)
-    if (sid != except_session) bus_->send_to_session(sid, frame);
+  // By id, from a copy: a send may end a session, and change the bus's list,
+  // when the server is shutting down.
+  std::vector<std::string> ids;
+  for (const bus::Session* s : bus_->user_sessions(user))
+    if (s->id != except_session) ids.push_back(s->id);
+  for (const std::string& sid : ids) bus_->send_to_session(sid, frame);
 }
 
 void Rooms::to_user_everywhere(std::string_view user, const std::string& frame,
@@ -157,19 +158,13 @@ bool Rooms::is_muted(const Room& r, const MemberRecord& m) {
 }
 
 bool Rooms::online(std::string_view user) const {
-  return by_user_.count(std::string(user)) != 0 ||
-         (cluster_.online_elsewhere && cluster_.online_elsewhere(user));
+  return !bus_->user_sessions(user).empty() || (cluster_.online_elsewhere && cluster_.online_elsewhere(user));
 }
 
-std::vector<std::string> Rooms::local_users() const {
-  std::vector<std::string> out;
-  out.reserve(by_user_.size());
-  for (const auto& [uid, sessions] : by_user_) out.push_back(uid);
-  return out;
-}
+std::vector<std::string> Rooms::local_users() const { return bus_->user_ids(); }
 
 void Rooms::remote_presence(std::string_view user, bool is_online) {
-  if (by_user_.count(std::string(user)) == 0) announce_presence(user, is_online);
+  if (bus_->user_sessions(user).empty()) announce_presence(user, is_online);
 }
 
 uint64_t Rooms::unread(const Room& r, std::string_view user) const {
@@ -234,28 +229,15 @@ void Rooms::session_welcomed(bus::Session& session) {
       if (!st.ok() && st.code() != Status::Code::kFailedPrecondition)
         log_write(LogLevel::kWarn, "rooms", "cannot store user " + uid + ": " + std::string(st.message()));
     });
-  SessionState& s = sessions_[session.id];
-  s.user = uid;
-  s.tokens = options_.post_burst;
-  s.refill_ms = now_ms();
-  auto& list = by_user_[uid];
-  list.push_back(session.id);
-  if (list.size() == 1) local_presence(uid, true);
+  session.rooms.post_tokens = options_.post_burst;
+  session.rooms.post_refill_ms = now_ms();
+  // The bus has added the session to its user's list already.
+  if (bus_->user_sessions(uid).size() == 1) local_presence(uid, true);
 }
 
 void Rooms::session_closed(bus::Session& session) {
-  auto it = sessions_.find(session.id);
-  if (it == sessions_.end()) return;
-  std::string uid = it->second.user;
-  sessions_.erase(it);
-  auto u = by_user_.find(uid);
-  if (u == by_user_.end()) return;
-  auto& v = u->second;
-  v.erase(std::remove(v.begin(), v.end(), session.id), v.end());
-  if (v.empty()) {
-    by_user_.erase(u);
-    local_presence(uid, false);
-  }
+  // The bus has taken the session off its user's list already.
+  if (bus_->user_sessions(session.user.id).empty()) local_presence(session.user.id, false);
 }
 
 void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
@@ -266,14 +248,15 @@ void Rooms::handle_op(bus::Session& session, const bus::ClientFrame& frame) {
     // The room list includes the rooms other nodes created since.
     std::shared_ptr<cJSON> copy(cJSON_Duplicate(root, true), cJSON_Delete);
     load_missing_rooms(false, [this, c, copy] {
-      if (sessions_.count(c.session) != 0) dispatch_op(c, bus::Op::kRooms, copy.get());
+      if (bus_->welcomed_session(c.session) != nullptr) dispatch_op(c, bus::Op::kRooms, copy.get());
     });
     return;
   }
   if (shared_store() && room != nullptr && frame.op != bus::Op::kCreate && find_room(room) == nullptr) {
     std::shared_ptr<cJSON> copy(cJSON_Duplicate(root, true), cJSON_Delete);
     load_room(room, [this, c, op = frame.op, copy] {
-      if (sessions_.count(c.session) != 0) dispatch_op(c, op, copy.get());  // unless it closed meanwhile
+      if (bus_->welcomed_session(c.session) != nullptr)
+        dispatch_op(c, op, copy.get());  // unless it closed meanwhile
     });
     return;
   }

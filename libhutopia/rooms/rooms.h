@@ -199,12 +199,6 @@ class Rooms final : public bus::RoomHooks {
   // `until` is cleared in the store and `unmuted` is sent, unless the member's
   // mute changed meanwhile. `due` is later than `until` for a retry.
   using Expiry = std::tuple<int64_t, int64_t, std::string, std::string>;  // due, until, room, user
-  struct SessionState {
-    std::string user;
-    double tokens = 0;
-    uint64_t refill_ms = 0;
-    std::unordered_map<std::string, uint64_t> last_typing_ms;  // by room
-  };
   // What an op handler needs to answer.
   struct Ctx {
     std::string session;
@@ -356,10 +350,10 @@ class Rooms final : public bus::RoomHooks {
   std::set<std::pair<std::string, std::string>> banning_;  // (room, user): ban not committed yet
   std::unordered_map<std::string, Bucket> dm_budget_;      // by user id
   std::set<std::string> users_saving_;                     // user ids whose put_user is in flight
-  std::map<std::pair<std::string, std::string>, uint64_t> markers_;    // (room, user) -> seq
-  std::unordered_map<std::string, SessionState> sessions_;             // by session id
-  std::unordered_map<std::string, std::vector<std::string>> by_user_;  // user -> session ids
-  std::unordered_map<std::string, UserRecord> users_;                  // names seen
+  std::map<std::pair<std::string, std::string>, uint64_t> markers_;  // (room, user) -> seq
+  // A session's own state lives in bus::Session::rooms; the bus finds
+  // sessions by id and by user.
+  std::unordered_map<std::string, UserRecord> users_;  // names seen
   std::unordered_map<std::string, std::deque<std::string>>
       remote_;  // room -> events from other nodes, in order
   void next_remote(const std::string& room);

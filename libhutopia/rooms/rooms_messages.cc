@@ -156,10 +156,11 @@ void Rooms::op_read(const Ctx& c, const cJSON* root) {
 void Rooms::op_typing(const Ctx& c, const cJSON* root) {
   Room* r = room_for(c, root, true);
   if (r == nullptr) return;
-  auto si = sessions_.find(c.session);
-  if (si != sessions_.end()) {
+  if (bus::Session* s = bus_->welcomed_session(c.session); s != nullptr) {
     uint64_t now = now_ms();
-    auto [it, fresh] = si->second.last_typing_ms.try_emplace(r->rec.id, now);
+    auto& times = s->rooms.last_typing_ms;
+    if (times == nullptr) times = std::make_unique<std::unordered_map<std::string, uint64_t>>();
+    auto [it, fresh] = times->try_emplace(r->rec.id, now);
     if (!fresh) {
       if (now - it->second < static_cast<uint64_t>(options_.typing_interval_ms)) {
         reply_error(c, ErrorCode::kRateLimited, "typing is sent at most once a second per room");

@@ -1,14 +1,16 @@
 // ReplayCache: each (iss, jti) accepted once while its token may be valid.
 #include <hutopia/token.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
-#include <functional>
+#include <cstring>
 #include <limits>
 #include <string>
 
 namespace hut {
 
 namespace {
-using HeapEntry = std::pair<int64_t, std::string>;
+using HeapEntry = std::pair<int64_t, std::array<uint64_t, 2>>;
 // std::*_heap keep the greatest element first; this makes it the earliest time.
 constexpr auto kLater = [](const HeapEntry& a, const HeapEntry& b) { return a.first > b.first; };
 }  // namespace
@@ -26,11 +28,18 @@ void ReplayCache::expire(int64_t now_s) {
 
 Status ReplayCache::use(std::string_view iss, std::string_view jti, int64_t exp_s, int64_t now_s) {
   expire(now_s);
-  // The length of iss first, so that no two (iss, jti) pairs share a key.
-  std::string key = std::to_string(iss.size());
-  key += ':';
-  key.append(iss);
-  key.append(jti);
+  // The length of iss first, so that no two (iss, jti) pairs hash the same
+  // text.
+  std::string text = std::to_string(iss.size());
+  text += ':';
+  text.append(iss);
+  text.append(jti);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1)
+    return Status::internal("cannot hash the token id");
+  Key key;
+  std::memcpy(key.data(), digest, sizeof key);
   if (entries_.count(key) != 0) return Status::already_exists("token already used");
   if (entries_.size() >= capacity_)
     return Status::resource_exhausted("too many tokens in use, try again later");
@@ -38,7 +47,7 @@ Status ReplayCache::use(std::string_view iss, std::string_view jti, int64_t exp_
   if (__builtin_add_overflow(exp_s, leeway_s_, &forget_after))
     forget_after = std::numeric_limits<int64_t>::max();
   entries_.emplace(key, forget_after);
-  heap_.emplace_back(forget_after, std::move(key));
+  heap_.emplace_back(forget_after, key);
   std::push_heap(heap_.begin(), heap_.end(), kLater);
   return Status::ok_status();
 }

@@ -23,6 +23,17 @@ TEST_CASE("replay cache: accept once, refuse again") {
   CHECK(cache.use("a", "bc", kNow + 60, kNow).ok());
 }
 
+TEST_CASE("replay cache: long ids that differ only in their last character are different tokens") {
+  ReplayCache cache(100, 30);
+  std::string iss(300, 'i');
+  std::string jti(500, 'j');
+  REQUIRE(cache.use(iss, jti, kNow + 60, kNow).ok());
+  CHECK(cache.use(iss, jti.substr(0, jti.size() - 1) + "k", kNow + 60, kNow).ok());
+  CHECK(cache.use(iss.substr(0, iss.size() - 1) + "k", jti, kNow + 60, kNow).ok());
+  CHECK(cache.use(iss, jti, kNow + 60, kNow + 1).code() == Status::Code::kAlreadyExists);
+  CHECK(cache.size() == 3);
+}
+
 TEST_CASE("replay cache: forgets a token after exp plus the leeway, not before") {
   ReplayCache cache(100, 30);
   REQUIRE(cache.use("relay", "j1", kNow + 60, kNow).ok());
