@@ -222,6 +222,19 @@ declare -A f_rate f_per_cpu f_p50 f_p99 f_ok_p99 f_cpu f_ccpu fanout_errors
 for t in "${targets[@]}"; do echo_errors[$t]=0; fanout_errors[$t]=0; done
 # median_of FILE TARGET FIELD: the median of FIELD over TARGET's runs in FILE.
 median_of() { awk -v t="$2" '$1 == t' "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | median; }
+# median_run FILE TARGET FIELD: sets med_line to TARGET's run in FILE whose
+# FIELD is the median.
+med_line=
+median_run() {
+  local m
+  m=$(median_of "$1" "$2" "$3")
+  med_line=$(awk -v t="$2" '$1 == t' "$1" | grep " $3=$m " | head -n 1 || true)
+}
+# pick ARRAY=FIELD...: sets ARRAY[$t] to FIELD of med_line, for each pair.
+pick() {
+  local kv
+  for kv in "$@"; do printf -v "${kv%%=*}[$t]" '%s' "$(field "$med_line" "${kv#*=}")"; done
+}
 for round in $(seq "$repeat"); do
   part echo || break
   for t in "${targets[@]}"; do
@@ -234,13 +247,9 @@ for round in $(seq "$repeat"); do
 done
 for t in "${targets[@]}"; do
   part echo || break
-  rate[$t]=$(median_of "$work/echo.txt" "$t" rate)
-  # The latency figures of the run with the median rate.
-  med_line=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | grep " rate=${rate[$t]} " | head -n 1)
-  p50[$t]=$(field "$med_line" p50_us)
-  p99[$t]=$(field "$med_line" p99_us)
-  cpu[$t]=$(field "$med_line" server_cpu_pct)
-  ccpu[$t]=$(field "$med_line" client_cpu_pct)
+  # The rate and the latency figures of the run with the median rate.
+  median_run "$work/echo.txt" "$t" rate
+  pick rate=rate p50=p50_us p99=p99_us cpu=server_cpu_pct ccpu=client_cpu_pct
   # Replies per second of server CPU time: less sensitive than the rate to
   # other work on the machine taking CPU from the server.
   per_cpu[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" |
@@ -260,14 +269,9 @@ for round in $(seq "$repeat"); do
 done
 for t in "${targets[@]}"; do
   part fanout || break
-  f_rate[$t]=$(median_of "$work/fanout.txt" "$t" delivery_rate)
+  median_run "$work/fanout.txt" "$t" delivery_rate
+  pick f_rate=delivery_rate f_p50=p50_us f_p99=p99_us f_ok_p99=ok_p99_us f_cpu=server_cpu_pct f_ccpu=client_cpu_pct
   f_per_cpu[$t]=$(median_of "$work/fanout.txt" "$t" deliveries_per_server_cpu_s)
-  med_line=$(awk -v t="$t" '$1 == t' "$work/fanout.txt" | grep " delivery_rate=${f_rate[$t]} " | head -n 1)
-  f_p50[$t]=$(field "$med_line" p50_us)
-  f_p99[$t]=$(field "$med_line" p99_us)
-  f_ok_p99[$t]=$(field "$med_line" ok_p99_us)
-  f_cpu[$t]=$(field "$med_line" server_cpu_pct)
-  f_ccpu[$t]=$(field "$med_line" client_cpu_pct)
 done
 
 # Idle memory at each size: one run per server and size. Above 20,000
