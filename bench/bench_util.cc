@@ -129,8 +129,21 @@ bool raise_fd_limit(long connections) {
   return true;
 }
 
+namespace {
+
+// "dir/abc.pem" -> "abc": a relay names its key files by their kid.
+std::string kid_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  size_t dot = name.rfind(".pem");
+  return dot == std::string::npos ? name : name.substr(0, dot);
+}
+
+}  // namespace
+
 bool TokenMinter::init(const Options& o) {
-  Result<Key> key = Key::hs256(o.secret);
+  Result<Key> key =
+      o.signing_key.empty() ? Key::hs256(o.secret) : Key::load_pem_file(o.signing_key, kid_of(o.signing_key));
   if (!key.ok()) {
     std::fprintf(stderr, "hut-bench: %s\n", key.status().to_string().c_str());
     return false;

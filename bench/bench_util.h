@@ -45,6 +45,9 @@ struct Options {
   long server_pid = 0;            // the first --server-pid
   std::vector<long> server_pids;  // fanout: every --server-pid
   std::string secret;
+  // An Ed25519 private key (PKCS#8 PEM, e.g. a relay's keys/<kid>.pem): tokens
+  // are EdDSA relay tokens signed with it, its kid the file name's stem.
+  std::string signing_key;
   std::string issuer;
   std::string audience;
   std::string plugin = "echo";
@@ -122,7 +125,7 @@ class Histogram {
 // token's jti is unique per run and connection without a random draw.
 class TokenMinter {
  public:
-  // False (the problem printed) when the secret is not a usable HS256 key.
+  // False (the problem printed) when the secret or the signing key is not usable.
   bool init(const Options& o);
   // Connection i's token; "" (the problem printed) when signing failed.
   std::string token(size_t i) const;

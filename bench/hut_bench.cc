@@ -106,6 +106,8 @@ void print_help() {
       "\n"
       "authentication (bus mode; each connection mints its own single-use token):\n"
       "  --secret S           the space's HS256 app secret (or HUT_BENCH_SECRET)\n"
+      "  --signing-key PEM    instead: EdDSA relay tokens signed with this Ed25519\n"
+      "                       private key (a relay's keys/<kid>.pem; kid = its name)\n"
       "  --issuer ISS         the app issuer, the token's `iss`\n"
       "  --audience ID        the space id, the token's `aud`\n"
       "  --token-ttl SECONDS  token lifetime, exp - iat (default 120)\n"
@@ -172,6 +174,7 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     kSubprotocol,
     kRaw,
     kSecret,
+    kSigningKey,
     kIssuer,
     kAudience,
     kTokenTtl,
@@ -194,6 +197,7 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       {"subprotocol", required_argument, nullptr, kSubprotocol},
       {"raw", no_argument, nullptr, kRaw},
       {"secret", required_argument, nullptr, kSecret},
+      {"signing-key", required_argument, nullptr, kSigningKey},
       {"issuer", required_argument, nullptr, kIssuer},
       {"audience", required_argument, nullptr, kAudience},
       {"token-ttl", required_argument, nullptr, kTokenTtl},
@@ -246,6 +250,9 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
         break;
       case kSecret:
         o->secret = optarg;
+        break;
+      case kSigningKey:
+        o->signing_key = optarg;
         break;
       case kIssuer:
         o->issuer = optarg;
@@ -370,8 +377,10 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     if (o->secret.empty()) {
       if (const char* env = std::getenv("HUT_BENCH_SECRET")) o->secret = env;
     }
-    if (o->secret.empty() || o->issuer.empty() || o->audience.empty()) {
-      std::fprintf(stderr, "hut-bench: bus mode needs --secret, --issuer and --audience (or --raw)\n");
+    if ((o->secret.empty() && o->signing_key.empty()) || o->issuer.empty() || o->audience.empty()) {
+      std::fprintf(
+          stderr,
+          "hut-bench: bus mode needs --secret (or --signing-key), --issuer and --audience (or --raw)\n");
       return false;
     }
   }

@@ -212,6 +212,20 @@ class NetServer {
   size_t body_bytes_ = 0;
   size_t spool_bytes_ = 0;
   std::vector<unsigned char> write_buf_;  // write_http's, reused
+  // Output buffers of connections whose output was written out, kept for
+  // the next connection that sends (a fan-out appends to a thousand
+  // connections a turn; without these every one of them allocates and grows
+  // a buffer, and frees it after the write). At most kSpareBytes in all, so
+  // idle connections still keep no buffer.
+  std::vector<std::string> spare_out_;
+  size_t spare_bytes_ = 0;
+  static constexpr size_t kSpareBytes = 1 << 20;
+  static constexpr size_t kSpareMaxCapacity = 16 * 1024;
+  static constexpr size_t kOutFirstCapacity = 1024;
+  // Gives `conn` an output buffer (a spare one when there is one).
+  void take_out_buffer(WsConnection* conn, size_t need);
+  // Takes back a connection's emptied output buffer.
+  void give_back_out_buffer(WsConnection* conn);
   Counters counters_;
   HttpResponsesByClass http_responses_ = {0, 0, 0, 0, 0};
   // Connections with output appended during this loop turn (nullptr where

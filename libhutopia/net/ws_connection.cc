@@ -44,6 +44,7 @@ void WsConnection::send_pieces(std::initializer_list<std::string_view> pieces) {
       header[2 + i] = static_cast<unsigned char>(static_cast<uint64_t>(n) >> (56 - 8 * i));
     header_len = 10;
   }
+  if (out_.empty() && out_.capacity() < header_len + n) server_->take_out_buffer(this, header_len + n);
   out_.append(reinterpret_cast<const char*>(header), header_len);
   for (std::string_view p : pieces) out_.append(p.data(), p.size());
   queued_bytes_ += header_len + n;
@@ -216,14 +217,34 @@ int NetServer::write_out(WsConnection* conn) {
   conn->out_head_ += n;
   conn->queued_bytes_ -= n;
   if (conn->queued_bytes_ == 0) {
-    // Released, not kept: a buffer kept by every connection that ever got
-    // a frame would be most of an idle connection's memory.
-    std::string().swap(conn->out_);
-    conn->out_head_ = 0;
+    // Not kept by the connection: a buffer kept by every connection that
+    // ever got a frame would be most of an idle connection's memory.
+    give_back_out_buffer(conn);
   } else {
     lws_callback_on_writable(conn->wsi_);
   }
   return 0;
+}
+
+void NetServer::take_out_buffer(WsConnection* conn, size_t need) {
+  if (!spare_out_.empty() && spare_out_.back().capacity() >= need) {
+    spare_bytes_ -= spare_out_.back().capacity();
+    conn->out_.swap(spare_out_.back());
+    spare_out_.pop_back();
+    return;
+  }
+  conn->out_.reserve(std::max(need, kOutFirstCapacity));
+}
+
+void NetServer::give_back_out_buffer(WsConnection* conn) {
+  conn->out_head_ = 0;
+  size_t cap = conn->out_.capacity();
+  if (cap >= kOutFirstCapacity && cap <= kSpareMaxCapacity && spare_bytes_ + cap <= kSpareBytes) {
+    conn->out_.clear();
+    spare_bytes_ += cap;
+    spare_out_.push_back(std::move(conn->out_));
+  }
+  std::string().swap(conn->out_);
 }
 
 void NetServer::mark_dirty(WsConnection* conn) {

@@ -230,25 +230,42 @@ void RelayKeys::finish() {
   for (auto& w : waiters) w();
 }
 
-// Writes the copy off the loop: a temporary file, then an atomic rename.
+struct RelayKeys::SaveOrder {
+  std::mutex mu;
+  uint64_t written = 0;  // the generation in the file; guarded by mu
+};
+
+// Writes the copy off the loop: a temporary file, then an atomic rename. A
+// save that finds a newer one already written leaves the file as it is.
 void RelayKeys::save(const std::string& jwks) {
   if (options_.cache_path.empty()) return;
   ++saves_;
+  if (save_order_ == nullptr) save_order_ = std::make_shared<SaveOrder>();
   struct Save {
     uv_work_t work;
     std::string path;
     std::string text;
+    std::shared_ptr<SaveOrder> order;
+    uint64_t generation = 0;
     bool ok = false;
   };
   auto* s = new Save;
   s->work.data = s;
   s->path = options_.cache_path;
   s->text = jwks;
+  s->order = save_order_;
+  s->generation = ++save_generation_;
   int rc = uv_queue_work(
       loop_, &s->work,
       [](uv_work_t* w) {
         auto* s = static_cast<Save*>(w->data);
+        std::lock_guard lock(s->order->mu);
+        if (s->generation < s->order->written) {
+          s->ok = true;
+          return;
+        }
         s->ok = util::write_file_atomic(s->path, s->text).ok();
+        if (s->ok) s->order->written = s->generation;
       },
       [](uv_work_t* w, int) {
         auto* s = static_cast<Save*>(w->data);

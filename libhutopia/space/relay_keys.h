@@ -82,6 +82,12 @@ class RelayKeys {
   bool refreshed_once_ = false;
   size_t fetches_ = 0;
   size_t saves_ = 0;
+  // The saves run on the thread pool, two of them possibly at once: the
+  // newest key set must be the one left in the file (SaveOrder, shared with
+  // each save in flight).
+  struct SaveOrder;
+  std::shared_ptr<SaveOrder> save_order_;
+  uint64_t save_generation_ = 0;
   std::vector<std::function<void()>> waiters_;
   Transfer* transfer_ = nullptr;  // the transfer in flight, told when we go
 };
