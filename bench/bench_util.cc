@@ -19,6 +19,11 @@
 
 namespace hut::bench {
 
+std::string source_address(const Options& o, size_t i) {
+  if (o.sources <= 1) return {};
+  return "127.0.0." + std::to_string(1 + i % static_cast<size_t>(o.sources));
+}
+
 bool parse_long(const char* text, long lo, long hi, long* out) {
   char* end = nullptr;
   errno = 0;

@@ -58,6 +58,7 @@ struct Options {
   std::string room;    // fanout: default bench-<pid>
   long inflight = 64;  // fanout: posts written and not yet answered, per poster
   long threads = 1;    // fanout: loops (threads) the connections are spread over
+  long sources = 1;    // source addresses 127.0.0.1..127.0.0.N the connections bind to
   bool quiet = false;
 };
 
@@ -135,6 +136,10 @@ class TokenMinter {
   std::string run_id_;
   int64_t now_ = 0;
 };
+
+// The source address connection `i` binds to before connecting:
+// 127.0.0.(1 + i % o.sources), or "" (no bind) when o.sources is 1.
+std::string source_address(const Options& o, size_t i);
 
 // Parses a whole decimal number in [lo, hi]; false when it is not one.
 bool parse_long(const char* text, long lo, long hi, long* out);

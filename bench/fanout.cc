@@ -116,6 +116,26 @@ uint64_t stamp_of(std::string_view msg) {
   return at == std::string_view::npos ? 0 : digits_at(msg, at + kKey.size());
 }
 
+// A --raw post: "<poster index> <ref> <send ns> " padded with 'x' to
+// --payload bytes (longer when the numbers do not fit). A broadcast server
+// sends it back unchanged to every member; the poster's own copy is its ok.
+struct RawPost {
+  uint64_t from = 0, ref = 0, sent_ns = 0;
+};
+
+bool parse_raw_post(std::string_view msg, RawPost* out) {
+  uint64_t* fields[] = {&out->from, &out->ref, &out->sent_ns};
+  size_t at = 0;
+  for (uint64_t* field : fields) {
+    if (at >= msg.size() || msg[at] < '0' || msg[at] > '9') return false;
+    *field = digits_at(msg, at);
+    at = msg.find(' ', at);
+    if (at == std::string_view::npos) return false;
+    ++at;
+  }
+  return true;
+}
+
 enum class State { kWaiting, kConnecting, kUpgrading, kAuthenticating, kReady, kFailed, kClosed };
 
 class Worker;
@@ -159,6 +179,7 @@ struct Shared {
   explicit Shared(const Options& options) : o(options) {}
   const Options& o;
   std::vector<sockaddr_storage> addrs;  // one per --port
+  std::vector<sockaddr_in> sources;     // --sources: member i binds to sources[i % size]
   std::string create_frame;
   std::string join_frame;
   std::string post_head;  // post text up to the ref
@@ -219,6 +240,10 @@ class Worker {
   bool check_upgrade(Member& m, std::string_view head);
   void on_text(Member& m, std::string_view msg);
   void on_bus_frame(Member& m, std::string_view msg);
+  void on_raw_frame(Member& m, std::string_view msg);
+  void count_delivery(Member& m, uint64_t sent_at, uint64_t now);
+  void count_answer(Member& m, bool ok, uint64_t ref, uint64_t now);
+  void start_posting();
   void on_ready(Member& m);
   void fail(Member& m, std::string_view why);
   void lost(Member& m, std::string_view why);
@@ -337,7 +362,7 @@ void Worker::tick() {
     return;
   }
   connect_more();
-  if (stage >= kJoin && !joins_sent_) {
+  if (stage >= kJoin && !joins_sent_ && !s_.o.raw) {
     joins_sent_ = true;
     for (size_t i = 0; i < count_; ++i) {
       Member& m = members_[i];
@@ -373,6 +398,11 @@ void Worker::drive(int stage) {
     connected_ns = uv_hrtime();
     log("connected %" PRIu64 " of %" PRIu64 " in %.3f s%s\n", sum_ready, n,
         static_cast<double>(connected_ns - start_ns) / 1e9, sum_failed ? " (some failed)" : "");
+    if (s_.o.raw) {
+      // Raw: every upgraded connection is a member already.
+      start_posting();
+      return;
+    }
     Member& creator = members_[0];
     if (creator.state != State::kReady) {
       stop("the first connection, which creates the room, failed");
@@ -383,8 +413,7 @@ void Worker::drive(int stage) {
     flush(creator);
   } else if (stage == kJoin && sum_answers + 1 == sum_ready) {
     log("joined %" PRIu64 " of %" PRIu64 " members to %s\n", sum_joined, sum_ready, s_.o.room.c_str());
-    s_.stage.store(kRun, std::memory_order_release);
-    uv_timer_start(&phase_, on_phase, static_cast<uint64_t>(s_.o.warmup_s * 1000 + 0.5), 0);
+    start_posting();
   } else if (stage == kDrain) {
     uint64_t sum_sent = 0, sum_answered = 0, sum_deliveries = 0, sum_ok = 0;
     for (auto& w : s_.workers) {
@@ -396,6 +425,12 @@ void Worker::drive(int stage) {
     drained = sum_sent == sum_answered && sum_deliveries == sum_ok * sum_joined;
     if (drained || uv_hrtime() > drain_deadline_ns_) s_.stage.store(kStop, std::memory_order_release);
   }
+}
+
+// Worker 0: the posters start; the warm-up, then the measured seconds follow.
+void Worker::start_posting() {
+  s_.stage.store(kRun, std::memory_order_release);
+  uv_timer_start(&phase_, on_phase, static_cast<uint64_t>(s_.o.warmup_s * 1000 + 0.5), 0);
 }
 
 void Worker::on_phase(uv_timer_t* t) {
@@ -484,6 +519,14 @@ void Worker::start_connect(Member& m) {
   m.open = true;
   uv_tcp_nodelay(&m.tcp, 1);
   m.connect_req.data = &m;
+  if (!s_.sources.empty()) {
+    const sockaddr_in& from = s_.sources[m.index % s_.sources.size()];
+    int bound = uv_tcp_bind(&m.tcp, reinterpret_cast<const sockaddr*>(&from), 0);
+    if (bound != 0) {
+      fail(m, std::string("bind: ") + uv_strerror(bound));
+      return;
+    }
+  }
   int rc = uv_tcp_connect(&m.connect_req, &m.tcp, reinterpret_cast<const sockaddr*>(&s_.addrs[m.node]),
                           on_connect);
   if (rc != 0) fail(m, std::string("connect: ") + uv_strerror(rc));
@@ -549,6 +592,8 @@ size_t Worker::consume(Member& m, char* p, size_t n) {
     if (!check_upgrade(m, v.substr(0, end + 2))) return n;
     m.state = State::kAuthenticating;
     used = end + 4;
+    // Raw: no hello; the upgrade makes the connection a member.
+    if (s_.o.raw) on_ready(m);
   }
   while (m.open) {
     const auto* q = reinterpret_cast<const unsigned char*>(p + used);
@@ -653,7 +698,11 @@ bool Worker::check_upgrade(Member& m, std::string_view head) {
 
 void Worker::on_text(Member& m, std::string_view msg) {
   if (m.state == State::kReady) {
-    on_bus_frame(m, msg);
+    if (s_.o.raw) {
+      on_raw_frame(m, msg);
+    } else {
+      on_bus_frame(m, msg);
+    }
     return;
   }
   if (m.state != State::kAuthenticating) return;
@@ -685,8 +734,6 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
   const std::string op = message ? std::string() : op_of(msg);
   const uint64_t now = read_ns_;
   if (message || op == "message") {
-    ++m.delivered;
-    deliveries.add();
     size_t at = msg.find(kSeq);
     uint64_t seq = at == std::string_view::npos ? 0 : digits_at(msg, at + kSeq.size());
     if (seq <= m.last_seq) {
@@ -694,12 +741,7 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
     } else {
       m.last_seq = seq;
     }
-    if (s_.measuring.load(std::memory_order_relaxed)) {
-      uint64_t sent_at = stamp_of(msg);
-      const uint64_t took = now > sent_at ? now - sent_at : 0;
-      delivery_hist.record(took);
-      if (m.node != 0) cross_hist.record(took);
-    }
+    count_delivery(m, s_.measuring.load(std::memory_order_relaxed) ? stamp_of(msg) : 0, now);
     return;
   }
   const bool ok = op == "ok";
@@ -716,17 +758,7 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
   const bool numeric = at != std::string_view::npos && at + kRef.size() < msg.size() &&
                        msg[at + kRef.size()] >= '0' && msg[at + kRef.size()] <= '9';
   if (numeric && m.poster && m.answered < m.next_ref) {
-    uint64_t ref = digits_at(msg, at + kRef.size());
-    ++m.answered;
-    answered.add();
-    if (ok) {
-      posts_ok.add();
-      if (s_.measuring.load(std::memory_order_relaxed)) {
-        uint64_t sent_at = m.sent_ns[ref % m.sent_ns.size()];
-        ok_hist.record(now > sent_at ? now - sent_at : 0);
-      }
-    }
-    fill(m);
+    count_answer(m, ok, digits_at(msg, at + kRef.size()), now);
     return;
   }
   switch (m.step) {
@@ -754,10 +786,58 @@ void Worker::on_bus_frame(Member& m, std::string_view msg) {
   }
 }
 
+// A --raw frame: a post relayed by the broadcast server. Every one is a
+// delivery; on its poster it is also the answer to that post, and the
+// poster's own posts must come back in the order written.
+void Worker::on_raw_frame(Member& m, std::string_view msg) {
+  RawPost post;
+  if (!parse_raw_post(msg, &post)) {
+    unexpected.add();
+    return;
+  }
+  count_delivery(m, post.sent_ns, read_ns_);
+  if (post.from != m.index || !m.poster) return;
+  if (m.answered >= m.next_ref) {
+    unexpected.add();
+    return;
+  }
+  if (post.ref != m.answered + 1) ++m.reordered;
+  count_answer(m, true, post.ref, read_ns_);
+}
+
+// One post delivered to m, sent at `sent_at` (read only while measuring).
+void Worker::count_delivery(Member& m, uint64_t sent_at, uint64_t now) {
+  ++m.delivered;
+  deliveries.add();
+  if (s_.measuring.load(std::memory_order_relaxed)) {
+    const uint64_t took = now > sent_at ? now - sent_at : 0;
+    delivery_hist.record(took);
+    if (m.node != 0) cross_hist.record(took);
+  }
+}
+
+// The answer to poster m's post `ref`; the window then takes the next post.
+void Worker::count_answer(Member& m, bool ok, uint64_t ref, uint64_t now) {
+  ++m.answered;
+  answered.add();
+  if (ok) {
+    posts_ok.add();
+    if (s_.measuring.load(std::memory_order_relaxed)) {
+      uint64_t sent_at = m.sent_ns[ref % m.sent_ns.size()];
+      ok_hist.record(now > sent_at ? now - sent_at : 0);
+    }
+  }
+  fill(m);
+}
+
 void Worker::on_ready(Member& m) {
   m.state = State::kReady;
   --handshakes_;
   ready.add();
+  if (s_.o.raw) {
+    m.in_room = true;
+    joined.add();
+  }
   connect_more();
 }
 
@@ -897,11 +977,17 @@ void Worker::fill(Member& m) {
   while (m.next_ref - m.answered < window && (s_.o.rate == 0 || m.next_ref < m.offered)) {
     uint64_t ref = ++m.next_ref;
     uint64_t now = uv_hrtime();
-    char middle[64];
-    int k = std::snprintf(middle, sizeof middle, "%" PRIu64 ",\"data\":{\"t\":\"%" PRIu64 "\"}", ref, now);
-    scratch_.assign(s_.post_head);
-    scratch_.append(middle, static_cast<size_t>(k));
-    scratch_ += s_.post_tail;
+    char middle[80];
+    if (s_.o.raw) {
+      int k = std::snprintf(middle, sizeof middle, "%zu %" PRIu64 " %" PRIu64 " ", m.index, ref, now);
+      scratch_.assign(middle, static_cast<size_t>(k));
+      scratch_.resize(std::max(scratch_.size(), static_cast<size_t>(s_.o.payload)), 'x');
+    } else {
+      int k = std::snprintf(middle, sizeof middle, "%" PRIu64 ",\"data\":{\"t\":\"%" PRIu64 "\"}", ref, now);
+      scratch_.assign(s_.post_head);
+      scratch_.append(middle, static_cast<size_t>(k));
+      scratch_ += s_.post_tail;
+    }
     m.sent_ns[ref % window] = now;
     sent.add();
     append_frame(m, 0x1, scratch_.data(), scratch_.size());
@@ -931,7 +1017,7 @@ double us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 bool prepare(Shared& s) {
   const Options& o = s.o;
   TokenMinter minter;
-  if (!minter.init(o)) return false;
+  if (!o.raw && !minter.init(o)) return false;
   const std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   for (size_t i = 0; i < static_cast<size_t>(o.connections); ++i) {
     Worker& w = *s.workers[i % s.workers.size()];
@@ -944,8 +1030,8 @@ bool prepare(Shared& s) {
       m.poster = true;
       m.sent_ns.assign(static_cast<size_t>(o.inflight), 0);
     }
-    const std::string token = minter.token(i);
-    if (token.empty()) return false;
+    const std::string token = o.raw ? std::string() : minter.token(i);
+    if (!o.raw && token.empty()) return false;
     unsigned char nonce[16];
     if (RAND_bytes(nonce, sizeof nonce) != 1) return false;
     std::string ws_key = base64(nonce, sizeof nonce);
@@ -959,7 +1045,8 @@ bool prepare(Shared& s) {
                 "Sec-WebSocket-Key: " +
                 ws_key + "\r\n";
     if (!o.subprotocol.empty()) m.request += "Sec-WebSocket-Protocol: " + o.subprotocol + "\r\n";
-    m.request += "Authorization: Bearer " + token + "\r\n\r\n";
+    if (!o.raw) m.request += "Authorization: Bearer " + token + "\r\n";
+    m.request += "\r\n";
   }
   s.create_frame = R"({"op":"create","room":")" + o.room + R"(","ref":"create"})";
   s.join_frame = R"({"op":"join","room":")" + o.room + R"(","ref":"join"})";
@@ -983,6 +1070,10 @@ int run_fanout(const Options& o) {
       std::fprintf(stderr, "hut-bench: bad address %s\n", o.host.c_str());
       return 2;
     }
+  }
+  for (long k = 0; o.sources > 1 && k < o.sources; ++k) {
+    sockaddr_in& from = s.sources.emplace_back();
+    uv_ip4_addr(source_address(o, static_cast<size_t>(k)).c_str(), 0, &from);
   }
   if (!raise_fd_limit(o.connections)) return 1;
   const size_t threads = static_cast<size_t>(std::min(o.threads, o.connections));
@@ -1112,7 +1203,7 @@ int run_fanout(const Options& o) {
   char buf[2048];
   std::snprintf(
       buf, sizeof buf,
-      "result mode=fanout target=bus connections=%ld ready=%" PRIu64 " failed=%" PRIu64 " members=%" PRIu64
+      "result mode=fanout target=%s connections=%ld ready=%" PRIu64 " failed=%" PRIu64 " members=%" PRIu64
       " posters=%ld inflight=%ld threads=%zu offered_rate=%.0f payload=%ld"
       " seconds=%.2f posts=%" PRIu64 " post_rate=%.0f deliveries=%" PRIu64
       " delivery_rate=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
@@ -1122,13 +1213,13 @@ int run_fanout(const Options& o) {
       " member_max=%" PRIu64 " reordered=%" PRIu64 " dropped=%" PRIu64 " error_replies=%" PRIu64
       " unexpected=%" PRIu64 " nodes=%zu cross_deliveries=%" PRIu64
       " cross_p50_us=%.1f cross_p99_us=%.1f server_cpu_us_per_delivery=%.3f errors=%" PRIu64,
-      o.connections, ready, failed, joined, o.posters, o.inflight, threads, o.rate, o.payload, secs, posts,
-      post_rate, deliveries, delivery_rate, us(delivery_hist.quantile(0.5)), us(delivery_hist.quantile(0.9)),
-      us(delivery_hist.quantile(0.99)), us(delivery_hist.max()), us(ok_hist.quantile(0.5)),
-      us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)), us(ok_hist.max()), not_offered, server_pct,
-      client_pct, per_server_s, per_client_s, all_posts, all_deliveries, member_min, member_max, reordered,
-      dropped, error_replies, unexpected, o.ports.size(), cross_hist.count(), us(cross_hist.quantile(0.5)),
-      us(cross_hist.quantile(0.99)), server_us_per_delivery, error_count);
+      o.raw ? "raw" : "bus", o.connections, ready, failed, joined, o.posters, o.inflight, threads, o.rate,
+      o.payload, secs, posts, post_rate, deliveries, delivery_rate, us(delivery_hist.quantile(0.5)),
+      us(delivery_hist.quantile(0.9)), us(delivery_hist.quantile(0.99)), us(delivery_hist.max()),
+      us(ok_hist.quantile(0.5)), us(ok_hist.quantile(0.9)), us(ok_hist.quantile(0.99)), us(ok_hist.max()),
+      not_offered, server_pct, client_pct, per_server_s, per_client_s, all_posts, all_deliveries, member_min,
+      member_max, reordered, dropped, error_replies, unexpected, o.ports.size(), cross_hist.count(),
+      us(cross_hist.quantile(0.5)), us(cross_hist.quantile(0.99)), server_us_per_delivery, error_count);
   std::printf("%s\n", buf);
   std::fflush(stdout);
   return error_count == 0 ? 0 : 1;

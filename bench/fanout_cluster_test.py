@@ -24,7 +24,8 @@ sys.path.insert(0, HERE)
 import cluster_test as ct  # noqa: E402
 import hutpg  # noqa: E402
 import hutspace  # noqa: E402
-from fanout_test import Tally, exact, run_bench_ports  # noqa: E402
+from fanout_test import run_bench_ports  # noqa: E402
+from testlib import Tally, exact  # noqa: E402
 
 
 def run_bench(bench, spaces, *args):

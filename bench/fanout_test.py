@@ -21,42 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "buspy"))
 import hutspace  # noqa: E402
-
-
-def result_fields(output):
-    lines = [l for l in output.splitlines() if l.startswith("result ")]
-    if not lines:
-        return {}
-    return dict(kv.split("=", 1) for kv in lines[-1].split()[1:])
-
-
-class Tally:
-    """Counts the checks and prints each; end() prints "N passed, N failed"."""
-
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"ok   {name}")
-        else:
-            self.failed += 1
-            print(f"FAIL {name}: {detail}")
-
-    def end(self):
-        print(f"{self.passed} passed, {self.failed} failed")
-        return 0 if self.failed == 0 else 1
-
-
-def exact(fields, members):
-    """The run ended without errors and each of `members` got every post ok once, in order."""
-    posts = int(fields.get("all_posts", 0))
-    return (fields.get("errors") == "0" and fields.get("members") == str(members) and posts > 0
-            and int(fields.get("posts", 0)) > 0 and int(fields.get("deliveries", 0)) > 0
-            and int(fields.get("all_deliveries", -1)) == posts * members
-            and fields.get("member_min") == str(posts) and fields.get("member_max") == str(posts)
-            and fields.get("reordered") == "0" and fields.get("error_replies") == "0")
+from testlib import Tally, exact, result_fields  # noqa: E402
 
 
 def run_bench(bench, space, secret, *args):

@@ -96,7 +96,13 @@ void print_help() {
       "                       \"\" offers none; --raw offers none)\n"
       "  --raw                no hello and no token: a connection is ready once\n"
       "                       upgraded; echo sends the bare payload and waits for\n"
-      "                       any reply\n"
+      "                       any reply; fanout posts \"<poster> <ref> <send ns> \"\n"
+      "                       padded to --payload bytes to a broadcast server\n"
+      "                       (raw-lws-echo --broadcast, node_ws/broadcast.js), and\n"
+      "                       a poster's own copy coming back is its ok\n"
+      "  --sources N          bind connection i to 127.0.0.(1 + i %% N) before it\n"
+      "                       connects (default 1: not bound): one source address\n"
+      "                       has about 28,000 ephemeral ports\n"
       "\n"
       "authentication (bus mode; each connection mints its own single-use token):\n"
       "  --secret S           the space's HS256 app secret (or HUT_BENCH_SECRET)\n"
@@ -181,7 +187,8 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     kRate,
     kRoom,
     kInflight,
-    kThreads
+    kThreads,
+    kSources
   };
   static const option kLong[] = {
       {"host", required_argument, nullptr, kHost},
@@ -208,6 +215,7 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       {"room", required_argument, nullptr, kRoom},
       {"inflight", required_argument, nullptr, kInflight},
       {"threads", required_argument, nullptr, kThreads},
+      {"sources", required_argument, nullptr, kSources},
       {"quiet", no_argument, nullptr, 'q'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -299,6 +307,9 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
       case kThreads:
         good = parse_long(optarg, 1, 64, &o->threads);
         break;
+      case kSources:
+        good = parse_long(optarg, 1, 254, &o->sources);
+        break;
       case 'q':
         o->quiet = true;
         break;
@@ -342,14 +353,14 @@ bool parse_options(int argc, char** argv, Options* o, bool* help) {
     std::fprintf(stderr, "hut-bench: %s is not a loopback address (127.0.0.0/8 or ::1)\n", o->host.c_str());
     return false;
   }
+  if (o->sources > 1 && o->host.rfind("127.", 0) != 0) {
+    std::fprintf(stderr, "hut-bench: --sources needs an IPv4 --host (127.0.0.0/8)\n");
+    return false;
+  }
   if (o->connections < 0) {
     o->connections = o->mode == Mode::kEcho ? 100 : o->mode == Mode::kFanout ? 1000 : 10000;
   }
   if (o->mode == Mode::kFanout) {
-    if (o->raw) {
-      std::fprintf(stderr, "hut-bench: fanout needs the bus (no --raw)\n");
-      return false;
-    }
     if (o->posters > o->connections) {
       std::fprintf(stderr, "hut-bench: --posters is more than --connections\n");
       return false;
@@ -578,6 +589,8 @@ void Bench::start_connect(Conn& c) {
   info.opaque_user_data = &c;
   info.pwsi = &c.wsi;
   info.retry_and_idle_policy = &kNoValidityChecks;
+  const std::string source = bench::source_address(o_, c.index);
+  info.iface = source.empty() ? nullptr : source.c_str();
   lws* wsi = lws_client_connect_via_info(&info);
   if (!wsi && c.state == ConnState::kConnecting) {
     on_failed(c, "connect failed");

@@ -1,10 +1,16 @@
 // raw-lws-echo: the smallest fast WebSocket echo server that libwebsockets on
 // libuv allows, the comparison point for spaced in bench/run.sh.
 //
-//   raw-lws-echo [PORT [ADDRESS]]     (defaults: 0, 127.0.0.1)
+//   raw-lws-echo [--broadcast] [PORT [ADDRESS]]     (defaults: 0, 127.0.0.1)
 //
 // It prints `listening on http://ADDRESS:PORT` (the real port when PORT is 0)
-// and echoes every message back with the same opcode. It does what
+// and echoes every message back with the same opcode. With --broadcast it
+// sends every whole message to every connected client instead, the sender
+// included: the comparison point for a room's fan-out. The broadcast is
+// lws's usual pattern: the message is copied once into a shared buffer with
+// LWS_PRE headroom, queued on each connection, and each connection writes its
+// queue from its own WRITEABLE callback (one lws_write per frame and
+// recipient; nothing batched across recipients). The echo does what
 // docs/benchmarks.md lists as the fast path for request/reply traffic: a reply
 // is written straight from the RECEIVE callback when nothing is queued and the
 // socket is not choked, and queued for the WRITEABLE callback otherwise; the
@@ -23,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -36,8 +43,11 @@ constexpr size_t kBufferSize = 64 * 1024;
 constexpr size_t kMaxMessage = 16 * 1024 * 1024;
 
 // One message waiting to be written, with LWS_PRE bytes of headroom in front.
+// Broadcast shares one buffer among every recipient's queue: lws writes the
+// frame header into the headroom (the same bytes for each recipient) and
+// copies whatever the socket does not take at once.
 struct Frame {
-  std::vector<unsigned char> bytes;
+  std::shared_ptr<std::vector<unsigned char>> bytes;
   bool binary = false;
 };
 
@@ -47,8 +57,13 @@ struct Frame {
 struct Session {
   std::deque<Frame> queue;        // replies not yet written, oldest first
   std::vector<unsigned char> rx;  // a message arriving in pieces
+  size_t slot = 0;                // broadcast: where it is in g_members
   bool constructed = false;
 };
+
+// Broadcast mode: every established connection, in no particular order.
+bool g_broadcast = false;
+std::vector<lws*> g_members;
 
 // Reused for direct writes: lws copies whatever it cannot send at once.
 std::vector<unsigned char> g_scratch;
@@ -58,6 +73,12 @@ int write_frame(lws* wsi, unsigned char* payload, size_t len, bool binary) {
   return n < 0 ? -1 : 0;
 }
 
+Frame make_frame(const unsigned char* data, size_t len, bool binary) {
+  Frame f{std::make_shared<std::vector<unsigned char>>(LWS_PRE + len), binary};
+  if (len) std::memcpy(f.bytes->data() + LWS_PRE, data, len);
+  return f;
+}
+
 // Echoes one whole message: straight away when possible, else queued.
 int echo(lws* wsi, Session* s, const unsigned char* data, size_t len, bool binary) {
   if (s->queue.empty() && !lws_send_pipe_choked(wsi)) {
@@ -65,13 +86,24 @@ int echo(lws* wsi, Session* s, const unsigned char* data, size_t len, bool binar
     if (len) std::memcpy(g_scratch.data() + LWS_PRE, data, len);
     return write_frame(wsi, g_scratch.data() + LWS_PRE, len, binary);
   }
-  Frame f;
-  f.bytes.resize(LWS_PRE + len);
-  if (len) std::memcpy(f.bytes.data() + LWS_PRE, data, len);
-  f.binary = binary;
-  s->queue.push_back(std::move(f));
+  s->queue.push_back(make_frame(data, len, binary));
   lws_callback_on_writable(wsi);
   return 0;
+}
+
+// Sends one whole message to every connection: queued on each, written on
+// its WRITEABLE.
+int broadcast(const unsigned char* data, size_t len, bool binary) {
+  const Frame f = make_frame(data, len, binary);
+  for (lws* member : g_members) {
+    static_cast<Session*>(lws_wsi_user(member))->queue.push_back(f);
+    lws_callback_on_writable(member);
+  }
+  return 0;
+}
+
+int deliver(lws* wsi, Session* s, const unsigned char* data, size_t len, bool binary) {
+  return g_broadcast ? broadcast(data, len, binary) : echo(wsi, s, data, len, binary);
 }
 
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
@@ -80,19 +112,23 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
     case LWS_CALLBACK_ESTABLISHED:
       new (s) Session();
       s->constructed = true;
+      if (g_broadcast) {
+        s->slot = g_members.size();
+        g_members.push_back(wsi);
+      }
       return 0;
     case LWS_CALLBACK_RECEIVE: {
       const bool binary = lws_frame_is_binary(wsi) != 0;
       const bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
       const auto* data = static_cast<const unsigned char*>(in);
-      if (s->rx.empty() && last) return echo(wsi, s, data, len, binary);
+      if (s->rx.empty() && last) return deliver(wsi, s, data, len, binary);
       if (s->rx.size() + len > kMaxMessage) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, nullptr, 0);
         return -1;
       }
       s->rx.insert(s->rx.end(), data, data + len);
       if (!last) return 0;
-      int rc = echo(wsi, s, s->rx.data(), s->rx.size(), binary);
+      int rc = deliver(wsi, s, s->rx.data(), s->rx.size(), binary);
       s->rx.clear();
       return rc;
     }
@@ -100,12 +136,20 @@ int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t
       while (!s->queue.empty() && !lws_send_pipe_choked(wsi)) {
         Frame f = std::move(s->queue.front());
         s->queue.pop_front();
-        if (write_frame(wsi, f.bytes.data() + LWS_PRE, f.bytes.size() - LWS_PRE, f.binary) < 0) return -1;
+        if (write_frame(wsi, f.bytes->data() + LWS_PRE, f.bytes->size() - LWS_PRE, f.binary) < 0) return -1;
       }
       if (!s->queue.empty()) lws_callback_on_writable(wsi);
       return 0;
     case LWS_CALLBACK_CLOSED:
-      if (s && s->constructed) s->~Session();
+      if (!s || !s->constructed) return 0;
+      if (g_broadcast) {
+        // Swap-remove: the last member takes this one's slot.
+        lws* last_member = g_members.back();
+        g_members[s->slot] = last_member;
+        static_cast<Session*>(lws_wsi_user(last_member))->slot = s->slot;
+        g_members.pop_back();
+      }
+      s->~Session();
       return 0;
     default:
       return 0;
@@ -142,8 +186,13 @@ void on_signal(uv_signal_t* handle, int /*signum*/) {
 }
 
 int run(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--broadcast") == 0) {
+    g_broadcast = true;
+    --argc;
+    ++argv;
+  }
   if (argc > 3 || (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0))) {
-    std::fprintf(stderr, "usage: raw-lws-echo [PORT [ADDRESS]]   (defaults: 0, 127.0.0.1)\n");
+    std::fprintf(stderr, "usage: raw-lws-echo [--broadcast] [PORT [ADDRESS]]   (defaults: 0, 127.0.0.1)\n");
     return argc > 3 ? 2 : 0;
   }
   char* end = nullptr;

@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # Runs the whole comparison in one go: builds a release, then measures spaced
-# (with the echo plugin), raw-lws-echo and the Node ws echo server with
-# hut-bench, one fresh server per measurement, the server pinned to CPU 0 and
-# hut-bench to CPU 1, and prints a Markdown table with the ratios.
+# (with the echo plugin; its rooms for fan-out), raw-lws-echo (--broadcast for
+# fan-out) and the Node ws servers (echo.js, broadcast.js) with hut-bench, one
+# fresh server per measurement, the server pinned to CPU 0 and hut-bench to
+# CPU 1, and prints a Markdown table with the ratios. The parts: echo, room
+# fan-out, idle memory at each HUT_BENCH_IDLE_SIZES size, connect storm.
 #
 #   bench/run.sh
 #
 # Environment (all optional):
 #   HUT_BENCH_BUILD    build folder (default build/release)
-#   HUT_BENCH_REPEAT   echo and storm runs per server, medians reported (default 5)
-#   HUT_BENCH_SECONDS  measured seconds per echo run (default 5)
-#   HUT_BENCH_IDLE     connections for idle and storm (default 10000)
+#   HUT_BENCH_REPEAT   echo, fan-out and storm runs per server, medians
+#                      reported (default 5)
+#   HUT_BENCH_SECONDS  measured seconds per echo and fan-out run (default 5)
+#   HUT_BENCH_IDLE     connections for the storm (default 10000)
+#   HUT_BENCH_IDLE_SIZES  connection counts idle memory is measured at
+#                      (default "10000 50000"); above 20,000 the client's
+#                      sockets are spread over 127.0.0.1..127.0.0.N (hut-bench
+#                      --sources), and a size the open-file hard limit does not
+#                      allow is skipped with a note
+#   HUT_BENCH_FANOUT   fan-out members (default 1000), HUT_BENCH_POSTERS
+#                      posters among them (default 10), HUT_BENCH_INFLIGHT posts
+#                      in flight per poster (default 1); spaced stores every
+#                      post (durable) with its post limits lifted
+#   HUT_BENCH_PARTS    space-separated subset of: echo fanout idle storm
 #   HUT_BENCH_CONNS    echo connections, one request in flight each (default 100)
 #   HUT_BENCH_RATE     echo requests/s offered (hut-bench echo --rate; default:
 #                      closed loop). A rate the client keeps up with easily
@@ -32,7 +45,18 @@ build=${HUT_BENCH_BUILD:-build/release}
 repeat=${HUT_BENCH_REPEAT:-5}
 seconds=${HUT_BENCH_SECONDS:-5}
 many=${HUT_BENCH_IDLE:-10000}
+idle_sizes=${HUT_BENCH_IDLE_SIZES:-"10000 50000"}
+members=${HUT_BENCH_FANOUT:-1000}
+posters=${HUT_BENCH_POSTERS:-10}
+inflight=${HUT_BENCH_INFLIGHT:-1}
 only=${HUT_BENCH_ONLY:-"spaced raw node"}
+parts=${HUT_BENCH_PARTS:-"echo fanout idle storm"}
+for part in $parts; do
+  case $part in echo | fanout | idle | storm) ;; *)
+    echo "run.sh: HUT_BENCH_PARTS: unknown part '$part' (echo fanout idle storm)" >&2; exit 2 ;;
+  esac
+done
+part() { [[ " $parts " == *" $1 "* ]]; }
 conns=${HUT_BENCH_CONNS:-100}
 payload=64
 
@@ -68,8 +92,16 @@ if [[ " $only " == *" spaced "* ]]; then
   fi
 fi
 
-# Every connection is a file descriptor, on both sides.
+# Every connection is a file descriptor, on both sides: the hard limit is
+# raised for the largest idle size where that is allowed (as root), and the
+# soft limit to the hard one.
+largest=$many
+for n in $idle_sizes; do [ "$n" -gt "$largest" ] && largest=$n; done
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge $((largest + 1024)) ] ||
+  ulimit -Hn $((largest + 1024)) 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
+fd_limit=$(ulimit -n)
+[ "$fd_limit" = unlimited ] && fd_limit=$((1 << 30))
 cpus=$(nproc)
 if [ "$cpus" -ge 2 ]; then pin_server=(taskset -c 0); pin_client=(taskset -c 1); else
   pin_server=(); pin_client=(); say "one CPU only: no pinning"
@@ -136,11 +168,16 @@ start_server() {
   : >"$log"
   case $name in
     # The widget budget is lifted: echo measures the bus, not the budget.
+    # The widget budget and the post limits are lifted: echo and fan-out
+    # measure the bus and the rooms, not the budgets (as bench/fanout.sh).
     spaced) HUTOPIA_AUTH_APP_SECRET=$secret HUTOPIA_ADMIN_TOKEN=$secret \
               HUTOPIA_LIMITS_WIDGET_RATE=1000000000 HUTOPIA_LIMITS_WIDGET_BURST=1000000000 \
+              HUTOPIA_LIMITS_POST_RATE=1000000 HUTOPIA_LIMITS_POST_BURST=1000000 \
               "${pin_server[@]}" "$spaced_bin" --config "$(write_spaced_config "$RANDOM")" >"$log" 2>&1 & ;;
     raw) "${pin_server[@]}" "$raw_bin" 0 >"$log" 2>&1 & ;;
+    raw-broadcast) "${pin_server[@]}" "$raw_bin" --broadcast 0 >"$log" 2>&1 & ;;
     node) "${pin_server[@]}" node bench/node_ws/echo.js 0 >"$log" 2>&1 & ;;
+    node-broadcast) "${pin_server[@]}" node bench/node_ws/broadcast.js 0 >"$log" 2>&1 & ;;
   esac
   server_pid=$!
   server_port=$(bus_port "$log" "$admin_port" "$server_pid")
@@ -150,18 +187,20 @@ start_server() {
   sleep 0.3  # let it settle before its RSS is read
 }
 
-# bench NAME MODE ARGS...: one hut-bench run against a fresh NAME server; sets
-# `line` to its result line. No subshell, so that cleanup always knows the server.
+# bench NAME MODE ARGS...: one hut-bench run against a fresh NAME server (for
+# fanout, raw and node run their broadcast servers); sets `line` to its result
+# line. No subshell, so that cleanup always knows the server.
 line=
 bench() {
   local name=$1 mode=$2; shift 2
-  local auth=(--raw) out=$work/bench.out
+  local auth=(--raw) out=$work/bench.out server=$name
   [ "$name" = spaced ] && auth=(--secret "$secret" --issuer "$issuer" --audience "$space_id")
+  [ "$mode" = fanout ] && [ "$name" != spaced ] && server=$name-broadcast
   line="result failed=start"
-  start_server "$name" || return 0
+  start_server "$server" || return 0
   timeout 900 "${pin_client[@]}" "$bench_bin" "$mode" --port "$server_port" --server-pid "$server_pid" \
     "${auth[@]}" "$@" >"$out" 2>&1 || true
-  if ! kill -0 "$server_pid" 2>/dev/null; then say "$name exited during the run:"; tail -n 20 "$work/$name.log" >&2; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then say "$name exited during the run:"; tail -n 20 "$work/$server.log" >&2; fi
   stop_server
   line=$(grep '^result ' "$out" | tail -n 1 || true)
   if [ -z "$line" ]; then say "$name $mode gave no result:"; cat "$out" >&2; line="result failed=noresult"; fi
@@ -178,9 +217,26 @@ targets=()
 [[ " $only " == *" raw "* ]] && targets+=(raw)
 [ $have_node = 1 ] && targets+=(node)
 
-declare -A rate p50 p99 cpu ccpu per_cpu idle_kib storm_s storm_cpu_us storm_errors echo_errors
-for t in "${targets[@]}"; do echo_errors[$t]=0; done
+declare -A rate p50 p99 cpu ccpu per_cpu storm_s storm_cpu_us storm_errors echo_errors
+declare -A f_rate f_per_cpu f_p50 f_p99 f_ok_p99 f_cpu f_ccpu fanout_errors
+for t in "${targets[@]}"; do echo_errors[$t]=0; fanout_errors[$t]=0; done
+# median_of FILE TARGET FIELD: the median of FIELD over TARGET's runs in FILE.
+median_of() { awk -v t="$2" '$1 == t' "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | median; }
+# median_run FILE TARGET FIELD: sets med_line to TARGET's run in FILE whose
+# FIELD is the median.
+med_line=
+median_run() {
+  local m
+  m=$(median_of "$1" "$2" "$3")
+  med_line=$(awk -v t="$2" '$1 == t' "$1" | grep " $3=$m " | head -n 1 || true)
+}
+# pick ARRAY=FIELD...: sets ARRAY[$t] to FIELD of med_line, for each pair.
+pick() {
+  local kv
+  for kv in "$@"; do printf -v "${kv%%=*}[$t]" '%s' "$(field "$med_line" "${kv#*=}")"; done
+}
 for round in $(seq "$repeat"); do
+  part echo || break
   for t in "${targets[@]}"; do
     say "echo $t, round $round of $repeat"
     # shellcheck disable=SC2046
@@ -190,28 +246,63 @@ for round in $(seq "$repeat"); do
   done
 done
 for t in "${targets[@]}"; do
-  rate[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | sed -n 's/.* rate=\([^ ]*\).*/\1/p' | median)
-  # The latency figures of the run with the median rate.
-  med_line=$(awk -v t="$t" '$1 == t' "$work/echo.txt" | grep " rate=${rate[$t]} " | head -n 1)
-  p50[$t]=$(field "$med_line" p50_us)
-  p99[$t]=$(field "$med_line" p99_us)
-  cpu[$t]=$(field "$med_line" server_cpu_pct)
-  ccpu[$t]=$(field "$med_line" client_cpu_pct)
+  part echo || break
+  # The rate and the latency figures of the run with the median rate.
+  median_run "$work/echo.txt" "$t" rate
+  pick rate=rate p50=p50_us p99=p99_us cpu=server_cpu_pct ccpu=client_cpu_pct
   # Replies per second of server CPU time: less sensitive than the rate to
   # other work on the machine taking CPU from the server.
   per_cpu[$t]=$(awk -v t="$t" '$1 == t' "$work/echo.txt" |
     sed -n 's/.* rate=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2/p' |
     awk '$2 > 0 { printf "%.0f\n", $1 * 100 / $2 }' | median)
 done
+# Room fan-out: members in one room (spaced) or on one broadcast server (raw,
+# node), posters each with their posts in flight; deliveries per second.
+for round in $(seq "$repeat"); do
+  part fanout || break
+  for t in "${targets[@]}"; do
+    say "fanout $t, $members members, $posters posters, $inflight in flight each, round $round of $repeat"
+    bench "$t" fanout -c "$members" --posters "$posters" --inflight "$inflight" -w 1 -d "$seconds" -p "$payload"
+    echo "$t $line" >>"$work/fanout.txt"
+    [ "$(field "$line" errors)" = 0 ] || fanout_errors[$t]=$((${fanout_errors[$t]} + 1))
+  done
+done
 for t in "${targets[@]}"; do
-  say "idle $t, $many connections"
-  bench "$t" idle -c "$many" --hold 2
-  echo "$t $line" >>"$work/idle.txt"
-  idle_kib[$t]=$(field "$line" kib_per_conn)
-  [ "$(field "$line" errors)" = 0 ] || idle_kib[$t]="${idle_kib[$t]} (errors)"
+  part fanout || break
+  median_run "$work/fanout.txt" "$t" delivery_rate
+  pick f_rate=delivery_rate f_p50=p50_us f_p99=p99_us f_ok_p99=ok_p99_us f_cpu=server_cpu_pct f_ccpu=client_cpu_pct
+  f_per_cpu[$t]=$(median_of "$work/fanout.txt" "$t" deliveries_per_server_cpu_s)
+done
+
+# Idle memory at each size: one run per server and size. Above 20,000
+# connections the client binds its sockets to several loopback addresses (one
+# address has about 28,000 ephemeral ports).
+notes=()
+idle_done=()
+for n in $idle_sizes; do
+  part idle || break
+  if [ $((n + 512)) -gt "$fd_limit" ]; then
+    notes+=("idle at $n connections skipped: the open-file limit is $fd_limit (hard), below $n + 512; raise it (as root: ulimit -Hn $((n + 1024)), or LimitNOFILE)")
+    continue
+  fi
+  idle_done+=("$n")
+  sources=$(((n + 19999) / 20000))
+  # Only when needed: a client from an older build (HUT_BENCH_CLIENT) may not know it.
+  spread=()
+  [ "$sources" -le 1 ] || spread=(--sources "$sources")
+  declare -gA "idle_$n"
+  for t in "${targets[@]}"; do
+    say "idle $t, $n connections from $sources source address(es)"
+    bench "$t" idle -c "$n" --hold 2 "${spread[@]}"
+    echo "$t $line" >>"$work/idle.txt"
+    v=$(field "$line" kib_per_conn)
+    [ "$(field "$line" errors)" = 0 ] || v="$v (errors)"
+    eval "idle_$n[\$t]=\$v"
+  done
 done
 for t in "${targets[@]}"; do storm_errors[$t]=0; done
 for round in $(seq "$repeat"); do
+  part storm || break
   for t in "${targets[@]}"; do
     say "storm $t, $many connections, round $round of $repeat"
     bench "$t" storm -c "$many" --concurrency 512
@@ -220,6 +311,7 @@ for round in $(seq "$repeat"); do
   done
 done
 for t in "${targets[@]}"; do
+  part storm || break
   storm_s[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" | sed -n 's/.* seconds=\([^ ]*\) .*/\1/p' | median)
   # Server CPU time per connection, from each run's CPU share and duration.
   storm_cpu_us[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" |
@@ -233,8 +325,10 @@ col() { local -n arr=$1; echo "${arr[$2]:-missing}"; }
 echo
 echo "Hutopia benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git describe --always --dirty 2>/dev/null)"
 echo "machine: nproc $cpus, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
-echo "server on CPU 0, hut-bench on CPU 1; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up;"
-echo "medians of $repeat echo runs and $repeat storm runs per server, servers taking turns; load average before: $load_before${HUT_BENCH_NICE:+; nice $HUT_BENCH_NICE}"
+echo "server on CPU 0, hut-bench on CPU 1; parts: $parts; echo: $conns connections, $payload-byte payload, ${seconds} s after 1 s warm-up;"
+echo "fan-out: $members members, $posters posters with $inflight post(s) in flight each, $payload-byte payload, ${seconds} s after 1 s warm-up"
+echo "(spaced: one room, durable posts; raw lws and node ws: their broadcast servers);"
+echo "medians of $repeat runs per server for echo, fan-out and storm, servers taking turns; load average before: $load_before${HUT_BENCH_NICE:+; nice $HUT_BENCH_NICE}"
 echo
 echo "| measure | spaced | raw lws | node ws | spaced / raw lws | spaced / node ws |"
 echo "|---|---|---|---|---|---|"
@@ -242,21 +336,36 @@ row() {  # label, array name
   local -n arr=$2
   echo "| $1 | $(col "$2" spaced) | $(col "$2" raw) | $(col "$2" node) | $(ratio "${arr[spaced]:-}" "${arr[raw]:-}") | $(ratio "${arr[spaced]:-}" "${arr[node]:-}") |"
 }
-row "echo, msg/s" rate
-row "echo, msg per server CPU-second" per_cpu
-row "echo, server CPU % (median run)" cpu
-row "echo, hut-bench CPU % (median run)" ccpu
-row "echo p50 latency, µs (median run)" p50
-row "echo p99 latency, µs (median run)" p99
-row "idle, server KiB RSS per connection ($many)" idle_kib
-row "storm, s until $many welcomed (median)" storm_s
-row "storm, server CPU µs per connection" storm_cpu_us
+if part echo; then
+  row "echo, msg/s" rate
+  row "echo, msg per server CPU-second" per_cpu
+  row "echo, server CPU % (median run)" cpu
+  row "echo, hut-bench CPU % (median run)" ccpu
+  row "echo p50 latency, µs (median run)" p50
+  row "echo p99 latency, µs (median run)" p99
+fi
+if part fanout; then
+  row "fan-out, deliveries/s" f_rate
+  row "fan-out, deliveries per server CPU-second" f_per_cpu
+  row "fan-out, server CPU % (median run)" f_cpu
+  row "fan-out, hut-bench CPU % (median run)" f_ccpu
+  row "fan-out p50 post to delivery, µs (median run)" f_p50
+  row "fan-out p99 post to delivery, µs (median run)" f_p99
+  row "fan-out p99 post to ok, µs (median run)" f_ok_p99
+fi
+for n in "${idle_done[@]}"; do row "idle, server KiB RSS per connection ($n)" "idle_$n"; done
+if part storm; then
+  row "storm, s until $many welcomed (median)" storm_s
+  row "storm, server CPU µs per connection" storm_cpu_us
+fi
 echo
 for t in "${targets[@]}"; do
   [ "${echo_errors[$t]}" = 0 ] || echo "note: $t had errors in ${echo_errors[$t]} echo run(s)"
+  [ "${fanout_errors[$t]}" = 0 ] || echo "note: $t had errors in ${fanout_errors[$t]} fan-out run(s)"
   [ "${storm_errors[$t]:-0}" = 0 ] || echo "note: $t had errors in ${storm_errors[$t]} storm run(s)"
 done
+for note in "${notes[@]}"; do echo "note: $note"; done
 echo
 echo "every run:"
-cat "$work/echo.txt" "$work/idle.txt" "$work/storm.txt" 2>/dev/null | sed 's/^/  /'
+cat "$work/echo.txt" "$work/fanout.txt" "$work/idle.txt" "$work/storm.txt" 2>/dev/null | sed 's/^/  /'
 

@@ -7,36 +7,10 @@
 // as in the other servers compared. SIGINT or SIGTERM stops it.
 'use strict';
 
-const { WebSocketServer } = require('ws');
+const { serve } = require('./serve.js');
 
-const port = Number(process.argv[2] || 0);
-const host = process.argv[3] || '127.0.0.1';
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`echo.js: bad port '${process.argv[2]}'`);
-  process.exit(2);
-}
-
-const wss = new WebSocketServer({ port, host, perMessageDeflate: false, backlog: 4096 });
-
-wss.on('listening', () => {
-  console.log(`listening on http://${host}:${wss.address().port}`);
-});
-
-wss.on('connection', (ws) => {
+serve('echo.js', (ws) => {
   ws.on('message', (data, isBinary) => {
     ws.send(data, { binary: isBinary });
   });
-  ws.on('error', () => {});
 });
-
-wss.on('error', (err) => {
-  console.error(`echo.js: ${err.message}`);
-  process.exit(1);
-});
-
-function stop() {
-  for (const ws of wss.clients) ws.terminate();
-  wss.close(() => process.exit(0));
-}
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
