@@ -76,7 +76,13 @@ Bus::Bus(Options options, uv_loop_t* loop, const TokenVerifier* verifier, Replay
 
 // The network layer goes first (the Space destroys it before the Bus), so the
 // connections the sessions point to may be gone: they are not touched here.
-Bus::~Bus() = default;
+Bus::~Bus() {
+  if (hello_timer_ != nullptr) {
+    hello_timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(hello_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  }
+}
 
 uint64_t Bus::now_ms() const { return loop_now_ms(loop_); }
 
@@ -109,13 +115,47 @@ void Bus::on_open(net::WsConnection* conn) {
     authenticate(s, token, {});
     return;
   }
-  conn->set_timer_ms(options_.hello_timeout_ms);
+  hello_waits_.push_back(
+      {now_ms() + static_cast<uint64_t>(std::max<int64_t>(options_.hello_timeout_ms, 0)), s.id});
+  if (hello_timer_ == nullptr) {
+    hello_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, hello_timer_);
+    uv_unref(reinterpret_cast<uv_handle_t*>(hello_timer_));  // the connections keep the loop alive
+    hello_timer_->data = this;
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(hello_timer_))) arm_hello_timer();
 }
 
-void Bus::on_timer(net::WsConnection* conn) {
-  auto* s = static_cast<Session*>(conn->user);
-  if (s == nullptr || s->welcomed) return;
-  refuse(*s, {}, "no hello within " + std::to_string(options_.hello_timeout_ms / 1000) + " s");
+// One timer for every session waiting for its hello: the deadlines are in
+// the order the sessions opened, so the timer waits for the first one only
+// and opening a session costs O(1) (a timer per connection would cost a
+// sorted insert into lws's or libuv's timer list). After a reload that
+// shortened the timeout, a later session may wait until the earlier ones'
+// deadlines passed.
+void Bus::arm_hello_timer() {
+  if (hello_waits_.empty()) return;
+  uint64_t now = now_ms();
+  uint64_t due = hello_waits_.front().deadline_ms;
+  uv_timer_start(
+      hello_timer_,
+      [](uv_timer_t* t) {
+        if (t->data != nullptr) static_cast<Bus*>(t->data)->hello_sweep();
+      },
+      due > now ? due - now : 0, 0);
+}
+
+void Bus::hello_sweep() {
+  uint64_t now = now_ms();
+  while (!hello_waits_.empty() && hello_waits_.front().deadline_ms <= now) {
+    std::string id = std::move(hello_waits_.front().session_id);
+    hello_waits_.pop_front();
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    if (s.welcomed || s.conn == nullptr || s.conn->closing()) continue;
+    refuse(s, {}, "no hello within " + std::to_string(options_.hello_timeout_ms / 1000) + " s");
+  }
+  arm_hello_timer();
 }
 
 void Bus::on_close(net::WsConnection* conn) {
@@ -148,7 +188,6 @@ void Bus::refuse(Session& s, std::string_view ref_json, std::string_view why) {
   counters_[Count::kAuthFailures]++;
   send_error(s, ref_json, ErrorCode::kUnauthenticated, why);
   if (s.conn != nullptr) {
-    s.conn->set_timer_ms(-1);
     s.conn->close(static_cast<int>(CloseCode::kUnauthenticated),
                   close_code_name(CloseCode::kUnauthenticated));
   }
@@ -206,10 +245,8 @@ void Bus::admit(Session& s, const Claims& claims, std::string_view ref_json, con
   if (used.code() == Status::Code::kUnavailable) {
     counters_[Count::kAuthFailures]++;
     send_error(s, ref_json, ErrorCode::kUnavailable, used.message());
-    if (s.conn != nullptr) {
-      s.conn->set_timer_ms(-1);
+    if (s.conn != nullptr)
       s.conn->close(static_cast<int>(CloseCode::kTryAgainLater), close_code_name(CloseCode::kTryAgainLater));
-    }
     return;
   }
   if (!used.ok()) {
@@ -268,7 +305,6 @@ void Bus::welcome(Session& s, std::string_view ref_json, std::string resume) {
   }
   s.welcomed = true;
   counters_[Count::kWelcomed]++;
-  if (s.conn != nullptr) s.conn->set_timer_ms(-1);
   by_user_[s.user.id].push_back(&s);
   std::string out = R"({"op":"welcome")";
   if (!ref_json.empty()) out += R"(,"ref":)" + std::string(ref_json);

@@ -112,7 +112,6 @@ class Bus {
   // From the network layer.
   void on_open(net::WsConnection* conn);
   void on_message(net::WsConnection* conn, std::string_view text);
-  void on_timer(net::WsConnection* conn);
   void on_close(net::WsConnection* conn);
 
   // Sends the frame to every welcomed session the target names;
@@ -168,6 +167,9 @@ class Bus {
   void send_error(Session& s, std::string_view ref_json, ErrorCode code, std::string_view message);
   void handle_widget(Session& s, const ClientFrame& frame);
   uint64_t now_ms() const;
+  void arm_hello_timer();
+  // Refuses the sessions whose hello deadline passed without a welcome.
+  void hello_sweep();
 
   Options options_;
   uv_loop_t* loop_;
@@ -180,6 +182,14 @@ class Bus {
   SingleUse single_use_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::string, std::vector<Session*>> by_user_;  // welcomed sessions
+  // Sessions opened without an Authorization header, oldest first, until
+  // their hello deadline (welcomed or closed ones are skipped then).
+  struct HelloWait {
+    uint64_t deadline_ms;
+    std::string session_id;
+  };
+  std::deque<HelloWait> hello_waits_;
+  uv_timer_t* hello_timer_ = nullptr;  // created on first use; freed by its close callback
   Counters counters_;
   Histogram fanout_seconds_;
   // Expires with the Bus: an answer the plugin runtime delivers later finds

@@ -123,7 +123,6 @@ struct Space::Impl final : public net::NetHandler, public PluginServices, public
 
   void on_ws_open(net::WsConnection* conn) override { bus->on_open(conn); }
   void on_ws_message(net::WsConnection* conn, std::string_view text) override { bus->on_message(conn, text); }
-  void on_ws_timer(net::WsConnection* conn) override { bus->on_timer(conn); }
   void on_ws_close(net::WsConnection* conn) override;
 
   // ---- PluginServices ----

@@ -18,10 +18,19 @@ void raise_to(std::atomic<uint64_t>& max, uint64_t value) {
   }
 }
 
+void close_idle(uv_idle_t*& idle) {
+  if (idle == nullptr) return;
+  uv_idle_stop(idle);
+  uv_close(reinterpret_cast<uv_handle_t*>(idle),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+  idle = nullptr;
+}
+
 }  // namespace
 
 Executor::~Executor() {
   if (!threads_joined_) {
+    hand_over_staged();
     stop_workers();
     join_threads();
   }
@@ -32,6 +41,7 @@ Executor::~Executor() {
       uv_close(reinterpret_cast<uv_handle_t*>(async_), on_async_closed);
     }
   }
+  close_idle(turn_end_);
 }
 
 Status Executor::start(std::unique_ptr<WorkerConn> writer, std::unique_ptr<WorkerConn> reader,
@@ -46,6 +56,9 @@ Status Executor::start(std::unique_ptr<WorkerConn> writer, std::unique_ptr<Worke
     return Status::internal(std::string("uv_async_init: ") + uv_strerror(rc));
   }
   async_->data = this;
+  turn_end_ = new uv_idle_t;
+  uv_idle_init(loop_, turn_end_);
+  turn_end_->data = this;
   writer_.conn = std::move(writer);
   reader_.conn = std::move(reader);
   writer_.thread = std::thread([this] { writer_main(); });
@@ -60,11 +73,29 @@ void Executor::queue(std::unique_ptr<Op> op, bool write) {
     reject_closed(std::move(op));
     return;
   }
+  if (write && turn_end_ != nullptr) {
+    pending_writes_.fetch_add(1);
+    // An active idle handle also keeps the next poll from blocking when the
+    // write was queued outside the poll phase (a timer).
+    if (staged_.empty())
+      uv_idle_start(turn_end_, [](uv_idle_t* h) { static_cast<Executor*>(h->data)->hand_over_staged(); });
+    staged_.push_back(std::move(op));
+    return;
+  }
   if (write) pending_writes_.fetch_add(1);
   Worker& w = write ? writer_ : reader_;
   std::lock_guard lock(w.mu);
   w.queue.push_back(std::move(op));
   w.cv.notify_one();
+}
+
+void Executor::hand_over_staged() {
+  if (staged_.empty()) return;
+  uv_idle_stop(turn_end_);
+  std::lock_guard lock(writer_.mu);
+  for (auto& op : staged_) writer_.queue.push_back(std::move(op));
+  staged_.clear();
+  writer_.cv.notify_one();
 }
 
 void Executor::reject_closed(std::unique_ptr<Op> op) {
@@ -238,6 +269,7 @@ void Executor::on_async() {
     if (both_exited && closing_ && !closed_) {
       join_threads();
       closed_ = true;
+      close_idle(turn_end_);
       uv_close(reinterpret_cast<uv_handle_t*>(async_), on_async_closed);
     }
     return;
@@ -293,6 +325,7 @@ void Executor::close(std::function<void()> done) {
   }
   closing_ = true;
   close_cb_ = std::move(done);
+  hand_over_staged();  // the writer drains its queue before it stops
   stop_workers();
 }
 

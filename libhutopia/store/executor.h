@@ -3,8 +3,11 @@
 // transaction, a savepoint per write), one reader thread with a connection of
 // its own, an optional maintenance thread (SQLite's checkpoints), and a
 // uv_async_t that brings every finished operation back to the loop thread, in
-// order, to run its callback. What differs between databases is behind
-// WorkerConn. Internal to libhutopia/store.
+// order, to run its callback. Writes wait on the loop until the end of the
+// loop turn that queued them (a uv_idle_t) and then go to the writer all
+// together, so that one batch holds every write of a turn (all the welcomes
+// or posts of the frames read in one poll). What differs between databases is
+// behind WorkerConn. Internal to libhutopia/store.
 //
 // Thread: write(), read(), reject(), close() and the callbacks on the loop
 // thread; the operations' functions on the writer or reader thread.
@@ -141,6 +144,8 @@ class Executor {
   };
 
   void queue(std::unique_ptr<Op> op, bool write);
+  // Hands the staged writes to the writer thread: one lock, one wake-up.
+  void hand_over_staged();
   void reject_closed(std::unique_ptr<Op> op);
   void complete_later(std::unique_ptr<Op> op);
   void hand_back(std::vector<std::unique_ptr<Op>>& ops, bool writes);
@@ -159,6 +164,10 @@ class Executor {
   uv_loop_t* loop_;
   size_t max_batch_;
   uv_async_t* async_ = nullptr;  // owned; freed by its close callback
+  // Active while writes are staged; its callback hands them over. Owned;
+  // freed by its close callback.
+  uv_idle_t* turn_end_ = nullptr;
+  std::deque<std::unique_ptr<Op>> staged_;  // loop thread only
 
   Worker writer_;
   Worker reader_;

@@ -115,6 +115,21 @@ TEST_CASE("bus: every refusal is an error then 4001, and the next client is fine
     auto c = open_client(es.port());
     expect_refused(*c, c->recv(3000), "no hello");
   }
+  SUBCASE("no hello in time: each silent connection in turn, the welcomed ones spared") {
+    auto gone = open_client(es.port());  // leaves before its deadline
+    auto first = open_client(es.port());
+    auto early = welcomed(es.port(), "early");
+    auto second = open_client(es.port());
+    gone.reset();
+    expect_refused(*first, first->recv(5000), "no hello within 1 s");
+    expect_refused(*second, second->recv(5000), "no hello within 1 s");
+    // Past every deadline the welcomed session is still served.
+    CHECK(early->request(R"({"op":"ping","ref":1})") == R"({"op":"ok","ref":1})");
+    // A connection opened after the queue ran empty gets its deadline too.
+    auto late = open_client(es.port());
+    expect_refused(*late, late->recv(5000), "no hello within 1 s");
+    CHECK(early->request(R"({"op":"ping","ref":2})") == R"({"op":"ok","ref":2})");
+  }
   SUBCASE("an op before welcome") {
     auto c = open_client(es.port());
     c->send_text(R"({"op":"ping","ref":9})");
