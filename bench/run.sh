@@ -4,7 +4,9 @@
 # fan-out) and the Node ws servers (echo.js, broadcast.js) with hut-bench, one
 # fresh server per measurement, the server pinned to CPU 0 and hut-bench to
 # CPU 1, and prints a Markdown table with the ratios. The parts: echo, room
-# fan-out, idle memory at each HUT_BENCH_IDLE_SIZES size, connect storm.
+# fan-out, idle memory at each HUT_BENCH_IDLE_SIZES size, connect storm (and,
+# for spaced, the storm with relay tokens against OpenSSL's own Ed25519
+# verification rate: bench/storm_relay.sh).
 #
 #   bench/run.sh
 #
@@ -217,7 +219,7 @@ targets=()
 [[ " $only " == *" raw "* ]] && targets+=(raw)
 [ $have_node = 1 ] && targets+=(node)
 
-declare -A rate p50 p99 cpu ccpu per_cpu storm_s storm_cpu_us storm_errors echo_errors
+declare -A rate p50 p99 cpu ccpu per_cpu storm_s storm_rate storm_cpu_us storm_errors echo_errors
 declare -A f_rate f_per_cpu f_p50 f_p99 f_ok_p99 f_cpu f_ccpu fanout_errors
 for t in "${targets[@]}"; do echo_errors[$t]=0; fanout_errors[$t]=0; done
 # median_of FILE TARGET FIELD: the median of FIELD over TARGET's runs in FILE.
@@ -313,11 +315,23 @@ done
 for t in "${targets[@]}"; do
   part storm || break
   storm_s[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" | sed -n 's/.* seconds=\([^ ]*\) .*/\1/p' | median)
+  storm_rate[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" | sed -n 's/.* rate=\([^ ]*\) .*/\1/p' | median)
   # Server CPU time per connection, from each run's CPU share and duration.
   storm_cpu_us[$t]=$(awk -v t="$t" '$1 == t' "$work/storm.txt" |
     sed -n 's/.* connections=\([^ ]*\) .* seconds=\([^ ]*\) .* server_cpu_pct=\([^ ]*\) .*/\1 \2 \3/p' |
     awk '$3 > 0 { printf "%.0f\n", $3 / 100 * $2 * 1e6 / $1 }' | median)
 done
+
+# The storm with relay tokens (EdDSA) against OpenSSL's own Ed25519
+# verifications per second on the server's core (bench/storm_relay.sh).
+relay_line=
+if part storm && [ $have_spaced = 1 ]; then
+  say "storm spaced with relay tokens, $many connections, $repeat rounds"
+  relay_out=$(HUT_BENCH_BUILD=$build HUT_BENCH_CLIENT=$bench_bin bench/storm_relay.sh "$many" "$repeat" 2>&1 || true)
+  relay_line=$(grep '^storm_relay ' <<<"$relay_out" || true)
+  grep '^relay-token' <<<"$relay_out" | sed 's/^/spaced-eddsa /' >>"$work/storm.txt" || true
+  [ -n "$relay_line" ] || say "storm_relay.sh gave no result: $relay_out"
+fi
 
 ratio() { [ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo "-"; }
 col() { local -n arr=$1; echo "${arr[$2]:-missing}"; }
@@ -356,8 +370,12 @@ fi
 for n in "${idle_done[@]}"; do row "idle, server KiB RSS per connection ($n)" "idle_$n"; done
 if part storm; then
   row "storm, s until $many welcomed (median)" storm_s
+  row "storm, connections welcomed per second (median)" storm_rate
   row "storm, server CPU µs per connection" storm_cpu_us
 fi
+[ -z "$relay_line" ] || echo "
+storm with relay tokens (EdDSA), spaced: $relay_line
+(rate: median connections welcomed per second; openssl_verify_per_s: \`openssl speed ed25519\` on CPU 0)"
 echo
 for t in "${targets[@]}"; do
   [ "${echo_errors[$t]}" = 0 ] || echo "note: $t had errors in ${echo_errors[$t]} echo run(s)"
@@ -367,5 +385,5 @@ done
 for note in "${notes[@]}"; do echo "note: $note"; done
 echo
 echo "every run:"
-cat "$work/echo.txt" "$work/fanout.txt" "$work/idle.txt" "$work/storm.txt" 2>/dev/null | sed 's/^/  /'
+for f in echo fanout idle storm; do [ ! -f "$work/$f.txt" ] || sed 's/^/  /' "$work/$f.txt"; done
 

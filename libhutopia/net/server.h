@@ -67,7 +67,6 @@ class NetHandler {
     (void)conn;
     (void)text;
   }
-  virtual void on_ws_timer(WsConnection* conn) { (void)conn; }
   // The connection is gone; `conn` is freed when this returns.
   virtual void on_ws_close(WsConnection* conn) { (void)conn; }
 };

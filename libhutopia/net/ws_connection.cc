@@ -71,11 +71,6 @@ void WsConnection::close(int code, std::string_view reason) {
   lws_callback_on_writable(wsi_);
 }
 
-void WsConnection::set_timer_ms(int64_t ms) {
-  if (wsi_ == nullptr) return;
-  lws_set_timer_usecs(wsi_, ms < 0 ? -1 : static_cast<lws_usec_t>(ms) * 1000);
-}
-
 int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len) {
   switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -120,13 +115,6 @@ int NetServer::ws_callback(struct lws* wsi, enum lws_callback_reasons reason, vo
       auto* conn = static_cast<WsConnection*>(lws_get_opaque_user_data(wsi));
       if (conn == nullptr) return 0;
       return on_ws_writeable(conn);
-    }
-    case LWS_CALLBACK_TIMER: {
-      auto it = conns_.find(wsi);
-      if (it == conns_.end()) return 0;
-      WsConnection* conn = it->second.get();
-      if (conn->close_code_ == 0) handler_->on_ws_timer(conn);
-      return finish_close_if_due(conn);
     }
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
       // After our own close frame, the peer's is the answer: close now

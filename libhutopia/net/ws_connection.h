@@ -1,6 +1,6 @@
 // One WebSocket connection on the public listener of the network layer
-// (net/server.h): the frames it sends, encoded into one output queue that
-// is written at the end of the loop turn, its close, and its timer.
+// (net/server.h): the frames it sends (encoded into one output queue that
+// is written at the end of the loop turn) and its close.
 //
 // Thread: the loop thread. Ownership: WsConnection objects belong to the
 // NetServer and live from the upgrade until NetHandler::on_ws_close returns.
@@ -38,9 +38,6 @@ class WsConnection {
   void close(int code, std::string_view reason);
   bool closing() const { return close_code_ != 0; }
   size_t queued_bytes() const { return queued_bytes_; }
-  // Asks for one NetHandler::on_ws_timer after `ms` milliseconds (replaces
-  // an earlier request); a negative value cancels.
-  void set_timer_ms(int64_t ms);
 
   // The handler's state for this connection; the handler owns what it points to.
   void* user = nullptr;
