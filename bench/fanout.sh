@@ -67,24 +67,9 @@ start_node() {
   # where the client's own sockets could take it), so that the other
   # `listening on` line is the bus's.
   admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
-  mkdir -p "$dir/data" "$dir/plugins"
-  cat >"$dir/spaced.toml" <<TOML
-[space]
-id = "bench"
-name = "Benchmark space"
-listen = "127.0.0.1:0"
-data_dir = "$dir/data"
-plugins_dir = "$dir/plugins"
-
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[auth]
-app_issuer = "hut-bench"
-
-[store]
-url = "${HUT_BENCH_STORE_URL:-sqlite://$dir/data/space.db}"
-TOML
+  space_config "$dir" "$admin_port"
+  printf '\n[auth]\napp_issuer = "hut-bench"\n\n[store]\nurl = "%s"\n' \
+    "${HUT_BENCH_STORE_URL:-sqlite://$dir/data/space.db}" >>"$dir/spaced.toml"
   if [ "$nodes" -gt 1 ]; then
     printf '\n[cluster]\nredis = "%s"\nnode = "n%s"\n' "$HUT_BENCH_REDIS" "$1" >>"$dir/spaced.toml"
   fi

@@ -141,25 +141,9 @@ admin_port=$(/usr/bin/python3 "$root/bench/free_port.py")
 write_spaced_config() {
   local dir=$work/spaced-$1
   rm -rf "$dir"
-  mkdir -p "$dir/plugins" "$dir/data"
+  space_config "$dir" "$admin_port"
+  printf '\n[auth]\napp_issuer = "%s"\n\n[store]\nurl = "sqlite://%s/data/space.db"\n' "$issuer" "$dir" >>"$dir/spaced.toml"
   cp "$echo_plugin" "$dir/plugins/"
-  cat >"$dir/spaced.toml" <<EOF
-[space]
-id = "$space_id"
-name = "Benchmark space"
-listen = "127.0.0.1:0"
-data_dir = "$dir/data"
-plugins_dir = "$dir/plugins"
-
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[auth]
-app_issuer = "$issuer"
-
-[store]
-url = "sqlite://$dir/data/space.db"
-EOF
   echo "$dir/spaced.toml"
 }
 

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by bench/run.sh, bench/fanout.sh and bench/cluster.sh: the servers
-# (and scripts) they start in the background.
+# Sourced by bench/run.sh, bench/fanout.sh, bench/cluster.sh and
+# bench/storm_relay.sh: the servers (and scripts) they start in the background.
 #
 # bus_port LOG ADMIN_PORT PID: waits (at most about 10 s) for the server PID,
 # writing to LOG, to print a `listening on` line for a port other than
@@ -27,4 +27,23 @@ stop_pids() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+}
+
+# space_config DIR ADMIN_PORT: writes the first part of a benchmark space's
+# DIR/spaced.toml (the space "bench", its data and plugins folders under DIR,
+# made here, and the admin listener on ADMIN_PORT); the caller appends [auth],
+# [store] and the rest.
+space_config() {
+  mkdir -p "$1/data" "$1/plugins"
+  cat >"$1/spaced.toml" <<EOF
+[space]
+id = "bench"
+name = "Benchmark space"
+listen = "127.0.0.1:0"
+data_dir = "$1/data"
+plugins_dir = "$1/plugins"
+
+[admin]
+listen = "127.0.0.1:$2"
+EOF
 }

@@ -59,23 +59,9 @@ key=$work/relay/keys/$kid.pem
 rates=()
 for round in $(seq "$rounds"); do
   dir=$work/space-$round
-  mkdir -p "$dir/data" "$dir/plugins"
   admin_port=$(/usr/bin/python3 bench/free_port.py)
-  cat >"$dir/spaced.toml" <<EOF
-[space]
-id = "bench"
-name = "Benchmark space"
-listen = "127.0.0.1:0"
-data_dir = "$dir/data"
-plugins_dir = "$dir/plugins"
-
-[admin]
-listen = "127.0.0.1:$admin_port"
-
-[auth]
-relay_issuer = "$issuer"
-relay_jwks = "$issuer/.well-known/jwks.json"
-EOF
+  space_config "$dir" "$admin_port"
+  printf '\n[auth]\nrelay_issuer = "%s"\nrelay_jwks = "%s/.well-known/jwks.json"\n' "$issuer" "$issuer" >>"$dir/spaced.toml"
   "${pin0[@]}" "$build/daemons/spaced/spaced" --config "$dir/spaced.toml" >"$dir/spaced.log" 2>&1 &
   pid=$!
   pids+=("$pid")
