@@ -50,12 +50,7 @@ nodes=${HUT_BENCH_NODES:-1}
 [ "$nodes" -ge 1 ] && [ "$nodes" -le 8 ] || { echo "fanout.sh: HUT_BENCH_NODES is 1 to 8" >&2; exit 2; }
 [ "$nodes" = 1 ] || [ -n "${HUT_BENCH_REDIS:-}" ] || { echo "fanout.sh: several nodes need HUT_BENCH_REDIS" >&2; exit 2; }
 server_pids=()
-cleanup() {
-  [ ${#server_pids[@]} -eq 0 ] || stop_pids "${server_pids[@]}"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # start_node N: node N (0, 1, ...) with its own data dir, config and log; its

@@ -47,3 +47,10 @@ plugins_dir = "$1/plugins"
 listen = "127.0.0.1:$2"
 EOF
 }
+
+# cleanup_on_exit: when the script ends, stops every pid in the caller's
+# array `server_pids` and removes the caller's folder `$work`.
+cleanup_on_exit() {
+  trap '[ ${#server_pids[@]} -eq 0 ] || stop_pids "${server_pids[@]}"; rm -rf "$work"' EXIT
+  trap 'exit 130' INT TERM
+}

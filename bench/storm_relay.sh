@@ -28,13 +28,8 @@ ulimit -n "$(ulimit -Hn)"
 if [ "$(nproc)" -ge 2 ]; then pin0=(taskset -c 0); pin1=(taskset -c 1); else pin0=(); pin1=(); fi
 
 work=$(mktemp -d /tmp/hut-storm-relay.XXXXXX)
-pids=()
-cleanup() {
-  [ ${#pids[@]} -eq 0 ] || stop_pids "${pids[@]}"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+server_pids=()
+cleanup_on_exit
 
 relay_port=$(/usr/bin/python3 bench/free_port.py)
 relay_admin=$(/usr/bin/python3 bench/free_port.py)
@@ -50,7 +45,7 @@ data_dir = "$work/relay"
 listen = "127.0.0.1:$relay_admin"
 EOF
 "${pin1[@]}" "$build/daemons/relayd/relayd" --config "$work/relayd.toml" >"$work/relayd.log" 2>&1 &
-pids+=($!)
+server_pids+=($!)
 for _ in $(seq 200); do [ -s "$work/relay/keys/current" ] && break; sleep 0.05; done
 kid=$(tr -d ' \n' <"$work/relay/keys/current" 2>/dev/null || true)
 key=$work/relay/keys/$kid.pem
@@ -64,7 +59,7 @@ for round in $(seq "$rounds"); do
   printf '\n[auth]\nrelay_issuer = "%s"\nrelay_jwks = "%s/.well-known/jwks.json"\n' "$issuer" "$issuer" >>"$dir/spaced.toml"
   "${pin0[@]}" "$build/daemons/spaced/spaced" --config "$dir/spaced.toml" >"$dir/spaced.log" 2>&1 &
   pid=$!
-  pids+=("$pid")
+  server_pids+=("$pid")
   port=$(bus_port "$dir/spaced.log" "$admin_port" "$pid")
   [ -n "$port" ] || { echo "storm_relay.sh: spaced did not start:" >&2; cat "$dir/spaced.log" >&2; exit 1; }
   # The space fetches the key set at its start: wait for it, so that the
@@ -75,7 +70,7 @@ for round in $(seq "$rounds"); do
     grep '^result ' | tail -n 1 || true)
   echo "relay-token storm round $round: ${line:-no result}"
   stop_pids "$pid"
-  pids=("${pids[0]}")
+  server_pids=("${server_pids[0]}")
   grep -q ' errors=0' <<<"$line" && rates+=("$(sed -n 's/.* rate=\([^ ]*\).*/\1/p' <<<"$line")")
 done
 median=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}')
