@@ -116,6 +116,7 @@ std::unique_ptr<WsClient> WsClient::connect(const Options& options, std::string*
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = kProtocols;
   info.pt_serv_buf_size = 1 << 17;
+  c->wake_ = std::make_unique<lws_sorted_usec_list_t>();
   c->context_ = lws_create_context(&info);
   if (c->context_ == nullptr) {
     if (error) *error = "lws_create_context failed";
@@ -147,17 +148,20 @@ std::unique_ptr<WsClient> WsClient::connect(const Options& options, std::string*
 }
 
 WsClient::~WsClient() {
-  if (context_ != nullptr) lws_context_destroy(context_);
+  if (context_ == nullptr) return;
+  lws_sul_cancel(wake_.get());
+  lws_context_destroy(context_);
 }
 
 void WsClient::service_once(int max_ms) {
   if (context_ == nullptr) return;
-  // lws_service() sleeps until the next event; a timer on the connection
-  // bounds the wait.
-  if (wsi_ != nullptr)
-    lws_set_timer_usecs(wsi_, static_cast<lws_usec_t>(max_ms) * 1000);
-  else if (connected_ || failed_)
-    return;
+  if (wsi_ == nullptr && (connected_ || failed_)) return;
+  // lws_service() sleeps until the next event; a timer of the context bounds
+  // the wait. (A timer on the connection did before: arming it crashed once
+  // inside lws's timer list, in a connect that the space refused, under
+  // load; a timer of the context does not depend on the connection's state.)
+  lws_sul_schedule(
+      context_, 0, wake_.get(), [](lws_sorted_usec_list_t*) {}, static_cast<lws_usec_t>(max_ms) * 1000);
   lws_service(context_, 0);
 }
 

@@ -17,6 +17,7 @@
 
 struct lws;
 struct lws_context;
+struct lws_sorted_usec_list;
 
 namespace hut::test {
 
@@ -67,6 +68,9 @@ class WsClient {
   void service_once(int max_ms);
 
   struct lws_context* context_ = nullptr;
+  // Bounds each lws_service() wait: a timer of the context, not of the
+  // connection, so that it never touches a connection lws has let go.
+  std::unique_ptr<struct lws_sorted_usec_list> wake_;
   struct lws* wsi_ = nullptr;
   bool connected_ = false;
   bool closed_ = false;
