@@ -189,6 +189,11 @@ class Rooms final : public bus::RoomHooks {
     // Users who are not members with a mute kept from when they left, or a
     // ban, by user id (the store's sanctions).
     std::map<std::string, SanctionRecord> sanctions;
+    // Counts the members this node added or removed (its own commits): a
+    // member read from the shared store for another node's event is applied
+    // only when none came in between, since a read begun before a local
+    // join can land after it (next_remote).
+    uint64_t local_member_changes = 0;
   };
   // A user's budget of new direct-message rooms.
   struct Bucket {
@@ -357,6 +362,10 @@ class Rooms final : public bus::RoomHooks {
   std::unordered_map<std::string, std::deque<std::string>>
       remote_;  // room -> events from other nodes, in order
   void next_remote(const std::string& room);
+  // Reads member `who` of `room` from the shared store and applies it, again
+  // (at most `tries` reads) while members joined or left here meanwhile.
+  static constexpr int kRereads = 3;
+  void reread_member(const std::string& room, const std::string& who, int tries, std::function<void()> done);
   void refresh_room(const std::string& room, std::function<void()> done);
   // In a cluster (cluster hooks set), a room another node created after this
   // one loaded its rooms is missing here: load_room reads it and all its

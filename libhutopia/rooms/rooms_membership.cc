@@ -61,6 +61,7 @@ std::string Rooms::member_event(std::string_view op, std::string_view room, std:
 }
 
 void Rooms::member_added(const std::string& room, const MemberRecord& m) {
+  if (Room* r = find_room(room); r != nullptr) r->local_member_changes++;
   to_room(room, member_event("joined", room, m.user.id));
   if (plugins_ != nullptr) plugins_->member_joined(room, user_ref(m.user.id));
 }
@@ -68,6 +69,7 @@ void Rooms::member_added(const std::string& room, const MemberRecord& m) {
 void Rooms::member_removed(const std::string& room, const std::string& uid, std::string_view kicked_by) {
   Room* r = find_room(room);
   if (r == nullptr || r->members.count(uid) == 0) return;
+  r->local_member_changes++;
   to_room(room, member_event("left", room, uid));
   if (!kicked_by.empty())
     to_user(uid,

@@ -95,6 +95,32 @@ void Rooms::load_rooms_from(std::shared_ptr<std::vector<std::string>> rooms, siz
   });
 }
 
+void Rooms::reread_member(const std::string& room, const std::string& who, int tries,
+                          std::function<void()> done) {
+  Room* r0 = find_room(room);
+  uint64_t changes = r0 != nullptr ? r0->local_member_changes : 0;
+  store_->members(room, [this, room, who, tries, changes, done](Result<std::vector<MemberRecord>> ms) {
+    Room* r = find_room(room);
+    if (!ms.ok() || r == nullptr) return done();
+    if (r->local_member_changes != changes) {
+      // A member joined or left here while the read was on its way: it may
+      // predate that, so read again (what this node committed stands when
+      // the reads keep being overtaken).
+      if (tries > 1) return reread_member(room, who, tries - 1, done);
+      return done();
+    }
+    auto m = std::find_if(ms->begin(), ms->end(), [&](const MemberRecord& x) { return x.user.id == who; });
+    if (m == ms->end()) {
+      r->members.erase(who);
+    } else {
+      watch_mute(room, who, m->mute_until);
+      users_[who] = m->user;
+      r->members[who] = std::move(*m);
+    }
+    done();
+  });
+}
+
 void Rooms::next_remote(const std::string& room) {
   // Takes the room's first event off the queue and delivers it.
   auto deliver = [this, room](const std::vector<std::string>& before) {
@@ -156,19 +182,7 @@ void Rooms::next_remote(const std::string& room) {
           next_remote(room);
           return;
         }
-        store_->members(room, [this, room, deliver, before, who](Result<std::vector<MemberRecord>> ms) {
-          Room* r = find_room(room);
-          if (ms.ok() && r != nullptr) {
-            auto m =
-                std::find_if(ms->begin(), ms->end(), [&](const MemberRecord& x) { return x.user.id == who; });
-            if (m == ms->end()) {
-              r->members.erase(who);
-            } else {
-              watch_mute(room, who, m->mute_until);
-              users_[who] = m->user;
-              r->members[who] = std::move(*m);
-            }
-          }
+        reread_member(room, who, kRereads, [this, room, deliver, before] {
           deliver(before);
           next_remote(room);
         });

@@ -111,6 +111,8 @@ async def scenario(a, b):
     status, _, body = admin(a, "DELETE", "/members/bob")
     check(status == 204, f"bob kicked on a: {status} {body}")
     await bob.event(lambda e: e.get("op") == "left" and e["user"]["id"] == "bob")
+    # Taken here, so that waiting for bob's next `left` below waits for that one.
+    await alice.event(lambda e: e.get("op") == "left" and e["user"]["id"] == "bob")
     r = await bob.request({"op": "post", "room": ROOM, "text": "kicked?"})
     check(r["op"] == "error", f"bob kicked on a cannot post on b: {r}")
     print("ok kick_on_a_enforced_on_b")
