@@ -73,8 +73,8 @@ void Executor::queue(std::unique_ptr<Op> op, bool write) {
     reject_closed(std::move(op));
     return;
   }
+  if (write) pending_writes_.fetch_add(1);
   if (write && turn_end_ != nullptr) {
-    pending_writes_.fetch_add(1);
     // An active idle handle also keeps the next poll from blocking when the
     // write was queued outside the poll phase (a timer).
     if (staged_.empty())
@@ -82,7 +82,6 @@ void Executor::queue(std::unique_ptr<Op> op, bool write) {
     staged_.push_back(std::move(op));
     return;
   }
-  if (write) pending_writes_.fetch_add(1);
   Worker& w = write ? writer_ : reader_;
   std::lock_guard lock(w.mu);
   w.queue.push_back(std::move(op));
