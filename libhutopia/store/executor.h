@@ -1,7 +1,7 @@
 // The threads of a SQL store (SQLite or PostgreSQL) and the way operations
 // reach them: one writer thread that runs queued writes in group commits (one
-// transaction, a savepoint per write), one reader thread with a connection of
-// its own, an optional maintenance thread (SQLite's checkpoints), and a
+// transaction, a savepoint per write where savepoints are cheap), one reader
+// thread with a connection of its own, an optional maintenance thread (SQLite's checkpoints), and a
 // uv_async_t that brings every finished operation back to the loop thread, in
 // order, to run its callback. Writes wait on the loop until the end of the
 // loop turn that queued them (a uv_idle_t) and then go to the writer all
@@ -38,6 +38,10 @@ class WorkerConn {
   virtual Status savepoint() = 0;
   // Ends the write's savepoint, keeping the write or undoing it.
   virtual Status release(bool keep) = 0;
+  // False when a savepoint costs about as much as a write (a round trip to a
+  // server): a batch then runs first without them, and again with one per
+  // write only when a write in it failed.
+  virtual bool cheap_savepoints() const { return true; }
   // After a write: an error when the database dropped the whole transaction.
   virtual Status still_open() = 0;
   virtual Status commit() = 0;
@@ -152,6 +156,7 @@ class Executor {
   void writer_main();
   void run_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch);
   Status try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch);
+  Status try_batch_whole(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, bool* write_failed);
   void fail_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, const Status& s);
   void reader_main();
   void maintenance_main();

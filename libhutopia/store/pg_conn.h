@@ -44,6 +44,9 @@ class Conn : public store::WorkerConn, public sql::RowCaches {
   static constexpr const char* kStaleResumeSql =
       "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
       "WHERE user_id = ?1 ORDER BY expires_ts DESC OFFSET ?3))";
+  // Writes may be chained in one statement with WITH (a post is one round
+  // trip to the server).
+  static constexpr bool kWritesInWith = true;
 
   // Connects to `conninfo` (a postgres:// URL or key=value words; libpq's
   // PG* environment fills what it leaves out).
@@ -65,6 +68,8 @@ class Conn : public store::WorkerConn, public sql::RowCaches {
   Status savepoint() override;
   Status release(bool keep) override;
   Status still_open() override { return Status(); }
+  // A savepoint is two more round trips to the server per write.
+  bool cheap_savepoints() const override { return false; }
   Status commit() override;
   void abandon() override;
   bool retryable(const Status& s) const override;

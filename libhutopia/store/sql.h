@@ -8,8 +8,9 @@
 // Conn provides: `Query` (a statement run with ?N parameters: bind, step,
 // run, drain, status, no_row, i64, opt_i64, str, blob), `Transaction`
 // (begin, commit), changes() (rows changed by the last statement), the
-// RowCaches below, and kStaleResumeSql (the one statement whose dialects
-// differ). Internal to libhutopia/store.
+// RowCaches below, kStaleResumeSql (the one statement whose dialects differ)
+// and kWritesInWith (whether a statement's WITH may hold INSERTs and UPDATEs,
+// which lets a post be one statement). Internal to libhutopia/store.
 #ifndef HUTOPIA_STORE_SQL_H_
 #define HUTOPIA_STORE_SQL_H_
 

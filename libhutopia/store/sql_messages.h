@@ -76,6 +76,20 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
   if (!uid.ok()) return uid.status();
   PostResult out;
   out.ts = req.ts ? req.ts : wall_ms();
+  if constexpr (Conn::kWritesInWith) {
+    // The same three writes as below, in one statement.
+    Query<Conn> q(c,
+                  "WITH r AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq), "
+                  "m AS (INSERT INTO messages (rid, seq, ts, uid, text, data) "
+                  "SELECT ?1, last_seq, ?2, ?3, ?4, ?5::text FROM r RETURNING seq), "
+                  "k AS (INSERT INTO read_markers (rid, uid, seq) SELECT ?1, ?3, seq FROM m "
+                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
+                  "SELECT seq FROM m");
+    q.bind(1, *rid).bind(2, out.ts).bind(3, *uid).bind(4, req.text).bind_or_null(5, req.data_json);
+    if (!q.step()) return q.no_row(room_missing(req.room));
+    out.seq = static_cast<uint64_t>(q.i64(0));
+    return out;
+  }
   {
     Query<Conn> q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
     q.bind(1, *rid);

@@ -27,6 +27,8 @@ class Conn : public SqliteDb, public store::WorkerConn, public sql::RowCaches {
   static constexpr const char* kStaleResumeSql =
       "DELETE FROM resume WHERE user_id = ?1 AND (expires_ts <= ?2 OR hash IN (SELECT hash FROM resume "
       "WHERE user_id = ?1 ORDER BY expires_ts DESC LIMIT -1 OFFSET ?3))";
+  // SQLite has no INSERT or UPDATE inside WITH: a post is three statements.
+  static constexpr bool kWritesInWith = false;
 
   enum class Mode { kRead, kWrite, kDurableWrite };
   static Result<std::unique_ptr<Conn>> connect(const std::string& path, Mode mode, int busy_ms);
