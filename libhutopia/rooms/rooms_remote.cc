@@ -99,9 +99,9 @@ void Rooms::reread_member(const std::string& room, const std::string& who, int t
                           std::function<void()> done) {
   Room* r0 = find_room(room);
   uint64_t changes = r0 != nullptr ? r0->local_member_changes : 0;
-  store_->members(room, [this, room, who, tries, changes, done](Result<std::vector<MemberRecord>> ms) {
+  store_->member(room, who, [this, room, who, tries, changes, done](Result<MemberRecord> m) {
     Room* r = find_room(room);
-    if (!ms.ok() || r == nullptr) return done();
+    if ((!m.ok() && !m.status().is_not_found()) || r == nullptr) return done();
     if (r->local_member_changes != changes) {
       // A member joined or left here while the read was on its way: it may
       // predate that, so read again (what this node committed stands when
@@ -109,8 +109,7 @@ void Rooms::reread_member(const std::string& room, const std::string& who, int t
       if (tries > 1) return reread_member(room, who, tries - 1, done);
       return done();
     }
-    auto m = std::find_if(ms->begin(), ms->end(), [&](const MemberRecord& x) { return x.user.id == who; });
-    if (m == ms->end()) {
+    if (!m.ok()) {
       r->members.erase(who);
     } else {
       watch_mute(room, who, m->mute_until);

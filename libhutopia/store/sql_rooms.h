@@ -442,6 +442,18 @@ Result<std::vector<MemberRecord>> members(Conn& c, const std::string& room) {
   return out;
 }
 
+template <typename Conn>
+Result<MemberRecord> member(Conn& c, const std::string& room, const std::string& user) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  Query<Conn> q(c,
+                "SELECT ?2, u.id, u.name, u.avatar, m.role, m.mute_until, m.joined_ts FROM members m "
+                "JOIN users u ON u.uid = m.uid WHERE m.rid = ?1 AND u.id = ?3");
+  q.bind(1, found->first).bind(2, room).bind(3, user);
+  if (q.step()) return read_member(q);
+  return q.no_row(Status::not_found("'" + user + "' is not a member of '" + room + "'"));
+}
+
 }  // namespace hut::sql
 
 #endif  // HUTOPIA_STORE_SQL_ROOMS_H_

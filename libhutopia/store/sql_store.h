@@ -174,6 +174,12 @@ class SqlStore : public Store {
         [room = std::move(room)](Conn& c) { return sql::members(c, room); }, std::move(done));
   }
 
+  void member(std::string room, std::string user, Callback<MemberRecord> done) override {
+    executor_.read<MemberRecord, Conn>(
+        [room = std::move(room), user = std::move(user)](Conn& c) { return sql::member(c, room, user); },
+        std::move(done));
+  }
+
   void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) override {
     executor_.read<std::vector<SanctionRecord>, Conn>(
         [room = std::move(room)](Conn& c) { return sql::sanctions(c, room); }, std::move(done));

@@ -264,6 +264,9 @@ class Store {
   virtual void list_rooms(Callback<std::vector<RoomRecord>> done) = 0;
   virtual void get_room(std::string room, Callback<RoomRecord> done) = 0;
   virtual void members(std::string room, Callback<std::vector<MemberRecord>> done) = 0;
+  // One member of the room; kNotFound when the user is not one or the room
+  // is missing.
+  virtual void member(std::string room, std::string user, Callback<MemberRecord> done) = 0;
   // The room's sanctions (kept mutes of non-members, bans), by user id.
   virtual void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) = 0;
   // Messages after the user's read marker that are not deleted.

@@ -144,6 +144,9 @@ class CountingStore final : public Store {
   void members(std::string room, Callback<std::vector<MemberRecord>> done) override {
     inner_->members(std::move(room), wrap(done));
   }
+  void member(std::string room, std::string user, Callback<MemberRecord> done) override {
+    inner_->member(std::move(room), std::move(user), wrap(done));
+  }
   void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) override {
     inner_->sanctions(std::move(room), wrap(done));
   }

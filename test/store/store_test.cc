@@ -700,6 +700,17 @@ TEST_CASE_TEMPLATE("store: members, roles, mutes and mute_all round trip", T, On
       [&](Store::Callback<std::vector<MemberRecord>> cb) { f.store().members("lobby", cb); });
   REQUIRE(listed.ok());
   check_members(*listed);
+  auto one = [&](const std::string& room, const std::string& user) {
+    return f.wait<MemberRecord>([&](Store::Callback<MemberRecord> cb) { f.store().member(room, user, cb); });
+  };
+  auto cat = one("lobby", "cat");
+  REQUIRE(cat.ok());
+  CHECK(cat->user.id == "cat");
+  CHECK(cat->room == "lobby");
+  CHECK(cat->mute_until == std::optional<int64_t>(1700000060000));
+  CHECK(one("lobby", "bob")->role == Role::kModerator);
+  CHECK(one("lobby", "eve").status().is_not_found());
+  CHECK(one("nowhere", "bob").status().is_not_found());
 
   REQUIRE(f.close_store());
   REQUIRE(f.open().ok());
