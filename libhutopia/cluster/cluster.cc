@@ -22,6 +22,8 @@ Cluster::Cluster(uv_loop_t* loop, Options options, Handlers handlers)
     : loop_(loop), options_(std::move(options)), handlers_(std::move(handlers)) {
   node_ = options_.node.empty() ? default_node_id() : options_.node;
   channel_ = "hut:" + options_.space_id + ":bus";
+  std::string own = encode_message(message(Message::Kind::kEvent));
+  own_event_prefix_ = own.substr(0, own.find(",\"to\":"));
   RedisLink::Options lo;
   lo.address = options_.redis;
   lo.backoff_min_ms = options_.reconnect_min_ms;
@@ -127,6 +129,8 @@ void Cluster::add_peer_user(const std::string& /*node*/, const std::string& user
 }
 
 void Cluster::on_message(std::string_view payload) {
+  // This node's own events, the bulk of what comes back to it, need no parse.
+  if (payload.substr(0, own_event_prefix_.size()) == own_event_prefix_) return;
   Result<Message> m = parse_message(payload);
   if (!m.ok()) {
     log_write(LogLevel::kWarn, "cluster", std::string(m.status().message()));

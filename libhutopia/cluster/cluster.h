@@ -100,6 +100,9 @@ class Cluster {
   Handlers handlers_;
   std::string node_;
   std::string channel_;
+  // How this node's own events start once encoded: they come back on the
+  // channel and are dropped unparsed.
+  std::string own_event_prefix_;
   std::unique_ptr<RedisLink> commands_;
   std::unique_ptr<RedisLink> subscriber_;
   std::unordered_map<std::string, Peer> peers_;

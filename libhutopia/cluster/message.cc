@@ -30,6 +30,27 @@ constexpr TargetName kTargets[] = {
 
 Status bad(std::string_view why) { return Status::invalid_argument("cluster message: " + std::string(why)); }
 
+// The text of `member`, an object that is the last member of `root` parsed
+// from `text`, as written there (as this file encodes it), without printing
+// it again. Only when every member before it is a scalar: a string cannot
+// hold `key` with its quotes unescaped, so the first `key` in the text is
+// then the member's own. False when the text is shaped otherwise.
+bool raw_last_member(const cJSON* root, const cJSON* member, std::string_view text, std::string_view key,
+                     std::string* out) {
+  if (member->next != nullptr) return false;
+  for (const cJSON* c = root->child; c != member; c = c->next)
+    if (cJSON_IsObject(c) || cJSON_IsArray(c)) return false;
+  size_t at = text.find(key);
+  size_t end = text.find_last_not_of(" \t\r\n");
+  if (at == std::string_view::npos || end == std::string_view::npos || text[end] != '}') return false;
+  std::string_view raw = text.substr(at + key.size(), end - at - key.size());
+  size_t first = raw.find_first_not_of(" \t\r\n");
+  size_t last = raw.find_last_not_of(" \t\r\n");
+  if (first == std::string_view::npos || raw[first] != '{' || raw[last] != '}') return false;
+  *out = std::string(raw.substr(first, last - first + 1));
+  return true;
+}
+
 }  // namespace
 
 std::string encode_message(const Message& m) {
@@ -61,8 +82,11 @@ std::string encode_message(const Message& m) {
 }
 
 Result<Message> parse_message(std::string_view text) {
-  JsonPtr root(cJSON_ParseWithLength(text.data(), text.size()));
+  const char* end = nullptr;
+  JsonPtr root(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, 0));
   if (!root || !cJSON_IsObject(root.get())) return bad("not a JSON object");
+  // What follows the object is not part of it.
+  text = text.substr(0, static_cast<size_t>(end - text.data()));
   const cJSON* v = get_field(root.get(), "v");
   if (!cJSON_IsNumber(v) || v->valuedouble != kMessageVersion) return bad("unknown version");
   Message m;
@@ -111,6 +135,7 @@ Result<Message> parse_message(std::string_view text) {
       const cJSON* frame = get_field(root.get(), "frame");
       if (!cJSON_IsObject(frame) || !cJSON_IsString(get_field(frame, "op")))
         return bad("an event needs a frame");
+      if (raw_last_member(root.get(), frame, text, "\"frame\":", &m.frame)) return m;
       char* printed = cJSON_PrintUnformatted(frame);
       if (printed == nullptr) return Status::resource_exhausted("cluster message: out of memory");
       m.frame = printed;

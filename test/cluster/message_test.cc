@@ -53,6 +53,25 @@ TEST_CASE("cluster message: each kind encodes and parses back") {
   }
 }
 
+TEST_CASE("cluster message: an event's frame is the object as sent, wherever it stands") {
+  // Frame last, after scalars only (as encode_message writes it): its text.
+  Result<Message> last = parse_message(
+      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame": { "op":"message", "data":{"frame":1} } } )");
+  REQUIRE(last.ok());
+  CHECK(last->frame == R"({ "op":"message", "data":{"frame":1} })");
+  // Frame first, or an object before it, or more after it: the same object.
+  for (const char* text : {
+           R"({"frame":{"op":"x","n":[1, 2]},"v":1,"node":"a","kind":"event","to":"room","id":"r"})",
+           R"({"v":1,"extra":{"frame":{"op":"y"}},"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}})",
+           R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}} {"frame":{}})",
+       }) {
+    Result<Message> m = parse_message(text);
+    REQUIRE_MESSAGE(m.ok(), text);
+    CHECK_MESSAGE(m->frame == R"({"op":"x","n":[1,2]})", text);
+    CHECK(m->target_id == "r");
+  }
+}
+
 TEST_CASE("cluster message: anything else is refused with a reason") {
   const char* bad[] = {
       "",
