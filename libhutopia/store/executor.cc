@@ -79,6 +79,7 @@ void Executor::queue(std::unique_ptr<Op> op, bool write) {
     // write was queued outside the poll phase (a timer).
     if (staged_.empty())
       uv_idle_start(turn_end_, [](uv_idle_t* h) { static_cast<Executor*>(h->data)->hand_over_staged(); });
+    if (!staged_.empty() && staged_.back()->absorb(op)) return;
     staged_.push_back(std::move(op));
     return;
   }
@@ -120,8 +121,10 @@ void Executor::complete_later(std::unique_ptr<Op> op) {
 void Executor::hand_back(std::vector<std::unique_ptr<Op>>& ops, bool writes) {
   {
     std::lock_guard lock(done_mu_);
-    for (auto& op : ops) done_.push_back(std::move(op));
-    if (writes) done_writes_ += ops.size();
+    for (auto& op : ops) {
+      if (writes) done_writes_ += op->weight();
+      done_.push_back(std::move(op));
+    }
   }
   ops.clear();
   uv_async_send(async_);
@@ -175,9 +178,11 @@ void Executor::run_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch)
     fail_batch(c, batch, s);
     return;
   }
+  uint64_t writes = 0;
+  for (const auto& op : batch) writes += op->weight();
   commits_.fetch_add(1);
-  writes_.fetch_add(batch.size());
-  raise_to(largest_batch_, batch.size());
+  writes_.fetch_add(writes);
+  raise_to(largest_batch_, writes);
 }
 
 Status Executor::try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch) {

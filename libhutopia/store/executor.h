@@ -74,6 +74,15 @@ class Op {
   virtual bool failed() const = 0;      // after run() or fail()
   virtual void fail(Status s) = 0;      // replaces the result
   virtual void finish() = 0;            // on the loop thread, once
+  // Loop thread, while this operation is the last one staged: takes `next`
+  // into itself (and returns true) when both can run as one, which keeps
+  // their order. `next` is then empty.
+  virtual bool absorb(std::unique_ptr<Op>& next) {
+    (void)next;
+    return false;
+  }
+  // The writes this operation stands for (more than one once it absorbed).
+  virtual size_t weight() const { return 1; }
 };
 
 // An operation on the connections of type Conn (a WorkerConn).
@@ -120,6 +129,8 @@ class Executor {
   void read(std::function<Result<T>(Conn&)> fn, std::function<void(Result<T>)> cb) {
     queue(std::make_unique<FnOp<T, Conn>>(std::move(fn), std::move(cb)), false);
   }
+  // Queues an operation of the store's own kind to the writer.
+  void write_op(std::unique_ptr<Op> op) { queue(std::move(op), true); }
   // `cb` gets `status` from the loop, as if an operation had failed.
   template <typename T>
   void reject(Status status, std::function<void(Result<T>)> cb) {

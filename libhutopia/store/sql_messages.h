@@ -116,6 +116,91 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
   return out;
 }
 
+// Array literals of PostgreSQL's text form, for unnest().
+inline void append_array_item(std::string* out, int64_t v) {
+  out->push_back(out->size() > 1 ? ',' : '{');
+  out->append(std::to_string(v));
+}
+inline void append_array_item(std::string* out, const std::string* v) {
+  out->push_back(out->size() > 1 ? ',' : '{');
+  if (v == nullptr) {
+    out->append("NULL");
+    return;
+  }
+  out->push_back('"');
+  for (char ch : *v) {
+    if (ch == '"' || ch == '\\') out->push_back('\\');
+    out->push_back(ch);
+  }
+  out->push_back('"');
+}
+inline std::string end_array(std::string s) { return s.empty() ? std::string("{}") : s + "}"; }
+
+// Several posts in one statement (for a database whose WITH takes writes):
+// each room's seq moves once by its number of posts, which take consecutive
+// seqs in the order given. (*out)[i] is post i's result: a missing room or
+// an unknown poster fails that post alone. The Status is the statement's:
+// when it fails, the transaction needs rolling back and *out says nothing.
+template <typename Conn>
+Status post_many(Conn& c, const std::vector<PostRequest>& reqs, std::vector<Result<PostResult>>* out) {
+  out->assign(reqs.size(), Result<PostResult>(Status::internal("post not written")));
+  std::string rids, tss, uids, texts, datas;
+  std::vector<size_t> sent;  // index in reqs of each array row
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const PostRequest& req = reqs[i];
+    auto rid = writer_rid(c, req.room);
+    if (!rid.ok()) {
+      (*out)[i] = rid.status();
+      continue;
+    }
+    auto uid = writer_uid(c, req.from);
+    if (!uid.ok()) {
+      (*out)[i] = uid.status();
+      continue;
+    }
+    PostResult r;
+    r.ts = req.ts ? req.ts : wall_ms();
+    (*out)[i] = r;
+    append_array_item(&rids, *rid);
+    append_array_item(&tss, r.ts);
+    append_array_item(&uids, *uid);
+    append_array_item(&texts, &req.text);
+    append_array_item(&datas, req.data_json.empty() ? nullptr : &req.data_json);
+    sent.push_back(i);
+  }
+  if (sent.empty()) return Status();
+  Query<Conn> q(c,
+                "WITH p AS (SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::text[], ?5::text[]) "
+                "WITH ORDINALITY AS t(rid, ts, uid, text, data, n)), "
+                "c AS (SELECT rid, count(*) AS k FROM p GROUP BY rid), "
+                "r AS (UPDATE rooms SET last_seq = rooms.last_seq + c.k FROM c WHERE rooms.rid = c.rid "
+                "RETURNING rooms.rid, rooms.last_seq - c.k AS base), "
+                "s AS (SELECT p.*, r.base + row_number() OVER (PARTITION BY p.rid ORDER BY p.n) AS seq "
+                "FROM p JOIN r ON r.rid = p.rid), "
+                "m AS (INSERT INTO messages (rid, seq, ts, uid, text, data) "
+                "SELECT rid, seq, ts, uid, text, data FROM s), "
+                "k AS (INSERT INTO read_markers (rid, uid, seq) SELECT rid, uid, max(seq) FROM s GROUP BY rid, uid "
+                "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
+                "SELECT n, seq FROM s");
+  q.bind(1, end_array(std::move(rids)))
+      .bind(2, end_array(std::move(tss)))
+      .bind(3, end_array(std::move(uids)))
+      .bind(4, end_array(std::move(texts)))
+      .bind(5, end_array(std::move(datas)));
+  std::vector<bool> stored(sent.size(), false);
+  while (q.step()) {
+    int64_t n = q.i64(0);
+    if (n < 1 || static_cast<size_t>(n) > sent.size()) continue;
+    (*out)[sent[static_cast<size_t>(n) - 1]]->seq = static_cast<uint64_t>(q.i64(1));
+    stored[static_cast<size_t>(n) - 1] = true;
+  }
+  HUT_RETURN_IF_ERROR(q.status());
+  // A room gone since its row id was read: no seq came back for its posts.
+  for (size_t j = 0; j < sent.size(); ++j)
+    if (!stored[j]) (*out)[sent[j]] = room_missing(reqs[sent[j]].room);
+  return Status();
+}
+
 template <typename Conn>
 Result<int64_t> edit(Conn& c, const std::string& room, uint64_t seq, const std::string& text,
                      int64_t edited_ts, const std::string& author) {

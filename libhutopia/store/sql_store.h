@@ -24,6 +24,71 @@ namespace hut::store {
 // Most messages in one history page.
 inline constexpr int kMaxHistoryPage = 200;
 
+// Posts queued one after the other in a loop turn, as one write: one
+// statement for them all (sql::post_many), on a database whose WITH takes
+// writes. Each post keeps its own result and callback, and the statement
+// runs in a savepoint of its own: when it fails, the posts run again one by
+// one, so that a bad one fails alone.
+template <typename Conn>
+class PostsOp final : public Op {
+ public:
+  // The most posts in one statement.
+  static constexpr size_t kMaxPosts = 1000;
+
+  PostsOp(PostRequest req, Store::Callback<PostResult> cb) { add(std::move(req), std::move(cb)); }
+
+  void run(WorkerConn& wc) override {
+    Conn& c = static_cast<Conn&>(wc);
+    broken_ = Status();
+    if (reqs_.size() == 1) {
+      results_[0] = sql::post(c, reqs_[0]);
+      return;
+    }
+    Status s = c.savepoint();
+    if (s.ok()) {
+      Status st = sql::post_many(c, reqs_, &results_);
+      s = c.release(st.ok());
+      for (size_t i = 0; s.ok() && !st.ok() && i < reqs_.size(); ++i) {
+        s = c.savepoint();
+        if (!s.ok()) break;
+        results_[i] = sql::post(c, reqs_[i]);
+        s = c.release(results_[i].ok());
+      }
+    }
+    if (!s.ok()) fail(s);
+  }
+  // One post fails as a write does; several only when the connection did.
+  bool failed() const override { return !broken_.ok() || (reqs_.size() == 1 && !results_[0].ok()); }
+  void fail(Status s) override {
+    broken_ = s;
+    for (auto& r : results_) r = s;
+  }
+  void finish() override {
+    for (size_t i = 0; i < reqs_.size(); ++i)
+      if (cbs_[i]) cbs_[i](std::move(results_[i]));
+  }
+  bool absorb(std::unique_ptr<Op>& next) override {
+    auto* more = dynamic_cast<PostsOp*>(next.get());
+    if (more == nullptr || reqs_.size() + more->reqs_.size() > kMaxPosts) return false;
+    for (size_t i = 0; i < more->reqs_.size(); ++i) add(std::move(more->reqs_[i]), std::move(more->cbs_[i]));
+    next.reset();
+    return true;
+  }
+  size_t weight() const override { return reqs_.size(); }
+
+ private:
+  void add(PostRequest req, Store::Callback<PostResult> cb) {
+    reqs_.push_back(std::move(req));
+    cbs_.push_back(std::move(cb));
+    results_.emplace_back(Status::internal("the store did not run this operation"));
+  }
+
+  std::vector<PostRequest> reqs_;
+  std::vector<Store::Callback<PostResult>> cbs_;
+  std::vector<Result<PostResult>> results_;
+  Status broken_;
+};
+
 // Methods run on the loop thread; each queues its SQL to the executor.
 template <typename Conn>
 class SqlStore : public Store {
@@ -93,6 +158,10 @@ class SqlStore : public Store {
   }
 
   void post(PostRequest request, Callback<PostResult> done) override {
+    if constexpr (Conn::kWritesInWith) {
+      executor_.write_op(std::make_unique<PostsOp<Conn>>(std::move(request), std::move(done)));
+      return;
+    }
     executor_.write<PostResult, Conn>([req = std::move(request)](Conn& c) { return sql::post(c, req); },
                                       std::move(done));
   }
