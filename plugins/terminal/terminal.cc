@@ -13,7 +13,7 @@
 // send the widget events. Nothing here blocks the space's loop.
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <pty.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -307,6 +307,36 @@ void on_tick(uv_timer_t* h) {
   }
 }
 
+// A pseudo-terminal pair of the given size, both ends close-on-exec from
+// the start (openpty() leaves a moment in which a program that another
+// thread of the process starts would inherit them); the master end does not
+// block. The error, or an empty string.
+std::string open_pty(const struct winsize* ws, int* master, int* slave) {
+  int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (m < 0) return std::string("posix_openpt: ") + strerror(errno);
+  char name[128];
+  if (::grantpt(m) != 0 || ::unlockpt(m) != 0 || ::ptsname_r(m, name, sizeof(name)) != 0) {
+    std::string why = std::string("pty: ") + strerror(errno);
+    ::close(m);
+    return why;
+  }
+  int sl = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (sl < 0) {
+    std::string why = std::string("open ") + name + ": " + strerror(errno);
+    ::close(m);
+    return why;
+  }
+  if (::ioctl(sl, TIOCSWINSZ, ws) != 0) {
+    std::string why = std::string("TIOCSWINSZ: ") + strerror(errno);
+    ::close(sl);
+    ::close(m);
+    return why;
+  }
+  *master = m;
+  *slave = sl;
+  return std::string();
+}
+
 void open_term(Plugin* p, const Command& c) {
   auto fail = [&](const std::string& why) {
     plog(p, HUT_LOG_ERROR, "cannot start a terminal: " + why);
@@ -322,11 +352,8 @@ void open_term(Plugin* p, const Command& c) {
   ws.ws_col = static_cast<unsigned short>(c.cols);
   ws.ws_row = static_cast<unsigned short>(c.rows);
   int master = -1, slave = -1;
-  if (::openpty(&master, &slave, nullptr, nullptr, &ws) != 0)
-    return fail(std::string("openpty: ") + strerror(errno));
-  ::fcntl(master, F_SETFD, FD_CLOEXEC);
-  ::fcntl(slave, F_SETFD, FD_CLOEXEC);
-  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  std::string pty_error = open_pty(&ws, &master, &slave);
+  if (!pty_error.empty()) return fail(pty_error);
 
   // A fixed argv and a minimal environment: the token never on a command line.
   std::vector<std::string> env_s = {"HUTOPIA_SPACE=" + p->cfg.space_url,
