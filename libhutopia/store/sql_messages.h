@@ -68,8 +68,10 @@ Result<int64_t> check_message(Conn& c, const std::string& room, uint64_t seq, co
   return *rid;
 }
 
+// `fresh`: the room's row id is looked up, not taken from the cache.
 template <typename Conn>
-Result<PostResult> post(Conn& c, const PostRequest& req) {
+Result<PostResult> post(Conn& c, const PostRequest& req, bool fresh = false) {
+  if (fresh) c.rids.erase(req.room);
   auto rid = writer_rid(c, req.room);
   if (!rid.ok()) return rid.status();
   auto uid = writer_uid(c, req.from);
@@ -86,7 +88,12 @@ Result<PostResult> post(Conn& c, const PostRequest& req) {
                   "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
                   "SELECT seq FROM m");
     q.bind(1, *rid).bind(2, out.ts).bind(3, *uid).bind(4, req.text).bind_or_null(5, req.data_json);
-    if (!q.step()) return q.no_row(room_missing(req.room));
+    if (!q.step()) {
+      // A cached row id gone stale (another process deleted the room, and
+      // maybe created it again): once more with the room looked up.
+      if (q.status().ok() && !fresh) return post(c, req, true);
+      return q.no_row(room_missing(req.room));
+    }
     out.seq = static_cast<uint64_t>(q.i64(0));
     return out;
   }
@@ -195,9 +202,15 @@ Status post_many(Conn& c, const std::vector<PostRequest>& reqs, std::vector<Resu
     stored[static_cast<size_t>(n) - 1] = true;
   }
   HUT_RETURN_IF_ERROR(q.status());
-  // A room gone since its row id was read: no seq came back for its posts.
-  for (size_t j = 0; j < sent.size(); ++j)
-    if (!stored[j]) (*out)[sent[j]] = room_missing(reqs[sent[j]].room);
+  // No seq came back for a room whose cached row id is stale (another
+  // process deleted the room, and maybe created it again under a new row
+  // id): those posts look the room up again, one by one.
+  for (size_t j = 0; j < sent.size(); ++j) {
+    if (stored[j]) continue;
+    (*out)[sent[j]] = post(c, reqs[sent[j]], true);
+    const Status& s = (*out)[sent[j]].status();
+    if (!s.ok() && !s.is_not_found()) return s;
+  }
   return Status();
 }
 

@@ -154,6 +154,49 @@ TEST_CASE("store on PostgreSQL: posts queued together keep their order, text and
   CHECK(*unread("lobby", "bob") == 1);
 }
 
+TEST_CASE("store on PostgreSQL: a room deleted and created again by another store takes posts here") {
+  StoreFixture f(Backend::kPostgres);
+  if (!f.available()) return;
+  REQUIRE(f.open().ok());
+  REQUIRE(create_lobby(f).ok());
+  auto other = open_store(f.loop(), f.url());
+  REQUIRE(other.ok());
+  auto post = [&](Store& store, const std::string& text) {
+    return f.wait<PostResult>([&](Store::Callback<PostResult> cb) {
+      store.post(PostRequest{"lobby", user("ann"), text, "", 0}, cb);
+    });
+  };
+  // This store knows the room (its writer keeps the room's row id).
+  REQUIRE(post(f.store(), "before").ok());
+  // The other one deletes it and creates it again: a new row.
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) { (*other)->delete_room("lobby", cb); }).ok());
+  RoomRecord again;
+  again.id = "lobby";
+  again.created_ts = 1700000000001;
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) { (*other)->create_room(again, {}, cb); }).ok());
+  // One post alone, then three queued together: all reach the new room.
+  auto one = post(f.store(), "after 1");
+  REQUIRE_MESSAGE(one.ok(), one.status().to_string());
+  CHECK(one->seq == 1);
+  std::vector<Result<PostResult>> results;
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) { (*other)->delete_room("lobby", cb); }).ok());
+  REQUIRE(f.wait_done([&](Store::DoneCallback cb) { (*other)->create_room(again, {}, cb); }).ok());
+  for (const char* text : {"after 2", "after 3", "after 4"})
+    f.store().post(PostRequest{"lobby", user("ann"), text, "", 0},
+                   [&](Result<PostResult> r) { results.push_back(std::move(r)); });
+  REQUIRE(f.run_until([&] { return results.size() == 3; }));
+  for (size_t i = 0; i < 3; ++i) {
+    REQUIRE_MESSAGE(results[i].ok(), results[i].status().to_string());
+    CHECK(results[i]->seq == i + 1);
+  }
+  auto messages = all_messages(f);
+  REQUIRE(messages.size() == 3);
+  CHECK(messages[0].text == "after 2");
+  bool closed = false;
+  (*other)->close([&] { closed = true; });
+  REQUIRE(f.run_until([&] { return closed; }));
+}
+
 TEST_CASE("store on PostgreSQL: two stores posting into one room get distinct consecutive seqs") {
   StoreFixture f(Backend::kPostgres);
   if (!f.available()) return;
