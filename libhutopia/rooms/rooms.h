@@ -101,6 +101,9 @@ class Rooms final : public bus::RoomHooks {
   // goes to this node's sessions of the room's members (and of those it
   // removed). One room's events are handled in the order they came.
   void remote_room_event(std::string room, std::string frame);
+  // An event another node sent to one user: delivered to the user's
+  // sessions here; a `read` also moves this node's copy of the marker.
+  void remote_user_event(const std::string& user, const std::string& frame);
 
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;

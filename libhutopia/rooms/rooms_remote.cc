@@ -25,6 +25,23 @@ void Rooms::remote_room_event(std::string room, std::string frame) {
   if (q.size() == 1) next_remote(room);
 }
 
+void Rooms::remote_user_event(const std::string& user, const std::string& frame) {
+  // Only `read` frames are parsed; they name the marker as the other node
+  // committed it.
+  if (frame.find(R"("op":"read")") != std::string::npos) {
+    JsonPtr root(cJSON_Parse(frame.c_str()));
+    const char* op = root ? get_string(root.get(), "op") : nullptr;
+    const char* room = root ? get_string(root.get(), "room") : nullptr;
+    const cJSON* seq = root ? get_field(root.get(), "seq") : nullptr;
+    if (op != nullptr && std::string_view(op) == "read" && room != nullptr && cJSON_IsNumber(seq) &&
+        seq->valuedouble >= 0) {
+      uint64_t& mk = markers_[{room, user}];
+      mk = std::max(mk, static_cast<uint64_t>(seq->valuedouble));
+    }
+  }
+  bus_->send_event(EventTarget::kUser, user, frame);
+}
+
 void Rooms::refresh_room(const std::string& room, std::function<void()> done) {
   store_->get_room(room, [this, room, done](Result<RoomRecord> rec) {
     if (!rec.ok()) {
@@ -151,7 +168,17 @@ void Rooms::next_remote(const std::string& room) {
     if (Room* r = find_room(room); r != nullptr && seq != 0) {
       // The room's newest seq as the other node committed it (what `join`,
       // `rooms` and the cap of a read marker here go by).
-      if (opv == "message") r->rec.last_seq = std::max(r->rec.last_seq, seq);
+      if (opv == "message") {
+        r->rec.last_seq = std::max(r->rec.last_seq, seq);
+        // A post counts as read by its author (the other node's store
+        // moved their marker with it).
+        const cJSON* from = get_field(root.get(), "from");
+        const char* author = from != nullptr ? get_string(from, "id") : nullptr;
+        if (author != nullptr && member(*r, author) != nullptr) {
+          uint64_t& mk = markers_[{room, author}];
+          mk = std::max(mk, seq);
+        }
+      }
       if (opv == "deleted") {
         auto at = std::lower_bound(r->deleted.begin(), r->deleted.end(), seq);
         if (at == r->deleted.end() || *at != seq) r->deleted.insert(at, seq);

@@ -23,6 +23,8 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
   h.event = [bus, rooms](EventTarget target, const std::string& id, const std::string& frame) {
     if (target == EventTarget::kRoom)
       rooms->remote_room_event(id, frame);
+    else if (target == EventTarget::kUser)
+      rooms->remote_user_event(id, frame);
     else
       bus->send_event(target, id, frame);
   };

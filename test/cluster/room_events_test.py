@@ -105,8 +105,24 @@ async def scenario(a, b):
     check(r["op"] == "ok" and r["unread"] == 0, f"alice reads up to {last} on b: {r}")
     ev = await alice.event(lambda e: e.get("op") == "read" and e.get("room") == ROOM)
     check(ev["seq"] == last, f"the read marker set on b, seen by alice's session on a: {ev}")
-    await alice_b.close()
     print("ok last_seq_and_read_marker_across_nodes")
+
+    # What a node answers in `join` follows the markers moved on the other
+    # node: bob's post on b counts as read by him, alice's read on b moves hers.
+    r = await bob.request({"op": "post", "room": ROOM, "text": "bob's own"})
+    bob_seq = r["seq"]
+    await alice.event(is_op("message", seq=bob_seq))
+    r = await alice_b.request({"op": "read", "room": ROOM, "seq": bob_seq})
+    check(r["op"] == "ok" and r["unread"] == 0, f"alice reads up to {bob_seq} on b: {r}")
+    await alice.event(lambda e: e.get("op") == "read" and e.get("room") == ROOM and e.get("seq") == bob_seq)
+    r = await alice.request({"op": "join", "room": ROOM})
+    check(r["op"] == "ok" and r["read_seq"] == bob_seq, f"alice's read_seq on a after her read on b: {r}")
+    bob_on_a = await ct.connect(a, "bob")
+    r = await bob_on_a.request({"op": "join", "room": ROOM})
+    check(r["op"] == "ok" and r["read_seq"] == bob_seq, f"bob's read_seq on a after his post on b: {r}")
+    await bob_on_a.close()
+    await alice_b.close()
+    print("ok read_seq_on_join_follows_the_other_node")
 
     status, _, body = admin(a, "DELETE", "/members/bob")
     check(status == 204, f"bob kicked on a: {status} {body}")
