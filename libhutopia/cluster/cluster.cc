@@ -35,7 +35,12 @@ Cluster::Cluster(uv_loop_t* loop, Options options, Handlers handlers)
   lo.subscribe = channel_;
   subscriber_ = std::make_unique<RedisLink>(
       loop_, lo,
-      RedisLink::Handlers{[this](bool up) { on_state(up); }, [this](std::string_view p) { on_message(p); }});
+      RedisLink::Handlers{[this](bool up) {
+                            if (up && subscribed_once_ && handlers_.resubscribed) handlers_.resubscribed();
+                            subscribed_once_ = subscribed_once_ || up;
+                            on_state(up);
+                          },
+                          [this](std::string_view p) { on_message(p); }});
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;

@@ -52,6 +52,9 @@ class Cluster {
     // Another node committed a plugin's value (set or removed) to the
     // shared store.
     std::function<void(const std::string& plugin, const std::string& key)> kv_changed;
+    // The channel is subscribed again after Redis was away: whatever the
+    // other nodes changed meanwhile came with no message.
+    std::function<void()> resubscribed;
   };
 
   Cluster(uv_loop_t* loop, Options options, Handlers handlers);
@@ -107,6 +110,7 @@ class Cluster {
   std::unique_ptr<RedisLink> subscriber_;
   std::unordered_map<std::string, Peer> peers_;
   std::unordered_map<std::string, int> elsewhere_;  // user -> number of peers that have them
+  bool subscribed_once_ = false;                    // the subscriber was up before
   uint64_t echo_ms_ = 0;                            // when this node last heard its own heartbeat back
   uv_timer_t* timer_ = nullptr;                     // heap, freed by its close callback
 };

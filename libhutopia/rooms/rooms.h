@@ -104,6 +104,10 @@ class Rooms final : public bus::RoomHooks {
   // An event another node sent to one user: delivered to the user's
   // sessions here; a `read` also moves this node's copy of the marker.
   void remote_user_event(const std::string& user, const std::string& frame);
+  // After Redis was away: every room this node knows is read again (record,
+  // members, sanctions), in order with the rooms' events that follow, and
+  // rooms created meanwhile are loaded.
+  void resync_rooms();
 
   // RoomHooks.
   void handle_op(bus::Session& session, const bus::ClientFrame& frame) override;
@@ -370,6 +374,10 @@ class Rooms final : public bus::RoomHooks {
   static constexpr int kRereads = 3;
   void reread_member(const std::string& room, const std::string& who, int tries, std::function<void()> done);
   void refresh_room(const std::string& room, std::function<void()> done);
+  // The room's record, members and sanctions read again; the member list is
+  // taken only when this node changed none meanwhile (read again, up to
+  // `tries` times).
+  void resync_room(const std::string& room, int tries, std::function<void()> done);
   // In a cluster (cluster hooks set), a room another node created after this
   // one loaded its rooms is missing here: load_room reads it and all its
   // members from the shared store, then calls `done` on the loop (whether

@@ -42,6 +42,41 @@ void Rooms::remote_user_event(const std::string& user, const std::string& frame)
   bus_->send_event(EventTarget::kUser, user, frame);
 }
 
+void Rooms::resync_rooms() {
+  // An empty frame in a room's queue stands for the re-read, so that the
+  // events that came after it are handled after it.
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : rooms_) ids.push_back(id);
+  for (std::string& id : ids) remote_room_event(std::move(id), std::string());
+  load_missing_rooms(true, [] {});
+}
+
+void Rooms::resync_room(const std::string& room, int tries, std::function<void()> done) {
+  Room* r0 = find_room(room);
+  if (r0 == nullptr) return done();
+  uint64_t changes = r0->local_member_changes;
+  refresh_room(room, [this, room, tries, changes, done] {
+    if (find_room(room) == nullptr) return done();  // removed on another node
+    store_->members(room, [this, room, tries, changes, done](Result<std::vector<MemberRecord>> ms) {
+      Room* r = find_room(room);
+      if (!ms.ok() || r == nullptr) return done();
+      if (r->local_member_changes != changes) {
+        if (tries > 1) return resync_room(room, tries - 1, done);
+        return refresh_sanctions(room, done);
+      }
+      std::map<std::string, MemberRecord> members;
+      for (MemberRecord& m : *ms) {
+        std::string id = m.user.id;
+        watch_mute(room, id, m.mute_until);
+        users_[id] = m.user;
+        members[id] = std::move(m);
+      }
+      r->members = std::move(members);
+      refresh_sanctions(room, done);
+    });
+  });
+}
+
 void Rooms::refresh_room(const std::string& room, std::function<void()> done) {
   store_->get_room(room, [this, room, done](Result<RoomRecord> rec) {
     if (!rec.ok()) {
@@ -155,6 +190,15 @@ void Rooms::next_remote(const std::string& room) {
     if (qi == remote_.end()) return;
     if (qi->second.empty()) {
       remote_.erase(qi);
+      return;
+    }
+    if (qi->second.front().empty()) {
+      // The re-read after Redis was away (resync_rooms).
+      resync_room(room, kRereads, [this, room] {
+        auto q = remote_.find(room);
+        if (q != remote_.end() && !q->second.empty()) q->second.pop_front();
+        next_remote(room);
+      });
       return;
     }
     JsonPtr root(cJSON_Parse(qi->second.front().c_str()));

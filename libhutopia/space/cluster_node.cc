@@ -33,6 +33,10 @@ Result<std::unique_ptr<cluster::Cluster>> join_cluster(uv_loop_t* loop, const Sp
   h.kv_changed = [store](const std::string& plugin, const std::string& key) {
     store->kv_reload(plugin, key);
   };
+  h.resubscribed = [store, rooms] {
+    store->kv_reload_all();
+    rooms->resync_rooms();
+  };
   auto node = std::make_unique<cluster::Cluster>(loop, o, std::move(h));
   cluster::Cluster* n = node.get();
   bus->set_single_use(

@@ -106,6 +106,26 @@ class PgStore final : public store::SqlStore<Conn> {
                      });
   }
 
+  void kv_reload_all() override {
+    uint64_t asked = writes_;
+    executor_.read<KvCache, Conn>([](Conn& c) { return read_kv(c); },
+                                  [this, asked](Result<KvCache> all) {
+                                    // Unreadable now: the copy stays as it is.
+                                    if (!all.ok()) return;
+                                    KvCache next = std::move(*all);
+                                    // Keys this store wrote since: its own values.
+                                    for (const auto& [entry, at] : written_at_) {
+                                      if (at <= asked) continue;
+                                      auto mine = kv_.find(entry);
+                                      if (mine != kv_.end())
+                                        next[entry] = mine->second;
+                                      else
+                                        next.erase(entry);
+                                    }
+                                    kv_ = std::move(next);
+                                  });
+  }
+
   Status kv_get_now(std::string_view plugin, std::string_view key, std::string* value) override {
     if (executor_.closing()) return Status::failed_precondition("the store is closed");
     auto it = kv_.find(std::make_pair(std::string(plugin), std::string(key)));

@@ -299,6 +299,8 @@ class Store {
     (void)plugin;
     (void)key;
   }
+  // Every value read again (change notes were lost), on the same terms.
+  virtual void kv_reload_all() {}
   // Copies the rows of the key-value file of older versions (an SQLite file
   // with a table plugin_kv(plugin, key, value)) into the store, in one
   // transaction; a key the store holds already keeps the store's value. The

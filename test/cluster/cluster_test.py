@@ -323,8 +323,18 @@ async def killed_node_users_go_offline():
 
 async def redis_outage_survived():
     a, b = nodes["a"], nodes["b"]
+    await join_everywhere("frank")
     alice = await connect(a, "alice")
     bob = await connect(b, "bob")
+    frank = await connect(b, "frank")
+    # b learns of frank's join on a through Redis, a moment later.
+    deadline = time.monotonic() + RECV
+    while True:
+        r = await frank.request({"op": "post", "room": "lobby", "text": "frank before the outage"})
+        if r["op"] == "ok":
+            break
+        check(time.monotonic() < deadline, f"frank, who joined on a, cannot post on b: {r}")
+        await asyncio.sleep(0.1)
     redis.stop()
     started = time.monotonic()
     # New hellos are refused with unavailable while Redis is away.
@@ -343,6 +353,13 @@ async def redis_outage_survived():
         check(r["op"] == "ok", f"{n} posts without Redis: {r}")
         r = await c.request({"op": "ping"})
         check(r["op"] == "ok", f"{n} pings without Redis: {r}")
+    # Changes on a that b hears of by no message: a plugin value, and frank
+    # kicked through a's management API.
+    status, _, body = hutspace.http("PUT", a.public + "/api/kv/colour", "red")
+    check(status == 200, f"stored on a without Redis: {status} {body}")
+    status, _, body = hutspace.http("DELETE", a.admin + "/api/v1/rooms/lobby/members/frank", None,
+                                    headers={"Authorization": f"Bearer {a.admin_token}"})
+    check(status == 204, f"frank kicked on a without Redis: {status} {body}")
     await asyncio.sleep(max(0.0, 10.0 - (time.monotonic() - started)))
     for c, n in ((alice, "alice"), (bob, "bob")):
         r = await c.request({"op": "ping"})
@@ -364,9 +381,27 @@ async def redis_outage_survived():
     r = await alice.request({"op": "widget", "plugin": "events", "data": "targets"})
     check(r["op"] == "ok", f"the plugin's answer: {r}")
     await bob.event(lambda e: e.get("op") == "widget" and e.get("data") == 4)
+    # b read again what it missed: the value set on a, and frank's kick,
+    # which b now enforces.
+    deadline = time.monotonic() + RECV
+    while True:
+        status, _, body = hutspace.http("GET", b.public + "/api/kv/colour")
+        if status == 200 and body == "red":
+            break
+        check(time.monotonic() < deadline, f"b reads {status} {body!r} for the value set on a during the outage")
+        await asyncio.sleep(0.1)
+    deadline = time.monotonic() + RECV
+    while True:
+        r = await frank.request({"op": "post", "room": "lobby", "text": "frank after his kick"})
+        if r["op"] == "error":
+            break
+        check(time.monotonic() < deadline, f"frank, kicked on a during the outage, still posts on b: {r}")
+        await asyncio.sleep(0.2)
+    check(r.get("code") in ("forbidden", "not_found"), f"frank's post refused as a non-member: {r}")
     check(a.alive() and b.alive(), "both nodes still run")
     await alice.close()
     await bob.close()
+    await frank.close()
 
 
 CASES = [token_single_use_across_nodes, presence_across_nodes, plugin_events_once_per_session, typing_across_nodes,
