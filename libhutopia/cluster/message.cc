@@ -32,22 +32,31 @@ Status bad(std::string_view why) { return Status::invalid_argument("cluster mess
 
 // The text of `member`, an object that is the last member of `root` parsed
 // from `text`, as written there (as this file encodes it), without printing
-// it again. Only when every member before it is a scalar: a string cannot
-// hold `key` with its quotes unescaped, so the first `key` in the text is
-// then the member's own. False when the text is shaped otherwise.
-bool raw_last_member(const cJSON* root, const cJSON* member, std::string_view text, std::string_view key,
+// it again. Only when every member before it is a scalar: then the first
+// `"name"` in the text that stands where a key does (after `{` or `,`,
+// before `:`) is the member's own, since a quote inside a string is escaped.
+// False when the text is shaped otherwise.
+bool raw_last_member(const cJSON* root, const cJSON* member, std::string_view text, std::string_view name,
                      std::string* out) {
   if (member->next != nullptr) return false;
   for (const cJSON* c = root->child; c != member; c = c->next)
     if (cJSON_IsObject(c) || cJSON_IsArray(c)) return false;
-  size_t at = text.find(key);
-  size_t end = text.find_last_not_of(" \t\r\n");
-  if (at == std::string_view::npos || end == std::string_view::npos || text[end] != '}') return false;
-  std::string_view raw = text.substr(at + key.size(), end - at - key.size());
-  size_t first = raw.find_first_not_of(" \t\r\n");
-  size_t last = raw.find_last_not_of(" \t\r\n");
-  if (first == std::string_view::npos || raw[first] != '{' || raw[last] != '}') return false;
-  *out = std::string(raw.substr(first, last - first + 1));
+  constexpr std::string_view kSpace = " \t\r\n";
+  const std::string quoted = "\"" + std::string(name) + "\"";
+  size_t at = text.find(quoted);
+  if (at == std::string_view::npos) return false;
+  size_t before = text.find_last_not_of(kSpace, at == 0 ? 0 : at - 1);
+  if (at == 0 || before == std::string_view::npos || (text[before] != '{' && text[before] != ',')) return false;
+  size_t colon = text.find_first_not_of(kSpace, at + quoted.size());
+  if (colon == std::string_view::npos || text[colon] != ':') return false;
+  size_t first = text.find_first_not_of(kSpace, colon + 1);
+  size_t close = text.find_last_not_of(kSpace);  // the root's closing brace
+  if (first == std::string_view::npos || close == std::string_view::npos || first >= close ||
+      text[first] != '{' || text[close] != '}')
+    return false;
+  size_t last = text.find_last_not_of(kSpace, close - 1);
+  if (last == std::string_view::npos || last < first || text[last] != '}') return false;
+  *out = std::string(text.substr(first, last - first + 1));
   return true;
 }
 
@@ -135,7 +144,7 @@ Result<Message> parse_message(std::string_view text) {
       const cJSON* frame = get_field(root.get(), "frame");
       if (!cJSON_IsObject(frame) || !cJSON_IsString(get_field(frame, "op")))
         return bad("an event needs a frame");
-      if (raw_last_member(root.get(), frame, text, "\"frame\":", &m.frame)) return m;
+      if (raw_last_member(root.get(), frame, text, "frame", &m.frame)) return m;
       char* printed = cJSON_PrintUnformatted(frame);
       if (printed == nullptr) return Status::resource_exhausted("cluster message: out of memory");
       m.frame = printed;
