@@ -321,6 +321,18 @@ async def killed_node_users_go_offline():
         c_node.stop()
 
 
+async def post_until(client, text, done, why):
+    """Posts `text` to the lobby until done(answer) holds (within RECV seconds,
+    else a failure saying why(answer)); returns that answer."""
+    deadline = time.monotonic() + RECV
+    while True:
+        r = await client.request({"op": "post", "room": "lobby", "text": text})
+        if done(r):
+            return r
+        check(time.monotonic() < deadline, why(r))
+        await asyncio.sleep(0.1)
+
+
 async def redis_outage_survived():
     a, b = nodes["a"], nodes["b"]
     await join_everywhere("frank")
@@ -328,13 +340,8 @@ async def redis_outage_survived():
     bob = await connect(b, "bob")
     frank = await connect(b, "frank")
     # b learns of frank's join on a through Redis, a moment later.
-    deadline = time.monotonic() + RECV
-    while True:
-        r = await frank.request({"op": "post", "room": "lobby", "text": "frank before the outage"})
-        if r["op"] == "ok":
-            break
-        check(time.monotonic() < deadline, f"frank, who joined on a, cannot post on b: {r}")
-        await asyncio.sleep(0.1)
+    await post_until(frank, "frank before the outage", lambda r: r["op"] == "ok",
+                     lambda r: f"frank, who joined on a, cannot post on b: {r}")
     redis.stop()
     started = time.monotonic()
     # New hellos are refused with unavailable while Redis is away.
@@ -390,13 +397,8 @@ async def redis_outage_survived():
             break
         check(time.monotonic() < deadline, f"b reads {status} {body!r} for the value set on a during the outage")
         await asyncio.sleep(0.1)
-    deadline = time.monotonic() + RECV
-    while True:
-        r = await frank.request({"op": "post", "room": "lobby", "text": "frank after his kick"})
-        if r["op"] == "error":
-            break
-        check(time.monotonic() < deadline, f"frank, kicked on a during the outage, still posts on b: {r}")
-        await asyncio.sleep(0.2)
+    r = await post_until(frank, "frank after his kick", lambda r: r["op"] == "error",
+                         lambda r: f"frank, kicked on a during the outage, still posts on b: {r}")
     check(r.get("code") in ("forbidden", "not_found"), f"frank's post refused as a non-member: {r}")
     check(a.alive() and b.alive(), "both nodes still run")
     await alice.close()
