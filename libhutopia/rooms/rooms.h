@@ -374,6 +374,9 @@ class Rooms final : public bus::RoomHooks {
   static constexpr int kRereads = 3;
   void reread_member(const std::string& room, const std::string& who, int tries, std::function<void()> done);
   void refresh_room(const std::string& room, std::function<void()> done);
+  // A member as read from the shared store: kept in `r` (of id `room`), its
+  // user remembered and its mute watched.
+  void take_member(Room& r, const std::string& room, MemberRecord m);
   // The room's record, members and sanctions read again; the member list is
   // taken only when this node changed none meanwhile (read again, up to
   // `tries` times).

@@ -64,17 +64,18 @@ void Rooms::resync_room(const std::string& room, int tries, std::function<void()
         if (tries > 1) return resync_room(room, tries - 1, done);
         return refresh_sanctions(room, done);
       }
-      std::map<std::string, MemberRecord> members;
-      for (MemberRecord& m : *ms) {
-        std::string id = m.user.id;
-        watch_mute(room, id, m.mute_until);
-        users_[id] = m.user;
-        members[id] = std::move(m);
-      }
-      r->members = std::move(members);
+      r->members.clear();
+      for (MemberRecord& m : *ms) take_member(*r, room, std::move(m));
       refresh_sanctions(room, done);
     });
   });
+}
+
+void Rooms::take_member(Room& r, const std::string& room, MemberRecord m) {
+  std::string id = m.user.id;
+  watch_mute(room, id, m.mute_until);
+  users_[id] = m.user;
+  r.members[id] = std::move(m);
 }
 
 void Rooms::refresh_room(const std::string& room, std::function<void()> done) {
@@ -96,12 +97,7 @@ void Rooms::load_room(const std::string& room, std::function<void()> done) {
     store_->members(room, [this, room, done](Result<std::vector<MemberRecord>> ms) {
       Room* r = find_room(room);
       if (ms.ok() && r != nullptr) {
-        for (MemberRecord& m : *ms) {
-          std::string id = m.user.id;
-          watch_mute(room, id, m.mute_until);
-          users_[id] = m.user;
-          r->members[id] = std::move(m);
-        }
+        for (MemberRecord& m : *ms) take_member(*r, room, std::move(m));
       }
       done();
     });
@@ -161,13 +157,10 @@ void Rooms::reread_member(const std::string& room, const std::string& who, int t
       if (tries > 1) return reread_member(room, who, tries - 1, done);
       return done();
     }
-    if (!m.ok()) {
+    if (m.ok())
+      take_member(*r, room, std::move(*m));
+    else
       r->members.erase(who);
-    } else {
-      watch_mute(room, who, m->mute_until);
-      users_[who] = m->user;
-      r->members[who] = std::move(*m);
-    }
     done();
   });
 }
