@@ -68,7 +68,8 @@ Result<int64_t> check_message(Conn& c, const std::string& room, uint64_t seq, co
   return *rid;
 }
 
-// `fresh`: the room's row id is looked up, not taken from the cache.
+// One post in three statements (where WITH takes writes, post_many does it
+// in one). `fresh`: the room's row id is looked up, not taken from the cache.
 template <typename Conn>
 Result<PostResult> post(Conn& c, const PostRequest& req, bool fresh = false) {
   if (fresh) c.rids.erase(req.room);
@@ -78,25 +79,6 @@ Result<PostResult> post(Conn& c, const PostRequest& req, bool fresh = false) {
   if (!uid.ok()) return uid.status();
   PostResult out;
   out.ts = req.ts ? req.ts : wall_ms();
-  if constexpr (Conn::kWritesInWith) {
-    // The same three writes as below, in one statement.
-    Query<Conn> q(c,
-                  "WITH r AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq), "
-                  "m AS (INSERT INTO messages (rid, seq, ts, uid, text, data) "
-                  "SELECT ?1, last_seq, ?2, ?3, ?4, ?5::text FROM r RETURNING seq), "
-                  "k AS (INSERT INTO read_markers (rid, uid, seq) SELECT ?1, ?3, seq FROM m "
-                  "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
-                  "SELECT seq FROM m");
-    q.bind(1, *rid).bind(2, out.ts).bind(3, *uid).bind(4, req.text).bind_or_null(5, req.data_json);
-    if (!q.step()) {
-      // A cached row id gone stale (another process deleted the room, and
-      // maybe created it again): once more with the room looked up.
-      if (q.status().ok() && !fresh) return post(c, req, true);
-      return q.no_row(room_missing(req.room));
-    }
-    out.seq = static_cast<uint64_t>(q.i64(0));
-    return out;
-  }
   {
     Query<Conn> q(c, "UPDATE rooms SET last_seq = last_seq + 1 WHERE rid = ?1 RETURNING last_seq");
     q.bind(1, *rid);
