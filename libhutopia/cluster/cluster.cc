@@ -33,14 +33,13 @@ Cluster::Cluster(uv_loop_t* loop, Options options, Handlers handlers)
       std::make_unique<RedisLink>(loop_, lo, RedisLink::Handlers{[this](bool up) { on_state(up); }, {}});
   lo.name = "subscriber";
   lo.subscribe = channel_;
+  auto subscriber_state = [this](bool up) {
+    if (up && subscribed_once_ && handlers_.resubscribed) handlers_.resubscribed();
+    subscribed_once_ = subscribed_once_ || up;
+    on_state(up);
+  };
   subscriber_ = std::make_unique<RedisLink>(
-      loop_, lo,
-      RedisLink::Handlers{[this](bool up) {
-                            if (up && subscribed_once_ && handlers_.resubscribed) handlers_.resubscribed();
-                            subscribed_once_ = subscribed_once_ || up;
-                            on_state(up);
-                          },
-                          [this](std::string_view p) { on_message(p); }});
+      loop_, lo, RedisLink::Handlers{subscriber_state, [this](std::string_view p) { on_message(p); }});
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;

@@ -46,7 +46,8 @@ bool raw_last_member(const cJSON* root, const cJSON* member, std::string_view te
   size_t at = text.find(quoted);
   if (at == std::string_view::npos) return false;
   size_t before = text.find_last_not_of(kSpace, at == 0 ? 0 : at - 1);
-  if (at == 0 || before == std::string_view::npos || (text[before] != '{' && text[before] != ',')) return false;
+  if (at == 0 || before == std::string_view::npos || (text[before] != '{' && text[before] != ','))
+    return false;
   size_t colon = text.find_first_not_of(kSpace, at + quoted.size());
   if (colon == std::string_view::npos || text[colon] != ':') return false;
   size_t first = text.find_first_not_of(kSpace, colon + 1);

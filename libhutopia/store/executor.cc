@@ -201,8 +201,7 @@ Status Executor::try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batc
 // *write_failed is set, for the caller to run the batch again with a
 // savepoint per write. Writes may run again: nothing of theirs reaches the
 // loop before the batch is handed back.
-Status Executor::try_batch_whole(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch,
-                                 bool* write_failed) {
+Status Executor::try_batch_whole(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, bool* write_failed) {
   *write_failed = false;
   HUT_RETURN_IF_ERROR(c.begin_batch());
   for (auto& op : batch) {

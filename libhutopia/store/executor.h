@@ -1,8 +1,8 @@
 // The threads of a SQL store (SQLite or PostgreSQL) and the way operations
 // reach them: one writer thread that runs queued writes in group commits (one
 // transaction, a savepoint per write where savepoints are cheap), one reader
-// thread with a connection of its own, an optional maintenance thread (SQLite's checkpoints), and a
-// uv_async_t that brings every finished operation back to the loop thread, in
+// thread with a connection of its own, an optional maintenance thread
+// (SQLite's checkpoints), and a uv_async_t that brings every finished operation back to the loop thread, in
 // order, to run its callback. Writes wait on the loop until the end of the
 // loop turn that queued them (a uv_idle_t) and then go to the writer all
 // together, so that one batch holds every write of a turn (all the welcomes

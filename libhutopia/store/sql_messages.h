@@ -158,19 +158,20 @@ Status post_many(Conn& c, const std::vector<PostRequest>& reqs, std::vector<Resu
     sent.push_back(i);
   }
   if (sent.empty()) return Status();
-  Query<Conn> q(c,
-                "WITH p AS (SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::text[], ?5::text[]) "
-                "WITH ORDINALITY AS t(rid, ts, uid, text, data, n)), "
-                "c AS (SELECT rid, count(*) AS k FROM p GROUP BY rid), "
-                "r AS (UPDATE rooms SET last_seq = rooms.last_seq + c.k FROM c WHERE rooms.rid = c.rid "
-                "RETURNING rooms.rid, rooms.last_seq - c.k AS base), "
-                "s AS (SELECT p.*, r.base + row_number() OVER (PARTITION BY p.rid ORDER BY p.n) AS seq "
-                "FROM p JOIN r ON r.rid = p.rid), "
-                "m AS (INSERT INTO messages (rid, seq, ts, uid, text, data) "
-                "SELECT rid, seq, ts, uid, text, data FROM s), "
-                "k AS (INSERT INTO read_markers (rid, uid, seq) SELECT rid, uid, max(seq) FROM s GROUP BY rid, uid "
-                "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
-                "SELECT n, seq FROM s");
+  Query<Conn> q(
+      c,
+      "WITH p AS (SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::text[], ?5::text[]) "
+      "WITH ORDINALITY AS t(rid, ts, uid, text, data, n)), "
+      "c AS (SELECT rid, count(*) AS k FROM p GROUP BY rid), "
+      "r AS (UPDATE rooms SET last_seq = rooms.last_seq + c.k FROM c WHERE rooms.rid = c.rid "
+      "RETURNING rooms.rid, rooms.last_seq - c.k AS base), "
+      "s AS (SELECT p.*, r.base + row_number() OVER (PARTITION BY p.rid ORDER BY p.n) AS seq "
+      "FROM p JOIN r ON r.rid = p.rid), "
+      "m AS (INSERT INTO messages (rid, seq, ts, uid, text, data) "
+      "SELECT rid, seq, ts, uid, text, data FROM s), "
+      "k AS (INSERT INTO read_markers (rid, uid, seq) SELECT rid, uid, max(seq) FROM s GROUP BY rid, uid "
+      "ON CONFLICT (rid, uid) DO UPDATE SET seq = GREATEST(read_markers.seq, excluded.seq)) "
+      "SELECT n, seq FROM s");
   q.bind(1, end_array(std::move(rids)))
       .bind(2, end_array(std::move(tss)))
       .bind(3, end_array(std::move(uids)))

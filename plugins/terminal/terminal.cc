@@ -13,8 +13,8 @@
 // send the widget events. Nothing here blocks the space's loop.
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <stdlib.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <uv.h>

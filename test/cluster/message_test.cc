@@ -64,15 +64,15 @@ TEST_CASE("cluster message: an event's frame is the object as sent, wherever it 
   REQUIRE(spaced.ok());
   CHECK(spaced->frame == R"({"op":"message","frame":{}})");
   // Frame first, or an object before it, or more after it: the same object.
-  for (const char* text : {
-           R"({"frame":{"op":"x","n":[1, 2]},"v":1,"node":"a","kind":"event","to":"room","id":"r"})",
-           R"({"v":1,"extra":{"frame":{"op":"y"}},"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}})",
-           R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}} {"frame":{}})",
-           // The key written with a space, a nested key of the same name
-           // inside, a string that ends in it before.
-           R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame" : {"op":"x","n":[1,2]}})",
-           R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","x\"frame":1,"frame":{"op":"x","n":[1,2]}})",
-       }) {
+  const char* shapes[] = {
+      R"({"frame":{"op":"x","n":[1, 2]},"v":1,"node":"a","kind":"event","to":"room","id":"r"})",
+      R"({"v":1,"extra":{"frame":{"op":"y"}},"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}})",
+      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame":{"op":"x","n":[1,2]}} {"frame":{}})",
+      // The key written with a space; a key before it that ends in its name.
+      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","frame" : {"op":"x","n":[1,2]}})",
+      R"({"v":1,"node":"a","kind":"event","to":"room","id":"r","x\"frame":1,"frame":{"op":"x","n":[1,2]}})",
+  };
+  for (const char* text : shapes) {
     Result<Message> m = parse_message(text);
     REQUIRE_MESSAGE(m.ok(), text);
     CHECK_MESSAGE(m->frame == R"({"op":"x","n":[1,2]})", text);

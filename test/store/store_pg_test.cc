@@ -130,7 +130,8 @@ TEST_CASE("store on PostgreSQL: posts queued together keep their order, text and
   }
   // History holds what was acknowledged, as it was sent.
   for (const char* room : {"lobby", "side"}) {
-    auto page = f.wait<HistoryPage>([&](Store::Callback<HistoryPage> cb) { f.store().history(room, 0, 200, cb); });
+    auto page =
+        f.wait<HistoryPage>([&](Store::Callback<HistoryPage> cb) { f.store().history(room, 0, 200, cb); });
     REQUIRE(page.ok());
     size_t k = 0;
     for (size_t i = 0; i < sent.size(); ++i) {
