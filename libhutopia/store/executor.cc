@@ -93,7 +93,12 @@ void Executor::hand_over_staged() {
   if (staged_.empty()) return;
   uv_idle_stop(turn_end_);
   std::lock_guard lock(writer_.mu);
-  for (auto& op : staged_) writer_.queue.push_back(std::move(op));
+  // Writes of earlier turns still waiting for the writer may take these in
+  // too (posts read one per turn while a commit was under way).
+  for (auto& op : staged_) {
+    if (!writer_.queue.empty() && writer_.queue.back()->absorb(op)) continue;
+    writer_.queue.push_back(std::move(op));
+  }
   staged_.clear();
   writer_.cv.notify_one();
 }
@@ -204,14 +209,17 @@ Status Executor::try_batch(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batc
 Status Executor::try_batch_whole(WorkerConn& c, std::vector<std::unique_ptr<Op>>& batch, bool* write_failed) {
   *write_failed = false;
   HUT_RETURN_IF_ERROR(c.begin_batch());
+  c.write_savepoints_ = false;
   for (auto& op : batch) {
     op->run(c);
     if (op->failed()) {
+      c.write_savepoints_ = true;
       c.abandon();
       *write_failed = true;
       return Status();
     }
   }
+  c.write_savepoints_ = true;
   return c.commit();
 }
 

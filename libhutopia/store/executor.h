@@ -42,6 +42,10 @@ class WorkerConn {
   // server): a batch then runs first without them, and again with one per
   // write only when a write in it failed.
   virtual bool cheap_savepoints() const { return true; }
+  // False while a batch runs without savepoints (see cheap_savepoints()):
+  // a write that fails then only has to say so, for the whole batch runs
+  // again; true while each write runs inside a savepoint of its own.
+  bool write_savepoints() const { return write_savepoints_; }
   // After a write: an error when the database dropped the whole transaction.
   virtual Status still_open() = 0;
   virtual Status commit() = 0;
@@ -64,6 +68,10 @@ class WorkerConn {
     return 0;
   }
   virtual void maintain() {}
+
+ private:
+  friend class Executor;
+  bool write_savepoints_ = true;
 };
 
 // An operation queued to a worker thread.
@@ -74,9 +82,10 @@ class Op {
   virtual bool failed() const = 0;      // after run() or fail()
   virtual void fail(Status s) = 0;      // replaces the result
   virtual void finish() = 0;            // on the loop thread, once
-  // Loop thread, while this operation is the last one staged: takes `next`
-  // into itself (and returns true) when both can run as one, which keeps
-  // their order. `next` is then empty.
+  // Loop thread, while this operation is the last one staged or the last
+  // one queued to the writer and not yet taken: takes `next` into itself
+  // (and returns true) when both can run as one, which keeps their order.
+  // `next` is then empty.
   virtual bool absorb(std::unique_ptr<Op>& next) {
     (void)next;
     return false;

@@ -24,11 +24,12 @@ namespace hut::store {
 // Most messages in one history page.
 inline constexpr int kMaxHistoryPage = 200;
 
-// Posts queued one after the other in a loop turn, as one write: one
-// statement for them all (sql::post_many), on a database whose WITH takes
-// writes. Each post keeps its own result and callback, and the statement
-// runs in a savepoint of its own: when it fails, the posts run again one by
-// one, so that a bad one fails alone.
+// Posts queued one after the other, as one write: one statement for them
+// all (sql::post_many), on a database whose WITH takes writes. They were
+// queued in one loop turn, or in turns while the writer was busy. Each post
+// keeps its own result and callback. When the executor runs each write in a
+// savepoint, the statement runs in a savepoint of its own too, and when it
+// fails the posts run again one by one, so that a bad one fails alone.
 template <typename Conn>
 class PostsOp final : public Op {
  public:
@@ -40,8 +41,10 @@ class PostsOp final : public Op {
   void run(WorkerConn& wc) override {
     Conn& c = static_cast<Conn&>(wc);
     broken_ = Status();
-    if (reqs_.size() == 1) {
-      // Alone, it fails as a write does (the executor isolates it).
+    if (reqs_.size() == 1 || !c.write_savepoints()) {
+      // Alone, it fails as a write does (the executor isolates it). In a
+      // batch run without savepoints, a failed statement has the batch run
+      // again with them, and then the posts can fail one by one.
       Status st = sql::post_many(c, reqs_, &results_);
       if (!st.ok()) fail(st);
       return;

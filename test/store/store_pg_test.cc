@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "store/pg_conn.h"
 #include "store/store.h"
 #include "store_test_util.h"
 
@@ -196,6 +197,51 @@ TEST_CASE("store on PostgreSQL: a room deleted and created again by another stor
   bool closed = false;
   (*other)->close([&] { closed = true; });
   REQUIRE(f.run_until([&] { return closed; }));
+}
+
+TEST_CASE("store on PostgreSQL: posts queued in several turns while a commit is under way go in one statement") {
+  StoreFixture f(Backend::kPostgres);
+  if (!f.available()) return;
+  REQUIRE(f.open().ok());
+  REQUIRE(create_lobby(f).ok());
+  // Another connection locks the rooms table: the writer's first post waits
+  // on it, as it would on a slow commit.
+  auto locker = pg::Conn::connect(f.url());
+  REQUIRE(locker.ok());
+  REQUIRE((*locker)->exec("BEGIN").ok());
+  REQUIRE((*locker)->exec("LOCK TABLE rooms IN EXCLUSIVE MODE").ok());
+  std::vector<Result<PostResult>> results;
+  auto post = [&](int i) {
+    f.store().post(PostRequest{"lobby", user("bob"), "p" + std::to_string(i), "", 0},
+                   [&](Result<PostResult> r) { results.push_back(std::move(r)); });
+  };
+  post(0);
+  auto waiting = [&] {
+    pg::Query q(**locker, "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'rooms'::regclass");
+    return q.step() && q.i64(0) > 0;
+  };
+  REQUIRE(f.run_until(waiting));
+  // Each of the next posts is read in a loop turn of its own.
+  const int kPosts = 7;
+  for (int i = 1; i < kPosts; ++i) {
+    post(i);
+    uv_run(f.loop(), UV_RUN_NOWAIT);
+  }
+  REQUIRE((*locker)->exec("COMMIT").ok());
+  REQUIRE(f.run_until([&] { return results.size() == kPosts; }));
+  for (int i = 0; i < kPosts; ++i) {
+    CAPTURE(i);
+    REQUIRE(results[static_cast<size_t>(i)].ok());
+    CHECK(results[static_cast<size_t>(i)]->seq == static_cast<uint64_t>(i) + 1);
+  }
+  auto messages = all_messages(f);
+  REQUIRE(messages.size() == kPosts);
+  for (int i = 0; i < kPosts; ++i) CHECK(messages[static_cast<size_t>(i)].text == "p" + std::to_string(i));
+  // The room's row was last written by the first statement (command 0) of
+  // its transaction: the six posts went in one statement, not one each.
+  pg::Query cmin(**locker, "SELECT cmin::text::bigint FROM rooms WHERE id = 'lobby'");
+  REQUIRE(cmin.step());
+  CHECK(cmin.i64(0) == 0);
 }
 
 TEST_CASE("store on PostgreSQL: two stores posting into one room get distinct consecutive seqs") {
