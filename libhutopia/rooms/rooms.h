@@ -377,10 +377,12 @@ class Rooms final : public bus::RoomHooks {
   // A member as read from the shared store: kept in `r` (of id `room`), its
   // user remembered and its mute watched.
   void take_member(Room& r, const std::string& room, MemberRecord m);
-  // The room's record, members and sanctions read again; the member list is
-  // taken only when this node changed none meanwhile (read again, up to
-  // `tries` times).
+  // The room's record, members, sanctions and read markers read again; the
+  // member list is taken only when this node changed none meanwhile (read
+  // again, up to `tries` times).
   void resync_room(const std::string& room, int tries, std::function<void()> done);
+  // The room's read markers as the shared store has them; none moves back.
+  void refresh_markers(const std::string& room, std::function<void()> done);
   // In a cluster (cluster hooks set), a room another node created after this
   // one loaded its rooms is missing here: load_room reads it and all its
   // members from the shared store, then calls `done` on the loop (whether

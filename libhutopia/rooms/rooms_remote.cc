@@ -60,14 +60,30 @@ void Rooms::resync_room(const std::string& room, int tries, std::function<void()
     store_->members(room, [this, room, tries, changes, done](Result<std::vector<MemberRecord>> ms) {
       Room* r = find_room(room);
       if (!ms.ok() || r == nullptr) return done();
+      auto rest = [this, room, done] {
+        refresh_sanctions(room, [this, room, done] { refresh_markers(room, done); });
+      };
       if (r->local_member_changes != changes) {
         if (tries > 1) return resync_room(room, tries - 1, done);
-        return refresh_sanctions(room, done);
+        return rest();
       }
       r->members.clear();
       for (MemberRecord& m : *ms) take_member(*r, room, std::move(m));
-      refresh_sanctions(room, done);
+      rest();
     });
+  });
+}
+
+void Rooms::refresh_markers(const std::string& room, std::function<void()> done) {
+  store_->read_markers(room, [this, room, done](Result<std::vector<ReadMarker>> mks) {
+    // Unreadable now: the markers move again at the user's next read or post.
+    if (mks.ok() && find_room(room) != nullptr) {
+      for (const ReadMarker& mk : *mks) {
+        uint64_t& seq = markers_[{room, mk.user}];
+        seq = std::max(seq, mk.seq);
+      }
+    }
+    done();
   });
 }
 

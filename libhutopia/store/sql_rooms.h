@@ -429,6 +429,20 @@ Result<std::vector<SanctionRecord>> sanctions(Conn& c, const std::string& room) 
 }
 
 template <typename Conn>
+Result<std::vector<ReadMarker>> read_markers(Conn& c, const std::string& room) {
+  auto found = lookup_room(c, room);
+  if (!found.ok()) return found.status();
+  std::vector<ReadMarker> out;
+  Query<Conn> q(c,
+                "SELECT u.id, k.seq FROM read_markers k JOIN users u ON u.uid = k.uid WHERE k.rid = ?1 "
+                "ORDER BY u.id");
+  q.bind(1, found->first);
+  while (q.step()) out.push_back(ReadMarker{room, q.str(0), static_cast<uint64_t>(q.i64(1))});
+  HUT_RETURN_IF_ERROR(q.status());
+  return out;
+}
+
+template <typename Conn>
 Result<std::vector<MemberRecord>> members(Conn& c, const std::string& room) {
   auto found = lookup_room(c, room);
   if (!found.ok()) return found.status();

@@ -259,6 +259,11 @@ class SqlStore : public Store {
         [room = std::move(room)](Conn& c) { return sql::sanctions(c, room); }, std::move(done));
   }
 
+  void read_markers(std::string room, Callback<std::vector<ReadMarker>> done) override {
+    executor_.read<std::vector<ReadMarker>, Conn>(
+        [room = std::move(room)](Conn& c) { return sql::read_markers(c, room); }, std::move(done));
+  }
+
   void unread(std::string room, std::string user, Callback<uint64_t> done) override {
     executor_.read<uint64_t, Conn>(
         [room = std::move(room), user = std::move(user)](Conn& c) { return sql::unread(c, room, user); },

@@ -269,6 +269,8 @@ class Store {
   virtual void member(std::string room, std::string user, Callback<MemberRecord> done) = 0;
   // The room's sanctions (kept mutes of non-members, bans), by user id.
   virtual void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) = 0;
+  // The room's read markers, by user id.
+  virtual void read_markers(std::string room, Callback<std::vector<ReadMarker>> done) = 0;
   // Messages after the user's read marker that are not deleted.
   virtual void unread(std::string room, std::string user, Callback<uint64_t> done) = 0;
   // The unread count of every room the user is a member of.

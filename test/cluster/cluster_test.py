@@ -355,11 +355,16 @@ async def redis_outage_survived():
         await asyncio.sleep(0.2)
     check(first["code"] == "unavailable", f"a hello without Redis: {first}")
     # The sessions there keep working on their node.
+    newest = 0
     for c, n in ((alice, "alice"), (bob, "bob")):
         r = await c.request({"op": "post", "room": "lobby", "text": f"{n} during the outage"})
         check(r["op"] == "ok", f"{n} posts without Redis: {r}")
+        newest = max(newest, r["seq"])
         r = await c.request({"op": "ping"})
         check(r["op"] == "ok", f"{n} pings without Redis: {r}")
+    # Alice reads on a up to bob's post on b: a marker b hears of by no message.
+    r = await alice.request({"op": "read", "room": "lobby", "seq": newest})
+    check(r["op"] == "ok", f"alice reads on a without Redis: {r}")
     # Changes on a that b hears of by no message: a plugin value, and frank
     # kicked through a's management API.
     status, _, body = hutspace.http("PUT", a.public + "/api/kv/colour", "red")
@@ -400,6 +405,17 @@ async def redis_outage_survived():
     r = await post_until(frank, "frank after his kick", lambda r: r["op"] == "error",
                          lambda r: f"frank, kicked on a during the outage, still posts on b: {r}")
     check(r.get("code") in ("forbidden", "not_found"), f"frank's post refused as a non-member: {r}")
+    # And alice's read marker: her read_seq on b is where she read on a.
+    alice_b = await connect(b, "alice")
+    deadline = time.monotonic() + RECV
+    while True:
+        r = await alice_b.request({"op": "join", "room": "lobby"})
+        if r["op"] == "ok" and r["read_seq"] == newest:
+            break
+        check(time.monotonic() < deadline, f"alice's read_seq on b after her read on a during the outage "
+              f"({newest}): {r}")
+        await asyncio.sleep(0.1)
+    await alice_b.close()
     check(a.alive() and b.alive(), "both nodes still run")
     await alice.close()
     await bob.close()

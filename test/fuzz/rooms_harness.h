@@ -150,6 +150,9 @@ class CountingStore final : public Store {
   void sanctions(std::string room, Callback<std::vector<SanctionRecord>> done) override {
     inner_->sanctions(std::move(room), wrap(done));
   }
+  void read_markers(std::string room, Callback<std::vector<ReadMarker>> done) override {
+    inner_->read_markers(std::move(room), wrap(done));
+  }
   void unread(std::string room, std::string user, Callback<uint64_t> done) override {
     inner_->unread(std::move(room), std::move(user), wrap(done));
   }

@@ -199,7 +199,8 @@ TEST_CASE("store on PostgreSQL: a room deleted and created again by another stor
   REQUIRE(f.run_until([&] { return closed; }));
 }
 
-TEST_CASE("store on PostgreSQL: posts queued in several turns while a commit is under way go in one statement") {
+TEST_CASE(
+    "store on PostgreSQL: posts queued in several turns while a commit is under way go in one statement") {
   StoreFixture f(Backend::kPostgres);
   if (!f.available()) return;
   REQUIRE(f.open().ok());

@@ -653,6 +653,20 @@ TEST_CASE_TEMPLATE("store: read markers never move back; unread counts", T, OnSq
   CHECK(state->read_markers[0].seq == 11);
   CHECK(state->read_markers[1].user == "bob");
   CHECK(state->read_markers[1].seq == 12);
+  // One room's markers, read again (what a node of a cluster does after an
+  // outage): by user id.
+  auto markers = f.wait<std::vector<ReadMarker>>([&](auto cb) { f.store().read_markers("lobby", cb); });
+  REQUIRE(markers.ok());
+  REQUIRE(markers->size() == 2);
+  CHECK((*markers)[0].room == "lobby");
+  CHECK((*markers)[0].user == "ann");
+  CHECK((*markers)[0].seq == 11);
+  CHECK((*markers)[1].user == "bob");
+  CHECK((*markers)[1].seq == 12);
+  CHECK(f.wait<std::vector<ReadMarker>>([&](auto cb) { f.store().read_markers("quiet", cb); })->empty());
+  CHECK(f.wait<std::vector<ReadMarker>>([&](auto cb) { f.store().read_markers("nowhere", cb); })
+            .status()
+            .is_not_found());
   // After reopening, an older seq still leaves the marker where it is.
   CHECK(mark("bob", 3).value_or(999) == 0);
   CHECK(mark("nobody", 1).status().ok());
