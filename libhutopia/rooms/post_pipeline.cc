@@ -121,10 +121,7 @@ void Rooms::store_post(Submission s, std::function<void(const Outcome&)> done) {
                  if (r != nullptr) {
                    r->rec.last_seq = std::max(r->rec.last_seq, msg.seq);
                    // A post counts as read by its author when they are a member.
-                   if (member(*r, msg.from.id) != nullptr) {
-                     uint64_t& mk = markers_[{msg.room, msg.from.id}];
-                     mk = std::max(mk, msg.seq);
-                   }
+                   if (member(*r, msg.from.id) != nullptr) raise_marker(msg.room, msg.from.id, msg.seq);
                  }
                  Outcome o;
                  o.ok = true;

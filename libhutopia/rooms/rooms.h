@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -363,6 +364,13 @@ class Rooms final : public bus::RoomHooks {
   std::unordered_map<std::string, Bucket> dm_budget_;      // by user id
   std::set<std::string> users_saving_;                     // user ids whose put_user is in flight
   std::map<std::pair<std::string, std::string>, uint64_t> markers_;  // (room, user) -> seq
+  // Moves the user's marker in the room to `seq` unless it is past it
+  // already (a marker never moves back); the marker after.
+  uint64_t raise_marker(const std::string& room, const std::string& user, uint64_t seq) {
+    uint64_t& mk = markers_[{room, user}];
+    mk = std::max(mk, seq);
+    return mk;
+  }
   // A session's own state lives in bus::Session::rooms; the bus finds
   // sessions by id and by user.
   std::unordered_map<std::string, UserRecord> users_;  // names seen

@@ -145,8 +145,7 @@ void Rooms::op_read(const Ctx& c, const cJSON* root) {
     }
     Room* rr = find_room(id);
     uint64_t capped = rr != nullptr ? std::min(seq, rr->rec.last_seq) : seq;
-    uint64_t& mk = markers_[{id, c.user.id}];
-    mk = std::max(mk, capped);
+    uint64_t mk = raise_marker(id, c.user.id, capped);
     reply_ok(c, R"("unread":)" + std::to_string(*res));
     std::string ev = R"({"op":"read","room":)" + json_string(id) + R"(,"seq":)" + std::to_string(mk) + '}';
     to_user_everywhere(c.user.id, ev, c.session);

@@ -35,8 +35,7 @@ void Rooms::remote_user_event(const std::string& user, const std::string& frame)
     const cJSON* seq = root ? get_field(root.get(), "seq") : nullptr;
     if (op != nullptr && std::string_view(op) == "read" && room != nullptr && cJSON_IsNumber(seq) &&
         seq->valuedouble >= 0) {
-      uint64_t& mk = markers_[{room, user}];
-      mk = std::max(mk, static_cast<uint64_t>(seq->valuedouble));
+      raise_marker(room, user, static_cast<uint64_t>(seq->valuedouble));
     }
   }
   bus_->send_event(EventTarget::kUser, user, frame);
@@ -78,10 +77,7 @@ void Rooms::refresh_markers(const std::string& room, std::function<void()> done)
   store_->read_markers(room, [this, room, done](Result<std::vector<ReadMarker>> mks) {
     // Unreadable now: the markers move again at the user's next read or post.
     if (mks.ok() && find_room(room) != nullptr) {
-      for (const ReadMarker& mk : *mks) {
-        uint64_t& seq = markers_[{room, mk.user}];
-        seq = std::max(seq, mk.seq);
-      }
+      for (const ReadMarker& mk : *mks) raise_marker(room, mk.user, mk.seq);
     }
     done();
   });
@@ -227,10 +223,7 @@ void Rooms::next_remote(const std::string& room) {
         // moved their marker with it).
         const cJSON* from = get_field(root.get(), "from");
         const char* author = from != nullptr ? get_string(from, "id") : nullptr;
-        if (author != nullptr && member(*r, author) != nullptr) {
-          uint64_t& mk = markers_[{room, author}];
-          mk = std::max(mk, seq);
-        }
+        if (author != nullptr && member(*r, author) != nullptr) raise_marker(room, author, seq);
       }
       if (opv == "deleted") {
         auto at = std::lower_bound(r->deleted.begin(), r->deleted.end(), seq);
