@@ -213,13 +213,15 @@ Status Executor::try_batch_whole(WorkerConn& c, std::vector<std::unique_ptr<Op>>
   for (auto& op : batch) {
     op->run(c);
     if (op->failed()) {
-      c.write_savepoints_ = true;
-      c.abandon();
       *write_failed = true;
-      return Status();
+      break;
     }
   }
   c.write_savepoints_ = true;
+  if (*write_failed) {
+    c.abandon();
+    return Status();
+  }
   return c.commit();
 }
 

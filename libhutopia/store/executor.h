@@ -2,12 +2,13 @@
 // reach them: one writer thread that runs queued writes in group commits (one
 // transaction, a savepoint per write where savepoints are cheap), one reader
 // thread with a connection of its own, an optional maintenance thread
-// (SQLite's checkpoints), and a uv_async_t that brings every finished operation back to the loop thread, in
-// order, to run its callback. Writes wait on the loop until the end of the
-// loop turn that queued them (a uv_idle_t) and then go to the writer all
-// together, so that one batch holds every write of a turn (all the welcomes
-// or posts of the frames read in one poll). What differs between databases is
-// behind WorkerConn. Internal to libhutopia/store.
+// (SQLite's checkpoints), and a uv_async_t that brings every finished
+// operation back to the loop thread, in order, to run its callback. Writes
+// wait on the loop until the end of the loop turn that queued them (a
+// uv_idle_t) and then go to the writer all together, so that one batch holds
+// every write of a turn (all the welcomes or posts of the frames read in one
+// poll). What differs between databases is behind WorkerConn. Internal to
+// libhutopia/store.
 //
 // Thread: write(), read(), reject(), close() and the callbacks on the loop
 // thread; the operations' functions on the writer or reader thread.
