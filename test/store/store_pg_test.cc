@@ -194,9 +194,7 @@ TEST_CASE("store on PostgreSQL: a room deleted and created again by another stor
   auto messages = all_messages(f);
   REQUIRE(messages.size() == 3);
   CHECK(messages[0].text == "after 2");
-  bool closed = false;
-  (*other)->close([&] { closed = true; });
-  REQUIRE(f.run_until([&] { return closed; }));
+  REQUIRE(f.close(**other));
 }
 
 TEST_CASE(
@@ -286,9 +284,7 @@ TEST_CASE("store on PostgreSQL: two stores posting into one room get distinct co
   auto messages = all_messages(f);
   REQUIRE(messages.size() == 2 * kEach);
   for (size_t i = 0; i < messages.size(); ++i) CHECK(messages[i].seq == i + 1);
-  bool closed = false;
-  (*other)->close([&] { closed = true; });
-  CHECK(f.run_until([&] { return closed; }));
+  CHECK(f.close(**other));
 }
 
 TEST_CASE("store on PostgreSQL: a restart under load acknowledges only what is stored, then serves again") {

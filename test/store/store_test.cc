@@ -117,9 +117,7 @@ TEST_CASE("store: URLs name the backend; unknown schemes are refused clearly") {
   REQUIRE(opened.ok());
   struct stat st {};
   CHECK(stat(nested.c_str(), &st) == 0);
-  bool closed = false;
-  (*opened)->close([&] { closed = true; });
-  CHECK(f.run_until([&] { return closed; }));
+  CHECK(f.close(**opened));
 }
 
 TEST_CASE("store: a new file gets the whole schema; it is in WAL mode") {

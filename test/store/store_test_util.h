@@ -100,11 +100,16 @@ class StoreFixture {
 
   // close() and wait for its callback, then destroy the store.
   bool close_store() {
-    bool closed = false;
-    store_->close([&] { closed = true; });
-    bool ok = run_until([&] { return closed; });
+    bool ok = close(*store_);
     store_.reset();
     return ok;
+  }
+  // close() of a store on this loop (the fixture's, or another opened on
+  // loop()) and wait for its callback; false when it did not come.
+  bool close(Store& store) {
+    bool closed = false;
+    store.close([&] { closed = true; });
+    return run_until([&] { return closed; });
   }
 
  private:
